@@ -1,0 +1,57 @@
+# Cirrus: two commands on a fresh machine — `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FRONT  := viewer-frontend
+PYTEST_ARGS ?=
+
+.PHONY: run test install frontend frontend-test migrate postgres system-deps bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Frontend: built once per change of its sources (skipped if it does not exist yet).
+frontend:
+	@if [ -f $(FRONT)/package.json ]; then \
+	  cd $(FRONT) && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build; \
+	else echo "no frontend yet"; fi
+
+frontend-test: frontend
+	@if [ -f $(FRONT)/package.json ]; then cd $(FRONT) && npm test; fi
+
+migrate: install
+	$(BIN)/cirrus migrate
+
+run: install frontend migrate
+	$(BIN)/cirrus serve
+
+# Debian packages the tests need (Chromium for browser tests).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v pdftoppm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
+
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start"; exit 1
+
+test: install system-deps postgres frontend
+	$(BIN)/python -m pytest -q -W error $(PYTEST_ARGS)
+	@if [ -f $(FRONT)/package.json ]; then cd $(FRONT) && npm test; fi
+
+# Benchmarks against Orthanc (Debian packages) and an nginx roof; prints a table.
+bench: install
+	@command -v Orthanc >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb nginx curl >/dev/null; }
+	$(BIN)/python bench/run.py
+
+lint: install
+	$(BIN)/ruff check dicomweb quant server tests bench
+	$(BIN)/mypy dicomweb quant
+
+clean:
+	rm -rf $(VENV) $(FRONT)/node_modules $(FRONT)/dist

@@ -1,0 +1,1 @@
+"""ASL perfusion quantification as a pure library: no I/O."""

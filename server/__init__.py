@@ -1,0 +1,1 @@
+"""The I/O shell of Cirrus: HTTP app, persistence, blob store, workflow, CLI."""

@@ -1,0 +1,96 @@
+"""Application factory: settings in, a Starlette app out."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Mount
+
+from server import errors
+from server.context import AppContext
+from server.db.engine import create_engine, session_factory
+from server.routes import api, qido, rendered, spa, stow, wado
+from server.settings import Settings
+from server.storage import open_store
+
+log = logging.getLogger("cirrus")
+
+# Pixel data and DICOM objects are large and mostly incompressible: gzip JSON only.
+GZIP_EXCLUDED = (
+    "multipart/related",
+    "application/dicom",
+    "application/octet-stream",
+    "application/pdf",
+    "application/zip",
+    "text/event-stream",
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/jls",
+    "image/jp2",
+    "image/jpx",
+    "image/dicom-rle",
+)
+
+EXPOSED_HEADERS = ["ETag", "Content-Type", "Content-Length", "Content-Location", "Location", "Warning"]
+
+
+def frontend_dir(settings: Settings) -> Path:
+    if settings.static_dir:
+        return Path(settings.static_dir)
+    return Path(__file__).resolve().parents[1] / "viewer-frontend" / "dist"
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from server.services import lifecycle
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        store = open_store(settings)
+        ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=store)
+        app.state.ctx = ctx
+        await lifecycle.startup(ctx)
+        try:
+            yield
+        finally:
+            await lifecycle.shutdown(ctx)
+            await store.close()
+            await engine.dispose()
+
+    dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
+    routes = [
+        Mount("/dicom-web", routes=dicomweb_routes),
+        Mount("/api", routes=api.routes),
+        *rendered.uri_routes,
+        *spa.routes(frontend_dir(settings)),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        ),
+        Middleware(errors.CatchAllMiddleware),
+        Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=errors.EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )

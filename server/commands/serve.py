@@ -1,0 +1,36 @@
+"""``cirrus serve``: run the HTTP server (embedded default: SQLite + files)."""
+
+from __future__ import annotations
+
+import argparse
+
+from server.commands.common import add_data_dir, settings_from
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the DICOMweb server and browser app")
+    p.add_argument("--host", help="bind address (default: $CIRRUS_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: $CIRRUS_PORT or 8080)")
+    p.add_argument("--migrate", action="store_true", help="upgrade the schema before serving")
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = settings_from(args)
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    if args.migrate:
+        from server.db.migrate import upgrade
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    return 0

@@ -1,0 +1,3 @@
+"""Import every table module so that SQLModel.metadata is complete (Alembic, tests)."""
+
+from server.db import models  # noqa: F401

@@ -1,0 +1,95 @@
+"""The one place that maps domain errors to HTTP responses.
+
+A 500 never echoes internals: the message is generic and the traceback is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dicomweb import errors as dw
+from server.storage import BlobNotFound
+
+log = logging.getLogger("cirrus")
+
+STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
+    (dw.NotFound, 404),
+    (BlobNotFound, 404),
+    (dw.NotAcceptable, 406),
+    (dw.UnsupportedMediaType, 415),
+    (dw.Conflict, 409),
+    (dw.Unprocessable, 422),
+    (dw.BadRequest, 400),
+]
+
+
+def status_for(exc: Exception) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_response(status: int, message: str) -> Response:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    status = status_for(exc)
+    if status == 500:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal server error")
+    message = exc.message if isinstance(exc, dw.DicomWebError) else f"not found: {exc}"
+    return error_response(status, message)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        {"error": exc.detail, "status": exc.status_code}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+EXCEPTION_HANDLERS = {
+    dw.DicomWebError: handle_domain_error,
+    BlobNotFound: handle_domain_error,
+    HTTPException: handle_http_exception,
+}
+
+
+class CatchAllMiddleware:
+    """Turn any escaped exception into a 500 *inside* the CORS layer.
+
+    Starlette's own 500 handler sits outside user middleware, so without this
+    an internal error would reach a browser with no CORS headers.
+    """
+
+    def __init__(self, app):  # type: ignore[no-untyped-def]
+        self.app = app
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message):  # type: ignore[no-untyped-def]
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response = error_response(500, "internal server error")
+            await response(scope, receive, send)

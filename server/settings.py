@@ -1,0 +1,64 @@
+"""Typed settings read once from ``CIRRUS_*`` environment variables.
+
+The object is created by the CLI (or a test) and passed into ``create_app``;
+nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIRRUS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Root folder of the embedded default.")
+    database_url: str = Field(
+        default="",
+        description="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db; "
+        "empty means a SQLite file under data_dir.",
+    )
+    storage_url: str = Field(
+        default="",
+        description="A folder path (file:// or plain) or s3://bucket[/prefix]; empty means data_dir/blobs.",
+    )
+    s3_endpoint_url: str = Field(default="", description="Endpoint of an S3-compatible store.")
+    s3_access_key: str = Field(default="", description="Access key for the S3 store.")
+    s3_secret_key: str = Field(default="", description="Secret key for the S3 store.")
+    s3_region: str = Field(default="us-east-1", description="Region for the S3 store.")
+    public_url: str = Field(
+        default="",
+        description="Absolute base URL clients see (e.g. https://pacs.example.org); "
+        "empty means derived from the request and Forwarded headers.",
+    )
+    cors_origins: str = Field(default="*", description="Comma-separated allowed CORS origins, or *.")
+    host: str = Field(default="127.0.0.1", description="Address `cirrus serve` binds to.")
+    port: int = Field(default=8080, description="Port `cirrus serve` binds to.")
+    static_dir: str = Field(default="", description="Built SPA folder; empty means viewer-frontend/dist.")
+    institution: str = Field(default="Default", description="Name of the default owning institution.")
+    max_upload_bytes: int = Field(default=8 * 1024**3, description="Largest accepted upload body.")
+    stable_seconds: float = Field(default=10.0, description="Quiet period before a study is analysed.")
+    workers: int = Field(default=1, description="In-process analysis workers (0 disables them).")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'cirrus.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return str((self.data_dir / "blobs").resolve())
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"

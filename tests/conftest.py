@@ -1,0 +1,207 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), blob stores, apps and live servers.
+
+Everything here is real: a SQLite file, a PostgreSQL database created and
+dropped per test session, a temp-dir blob store, and (in ``tests/s3``
+fixtures) a moto S3 server process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
+PG_ADMIN_URL = os.environ.get("CIRRUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def pg_available() -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", 5432)) == 0
+
+
+def _psql(sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared test data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def make_database_url(kind: str, tmp: Path) -> Iterator[str]:
+    """Yield a migrated, empty database URL of the given kind; drop it afterwards."""
+    from server.db.migrate import upgrade
+
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp / 'cirrus.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not pg_available():
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (make test starts it)")
+    name = f"cirrus_test_{uuid.uuid4().hex[:12]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from make_database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    yield from make_database_url("sqlite", tmp_path)
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from server.settings import Settings
+
+    def make(database_url: str, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "workers": 0,
+            "static_dir": str(tmp_path / "no-frontend"),
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
+    """A Starlette TestClient (lifespan run) on SQLite and on PostgreSQL."""
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    with TestClient(create_app(settings_factory(database_url)), base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def sqlite_client(sqlite_url: str, settings_factory):  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    with TestClient(create_app(settings_factory(sqlite_url)), base_url="http://testserver") as c:
+        yield c
+
+
+class LiveServer:
+    """A real ``cirrus serve`` process on a free port."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
+        self.env = env
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}/dicom-web"
+
+    def start(self) -> LiveServer:
+        log = open(self.data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, proc=self.proc)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def live_server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
+    env.update(
+        {
+            "CIRRUS_DATA_DIR": str(data_dir),
+            "CIRRUS_DATABASE_URL": database_url,
+            "CIRRUS_WORKERS": "0",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    data_dir = tmp_path / "live"
+    data_dir.mkdir()
+    server = LiveServer(live_server_env(database_url, data_dir), data_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
