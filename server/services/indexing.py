@@ -1,0 +1,112 @@
+"""Attributes of a dataset that go into the index columns (study, series, instance).
+
+The column names match ``server.db.models``. Values are strings cleaned for
+matching (PS3.18 §8.3.4): person names keep their ``^`` separators and get an
+upper-cased copy; numbers that fail to parse become ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from dicomweb.json_model import dataset_to_json
+
+# Attributes returned by QIDO at each level (PS3.18 §10.6.3.3), kept as DICOM JSON on the row.
+STUDY_KEYWORDS = (
+    "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "PatientName",
+    "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+    "StudyID", "StudyDescription", "InstitutionName", "TimezoneOffsetFromUTC",
+)
+SERIES_KEYWORDS = (
+    "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "SeriesDate",
+    "SeriesTime", "BodyPartExamined", "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime", "Laterality", "ProtocolName", "Manufacturer",
+    "ManufacturerModelName", "FrameOfReferenceUID", "ImageType",
+)
+INSTANCE_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "BitsAllocated",
+    "NumberOfFrames", "AcquisitionNumber", "ImageType", "ContentDate", "ContentTime",
+)
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def subset_json(ds: Dataset, keywords: tuple[str, ...]) -> dict[str, Any]:
+    sub = Dataset()
+    for kw in keywords:
+        if kw in ds:
+            sub[kw] = ds[kw]
+    return dataset_to_json(sub, None)
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    study: dict[str, Any]
+    series: dict[str, Any]
+    instance: dict[str, Any]
+    study_json: dict[str, Any]
+    series_json: dict[str, Any]
+
+
+def extract_index(ds: Dataset) -> IndexRecord:
+    """Index columns for ``ds``; UIDs are assumed validated by the caller."""
+    patient_name = _text(ds, "PatientName")
+    study = {
+        "study_instance_uid": _text(ds, "StudyInstanceUID"),
+        "patient_id": _text(ds, "PatientID")[:64],
+        "patient_name": patient_name[:324],
+        "patient_name_upper": patient_name.upper()[:324],
+        "patient_birth_date": _text(ds, "PatientBirthDate")[:8],
+        "patient_sex": _text(ds, "PatientSex")[:16],
+        "study_date": _text(ds, "StudyDate")[:8],
+        "study_time": _text(ds, "StudyTime")[:16],
+        "accession_number": _text(ds, "AccessionNumber")[:64],
+        "study_id": _text(ds, "StudyID")[:16],
+        "study_description": _text(ds, "StudyDescription")[:64],
+        "referring_physician_name": _text(ds, "ReferringPhysicianName")[:324],
+    }
+    series = {
+        "series_instance_uid": _text(ds, "SeriesInstanceUID"),
+        "modality": _text(ds, "Modality")[:16],
+        "series_number": _int(ds, "SeriesNumber"),
+        "series_description": _text(ds, "SeriesDescription")[:64],
+        "series_date": _text(ds, "SeriesDate")[:8],
+        "series_time": _text(ds, "SeriesTime")[:16],
+        "body_part_examined": _text(ds, "BodyPartExamined")[:16],
+        "performed_procedure_step_start_date": _text(ds, "PerformedProcedureStepStartDate")[:8],
+    }
+    instance = {
+        "sop_instance_uid": _text(ds, "SOPInstanceUID"),
+        "sop_class_uid": _text(ds, "SOPClassUID")[:64],
+        "instance_number": _int(ds, "InstanceNumber"),
+        "rows": _int(ds, "Rows"),
+        "columns": _int(ds, "Columns"),
+        "number_of_frames": (_int(ds, "NumberOfFrames") or 1) if "PixelData" in ds else 0,
+    }
+    return IndexRecord(
+        study=study,
+        series=series,
+        instance=instance,
+        study_json=subset_json(ds, STUDY_KEYWORDS),
+        series_json=subset_json(ds, SERIES_KEYWORDS),
+    )
