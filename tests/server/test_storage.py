@@ -222,19 +222,46 @@ def test_s3_url_parsing_and_open_store(s3_server: str, settings_factory) -> None
     )
     store = open_store(settings)
     assert isinstance(store, S3BlobStore)
-    assert (store.bucket, store.prefix, store.endpoint_url, store.create_bucket) == ("b1", "p", s3_server, True)
+    assert (store.bucket, store.prefix, store.endpoint_url, store.create_bucket) == (
+        "b1",
+        "p",
+        s3_server,
+        True,
+    )
 
 
-def test_cirrus_serve_runs_on_s3(s3_server: str, sqlite_url: str, tmp_path: Path) -> None:
-    """A real ``cirrus serve`` process configured for S3 starts and answers."""
+def test_cirrus_serve_runs_on_s3(s3_server: str, sqlite_url: str, tmp_path: Path, shared_data: Path) -> None:
+    """A real ``cirrus serve`` process configured for S3 starts, stores into the bucket and reads back."""
+    import pydicom
+
     data_dir = tmp_path / "live-s3"
     data_dir.mkdir()
-    env = live_server_env(sqlite_url, data_dir, **s3_env(s3_server, new_bucket(s3_server), "cirrus"))
+    bucket = new_bucket(s3_server)
+    env = live_server_env(sqlite_url, data_dir, **s3_env(s3_server, bucket, "cirrus"))
     server = LiveServer(env, data_dir).start()
+    source = shared_data / "transfer-syntaxes" / "1.dcm"
+    ds = pydicom.dcmread(source)
     try:
         r = httpx.get(server.url + "/", timeout=10)
         assert r.status_code == 200
         assert "Cirrus" in r.text
+        r = httpx.post(
+            server.dicomweb_url + "/studies",
+            content=source.read_bytes(),
+            headers={"Content-Type": "application/dicom", "Accept": "application/dicom+json"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        url = (
+            f"{server.dicomweb_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}/frames/1"
+        )
+        accept = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+        r = httpx.get(url, headers={"Accept": accept}, timeout=10)
+        assert r.status_code == 200
+        assert ds.PixelData in r.content
     finally:
         server.stop()
+    keys = [o["Key"] for o in s3_admin_client(s3_server).list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].startswith("cirrus/")
     assert not (data_dir / "blobs").exists()  # nothing fell back to the filesystem store
