@@ -174,7 +174,7 @@ def _series_visible() -> ColumnElement[bool]:
     return _created_in(INSTANCE.c.series_id == SERIES.c.id)
 
 
-def _match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
+def match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
     if match.keyword == "ModalitiesInStudy":
         return (
             select(literal(1))
@@ -266,7 +266,7 @@ def build_select(query: QidoQuery, dialect: str, limit: int) -> Select[Any]:
     if query.series_uid is not None:
         stmt = stmt.where(SERIES.c.series_instance_uid == query.series_uid)
     for match in query.constraints():
-        stmt = stmt.where(_match_clause(match, dialect))
+        stmt = stmt.where(match_clause(match, dialect))
     return stmt.order_by(*order).limit(limit).offset(query.offset)
 
 
