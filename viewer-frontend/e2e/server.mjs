@@ -46,7 +46,14 @@ export async function startServer({ log = false } = {}) {
   const port = await freePort();
   const child = spawn(python, ['-m', 'server.cli', 'serve', '--migrate', '--port', String(port)], {
     cwd,
-    env: { ...process.env, CIRRUS_DATA_DIR: dataDir, CIRRUS_STATIC_DIR: dist, CIRRUS_WORKERS: process.env.CIRRUS_WORKERS ?? '1' },
+    env: {
+      // Never inherit a developer's CIRRUS_* settings (a database URL above all): this server is private.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CIRRUS_'))),
+      CIRRUS_DATA_DIR: dataDir,
+      CIRRUS_STATIC_DIR: dist,
+      CIRRUS_WORKERS: '0',
+      PYTHONPATH: cwd,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -4,6 +4,8 @@ import {
   getRenderingEngine,
   RenderingEngine,
   getShouldUseCPURendering,
+  getRenderingCapabilities,
+  setUseCPURendering,
   imageLoader,
   imageLoadPoolManager,
   cache,
@@ -36,6 +38,13 @@ let ready: Promise<void> | undefined;
 export function initCornerstone(): Promise<void> {
   ready ??= (async () => {
     coreInit();
+    // WebGL emulated on the CPU (SwiftShader/llvmpipe: VMs, remote desktops, headless) is several times
+    // slower for 2-D stacks than cornerstone's own canvas path, so take the CPU path there.
+    // `?render=gpu|cpu` overrides for comparison.
+    const forced = new URLSearchParams(location.search).get('render');
+    if (forced === 'cpu' || (forced !== 'gpu' && getRenderingCapabilities().softwareRasterizer)) {
+      setUseCPURendering(true);
+    }
     dicomLoaderInit({
       maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
     });
