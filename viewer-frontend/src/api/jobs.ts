@@ -11,8 +11,26 @@ export interface ParameterSpec {
   value?: number | string | null;
 }
 
+export interface ParameterSchema {
+  unit?: string;
+  kind?: string;
+  label?: string;
+  choices?: string[];
+}
+
+export interface JobResult {
+  version: number;
+  series: Record<string, string>;
+  superseded: boolean;
+}
+
 export interface Job {
   id: string;
+  /** Actions the server allows in this state (start, cancel, rerun, delete, set_parameters), when it says. */
+  actions?: string[];
+  m0SeriesUid?: string;
+  results: JobResult[];
+  schema: Record<string, ParameterSchema>;
   status: JobStatus;
   studyUid: string;
   seriesUids: string[];
@@ -63,14 +81,29 @@ export function normaliseJob(raw: Raw): Job {
   if (typeof progress === 'number' && progress > 1) progress /= 100;
   const series = pick(raw, 'series_instance_uids', 'series_uids', 'source_series_uids');
   const oneSeries = pick(raw, 'series_instance_uid', 'series_uid');
+  const actions = pick(raw, 'actions');
+  const results = pick(raw, 'results');
   return {
+    actions: Array.isArray(actions) ? actions.map(asString) : undefined,
+    m0SeriesUid: asString(pick(raw, 'm0_series_instance_uid')) || undefined,
+    results: Array.isArray(results)
+      ? results.map((r: Raw) => ({
+          version: Number(r.version ?? 0),
+          series: (r.series as Record<string, string>) ?? {},
+          superseded: Boolean(r.superseded),
+        }))
+      : [],
+    schema: (pick(raw, 'parameter_schema') as Record<string, ParameterSchema>) ?? {},
     id: asString(pick(raw, 'id', 'job_id')),
     status: normaliseStatus(pick(raw, 'status', 'state')),
     studyUid: asString(pick(raw, 'study_instance_uid', 'study_uid')),
     seriesUids: Array.isArray(series) ? series.map(asString) : oneSeries ? [asString(oneSeries)] : [],
     patientName: asString(pick(raw, 'patient_name', 'patient')),
     patientId: asString(pick(raw, 'patient_id')),
-    kind: asString(pick(raw, 'kind', 'asl_type', 'sequence', 'label')),
+    kind: [pick(raw, 'vendor'), pick(raw, 'labeling', 'kind', 'asl_type', 'sequence'), pick(raw, 'label')]
+      .filter((v) => v != null && v !== '')
+      .map(asString)
+      .join(' · '),
     progress: typeof progress === 'number' ? progress : undefined,
     message: asString(pick(raw, 'message', 'failure_reason', 'error', 'reason')),
     missing: normaliseMissing(pick(raw, 'missing_parameters', 'missing')),
@@ -121,15 +154,51 @@ export interface JobFilter {
   patient?: string;
   study?: string;
   page?: number;
+  pageSize?: number;
+}
+
+/** The server's state names differ from ours in one place: it calls waiting-for-parameters "waiting". */
+export function serverStatus(status: string): string {
+  return status === 'waiting_parameters' ? 'waiting' : status;
+}
+
+export function jobQuery(filter: JobFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  const size = filter.pageSize ?? 50;
+  if (filter.status) p.set('status', serverStatus(filter.status));
+  if (filter.patient) p.set('patient', filter.patient);
+  if (filter.study) p.set('study', filter.study);
+  p.set('limit', String(size));
+  p.set('offset', String(((filter.page ?? 1) - 1) * size));
+  return p;
 }
 
 export async function listJobs(filter: JobFilter = {}): Promise<JobPage> {
-  const p = new URLSearchParams();
-  if (filter.status) p.set('status', filter.status);
-  if (filter.patient) p.set('patient', filter.patient);
-  if (filter.study) p.set('study', filter.study);
-  if (filter.page) p.set('page', String(filter.page));
-  return parseJobList(await call('GET', `/api/jobs?${p}`));
+  return parseJobList(await call('GET', `/api/jobs?${jobQuery(filter)}`));
+}
+
+export async function getJob(id: string): Promise<Job> {
+  return normaliseJob((await call('GET', `/api/jobs/${id}`)) as Raw);
+}
+
+/** Which buttons a job gets: the server's list when it sends one, else what its state allows. */
+export function allowedActions(job: Job): Set<string> {
+  if (job.actions) return new Set(job.actions);
+  const byState: Record<JobStatus, string[]> = {
+    waiting_parameters: ['set_parameters', 'start', 'cancel', 'delete'],
+    queued: ['set_parameters', 'start', 'cancel', 'delete'],
+    running: ['cancel'],
+    succeeded: ['rerun', 'delete'],
+    failed: ['rerun', 'delete'],
+    cancelled: ['rerun', 'delete'],
+  };
+  return new Set(byState[job.status]);
+}
+
+/** Latest current result's series by role (CBF, ATT, REPORT, …). */
+export function currentResult(job: Job): Record<string, string> | undefined {
+  const live = job.results.filter((r) => !r.superseded).sort((a, b) => b.version - a.version);
+  return (live[0] ?? job.results[job.results.length - 1])?.series;
 }
 
 export const jobActions = {

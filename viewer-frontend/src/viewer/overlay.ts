@@ -36,10 +36,24 @@ export class ParametricOverlay {
   min = 0;
   max = 100;
 
-  constructor(
-    private readonly viewport: Types.IStackViewport,
-    private readonly canvas: HTMLCanvasElement,
-  ) {}
+  private readonly canvas: HTMLCanvasElement;
+
+  /**
+   * The canvas goes inside cornerstone's viewport element, between its image canvas and its SVG
+   * annotation layer, so measurements stay visible on top of the colour map.
+   */
+  constructor(private readonly viewport: Types.IStackViewport) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.className = 'parametric-overlay';
+    Object.assign(this.canvas.style, { position: 'absolute', inset: '0', width: '100%', height: '100%', pointerEvents: 'none' });
+    const host = viewport.element.querySelector('.viewport-element') ?? viewport.element;
+    host.insertBefore(this.canvas, host.querySelector('svg.svg-layer'));
+  }
+
+  destroy(): void {
+    this.clear();
+    this.canvas.remove();
+  }
 
   setImages(imageIds: string[]): void {
     this.frames = imageIds.flatMap((imageId) => {
