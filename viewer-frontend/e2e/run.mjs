@@ -36,7 +36,7 @@ function assert(cond, message) {
 }
 
 /** Pixel statistics of the first viewport's canvas (cornerstone draws its output into a 2-D canvas). */
-function canvasStats(page, selector = '.vp-element canvas') {
+function canvasStats(page, selector = '.vp-element canvas.cornerstone-canvas') {
   return page.evaluate((sel) => {
     const c = document.querySelector(sel);
     if (!c) return null;
@@ -155,7 +155,7 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, '04-viewer-wl-tags.png') });
     await page.click('[data-testid=tag-browser] button');
     await page.selectOption('[data-testid=layout]', '2x2');
-    await page.waitForFunction(() => document.querySelectorAll('.vp-element canvas').length === 4, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelectorAll('.vp-element canvas.cornerstone-canvas').length === 4, null, { timeout: 10000 });
     await page.waitForTimeout(1000);
     await page.screenshot({ path: join(ARTIFACTS, '05-viewer-2x2.png') });
   });
