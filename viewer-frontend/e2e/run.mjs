@@ -56,7 +56,8 @@ function canvasStats(page, selector = '.vp-element canvas.cornerstone-canvas') {
   }, selector);
 }
 
-const server = await startServer();
+// One in-process analysis worker, so the queue has a job to show (the ASL study is analysed).
+const server = await startServer({ workers: 1 });
 let browser;
 try {
   // The app needs QIDO-RS; until the server has it there is nothing meaningful to drive.
@@ -64,7 +65,7 @@ try {
   if (probe.status === 404 || probe.status === 405) {
     await server.stop();
     console.log('skip - all: the server has no QIDO-RS /studies yet');
-    console.log('e2e: 0 passed, 0 failed, 5 skipped');
+    console.log('e2e: 0 passed, 0 failed, 6 skipped');
     process.exit(0);
   }
   const expected = {};
@@ -147,7 +148,11 @@ try {
     await page.mouse.wheel(0, 120);
     await page.mouse.wheel(0, 120);
     await page.waitForTimeout(300);
-    assert((await page.textContent('[data-testid=image-index]')) !== indexBefore, 'wheel did not scroll');
+    const indexAfterWheel = await page.textContent('[data-testid=image-index]');
+    assert(indexAfterWheel !== indexBefore, 'wheel did not scroll');
+    await page.keyboard.press('ArrowUp');
+    await page.waitForTimeout(200);
+    assert((await page.textContent('[data-testid=image-index]')) !== indexAfterWheel, 'arrow key did not scroll');
     // The tag browser lists the current image's attributes.
     await page.click('[data-action=tags]');
     const tags = await page.textContent('[data-testid=tag-browser]');
@@ -212,6 +217,31 @@ try {
     await p.waitForFunction(() => document.querySelector('[data-testid=mobile-image]')?.naturalWidth > 0, null, { timeout: 10000 });
     await p.screenshot({ path: join(ARTIFACTS, '09-phone-viewer.png') });
     await phone.close();
+  });
+
+  await test('analysis queue updates live and opens the result in the viewer', async () => {
+    const api = await fetch(`${server.base}/api/jobs`);
+    if (api.status === 404) return { skip: 'the server has no analysis API yet' };
+    await page.goto(`${server.base}/analysis`);
+    // The preloaded Siemens PASL study is analysed by the server's worker; the page follows it live.
+    await page.waitForSelector('[data-job-id]', { timeout: 30000 });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-job-id] .badge')].some((b) => b.classList.contains('succeeded') || b.classList.contains('failed')),
+      null,
+      { timeout: 90000 },
+    );
+    await page.screenshot({ path: join(ARTIFACTS, '10-analysis.png') });
+    const done = page.locator('[data-job-id]:has(.badge.succeeded)').first();
+    assert((await done.count()) === 1, `no job succeeded: ${await page.textContent('[data-testid=job-table]')}`);
+    const pdf = await fetch(new URL(await done.locator('[data-action=pdf]').getAttribute('href'), server.base));
+    assert(pdf.ok && (pdf.headers.get('content-type') ?? '').includes('pdf'), `report PDF answered ${pdf.status}`);
+    await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
+    await done.locator('[data-action=open-result]').click();
+    await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
+    assert(new URL(page.url()).searchParams.get('series'), 'result opened without a series');
+    const stats = await canvasStats(page);
+    assert(stats.lit > 0, 'result viewport is blank');
+    await page.screenshot({ path: join(ARTIFACTS, '11-analysis-result.png') });
   });
 
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);

@@ -36,7 +36,7 @@ function freePort() {
  * `cirrus serve --migrate` on a free loopback port with a fresh data folder, serving our dist/.
  * PYTHON / CIRRUS_SERVER_DIR let a developer point at another checkout; by default the repo's .venv.
  */
-export async function startServer({ log = false } = {}) {
+export async function startServer({ log = false, workers = 0 } = {}) {
   const python = process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python');
   const cwd = process.env.CIRRUS_SERVER_DIR ?? REPO_DIR;
   if (!existsSync(python)) throw new Error(`no Python at ${python}: run \`make install\` first`);
@@ -51,7 +51,7 @@ export async function startServer({ log = false } = {}) {
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CIRRUS_'))),
       CIRRUS_DATA_DIR: dataDir,
       CIRRUS_STATIC_DIR: dist,
-      CIRRUS_WORKERS: '0',
+      CIRRUS_WORKERS: String(workers),
       PYTHONPATH: cwd,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
