@@ -191,9 +191,9 @@ def _apply_viewport(img: Image.Image, viewport: Viewport | None) -> Image.Image:
         return img
     if viewport.region is not None:
         sx, sy, sw, sh = viewport.region
-        x0, x1 = sorted((sx, sx + sw))
-        y0, y1 = sorted((sy, sy + sh))
-        x0, y0 = max(x0, 0.0), max(y0, 0.0)
+        # (sx, sy) is the region's top-left corner; a negative width or height flips that axis.
+        x0, x1 = sx, sx + abs(sw)
+        y0, y1 = sy, sy + abs(sh)
         x1, y1 = min(x1, float(img.width)), min(y1, float(img.height))
         if x1 - x0 < 1 or y1 - y0 < 1:
             raise BadRequest(

@@ -163,7 +163,8 @@ def _htj2k(lossless: bool) -> Callable[[np.ndarray, PixelDescription, int], Enco
         _require_integer(desc, target, 16)
         data = imagecodecs.htj2k_encode(
             np.ascontiguousarray(arr),
-            level=None if lossless else quality,
+            # OpenJPH's lossy "level" is a quantisation step: quality 90 -> 0.0002, 50 -> 0.0032.
+            level=None if lossless else 0.0001 * 2 ** ((100 - quality) / 10),
             reversible=lossless,
             rgb=desc.samples_per_pixel == 3,
         )
