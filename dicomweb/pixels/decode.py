@@ -53,6 +53,10 @@ def decode_frame(
     tsuid = _codec_syntax(desc)
     if desc.is_native:
         buffer = bytes(data) if isinstance(data, bytes | bytearray | memoryview) else b"".join(data)
+        if tsuid == ExplicitVRLittleEndian:
+            fast = _native_fast(buffer, desc)
+            if fast is not None:
+                return fast, desc.photometric_interpretation
     else:
         fragments = [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else list(data)
         buffer = encapsulated_buffer(fragments)
@@ -71,6 +75,38 @@ def decode_frame(
     except Exception as exc:  # codecs raise anything from ValueError to RuntimeError
         raise Unprocessable(f"pixel data cannot be decoded ({tsuid.name}): {_short(exc)}") from exc
     return _native_order(arr), str(meta.get("photometric_interpretation", desc.photometric_interpretation))
+
+
+def _native_fast(buffer: bytes, desc: PixelDescription) -> np.ndarray | None:
+    """Little-endian grayscale/RGB integer frames straight from the buffer.
+
+    Same result as pydicom's native decoder (unused high bits masked, signed
+    values sign-extended from BitsStored), without its per-call overhead;
+    anything unusual goes to pydicom.
+    """
+    if (
+        desc.is_float
+        or desc.bits_allocated not in (8, 16, 32)
+        or desc.photometric_interpretation not in ("MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR")
+        or (desc.samples_per_pixel > 1 and desc.planar_configuration != 0)
+        or len(buffer) < desc.frame_length
+    ):
+        return None
+    kind = "i" if desc.pixel_representation else "u"
+    dtype = np.dtype(f"<{kind}{desc.bits_allocated // 8}")
+    shape: tuple[int, ...] = (desc.rows, desc.columns)
+    if desc.samples_per_pixel > 1:
+        shape = (*shape, desc.samples_per_pixel)
+    arr = np.frombuffer(buffer, dtype=dtype, count=desc.rows * desc.columns * desc.samples_per_pixel).reshape(shape)
+    unused = desc.bits_allocated - desc.bits_stored
+    if unused > 0:
+        if desc.pixel_representation:
+            arr = (arr << unused) >> unused  # sign-extend from BitsStored
+        else:
+            arr = arr & np.array((1 << desc.bits_stored) - 1, dtype=dtype)
+    elif not arr.flags.writeable:
+        arr = arr.copy()
+    return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
 
 def decode_dataset_frame(ds: Dataset, index: int, *, as_rgb: bool = True) -> tuple[np.ndarray, str]:

@@ -121,6 +121,34 @@ def _modality(values: np.ndarray, attrs: RenderAttributes) -> np.ndarray:
     return values.astype(np.float64) * attrs.rescale_slope + attrs.rescale_intercept
 
 
+def _affine(arr: np.ndarray, attrs: RenderAttributes, window: Window | None, invert: bool) -> np.ndarray:
+    """Rescale + linear VOI (+ inversion) folded into one multiply-add in float32.
+
+    The hot path of rendering: a 512x512 frame costs well under a millisecond.
+    """
+    slope, intercept = attrs.rescale_slope, attrs.rescale_intercept
+    values = arr.astype(np.float32)
+    if values.dtype.kind == "f" and arr.dtype.kind == "f":
+        np.nan_to_num(values, copy=False)
+    if window is None:
+        ends = sorted((float(values.min()) * slope + intercept, float(values.max()) * slope + intercept))
+        window = Window((ends[0] + ends[1]) / 2.0, max(ends[1] - ends[0], 1e-9), "linear-exact")
+    c, w = window.center, window.width
+    if window.function == "linear":
+        # PS3.3 C.11.2.1.2.1: y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 255, clipped.
+        a, b = 255.0 / (w - 1), ((0.5 - c) / (w - 1) + 0.5) * 255.0
+    else:
+        # C.11.2.1.3.2 (LINEAR_EXACT): y = ((x - c) / w + 0.5) * 255, clipped.
+        a, b = 255.0 / w, (-c / w + 0.5) * 255.0
+    scale, offset = a * slope, a * intercept + b
+    if invert:
+        scale, offset = -scale, 255.0 - offset
+    values *= np.float32(scale)
+    values += np.float32(offset + 0.5)  # +0.5 then truncation = rounding on [0, 255]
+    np.clip(values, 0.0, 255.0, out=values)
+    return values.astype(np.uint8)
+
+
 def _grayscale(arr: np.ndarray, attrs: RenderAttributes, window: Window | None) -> np.ndarray:
     """Stored grayscale values -> uint8 display values."""
     if window is None and attrs.window_center is not None and attrs.window_width is not None:
@@ -128,6 +156,9 @@ def _grayscale(arr: np.ndarray, attrs: RenderAttributes, window: Window | None) 
         if window.function == "linear" and window.width < 1:
             window = replace(window, function="linear-exact")
     use_voi_lut = window is None and attrs.has_voi_lut and attrs.dataset is not None
+    invert = attrs.photometric == "MONOCHROME1" or (attrs.photometric == "MONOCHROME2" and attrs.presentation_inverse)
+    if not use_voi_lut and not attrs.has_modality_lut and arr.size and (window is None or window.function != "sigmoid"):
+        return _affine(arr, attrs, window, invert)
     integer = arr.dtype.kind in "iub" and arr.size > 0
     if integer:
         lo, hi = int(arr.min()), int(arr.max())
@@ -149,18 +180,14 @@ def _grayscale(arr: np.ndarray, attrs: RenderAttributes, window: Window | None) 
             window = Window((vmin + vmax) / 2.0, max(vmax - vmin, 1e-9), "linear-exact")
         out = voi_window(values, window)
     mapped = _to_uint8(out)
-    if attrs.photometric == "MONOCHROME1" or (
-        attrs.photometric == "MONOCHROME2" and attrs.presentation_inverse
-    ):
+    if invert:
         mapped = 255 - mapped
     if index is not None:
         return np.asarray(mapped[index])
     return mapped
 
 
-def _colour(
-    arr: np.ndarray, attrs: RenderAttributes, desc: PixelDescription, window: Window | None
-) -> np.ndarray:
+def _colour(arr: np.ndarray, attrs: RenderAttributes, desc: PixelDescription, window: Window | None) -> np.ndarray:
     if attrs.photometric == "PALETTE COLOR":
         if attrs.dataset is None:
             raise Unprocessable("PALETTE COLOR image without its palette")
@@ -196,9 +223,7 @@ def _apply_viewport(img: Image.Image, viewport: Viewport | None) -> Image.Image:
         y0, y1 = sy, sy + abs(sh)
         x1, y1 = min(x1, float(img.width)), min(y1, float(img.height))
         if x1 - x0 < 1 or y1 - y0 < 1:
-            raise BadRequest(
-                f"viewport: region {viewport.region} lies outside the {img.width}x{img.height} image"
-            )
+            raise BadRequest(f"viewport: region {viewport.region} lies outside the {img.width}x{img.height} image")
         img = img.crop((int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))))
         if sw < 0:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -212,18 +237,14 @@ def _apply_viewport(img: Image.Image, viewport: Viewport | None) -> Image.Image:
     return img.resize(size, resample, reducing_gap=3.0 if scale < 0.5 else None)
 
 
-def _annotation_lines(
-    attrs: RenderAttributes, kinds: tuple[str, ...], window_used: str
-) -> tuple[list[str], list[str]]:
+def _annotation_lines(attrs: RenderAttributes, kinds: tuple[str, ...], window_used: str) -> tuple[list[str], list[str]]:
     ds = attrs.dataset if attrs.dataset is not None else Dataset()
     top: list[str] = []
     bottom: list[str] = []
     if "patient" in kinds:
         top = [
             str(ds.get("PatientName", "") or ""),
-            " ".join(
-                str(ds.get(k, "") or "") for k in ("PatientID", "PatientSex", "PatientBirthDate")
-            ).strip(),
+            " ".join(str(ds.get(k, "") or "") for k in ("PatientID", "PatientSex", "PatientBirthDate")).strip(),
             " ".join(str(ds.get(k, "") or "") for k in ("StudyDate", "StudyDescription")).strip(),
         ]
     if "technique" in kinds:
@@ -244,9 +265,7 @@ def _annotation_lines(
     return [t for t in top if t], [t for t in bottom if t]
 
 
-def _annotate(
-    img: Image.Image, attrs: RenderAttributes, kinds: tuple[str, ...], window_used: str
-) -> Image.Image:
+def _annotate(img: Image.Image, attrs: RenderAttributes, kinds: tuple[str, ...], window_used: str) -> Image.Image:
     top, bottom = _annotation_lines(attrs, kinds, window_used)
     if not top and not bottom:
         return img
@@ -268,9 +287,7 @@ def _annotate(
     return img
 
 
-def render_pixels(
-    arr: np.ndarray, desc: PixelDescription, attrs: RenderAttributes, params: RenderParams
-) -> np.ndarray:
+def render_pixels(arr: np.ndarray, desc: PixelDescription, attrs: RenderAttributes, params: RenderParams) -> np.ndarray:
     """Decoded frame -> display array (uint8, HxW or HxWx3), before viewport and annotation."""
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
@@ -282,9 +299,7 @@ def render_pixels(
     return _colour(arr, attrs, desc, params.window)
 
 
-def render_frame(
-    arr: np.ndarray, desc: PixelDescription, attrs: RenderAttributes, params: RenderParams
-) -> bytes:
+def render_frame(arr: np.ndarray, desc: PixelDescription, attrs: RenderAttributes, params: RenderParams) -> bytes:
     """Render one decoded frame (``decode_frame(..., as_rgb=True)`` output) to image bytes."""
     if params.media_type not in _FORMATS:
         raise BadRequest(f"accept: cannot render {params.media_type}")
