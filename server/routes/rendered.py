@@ -29,6 +29,7 @@ from server.services.frames import parse_frame_list
 from server.services.retrieve import StoredInstance
 
 MAX_RENDERED_PARTS = 2000
+DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
 def _uids(request: Request) -> tuple[str, str | None, str | None]:
@@ -64,7 +65,8 @@ def _multipart(parts: list[pixels.RenderedImage], media_type: str) -> Response:
 
 
 def _with_pixels(rows: list[StoredInstance]) -> list[StoredInstance]:
-    images = [r for r in rows if r.number_of_frames > 0]
+    # Deflated objects are indexed without a frame count; their header is read when rendered.
+    images = [r for r in rows if r.number_of_frames > 0 or r.transfer_syntax_uid == DEFLATED]
     if not images:
         raise NotFound("no instance with pixel data here")
     return images

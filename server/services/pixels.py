@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRBigEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
 from dicomweb.errors import NotFound, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
@@ -39,6 +40,7 @@ from dicomweb.pixels.transcode import encode_frame, transcode_dataset
 from server.context import AppContext
 from server.services import retrieve
 from server.services.retrieve import StoredInstance
+from server.storage import BlobNotFound
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Bump when rendering changes output bytes, so ETags change with them.
@@ -88,7 +90,8 @@ class Image:
 
     @property
     def frame_count(self) -> int:
-        return max(self.row.number_of_frames, 1)
+        # Deflated rows may carry no frame count from ingest; the header knows.
+        return self.row.number_of_frames or self.desc.number_of_frames
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class PixelService:
         cached = self.headers.get(row.blob_key)
         if cached is not None:
             return Image(row, cached[0], cached[1])
-        if row.number_of_frames == 0:
+        if row.number_of_frames == 0 and row.transfer_syntax_uid != DeflatedExplicitVRLittleEndian:
             raise Unprocessable(f"instance {row.sop_instance_uid} has no pixel data")
         frames = row.frames()
         if frames and frames[0] and row.transfer_syntax_uid != ExplicitVRBigEndian:
@@ -136,6 +139,8 @@ class PixelService:
         else:
             prefix = await self.ctx.store.get_bytes(row.blob_key)
         header = await asyncio.to_thread(_read_header, prefix, row)
+        if "Rows" not in header:
+            raise Unprocessable(f"instance {row.sop_instance_uid} has no pixel data")
         desc = PixelDescription.from_dataset(header)
         self.headers.put(row.blob_key, (header, desc))
         return Image(row, header, desc)
@@ -157,6 +162,15 @@ class PixelService:
         raw = await self.ctx.store.get_bytes(img.row.blob_key)
         return await asyncio.to_thread(pydicom.dcmread, io.BytesIO(raw), force=True)
 
+    def _local_ranges(self, img: Image, frame: int) -> tuple[str, list[tuple[int, int]], str] | None:
+        """(file path, ranges) when the frame can be read straight from a local file."""
+        path_of = getattr(self.ctx.store, "path_of", None)
+        frames = img.row.frames()
+        if path_of is None or frames is None or img.desc.transfer_syntax_uid == ExplicitVRBigEndian:
+            return None
+        self._check_frame(img, frame)
+        return str(path_of(img.row.blob_key)), frames[frame - 1], img.row.blob_key
+
     @staticmethod
     def _decode(img: Image, source: list[bytes] | Dataset, frame: int) -> tuple[Any, PixelDescription]:
         try:
@@ -176,10 +190,14 @@ class PixelService:
         cached = self.outputs.get_sized(etag)
         if cached is not None:
             return RenderedImage(cached, params.media_type, etag)
-        source = await self._frame_source(img, frame)
+        local = self._local_ranges(img, frame)
+        source = None if local is not None else await self._frame_source(img, frame)
 
         def work() -> bytes:
-            arr, desc = self._decode(img, source, frame)
+            # On a filesystem store the frame is read in this worker thread: one thread hop per request.
+            src = _pread(*local) if local is not None else source
+            assert src is not None
+            arr, desc = self._decode(img, src, frame)
             attrs = RenderAttributes.from_dataset(img.header, frame - 1)
             return render_frame(arr, desc, attrs, params)
 
@@ -236,6 +254,17 @@ def target_for_plan(stored_syntax: str, media_type: str, transfer_syntax: str) -
     if transfer_syntax.startswith("1."):
         return transfer_syntax
     return DEFAULT_SYNTAX.get(media_type, stored_frame_syntax(stored_syntax))
+
+
+def _pread(path: str, ranges: list[tuple[int, int]], key: str) -> list[bytes]:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError as exc:
+        raise BlobNotFound(key) from exc
+    try:
+        return [os.pread(fd, length, offset) for offset, length in ranges]
+    finally:
+        os.close(fd)
 
 
 def _read_header(prefix: bytes, row: StoredInstance) -> Dataset:

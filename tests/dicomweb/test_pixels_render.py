@@ -141,3 +141,17 @@ def test_jpeg_quality_changes_size() -> None:
     small = render_frame(arr, desc, attrs, RenderParams(quality=20))
     large = render_frame(arr, desc, attrs, RenderParams(quality=95))
     assert small[:2] == b"\xff\xd8" and len(small) < len(large)
+
+
+def test_float_pixel_data_renders_min_max_and_with_window() -> None:
+    values = np.linspace(-1.5, 3.0, 64 * 80, dtype=np.float32).reshape(64, 80)
+    values[0, 0] = np.nan  # NaNs in parametric maps must not break rendering
+    desc = PixelDescription(64, 80, 1, 32, 32, 0, "MONOCHROME2", "1.2.840.10008.1.2.1", pixel_keyword="FloatPixelData")
+    attrs = RenderAttributes(photometric="MONOCHROME2")
+    got = render_pixels(values, desc, attrs, PNG).astype(int)
+    clean = np.nan_to_num(values)
+    ref = np.rint((clean - clean.min()) / (clean.max() - clean.min()) * 255)
+    assert np.abs(got - ref).max() <= 1
+    got = render_pixels(values, desc, attrs, RenderParams(window=Window(0.5, 2.0, "linear-exact"))).astype(int)
+    ref = np.rint(np.clip(((clean - 0.5) / 2.0 + 0.5) * 255, 0, 255))
+    assert np.abs(got - ref).max() <= 1
