@@ -227,6 +227,7 @@ def main() -> int:
     ap.add_argument("--instances", type=int, default=40)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--big-size", type=int, default=512, help="rows/columns of the 1,000-frame JPEG 2000 instance")
     args = ap.parse_args()
     for tool in ("wrk", "curl"):
         if not shutil.which(tool):
@@ -264,9 +265,10 @@ def main() -> int:
             results[name] = {"uncached": unc, "cached": cac}
 
         # One frame of a 1,000-frame JPEG 2000 instance (Cirrus).
-        big = ct_dataset(study, generate_uid(), 1, ct_phantom(99, 256))
+        size = args.big_size
+        big = ct_dataset(study, generate_uid(), 1, ct_phantom(99, size))
         frame = pydicom.pixels.get_encoder(JPEG2000Lossless).encode(
-            ct_phantom(99, 256), rows=256, columns=256, samples_per_pixel=1, bits_allocated=16, bits_stored=12,
+            ct_phantom(99, size), rows=size, columns=size, samples_per_pixel=1, bits_allocated=16, bits_stored=12,
             pixel_representation=0, photometric_interpretation="MONOCHROME2", number_of_frames=1)
         big.file_meta.TransferSyntaxUID = JPEG2000Lossless
         big.NumberOfFrames = 1000
@@ -311,7 +313,7 @@ def main() -> int:
             print(f"cirrus/orthanc: uncached x{c['uncached']['rps'] / o['uncached']['rps']:.1f}, "
                   f"cached x{c['cached']['rps'] / max(o['cached']['rps'], 1e-9):.1f} "
                   "(targets: >= 2x uncached, >= 10x cached)")
-        print("1,000-frame JPEG 2000 instance (256x256): "
+        print(f"1,000-frame JPEG 2000 instance ({size}x{size}, {len(frame) * 1000 / 1e6:.0f} MB): "
               f"rendered frame median {statistics.median(rendered_ms):.1f} ms "
               f"(max {max(rendered_ms):.1f}); raw frame median {statistics.median(raw_ms):.1f} ms; "
               f"frame transcoded to Explicit VR LE median {statistics.median(le_ms):.1f} ms (target < 50 ms)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+import imagecodecs
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
@@ -304,6 +305,9 @@ def render_frame(arr: np.ndarray, desc: PixelDescription, attrs: RenderAttribute
     if params.media_type not in _FORMATS:
         raise BadRequest(f"accept: cannot render {params.media_type}")
     display = render_pixels(arr, desc, attrs, params)
+    if params.media_type == "image/jpeg" and params.viewport is None and not params.annotations:
+        # Straight from the array to libjpeg-turbo: the common full-size case skips PIL entirely.
+        return bytes(imagecodecs.jpeg8_encode(np.ascontiguousarray(display), level=params.quality))
     img = Image.fromarray(display)
     img = _apply_viewport(img, params.viewport)
     if params.annotations:
@@ -325,7 +329,7 @@ def encode_image(img: Image.Image, params: RenderParams) -> bytes:
     buf = io.BytesIO()
     fmt = _FORMATS[params.media_type]
     if fmt == "JPEG":
-        img.save(buf, format="JPEG", quality=params.quality)
+        return bytes(imagecodecs.jpeg8_encode(np.asarray(img), level=params.quality))
     elif fmt == "PNG":
         img.save(buf, format="PNG", compress_level=3)
     elif img.mode == "RGB":
