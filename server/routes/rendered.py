@@ -46,6 +46,19 @@ def _params(request: Request, thumbnail: bool = False) -> RenderParams:
     return parse_render_params(query, request.headers.get("accept"), default_viewport=default)
 
 
+def _not_modified(
+    request: Request, row: StoredInstance, frame: int, params: RenderParams, kind: str
+) -> Response | None:
+    """304 straight from the ETag (derived from the immutable instance and the parameters): no rendering."""
+    wanted = request.headers.get("if-none-match")
+    if not wanted or not 1 <= frame <= row.number_of_frames:
+        return None
+    etag = pixels.render_etag(row, frame, params, kind)
+    if etag in [t.strip() for t in wanted.split(",")]:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": pixels.IMMUTABLE, "Vary": "Accept"})
+    return None
+
+
 def _image_response(request: Request, out: pixels.RenderedImage) -> Response:
     headers = {"ETag": out.etag, "Cache-Control": pixels.IMMUTABLE, "Vary": "Accept"}
     if out.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
@@ -60,8 +73,9 @@ def _multipart(parts: list[pixels.RenderedImage], media_type: str) -> Response:
         chunks.append(part_header(media_type, first=i == 0, boundary=boundary))
         chunks.append(part.body)
     chunks.append(closing(boundary))
-    return Response(b"".join(chunks), media_type=related_content_type(media_type, boundary),
-                    headers={"Cache-Control": "no-cache"})
+    return Response(
+        b"".join(chunks), media_type=related_content_type(media_type, boundary), headers={"Cache-Control": "no-cache"}
+    )
 
 
 def _with_pixels(rows: list[StoredInstance]) -> list[StoredInstance]:
@@ -80,8 +94,13 @@ async def rendered(request: Request) -> Response:
     rows = await svc.instances(study, series, sop)
     frame_text = request.path_params.get("frames")
     if sop is not None:
+        numbers = parse_frame_list(frame_text) if frame_text else None
+        if numbers is not None and len(numbers) == 1:
+            early = _not_modified(request, rows[0], numbers[0], params, "rendered")
+            if early is not None:
+                return early
         img = await svc.image(rows[0])
-        numbers = parse_frame_list(frame_text) if frame_text else list(range(1, img.frame_count + 1))
+        numbers = numbers or list(range(1, img.frame_count + 1))
         if len(numbers) == 1:
             return _image_response(request, await svc.render(img, numbers[0], params))
         if len(numbers) > MAX_RENDERED_PARTS:

@@ -281,4 +281,4 @@ def service(ctx: AppContext) -> PixelService:
     return svc  # type: ignore[no-any-return]
 
 
-__all__ = ["IMMUTABLE", "NATIVE_SYNTAXES", "PixelService", "RenderedImage", "service", "target_for_plan"]
+__all__ = ["IMMUTABLE", "NATIVE_SYNTAXES", "PixelService", "RenderedImage", "render_etag", "service", "target_for_plan"]

@@ -158,3 +158,15 @@ def test_transcode_dataset_round_trips_multiframe() -> None:
     ds, ref = _load(TS_DIR / "3.dcm")  # big endian
     out = transcode_dataset(ds, "1.2.840.10008.1.2.1")
     assert np.array_equal(out.pixel_array, ref)
+
+
+def test_jpeg_lossless_process_14_with_every_predictor() -> None:
+    """Process 14 (1.2.840.10008.1.2.4.57) with selection values 2..7; SV1 is covered by the shared files."""
+    import imagecodecs
+
+    values = np.random.default_rng(5).integers(0, 4096, (40, 56)).astype(np.uint16)
+    desc = PixelDescription(40, 56, 1, 16, 12, 0, "MONOCHROME2", "1.2.840.10008.1.2.4.57")
+    for predictor in range(2, 8):
+        data = imagecodecs.jpeg8_encode(values, lossless=True, predictor=predictor, bitspersample=12)
+        arr, _ = decode_frame(data, desc)
+        assert np.array_equal(arr, values), predictor

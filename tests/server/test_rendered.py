@@ -64,6 +64,18 @@ def test_rendered_frame_matches_numpy_voi_and_caches(client) -> None:  # type: i
     assert again.status_code == 304 and again.headers["etag"] == etag
     other = client.get(url, params={"window": "400,801"}, headers={"Accept": "image/png"})
     assert other.headers["etag"] != etag
+    # Revalidation needs no rendering: with the output cache emptied, a 304 leaves it empty.
+    from server.services.pixels import LRU, OUTPUT_CACHE_BYTES
+
+    svc = client.app.state.ctx.extras["pixels"]
+    svc.outputs = LRU(100, OUTPUT_CACHE_BYTES)
+    again = client.get(url, params={"window": "400,800,linear"}, headers={"Accept": "image/png", "If-None-Match": etag})
+    assert again.status_code == 304 and svc.outputs.size == 0
+    hot = client.get(url, params={"window": "400,800", "palette": "hot_iron"}, headers={"Accept": "image/png"})
+    assert np.asarray(Image.open(io.BytesIO(hot.content))).shape == (*got.shape, 3)
+    plain = client.get(url, params={"viewport": "384,384"})
+    note = client.get(url, params={"viewport": "384,384", "annotation": "patient"})
+    assert plain.status_code == note.status_code == 200 and plain.content != note.content
 
 
 def test_rendered_levels_thumbnails_and_jpeg(client) -> None:  # type: ignore[no-untyped-def]
