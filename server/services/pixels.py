@@ -35,7 +35,7 @@ from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
 from dicomweb.pixels.description import PixelDescription
 from dicomweb.pixels.media import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
 from dicomweb.pixels.params import RenderParams
-from dicomweb.pixels.render import RenderAttributes, render_frame
+from dicomweb.pixels.render import RenderAttributes, render_animation, render_frame
 from dicomweb.pixels.transcode import encode_frame, transcode_dataset
 from server.context import AppContext
 from server.services import retrieve
@@ -205,6 +205,28 @@ class PixelService:
         self.outputs.put(etag, body, len(body))
         return RenderedImage(body, params.media_type, etag)
 
+    async def render_animation(self, img: Image, numbers: list[int], params: RenderParams) -> RenderedImage:
+        """Frames of one instance as an animated GIF (frames decoded one at a time)."""
+        for n in numbers:
+            self._check_frame(img, n)
+        key = RenderParams(**{**params.__dict__, "media_type": "image/gif"})
+        etag = render_etag(img.row, 0, key, "animation:" + ",".join(map(str, numbers)))
+        cached = self.outputs.get_sized(etag)
+        if cached is not None:
+            return RenderedImage(cached, "image/gif", etag)
+        decoded = []
+        for n in numbers:
+            source = await self._frame_source(img, n)
+
+            def work(src: list[bytes] | Dataset = source, n: int = n) -> tuple[Any, PixelDescription, Any]:
+                arr, desc = self._decode(img, src, n)
+                return arr, desc, RenderAttributes.from_dataset(img.header, n - 1)
+
+            decoded.append(await asyncio.to_thread(work))
+        body = await asyncio.to_thread(render_animation, decoded, params)
+        self.outputs.put(etag, body, len(body))
+        return RenderedImage(body, "image/gif", etag)
+
     # -- transcoding ------------------------------------------------------------------------------
 
     async def transcode_frames(self, row: StoredInstance, numbers: list[int], target: str) -> tuple[list[bytes], str]:
@@ -229,8 +251,11 @@ class PixelService:
 
         def work() -> bytes:
             ds = pydicom.dcmread(io.BytesIO(raw), force=True)
-            if row.number_of_frames == 0 or "PixelData" not in ds and "FloatPixelData" not in ds and (
-                "DoubleFloatPixelData" not in ds
+            if (
+                row.number_of_frames == 0
+                or "PixelData" not in ds
+                and "FloatPixelData" not in ds
+                and ("DoubleFloatPixelData" not in ds)
             ):
                 # Nothing to re-encode: only the dataset encoding changes.
                 out = ds

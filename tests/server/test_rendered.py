@@ -299,6 +299,10 @@ def test_frame_list_rendered_is_multipart(client) -> None:  # type: ignore[no-un
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(body))), frame)
     whole = client.get(url_of(data) + "/rendered")
     assert len(split_multipart(whole.headers["content-type"], whole.content)) == 2
+    gif = client.get(url_of(data) + "/rendered", headers={"Accept": "image/gif"})
+    assert gif.headers["content-type"] == "image/gif"
+    animation = Image.open(io.BytesIO(gif.content))
+    assert getattr(animation, "n_frames", 1) == 2
     r = client.get(
         url_of(data) + "/frames/1", headers={"Accept": FRAME_ACCEPT.format("image/jphc", "1.2.840.10008.1.2.4.201")}
     )
