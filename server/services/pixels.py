@@ -9,7 +9,9 @@ Caches (per process, bounded):
 - instance rows by URL for ``ROW_TTL`` seconds, so a repeated request does no
   SQL (a DELETE is therefore seen by the pixel routes within ``ROW_TTL``);
 - parsed headers (pixel description and presentation attributes) by blob key;
-- rendered outputs by (blob key, frame, parameters), up to ``OUTPUT_CACHE_BYTES``.
+- rendered outputs by (blob key, frame, parameters), up to ``OUTPUT_CACHE_BYTES``;
+- decoded frames of compressed instances, up to ``DECODED_CACHE_BYTES`` (window changes
+  on a JPEG 2000 frame then skip the codec).
 Outputs carry a strong ETag computed from the same key, so a 304 needs no
 rendering at all; stored instances are immutable, hence
 ``Cache-Control: public, max-age=31536000, immutable`` for CDNs.
@@ -47,6 +49,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 RENDER_VERSION = "1"
 ROW_TTL = 5.0
 OUTPUT_CACHE_BYTES = 256 * 1024 * 1024
+DECODED_CACHE_BYTES = 128 * 1024 * 1024
 HEADER_CACHE_ENTRIES = 4096
 
 
@@ -112,6 +115,7 @@ class PixelService:
         self.rows: dict[tuple[str, str | None, str | None], tuple[float, list[StoredInstance]]] = {}
         self.headers = LRU(HEADER_CACHE_ENTRIES)
         self.outputs = LRU(100_000, OUTPUT_CACHE_BYTES)
+        self.decoded = LRU(10_000, DECODED_CACHE_BYTES)
 
     # -- look-ups ---------------------------------------------------------------------------------
 
@@ -190,18 +194,26 @@ class PixelService:
         cached = self.outputs.get_sized(etag)
         if cached is not None:
             return RenderedImage(cached, params.media_type, etag)
-        local = self._local_ranges(img, frame)
-        source = None if local is not None else await self._frame_source(img, frame)
+        decoded_key = (img.row.blob_key, frame)
+        decoded = self.decoded.get_sized(decoded_key)
+        local = self._local_ranges(img, frame) if decoded is None else None
+        source = None if decoded is not None or local is not None else await self._frame_source(img, frame)
 
-        def work() -> bytes:
+        def work() -> tuple[bytes, Any]:
             # On a filesystem store the frame is read in this worker thread: one thread hop per request.
-            src = _pread(*local) if local is not None else source
-            assert src is not None
-            arr, desc = self._decode(img, src, frame)
+            frame_data = decoded
+            if frame_data is None:
+                src = _pread(*local) if local is not None else source
+                assert src is not None
+                frame_data = self._decode(img, src, frame)
+            arr, desc = frame_data
             attrs = RenderAttributes.from_dataset(img.header, frame - 1)
-            return render_frame(arr, desc, attrs, params)
+            return render_frame(arr, desc, attrs, params), frame_data
 
-        body = await asyncio.to_thread(work)
+        body, frame_data = await asyncio.to_thread(work)
+        if decoded is None and not img.desc.is_native:
+            # Keep decoded compressed frames: a viewer dragging the window re-renders the same frame.
+            self.decoded.put(decoded_key, frame_data, int(frame_data[0].nbytes))
         self.outputs.put(etag, body, len(body))
         return RenderedImage(body, params.media_type, etag)
 
