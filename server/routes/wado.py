@@ -40,18 +40,32 @@ async def retrieve_instances(request: Request) -> Response:
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
     rows = await retrieve.find_instances(ctx, study, series, sop)
     asked = choice.transfer_syntax
+    # --- transcoding branch (pixels): instances not stored in the asked syntax are re-encoded ---
+    transcode: set[str] = set()
     if asked not in (None, "*"):
+        from dicomweb.pixels.media import TARGETS
+
         for r in rows:
             same = r.transfer_syntax_uid == asked or {asked, r.transfer_syntax_uid} <= {EXPLICIT_VR_LE, IMPLICIT_VR_LE}
             if not same:
-                raise NotAcceptable(
-                    f"instance {r.sop_instance_uid} is stored as {r.transfer_syntax_uid}; "
-                    f"transcoding to {asked} is not available"
-                )
+                if asked not in TARGETS:
+                    raise NotAcceptable(
+                        f"instance {r.sop_instance_uid} is stored as {r.transfer_syntax_uid}; "
+                        f"transcoding to {asked} is not available"
+                    )
+                transcode.add(r.sop_instance_uid)
     boundary = new_boundary()
 
     async def body() -> AsyncIterator[bytes]:
+        from server.services import pixels
+
         for i, r in enumerate(rows):
+            if r.sop_instance_uid in transcode:
+                assert asked is not None
+                data = await pixels.service(ctx).transcode_instance(r, asked)
+                yield part_header(f"{DICOM}; transfer-syntax={asked}", first=i == 0, boundary=boundary)
+                yield data
+                continue
             yield part_header(f"{DICOM}; transfer-syntax={r.transfer_syntax_uid}", first=i == 0, boundary=boundary)
             async for chunk in ctx.store.iter_bytes(r.blob_key):
                 yield chunk
@@ -108,7 +122,8 @@ async def frames(request: Request) -> Response:
 
     stored_type = frame_media_type(inst.transfer_syntax_uid)
     offers = [Offer(OCTET)] + ([Offer(stored_type)] if stored_type != OCTET else [])
-    offers += [Offer(t) for t in ("image/jpeg", "image/jls", "image/jp2", "image/dicom-rle") if t != stored_type]
+    offers += [Offer(t) for t in ("image/jpeg", "image/jls", "image/jp2", "image/jphc", "image/dicom-rle")
+               if t != stored_type]
     choice = negotiate(parse_accept(request.headers.get("accept")), offers)
     plan = frame_service.plan_frames(inst, choice)
     if plan.transcode_to is None:
