@@ -35,6 +35,10 @@ SCANNER_MAP_WORDS = ("pwi", "perfusion_weighted", "relcbf", "parameter_fit", "_c
 M0_WORDS = re.compile(r"(_m0\b|\bm0\b|m0$|pd_tse|proton)", re.IGNORECASE)
 ASCCONV = re.compile(r"### ASCCONV BEGIN[^\n]*\n(.*?)### ASCCONV END", re.DOTALL)
 FIRST_VOLUME_M0 = ("ep2d_pasl", "tgse_pcasl")
+# 3D GRASE (tgse_*) series store control first, ep2d_* label first: in the shared VE11C samples
+# mean(control − label) is positive in bright tissue only with this order. The engine warns
+# when the mean ΔM in the brain comes out negative.
+CONTROL_FIRST = ("tgse_",)
 
 
 def matches(ds: pydicom.Dataset) -> bool:
@@ -243,8 +247,10 @@ def build(
     for i, ds in enumerate(rest):
         g, _, _ = volume_geometry(ds)
         geometry.check_same_grid(g, f"Siemens volume {ds.InstanceNumber}")
-        # Siemens product and Wang sequences store label first, then control, alternating.
-        kind: VolumeKind = "label" if i % 2 == 0 else "control"
+        # Volumes alternate; which comes first depends on the sequence (see CONTROL_FIRST).
+        first_kind: VolumeKind = "control" if seq.startswith(CONTROL_FIRST) else "label"
+        second_kind: VolumeKind = "label" if first_kind == "control" else "control"
+        kind: VolumeKind = first_kind if i % 2 == 0 else second_kind
         volumes.append(
             AslVolume(
                 kind,
