@@ -18,7 +18,6 @@ from matplotlib import colormaps
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from quant.acquisition import AslAcquisition, Geometry
@@ -61,7 +60,7 @@ MR_KEYWORDS = (
 def _unit(kind: str) -> Any:
     if kind == "CBF":
         return hd.sr.CodedConcept("ml/(100.g.min)", "UCUM", "ml/100g/min")
-    return codes.UCUM.Second
+    return hd.sr.CodedConcept("s", "UCUM", "second")
 
 
 def _base(acq: AslAcquisition, study_uid: str) -> Dataset:
