@@ -270,6 +270,24 @@ def weighted_delay(
     cbf = np.zeros(n)
     att = np.full(n, att_bounds[0])
     rss = np.zeros(n)
+    if np.ndim(t1t) == 0 and bool(np.all(times_a == times_a[0])):
+        # One curve serves every voxel: invert WD(ATT) by interpolation on its rising part.
+        basis1 = (
+            gkm_pcasl(
+                np.float64(f_ref), grid[:, None], times_a[0][None, :], bolus, t1b, np.float64(t1t), alpha, lam
+            )
+            / f_ref
+        )
+        bsum1 = basis1.sum(axis=1)
+        curve1 = basis1 @ times_a[0] / np.where(bsum1 > 0, bsum1, np.inf)
+        top = int(np.argmax(curve1)) + 1
+        att = np.interp(wd, curve1[:top], grid[:top])
+        basis = (
+            gkm_pcasl(np.float64(f_ref), att[:, None], times_a, bolus, t1b, np.float64(t1t), alpha, lam)
+            / f_ref
+        )
+        cbf, rss = _linear_cbf(y, basis)
+        return KineticFit(cbf=cbf, att=att, rss=rss)
     for start in range(0, n, chunk):
         sl = slice(start, start + chunk)
         basis = (

@@ -40,22 +40,40 @@ def _slice(values: np.ndarray, geometry: Geometry, k: int, common: dict, number:
     return ds
 
 
-def ge_series(dm: np.ndarray, m0: np.ndarray, geometry: Geometry, *, pld_ms: float = 1800.0,
-              ld_ms: float = 1800.0, nex: int = 3, st: float = 2.0, t1t: float = 1.2) -> list[Dataset]:
+def ge_series(
+    dm: np.ndarray,
+    m0: np.ndarray,
+    geometry: Geometry,
+    *,
+    pld_ms: float = 1800.0,
+    ld_ms: float = 1800.0,
+    nex: int = 3,
+    st: float = 2.0,
+    t1t: float = 1.2,
+) -> list[Dataset]:
     """GE 3D pCASL series: PW = NEX-sum ΔM × 32 (PSEUDOCONTINUOUS), then PD (CONTINUOUS)."""
     common = {
-        "Manufacturer": "GE MEDICAL SYSTEMS", "SeriesDescription": "3D ASL (non-contrast)",
-        "StudyInstanceUID": generate_uid(), "SeriesInstanceUID": generate_uid(), "SeriesNumber": 7,
-        "FrameOfReferenceUID": generate_uid(), "PatientName": "DRO^GE", "PatientID": "DRO-GE",
-        "InversionTime": pld_ms, "MRAcquisitionType": "3D", "MagneticFieldStrength": 3.0,
+        "Manufacturer": "GE MEDICAL SYSTEMS",
+        "SeriesDescription": "3D ASL (non-contrast)",
+        "StudyInstanceUID": generate_uid(),
+        "SeriesInstanceUID": generate_uid(),
+        "SeriesNumber": 7,
+        "FrameOfReferenceUID": generate_uid(),
+        "PatientName": "DRO^GE",
+        "PatientID": "DRO-GE",
+        "InversionTime": pld_ms,
+        "MRAcquisitionType": "3D",
+        "MagneticFieldStrength": 3.0,
         "NumberOfAverages": nex,
     }
     pw = dm * nex * 32.0
     pd = m0 * (1.0 - np.exp(-st / t1t))
     out = []
     n = 1
-    for volume, contrast, itype in ((pw, "PSEUDOCONTINUOUS", ["DERIVED", "PRIMARY", "ASL", "PERFUSION_ASL"]),
-                                    (pd, "CONTINUOUS", ["ORIGINAL", "PRIMARY", "ASL"])):
+    for volume, contrast, itype in (
+        (pw, "PSEUDOCONTINUOUS", ["DERIVED", "PRIMARY", "ASL", "PERFUSION_ASL"]),
+        (pd, "CONTINUOUS", ["ORIGINAL", "PRIMARY", "ASL"]),
+    ):
         for k in range(volume.shape[0]):
             ds = _slice(volume[k], geometry, k, common, n)
             ds.ImageType = itype

@@ -36,7 +36,7 @@ def test_missing_m0(acq_d) -> None:
 def test_odd_control_label_count(acq_d) -> None:
     vols = list(acq_d.volumes)
     drop = next(i for i, v in enumerate(vols) if v.kind == "label")
-    acq = dataclasses.replace(acq_d, volumes=vols[:drop] + vols[drop + 1:])
+    acq = dataclasses.replace(acq_d, volumes=vols[:drop] + vols[drop + 1 :])
     with pytest.raises(ControlLabelMismatchError, match="2 control and 1 label"):
         quantify(acq)
 

@@ -32,8 +32,20 @@ def test_quant_on_dro_zip_writes_dicom_and_results(tmp_path: Path) -> None:
 
 def test_quant_overrides_on_philips_and_missing_m0_exit_code(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
-    rc = main(["quant", str(ASL / "philips" / "202_SOURCE_-_pCASL"), "--out", str(out),
-               "--pld", "1.8", "--labeling-duration", "1.8", "--labeling-type", "pcasl"])
+    rc = main(
+        [
+            "quant",
+            str(ASL / "philips" / "202_SOURCE_-_pCASL"),
+            "--out",
+            str(out),
+            "--pld",
+            "1.8",
+            "--labeling-duration",
+            "1.8",
+            "--labeling-type",
+            "pcasl",
+        ]
+    )
     assert rc == 2
     assert "no M0" in capsys.readouterr().err
     report = json.loads((out / "results.json").read_text())

@@ -15,8 +15,9 @@ from tests.quant.conftest import asl_niftis
 @pytest.fixture(scope="module")
 def ge_case(dro_dir):
     bids = acquisition_from_bids(asl_niftis(dro_dir("E")))
-    dm = np.mean([v.loader() for v in bids.volumes if v.kind == "control" and v.delay_index == 5], axis=0) - \
-        np.mean([v.loader() for v in bids.volumes if v.kind == "label" and v.delay_index == 5], axis=0)
+    dm = np.mean(
+        [v.loader() for v in bids.volumes if v.kind == "control" and v.delay_index == 5], axis=0
+    ) - np.mean([v.loader() for v in bids.volumes if v.kind == "label" and v.delay_index == 5], axis=0)
     m0 = np.mean([v.loader() for v in bids.volumes if v.kind == "m0"], axis=0)
     series = [roundtrip(d) for d in ge_series(dm, m0, bids.geometry, pld_ms=2750)]
     (acq,) = classify_study(series)
@@ -36,7 +37,9 @@ def test_cbf_mr_series_round_trip(ge_case) -> None:
     src = source[0]
     for k, ds in enumerate(cbf):
         assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and ds.ImageType[0] == "DERIVED"
-        assert ds.StudyInstanceUID == src.StudyInstanceUID and ds.FrameOfReferenceUID == src.FrameOfReferenceUID
+        assert (
+            ds.StudyInstanceUID == src.StudyInstanceUID and ds.FrameOfReferenceUID == src.FrameOfReferenceUID
+        )
         assert ds.SeriesInstanceUID != src.SeriesInstanceUID
         assert np.allclose([float(v) for v in ds.ImagePositionPatient], acq.geometry.positions[k])
         assert ds.PixelRepresentation == 1 and ds.pixel_array.dtype == np.int16

@@ -53,7 +53,9 @@ def test_multidelay_on_E_cbf_2_percent_att_5_percent(dro_dir, model: str) -> Non
 
 def test_kinetic_on_C_with_tissue_t1_map(dro_dir) -> None:
     c = dro_dir("C")
-    result = quantify(acquisition_from_bids(asl_niftis(c)), {"t1_tissue_map": truth(c, "t1")}, model="kinetic")
+    result = quantify(
+        acquisition_from_bids(asl_niftis(c)), {"t1_tissue_map": truth(c, "t1")}, model="kinetic"
+    )
     seg = np.rint(truth(c, "seg_label"))
     for lab, value in per_tissue(result.cbf, seg).items():
         assert value == pytest.approx(60.0, rel=0.05), TISSUES[lab]

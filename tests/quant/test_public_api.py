@@ -5,10 +5,29 @@ from __future__ import annotations
 import quant
 
 EXPECTED = {
-    "DEFAULTS", "MODELS", "OVERRIDE_NAMES", "AslAcquisition", "AslVolume", "ControlLabelMismatchError",
-    "Geometry", "GeometryMismatchError", "InputError", "MissingM0Error", "MissingParameterError", "NotAslError",
-    "Param", "QuantError", "QuantResult", "SeriesInfo", "UnitsError", "build_derived_datasets",
-    "classify_series", "classify_study", "geometry_from_affine", "quantify", "statistics_csv",
+    "DEFAULTS",
+    "MODELS",
+    "OVERRIDE_NAMES",
+    "AslAcquisition",
+    "AslVolume",
+    "ControlLabelMismatchError",
+    "Geometry",
+    "GeometryMismatchError",
+    "InputError",
+    "MissingM0Error",
+    "MissingParameterError",
+    "NotAslError",
+    "Param",
+    "QuantError",
+    "QuantResult",
+    "SeriesInfo",
+    "UnitsError",
+    "build_derived_datasets",
+    "classify_series",
+    "classify_study",
+    "geometry_from_affine",
+    "quantify",
+    "statistics_csv",
 }
 
 
@@ -19,8 +38,15 @@ def test_public_names() -> None:
 
 
 def test_every_error_is_a_quant_error() -> None:
-    for name in ("ControlLabelMismatchError", "GeometryMismatchError", "InputError", "MissingM0Error",
-                 "MissingParameterError", "NotAslError", "UnitsError"):
+    for name in (
+        "ControlLabelMismatchError",
+        "GeometryMismatchError",
+        "InputError",
+        "MissingM0Error",
+        "MissingParameterError",
+        "NotAslError",
+        "UnitsError",
+    ):
         assert issubclass(getattr(quant, name), quant.QuantError)
 
 

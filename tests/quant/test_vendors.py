@@ -64,9 +64,11 @@ def test_philips_delta_m_reproduces_scanner_series_201() -> None:
     assert [m.description for m in acq.scanner_maps] == ["pCASL"]
     assert set(acq.missing) == {"labeling_type", "pld", "labeling_duration"}
     dm = np.mean([v.loader() for v in acq.volumes if v.kind == "control"], axis=0) - np.mean(
-        [v.loader() for v in acq.volumes if v.kind == "label"], axis=0)
-    scanner = np.stack([floating_point(d) for d in sort_slices(
-        [d for d in datasets if d.SeriesDescription == "pCASL"])])
+        [v.loader() for v in acq.volumes if v.kind == "label"], axis=0
+    )
+    scanner = np.stack(
+        [floating_point(d) for d in sort_slices([d for d in datasets if d.SeriesDescription == "pCASL"])]
+    )
     ours = np.clip(dm, 0, None)  # the scanner stores ΔM clipped at zero
     r = np.corrcoef(ours.ravel(), scanner.ravel())[0, 1]
     slope = float(np.sum(ours * scanner) / np.sum(ours * ours))
