@@ -143,7 +143,7 @@ def _mr_series(
         ds.PositionReferenceIndicator = ""
         for kw in MR_KEYWORDS:
             if ref is not None and kw in ref:
-                setattr(ds, kw, ref.data_element(kw).value)
+                setattr(ds, kw, ref[kw].value)
             elif kw in (
                 "ScanningSequence",
                 "SequenceVariant",
@@ -225,7 +225,7 @@ def _parametric_map(cbf: NDArray[np.float64], sources: Sequence[Dataset], series
         content_description="ASL CBF (ml/100g/min)",
     )
     pm.SeriesDescription = "CBF parametric map (float)"
-    return pm  # type: ignore[no-any-return]
+    return pm
 
 
 def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
@@ -263,7 +263,7 @@ def _secondary_capture(
     series_uid = generate_uid()
     o = [float(v) for v in refs[0].ImageOrientationPatient]
     orientation = (_direction_letter(o[:3]), _direction_letter(o[3:]))
-    out = []
+    out: list[pydicom.Dataset] = []
     for k, ref in enumerate(refs):
         sc = hd.sc.SCImage.from_ref_dataset(
             ref_dataset=ref,

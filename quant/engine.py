@@ -192,11 +192,11 @@ def quantify(
         raise MissingM0Error("no M0 (proton density) image: add the M0 series or the scanner's PD images")
     shape = acq.geometry.shape
     # Per-slice timing for 2D readouts: slice k is read later, so its effective delay is longer.
-    slice_offsets = np.zeros(shape[0])
+    slice_offsets: Array = np.zeros(shape[0])
     readout = str(P.all["readout"].value if "readout" in P.all else acq.readout or "").upper()
     if readout == "2D":
         if "slice_time" in P.all:
-            slice_offsets = np.arange(shape[0]) * float(P.get("slice_time"))
+            slice_offsets = np.arange(shape[0], dtype=np.float64) * float(P.get("slice_time"))
         elif "slice_times" in P.all and len(P.all["slice_times"].value) == shape[0]:
             slice_offsets = np.asarray(P.get("slice_times"), dtype=np.float64)
     field_t = float(P.get("field_strength", "field_strength"))
@@ -331,14 +331,14 @@ def quantify(
                     lam=lam,
                     labeling=labeling,
                     att_bounds=bounds,
-                )  # type: ignore[arg-type]
+                )
                 cbf[idx], att_map[idx] = fit.cbf, fit.att
             else:
                 if labeling == "pasl":
                     raise InputError("the weighted-delay method applies to pCASL only")
                 fit = kinetics.weighted_delay(
                     y, tvox, bolus=bolus, t1b=t1b, t1t=t1v, alpha=alpha, lam=lam, att_bounds=bounds
-                )  # type: ignore[arg-type]
+                )
                 cbf[idx], att_map[idx] = fit.cbf, fit.att
         else:
             raise InputError(f"model {model!r} is not available here")

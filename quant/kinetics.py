@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+Num = Array | float | np.float64
 ML_PER_100G_MIN = 6000.0  # ml/g/s -> ml/100g/min
 
 
@@ -83,7 +84,7 @@ def _apparent_t1(f: Array, t1t: Array, lam: float) -> Array:
 
 
 def gkm_pcasl(
-    f: Array, att: Array, pld: Array, tau: float, t1b: float, t1t: Array, alpha: float, lam: float
+    f: Num, att: Num, pld: Num, tau: float, t1b: float, t1t: Num, alpha: float, lam: float
 ) -> Array:
     """ΔM/M0 predicted for pCASL/CASL; arguments broadcast together."""
     fs = np.asarray(f, dtype=np.float64) / ML_PER_100G_MIN
@@ -96,9 +97,7 @@ def gkm_pcasl(
     return out
 
 
-def gkm_pasl(
-    f: Array, att: Array, ti: Array, ti1: float, t1b: float, t1t: Array, alpha: float, lam: float
-) -> Array:
+def gkm_pasl(f: Num, att: Num, ti: Num, ti1: float, t1b: float, t1t: Num, alpha: float, lam: float) -> Array:
     """ΔM/M0 predicted for PASL with a QUIPSS II cut-off at ``ti1``; arguments broadcast."""
     fs = np.asarray(f, dtype=np.float64) / ML_PER_100G_MIN
     t1p = _apparent_t1(np.asarray(f, dtype=np.float64), np.asarray(t1t, dtype=np.float64), lam)
@@ -132,12 +131,12 @@ class KineticFit:
 
 def _model(
     labeling: str,
-    f: Array,
-    att: Array,
-    times: Array,
+    f: Num,
+    att: Num,
+    times: Num,
     bolus: float,
     t1b: float,
-    t1t: Array,
+    t1t: Num,
     alpha: float,
     lam: float,
 ) -> Array:

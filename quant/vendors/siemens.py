@@ -48,7 +48,7 @@ def matches(ds: pydicom.Dataset) -> bool:
 def ascconv(ds: pydicom.Dataset) -> dict[str, str]:
     """ASCCONV protocol lines ``key = value`` from the CSA series header (empty if none)."""
     try:
-        header = csareader.get_csa_header(ds, "series")
+        header = csareader.get_csa_header(ds, "series")  # type: ignore[no-untyped-call]
     except Exception:  # malformed CSA: treat as absent, the caller reports missing values
         header = None
     text = ""
@@ -71,7 +71,7 @@ def ascconv(ds: pydicom.Dataset) -> dict[str, str]:
 def _num(asc: dict[str, str], key: str) -> float | None:
     value = asc.get(key)
     try:
-        return float(value) if value not in (None, "") else None
+        return float(value) if value else None
     except ValueError:
         return None
 
@@ -172,7 +172,7 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
 
 def _csa_image(ds: pydicom.Dataset) -> dict[str, Any]:
     try:
-        header = csareader.get_csa_header(ds, "image")
+        header = csareader.get_csa_header(ds, "image")  # type: ignore[no-untyped-call]
     except Exception:
         header = None
     return header or {"tags": {}}
