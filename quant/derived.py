@@ -8,6 +8,7 @@ and SOP Instance UIDs, and reference the images they came from (SourceImageSeque
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -301,6 +302,9 @@ def build_derived_datasets(result: QuantResult, acq: AslAcquisition) -> list[pyd
         out += _mr_series(
             np.nan_to_num(result.att), "ATT", acq, study_uid, for_uid, base_number + 2, "ATT (s)"
         )
-    out.append(_parametric_map(cbf, cbf_series, base_number + 3))
-    out += _secondary_capture(cbf, cbf_series, base_number + 4)
+    with warnings.catch_warnings():
+        # highdicom flags single-component patient names; we copy the source's name unchanged.
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+        out.append(_parametric_map(cbf, cbf_series, base_number + 3))
+        out += _secondary_capture(cbf, cbf_series, base_number + 4)
     return out

@@ -129,7 +129,7 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
         else:
             missing.append("ti1")
         if ti:
-            proto("ti", ti / 1e6, "s", "alTI[2]")
+            proto("ti", [ti / 1e6], "s", "alTI[2]")
         else:
             missing.append("ti")
     elif "pcasl" in seq:

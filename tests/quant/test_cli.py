@@ -79,3 +79,22 @@ def test_quant_rejects_non_asl_input(tmp_path: Path, capsys) -> None:
     assert "no ASL series" in capsys.readouterr().err
     rc = main(["quant", str(tmp_path / "missing"), "--out", str(tmp_path / "out2")])
     assert rc == 2
+
+
+def test_quant_on_zip_of_siemens_dicom(tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "pasl.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for folder in ("11_pasl_3d", "13_pasl_3d_m0"):
+            for f in sorted((ASL / "siemens" / "pasl3d" / folder).glob("*.dcm")):
+                zf.write(f, f"{folder}/{f.name}")
+    out = tmp_path / "out"
+    assert main(["quant", str(archive), "--out", str(out)]) == 0
+    (entry,) = json.loads((out / "results.json").read_text())["acquisitions"]
+    params = entry["result"]["parameters"]
+    assert params["ti1"]["value"] == pytest.approx(0.7) and params["ti1"]["source"] == "protocol"
+    assert params["ti"]["value"] == [pytest.approx(1.99)]
+    assert entry["acquisition"]["parameters"]["m0_placement"]["value"] == "separate series"
+    cbf = [f for f in entry["files"] if "series_1111" in f]
+    assert len(cbf) == 40  # one derived slice per mosaic tile

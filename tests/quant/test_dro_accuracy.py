@@ -73,14 +73,19 @@ def test_single_delay_kinetic_on_A_with_t1_and_transit_maps(dro_dir) -> None:
         assert value == pytest.approx(60.0, rel=0.05), TISSUES[lab]
 
 
-def test_noisy_B_grey_matter_within_10_percent(dro_dir) -> None:
-    # Single delay: ATT cannot be fitted, so the grey-matter ATT of the DRO (0.8 s) is given.
-    # White matter is NOT within 10% (22.5 for a true 20): at 15.75 mm slices most WM voxels
-    # carry grey-matter signal that the DRO mixed in at high resolution.
+def test_noisy_B_within_10_percent_per_tissue(dro_dir) -> None:
+    # Single delay: ATT cannot be fitted, so the DRO's transit-time map is given with its T1
+    # map. Per-tissue medians over voxels that are purely that tissue (label, T1 and truth
+    # agree): asldro downsamples signals simulated at high resolution, so voxels next to grey
+    # matter carry extra signal no voxel model can attribute (it skews WM means to ~23).
     b = dro_dir("B")
-    overrides = {"t1_tissue_map": truth(b, "t1"), "att": 0.8}
-    result = quantify(acquisition_from_bids(asl_niftis(b)), overrides, model="kinetic")
-    seg = np.rint(truth(b, "seg_label"))
-    expected = float(np.median(truth(b, "perfusion_rate")[seg == 1]))
-    assert float(np.mean(result.cbf[seg == 1])) == pytest.approx(expected, rel=0.10)
-    assert float(np.median(result.cbf[seg == 1])) == pytest.approx(expected, rel=0.10)
+    att = np.clip(truth(b, "transit_time"), 0.1, 3.0)  # CSF is marked 1000 s ("never arrives")
+    result = quantify(
+        acquisition_from_bids(asl_niftis(b)), {"t1_tissue_map": truth(b, "t1"), "att": att}, model="kinetic"
+    )
+    seg, t1, true_cbf = np.rint(truth(b, "seg_label")), truth(b, "t1"), truth(b, "perfusion_rate")
+    for lab, tissue_t1, tissue_cbf in ((1, 1.33, 60.0), (2, 0.83, 20.0)):
+        pure = (seg == lab) & (np.abs(t1 - tissue_t1) < 0.02 * tissue_t1)
+        pure &= np.abs(true_cbf - tissue_cbf) < 0.02 * tissue_cbf
+        assert pure.sum() > 1000
+        assert float(np.median(result.cbf[pure])) == pytest.approx(tissue_cbf, rel=0.10), TISSUES[lab]

@@ -24,7 +24,7 @@ def test_siemens_pasl3d_ti1_ti_and_separate_m0() -> None:
     p = acq.parameters
     assert (acq.vendor, acq.labeling_type, acq.readout) == ("Siemens", "pasl", "3D")
     assert p["ti1"].value == pytest.approx(0.7) and p["ti1"].source == "protocol"
-    assert p["ti"].value == pytest.approx(1.99)
+    assert p["ti"].value == [pytest.approx(1.99)]
     assert p["m0_placement"].value == "separate series"
     assert acq.kinds() == {"control": 6, "label": 6, "m0": 2}
     assert acq.geometry.shape == (40, 96, 96)
