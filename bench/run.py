@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -98,6 +99,10 @@ class Target:
     restart: Callable[[], None] | None = None
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    frame_host: str = ""
+    frame_paths: list[str] = field(default_factory=list)
+    retrieve_urls: list[str] = field(default_factory=list)
 
 
 # -- the study as files for the roof and the STOW bodies ----------------------------------------
@@ -237,61 +242,84 @@ def host_of(url: str) -> str:
     return f"{scheme}://{rest.partition('/')[0]}"
 
 
-def measure_frames(t: Target, study: synth.StudyInfo, seconds: float, connections: int) -> None:
-    paths = frame_paths(t, study)
-    host = host_of(t.dicomweb_url)
-    check = curl([host + paths[0]], headers=[f"Accept: {FRAME_ACCEPT}"])
-    frame_bytes = study.series[0].pixel_length
-    if not check.ok or check.transfers[0].size < frame_bytes:
+def plan_throughput(t: Target, study: synth.StudyInfo) -> None:
+    """Decide the frame paths and series URLs of a server, after checking one answer of each."""
+    t.frame_host = host_of(t.dicomweb_url)
+    t.frame_paths = frame_paths(t, study)
+    check = curl([t.frame_host + t.frame_paths[0]], headers=[f"Accept: {FRAME_ACCEPT}"])
+    if not check.ok or check.transfers[0].size < study.series[0].pixel_length:
         t.notes.append(f"frame request answered {check.statuses}, {check.transfers[0].size} bytes")
+        t.frame_paths = []
+    t.retrieve_urls = [f"{t.dicomweb_url}/studies/{study.study_uid}/series/{s.series_uid}" for s in study.series]
+
+
+def plan_roof(nginx: Nginx, study: synth.StudyInfo) -> Target:
+    roof = Target("nginx roof", nginx.url)
+    roof.frame_host = nginx.url
+    roof.frame_paths = [f"/frames/{sop}.raw" for s in study.series for sop in s.sop_uids]
+    roof.retrieve_urls = [f"{nginx.url}/series/{s.number}.bin" for s in study.series]
+    return roof
+
+
+def sample_frames(t: Target, a: Any) -> None:
+    if not t.frame_paths:
         return
-    run = wrk(host, paths, FRAME_ACCEPT, seconds=seconds, connections=connections)
+    run = wrk(t.frame_host, t.frame_paths, FRAME_ACCEPT, seconds=a.seconds, connections=a.connections)
     if run.errors:
         t.notes.append(f"frames: {run.errors} of {run.requests} requests failed")
-    t.results["frames_per_s"] = run.per_second
-    t.results["frames_p50_ms"] = run.latency_p50_ms
-    t.results["frames_p99_ms"] = run.latency_p99_ms
+        return
+    t.samples.setdefault("frames_per_s", []).append(run.per_second)
+    if run.latency_p50_ms is not None:
+        t.samples.setdefault("frames_p50_ms", []).append(run.latency_p50_ms)
 
 
-def measure_retrieve(t: Target, study: synth.StudyInfo, rounds: int) -> None:
-    urls = [f"{t.dicomweb_url}/studies/{study.study_uid}/series/{s.series_uid}" for s in study.series]
-    run = curl(urls * rounds, headers=[f"Accept: {INSTANCE_ACCEPT}"], parallel=len(urls))
-    expected = study.total_bytes * rounds
+def sample_retrieve(t: Target, study: synth.StudyInfo, a: Any) -> None:
+    if not t.retrieve_urls:
+        return
+    run = curl(
+        t.retrieve_urls * a.retrieve_rounds, headers=[f"Accept: {INSTANCE_ACCEPT}"], parallel=len(t.retrieve_urls)
+    )
+    expected = study.total_bytes * a.retrieve_rounds
     if not run.ok or run.bytes < expected:
         t.notes.append(f"series retrieve answered {run.statuses}, {run.bytes} of >= {expected} bytes")
+        t.retrieve_urls = []
         return
-    t.results["retrieve_mb_per_s"] = run.mb_per_second
+    t.samples.setdefault("retrieve_mb_per_s", []).append(run.mb_per_second)
 
 
-def measure_roof(nginx: Nginx, study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> dict:
-    out: dict[str, Any] = {}
-    out["stow_instances_per_s"] = measure_stow_roof(
-        f"{nginx.url}/sink", bodies, boundary, study.instance_count, a.stow_parallel
-    )
-    paths = [f"/frames/{sop}.raw" for s in study.series for sop in s.sop_uids]
-    run = wrk(nginx.url, paths, FRAME_ACCEPT, seconds=a.seconds, connections=a.connections)
-    if run.errors:
-        raise RuntimeError(f"nginx frames: {run.errors} errors")
-    out["frames_per_s"] = run.per_second
-    out["frames_p50_ms"] = run.latency_p50_ms
-    urls = [f"{nginx.url}/series/{s.number}.bin" for s in study.series]
-    got = curl(urls * a.retrieve_rounds, parallel=len(urls))
-    if not got.ok:
-        raise RuntimeError(f"nginx series answered {got.statuses}")
-    out["retrieve_mb_per_s"] = got.mb_per_second
-    return out
+def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -> None:
+    """Frames and retrieve, alternating between the servers each repetition, medians kept.
+
+    The machine is shared, so its load drifts; interleaving gives each server the same weather.
+    """
+    for rep in range(a.repeats):
+        for t in subjects:
+            for name, step in (
+                ("frames", lambda t=t: sample_frames(t, a)),  # type: ignore[misc]
+                ("retrieve", lambda t=t: sample_retrieve(t, study, a)),  # type: ignore[misc]
+            ):
+                if name in a.skip:
+                    continue
+                try:
+                    step()
+                except Exception as exc:
+                    t.notes.append(f"{name} failed: {exc}")
+        print(f"  throughput repetition {rep + 1}/{a.repeats} done", flush=True)
+    for t in subjects:
+        for key, values in t.samples.items():
+            t.results[key] = statistics.median(values)
+            t.results[key + "_samples"] = [round(v, 1) for v in values]
 
 
 def measure_target(t: Target, study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
     steps = [
-        ("STOW", lambda: measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)),
-        ("QIDO", lambda: measure_qido(t, study, a.qido_rounds)),
+        ("stow", lambda: measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)),
+        ("qido", lambda: measure_qido(t, study, a.qido_rounds)),
         ("metadata", lambda: measure_metadata(t, study, a.metadata_rounds)),
-        ("frames", lambda: measure_frames(t, study, a.seconds, a.connections)),
-        ("retrieve", lambda: measure_retrieve(t, study, a.retrieve_rounds)),
+        ("plan", lambda: plan_throughput(t, study)),
     ]
     for name, step in steps:
-        if name.lower() in a.skip:
+        if name in a.skip:
             continue
         print(f"  {t.name}: {name} ...", flush=True)
         t0 = time.perf_counter()
@@ -386,7 +414,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=8, help="wrk connections for frames")
     p.add_argument("--qido-rounds", type=int, default=30)
     p.add_argument("--metadata-rounds", type=int, default=10)
-    p.add_argument("--retrieve-rounds", type=int, default=2)
+    p.add_argument("--retrieve-rounds", type=int, default=2, help="times the 4 series are fetched per sample")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of frames and retrieve")
     p.add_argument("--skip", default="", help="comma-separated steps to skip: stow,qido,metadata,frames,retrieve")
     p.add_argument("--work", type=Path, help="work folder (default: a temp dir, removed unless --keep)")
     p.add_argument(
@@ -399,7 +428,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="also write bench/results/<time>.json")
     a = p.parse_args(argv)
     if a.quick:
-        a.series, a.instances, a.seconds, a.qido_rounds, a.metadata_rounds = 2, 50, 3.0, 5, 3
+        a.series, a.instances, a.seconds, a.qido_rounds, a.metadata_rounds, a.repeats = 2, 50, 3.0, 5, 3, 1
     a.skip = {s.strip().lower() for s in a.skip.split(",") if s.strip()}
     return a
 
@@ -451,11 +480,18 @@ def main(argv: list[str] | None = None) -> int:
             targets.append(Target("Orthanc", orthanc.dicomweb_url, restart_orthanc))
 
         load_before = os.getloadavg()
-        print("roof (nginx) ...", flush=True)
-        roof = measure_roof(nginx, study, bodies, boundary, a)
+        roof_target = plan_roof(nginx, study)
+        if "stow" not in a.skip:
+            print("STOW client roof (nginx sink) ...", flush=True)
+            roof_target.results["stow_instances_per_s"] = measure_stow_roof(
+                f"{nginx.url}/sink", bodies, boundary, study.instance_count, a.stow_parallel
+            )
         for t in targets:
             print(f"{t.name} at {t.dicomweb_url}", flush=True)
             measure_target(t, study, bodies, boundary, a)
+        print(f"frames and series retrieve, {a.repeats} interleaved repetitions ...", flush=True)
+        measure_throughput([roof_target, *targets], study, a)
+        roof = roof_target.results
         table = render_table(targets, roof)
         print()
         print(table)
