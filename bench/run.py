@@ -61,8 +61,9 @@ RESULTS = ROOT / "bench" / "results"
 
 
 class Cirrus:
-    def __init__(self, work: Path, storage_url: str = "") -> None:
+    def __init__(self, work: Path, storage_url: str = "", workers: int = 1) -> None:
         self.work = work
+        self.workers = workers
         self.port = free_port()
         self.storage_url = storage_url
         self.process: Process | None = None
@@ -77,11 +78,13 @@ class Cirrus:
 
     def start(self) -> Cirrus:
         self.work.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
+        # The caller's S3 settings pass through (for --cirrus-storage-url s3://...); nothing else does.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_") or k.startswith("CIRRUS_S3_")}
         env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT)})
         if self.storage_url:
             env["CIRRUS_STORAGE_URL"] = self.storage_url
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
+        argv += ["--workers", str(self.workers)]
         self.process = Process("Cirrus", argv, self.work / "cirrus.log", env=env, cwd=ROOT).start(
             f"{self.url}/", timeout=60
         )
@@ -404,6 +407,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cirrus", metavar="URL", help="measure an already-running Cirrus at this DICOMweb URL")
     p.add_argument("--no-peer", action="store_true", help="measure Cirrus and the roof only")
     p.add_argument("--cirrus-storage-url", default="", help="CIRRUS_STORAGE_URL for the Cirrus started here")
+    p.add_argument(
+        "--cirrus-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="HTTP worker processes of Cirrus (default: cores)",
+    )
     p.add_argument("--series", type=int, default=4)
     p.add_argument("--instances", type=int, default=250)
     p.add_argument("--size", type=int, default=512)
@@ -459,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.cirrus:
             targets.append(Target("Cirrus", a.cirrus.rstrip("/")))
         else:
-            cirrus = Cirrus(work / "cirrus", a.cirrus_storage_url).start()
+            cirrus = Cirrus(work / "cirrus", a.cirrus_storage_url, a.cirrus_workers).start()
             started.append(cirrus)
 
             def restart_cirrus(c: Cirrus = cirrus) -> None:
@@ -502,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nload average before/after: {load_before[0]:.2f} / {load[0]:.2f} on {os.cpu_count()} cores; "
             f"study {study.instance_count} instances; STOW {a.stow_parallel} parallel batches of {a.batch}; "
-            f"frames via wrk {a.connections} connections x {a.seconds:.0f} s"
+            f"frames via wrk {a.connections} connections x {a.seconds:.0f} s; Cirrus HTTP workers {a.cirrus_workers}"
         )
         if a.json:
             RESULTS.mkdir(parents=True, exist_ok=True)
