@@ -111,8 +111,8 @@ async def frames(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = _uids(request)
     numbers = frame_service.parse_frame_list(request.path_params["frames"])
-    rows = await retrieve.find_instances(ctx, study, series, sop)
-    inst = rows[0]
+    assert series is not None and sop is not None
+    inst = await retrieve.find_instance(ctx, study, series, sop)
     if inst.number_of_frames == 0:
         raise NotFound(f"instance {sop} has no pixel data")
     for n in numbers:
@@ -144,7 +144,8 @@ async def bulk(request: Request) -> Response:
     study, series, sop = _uids(request)
     path = request.path_params["path"]
     negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
-    inst = (await retrieve.find_instances(ctx, study, series, sop))[0]
+    assert series is not None and sop is not None
+    inst = await retrieve.find_instance(ctx, study, series, sop)
     if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
         data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
     else:
