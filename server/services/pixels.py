@@ -6,8 +6,9 @@ Objects whose frames are not byte-addressable (deflated, big endian) are
 read whole and decoded through pydicom.
 
 Caches (per process, bounded):
-- instance rows by URL for ``ROW_TTL`` seconds, so a repeated request does no
-  SQL (a DELETE is therefore seen by the pixel routes within ``ROW_TTL``);
+- single instances through ``retrieve.find_instance`` (evicted on DELETE), and the
+  instance lists of study/series requests for ``ROW_TTL`` seconds, so repeated
+  requests do no SQL (a study/series list may lag a STOW or DELETE by ``ROW_TTL``);
 - parsed headers (pixel description and presentation attributes) by blob key;
 - rendered outputs by (blob key, frame, parameters), up to ``OUTPUT_CACHE_BYTES``;
 - decoded frames of compressed instances, up to ``DECODED_CACHE_BYTES`` (window changes
@@ -120,6 +121,9 @@ class PixelService:
     # -- look-ups ---------------------------------------------------------------------------------
 
     async def instances(self, study: str, series: str | None = None, sop: str | None = None) -> list[StoredInstance]:
+        if series is not None and sop is not None:
+            # One instance: the archive-wide instance cache (evicted on DELETE in this process).
+            return [await retrieve.find_instance(self.ctx, study, series, sop)]
         key = (study, series, sop)
         now = time.monotonic()
         hit = self.rows.get(key)
