@@ -33,13 +33,13 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
-from dicomweb.errors import NotFound, Unprocessable
+from dicomweb.errors import NotAcceptable, NotFound, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
 from dicomweb.pixels.description import PixelDescription
 from dicomweb.pixels.media import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
 from dicomweb.pixels.params import RenderParams
 from dicomweb.pixels.render import RenderAttributes, render_animation, render_frame
-from dicomweb.pixels.transcode import encode_frame, transcode_dataset
+from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
 from server.context import AppContext
 from server.services import retrieve
 from server.services.retrieve import StoredInstance
@@ -260,6 +260,16 @@ class PixelService:
 
             out.append(await asyncio.to_thread(work))
         return out, target
+
+    async def check_transcodable(self, row: StoredInstance, target: str) -> None:
+        """Raise ``NotAcceptable`` now if ``row`` cannot be transcoded to ``target`` (before streaming)."""
+        if row.number_of_frames == 0 and row.transfer_syntax_uid != DeflatedExplicitVRLittleEndian:
+            return
+        img = await self.image(row)
+        try:
+            check_encodable(img.desc, target)
+        except NotAcceptable as exc:
+            raise NotAcceptable(f"instance {row.sop_instance_uid}: {exc.message}") from exc
 
     async def transcode_instance(self, row: StoredInstance, target: str) -> bytes:
         """The whole instance as Part 10 bytes in ``target`` (WADO-RS/URI with a transfer syntax)."""

@@ -238,6 +238,20 @@ def test_instance_retrieve_transcodes(client) -> None:  # type: ignore[no-untype
         headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.100'},
     )
     assert r.status_code == 406
+    # 32-bit dose data cannot become JPEG-LS: refused with a reason before any byte is streamed.
+    dose = relabel(get_testdata_file("rtdose.dcm"), study, series, 2)
+    store(client, [dose])
+    r = client.get(
+        url_of(dose),
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.80'},
+    )
+    assert r.status_code == 406 and "32-bit" in r.json()["error"]
+    r = client.get(
+        url_of(dose),
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5'},
+    )
+    [(_, body)] = split_multipart(r.headers["content-type"], r.content)
+    assert np.array_equal(pydicom.dcmread(io.BytesIO(body)).pixel_array, pydicom.dcmread(io.BytesIO(dose)).pixel_array)
 
 
 def test_deflated_and_big_endian_instances_render_and_serve_frames(client) -> None:  # type: ignore[no-untyped-def]
