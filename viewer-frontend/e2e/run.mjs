@@ -65,7 +65,7 @@ try {
   if (probe.status === 404 || probe.status === 405) {
     await server.stop();
     console.log('skip - all: the server has no QIDO-RS /studies yet');
-    console.log('e2e: 0 passed, 0 failed, 6 skipped');
+    console.log('e2e: 0 passed, 0 failed, 7 skipped');
     process.exit(0);
   }
   const expected = {};
@@ -187,6 +187,31 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, '07-list-after-upload.png') });
   });
 
+  await test('every transfer syntax of the uploaded study decodes in the browser (codec workers)', async () => {
+    const rows = await page.$$eval('.study-row', (rs) => rs.map((r) => [r.getAttribute('data-study-uid'), r.textContent]));
+    const row = rows.find(([, text]) => text.includes('stc_test'));
+    assert(row, 'uploaded study not in the list');
+    await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
+    await page.click(`.study-row[data-study-uid="${row[0]}"]`);
+    await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
+    const count = await page.evaluate(() => window.__cirrus.viewport().getImageIds().length);
+    const failures = [];
+    for (let i = 0; i < count; i += 1) {
+      const shown = await page.evaluate(async (k) => {
+        const vp = window.__cirrus.viewport();
+        if (vp.getCurrentImageIdIndex() === k) return { result: 'ok', ts: vp.getCurrentImageId() };
+        const painted = new Promise((r) => vp.element.addEventListener('CORNERSTONE_IMAGE_RENDERED', r, { once: true }));
+        const set = vp.setImageIdIndex(k).then(() => 'ok', (e) => `load failed: ${e?.message ?? e?.status ?? e}`);
+        const result = await Promise.race([set.then((r) => (r === 'ok' ? painted.then(() => 'ok') : r)), new Promise((r) => setTimeout(() => r('timeout'), 8000))]);
+        return { result, ts: vp.getCurrentImageId() };
+      }, i);
+      const stats = await canvasStats(page);
+      if (shown.result !== 'ok' || stats.lit < stats.width * stats.height * 0.01) failures.push(`image ${i + 1}: ${shown.result}, lit ${stats.lit}`);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, '08-transfer-syntaxes.png') });
+    assert(count === 9 && failures.length === 0, `${count} images; ${failures.join('; ')}`);
+  });
+
   await test('phone layout works at 390×844', async () => {
     const phone = await browser.newContext({
       viewport: { width: 390, height: 844 },
@@ -201,7 +226,7 @@ try {
     assert((await p.textContent('[data-testid=nav-studies]')) === '检查列表', 'phone did not default to the browser language');
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert(overflow <= 0, `page is ${overflow}px wider than the phone`);
-    await p.screenshot({ path: join(ARTIFACTS, '08-phone-list.png') });
+    await p.screenshot({ path: join(ARTIFACTS, '09-phone-list.png') });
     await p.click('.study-row >> nth=0');
     await p.waitForSelector('[data-testid=mobile-viewer]', { timeout: 10000 });
     // Mobile mode never decodes DICOM in the page: no cornerstone canvas, images are server-rendered JPEGs.
@@ -210,12 +235,12 @@ try {
     assert(src && src.includes('/rendered'), `image not from /rendered: ${src}`);
     const rendered = await fetch(new URL(src, server.base));
     if (rendered.status === 404) {
-      await p.screenshot({ path: join(ARTIFACTS, '09-phone-viewer.png') });
+      await p.screenshot({ path: join(ARTIFACTS, '10-phone-viewer.png') });
       await phone.close();
       return { skip: 'layout checked; the server has no /rendered endpoint yet, so no image to look at' };
     }
     await p.waitForFunction(() => document.querySelector('[data-testid=mobile-image]')?.naturalWidth > 0, null, { timeout: 10000 });
-    await p.screenshot({ path: join(ARTIFACTS, '09-phone-viewer.png') });
+    await p.screenshot({ path: join(ARTIFACTS, '10-phone-viewer.png') });
     await phone.close();
   });
 
@@ -230,7 +255,7 @@ try {
       null,
       { timeout: 90000 },
     );
-    await page.screenshot({ path: join(ARTIFACTS, '10-analysis.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '11-analysis.png') });
     const done = page.locator('[data-job-id]:has(.badge.succeeded)').first();
     assert((await done.count()) === 1, `no job succeeded: ${await page.textContent('[data-testid=job-table]')}`);
     const pdf = await fetch(new URL(await done.locator('[data-action=pdf]').getAttribute('href'), server.base));
@@ -241,7 +266,7 @@ try {
     assert(new URL(page.url()).searchParams.get('series'), 'result opened without a series');
     const stats = await canvasStats(page);
     assert(stats.lit > 0, 'result viewport is blank');
-    await page.screenshot({ path: join(ARTIFACTS, '11-analysis-result.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '12-analysis-result.png') });
   });
 
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);
