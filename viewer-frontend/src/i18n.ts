@@ -111,7 +111,8 @@ const en = {
   'analysis.rerun': 'Re-run',
   'analysis.delete': 'Delete',
   'analysis.params': 'Parameters',
-  'analysis.missingParams': 'Missing parameters',
+  'analysis.missingParams': 'Analysis parameters',
+  'analysis.needsM0': 'The study has no M0 (proton-density) series: add one, or analyse without it.',
   'analysis.openResult': 'Open result',
   'analysis.pdf': 'PDF',
   'analysis.csv': 'CSV',
@@ -240,7 +241,8 @@ const zhCN: Dictionary = {
   'analysis.rerun': '重新分析',
   'analysis.delete': '删除',
   'analysis.params': '参数',
-  'analysis.missingParams': '缺少参数',
+  'analysis.missingParams': '分析参数',
+  'analysis.needsM0': '该检查缺少 M0（质子密度）序列：请补充，或在没有 M0 的情况下分析。',
   'analysis.openResult': '查看结果',
   'analysis.pdf': 'PDF',
   'analysis.csv': 'CSV',
@@ -258,6 +260,21 @@ const zhCN: Dictionary = {
 
 export const LOCALES = { en, 'zh-CN': zhCN } as const satisfies Record<string, Dictionary>;
 export type Locale = keyof typeof LOCALES;
+
+/** Chinese names of the analysis parameters the server's schema labels in English. */
+export const PARAMETER_NAMES_ZH: Record<string, string> = {
+  pld: '标记后延迟 PLD',
+  labeling_duration: '标记持续时间',
+  ti1: 'PASL 团注时长 TI1',
+  ti: 'PASL 反转时间 TI',
+  labeling_type: '标记方式',
+  model: '定量模型',
+  vendor: '厂商',
+  field_strength: '场强',
+  t1_blood: '血液 T1',
+  labeling_efficiency: '标记效率',
+  background_suppression: '背景抑制脉冲数',
+};
 
 /** The best locale for a browser's language list: any Chinese variant → zh-CN, else English. */
 export function pickLocale(languages: readonly string[]): Locale {
