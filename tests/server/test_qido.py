@@ -88,6 +88,7 @@ BUNDLED = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"]
 
 def synthetic(spec: Spec) -> Dataset:
     ds = Dataset()
+    ds.preamble = b"\0" * 128  # a Part 10 file however it is written (dicomweb-client uses dcmwrite)
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPClassUID = MR_STORAGE
