@@ -100,9 +100,12 @@ K = {
         "InstanceAvailability",
     )
 }
-# Keywords an instance result can answer without reading the instance's full metadata.
-INSTANCE_ANSWERED = frozenset(INSTANCE_KEYWORDS) - {"BitsAllocated", "AcquisitionNumber", "ImageType",
-                                                    "ContentDate", "ContentTime"}
+# Keywords an instance result answers from its index columns; any other requested
+# keyword makes the query read the instance's stored metadata.
+INSTANCE_ANSWERED = frozenset(
+    {"SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "NumberOfFrames"}
+)
+assert INSTANCE_ANSWERED <= set(INSTANCE_KEYWORDS)
 STORED_BY_LEVEL = {
     QueryLevel.STUDY: frozenset(STUDY_KEYWORDS),
     QueryLevel.SERIES: frozenset(SERIES_KEYWORDS),
