@@ -7,7 +7,9 @@ stored ``attributes_json`` of the levels the response carries.
 
 Visibility: only instances with ``state == 'created'`` count; a study or
 series without such an instance is not returned. Counts and
-ModalitiesInStudy come from the counter columns the ingest path maintains.
+ModalitiesInStudy come from the counter columns the ingest path maintains
+(recounted over created instances); ModalitiesInStudy is also matched on that
+column, except wildcard values, which probe the study's visible series.
 
 Ordering (stable, so ``offset`` pages do not overlap): studies by StudyDate
 descending, then newest row first; series by SeriesNumber then row; instances
@@ -177,7 +179,19 @@ def _series_visible() -> ColumnElement[bool]:
     return _created_in(INSTANCE.c.series_id == SERIES.c.id)
 
 
+def _modalities_contain(values: tuple[str, ...], dialect: str) -> ColumnElement[bool]:
+    """The study's modality list (``CT\\MR``, kept by ingest) holds one of ``values``."""
+    padded = literal("\\") + STUDY.c.modalities_in_study + literal("\\")
+    position = func.instr if dialect == "sqlite" else func.strpos
+    return or_(*(position(padded, f"\\{v}\\") > 0 for v in values))
+
+
 def match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
+    if match.keyword == "ModalitiesInStudy" and isinstance(match.matcher, SingleValue | ValueList):
+        # A string test on the study row: far cheaper than probing its series, and it is
+        # the very list returned as ModalitiesInStudy, so results agree with the match.
+        wanted = match.matcher.values if isinstance(match.matcher, ValueList) else (str(match.matcher.value),)
+        return _modalities_contain(wanted, dialect)
     if match.keyword == "ModalitiesInStudy":
         return (
             select(literal(1))

@@ -259,6 +259,9 @@ def test_study_matching(archive) -> None:
         ("ModalitiesInStudy=SR", {uid("2")}),
         ("ModalitiesInStudy=CT", {uid("2"), ct}),  # study 1's CT series is not created yet
         ("ModalitiesInStudy=PT%5CNM", {uid("3"), nm}),
+        ("ModalitiesInStudy=P*", {uid("3")}),
+        ("ModalitiesInStudy=C?", {uid("2"), ct}),
+        ("ModalitiesInStudy=T", set()),  # a part of a modality is not the modality
         ("StudyDescription=Brain*", {uid("1")}),
         ("StudyDescription=brain*", set()),  # only person names ignore case
         ("StudyDescription=100%25*", {uid("6")}),
