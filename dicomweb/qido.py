@@ -46,6 +46,7 @@ __all__ = [
     "Universal",
     "ValueList",
     "Wildcard",
+    "parse_match",
     "parse_query",
     "resolve_keyword",
 ]
@@ -189,7 +190,6 @@ MATCHABLE: dict[str, QueryLevel] = {
 # Code strings that may be given as a list ("CT\MR"): clients send modality lists.
 LIST_KEYWORDS = frozenset({"ModalitiesInStudy", "Modality"})
 
-RESERVED = frozenset({"limit", "offset", "fuzzymatching", "includefield"})
 INTEGER_VRS = frozenset({"IS", "US", "UL", "SS", "SL", "SV", "UV"})
 MAX_VALUE_LENGTH = 324  # longest indexed column (PN)
 MAX_UIDS = 1000  # UID list matching: keeps the SQL IN list within every database's limits
