@@ -389,21 +389,23 @@ def _instance_metadata(raw: bytes | None, base: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class QidoResult:
     items: list[dict[str, Any]]
-    # True when more matches exist than MAX_RESULTS allowed us to return.
+    # True when more matches exist than the server's cap allowed us to return.
     truncated: bool
 
 
 class QidoService:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, max_results: int = MAX_RESULTS) -> None:
         self.ctx = ctx
         self.dialect = ctx.engine.dialect.name
+        self.max_results = max_results
 
     async def search(self, query: QidoQuery, base_url: str) -> QidoResult:
         """Run ``query``; ``base_url`` is the public DICOMweb root used for RetrieveURL."""
-        wanted = min(query.limit or MAX_RESULTS, MAX_RESULTS)
+        cap = self.max_results
+        wanted = min(query.limit or cap, cap)
         # One extra row tells whether the server-side cap cut the answer short.
         stmt = build_select(query, self.dialect, wanted + 1)
         async with self.ctx.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        truncated = len(rows) > wanted and (query.limit is None or query.limit > MAX_RESULTS)
+        truncated = len(rows) > wanted and (query.limit is None or query.limit > cap)
         return QidoResult(ResultBuilder(query, base_url).build(rows[:wanted]), truncated)

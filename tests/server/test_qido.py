@@ -285,6 +285,26 @@ def test_paging_is_stable_and_complete(archive) -> None:
     assert study_uids(archive.get(f"/dicom-web/studies?offset={len(everything)}")) == []
 
 
+def test_server_cap_truncates_and_says_so(archive) -> None:
+    from dicomweb.qido import QueryLevel, parse_query
+    from server.services.qido import QidoService
+
+    service = QidoService(archive.app.state.ctx, max_results=3)
+
+    def search(params: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+        query = parse_query(QueryLevel.STUDY, params)
+        return archive.portal.call(service.search, query, "http://testserver/dicom-web/")
+
+    everything = study_uids(archive.get("/dicom-web/studies"))
+    capped = search([])
+    assert capped.truncated and [first(i, "StudyInstanceUID") for i in capped.items] == everything[:3]
+    assert search([("limit", "5")]).truncated  # asked for more than the cap allows
+    within = search([("limit", "2"), ("offset", "7")])
+    assert not within.truncated
+    assert [first(i, "StudyInstanceUID") for i in within.items] == everything[7:9]
+    assert not search([("offset", str(len(everything) - 3))]).truncated
+
+
 def test_ohif_study_list_request(archive) -> None:
     r = archive.get(
         "/dicom-web/studies?limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060"
