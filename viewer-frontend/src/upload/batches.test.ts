@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasPart10Magic, isZipMagic, makeBatches, perFileProgress } from './batches';
+import { hasPart10Magic, isZipMagic, looksLikeRawDataset, makeBatches, perFileProgress } from './batches';
 
 describe('makeBatches', () => {
   it('caps files per batch', () => {
@@ -32,5 +32,14 @@ describe('magic numbers', () => {
     expect(hasPart10Magic(new Uint8Array(10))).toBe(false);
     expect(isZipMagic(new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0]))).toBe(true);
     expect(isZipMagic(dicom)).toBe(false);
+  });
+});
+
+describe('looksLikeRawDataset', () => {
+  it('accepts a preamble-less data set starting at group 0008 or 0002 and nothing else', () => {
+    expect(looksLikeRawDataset(new Uint8Array([0x08, 0x00, 0x05, 0x00, 0x43, 0x53, 0x0a, 0x00]))).toBe(true);
+    expect(looksLikeRawDataset(new Uint8Array([0x02, 0x00, 0x00, 0x00, 0x55, 0x4c, 0x04, 0x00]))).toBe(true);
+    expect(looksLikeRawDataset(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0]))).toBe(false);
+    expect(looksLikeRawDataset(new Uint8Array([0x08, 0x00]))).toBe(false);
   });
 });

@@ -42,3 +42,13 @@ export function hasPart10Magic(head: Uint8Array): boolean {
 export function isZipMagic(head: Uint8Array): boolean {
   return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
 }
+
+/**
+ * A data set written without the Part 10 preamble (older archives do this): it starts with an
+ * explicit- or implicit-VR little-endian element of group 0002 or 0008. The server decides the rest.
+ */
+export function looksLikeRawDataset(head: Uint8Array): boolean {
+  if (head.length < 8) return false;
+  const group = head[0] | (head[1] << 8);
+  return (group === 0x0002 || group === 0x0008) && head[3] === 0x00;
+}

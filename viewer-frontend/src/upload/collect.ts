@@ -1,7 +1,7 @@
 // Turning dropped or chosen files, folders and ZIP archives into a flat list of candidate DICOM files.
 import { unzip } from 'fflate';
 import dicomParser from 'dicom-parser';
-import { hasPart10Magic, isZipMagic } from './batches';
+import { hasPart10Magic, isZipMagic, looksLikeRawDataset } from './batches';
 
 export interface Candidate {
   name: string;
@@ -84,7 +84,11 @@ async function classify(name: string, blob: Blob): Promise<Candidate[]> {
   }
   const base = name.split('/').pop() ?? name;
   if (base.toUpperCase() === 'DICOMDIR') return [{ name, blob, size: blob.size, skipReason: 'DICOMDIR index' }];
-  if (!hasPart10Magic(head)) return [{ name, blob, size: blob.size, skipReason: 'not a DICOM file' }];
+  if (!hasPart10Magic(head)) {
+    // Sent as is; without a SOP Instance UID the result is matched from the request's status.
+    if (looksLikeRawDataset(head)) return [{ name, blob, size: blob.size }];
+    return [{ name, blob, size: blob.size, skipReason: 'not a DICOM file' }];
+  }
   let sopUid = readSopUid(head);
   if (!sopUid && blob.size > HEAD_BYTES) sopUid = readSopUid(new Uint8Array(await blob.arrayBuffer()));
   return [{ name, blob, size: blob.size, sopUid }];
