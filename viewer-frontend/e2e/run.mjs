@@ -240,6 +240,30 @@ try {
       return { skip: 'layout checked; the server has no /rendered endpoint yet, so no image to look at' };
     }
     await p.waitForFunction(() => document.querySelector('[data-testid=mobile-image]')?.naturalWidth > 0, null, { timeout: 10000 });
+    // A one-finger swipe up scrolls; in W/L mode the same gesture asks the server for a new window.
+    const swipe = (dx, dy) =>
+      p.evaluate(([x, y]) => {
+        const el = document.querySelector('.stage');
+        const touch = (cx, cy) => new Touch({ identifier: 1, target: el, clientX: cx, clientY: cy });
+        el.dispatchEvent(new TouchEvent('touchstart', { touches: [touch(200, 500)], bubbles: true }));
+        el.dispatchEvent(new TouchEvent('touchmove', { touches: [touch(200 + x, 500 + y)], bubbles: true }));
+        el.dispatchEvent(new TouchEvent('touchend', { touches: [], bubbles: true }));
+      }, [dx, dy]);
+    await swipe(0, -60);
+    await p.waitForFunction((old) => document.querySelector('[data-testid=mobile-image]')?.getAttribute('src') !== old, src);
+    const scrolled = await p.getAttribute('[data-testid=mobile-image]', 'src');
+    await p.selectOption('[data-testid=mobile-mode]', 'wl');
+    await swipe(80, 40);
+    await p.waitForFunction(() => /[?&]window=/.test(document.querySelector('[data-testid=mobile-image]')?.getAttribute('src') ?? ''), null, { timeout: 5000 });
+    await p.waitForFunction(() => {
+      const img = document.querySelector('[data-testid=mobile-image]');
+      return img?.complete && img.naturalWidth > 0;
+    }, null, { timeout: 10000 });
+    assert(scrolled !== src, 'swipe did not change the image');
+    const viewerOverflow = await p.evaluate(() =>
+      Math.max(...[...document.querySelectorAll('.mobile-viewer *')].map((e) => e.getBoundingClientRect().right)) - window.innerWidth,
+    );
+    assert(viewerOverflow <= 1, `phone viewer controls stick out ${viewerOverflow}px`);
     await p.screenshot({ path: join(ARTIFACTS, '10-phone-viewer.png') });
     await phone.close();
   });
