@@ -1,7 +1,9 @@
 // End-to-end tests of the browser app: a real `cirrus serve`, real DICOM from ../shared/data loaded over
 // STOW-RS, Debian's chromium driven by playwright-core. Screenshots go to <repo>/test-artifacts/e2e/.
 // Prints `e2e: N passed, M failed` and exits non-zero on any failure.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, startServer, stowFiles } from './server.mjs';
@@ -13,6 +15,34 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const PRELOADED = ['asl/siemens/pasl3d', 'asl/philips/201_pCASL'];
 const UPLOADED = 'transfer-syntaxes';
 const isDicomName = (f) => !/(LICENSE|\.md|\.json|\.tsv)$/i.test(f);
+
+// An axial and a sagittal series in one Frame of Reference, for reference lines (made with pydicom).
+const CROSS_SERIES = `
+import sys, numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid, MRImageStorage
+out = sys.argv[1]
+study, frame = generate_uid(), generate_uid()
+yy, xx = np.mgrid[0:128, 0:128]
+def series(name, number, iop, position):
+    uid = generate_uid()
+    for i in range(20):
+        img = ((((xx - 64) ** 2 + (yy - 64) ** 2) < (40 + 10 * np.sin(i / 3)) ** 2) * 800 + (xx % 16 == 0) * 300).astype(np.uint16)
+        m = FileMetaDataset(); m.MediaStorageSOPClassUID = MRImageStorage
+        m.MediaStorageSOPInstanceUID = generate_uid(); m.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset(); ds.file_meta = m; ds.SOPClassUID = MRImageStorage; ds.SOPInstanceUID = m.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, uid, frame
+        ds.PatientName, ds.PatientID, ds.StudyDate, ds.Modality = "CROSS^REFERENCE", "XREF1", "20240101", "MR"
+        ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = name, number, i + 1
+        ds.ImageOrientationPatient, ds.ImagePositionPatient = iop, position(i)
+        ds.PixelSpacing, ds.SliceThickness = [2, 2], 5
+        ds.Rows = ds.Columns = 128; ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = 16; ds.BitsStored = 16; ds.HighBit = 15; ds.PixelRepresentation = 0
+        ds.PixelData = img.tobytes()
+        ds.save_as(f"{out}/{name}_{i:03d}.dcm", enforce_file_format=True)
+series("axial", 1, [1, 0, 0, 0, 1, 0], lambda i: [-128, -128, -50 + 5 * i])
+series("sagittal", 2, [0, 1, 0, 0, 0, -1], lambda i: [-50 + 5 * i, -128, 128])
+`;
 
 const results = [];
 async function test(name, fn) {
@@ -65,7 +95,7 @@ try {
   if (probe.status === 404 || probe.status === 405) {
     await server.stop();
     console.log('skip - all: the server has no QIDO-RS /studies yet');
-    console.log('e2e: 0 passed, 0 failed, 7 skipped');
+    console.log('e2e: 0 passed, 0 failed, 8 skipped');
     process.exit(0);
   }
   const expected = {};
@@ -74,6 +104,14 @@ try {
     const { stored, failed } = await stowFiles(server.base, files);
     assert(failed === 0 && stored === files.length, `loading ${dir}: stored ${stored}, failed ${failed}`);
     expected[dir] = files.length;
+  }
+  const crossDir = mkdtempSync(join(tmpdir(), 'cirrus-xref-'));
+  try {
+    execFileSync(join(REPO_DIR, '.venv/bin/python'), ['-c', CROSS_SERIES, crossDir]);
+    const { stored } = await stowFiles(server.base, listFiles(crossDir));
+    assert(stored === 40, `cross-reference series: stored ${stored} of 40`);
+  } finally {
+    rmSync(crossDir, { recursive: true, force: true });
   }
   // Patient names of the preloaded studies, read from the files themselves (not hard-coded).
   const names = await (await fetch(`${server.base}/dicom-web/studies?includefield=00100010`)).json().catch(() => []);
@@ -165,6 +203,33 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, '05-viewer-2x2.png') });
   });
 
+  await test('reference lines mark the axial slice on the sagittal series', async () => {
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('.study-row');
+    await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
+    await page.click('.study-row:has-text("CROSS")');
+    await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
+    await page.selectOption('[data-testid=layout]', '1x2');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=image-index]')[1]?.textContent, null, { timeout: 10000 });
+    await page.check('text=Reference lines');
+    const box = await page.locator('.vp-element').first().boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let i = 0; i < 6; i += 1) await page.mouse.wheel(0, 100);
+    await page.waitForTimeout(500);
+    // Where the shown axial plane (z of its ImagePositionPatient) crosses the sagittal image, on its canvas.
+    const check = await page.evaluate(() => {
+      const axial = window.__cirrus.viewport(0);
+      const sagittal = window.__cirrus.viewport(1);
+      const z = axial.getImageData().origin[2];
+      const expected = sagittal.worldToCanvas([0, 0, z])[1];
+      const line = sagittal.element.querySelector('.svg-layer line');
+      return { z, expected, y1: line ? Number(line.getAttribute('y1')) : null, y2: line ? Number(line.getAttribute('y2')) : null };
+    });
+    assert(check.y1 !== null, 'no reference line drawn on the sagittal viewport');
+    assert(Math.abs(check.y1 - check.expected) < 3 && Math.abs(check.y2 - check.expected) < 3, `line at ${check.y1}/${check.y2}, expected ${check.expected} (z ${check.z})`);
+    await page.screenshot({ path: join(ARTIFACTS, '06-reference-lines.png') });
+  });
+
   await test('an upload through the page appears in the study list', async () => {
     const files = listFiles(join(SHARED_DATA, UPLOADED));
     const dicomCount = files.filter(isDicomName).length;
@@ -177,14 +242,14 @@ try {
       summary.includes(`Stored ${dicomCount}`) && summary.includes(`skipped ${skipped}`) && summary.includes('refused 0'),
       `unexpected summary: ${summary}`,
     );
-    await page.screenshot({ path: join(ARTIFACTS, '06-upload.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '07-upload.png') });
     const header = readFileSync(files.find(isDicomName));
     const pn = /stc_test/.test(header.toString('latin1')) ? 'stc_test' : '';
     await page.click('[data-testid=nav-studies]');
     await page.waitForSelector('.study-row');
     await page.waitForFunction((n) => document.querySelectorAll('.study-row').length === n, names.length + 1, { timeout: 10000 });
     if (pn) assert((await page.textContent('[data-testid=study-table]')).includes(pn), `uploaded patient ${pn} not listed`);
-    await page.screenshot({ path: join(ARTIFACTS, '07-list-after-upload.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '08-list-after-upload.png') });
   });
 
   await test('every transfer syntax of the uploaded study decodes in the browser (codec workers)', async () => {
@@ -208,7 +273,7 @@ try {
       const stats = await canvasStats(page);
       if (shown.result !== 'ok' || stats.lit < stats.width * stats.height * 0.01) failures.push(`image ${i + 1}: ${shown.result}, lit ${stats.lit}`);
     }
-    await page.screenshot({ path: join(ARTIFACTS, '08-transfer-syntaxes.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '09-transfer-syntaxes.png') });
     assert(count === 9 && failures.length === 0, `${count} images; ${failures.join('; ')}`);
   });
 
@@ -226,7 +291,7 @@ try {
     assert((await p.textContent('[data-testid=nav-studies]')) === '检查列表', 'phone did not default to the browser language');
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert(overflow <= 0, `page is ${overflow}px wider than the phone`);
-    await p.screenshot({ path: join(ARTIFACTS, '09-phone-list.png') });
+    await p.screenshot({ path: join(ARTIFACTS, '10-phone-list.png') });
     await p.click('.study-row >> nth=0');
     await p.waitForSelector('[data-testid=mobile-viewer]', { timeout: 10000 });
     // Mobile mode never decodes DICOM in the page: no cornerstone canvas, images are server-rendered JPEGs.
@@ -235,7 +300,7 @@ try {
     assert(src && src.includes('/rendered'), `image not from /rendered: ${src}`);
     const rendered = await fetch(new URL(src, server.base));
     if (rendered.status === 404) {
-      await p.screenshot({ path: join(ARTIFACTS, '10-phone-viewer.png') });
+      await p.screenshot({ path: join(ARTIFACTS, '11-phone-viewer.png') });
       await phone.close();
       return { skip: 'layout checked; the server has no /rendered endpoint yet, so no image to look at' };
     }
@@ -264,7 +329,7 @@ try {
       Math.max(...[...document.querySelectorAll('.mobile-viewer *')].map((e) => e.getBoundingClientRect().right)) - window.innerWidth,
     );
     assert(viewerOverflow <= 1, `phone viewer controls stick out ${viewerOverflow}px`);
-    await p.screenshot({ path: join(ARTIFACTS, '10-phone-viewer.png') });
+    await p.screenshot({ path: join(ARTIFACTS, '11-phone-viewer.png') });
     await phone.close();
   });
 
@@ -279,7 +344,7 @@ try {
       null,
       { timeout: 90000 },
     );
-    await page.screenshot({ path: join(ARTIFACTS, '11-analysis.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '12-analysis.png') });
     const done = page.locator('[data-job-id]:has(.badge.succeeded)').first();
     assert((await done.count()) === 1, `no job succeeded: ${await page.textContent('[data-testid=job-table]')}`);
     const pdf = await fetch(new URL(await done.locator('[data-action=pdf]').getAttribute('href'), server.base));
@@ -290,7 +355,7 @@ try {
     assert(new URL(page.url()).searchParams.get('series'), 'result opened without a series');
     const stats = await canvasStats(page);
     assert(stats.lit > 0, 'result viewport is blank');
-    await page.screenshot({ path: join(ARTIFACTS, '12-analysis-result.png') });
+    await page.screenshot({ path: join(ARTIFACTS, '13-analysis-result.png') });
   });
 
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);
