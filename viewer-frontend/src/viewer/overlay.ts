@@ -88,6 +88,8 @@ export class ParametricOverlay {
   }
 
   async draw(): Promise<void> {
+    // Called after every render of the viewport: with no map loaded there is nothing to do (clear() wiped it).
+    if (!this.frames.length) return;
     const el = this.canvas;
     const dpr = window.devicePixelRatio || 1;
     const w = el.clientWidth;
