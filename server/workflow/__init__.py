@@ -1,0 +1,1 @@
+"""Analysis workflow: detection, jobs, queue, workers, reports."""
