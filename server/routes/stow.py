@@ -1,7 +1,162 @@
-"""Routes: stow (to be filled in)."""
+"""STOW-RS (PS3.18 §10.5): ``POST /studies`` and ``POST /studies/{study}``.
+
+The body is streamed through the multipart decoder; each part is spooled to a
+temp file (hashing as it goes) and handed to the ingest service in batches, so
+memory stays flat whatever the request size.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import hashlib
+import uuid
+from pathlib import Path
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from dicomweb.errors import BadRequest, UnsupportedMediaType
+from dicomweb.multipart import MultipartDecoder, PartData, PartEnd, PartStart, boundary_of, parse_media_type
+from dicomweb.stow import FailureReason, InstanceOutcome, http_status, response_json
+from dicomweb.uids import uid_problem
+from server.http import ctx_of, dicomweb_base, json_response
+from server.services.ingest import IngestService, Spooled
+
+BATCH_SIZE = 64
+BATCH_BYTES = 256 * 1024 * 1024
+ACCEPTED_PART_TYPES = ("application/dicom", "application/octet-stream")
+
+
+class Spool:
+    """Writes one part to a temp file while hashing it."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.path = tmp_dir / f"stow-{uuid.uuid4().hex}"
+        self._f = open(self.path, "wb")  # noqa: SIM115 - closed in finish/abort
+        self._h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._f.write(data)
+        self._h.update(data)
+        self.size += len(data)
+
+    def finish(self) -> Spooled:
+        self._f.close()
+        return Spooled(self.path, self._h.hexdigest())
+
+    def abort(self) -> None:
+        self._f.close()
+        self.path.unlink(missing_ok=True)
+
+
+async def stow(request: Request) -> Response:
+    ctx = ctx_of(request)
+    study_uid = request.path_params.get("study")
+    if study_uid is not None and uid_problem(study_uid):
+        raise BadRequest(f"StudyInstanceUID in the URL is {uid_problem(study_uid)}")
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        raise UnsupportedMediaType("missing Content-Type; send multipart/related; type=\"application/dicom\"")
+    media = parse_media_type(content_type)
+    tmp_dir = ctx.settings.tmp_dir
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    service = IngestService(ctx)
+    outcomes: list[InstanceOutcome] = []
+    malformed: str | None = None
+
+    if media.type == "application/dicom":
+        spool = Spool(tmp_dir)
+        try:
+            async for chunk in request.stream():
+                spool.write(chunk)
+        except BaseException:
+            spool.abort()
+            raise
+        outcomes += await service.ingest_batch([spool.finish()], study_uid)
+    elif media.type == "multipart/related":
+        part_type = media.params.get("type", "application/dicom").lower()
+        if part_type not in ACCEPTED_PART_TYPES:
+            raise UnsupportedMediaType(
+                f'multipart/related type "{part_type}" is not supported; send type="application/dicom"'
+            )
+        decoder = MultipartDecoder(boundary_of(content_type))
+        batch: list[Spooled] = []
+        batch_bytes = 0
+        spool: Spool | None = None
+        bad_part: str | None = None
+        index = 0
+        try:
+            async def events():  # type: ignore[no-untyped-def]
+                async for chunk in request.stream():
+                    for ev in decoder.feed(chunk):
+                        yield ev
+                for ev in decoder.close():
+                    yield ev
+
+            try:
+                async for ev in events():
+                    if isinstance(ev, PartStart):
+                        index += 1
+                        ptype = parse_media_type(ev.headers.get("content-type", part_type)).type
+                        bad_part = None if ptype in ACCEPTED_PART_TYPES else ptype
+                        spool = Spool(tmp_dir)
+                    elif isinstance(ev, PartData) and spool is not None:
+                        spool.write(ev.data)
+                    elif isinstance(ev, PartEnd) and spool is not None:
+                        if bad_part:
+                            spool.abort()
+                            outcomes.append(_part_failure(index, f"part {index} has Content-Type {bad_part}, "
+                                                                 "expected application/dicom"))
+                        else:
+                            done = spool.finish()
+                            batch.append(done)
+                            batch_bytes += spool.size
+                        spool = None
+                        if len(batch) >= BATCH_SIZE or batch_bytes >= BATCH_BYTES:
+                            outcomes += await service.ingest_batch(batch, study_uid)
+                            batch, batch_bytes = [], 0
+            except BadRequest as exc:
+                malformed = exc.message
+            if batch:
+                outcomes += await service.ingest_batch(batch, study_uid)
+                batch = []
+        finally:
+            if spool is not None:
+                spool.abort()
+            for s in batch:
+                s.path.unlink(missing_ok=True)
+    else:
+        raise UnsupportedMediaType(
+            f"Content-Type {media.type} is not supported; send multipart/related; type=\"application/dicom\""
+        )
+
+    if malformed and not any(o.ok for o in outcomes):
+        raise BadRequest(f"malformed multipart body: {malformed}")
+    if not outcomes:
+        raise BadRequest("the request holds no DICOM instance")
+    base = dicomweb_base(request)
+    body = response_json(
+        outcomes,
+        lambda o: f"{base}studies/{o.study_instance_uid}/series/{o.series_instance_uid}"
+        f"/instances/{o.sop_instance_uid}",
+        f"{base}studies/{study_uid}" if study_uid else None,
+    )
+    status = http_status(outcomes)
+    headers = {}
+    if malformed:
+        status = 202
+        headers["Warning"] = f'299 cirrus "malformed multipart body after part {len(outcomes)}: {malformed}"'
+    return json_response(body, status=status, headers=headers)
+
+
+def _part_failure(index: int, message: str) -> InstanceOutcome:
+    return InstanceOutcome("", "", "", "", "failed", int(FailureReason.CANNOT_UNDERSTAND), message)
+
+
+routes: list[BaseRoute] = [
+    Route("/studies", stow, methods=["POST"]),
+    Route("/studies/{study}", stow, methods=["POST"]),
+]
+
+__all__ = ["routes"]

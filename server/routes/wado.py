@@ -1,7 +1,211 @@
-"""Routes: wado (to be filled in)."""
+"""WADO-RS (PS3.18 §10.4): instances, metadata, frames and bulk data; DELETE; capabilities."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import hashlib
+from collections.abc import AsyncIterator
 
-routes: list[BaseRoute] = []
+import pydicom
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from dicomweb.errors import BadRequest, NotAcceptable, NotFound
+from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, negotiate, parse_accept
+from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
+from dicomweb.uids import uid_problem
+from server.db.models import BULK_URI_PREFIX
+from server.http import ctx_of, dicomweb_base, json_response
+from server.services import frames as frame_service
+from server.services import retrieve
+
+DICOM = "application/dicom"
+OCTET = "application/octet-stream"
+
+
+def _uids(request: Request) -> tuple[str, str | None, str | None]:
+    p = request.path_params
+    for name in ("study", "series", "instance"):
+        if name in p and uid_problem(p[name]):
+            raise BadRequest(f"{name} UID in the URL is {uid_problem(p[name])}")
+    return p["study"], p.get("series"), p.get("instance")
+
+
+# -- instances ----------------------------------------------------------------------------------
+
+
+async def retrieve_instances(request: Request) -> Response:
+    ctx = ctx_of(request)
+    study, series, sop = _uids(request)
+    choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
+    rows = await retrieve.find_instances(ctx, study, series, sop)
+    asked = choice.transfer_syntax
+    if asked not in (None, "*"):
+        for r in rows:
+            same = r.transfer_syntax_uid == asked or {asked, r.transfer_syntax_uid} <= {EXPLICIT_VR_LE, IMPLICIT_VR_LE}
+            if not same:
+                raise NotAcceptable(
+                    f"instance {r.sop_instance_uid} is stored as {r.transfer_syntax_uid}; "
+                    f"transcoding to {asked} is not available"
+                )
+    boundary = new_boundary()
+
+    async def body() -> AsyncIterator[bytes]:
+        for i, r in enumerate(rows):
+            yield part_header(f"{DICOM}; transfer-syntax={r.transfer_syntax_uid}", first=i == 0, boundary=boundary)
+            async for chunk in ctx.store.iter_bytes(r.blob_key):
+                yield chunk
+        yield closing(boundary)
+
+    return StreamingResponse(body(), media_type=related_content_type(DICOM, boundary))
+
+
+# -- metadata -----------------------------------------------------------------------------------
+
+
+async def metadata(request: Request) -> Response:
+    ctx = ctx_of(request)
+    study, series, sop = _uids(request)
+    negotiate(parse_accept(request.headers.get("accept")),
+              [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False)])
+    base = dicomweb_base(request)
+    count, max_id = await retrieve.metadata_version(ctx, study, series, sop)
+    etag = '"' + hashlib.sha1(f"{count}:{max_id}:{base}".encode()).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    docs = await retrieve.metadata_documents(ctx, study, series, sop)
+    body = b"[" + b",".join(docs) + b"]"
+    body = body.replace(BULK_URI_PREFIX.encode(), base.encode())
+    return Response(body, media_type="application/dicom+json", headers=headers)
+
+
+# -- frames -------------------------------------------------------------------------------------
+
+
+def _multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = new_boundary()
+    chunks = []
+    for i, (ctype, data) in enumerate(parts):
+        chunks.append(part_header(ctype, first=i == 0, boundary=boundary))
+        chunks.append(data)
+    chunks.append(closing(boundary))
+    return b"".join(chunks), boundary
+
+
+async def frames(request: Request) -> Response:
+    ctx = ctx_of(request)
+    study, series, sop = _uids(request)
+    numbers = frame_service.parse_frame_list(request.path_params["frames"])
+    rows = await retrieve.find_instances(ctx, study, series, sop)
+    inst = rows[0]
+    if inst.number_of_frames == 0:
+        raise NotFound(f"instance {sop} has no pixel data")
+    for n in numbers:
+        if n > inst.number_of_frames:
+            raise NotFound(f"frame {n} does not exist: instance {sop} has {inst.number_of_frames} frames")
+    from dicomweb.media import frame_media_type
+
+    stored_type = frame_media_type(inst.transfer_syntax_uid)
+    offers = [Offer(OCTET)] + ([Offer(stored_type)] if stored_type != OCTET else [])
+    offers += [Offer(t) for t in ("image/jpeg", "image/jls", "image/jp2", "image/dicom-rle") if t != stored_type]
+    choice = negotiate(parse_accept(request.headers.get("accept")), offers)
+    plan = frame_service.plan_frames(inst, choice)
+    if plan.transcode_to is None:
+        data = await frame_service.read_frames(ctx, inst, numbers)
+    else:
+        data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
+    ctype = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
+    body, boundary = _multipart_body([(ctype, d) for d in data])
+    return Response(body, media_type=related_content_type(plan.media_type, boundary),
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+# -- bulk data ----------------------------------------------------------------------------------
+
+
+async def bulk(request: Request) -> Response:
+    ctx = ctx_of(request)
+    study, series, sop = _uids(request)
+    path = request.path_params["path"]
+    negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
+    inst = (await retrieve.find_instances(ctx, study, series, sop))[0]
+    if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
+        data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
+    else:
+        data = await _element_bytes(ctx, inst, path)
+    body, boundary = _multipart_body([(OCTET, data)])
+    return Response(body, media_type=related_content_type(OCTET, boundary))
+
+
+async def _element_bytes(ctx, inst: retrieve.StoredInstance, path: str) -> bytes:  # type: ignore[no-untyped-def]
+    import asyncio
+    import io
+
+    raw = await ctx.store.get_bytes(inst.blob_key)
+
+    def extract() -> bytes:
+        ds = pydicom.dcmread(io.BytesIO(raw))
+        parts = path.split(".")
+        node = ds
+        try:
+            for i in range(0, len(parts) - 1, 2):
+                node = node[int(parts[i], 16)].value[int(parts[i + 1])]
+            elem = node[int(parts[-1], 16)]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise NotFound(f"no bulk data element {path} in instance {inst.sop_instance_uid}") from exc
+        value = elem.value
+        if isinstance(value, bytes):
+            return value
+        raise NotFound(f"element {path} of instance {inst.sop_instance_uid} is not bulk data")
+
+    return await asyncio.to_thread(extract)
+
+
+# -- delete and capabilities --------------------------------------------------------------------
+
+
+async def delete_resource(request: Request) -> Response:
+    ctx = ctx_of(request)
+    study, series, sop = _uids(request)
+    await retrieve.delete_instances(ctx, study, series, sop)
+    return Response(status_code=204)
+
+
+async def capabilities(request: Request) -> Response:
+    base = dicomweb_base(request)
+    return json_response(
+        {
+            "server": "Cirrus",
+            "baseUrl": base,
+            "services": {
+                "STOW-RS": {"path": "studies", "mediaTypes": ['multipart/related; type="application/dicom"',
+                                                              "application/dicom"]},
+                "QIDO-RS": {"path": "studies|series|instances", "fuzzymatching": True, "includefield": True},
+                "WADO-RS": {"instances": True, "metadata": True, "frames": True, "bulkdata": True,
+                            "rendered": True, "thumbnail": True},
+                "DELETE": {"levels": ["study", "series", "instance"]},
+            },
+        },
+        media_type="application/json",
+    )
+
+
+S = "/studies/{study}"
+SE = S + "/series/{series}"
+IN = SE + "/instances/{instance}"
+
+routes: list[BaseRoute] = [
+    Route("/", capabilities, methods=["GET"]),
+    Route(S, retrieve_instances, methods=["GET"]),
+    Route(S, delete_resource, methods=["DELETE"]),
+    Route(S + "/metadata", metadata, methods=["GET"]),
+    Route(SE, retrieve_instances, methods=["GET"]),
+    Route(SE, delete_resource, methods=["DELETE"]),
+    Route(SE + "/metadata", metadata, methods=["GET"]),
+    Route(IN, retrieve_instances, methods=["GET"]),
+    Route(IN, delete_resource, methods=["DELETE"]),
+    Route(IN + "/metadata", metadata, methods=["GET"]),
+    Route(IN + "/frames/{frames}", frames, methods=["GET"]),
+    Route(IN + "/bulk/{path}", bulk, methods=["GET"]),
+]

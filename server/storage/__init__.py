@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from server.storage.base import BlobStore, BlobNotFound
 from server.settings import Settings
+from server.storage.base import BlobNotFound, BlobStore
 
 __all__ = ["BlobStore", "BlobNotFound", "open_store"]
 

@@ -1,0 +1,57 @@
+"""HTTP helpers shared by the routes: the public base URL behind proxies, JSON responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.context import AppContext
+
+DICOM_JSON = "application/dicom+json"
+
+
+def ctx_of(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _forwarded(header: str) -> dict[str, str]:
+    """First element of an RFC 7239 ``Forwarded`` header as a dict."""
+    first = header.split(",")[0]
+    out = {}
+    for pair in first.split(";"):
+        k, _, v = pair.partition("=")
+        if k.strip():
+            out[k.strip().lower()] = v.strip().strip('"')
+    return out
+
+
+def public_base(request: Request) -> str:
+    """Absolute base URL of the server as the client sees it, without a trailing slash.
+
+    Order: CIRRUS_PUBLIC_URL, ``Forwarded``, ``X-Forwarded-Proto/Host/Prefix``, the request.
+    """
+    settings = ctx_of(request).settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    h = request.headers
+    proto = host = None
+    prefix = h.get("x-forwarded-prefix", "").rstrip("/")
+    if "forwarded" in h:
+        fwd = _forwarded(h["forwarded"])
+        proto, host = fwd.get("proto"), fwd.get("host")
+    proto = proto or h.get("x-forwarded-proto", "").split(",")[0].strip() or request.url.scheme
+    host = host or h.get("x-forwarded-host", "").split(",")[0].strip() or h.get("host") or request.url.netloc
+    return f"{proto}://{host}{prefix}"
+
+
+def dicomweb_base(request: Request) -> str:
+    """Base of DICOMweb resources with a trailing slash, e.g. ``https://h/dicom-web/``."""
+    return public_base(request) + "/dicom-web/"
+
+
+def json_response(data: Any, status: int = 200, media_type: str = DICOM_JSON,
+                  headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=media_type, headers=headers)

@@ -1,0 +1,379 @@
+"""The one ingest service: STOW-RS, uploads, `cirrus ingest`, DIMSE and analysis results end here.
+
+Two-phase write per batch (like a write-ahead intent):
+
+1. index rows are inserted in state ``creating`` (study/series rows upserted),
+2. blobs are written (content-addressed key, atomic rename),
+3. in one transaction the rows become ``created`` with their metadata and
+   frame index, and the series/study counters are recomputed.
+
+A crash at any point leaves at most ``creating`` rows (invisible to QIDO/WADO)
+and their blobs, which the start-up sweep removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from pathlib import Path
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dicomweb.stow import FailureReason, InstanceOutcome
+from server.context import AppContext
+from server.db.models import Instance, Series, Study, utcnow
+from server.services.parse import Parsed, parse_candidate
+
+log = logging.getLogger("cirrus.ingest")
+
+StoreOutcome = InstanceOutcome
+CREATING_GRACE = timedelta(minutes=10)
+
+
+@dataclass
+class Spooled:
+    """A candidate object on local disk with its content hash."""
+
+    path: Path
+    sha256: str
+    delete_after: bool = True  # temp spool files are removed; user files are not
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def blob_key_for(p: Parsed) -> str:
+    return f"{p.study_instance_uid}/{p.series_instance_uid}/{p.sop_instance_uid}-{p.sha256[:16]}.dcm"
+
+
+def _ok(p: Parsed, status: str) -> InstanceOutcome:
+    return InstanceOutcome(
+        sop_class_uid=str(p.index.instance["sop_class_uid"]),
+        sop_instance_uid=p.sop_instance_uid,
+        study_instance_uid=p.study_instance_uid,
+        series_instance_uid=p.series_instance_uid,
+        status=status,
+    )
+
+
+def _fail(p: Parsed, reason: FailureReason, message: str) -> InstanceOutcome:
+    o = _ok(p, "failed")
+    return InstanceOutcome(**{**o.__dict__, "failure_reason": int(reason), "message": message})
+
+
+class IngestService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    # -- entry points -------------------------------------------------------------------------
+
+    async def ingest_file(self, path: Path, expected_study_uid: str | None = None) -> InstanceOutcome:
+        """Store one file the caller keeps (it is copied or hard-linked, never moved)."""
+        sha = await asyncio.to_thread(sha256_of, path)
+        return (await self.ingest_batch([Spooled(Path(path), sha, delete_after=False)], expected_study_uid))[0]
+
+    async def ingest_batch(
+        self, items: list[Spooled], expected_study_uid: str | None = None
+    ) -> list[InstanceOutcome]:
+        """Store a batch; one outcome per item, in order. Never raises for bad input."""
+        try:
+            parsed = await asyncio.to_thread(
+                lambda: [parse_candidate(s.path, s.sha256, expected_study_uid) for s in items]
+            )
+            outcomes: list[InstanceOutcome | None] = [
+                p if isinstance(p, InstanceOutcome) else None for p in parsed
+            ]
+            todo = [(i, p) for i, p in enumerate(parsed) if isinstance(p, Parsed)]
+            if todo:
+                await self._store(todo, outcomes)
+            return [o for o in outcomes if o is not None]
+        finally:
+            for s in items:
+                if s.delete_after:
+                    s.path.unlink(missing_ok=True)
+
+    # -- the two phases -----------------------------------------------------------------------
+
+    async def _store(self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None]) -> None:
+        ctx = self.ctx
+        accepted = await self._phase_creating(todo, outcomes)
+        if not accepted:
+            return
+        written: list[tuple[int, Parsed, str]] = []
+        sem = asyncio.Semaphore(16)
+
+        async def put(i: int, p: Parsed, key: str) -> None:
+            async with sem:
+                try:
+                    await ctx.store.put_file(key, p.path)
+                    written.append((i, p, key))
+                except Exception as exc:
+                    log.exception("blob write failed for %s", p.sop_instance_uid)
+                    reason = FailureReason.OUT_OF_RESOURCES if isinstance(exc, OSError) else \
+                        FailureReason.PROCESSING_FAILURE
+                    outcomes[i] = _fail(p, reason, f"storage write failed: {type(exc).__name__}")
+
+        await asyncio.gather(*(put(i, p, key) for i, p, key in accepted))
+        failed_keys = {p.sop_instance_uid for i, p, _ in accepted if outcomes[i] is not None}
+        try:
+            await self._phase_created(written, failed_keys)
+        except Exception:
+            log.exception("commit of %d instances failed", len(written))
+            for i, p, _key in written:
+                outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE, "index commit failed")
+            await self._rollback_creating([p.sop_instance_uid for _, p, _ in written])
+            for _, _, key in written:
+                await ctx.store.delete(key)
+            return
+        for i, p, _key in written:
+            outcomes[i] = _ok(p, "stored")
+        studies: dict[str, set[str]] = {}
+        for _, p, _ in written:
+            studies.setdefault(p.study_instance_uid, set()).add(p.series_instance_uid)
+        await self._notify(studies)
+
+    async def _phase_creating(
+        self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None]
+    ) -> list[tuple[int, Parsed, str]]:
+        """Insert ``creating`` rows; decide duplicates and conflicts. Returns what to write."""
+        ctx = self.ctx
+        accepted: list[tuple[int, Parsed, str]] = []
+        async with ctx.engine.begin() as conn:
+            sops = list({p.sop_instance_uid for _, p in todo})
+            existing = {
+                row.sop_instance_uid: row
+                for row in (
+                    await conn.execute(
+                        select(
+                            Instance.id, Instance.sop_instance_uid, Instance.state, Instance.sha256,
+                            Instance.created_at, Instance.blob_key,
+                        ).where(Instance.sop_instance_uid.in_(sops))
+                    )
+                ).all()
+            }
+            seen: dict[str, str] = {}
+            stale: list[tuple[int, str]] = []
+            for i, p in todo:
+                sop = p.sop_instance_uid
+                prior_sha = seen.get(sop)
+                row = existing.get(sop)
+                if prior_sha is None and row is not None:
+                    if row.state == "created":
+                        prior_sha = row.sha256
+                    elif _aware(row.created_at) < utcnow() - CREATING_GRACE:
+                        stale.append((row.id, row.blob_key))
+                    else:
+                        outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE,
+                                            f"SOP Instance {sop} is being stored by another request; retry")
+                        continue
+                if prior_sha is not None:
+                    if prior_sha == p.sha256:
+                        outcomes[i] = _ok(p, "duplicate")
+                    else:
+                        outcomes[i] = _fail(
+                            p, FailureReason.DUPLICATE_SOP_INSTANCE,
+                            f"a different object is already stored under SOP Instance UID {sop}; not overwritten",
+                        )
+                    continue
+                seen[sop] = p.sha256
+                accepted.append((i, p, blob_key_for(p)))
+            if stale:
+                await conn.execute(delete(Instance).where(Instance.id.in_([s[0] for s in stale])))
+            if not accepted:
+                return []
+            study_ids = await self._upsert_studies(conn, [p for _, p, _ in accepted])
+            series_ids, bad = await self._upsert_series(conn, [p for _, p, _ in accepted], study_ids)
+            rows = []
+            keep = []
+            for i, p, key in accepted:
+                if p.series_instance_uid in bad:
+                    outcomes[i] = _fail(p, FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, bad[p.series_instance_uid])
+                    continue
+                keep.append((i, p, key))
+                rows.append({
+                    **p.index.instance,
+                    "study_id": study_ids[p.study_instance_uid],
+                    "series_id": series_ids[p.series_instance_uid],
+                    "state": "creating",
+                    "metadata_json": b"{}",
+                    "blob_key": key,
+                    "size": p.size,
+                    "sha256": p.sha256,
+                    "transfer_syntax_uid": p.transfer_syntax_uid,
+                    "created_at": utcnow(),
+                })
+            if rows:
+                await conn.execute(insert(Instance), rows)
+        for _, key in stale:
+            await ctx.store.delete(key)
+        return keep
+
+    async def _upsert_studies(self, conn: AsyncConnection, parsed: list[Parsed]) -> dict[str, int]:
+        by_uid: dict[str, Parsed] = {}
+        for p in parsed:
+            by_uid.setdefault(p.study_instance_uid, p)
+        from orjson import dumps
+
+        values = [
+            {**p.index.study, "institution_id": self.ctx.institution_id,
+             "attributes_json": dumps(p.index.study_json), "created_at": utcnow(), "updated_at": utcnow()}
+            for p in by_uid.values()
+        ]
+        await conn.execute(self._insert_ignore(conn, Study, "study_instance_uid"), values)
+        rows = await conn.execute(
+            select(Study.study_instance_uid, Study.id).where(Study.study_instance_uid.in_(list(by_uid)))
+        )
+        return {uid: sid for uid, sid in rows.all()}
+
+    async def _upsert_series(
+        self, conn: AsyncConnection, parsed: list[Parsed], study_ids: dict[str, int]
+    ) -> tuple[dict[str, int], dict[str, str]]:
+        from orjson import dumps
+
+        by_uid: dict[str, Parsed] = {}
+        for p in parsed:
+            by_uid.setdefault(p.series_instance_uid, p)
+        values = [
+            {**p.index.series, "study_id": study_ids[p.study_instance_uid],
+             "attributes_json": dumps(p.index.series_json), "created_at": utcnow(), "updated_at": utcnow()}
+            for p in by_uid.values()
+        ]
+        await conn.execute(self._insert_ignore(conn, Series, "series_instance_uid"), values)
+        rows = (
+            await conn.execute(
+                select(Series.series_instance_uid, Series.id, Series.study_id).where(
+                    Series.series_instance_uid.in_(list(by_uid))
+                )
+            )
+        ).all()
+        ids = {uid: sid for uid, sid, _ in rows}
+        bad = {}
+        for uid, _sid, study_id in rows:
+            for p in parsed:
+                if p.series_instance_uid == uid and study_ids[p.study_instance_uid] != study_id:
+                    bad[uid] = f"SeriesInstanceUID {uid} already belongs to another study"
+        return ids, bad
+
+    @staticmethod
+    def _insert_ignore(conn: AsyncConnection, model: type, unique: str):  # type: ignore[no-untyped-def]
+        if conn.dialect.name == "postgresql":
+            return pg_insert(model).on_conflict_do_nothing(index_elements=[unique])
+        return sqlite_insert(model).on_conflict_do_nothing(index_elements=[unique])
+
+    async def _phase_created(self, written: list[tuple[int, Parsed, str]], failed: set[str]) -> None:
+        ctx = self.ctx
+        async with ctx.engine.begin() as conn:
+            if failed:
+                await conn.execute(
+                    delete(Instance).where(Instance.sop_instance_uid.in_(list(failed)), Instance.state == "creating")
+                )
+            if not written:
+                return
+            # Lock the parent rows first (PostgreSQL) so the recounts below see concurrent commits.
+            series_uids = sorted({p.series_instance_uid for _, p, _ in written})
+            series_rows = await lock_and_list(conn, Series, Series.series_instance_uid.in_(series_uids))
+            study_ids = sorted({row.study_id for row in series_rows})
+            await lock_and_list(conn, Study, Study.id.in_(study_ids))
+            for _, p, _ in written:
+                await conn.execute(
+                    update(Instance)
+                    .where(Instance.sop_instance_uid == p.sop_instance_uid, Instance.state == "creating")
+                    .values(state="created", metadata_json=p.metadata_json, frame_index=p.frame_index,
+                            number_of_frames=p.index.instance["number_of_frames"])
+                )
+            await recount(conn, [row.id for row in series_rows], study_ids)
+
+    async def _rollback_creating(self, sops: Iterable[str]) -> None:
+        async with self.ctx.engine.begin() as conn:
+            await conn.execute(
+                delete(Instance).where(Instance.sop_instance_uid.in_(list(sops)), Instance.state == "creating")
+            )
+
+    async def _notify(self, studies: dict[str, set[str]]) -> None:
+        for listener in list(self.ctx.extras.get("ingest_listeners", [])):
+            for study_uid, series in studies.items():
+                try:
+                    await listener(self.ctx, study_uid, series)
+                except Exception:
+                    log.exception("ingest listener failed for study %s", study_uid)
+
+
+def _aware(dt):  # type: ignore[no-untyped-def]
+
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+async def lock_and_list(conn: AsyncConnection, model: type, where):  # type: ignore[no-untyped-def]
+    stmt = select(model.id, *([model.study_id] if model is Series else [])).where(where).order_by(model.id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).all()
+
+
+async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[int]) -> None:
+    """Recompute the counters QIDO serves (NumberOf*, ModalitiesInStudy) for the given rows."""
+    now = utcnow()
+    if series_ids:
+        count = (
+            select(func.count(Instance.id))
+            .where(and_(Instance.series_id == Series.id, Instance.state == "created"))
+            .scalar_subquery()
+        )
+        await conn.execute(
+            update(Series).where(Series.id.in_(series_ids)).values(number_of_instances=count, updated_at=now)
+        )
+    if not study_ids:
+        return
+    inst_count = (
+        select(func.count(Instance.id))
+        .where(and_(Instance.study_id == Study.id, Instance.state == "created"))
+        .scalar_subquery()
+    )
+    series_count = (
+        select(func.count(Series.id))
+        .where(and_(Series.study_id == Study.id, Series.number_of_instances > 0))
+        .scalar_subquery()
+    )
+    await conn.execute(
+        update(Study).where(Study.id.in_(study_ids)).values(
+            number_of_instances=inst_count, number_of_series=series_count, updated_at=now
+        )
+    )
+    rows = (
+        await conn.execute(
+            select(Series.study_id, Series.modality)
+            .where(Series.study_id.in_(study_ids), Series.number_of_instances > 0)
+            .distinct()
+        )
+    ).all()
+    modalities: dict[int, set[str]] = {sid: set() for sid in study_ids}
+    for sid, modality in rows:
+        if modality:
+            modalities[sid].add(modality)
+    for sid, mods in modalities.items():
+        await conn.execute(
+            update(Study).where(Study.id == sid).values(modalities_in_study="\\".join(sorted(mods)))
+        )
+
+
+def copy_to_spool(src: Path, tmp_dir: Path) -> Spooled:
+    """Copy a file into the spool folder (used when the source may change or vanish)."""
+    import uuid
+
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    dest = tmp_dir / f"spool-{uuid.uuid4().hex}"
+    shutil.copyfile(src, dest)
+    return Spooled(dest, sha256_of(dest))

@@ -1,0 +1,152 @@
+"""Reading one stored candidate: validate identifiers, index attributes, frames, DICOM JSON.
+
+Runs in a worker thread (blocking file reads); never loads pixel values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from dicomweb.errors import Unprocessable
+from dicomweb.frames import frame_ranges
+from dicomweb.json_model import dataset_to_json
+from dicomweb.media import DEFLATED_LE
+from dicomweb.stow import FailureReason, InstanceOutcome
+from dicomweb.uids import uid_problem
+from server.db.models import BULK_URI_PREFIX
+from server.services.indexing import IndexRecord, extract_index
+
+
+@dataclass
+class Parsed:
+    path: Path
+    size: int
+    sha256: str
+    index: IndexRecord
+    transfer_syntax_uid: str
+    frame_index: str | None
+    metadata_json: bytes
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return str(self.index.instance["sop_instance_uid"])
+
+    @property
+    def study_instance_uid(self) -> str:
+        return str(self.index.study["study_instance_uid"])
+
+    @property
+    def series_instance_uid(self) -> str:
+        return str(self.index.series["series_instance_uid"])
+
+
+def _failed(reason: FailureReason, message: str, ds: Any = None) -> InstanceOutcome:
+    def get(kw: str) -> str:
+        try:
+            value = ds.get(kw, "") if ds is not None else ""
+            return str(value) if value and len(str(value)) <= 64 else ""
+        except Exception:
+            return ""
+
+    return InstanceOutcome(
+        sop_class_uid=get("SOPClassUID"),
+        sop_instance_uid=get("SOPInstanceUID"),
+        study_instance_uid=get("StudyInstanceUID"),
+        series_instance_uid=get("SeriesInstanceUID"),
+        status="failed",
+        failure_reason=int(reason),
+        message=message,
+    )
+
+
+def bulk_uri_factory(study: str, series: str, sop: str):  # type: ignore[no-untyped-def]
+    base = f"{BULK_URI_PREFIX}studies/{study}/series/{series}/instances/{sop}/bulk/"
+    return lambda path: base + path
+
+
+def parse_candidate(
+    path: Path, sha256: str, expected_study_uid: str | None = None
+) -> Parsed | InstanceOutcome:
+    """Parse a spooled file; return what to index, or a failed outcome naming the problem."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return _failed(FailureReason.CANNOT_UNDERSTAND, "empty part: no DICOM data")
+    try:
+        with open(path, "rb") as fp:
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=1024)
+            except InvalidDicomError:
+                return _failed(
+                    FailureReason.CANNOT_UNDERSTAND,
+                    "not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)",
+                )
+            pixel_offset = fp.tell()
+            ts = ds.file_meta.get("TransferSyntaxUID")
+            if not ts:
+                return _failed(FailureReason.CANNOT_UNDERSTAND, "file meta has no TransferSyntaxUID", ds)
+            for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+                problem = uid_problem(ds.get(kw))
+                if problem:
+                    return _failed(FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, f"{kw} is {problem}", ds)
+            study_uid = str(ds.StudyInstanceUID)
+            if expected_study_uid and study_uid != expected_study_uid:
+                return _failed(
+                    FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                    f"StudyInstanceUID {study_uid} differs from the study in the URL ({expected_study_uid})",
+                    ds,
+                )
+            index = extract_index(ds)
+            bulk = bulk_uri_factory(study_uid, str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+            meta = dataset_to_json(ds, bulk)
+            frame_index: str | None = None
+            has_pixels = pixel_offset + 8 <= size and not _at_end(fp, pixel_offset)
+            if has_pixels and str(ts) != DEFLATED_LE:
+                frames, vr = frame_ranges(fp, ds, pixel_offset, size)
+                frame_index = orjson.dumps(frames).decode()
+                if not frames:
+                    return _failed(FailureReason.CANNOT_UNDERSTAND, "pixel data holds no frames", ds)
+                key = _pixel_key(fp, ds, pixel_offset)
+                meta[key] = {"vr": vr, "BulkDataURI": bulk(key)}
+                index.instance["number_of_frames"] = len(frames)
+            elif has_pixels:
+                meta["7FE00010"] = {"vr": "OB", "BulkDataURI": bulk("7FE00010")}
+                index.instance["number_of_frames"] = int(ds.get("NumberOfFrames", 1) or 1)
+    except Unprocessable as exc:
+        return _failed(FailureReason.CANNOT_UNDERSTAND, exc.message, locals().get("ds"))
+    except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+        return _failed(
+            FailureReason.CANNOT_UNDERSTAND,
+            f"cannot parse the DICOM data set: {type(exc).__name__}: {str(exc)[:200]}",
+            locals().get("ds"),
+        )
+    return Parsed(
+        path=path,
+        size=size,
+        sha256=sha256,
+        index=index,
+        transfer_syntax_uid=str(ts),
+        frame_index=frame_index,
+        metadata_json=orjson.dumps(meta),
+    )
+
+
+def _at_end(fp: Any, offset: int) -> bool:
+    fp.seek(offset)
+    return len(fp.read(8)) < 8
+
+
+def _pixel_key(fp: Any, ds: Any, offset: int) -> str:
+    ts = ds.file_meta.TransferSyntaxUID
+    fp.seek(offset)
+    raw = fp.read(4)
+    endian = "little" if ts.is_little_endian else "big"
+    group = int.from_bytes(raw[:2], endian)
+    elem = int.from_bytes(raw[2:4], endian)
+    return f"{group:04X}{elem:04X}"

@@ -1,0 +1,131 @@
+"""Look-ups behind WADO-RS and DELETE: which stored instances a URL names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dicomweb.errors import NotFound
+from server.context import AppContext
+from server.db.models import Instance, Series, Study
+from server.services.ingest import lock_and_list, recount
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    id: int
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    blob_key: str
+    size: int
+    number_of_frames: int
+    frame_index: str | None
+
+    def frames(self) -> list[list[tuple[int, int]]] | None:
+        if self.frame_index is None:
+            return None
+        return [[(int(o), int(n)) for o, n in frame] for frame in orjson.loads(self.frame_index)]
+
+
+def _where(study: str, series: str | None, sop: str | None):  # type: ignore[no-untyped-def]
+    clauses = [Study.study_instance_uid == study, Instance.state == "created"]
+    if series is not None:
+        clauses.append(Series.series_instance_uid == series)
+    if sop is not None:
+        clauses.append(Instance.sop_instance_uid == sop)
+    return clauses
+
+
+def _joined(*cols):  # type: ignore[no-untyped-def]
+    return (
+        select(*cols)
+        .select_from(Instance)
+        .join(Series, Series.id == Instance.series_id)
+        .join(Study, Study.id == Instance.study_id)
+    )
+
+
+def _what(study: str, series: str | None, sop: str | None) -> str:
+    if sop is not None:
+        return f"instance {sop} in series {series} of study {study}"
+    if series is not None:
+        return f"series {series} in study {study}"
+    return f"study {study}"
+
+
+async def find_instances(
+    ctx: AppContext, study: str, series: str | None = None, sop: str | None = None
+) -> list[StoredInstance]:
+    stmt = _joined(
+        Instance.id, Study.study_instance_uid, Series.series_instance_uid, Instance.sop_instance_uid,
+        Instance.sop_class_uid, Instance.transfer_syntax_uid, Instance.blob_key, Instance.size,
+        Instance.number_of_frames, Instance.frame_index,
+    ).where(*_where(study, series, sop)).order_by(Series.series_number, Series.id, Instance.instance_number,
+                                                   Instance.id)
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    if not rows:
+        raise NotFound(f"no {_what(study, series, sop)}")
+    return [StoredInstance(*row) for row in rows]
+
+
+async def metadata_version(ctx: AppContext, study: str, series: str | None, sop: str | None) -> tuple[int, int]:
+    """(count, max id) of the visible instances: changes whenever the metadata would."""
+    stmt = _joined(func.count(Instance.id), func.max(Instance.id)).where(*_where(study, series, sop))
+    async with ctx.engine.connect() as conn:
+        count, max_id = (await conn.execute(stmt)).one()
+    if not count:
+        raise NotFound(f"no {_what(study, series, sop)}")
+    return int(count), int(max_id)
+
+
+async def metadata_documents(ctx: AppContext, study: str, series: str | None, sop: str | None) -> list[bytes]:
+    stmt = _joined(Instance.metadata_json).where(*_where(study, series, sop)).order_by(
+        Series.series_number, Series.id, Instance.instance_number, Instance.id
+    )
+    async with ctx.engine.connect() as conn:
+        docs = (await conn.execute(stmt)).scalars().all()
+    if not docs:
+        raise NotFound(f"no {_what(study, series, sop)}")
+    return list(docs)
+
+
+async def delete_instances(ctx: AppContext, study: str, series: str | None, sop: str | None) -> int:
+    """Remove the named instances (rows, then blobs); empty series and studies go too."""
+    async with ctx.engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                _joined(Instance.id, Instance.blob_key, Instance.series_id, Instance.study_id).where(
+                    *_where(study, series, sop)
+                )
+            )
+        ).all()
+        if not rows:
+            raise NotFound(f"no {_what(study, series, sop)}")
+        series_ids = sorted({r.series_id for r in rows})
+        study_ids = sorted({r.study_id for r in rows})
+        await lock_and_list(conn, Series, Series.id.in_(series_ids))
+        await lock_and_list(conn, Study, Study.id.in_(study_ids))
+        ids = [r.id for r in rows]
+        for start in range(0, len(ids), 500):
+            await conn.execute(delete(Instance).where(Instance.id.in_(ids[start : start + 500])))
+        await _drop_empty(conn, series_ids, study_ids)
+    for r in rows:
+        await ctx.store.delete(r.blob_key)
+    return len(rows)
+
+
+async def _drop_empty(conn: AsyncConnection, series_ids: list[int], study_ids: list[int]) -> None:
+    remaining = select(Instance.id).where(Instance.series_id == Series.id).exists()
+    await conn.execute(delete(Series).where(Series.id.in_(series_ids), ~remaining))
+    left_series = (await conn.execute(select(Series.id).where(Series.id.in_(series_ids)))).scalars().all()
+    has_series = select(Series.id).where(Series.study_id == Study.id).exists()
+    await conn.execute(delete(Study).where(Study.id.in_(study_ids), ~has_series))
+    left_studies = (await conn.execute(select(Study.id).where(Study.id.in_(study_ids)))).scalars().all()
+    await recount(conn, list(left_series), list(left_studies))
