@@ -1,7 +1,294 @@
-"""Routes: api (to be filled in)."""
+"""JSON API under ``/api``: uploads, analysis jobs, reports, live events, OpenAPI.
+
+Thin handlers: parsing and responses here, logic in ``server/workflow``.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
-routes: list[BaseRoute] = []
+import orjson
+from sqlmodel import col, select
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from dicomweb.errors import BadRequest
+from server.errors import error_response
+from server.http import ctx_of, json_response
+from server.services.uploads import new_workdir, remove_workdir
+from server.workflow import intake, jobs, reports, runtime  # noqa: F401  (runtime registers hooks)
+from server.workflow.models import AnalysisJob
+from server.workflow.openapi import OPENAPI
+
+JSON = "application/json"
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return json_response(data, status=status, media_type=JSON)
+
+
+def _job_id(request: Request) -> int:
+    raw = request.path_params["job_id"]
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"job id must be an integer, got {raw!r}") from None
+
+
+async def _body_json(request: Request) -> dict[str, Any]:
+    try:
+        data = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    return data
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+def _too_large(ctx_limit: int) -> Response:
+    return error_response(413, f"upload larger than the limit of {ctx_limit} bytes")
+
+
+async def post_upload(request: Request) -> Response:
+    """multipart/form-data with one or more files (ZIPs or DICOM files)."""
+    ctx = ctx_of(request)
+    limit = ctx.settings.max_upload_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        return _too_large(limit)
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        return await post_upload_stream(request)
+    workdir = new_workdir(ctx.settings.tmp_dir)
+    try:
+        try:
+            form = await request.form(max_files=100_000, max_fields=1000)
+        except Exception as exc:  # malformed multipart: a client error, never a 500
+            raise BadRequest(f"could not read the multipart form: {exc}") from None
+        inputs: list[tuple[str, Path]] = []
+        total = 0
+        for i, (_, value) in enumerate(form.multi_items()):
+            if isinstance(value, str):
+                continue
+            target = workdir / f"part-{i:06d}"
+            with open(target, "wb") as out:
+                while chunk := await value.read(1 << 20):
+                    total += len(chunk)
+                    if total > limit:
+                        return _too_large(limit)
+                    out.write(chunk)
+            inputs.append((value.filename or f"file-{i + 1}", target))
+        await form.close()
+        if not inputs:
+            raise BadRequest("the form holds no files (send them as file fields)")
+        result = await intake.upload(ctx, inputs, analyse=request.query_params.get("analyse", "1") != "0")
+    finally:
+        remove_workdir(workdir)
+    return _json(result, status=_upload_status(result))
+
+
+async def post_upload_stream(request: Request) -> Response:
+    """One file (ZIP or DICOM) as the raw body, streamed to disk; for large uploads."""
+    ctx = ctx_of(request)
+    limit = ctx.settings.max_upload_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        return _too_large(limit)
+    name = request.query_params.get("filename") or "upload"
+    workdir = new_workdir(ctx.settings.tmp_dir)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=workdir)
+        total = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    return _too_large(limit)
+                out.write(chunk)
+        if total == 0:
+            raise BadRequest("the upload is empty")
+        result = await intake.upload(
+            ctx, [(name, Path(tmp))], analyse=request.query_params.get("analyse", "1") != "0"
+        )
+    finally:
+        remove_workdir(workdir)
+    return _json(result, status=_upload_status(result))
+
+
+def _upload_status(result: dict[str, Any]) -> int:
+    if result["stored"] or result["duplicates"]:
+        return 200
+    skipped = result["skipped"]
+    if result["failed"]:
+        return 422
+    if skipped:
+        result["error"] = f"no DICOM files in the upload ({len(skipped)} skipped: {skipped[0]['reason']})"
+        return 422
+    return 422
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+async def list_jobs(request: Request) -> Response:
+    ctx = ctx_of(request)
+    flt = jobs.parse_filter(dict(request.query_params))
+    total, rows = await jobs.list_jobs(ctx, flt)
+    return _json(
+        {
+            "total": total,
+            "limit": flt.limit,
+            "offset": flt.offset,
+            "jobs": [jobs.job_json(j, brief=True) for j in rows],
+        }
+    )
+
+
+async def get_job(request: Request) -> Response:
+    ctx = ctx_of(request)
+    job = await jobs.get_job(ctx, _job_id(request))
+    return _json(jobs.job_json(job, await jobs.results_of(ctx, job.id or 0)))
+
+
+async def set_parameters(request: Request) -> Response:
+    ctx = ctx_of(request)
+    body = await _body_json(request)
+    values = body.get("parameters", body)
+    if not isinstance(values, dict):
+        raise BadRequest("parameters must be a JSON object")
+    job = await jobs.set_parameters(ctx, _job_id(request), values)
+    return _json(jobs.job_json(job))
+
+
+def _action(fn):  # type: ignore[no-untyped-def]
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        job = await fn(ctx, _job_id(request))
+        return _json(jobs.job_json(job))
+
+    return handler
+
+
+async def delete_job(request: Request) -> Response:
+    await jobs.delete(ctx_of(request), _job_id(request))
+    return Response(status_code=204)
+
+
+async def set_diagnosis(request: Request) -> Response:
+    body = await _body_json(request)
+    text = body.get("diagnostic_text", body.get("text", ""))
+    if not isinstance(text, str):
+        raise BadRequest("diagnostic_text must be a string")
+    job = await jobs.set_diagnostic_text(ctx_of(request), _job_id(request), text)
+    return _json(jobs.job_json(job))
+
+
+async def _finished_job(request: Request) -> AnalysisJob:
+    job = await jobs.get_job(ctx_of(request), _job_id(request))
+    if job.version < 1:
+        raise jobs.JobConflict(f"analysis job {job.id} has no result yet (it is {job.state})")
+    return job
+
+
+async def report_pdf(request: Request) -> Response:
+    ctx = ctx_of(request)
+    job = await _finished_job(request)
+    lang = reports.language(request.query_params.get("lang") or request.headers.get("accept-language"))
+    figures = await reports.load_figures(ctx, job.id or 0, job.version)
+    pdf = await asyncio.to_thread(reports.build_pdf, job, figures, lang)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="asl-report-{job.id}-v{job.version}.pdf"'},
+    )
+
+
+async def report_csv(request: Request) -> Response:
+    job = await _finished_job(request)
+    return Response(
+        job.regional_csv,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="asl-regions-{job.id}-v{job.version}.csv"'},
+    )
+
+
+# -- live progress (server-sent events) --------------------------------------------------------
+
+
+async def events(request: Request) -> Response:
+    """Server-sent events: one ``job`` event per job change (from any process).
+
+    ``?job=ID`` limits the stream to one job; ``?max_seconds=N`` ends it
+    after N seconds (long-poll style clients and tests).
+    """
+    ctx = ctx_of(request)
+    job_filter = request.query_params.get("job")
+    try:
+        max_seconds = float(request.query_params.get("max_seconds", "0") or 0)
+        job_id = int(job_filter) if job_filter else None
+    except ValueError:
+        raise BadRequest("job must be an integer and max_seconds a number") from None
+
+    async def stream():  # type: ignore[no-untyped-def]
+        started = time.monotonic()
+        seen: dict[int, Any] = {}
+        last_ping = started
+        yield b"retry: 2000\n\n"
+        while True:
+            stmt = select(AnalysisJob).where(AnalysisJob.institution_id == ctx.institution_id)
+            if job_id is not None:
+                stmt = stmt.where(AnalysisJob.id == job_id)
+            else:
+                stmt = stmt.order_by(col(AnalysisJob.updated_at).desc()).limit(200)
+            async with ctx.sessions() as s:
+                rows = (await s.exec(stmt)).all()
+            for job in rows:
+                stamp = (job.updated_at, job.state, job.progress, job.revision)
+                if seen.get(job.id or 0) != stamp:
+                    seen[job.id or 0] = stamp
+                    data = orjson.dumps(jobs.job_json(job, brief=True))
+                    yield b"event: job\nid: %d\ndata: " % (job.id or 0) + data + b"\n\n"
+            now = time.monotonic()
+            if max_seconds and now - started >= max_seconds:
+                return
+            if now - last_ping > 15:
+                last_ping = now
+                yield b": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return _json(OPENAPI)
+
+
+routes: list[BaseRoute] = [
+    Route("/uploads", post_upload, methods=["POST"]),
+    Route("/uploads/stream", post_upload_stream, methods=["POST", "PUT"]),
+    Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/jobs/{job_id}", delete_job, methods=["DELETE"]),
+    Route("/jobs/{job_id}/parameters", set_parameters, methods=["POST"]),
+    Route("/jobs/{job_id}/start", _action(jobs.start), methods=["POST"]),
+    Route("/jobs/{job_id}/cancel", _action(jobs.cancel), methods=["POST"]),
+    Route("/jobs/{job_id}/rerun", _action(jobs.rerun), methods=["POST"]),
+    Route("/jobs/{job_id}/diagnosis", set_diagnosis, methods=["POST", "PUT"]),
+    Route("/jobs/{job_id}/report.pdf", report_pdf, methods=["GET"]),
+    Route("/jobs/{job_id}/report.csv", report_csv, methods=["GET"]),
+    Route("/events", events, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

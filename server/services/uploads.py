@@ -19,9 +19,10 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -257,3 +258,90 @@ def new_workdir(base: Path) -> Path:
 
 def remove_workdir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+# -- ingest of what was found -------------------------------------------------------------------
+
+
+@dataclass
+class UploadReport:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: list[dict[str, str]] | None = None
+    skipped: list[Skipped] | None = None
+    # study UID → {"series": {series UID → {"stored": n, "duplicate": n}}}
+    studies: dict[str, dict[str, Any]] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "failed": self.failed or [],
+            "skipped": [{"name": s.name, "reason": s.reason} for s in self.skipped or []],
+            "studies": self.studies or {},
+        }
+
+
+def expand(inputs: list[tuple[str, Path]], workdir: Path, limits: UploadLimits) -> list[Candidate | Skipped]:
+    """Extract and sniff everything (blocking: run it in a thread)."""
+    out: list[Candidate | Skipped] = []
+    for item in walk_inputs(inputs, workdir, limits):
+        if isinstance(item, Candidate):
+            problem = dicom_problem(item.path)
+            if problem:
+                if item.path.is_relative_to(workdir):
+                    item.path.unlink(missing_ok=True)
+                out.append(Skipped(item.name, problem))
+                continue
+        out.append(item)
+    return out
+
+
+async def ingest_inputs(
+    ctx: Any,
+    inputs: list[tuple[str, Path]],
+    limits: UploadLimits,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 32,
+) -> UploadReport:
+    """Expand ``inputs`` (files, folders, ZIPs) and store every DICOM instance through ingest."""
+    import asyncio
+
+    from server.services.ingest import IngestService, Spooled, sha256_of
+
+    workdir = new_workdir(ctx.settings.tmp_dir)
+    report = UploadReport(failed=[], skipped=[], studies={})
+    try:
+        items = await asyncio.to_thread(expand, inputs, workdir, limits)
+        candidates = [i for i in items if isinstance(i, Candidate)]
+        report.skipped = [i for i in items if isinstance(i, Skipped)]
+        report.received = len(items)
+        service = IngestService(ctx)
+        for start in range(0, len(candidates), batch_size):
+            chunk = candidates[start : start + batch_size]
+
+            def spool(chunk: list[Candidate] = chunk) -> list[Spooled]:
+                # Extracted members are ours to delete; a user's own files are not.
+                return [Spooled(c.path, sha256_of(c.path), c.path.is_relative_to(workdir)) for c in chunk]
+
+            spooled = await asyncio.to_thread(spool)
+            outcomes = await service.ingest_batch(spooled)
+            for cand, outcome in zip(chunk, outcomes, strict=True):
+                if outcome.status == "failed":
+                    report.failed.append({"name": cand.name, "reason": outcome.message or "rejected"})
+                    continue
+                if outcome.status == "duplicate":
+                    report.duplicates += 1
+                else:
+                    report.stored += 1
+                study = report.studies.setdefault(outcome.study_instance_uid, {"series": {}})
+                counts = study["series"].setdefault(outcome.series_instance_uid, {"stored": 0})
+                counts.setdefault("duplicate", 0)
+                counts["duplicate" if outcome.status == "duplicate" else "stored"] += 1
+            if progress:
+                progress(len(chunk))
+    finally:
+        remove_workdir(workdir)
+    return report
