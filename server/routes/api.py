@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from sqlmodel import col, select
@@ -19,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from dicomweb.errors import BadRequest
+from dicomweb.multipart import MultipartDecoder, PartData, PartEnd, PartStart, parse_media_type
 from server.errors import error_response
 from server.http import ctx_of, json_response
 from server.services.uploads import new_workdir, remove_workdir
@@ -58,35 +60,69 @@ def _too_large(ctx_limit: int) -> Response:
     return error_response(413, f"upload larger than the limit of {ctx_limit} bytes")
 
 
+def _part_filename(disposition: str, index: int) -> str | None:
+    """File name of a form-data part (RFC 7578 / RFC 5987); ``None`` for plain fields."""
+    params: dict[str, str] = {}
+    for piece in disposition.split(";")[1:]:
+        key, _, value = piece.strip().partition("=")
+        params[key.strip().lower()] = value.strip().strip('"')
+    if "filename*" in params:
+        charset, _, rest = params["filename*"].partition("'")
+        _, _, encoded = rest.partition("'")
+        return unquote(encoded, encoding=charset or "utf-8", errors="replace") or f"file-{index}"
+    if "filename" in params:
+        return params["filename"] or f"file-{index}"
+    return None
+
+
 async def post_upload(request: Request) -> Response:
-    """multipart/form-data with one or more files (ZIPs or DICOM files)."""
+    """multipart/form-data with one or more files (ZIPs or DICOM files), streamed to disk."""
     ctx = ctx_of(request)
     limit = ctx.settings.max_upload_bytes
     if int(request.headers.get("content-length") or 0) > limit:
         return _too_large(limit)
-    ctype = request.headers.get("content-type", "")
-    if not ctype.startswith("multipart/form-data"):
+    media = parse_media_type(request.headers.get("content-type", "application/octet-stream"))
+    if media.type != "multipart/form-data":
         return await post_upload_stream(request)
+    boundary = media.params.get("boundary")
+    if not boundary:
+        raise BadRequest("multipart/form-data without a boundary parameter")
+    decoder = MultipartDecoder(boundary)
     workdir = new_workdir(ctx.settings.tmp_dir)
     try:
-        try:
-            form = await request.form(max_files=100_000, max_fields=1000)
-        except Exception as exc:  # malformed multipart: a client error, never a 500
-            raise BadRequest(f"could not read the multipart form: {exc}") from None
         inputs: list[tuple[str, Path]] = []
         total = 0
-        for i, (_, value) in enumerate(form.multi_items()):
-            if isinstance(value, str):
-                continue
-            target = workdir / f"part-{i:06d}"
-            with open(target, "wb") as out:
-                while chunk := await value.read(1 << 20):
-                    total += len(chunk)
+        out = None
+        index = 0
+
+        async def events():  # type: ignore[no-untyped-def]
+            async for chunk in request.stream():
+                for ev in decoder.feed(chunk):
+                    yield ev
+            for ev in decoder.close():
+                yield ev
+
+        try:
+            async for ev in events():
+                if isinstance(ev, PartStart):
+                    index += 1
+                    headers = {k.lower(): v for k, v in ev.headers.items()}
+                    name = _part_filename(headers.get("content-disposition", ""), index)
+                    if name is not None:
+                        target = workdir / f"part-{index:06d}"
+                        out = open(target, "wb")  # noqa: SIM115  (closed at PartEnd or below)
+                        inputs.append((name, target))
+                elif isinstance(ev, PartData) and out is not None:
+                    total += len(ev.data)
                     if total > limit:
                         return _too_large(limit)
-                    out.write(chunk)
-            inputs.append((value.filename or f"file-{i + 1}", target))
-        await form.close()
+                    out.write(ev.data)
+                elif isinstance(ev, PartEnd) and out is not None:
+                    out.close()
+                    out = None
+        finally:
+            if out is not None:
+                out.close()
         if not inputs:
             raise BadRequest("the form holds no files (send them as file fields)")
         result = await intake.upload(ctx, inputs, analyse=request.query_params.get("analyse", "1") != "0")
