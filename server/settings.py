@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     s3_access_key: str = Field(default="", description="Access key for the S3 store.")
     s3_secret_key: str = Field(default="", description="Secret key for the S3 store.")
     s3_region: str = Field(default="us-east-1", description="Region for the S3 store.")
+    s3_create_bucket: bool = Field(default=False, description="Create the S3 bucket at first use if missing.")
     public_url: str = Field(
         default="",
         description="Absolute base URL clients see (e.g. https://pacs.example.org); "

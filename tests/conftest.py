@@ -20,6 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
+pytest_plugins = ["tests.s3_fixtures"]
+
 PG_ADMIN_URL = os.environ.get("CIRRUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -156,14 +158,15 @@ class LiveServer:
         return f"{self.url}/dicom-web"
 
     def start(self) -> LiveServer:
-        log = open(self.data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        # The child keeps its own copy of the log descriptor; ours is closed at once.
+        with open(self.data_dir / f"server-{self.port}.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for_port(self.port, proc=self.proc)
         return self
 

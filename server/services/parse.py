@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pydicom
+from pydicom import config as pydicom_config
 from pydicom.errors import InvalidDicomError
 
 from dicomweb.errors import Unprocessable
@@ -22,6 +23,10 @@ from dicomweb.stow import FailureReason, InstanceOutcome
 from dicomweb.uids import uid_problem
 from server.db.models import BULK_URI_PREFIX
 from server.services.indexing import IndexRecord, extract_index
+
+
+# Lenient on read: what we index is validated explicitly below; everything else is stored as sent.
+pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 
 
 @dataclass

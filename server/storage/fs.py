@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,7 +31,8 @@ class FileBlobStore:
     def _put_file_sync(self, key: str, path: Path) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
+        # A unique temp name: two puts of the same key at once must not share (or hard-link) one.
+        tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex}.part")
         try:
             os.link(path, tmp)
         except OSError:

@@ -1,0 +1,136 @@
+"""STOW-RS semantics on SQLite and PostgreSQL (the `client` fixture runs the real app)."""
+
+from __future__ import annotations
+
+import pydicom
+from pydicom.uid import generate_uid
+
+from tests.dicom_helpers import BOUNDARY, STOW_TYPE, ct_instance, multipart
+
+SQ_REFERENCED = "00081199"
+SQ_FAILED = "00081198"
+FAILURE_REASON = "00081197"
+
+
+def stow(client, parts, study=None, content_type=STOW_TYPE):  # type: ignore[no-untyped-def]
+    url = "/dicom-web/studies" + (f"/{study}" if study else "")
+    return client.post(url, content=multipart(parts), headers={"Content-Type": content_type})
+
+
+def failures(body) -> list[int]:  # type: ignore[no-untyped-def]
+    return [item[FAILURE_REASON]["Value"][0] for item in body.get(SQ_FAILED, {}).get("Value", [])]
+
+
+def test_store_all_ok_returns_200_with_retrieve_urls(client) -> None:  # type: ignore[no-untyped-def]
+    study = generate_uid()
+    parts = [ct_instance(study=study, number=i) for i in range(3)]
+    r = stow(client, parts)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/dicom+json")
+    refs = r.json()[SQ_REFERENCED]["Value"]
+    assert len(refs) == 3
+    url = refs[0]["00081190"]["Value"][0]
+    assert url.startswith(f"http://testserver/dicom-web/studies/{study}/series/")
+    got = client.get(url.removeprefix("http://testserver"))
+    assert got.status_code == 200
+    assert parts[0] in got.content
+
+
+def test_unquoted_type_and_single_part_body(client) -> None:  # type: ignore[no-untyped-def]
+    r = stow(client, [ct_instance()], content_type=f"multipart/related; type=application/dicom; boundary={BOUNDARY}")
+    assert r.status_code == 200
+    r = client.post("/dicom-web/studies", content=ct_instance(), headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 200, r.text
+
+
+def test_identical_resend_is_success_and_different_object_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    first = ct_instance(study=study, series=series, sop=sop, seed=1)
+    assert stow(client, [first]).status_code == 200
+    assert stow(client, [first]).status_code == 200
+    other = ct_instance(study=study, series=series, sop=sop, seed=2)
+    r = stow(client, [other])
+    assert r.status_code == 409
+    assert failures(r.json()) == [0x0111]
+    assert "not overwritten" in r.text
+    frames = client.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}")
+    assert first in frames.content and other not in frames.content
+
+
+def test_mixed_batch_returns_202_and_names_each_failure(client) -> None:  # type: ignore[no-untyped-def]
+    study = generate_uid()
+    good = ct_instance(study=study)
+    sop = "1.2." + "3" * 70
+    long_uid = _with_long_uid(study, sop)
+    r = stow(client, [good, b"this is not DICOM", long_uid, good[:400]])
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert len(body[SQ_REFERENCED]["Value"]) == 1
+    assert sorted(failures(body)) == [0xA900, 0xA900, 0xC000]  # truncated header: UIDs missing
+    assert "longer than 64" in r.text
+
+
+def _with_long_uid(study: str, sop: str) -> bytes:
+    import io
+    import warnings
+
+    ds = pydicom.dcmread(io.BytesIO(ct_instance(study=study)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.SOPInstanceUID = sop
+        buf = io.BytesIO()
+        ds.save_as(buf)
+    return buf.getvalue()
+
+
+def test_study_in_url_must_match(client) -> None:  # type: ignore[no-untyped-def]
+    study = generate_uid()
+    r = stow(client, [ct_instance(study=study), ct_instance()], study=study)
+    assert r.status_code == 202
+    assert failures(r.json()) == [0xA900]
+    assert "differs from the study in the URL" in r.text
+
+
+def test_none_stored_is_409(client) -> None:  # type: ignore[no-untyped-def]
+    r = stow(client, [b"garbage", b"\x00" * 200])
+    assert r.status_code == 409
+    assert failures(r.json()) == [0xC000, 0xC000]
+
+
+def test_wrong_content_types(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.post("/dicom-web/studies", content=b"{}", headers={"Content-Type": "application/json"}).status_code == 415
+    r = client.post("/dicom-web/studies", content=b"x", headers={"Content-Type": 'multipart/related; type="application/dicom+xml"; boundary=a'})
+    assert r.status_code == 415
+    r = client.post("/dicom-web/studies", content=b"x", headers={"Content-Type": 'multipart/related; type="application/dicom"'})
+    assert r.status_code == 400 and "boundary" in r.json()["error"]
+    r = client.post("/dicom-web/studies", content=b"--nope\r\n", headers={"Content-Type": STOW_TYPE})
+    assert r.status_code == 400
+
+
+def test_truncated_multipart_keeps_what_was_complete(client) -> None:  # type: ignore[no-untyped-def]
+    study = generate_uid()
+    body = multipart([ct_instance(study=study), ct_instance(study=study)])
+    r = client.post("/dicom-web/studies", content=body[: len(body) - 300], headers={"Content-Type": STOW_TYPE})
+    assert r.status_code == 202
+    assert "Warning" in r.headers
+    assert len(r.json()[SQ_REFERENCED]["Value"]) == 1
+
+
+def test_bad_input_never_touches_stored_data_and_server_keeps_serving(client) -> None:  # type: ignore[no-untyped-def]
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    original = ct_instance(study=study, series=series, sop=sop)
+    assert stow(client, [original]).status_code == 200
+    hostile = [
+        b"DICM" * 1000,
+        b"\x00" * 128 + b"DICM" + b"\xff" * 500,
+        original[:200],
+        original[:-10],
+        ct_instance(study=study, series=series, sop=sop, seed=9),
+    ]
+    for part in hostile:
+        r = stow(client, [part])
+        assert r.status_code in (202, 409), r.text
+    got = client.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}")
+    assert got.status_code == 200 and original in got.content
+    meta = client.get(f"/dicom-web/studies/{study}/metadata").json()
+    assert len(meta) == 1
