@@ -7,8 +7,11 @@ engine's objects directly.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +19,26 @@ import pydicom
 
 import quant
 
+log = logging.getLogger("cirrus.analysis")
+
 # quant's override names for the parameters a person can be asked for.
 ASL_ROLE = "asl"
 M0_ROLE = "m0"
 ANATOMY_ROLE = "anatomy"
+
+
+@contextlib.contextmanager
+def library_warnings_logged() -> Iterator[None]:
+    """Log warnings the libraries raise about the input (odd person names, ...).
+
+    They describe the scanner's data, not a failure of the analysis, so they
+    must not abort a job even where warnings are turned into errors.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for message in sorted({str(w.message) for w in caught}):
+        log.info("input warning: %s", message[:300])
 
 
 def jsonable(value: Any) -> Any:
@@ -73,7 +92,8 @@ def _describe(acq: Any, asl_series: list[Any]) -> str:
 def classify(datasets: list[pydicom.Dataset]) -> list[Found]:
     """Run the engine's classifier; one ``Found`` per acquisition."""
     try:
-        acquisitions = quant.classify_study(datasets)
+        with library_warnings_logged():
+            acquisitions = quant.classify_study(datasets)
     except quant.NotAslError:
         return []
     found = []
@@ -118,41 +138,18 @@ class Computed:
     notes: list[str]
 
 
-def _whole_brain(cbf: Any, mask: Any) -> dict[str, Any]:
-    import numpy as np
-
-    values = np.asarray(cbf, dtype=float)
-    m = np.asarray(mask, dtype=bool) if mask is not None else np.isfinite(values) & (values != 0)
-    v = values[m & np.isfinite(values)]
-    if v.size == 0:
-        return {}
-    return {
-        "mean": float(v.mean()),
-        "median": float(np.median(v)),
-        "std": float(v.std()),
-        "p5": float(np.percentile(v, 5)),
-        "p95": float(np.percentile(v, 95)),
-        "voxels": int(v.size),
-    }
-
-
 def compute(acq: Any, overrides: dict[str, Any], model: str) -> Computed:
     """Quantify one acquisition and build its derived DICOM objects (CPU-bound; run in a thread)."""
-    result = quant.quantify(acq, overrides, model or "auto")
-    datasets = list(quant.build_derived_datasets(result, acq))
-    csv_text = quant.statistics_csv(result)
-    cbf = getattr(result, "cbf", None)
-    stats_obj = getattr(result, "statistics", None) or getattr(result, "regions", None)
-    statistics: dict[str, Any] = {"regions": jsonable(stats_obj) if stats_obj is not None else None}
-    if cbf is not None:
-        statistics["whole_brain"] = _whole_brain(cbf, getattr(result, "mask", None))
-    params = getattr(result, "parameters", None) or acq.parameters
-    provenance = {k: jsonable(p) for k, p in params.items()}
+    with library_warnings_logged():
+        result = quant.quantify(acq, overrides, model or "auto")
+        datasets = list(quant.build_derived_datasets(result, acq))
+    statistics = jsonable(result.statistics)
+    statistics["model"] = result.model
     return Computed(
         datasets=datasets,
-        statistics=jsonable(statistics),
-        provenance=provenance,
-        regional_csv=csv_text,
-        cbf=cbf,
-        notes=[str(n) for n in getattr(result, "notes", []) or []],
+        statistics=statistics,
+        provenance={k: jsonable(p) for k, p in result.parameters.items()},
+        regional_csv=quant.statistics_csv(result),
+        cbf=result.cbf,
+        notes=[str(n) for n in result.warnings],
     )

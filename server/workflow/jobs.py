@@ -366,6 +366,7 @@ def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brie
         "progress": job.progress,
         "stage": job.stage,
         "attempts": job.attempts,
+        "worker": job.lease_owner or None,
         "max_attempts": job.max_attempts,
         "version": job.version,
         "created_at": _iso(job.created_at),

@@ -107,8 +107,11 @@ def _bar_series(csv_text: str) -> tuple[list[str], list[float]]:
         col = next((i for i, h in enumerate(lower) if "mean" in h), None)
     if col is None:
         return [], []
+    unit = lower.index("unit") if "unit" in lower else None
     names, values = [], []
     for r in rows:
+        if unit is not None and len(r) > unit and r[unit] and "ml/100g" not in r[unit]:
+            continue  # keep one unit on the axis (skip % asymmetry, ATT in s)
         try:
             values.append(float(r[col]))
             names.append(r[0])

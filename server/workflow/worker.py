@@ -172,26 +172,50 @@ async def back_to_waiting(ctx: AppContext, lease: queue.Lease, missing: list[str
 
 
 def assign_uids(job: AnalysisJob, version: int, datasets: list[pydicom.Dataset]) -> dict[str, str]:
-    """Give derived objects stable UIDs and versioned descriptions; returns role → series UID."""
+    """Give derived objects stable UIDs and versioned descriptions; returns role → series UID.
+
+    References between the objects (a parametric map citing the CBF images)
+    are rewritten to the new UIDs too.
+    """
     series_index: dict[str, int] = {}
     roles: dict[str, str] = {}
     counters: dict[str, int] = {}
+    renamed: dict[str, str] = {}
+    index_of: dict[str, int] = {}
     for ds in datasets:
         original = str(ds.get("SeriesInstanceUID", ""))
         idx = series_index.setdefault(original, len(series_index))
         new_series = stable_uid(job.study_instance_uid, job.id, version, "series", idx)
+        renamed[original] = new_series
+        index_of[new_series] = idx
         n = counters.get(new_series, 0)
         counters[new_series] = n + 1
-        ds.SeriesInstanceUID = new_series
-        ds.SOPInstanceUID = stable_uid(new_series, n)
-        if "file_meta" in ds and ds.file_meta is not None:
-            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        renamed[str(ds.SOPInstanceUID)] = stable_uid(new_series, n)
+    for ds in datasets:
+        _rename_uids(ds, renamed)
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None:
+            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        new_series = str(ds.SeriesInstanceUID)
+        idx = index_of[new_series]
         description = str(ds.get("SeriesDescription", "") or f"Derived {idx + 1}")
         role = description.split(" (")[0][:40] or f"series{idx}"
         if version > 1 and "(v" not in description:
             ds.SeriesDescription = f"{description} (v{version})"[:64]
         roles.setdefault(role, new_series)
     return roles
+
+
+def _rename_uids(ds: pydicom.Dataset, renamed: dict[str, str]) -> None:
+    def visit(dataset: pydicom.Dataset, elem: pydicom.DataElement) -> None:
+        if elem.VR != "UI" or elem.value is None:
+            return
+        if isinstance(elem.value, str):
+            elem.value = renamed.get(elem.value, elem.value)
+        else:
+            elem.value = [renamed.get(str(v), str(v)) for v in elem.value]
+
+    ds.walk(visit)
 
 
 async def existing_sops(ctx: AppContext, sop_uids: list[str]) -> set[str]:
