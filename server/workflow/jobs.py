@@ -41,6 +41,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 
+# Not a parameter: an input series the study lacks.
+M0_MISSING = "m0"
+MISSING_LABELS = {M0_MISSING: "an M0 (proton-density) series in the study"}
+
+
 class JobConflict(Conflict):
     pass
 
@@ -252,7 +257,7 @@ async def set_parameters(ctx: AppContext, job_id: int, values: dict[str, Any]) -
 
 
 def waiting_reason(missing: list[str]) -> str:
-    labels = [PARAMETERS.get(m, {}).get("label", m) for m in missing]
+    labels = [MISSING_LABELS.get(m) or PARAMETERS.get(m, {}).get("label", m) for m in missing]
     return "waiting for: " + ", ".join(labels) if labels else ""
 
 

@@ -27,7 +27,15 @@ from server.workflow.models import AnalysisJob
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 FIGURES = ("slices", "plot")
-CJK_FONT = "STSong-Light"
+# An embedded TrueType CJK font renders everywhere; the built-in CID font
+# STSong-Light is only a reference that viewers must resolve themselves
+# (poppler without CJK data shows boxes), so it is the fallback.
+CJK_TTF_CANDIDATES = (
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+)
+CID_FALLBACK = "STSong-Light"
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -109,6 +117,8 @@ def _bar_series(csv_text: str) -> tuple[list[str], list[float]]:
         return [], []
     unit = lower.index("unit") if "unit" in lower else None
     names, values = [], []
+    if any(r and not r[0].startswith("slice_") for r in rows):
+        rows = [r for r in rows if r and not r[0].startswith("slice_")]
     for r in rows:
         if unit is not None and len(r) > unit and r[unit] and "ml/100g" not in r[unit]:
             continue  # keep one unit on the axis (skip % asymmetry, ATT in s)
@@ -153,7 +163,7 @@ def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> 
     fig, ax = plt.subplots(figsize=(7.5, 3.0))
     if names:
         ax.bar(range(len(values)), values, color="#d95f02")
-        ax.set_xticks(range(len(values)), names, rotation=45, ha="right", fontsize=7)
+        ax.set_xticks(range(len(values)), [n.replace("_", " ") for n in names], fontsize=8)
         ax.set_ylabel("mean CBF (ml/100g/min)")
     else:
         finite = vol[np.isfinite(vol) & (vol != 0)]
@@ -209,21 +219,35 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def report_font() -> str:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    registered = pdfmetrics.getRegisteredFontNames()
+    if "CirrusCJK" in registered:
+        return "CirrusCJK"
+    for path, index in CJK_TTF_CANDIDATES:
+        if Path(path).is_file():
+            pdfmetrics.registerFont(TTFont("CirrusCJK", path, subfontIndex=index))
+            return "CirrusCJK"
+    if CID_FALLBACK not in registered:
+        pdfmetrics.registerFont(UnicodeCIDFont(CID_FALLBACK))
+    return CID_FALLBACK
+
+
 def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     lang = language(lang)
     t = LABELS[lang]
-    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-    # STSong-Light covers Latin too, so one font serves both languages and CJK patient names.
-    body = ParagraphStyle("body", fontName=CJK_FONT, fontSize=9, leading=12)
+    font = report_font()
+    # The CJK font covers Latin too, so one font serves both languages and CJK patient names.
+    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
     h1 = ParagraphStyle("h1", parent=body, fontSize=16, leading=20, spaceAfter=6)
     h2 = ParagraphStyle("h2", parent=body, fontSize=11.5, leading=15, spaceBefore=8, spaceAfter=4)
@@ -277,7 +301,8 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
         story.append(table([head, *rows[:40]]))
     story.append(para(t["plot"], h2))
     if "plot" in figures:
-        story.append(image(figures["plot"], 165 * mm))
+        story.append(image(figures["plot"], 150 * mm))
+    story.append(PageBreak())
     story.append(para(t["parameters"], h2))
     prov_rows = [[t["name"], t["value"], t["source"]]]
     for name, p in sorted((job.provenance or {}).items()):
@@ -296,9 +321,9 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
 
     def footer(canvas: Any, doc: Any) -> None:
         canvas.saveState()
-        canvas.setFont(CJK_FONT, 7)
+        canvas.setFont(font, 7)
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-        canvas.drawString(15 * mm, 10 * mm, f"{t['generated']} · {stamp} · job {job.id} v{job.version}")
+        canvas.drawString(15 * mm, 10 * mm, f"{t['generated']}  {stamp}  job {job.id} v{job.version}")
         canvas.drawRightString(195 * mm, 10 * mm, f"{t['page']} {doc.page}")
         canvas.restoreState()
 

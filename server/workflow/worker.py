@@ -124,6 +124,11 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
     except quant.MissingParameterError as exc:
         await back_to_waiting(ctx, lease, list(exc.missing))
         return JobState.WAITING
+    except quant.MissingM0Error:
+        # Not a failure of the data we have: the study lacks a series. The job
+        # waits; the M0 series arriving later re-evaluates and queues it.
+        await back_to_waiting(ctx, lease, [jobs.M0_MISSING])
+        return JobState.WAITING
     except quant.QuantError as exc:
         await queue.finish(ctx.engine, lease, JobState.FAILED, reason=str(exc), timings=timings, stage="")
         return JobState.FAILED
