@@ -64,6 +64,15 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
             await asyncio.sleep(max(0.2, lease_seconds / 3))
 
     heartbeat = asyncio.create_task(beat())
+
+    async def stage(name: str, value: float) -> None:
+        # Written at once (not at the next beat) so that progress is live.
+        progress.update(value=value, stage=name)
+        if not await queue.heartbeat(ctx.engine, lease, lease_seconds, value, name):
+            lost.set()
+            raise LeaseLost()
+        jobs.notify(ctx)
+
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
 
@@ -80,20 +89,20 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
         wanted = [*job.series_uids, *(u for u in (job.m0_series_uid, job.t1_series_uid) if u)]
         datasets = await inputs.load_datasets(ctx, job.study_instance_uid, wanted, pixels=True)
         step("load", t)
-        progress.update(value=0.2, stage="classifying")
+        await stage("classifying", 0.2)
         t = time.perf_counter()
         found = await asyncio.to_thread(engine.classify, datasets)
         f = engine.pick(found, job.acquisition_key) or (found[0] if len(found) == 1 else None)
         step("classify", t)
         if f is None:
             raise quant.InputError("the ASL series of this job are no longer in the study")
-        progress.update(value=0.3, stage="quantifying")
+        await stage("quantifying", 0.3)
         t = time.perf_counter()
         computed = await asyncio.to_thread(engine.compute, f.acquisition, job.overrides, job.model)
         step("quantify", t)
         if lost.is_set():
             raise LeaseLost()
-        progress.update(value=0.8, stage="storing")
+        await stage("storing", 0.8)
         version = job.version + 1
         t = time.perf_counter()
         await store_results(ctx, job, version, computed, lost)
