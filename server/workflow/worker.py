@@ -263,6 +263,12 @@ async def ingest_datasets(ctx: AppContext, study_uid: str, datasets: list[pydico
     outcomes = await IngestService(ctx).ingest_batch(items, expected_study_uid=study_uid)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
+        # UIDs are derived from (job, version, position): an object already
+        # stored under one came from another attempt at this same result (a
+        # worker that lost its lease but was still writing). That is success.
+        now_present = await existing_sops(ctx, [o.sop_instance_uid for o in failed])
+        failed = [o for o in failed if o.sop_instance_uid not in now_present]
+    if failed:
         raise RuntimeError(f"storing the result failed: {failed[0].message}")
 
 

@@ -22,7 +22,8 @@ from tests.workflow.analysis_helpers import wait_jobs, zip_folder
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log: Path, lease: float = 3.0) -> None:
+    # Short enough to keep the test quick, long enough for heartbeats on a loaded machine.
+    def __init__(self, env: dict[str, str], log: Path, lease: float = 6.0) -> None:
         self.log = open(log, "ab")  # noqa: SIM115  (closed in stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "worker", "--lease", str(lease), "--poll", "0.2",
@@ -90,7 +91,7 @@ def test_worker_killed_mid_job_then_lease_expires_and_job_finishes_once(
         first.kill9()
     finally:
         first.stop()
-    # Nobody holds the job now: it stays running until the lease (3 s) expires.
+    # Nobody holds the job now: it stays running until the lease (6 s) expires.
     assert http.get(f"/api/jobs/{job['id']}").json()["state"] == "running"
 
     second = Worker(api.env, tmp_path / "w2.log")
