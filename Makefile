@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FRONT  := viewer-frontend
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: run test install frontend frontend-test migrate postgres system-deps bench lint clean
 
@@ -47,8 +48,9 @@ test: install system-deps postgres frontend
 
 # Benchmarks against Orthanc (Debian packages) and an nginx roof; prints a table.
 bench: install
-	@command -v Orthanc >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb nginx curl >/dev/null; }
-	$(BIN)/python bench/run.py
+	@for t in Orthanc nginx wrk curl; do command -v $$t >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin" command -v $$t >/dev/null 2>&1 || missing=1; done; \
+	  [ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb nginx wrk curl >/dev/null; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check dicomweb quant server tests bench

@@ -18,6 +18,8 @@ from pydicom.tag import BaseTag
 
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 DEFAULT_BULK_THRESHOLD = 1024
+# Pixel data is always referenced, whatever its size: clients fetch it as frames.
+PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 
 BulkUriFactory = Callable[[str], str]
 
@@ -54,8 +56,9 @@ def dataset_to_json(
         vr = getattr(raw, "VR", None)
         length = _declared_length(raw) if raw is not None else None
         is_undefined = isinstance(raw, RawDataElement) and raw.length == 0xFFFFFFFF
-        if bulk_uri is not None and vr in BULK_VRS and (
-            (length is not None and length > threshold) or (is_undefined and btag == 0x7FE00010)
+        if bulk_uri is not None and (
+            btag in PIXEL_DATA_TAGS
+            or (vr in BULK_VRS and ((length is not None and length > threshold) or is_undefined))
         ):
             out[key] = {"vr": vr, "BulkDataURI": bulk_uri(path)}
             continue

@@ -20,12 +20,23 @@ def database_url() -> str:
     return url or Settings().resolved_database_url
 
 
+def for_dialect(dialect: str):  # type: ignore[no-untyped-def]
+    """Autogenerate filter: skip objects limited to another dialect (``Index(...).ddl_if``)."""
+
+    def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+        only = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return only is None or only == dialect
+
+    return include_object
+
+
 def do_run_migrations(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=for_dialect(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

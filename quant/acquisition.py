@@ -177,7 +177,7 @@ class AslAcquisition:
                 raise GeometryMismatchError(
                     f"volume {i} ({kind}) has shape {a.shape}, expected {geometry.shape}"
                 )
-            vols.append(AslVolume(kind, delay, uid, (), loader=lambda a=a: a, repetition=i))
+            vols.append(AslVolume(kind, delay, uid, (), loader=_constant(a), repetition=i))
         series = [SeriesInfo(uid, None, description, vendor, "asl", len(vols), "given as arrays")]
         return cls(
             vendor=vendor,
@@ -189,6 +189,10 @@ class AslAcquisition:
             parameters=dict(parameters),
             missing=list(missing),
         )
+
+
+def _constant(a: Array) -> Callable[[], Array]:
+    return lambda: a
 
 
 def geometry_from_affine(

@@ -31,7 +31,7 @@ def classify_series(datasets: Sequence[pydicom.Dataset]) -> SeriesInfo:
     ds = datasets[0]
     for vendor in VENDORS:
         if vendor.matches(ds):
-            info = vendor.recognise(datasets)
+            info: SeriesInfo | None = vendor.recognise(datasets)
             if info is not None:
                 return info
             break

@@ -8,6 +8,7 @@ and SOP Instance UIDs, and reference the images they came from (SourceImageSeque
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,6 @@ from matplotlib import colormaps
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from quant.acquisition import AslAcquisition, Geometry
@@ -61,7 +61,7 @@ MR_KEYWORDS = (
 def _unit(kind: str) -> Any:
     if kind == "CBF":
         return hd.sr.CodedConcept("ml/(100.g.min)", "UCUM", "ml/100g/min")
-    return codes.UCUM.Second
+    return hd.sr.CodedConcept("s", "UCUM", "second")
 
 
 def _base(acq: AslAcquisition, study_uid: str) -> Dataset:
@@ -144,7 +144,7 @@ def _mr_series(
         ds.PositionReferenceIndicator = ""
         for kw in MR_KEYWORDS:
             if ref is not None and kw in ref:
-                setattr(ds, kw, ref.data_element(kw).value)
+                setattr(ds, kw, ref[kw].value)
             elif kw in (
                 "ScanningSequence",
                 "SequenceVariant",
@@ -226,7 +226,7 @@ def _parametric_map(cbf: NDArray[np.float64], sources: Sequence[Dataset], series
         content_description="ASL CBF (ml/100g/min)",
     )
     pm.SeriesDescription = "CBF parametric map (float)"
-    return pm  # type: ignore[no-any-return]
+    return pm
 
 
 def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
@@ -264,7 +264,7 @@ def _secondary_capture(
     series_uid = generate_uid()
     o = [float(v) for v in refs[0].ImageOrientationPatient]
     orientation = (_direction_letter(o[:3]), _direction_letter(o[3:]))
-    out = []
+    out: list[pydicom.Dataset] = []
     for k, ref in enumerate(refs):
         sc = hd.sc.SCImage.from_ref_dataset(
             ref_dataset=ref,
@@ -302,6 +302,9 @@ def build_derived_datasets(result: QuantResult, acq: AslAcquisition) -> list[pyd
         out += _mr_series(
             np.nan_to_num(result.att), "ATT", acq, study_uid, for_uid, base_number + 2, "ATT (s)"
         )
-    out.append(_parametric_map(cbf, cbf_series, base_number + 3))
-    out += _secondary_capture(cbf, cbf_series, base_number + 4)
+    with warnings.catch_warnings():
+        # highdicom flags single-component patient names; we copy the source's name unchanged.
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+        out.append(_parametric_map(cbf, cbf_series, base_number + 3))
+        out += _secondary_capture(cbf, cbf_series, base_number + 4)
     return out

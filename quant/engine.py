@@ -192,11 +192,11 @@ def quantify(
         raise MissingM0Error("no M0 (proton density) image: add the M0 series or the scanner's PD images")
     shape = acq.geometry.shape
     # Per-slice timing for 2D readouts: slice k is read later, so its effective delay is longer.
-    slice_offsets = np.zeros(shape[0])
+    slice_offsets: Array = np.zeros(shape[0])
     readout = str(P.all["readout"].value if "readout" in P.all else acq.readout or "").upper()
     if readout == "2D":
         if "slice_time" in P.all:
-            slice_offsets = np.arange(shape[0]) * float(P.get("slice_time"))
+            slice_offsets = np.arange(shape[0], dtype=np.float64) * float(P.get("slice_time"))
         elif "slice_times" in P.all and len(P.all["slice_times"].value) == shape[0]:
             slice_offsets = np.asarray(P.get("slice_times"), dtype=np.float64)
     field_t = float(P.get("field_strength", "field_strength"))
@@ -291,7 +291,13 @@ def quantify(
             idx = np.nonzero(mask_arr)
             y = dm[:, idx[0], idx[1], idx[2]].T / np.where(m0_eff[idx] > 0, m0_eff[idx], np.inf)[:, None]
             tvox = np.asarray(times)[None, :] + slice_offsets[idx[0]][:, None]
-            t1v = np.asarray(t1t)[idx] if np.ndim(t1t) else float(t1t)
+            # The kinetic model lets label decay with tissue T1 after arrival. Without a map or an
+            # explicit t1_tissue, assume it keeps blood T1 (the consensus model's assumption).
+            if t1t_map is None and "t1_tissue" not in merged:
+                t1k: Array | float = P.derived("t1_tissue_kinetic", t1b, "s", "assumed equal to T1 blood")
+            else:
+                t1k = t1t
+            t1v = np.asarray(t1k)[idx] if np.ndim(t1k) else float(t1k)
             bounds = tuple(P.get("att_bounds", "att_bounds"))
             cbf = np.zeros(shape)
             att_map = np.zeros(shape)
@@ -308,9 +314,11 @@ def quantify(
                 f = np.full(idx[0].size, 60.0)
                 for _ in range(4):  # f enters T1' weakly; a few fixed-point steps converge
                     model_fn = kinetics.gkm_pasl if labeling == "pasl" else kinetics.gkm_pcasl
-                    b = model_fn(f, att_v, tvox[:, 0], bolus, t1b, t1v, alpha, lam) / f
+                    f_ref = np.maximum(f, 1.0)  # T1' needs some flow; the scale is linear
+                    b = model_fn(f_ref, att_v, tvox[:, 0], bolus, t1b, t1v, alpha, lam) / f_ref
                     f = np.where(b > 0, y[:, 0] / np.where(b > 0, b, 1.0), 0.0)
-                cbf[idx] = f
+                # Where the model predicts almost no signal the ratio explodes: keep it finite.
+                cbf[idx] = np.clip(f, -1000.0, 1000.0)
                 att_map[idx] = att_v
             elif model == "kinetic":
                 fit = kinetics.fit_kinetic(
@@ -323,14 +331,14 @@ def quantify(
                     lam=lam,
                     labeling=labeling,
                     att_bounds=bounds,
-                )  # type: ignore[arg-type]
+                )
                 cbf[idx], att_map[idx] = fit.cbf, fit.att
             else:
                 if labeling == "pasl":
                     raise InputError("the weighted-delay method applies to pCASL only")
                 fit = kinetics.weighted_delay(
                     y, tvox, bolus=bolus, t1b=t1b, t1t=t1v, alpha=alpha, lam=lam, att_bounds=bounds
-                )  # type: ignore[arg-type]
+                )
                 cbf[idx], att_map[idx] = fit.cbf, fit.att
         else:
             raise InputError(f"model {model!r} is not available here")

@@ -44,6 +44,10 @@ def sort_slices(datasets: Sequence[pydicom.Dataset]) -> list[pydicom.Dataset]:
     return sorted(datasets, key=slice_location)
 
 
+def _xyz(values: Sequence[float]) -> tuple[float, float, float]:
+    return (float(values[0]), float(values[1]), float(values[2]))
+
+
 def geometry_of(slices: Sequence[pydicom.Dataset]) -> Geometry:
     """Geometry of slices already sorted by :func:`sort_slices` (one volume)."""
     first = slices[0]
@@ -63,7 +67,7 @@ def geometry_of(slices: Sequence[pydicom.Dataset]) -> Geometry:
         slice_thickness=float(first.get("SliceThickness", 0) or 0)
         or (abs(locs[1] - locs[0]) if len(locs) > 1 else 1.0),
         orientation=tuple(orientations[0]),  # type: ignore[arg-type]
-        positions=tuple(tuple(float(v) for v in s.ImagePositionPatient) for s in slices),  # type: ignore[arg-type]
+        positions=tuple(_xyz(s.ImagePositionPatient) for s in slices),
         frame_of_reference_uid=first.get("FrameOfReferenceUID"),
     )
 

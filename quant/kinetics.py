@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+Num = Array | float | np.float64
 ML_PER_100G_MIN = 6000.0  # ml/g/s -> ml/100g/min
 
 
@@ -83,7 +84,7 @@ def _apparent_t1(f: Array, t1t: Array, lam: float) -> Array:
 
 
 def gkm_pcasl(
-    f: Array, att: Array, pld: Array, tau: float, t1b: float, t1t: Array, alpha: float, lam: float
+    f: Num, att: Num, pld: Num, tau: float, t1b: float, t1t: Num, alpha: float, lam: float
 ) -> Array:
     """ΔM/M0 predicted for pCASL/CASL; arguments broadcast together."""
     fs = np.asarray(f, dtype=np.float64) / ML_PER_100G_MIN
@@ -96,9 +97,7 @@ def gkm_pcasl(
     return out
 
 
-def gkm_pasl(
-    f: Array, att: Array, ti: Array, ti1: float, t1b: float, t1t: Array, alpha: float, lam: float
-) -> Array:
+def gkm_pasl(f: Num, att: Num, ti: Num, ti1: float, t1b: float, t1t: Num, alpha: float, lam: float) -> Array:
     """ΔM/M0 predicted for PASL with a QUIPSS II cut-off at ``ti1``; arguments broadcast."""
     fs = np.asarray(f, dtype=np.float64) / ML_PER_100G_MIN
     t1p = _apparent_t1(np.asarray(f, dtype=np.float64), np.asarray(t1t, dtype=np.float64), lam)
@@ -132,12 +131,12 @@ class KineticFit:
 
 def _model(
     labeling: str,
-    f: Array,
-    att: Array,
-    times: Array,
+    f: Num,
+    att: Num,
+    times: Num,
     bolus: float,
     t1b: float,
-    t1t: Array,
+    t1t: Num,
     alpha: float,
     lam: float,
 ) -> Array:
@@ -270,6 +269,24 @@ def weighted_delay(
     cbf = np.zeros(n)
     att = np.full(n, att_bounds[0])
     rss = np.zeros(n)
+    if np.ndim(t1t) == 0 and bool(np.all(times_a == times_a[0])):
+        # One curve serves every voxel: invert WD(ATT) by interpolation on its rising part.
+        basis1 = (
+            gkm_pcasl(
+                np.float64(f_ref), grid[:, None], times_a[0][None, :], bolus, t1b, np.float64(t1t), alpha, lam
+            )
+            / f_ref
+        )
+        bsum1 = basis1.sum(axis=1)
+        curve1 = basis1 @ times_a[0] / np.where(bsum1 > 0, bsum1, np.inf)
+        top = int(np.argmax(curve1)) + 1
+        att = np.interp(wd, curve1[:top], grid[:top])
+        basis = (
+            gkm_pcasl(np.float64(f_ref), att[:, None], times_a, bolus, t1b, np.float64(t1t), alpha, lam)
+            / f_ref
+        )
+        cbf, rss = _linear_cbf(y, basis)
+        return KineticFit(cbf=cbf, att=att, rss=rss)
     for start in range(0, n, chunk):
         sl = slice(start, start + chunk)
         basis = (

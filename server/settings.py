@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="*", description="Comma-separated allowed CORS origins, or *.")
     host: str = Field(default="127.0.0.1", description="Address `cirrus serve` binds to.")
     port: int = Field(default=8080, description="Port `cirrus serve` binds to.")
+    http_workers: int = Field(default=1, description="HTTP worker processes of `cirrus serve`.")
     static_dir: str = Field(default="", description="Built SPA folder; empty means viewer-frontend/dist.")
     institution: str = Field(default="Default", description="Name of the default owning institution.")
     max_upload_bytes: int = Field(default=8 * 1024**3, description="Largest accepted upload body.")

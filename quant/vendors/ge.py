@@ -13,7 +13,7 @@ import pydicom
 
 from quant.acquisition import AslAcquisition, AslVolume, SeriesInfo
 from quant.errors import InputError
-from quant.images import geometry_of, sort_slices, stack_loader
+from quant.images import geometry_of, slice_location, sort_slices, stack_loader
 from quant.params import Param
 from quant.vendors.common import (
     description,
@@ -69,17 +69,38 @@ def build(info: SeriesInfo, datasets: Sequence[pydicom.Dataset]) -> AslAcquisiti
     pd = [d for d in datasets if not is_pw(d)]
     if not pw:
         raise InputError(f"GE series {info.description!r} has no perfusion-weighted (PW) images")
-    pw_sorted = sort_slices(pw)
-    geometry = geometry_of(pw_sorted)
-    volumes = [
-        AslVolume(
-            "delta_m",
-            0,
-            info.series_instance_uid,
-            tuple(str(d.SOPInstanceUID) for d in pw_sorted),
-            stack_loader(pw_sorted),
+    # eASL raw series hold one PW volume per delay: split by InversionTime when positions repeat.
+    by_ti: dict[float, list[pydicom.Dataset]] = {}
+    for d in pw:
+        by_ti.setdefault(float(d.get("InversionTime", 0) or 0), []).append(d)
+    locations = [round(slice_location(d), 3) for d in pw]
+    if len(set(locations)) == len(locations):
+        by_ti = {min(by_ti): pw}
+    elif any(len({round(slice_location(d), 3) for d in g}) != len(g) for g in by_ti.values()):
+        raise InputError(
+            f"GE series {info.description!r} has several PW images per slice position that InversionTime "
+            "does not separate; multi-delay raw data needs the delay of each image"
         )
-    ]
+    volumes: list[AslVolume] = []
+    geometry = None
+    for index, ti in enumerate(sorted(by_ti)):
+        pw_sorted = sort_slices(by_ti[ti])
+        g = geometry_of(pw_sorted)
+        if geometry is None:
+            geometry = g
+        else:
+            geometry.check_same_grid(g, f"GE PW images at InversionTime {ti} ms")
+        volumes.append(
+            AslVolume(
+                "delta_m",
+                index,
+                info.series_instance_uid,
+                tuple(str(d.SOPInstanceUID) for d in pw_sorted),
+                stack_loader(pw_sorted),
+            )
+        )
+    assert geometry is not None
+    delays_ms = sorted(by_ti)
     if pd:
         pd_sorted = sort_slices(pd)
         geometry.check_same_grid(geometry_of(pd_sorted), f"GE PD images of {info.description!r}")
@@ -92,14 +113,14 @@ def build(info: SeriesInfo, datasets: Sequence[pydicom.Dataset]) -> AslAcquisiti
                 stack_loader(pd_sorted),
             )
         )
-    first = pw_sorted[0]
+    first = sort_slices(pw)[0] if len(by_ti) == 1 else pw[0]
     params: dict[str, Param] = {
         "labeling_type": Param("labeling_type", "pcasl", "", "tag", "GE ASL contrast PSEUDOCONTINUOUS"),
         "ge_pw_scaled": Param("ge_pw_scaled", True, "", "tag", "GE PW = NEX-sum × 32"),
     }
     missing: list[str] = []
-    if first.get("InversionTime") not in (None, ""):
-        params["pld"] = tag_param("pld", [float(first.InversionTime) / 1000.0], "s", "InversionTime")
+    if all(t > 0 for t in delays_ms):
+        params["pld"] = tag_param("pld", [t / 1000.0 for t in delays_ms], "s", "InversionTime")
     else:
         missing.append("pld")
     ld = private(first, 0x0043, PARM, 0xA5)

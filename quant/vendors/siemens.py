@@ -35,6 +35,10 @@ SCANNER_MAP_WORDS = ("pwi", "perfusion_weighted", "relcbf", "parameter_fit", "_c
 M0_WORDS = re.compile(r"(_m0\b|\bm0\b|m0$|pd_tse|proton)", re.IGNORECASE)
 ASCCONV = re.compile(r"### ASCCONV BEGIN[^\n]*\n(.*?)### ASCCONV END", re.DOTALL)
 FIRST_VOLUME_M0 = ("ep2d_pasl", "tgse_pcasl")
+# 3D GRASE (tgse_*) series store control first, ep2d_* label first: in the shared VE11C samples
+# mean(control − label) is positive in bright tissue only with this order. The engine warns
+# when the mean ΔM in the brain comes out negative.
+CONTROL_FIRST = ("tgse_",)
 
 
 def matches(ds: pydicom.Dataset) -> bool:
@@ -44,7 +48,7 @@ def matches(ds: pydicom.Dataset) -> bool:
 def ascconv(ds: pydicom.Dataset) -> dict[str, str]:
     """ASCCONV protocol lines ``key = value`` from the CSA series header (empty if none)."""
     try:
-        header = csareader.get_csa_header(ds, "series")
+        header = csareader.get_csa_header(ds, "series")  # type: ignore[no-untyped-call]
     except Exception:  # malformed CSA: treat as absent, the caller reports missing values
         header = None
     text = ""
@@ -67,7 +71,7 @@ def ascconv(ds: pydicom.Dataset) -> dict[str, str]:
 def _num(asc: dict[str, str], key: str) -> float | None:
     value = asc.get(key)
     try:
-        return float(value) if value not in (None, "") else None
+        return float(value) if value else None
     except ValueError:
         return None
 
@@ -125,7 +129,7 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
         else:
             missing.append("ti1")
         if ti:
-            proto("ti", ti / 1e6, "s", "alTI[2]")
+            proto("ti", [ti / 1e6], "s", "alTI[2]")
         else:
             missing.append("ti")
     elif "pcasl" in seq:
@@ -168,7 +172,7 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
 
 def _csa_image(ds: pydicom.Dataset) -> dict[str, Any]:
     try:
-        header = csareader.get_csa_header(ds, "image")
+        header = csareader.get_csa_header(ds, "image")  # type: ignore[no-untyped-call]
     except Exception:
         header = None
     return header or {"tags": {}}
@@ -243,8 +247,10 @@ def build(
     for i, ds in enumerate(rest):
         g, _, _ = volume_geometry(ds)
         geometry.check_same_grid(g, f"Siemens volume {ds.InstanceNumber}")
-        # Siemens product and Wang sequences store label first, then control, alternating.
-        kind: VolumeKind = "label" if i % 2 == 0 else "control"
+        # Volumes alternate; which comes first depends on the sequence (see CONTROL_FIRST).
+        first_kind: VolumeKind = "control" if seq.startswith(CONTROL_FIRST) else "label"
+        second_kind: VolumeKind = "label" if first_kind == "control" else "control"
+        kind: VolumeKind = first_kind if i % 2 == 0 else second_kind
         volumes.append(
             AslVolume(
                 kind,

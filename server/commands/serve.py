@@ -11,6 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help="run the DICOMweb server and browser app")
     p.add_argument("--host", help="bind address (default: $CIRRUS_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: $CIRRUS_PORT or 8080)")
+    p.add_argument("--workers", type=int, help="HTTP worker processes (default: $CIRRUS_HTTP_WORKERS or 1)")
     p.add_argument("--migrate", action="store_true", help="upgrade the schema before serving")
     add_data_dir(p)
     p.set_defaults(func=run)
@@ -31,6 +32,19 @@ def run(args: argparse.Namespace) -> int:
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.resolved_database_url)
+    if args.workers:
+        settings.http_workers = args.workers
+    if settings.http_workers > 1:
+        # Worker processes build their own app from the environment: hand the resolved settings over.
+        import os
+
+        os.environ.update({
+            "CIRRUS_DATA_DIR": str(settings.data_dir),
+            "CIRRUS_HTTP_WORKERS": str(settings.http_workers),
+        })
+        uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.http_workers, log_level="info", access_log=False)
+        return 0
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     return 0

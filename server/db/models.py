@@ -35,6 +35,15 @@ class Study(SQLModel, table=True):
         Index("ix_study_patient_name_upper", "patient_name_upper"),
         Index("ix_study_date_time", "study_date", "study_time"),
         Index("ix_study_institution_date", "institution_id", "study_date"),
+        # PostgreSQL only (migration 0002): LIKE 'ABC%' uses btree only with pattern_ops.
+        Index(
+            "ix_study_patient_name_upper_pattern",
+            "patient_name_upper",
+            postgresql_ops={"patient_name_upper": "varchar_pattern_ops"},
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_study_patient_id_pattern", "patient_id", postgresql_ops={"patient_id": "varchar_pattern_ops"}
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

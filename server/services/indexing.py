@@ -51,12 +51,19 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def subset_json(ds: Dataset, keywords: tuple[str, ...]) -> dict[str, Any]:
-    sub = Dataset()
-    for kw in keywords:
-        if kw in ds:
-            sub[kw] = ds[kw]
-    return dataset_to_json(sub, None)
+def _tags(keywords: tuple[str, ...]) -> tuple[str, ...]:
+    from pydicom.datadict import tag_for_keyword
+
+    return tuple(f"{tag_for_keyword(kw):08X}" for kw in keywords)
+
+
+STUDY_TAGS = _tags(STUDY_KEYWORDS)
+SERIES_TAGS = _tags(SERIES_KEYWORDS)
+
+
+def subset_json(full: dict[str, Any], tags: tuple[str, ...]) -> dict[str, Any]:
+    """The entries of an instance's DICOM JSON that belong to one level."""
+    return {t: full[t] for t in tags if t in full}
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,13 @@ class IndexRecord:
     series_json: dict[str, Any]
 
 
-def extract_index(ds: Dataset) -> IndexRecord:
-    """Index columns for ``ds``; UIDs are assumed validated by the caller."""
+def extract_index(ds: Dataset, full_json: dict[str, Any] | None = None) -> IndexRecord:
+    """Index columns for ``ds``; UIDs are assumed validated by the caller.
+
+    ``full_json`` is the instance's DICOM JSON if already computed (saves a second conversion).
+    """
+    if full_json is None:
+        full_json = dataset_to_json(ds, None)
     patient_name = _text(ds, "PatientName")
     study = {
         "study_instance_uid": _text(ds, "StudyInstanceUID"),
@@ -107,6 +119,6 @@ def extract_index(ds: Dataset) -> IndexRecord:
         study=study,
         series=series,
         instance=instance,
-        study_json=subset_json(ds, STUDY_KEYWORDS),
-        series_json=subset_json(ds, SERIES_KEYWORDS),
+        study_json=subset_json(full_json, STUDY_TAGS),
+        series_json=subset_json(full_json, SERIES_TAGS),
     )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -287,13 +287,20 @@ class IngestService:
             series_rows = await lock_and_list(conn, Series, Series.series_instance_uid.in_(series_uids))
             study_ids = sorted({row.study_id for row in series_rows})
             await lock_and_list(conn, Study, Study.id.in_(study_ids))
-            for _, p, _ in written:
-                await conn.execute(
-                    update(Instance)
-                    .where(Instance.sop_instance_uid == p.sop_instance_uid, Instance.state == "creating")
-                    .values(state="created", metadata_json=p.metadata_json, frame_index=p.frame_index,
-                            number_of_frames=p.index.instance["number_of_frames"])
-                )
+            stmt = (
+                update(Instance)
+                .where(Instance.sop_instance_uid == bindparam("b_sop"), Instance.state == "creating")
+                .values(state="created", metadata_json=bindparam("b_meta"), frame_index=bindparam("b_frames"),
+                        number_of_frames=bindparam("b_nframes"))
+            )
+            await conn.execute(
+                stmt,
+                [
+                    {"b_sop": p.sop_instance_uid, "b_meta": p.metadata_json, "b_frames": p.frame_index,
+                     "b_nframes": p.index.instance["number_of_frames"]}
+                    for _, p, _ in written
+                ],
+            )
             await recount(conn, [row.id for row in series_rows], study_ids)
 
     async def _rollback_creating(self, sops: Iterable[str]) -> None:

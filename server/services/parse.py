@@ -107,9 +107,9 @@ def parse_candidate(
                     f"StudyInstanceUID {study_uid} differs from the study in the URL ({expected_study_uid})",
                     ds,
                 )
-            index = extract_index(ds)
             bulk = bulk_uri_factory(study_uid, str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
             meta = dataset_to_json(ds, bulk)
+            index = extract_index(ds, meta)
             frame_index: str | None = None
             has_pixels = pixel_offset + 8 <= size and not _at_end(fp, pixel_offset)
             if has_pixels and str(ts) != DEFLATED_LE:

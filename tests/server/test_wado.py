@@ -160,5 +160,6 @@ def test_cors_on_success_and_error_and_gzip_only_for_json(client) -> None:  # ty
 
 
 def test_capabilities(client) -> None:  # type: ignore[no-untyped-def]
-    r = client.get("/dicom-web/")
-    assert r.status_code == 200 and "WADO-RS" in r.json()["services"]
+    for path in ("/dicom-web", "/dicom-web/"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 200 and "WADO-RS" in r.json()["services"]

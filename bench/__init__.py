@@ -1,0 +1,1 @@
+"""Benchmarks: Cirrus against Orthanc and an nginx roof (see run.py)."""

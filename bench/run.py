@@ -1,0 +1,553 @@
+"""Cirrus against Orthanc and an nginx roof on a synthetic CT study; prints one table.
+
+    python bench/run.py [--compare URL] [--json] [--quick]
+
+Starts its own Cirrus (``python -m server.cli serve`` on a temp data dir), Orthanc (Debian packages
+``orthanc`` + ``orthanc-dicomweb``, own temp config) and nginx (serving the same bytes as static
+files: the physical roof of this machine), stores the study (4 series × 250 instances, 512×512,
+16-bit) in both servers and measures:
+
+- STOW instances/s: multipart batches posted in parallel by curl (and to an nginx sink, the client roof);
+- QIDO p50/p95: typical study/series/instance queries, one connection, one at a time;
+- series metadata latency: cold (first request after a server restart) and warm (250 instances);
+- frames/s: wrk cycling over every frame URL with 8 connections (nginx: the raw frame files);
+- series retrieve MB/s: the 4 series retrieved at once (nginx: each series' files concatenated).
+
+``--compare URL`` measures an already-running DICOMweb server (its STOW endpoint must accept the
+study) instead of starting Orthanc. Results can be written to ``bench/results/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import synth  # noqa: E402
+from bench.common import (  # noqa: E402
+    FRAME_ACCEPT,
+    INSTANCE_ACCEPT,
+    ROOT,
+    Process,
+    curl,
+    free_port,
+    percentile,
+    stow_content_type,
+    write_stow_body,
+    wrk,
+)
+from bench.orthanc import Nginx, Orthanc  # noqa: E402
+
+JSON_ACCEPT = "application/dicom+json"
+RESULTS = ROOT / "bench" / "results"
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+class Cirrus:
+    def __init__(self, work: Path, storage_url: str = "", workers: int = 1) -> None:
+        self.work = work
+        self.workers = workers
+        self.port = free_port()
+        self.storage_url = storage_url
+        self.process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}/dicom-web"
+
+    def start(self) -> Cirrus:
+        self.work.mkdir(parents=True, exist_ok=True)
+        # The caller's S3 settings pass through (for --cirrus-storage-url s3://...); nothing else does.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_") or k.startswith("CIRRUS_S3_")}
+        env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT)})
+        if self.storage_url:
+            env["CIRRUS_STORAGE_URL"] = self.storage_url
+        argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
+        argv += ["--workers", str(self.workers)]
+        self.process = Process("Cirrus", argv, self.work / "cirrus.log", env=env, cwd=ROOT).start(
+            f"{self.url}/", timeout=60
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class Target:
+    name: str
+    dicomweb_url: str
+    restart: Callable[[], None] | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    frame_host: str = ""
+    frame_paths: list[str] = field(default_factory=list)
+    retrieve_urls: list[str] = field(default_factory=list)
+
+
+# -- the study as files for the roof and the STOW bodies ----------------------------------------
+
+
+def prepare_roof(study: synth.StudyInfo, root: Path) -> None:
+    """Raw frame bytes as one file per frame, and each series' files concatenated, for nginx."""
+    frames = root / "frames"
+    series_dir = root / "series"
+    if (root / ".done").exists():
+        return
+    frames.mkdir(parents=True, exist_ok=True)
+    series_dir.mkdir(parents=True, exist_ok=True)
+    for s in study.series:
+        with open(series_dir / f"{s.number}.bin", "wb") as cat:
+            for rel, sop, off in zip(s.files, s.sop_uids, s.pixel_offsets, strict=True):
+                raw = (Path(study.root) / rel).read_bytes()
+                (frames / f"{sop}.raw").write_bytes(raw[off : off + s.pixel_length])
+                cat.write(raw)
+    (root / ".done").touch()
+
+
+def prepare_stow(study: synth.StudyInfo, folder: Path, batch: int) -> tuple[list[Path], str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    boundary = "cirrus-bench-" + uuid.uuid4().hex
+    paths = study.paths()
+    bodies = []
+    for i in range(0, len(paths), batch):
+        body = folder / f"batch-{i // batch:03d}.multipart"
+        write_stow_body(paths[i : i + batch], body, boundary)
+        bodies.append(body)
+    return bodies, boundary
+
+
+# -- measurements -------------------------------------------------------------------------------
+
+
+def get_json(url: str) -> Any:
+    req = urllib.request.Request(url, headers={"Accept": JSON_ACCEPT})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read() or b"null")
+
+
+def measure_stow(t: Target, bodies: list[Path], boundary: str, count: int, parallel: int) -> None:
+    run = curl(
+        [f"{t.dicomweb_url}/studies"] * len(bodies),
+        headers=[f"Content-Type: {stow_content_type(boundary)}", f"Accept: {JSON_ACCEPT}"],
+        parallel=parallel,
+        uploads=bodies,
+    )
+    if not run.ok:
+        t.notes.append(f"STOW answered {run.statuses}")
+    t.results["stow_instances_per_s"] = count / run.wall
+    t.results["stow_seconds"] = run.wall
+
+
+def measure_stow_roof(sink: str, bodies: list[Path], boundary: str, count: int, parallel: int) -> float:
+    run = curl(
+        [sink] * len(bodies),
+        headers=[f"Content-Type: {stow_content_type(boundary)}"],
+        parallel=parallel,
+        uploads=bodies,
+    )
+    if not run.ok:
+        raise RuntimeError(f"the nginx sink answered {run.statuses}")
+    return count / run.wall
+
+
+def qido_urls(t: Target, study: synth.StudyInfo) -> list[str]:
+    base = t.dicomweb_url
+    st = study.study_uid
+    se = study.series[0].series_uid
+    return [
+        f"{base}/studies?limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060",
+        f"{base}/studies?PatientID={study.patient_id}",
+        f"{base}/studies?StudyDate=20240101-20241231",
+        f"{base}/studies?StudyInstanceUID={st}",
+        f"{base}/studies/{st}/series",
+        f"{base}/studies/{st}/series?includefield=0008103E%2C00080021",
+        f"{base}/studies/{st}/series/{se}/instances",
+    ]
+
+
+def measure_qido(t: Target, study: synth.StudyInfo, rounds: int) -> None:
+    urls = qido_urls(t, study)
+    found = get_json(urls[3])
+    if not isinstance(found, list) or len(found) != 1:
+        t.notes.append(f"QIDO by StudyInstanceUID returned {found!r:.80}")
+    run = curl(urls * rounds, headers=[f"Accept: {JSON_ACCEPT}"])
+    if not run.ok:
+        t.notes.append(f"QIDO answered {run.statuses}")
+        return
+    lat = run.latencies_ms()
+    t.results["qido_p50_ms"] = percentile(lat, 50)
+    t.results["qido_p95_ms"] = percentile(lat, 95)
+
+
+def metadata_urls(t: Target, study: synth.StudyInfo) -> list[str]:
+    return [f"{t.dicomweb_url}/studies/{study.study_uid}/series/{s.series_uid}/metadata" for s in study.series]
+
+
+def measure_metadata(t: Target, study: synth.StudyInfo, rounds: int) -> None:
+    urls = metadata_urls(t, study)
+    if t.restart is not None:
+        t.restart()
+        cold = curl(urls, headers=[f"Accept: {JSON_ACCEPT}"])
+        if cold.ok:
+            t.results["metadata_cold_ms"] = percentile(cold.latencies_ms(), 50)
+        else:
+            t.notes.append(f"cold metadata answered {cold.statuses}")
+    else:
+        t.notes.append("cold metadata not measured (server not started by the harness)")
+    docs = get_json(urls[0])
+    expected = len(study.series[0].sop_uids)
+    if not isinstance(docs, list) or len(docs) != expected:
+        t.notes.append(f"series metadata held {len(docs) if isinstance(docs, list) else docs!r} of {expected}")
+    warm = curl(urls * rounds, headers=[f"Accept: {JSON_ACCEPT}"])
+    if not warm.ok:
+        t.notes.append(f"warm metadata answered {warm.statuses}")
+        return
+    t.results["metadata_warm_ms"] = percentile(warm.latencies_ms(), 50)
+    t.results["metadata_warm_p95_ms"] = percentile(warm.latencies_ms(), 95)
+    t.results["metadata_bytes"] = warm.transfers[0].size
+
+
+def frame_paths(t: Target, study: synth.StudyInfo) -> list[str]:
+    prefix = t.dicomweb_url.removeprefix("http://").partition("/")[2]
+    return [
+        f"/{prefix}/studies/{study.study_uid}/series/{s.series_uid}/instances/{sop}/frames/1"
+        for s in study.series
+        for sop in s.sop_uids
+    ]
+
+
+def host_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.partition('/')[0]}"
+
+
+def plan_throughput(t: Target, study: synth.StudyInfo) -> None:
+    """Decide the frame paths and series URLs of a server, after checking one answer of each."""
+    t.frame_host = host_of(t.dicomweb_url)
+    t.frame_paths = frame_paths(t, study)
+    check = curl([t.frame_host + t.frame_paths[0]], headers=[f"Accept: {FRAME_ACCEPT}"])
+    if not check.ok or check.transfers[0].size < study.series[0].pixel_length:
+        t.notes.append(f"frame request answered {check.statuses}, {check.transfers[0].size} bytes")
+        t.frame_paths = []
+    t.retrieve_urls = [f"{t.dicomweb_url}/studies/{study.study_uid}/series/{s.series_uid}" for s in study.series]
+
+
+def plan_roof(nginx: Nginx, study: synth.StudyInfo) -> Target:
+    roof = Target("nginx roof", nginx.url)
+    roof.frame_host = nginx.url
+    roof.frame_paths = [f"/frames/{sop}.raw" for s in study.series for sop in s.sop_uids]
+    roof.retrieve_urls = [f"{nginx.url}/series/{s.number}.bin" for s in study.series]
+    return roof
+
+
+def sample_frames(t: Target, a: Any) -> None:
+    if not t.frame_paths:
+        return
+    run = wrk(t.frame_host, t.frame_paths, FRAME_ACCEPT, seconds=a.seconds, connections=a.connections)
+    if run.errors:
+        t.notes.append(f"frames: {run.errors} of {run.requests} requests failed")
+        return
+    t.samples.setdefault("frames_per_s", []).append(run.per_second)
+    if run.latency_p50_ms is not None:
+        t.samples.setdefault("frames_p50_ms", []).append(run.latency_p50_ms)
+
+
+def sample_retrieve(t: Target, study: synth.StudyInfo, a: Any) -> None:
+    if not t.retrieve_urls:
+        return
+    run = curl(
+        t.retrieve_urls * a.retrieve_rounds, headers=[f"Accept: {INSTANCE_ACCEPT}"], parallel=len(t.retrieve_urls)
+    )
+    expected = study.total_bytes * a.retrieve_rounds
+    if not run.ok or run.bytes < expected:
+        t.notes.append(f"series retrieve answered {run.statuses}, {run.bytes} of >= {expected} bytes")
+        t.retrieve_urls = []
+        return
+    t.samples.setdefault("retrieve_mb_per_s", []).append(run.mb_per_second)
+
+
+def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -> None:
+    """Frames and retrieve, alternating between the servers each repetition, medians kept.
+
+    The machine is shared, so its load drifts; interleaving gives each server the same weather.
+    """
+    for rep in range(a.repeats):
+        for t in subjects:
+            for name, step in (
+                ("frames", lambda t=t: sample_frames(t, a)),  # type: ignore[misc]
+                ("retrieve", lambda t=t: sample_retrieve(t, study, a)),  # type: ignore[misc]
+            ):
+                if name in a.skip:
+                    continue
+                try:
+                    step()
+                except Exception as exc:
+                    t.notes.append(f"{name} failed: {exc}")
+        print(f"  throughput repetition {rep + 1}/{a.repeats} done", flush=True)
+    for t in subjects:
+        for key, values in t.samples.items():
+            t.results[key] = statistics.median(values)
+            t.results[key + "_samples"] = [round(v, 1) for v in values]
+
+
+def measure_target(t: Target, study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
+    steps = [
+        ("stow", lambda: measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)),
+        ("qido", lambda: measure_qido(t, study, a.qido_rounds)),
+        ("metadata", lambda: measure_metadata(t, study, a.metadata_rounds)),
+        ("plan", lambda: plan_throughput(t, study)),
+    ]
+    for name, step in steps:
+        if name in a.skip:
+            continue
+        print(f"  {t.name}: {name} ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            step()
+        except Exception as exc:  # one failing measurement must not hide the others
+            t.notes.append(f"{name} failed: {exc}")
+        print(f"  {t.name}: {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+# -- report -------------------------------------------------------------------------------------
+
+ROWS = [
+    # key, label, format, better ("hi"/"lo")
+    ("stow_instances_per_s", "STOW instances/s", "{:.0f}", "hi"),
+    ("qido_p50_ms", "QIDO p50 ms", "{:.1f}", "lo"),
+    ("qido_p95_ms", "QIDO p95 ms", "{:.1f}", "lo"),
+    ("metadata_cold_ms", "series metadata cold ms", "{:.0f}", "lo"),
+    ("metadata_warm_ms", "series metadata warm ms", "{:.1f}", "lo"),
+    ("frames_per_s", "frames/s (512 KB, 8 conns)", "{:.0f}", "hi"),
+    ("retrieve_mb_per_s", "series retrieve MB/s (4 at once)", "{:.0f}", "hi"),
+]
+
+
+def targets_met(c: dict, peer: dict, roof: dict) -> dict[str, str]:
+    """The issue's speed targets, as 'yes (x2.3)' / 'no (x1.1)' strings."""
+    out: dict[str, str] = {}
+
+    def ratio(key: str) -> float | None:
+        if key in c and key in peer and peer[key]:
+            return float(c[key]) / float(peer[key])
+        return None
+
+    r = ratio("stow_instances_per_s")
+    if r is not None:
+        out["stow_instances_per_s"] = f"{'yes' if r >= 2 else 'no'}: x{r:.2f} (>= x2)"
+    r = ratio("metadata_warm_ms")
+    if r is not None:
+        out["metadata_warm_ms"] = f"{'yes' if r <= 0.1 else 'no'}: x{r:.3f} (<= x0.1)"
+    r = ratio("frames_per_s")
+    if r is not None and "frames_per_s" in roof:
+        of_roof = c["frames_per_s"] / roof["frames_per_s"]
+        ok = r >= 2 and of_roof >= 0.5
+        out["frames_per_s"] = f"{'yes' if ok else 'no'}: x{r:.2f} (>= x2), {of_roof:.0%} of roof (>= 50%)"
+    r = ratio("retrieve_mb_per_s")
+    if r is not None:
+        out["retrieve_mb_per_s"] = f"{'yes' if r >= 1.5 else 'no'}: x{r:.2f} (>= x1.5)"
+    return out
+
+
+def render_table(targets: list[Target], roof: dict) -> str:
+    names = [t.name for t in targets] + ["nginx roof"]
+    met = targets_met(targets[0].results, targets[1].results, roof) if len(targets) > 1 else {}
+    header = ["metric", *names, "target met"]
+    lines = []
+    for key, label, fmt, _ in ROWS:
+        cells = [label]
+        for res in [t.results for t in targets] + [roof]:
+            v = res.get(key)
+            cells.append(fmt.format(v) if isinstance(v, int | float) else "–")
+        cells.append(met.get(key, ""))
+        lines.append(cells)
+    widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header))]
+
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    out = [row(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [row(c) for c in lines]
+    return "\n".join(out)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Cirrus vs Orthanc vs nginx roof on a synthetic CT study.")
+    p.add_argument(
+        "--compare", metavar="URL", help="DICOMweb base URL of another running server (instead of starting Orthanc)"
+    )
+    p.add_argument("--compare-name", default=None, help="its name in the table")
+    p.add_argument("--cirrus", metavar="URL", help="measure an already-running Cirrus at this DICOMweb URL")
+    p.add_argument("--no-peer", action="store_true", help="measure Cirrus and the roof only")
+    p.add_argument("--cirrus-storage-url", default="", help="CIRRUS_STORAGE_URL for the Cirrus started here")
+    p.add_argument(
+        "--cirrus-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="HTTP worker processes of Cirrus (default: cores)",
+    )
+    p.add_argument("--series", type=int, default=4)
+    p.add_argument("--instances", type=int, default=250)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--quick", action="store_true", help="2 series x 50 instances, short runs (to debug)")
+    p.add_argument("--batch", type=int, default=50, help="instances per STOW request")
+    p.add_argument("--stow-parallel", type=int, default=4, help="STOW requests in flight")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
+    p.add_argument("--connections", type=int, default=8, help="wrk connections for frames")
+    p.add_argument("--qido-rounds", type=int, default=30)
+    p.add_argument("--metadata-rounds", type=int, default=10)
+    p.add_argument("--retrieve-rounds", type=int, default=2, help="times the 4 series are fetched per sample")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of frames and retrieve")
+    p.add_argument("--skip", default="", help="comma-separated steps to skip: stow,qido,metadata,frames,retrieve")
+    p.add_argument("--work", type=Path, help="work folder (default: a temp dir, removed unless --keep)")
+    p.add_argument(
+        "--synth-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "cirrus-bench-synth",
+        help="where the synthetic study is generated (reused across runs)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--json", action="store_true", help="also write bench/results/<time>.json")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.series, a.instances, a.seconds, a.qido_rounds, a.metadata_rounds, a.repeats = 2, 50, 3.0, 5, 3, 1
+    a.skip = {s.strip().lower() for s in a.skip.split(",") if s.strip()}
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    import shutil
+
+    work = a.work or Path(tempfile.mkdtemp(prefix="cirrus-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started: list[Any] = []
+    try:
+        t0 = time.perf_counter()
+        synth_dir = a.synth_dir / f"{a.series}x{a.instances}x{a.size}"
+        study = synth.generate(synth_dir, a.series, a.instances, a.size)
+        print(
+            f"study: {study.instance_count} instances, {study.total_bytes / 1e6:.0f} MB "
+            f"({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
+        roof_dir = synth_dir.parent / (synth_dir.name + "-roof")
+        prepare_roof(study, roof_dir)
+        bodies, boundary = prepare_stow(study, work / "stow", a.batch)
+
+        nginx = Nginx(work / "nginx", roof_dir).start()
+        started.append(nginx)
+        targets: list[Target] = []
+        if a.cirrus:
+            targets.append(Target("Cirrus", a.cirrus.rstrip("/")))
+        else:
+            cirrus = Cirrus(work / "cirrus", a.cirrus_storage_url, a.cirrus_workers).start()
+            started.append(cirrus)
+
+            def restart_cirrus(c: Cirrus = cirrus) -> None:
+                c.stop()
+                c.start()
+
+            targets.append(Target("Cirrus", cirrus.dicomweb_url, restart_cirrus))
+        if a.compare:
+            targets.append(Target(a.compare_name or "peer", a.compare.rstrip("/")))
+        elif not a.no_peer:
+            orthanc = Orthanc(work / "orthanc").start()
+            started.append(orthanc)
+
+            def restart_orthanc(o: Orthanc = orthanc) -> None:
+                o.stop()
+                o.start()
+
+            targets.append(Target("Orthanc", orthanc.dicomweb_url, restart_orthanc))
+
+        load_before = os.getloadavg()
+        roof_target = plan_roof(nginx, study)
+        if "stow" not in a.skip:
+            print("STOW client roof (nginx sink) ...", flush=True)
+            roof_target.results["stow_instances_per_s"] = measure_stow_roof(
+                f"{nginx.url}/sink", bodies, boundary, study.instance_count, a.stow_parallel
+            )
+        for t in targets:
+            print(f"{t.name} at {t.dicomweb_url}", flush=True)
+            measure_target(t, study, bodies, boundary, a)
+        print(f"frames and series retrieve, {a.repeats} interleaved repetitions ...", flush=True)
+        measure_throughput([roof_target, *targets], study, a)
+        roof = roof_target.results
+        table = render_table(targets, roof)
+        print()
+        print(table)
+        for t in targets:
+            for note in t.notes:
+                print(f"note: {t.name}: {note}")
+        load = os.getloadavg()
+        print(
+            f"\nload average before/after: {load_before[0]:.2f} / {load[0]:.2f} on {os.cpu_count()} cores; "
+            f"study {study.instance_count} instances; STOW {a.stow_parallel} parallel batches of {a.batch}; "
+            f"frames via wrk {a.connections} connections x {a.seconds:.0f} s; Cirrus HTTP workers {a.cirrus_workers}"
+        )
+        if a.json:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+            path = RESULTS / f"bench-{stamp}.json"
+            path.write_text(
+                json.dumps(
+                    {
+                        "when": stamp,
+                        "machine": {
+                            "cpus": os.cpu_count(),
+                            "platform": platform.platform(),
+                            "load": [load_before, load],
+                        },
+                        "study": study.params,
+                        "args": {
+                            k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
+                            for k, v in vars(a).items()
+                        },
+                        "roof": roof,
+                        "targets": {
+                            t.name: {"url": t.dicomweb_url, "results": t.results, "notes": t.notes} for t in targets
+                        },
+                        "table": table,
+                    },
+                    indent=1,
+                )
+            )
+            print(f"wrote {path}")
+        return 0
+    finally:
+        for s in reversed(started):
+            s.stop()
+        if not a.keep and a.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""QIDO-RS query parsing (PS3.18 §10.6, matching rules of §8.3.4).
+
+A query string becomes an immutable :class:`QidoQuery`: the target level,
+the path scope (study / series UID), one typed matcher per attribute,
+the attributes to include, and paging. Nothing here touches a database;
+``server.services.qido`` reads the expression and writes the SQL.
+
+Matcher types (one small class per DICOM matching type, §8.3.4 / PS3.4 C.2.2.2)::
+
+    Matcher
+    ├── Universal     empty value or "*": no constraint, attribute returned
+    ├── SingleValue   exact value (upper-cased for person names)
+    ├── Wildcard      "*" any run, "?" one character (never for UI, dates, numbers)
+    ├── Range         dates/times "A-B", "-B", "A-" (inclusive)
+    ├── UidList       several UIDs joined by "\\" or ","
+    ├── ValueList     several code strings (e.g. ModalitiesInStudy=CT\\MR)
+    └── FuzzyName     fuzzymatching=true: the value starts any name component
+
+Query parameter values arrive already percent-decoded once (``SYNTH%2A`` is
+``SYNTH*``, ``includefield=a%2Cb`` is ``a,b``); the parser then splits
+includefield on commas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+
+from dicomweb.errors import InvalidQuery
+
+__all__ = [
+    "MATCHABLE",
+    "AttributeMatch",
+    "FuzzyName",
+    "Matcher",
+    "QidoQuery",
+    "QueryLevel",
+    "Range",
+    "SingleValue",
+    "UidList",
+    "Universal",
+    "ValueList",
+    "Wildcard",
+    "parse_query",
+    "resolve_keyword",
+]
+
+
+class QueryLevel(Enum):
+    STUDY = 1
+    SERIES = 2
+    INSTANCE = 3
+
+
+# ---------------------------------------------------------------- matchers
+
+
+@dataclass(frozen=True)
+class Universal:
+    """Universal matching (§8.3.4.1): matches every entity."""
+
+
+@dataclass(frozen=True)
+class SingleValue:
+    value: str | int
+
+
+@dataclass(frozen=True)
+class Wildcard:
+    """``pattern`` keeps DICOM wildcards: ``*`` any run, ``?`` exactly one character."""
+
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Range:
+    """Inclusive range on strings of a fixed-width format (DA, TM); ``None`` is open.
+
+    ``end`` of a partial time is padded to the last instant it covers
+    (``"13"`` → ``"135959.999999"``) so that string comparison is exact.
+    """
+
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True)
+class UidList:
+    uids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ValueList:
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FuzzyName:
+    """Upper-cased ``value`` (may hold wildcards) that must start some name component."""
+
+    value: str
+
+
+Matcher = Universal | SingleValue | Wildcard | Range | UidList | ValueList | FuzzyName
+
+
+@dataclass(frozen=True)
+class AttributeMatch:
+    keyword: str
+    level: QueryLevel
+    matcher: Matcher
+    # Person names match case-insensitively (§8.3.4.6): values are upper-cased.
+    case_insensitive: bool = False
+
+
+@dataclass(frozen=True)
+class QidoQuery:
+    level: QueryLevel
+    study_uid: str | None = None
+    series_uid: str | None = None
+    matches: tuple[AttributeMatch, ...] = ()
+    include_fields: frozenset[str] = field(default_factory=frozenset)
+    include_all: bool = False
+    fuzzy: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+    @property
+    def returned_levels(self) -> frozenset[QueryLevel]:
+        """Levels whose attributes each result carries (§10.6.3.3).
+
+        The target level always; higher levels only when the path does not
+        already fix them (``/series`` returns study attributes,
+        ``/studies/{uid}/series`` does not).
+        """
+        levels = {self.level}
+        if self.level is QueryLevel.INSTANCE and self.series_uid is None:
+            levels.add(QueryLevel.SERIES)
+        if self.level is not QueryLevel.STUDY and self.study_uid is None:
+            levels.add(QueryLevel.STUDY)
+        return frozenset(levels)
+
+    def constraints(self) -> tuple[AttributeMatch, ...]:
+        """The matches that restrict results (universal ones only ask for a return)."""
+        return tuple(m for m in self.matches if not isinstance(m.matcher, Universal))
+
+
+# ------------------------------------------------------ attributes as data
+
+# Attributes that can be matched, with the level they belong to (the index
+# columns of ``server.db.models``; PS3.18 Tables 10.6.1-5 .. 10.6.1-7).
+MATCHABLE: dict[str, QueryLevel] = {
+    # study and patient
+    "StudyInstanceUID": QueryLevel.STUDY,
+    "StudyDate": QueryLevel.STUDY,
+    "StudyTime": QueryLevel.STUDY,
+    "AccessionNumber": QueryLevel.STUDY,
+    "ModalitiesInStudy": QueryLevel.STUDY,
+    "ReferringPhysicianName": QueryLevel.STUDY,
+    "PatientName": QueryLevel.STUDY,
+    "PatientID": QueryLevel.STUDY,
+    "PatientBirthDate": QueryLevel.STUDY,
+    "PatientSex": QueryLevel.STUDY,
+    "StudyID": QueryLevel.STUDY,
+    "StudyDescription": QueryLevel.STUDY,
+    # series
+    "SeriesInstanceUID": QueryLevel.SERIES,
+    "Modality": QueryLevel.SERIES,
+    "SeriesNumber": QueryLevel.SERIES,
+    "SeriesDescription": QueryLevel.SERIES,
+    "SeriesDate": QueryLevel.SERIES,
+    "SeriesTime": QueryLevel.SERIES,
+    "BodyPartExamined": QueryLevel.SERIES,
+    "PerformedProcedureStepStartDate": QueryLevel.SERIES,
+    # instance
+    "SOPInstanceUID": QueryLevel.INSTANCE,
+    "SOPClassUID": QueryLevel.INSTANCE,
+    "InstanceNumber": QueryLevel.INSTANCE,
+    "Rows": QueryLevel.INSTANCE,
+    "Columns": QueryLevel.INSTANCE,
+    "NumberOfFrames": QueryLevel.INSTANCE,
+}
+
+# Code strings that may be given as a list ("CT\MR"): clients send modality lists.
+LIST_KEYWORDS = frozenset({"ModalitiesInStudy", "Modality"})
+
+RESERVED = frozenset({"limit", "offset", "fuzzymatching", "includefield"})
+INTEGER_VRS = frozenset({"IS", "US", "UL", "SS", "SL", "SV", "UV"})
+MAX_VALUE_LENGTH = 324  # longest indexed column (PN)
+
+_HEX_TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_DATE = re.compile(r"^\d{8}$")
+_TIME = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(\.\d{1,6})?$")
+_INTEGER = re.compile(r"^[+-]?\d{1,10}$")
+
+
+def resolve_keyword(name: str) -> str:
+    """Keyword for a DICOM keyword or an 8-hex-digit tag; ``InvalidQuery`` otherwise."""
+    name = name.strip()
+    if "." in name:
+        raise InvalidQuery(f"attribute {name!r}: sequence (nested) matching is not supported")
+    if _HEX_TAG.match(name):
+        keyword = keyword_for_tag(int(name, 16))
+        if not keyword:
+            raise InvalidQuery(f"unknown attribute tag {name!r}")
+        return keyword
+    if tag_for_keyword(name) is None:
+        raise InvalidQuery(f"unknown attribute {name!r}")
+    return name
+
+
+def _vr(keyword: str) -> str:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None
+    return str(dictionary_VR(tag))
+
+
+# ------------------------------------------------------------ value parsing
+
+
+def _has_wildcard(value: str) -> bool:
+    return "*" in value or "?" in value
+
+
+def _check_date(keyword: str, value: str) -> str:
+    if not _DATE.match(value):
+        raise InvalidQuery(f"{keyword}: {value!r} is not a date (YYYYMMDD)")
+    try:
+        date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        raise InvalidQuery(f"{keyword}: {value!r} is not a valid date") from None
+    return value
+
+
+def _check_time(keyword: str, value: str) -> str:
+    m = _TIME.match(value)
+    if not m:
+        raise InvalidQuery(f"{keyword}: {value!r} is not a time (HHMMSS.FFFFFF)")
+    hh, mm, ss = int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0)
+    if hh > 23 or mm > 59 or ss > 60:
+        raise InvalidQuery(f"{keyword}: {value!r} is not a valid time")
+    return value
+
+
+def _time_end(value: str) -> str:
+    """Last instant covered by a partial time: "13" → "135959.999999"."""
+    whole, _, frac = value.partition(".")
+    whole = whole + "5959"[len(whole) - 2 :]
+    return f"{whole}.{frac.ljust(6, '9')}"
+
+
+def _parse_temporal(keyword: str, vr: str, value: str) -> Matcher:
+    check = _check_date if vr == "DA" else _check_time
+    if _has_wildcard(value):
+        raise InvalidQuery(f"{keyword}: wildcards are not allowed in {vr} values ({value!r})")
+    if "-" not in value:
+        single = check(keyword, value)
+        # A time matches everything within the precision it was given with.
+        return SingleValue(single) if vr == "DA" else Range(single, _time_end(single))
+    if value.count("-") > 1:
+        raise InvalidQuery(f"{keyword}: {value!r} is not a range (A-B, -B or A-)")
+    start_s, end_s = value.split("-")
+    if not start_s and not end_s:
+        raise InvalidQuery(f"{keyword}: range {value!r} has neither start nor end")
+    start = check(keyword, start_s) if start_s else None
+    end = check(keyword, end_s) if end_s else None
+    if vr == "TM" and end is not None:
+        end = _time_end(end)
+    if start is not None and end is not None and start > end:
+        raise InvalidQuery(f"{keyword}: range {value!r} ends before it starts")
+    return Range(start, end)
+
+
+def _split_list(value: str) -> list[str]:
+    return [v.strip() for v in re.split(r"[\\,]", value)]
+
+
+def _parse_uids(keyword: str, value: str) -> Matcher:
+    uids = _split_list(value)
+    for uid in uids:
+        if len(uid) > 64 or not _UID.match(uid):
+            raise InvalidQuery(f"{keyword}: {uid!r} is not a UID")
+    unique = tuple(dict.fromkeys(uids))
+    return SingleValue(unique[0]) if len(unique) == 1 else UidList(unique)
+
+
+def _parse_integer(keyword: str, value: str) -> Matcher:
+    if not _INTEGER.match(value.strip()):
+        raise InvalidQuery(f"{keyword}: {value!r} is not an integer")
+    return SingleValue(int(value.strip()))
+
+
+def _parse_text(keyword: str, vr: str, value: str, fuzzy: bool) -> AttributeMatch:
+    level = MATCHABLE[keyword]
+    if vr == "PN":
+        upper = value.upper()
+        if fuzzy:
+            return AttributeMatch(keyword, level, FuzzyName(upper), case_insensitive=True)
+        matcher: Matcher = Wildcard(upper) if _has_wildcard(upper) else SingleValue(upper)
+        return AttributeMatch(keyword, level, matcher, case_insensitive=True)
+    if keyword in LIST_KEYWORDS and re.search(r"[\\,]", value):
+        values = tuple(dict.fromkeys(v for v in _split_list(value) if v))
+        if not values or any(_has_wildcard(v) for v in values):
+            raise InvalidQuery(f"{keyword}: {value!r} is not a list of values")
+        return AttributeMatch(keyword, level, ValueList(values))
+    if _has_wildcard(value):
+        return AttributeMatch(keyword, level, Wildcard(value))
+    return AttributeMatch(keyword, level, SingleValue(value))
+
+
+def parse_match(keyword: str, value: str, fuzzy: bool = False) -> AttributeMatch:
+    """One matching key (keyword already resolved and known to be matchable)."""
+    level = MATCHABLE[keyword]
+    vr = _vr(keyword)
+    value = value.strip()
+    if len(value) > MAX_VALUE_LENGTH:
+        raise InvalidQuery(f"{keyword}: value longer than {MAX_VALUE_LENGTH} characters")
+    if value == "" or value == "*":
+        return AttributeMatch(keyword, level, Universal(), case_insensitive=vr == "PN")
+    if vr == "UI":
+        return AttributeMatch(keyword, level, _parse_uids(keyword, value))
+    if vr in ("DA", "TM"):
+        return AttributeMatch(keyword, level, _parse_temporal(keyword, vr, value))
+    if vr in INTEGER_VRS:
+        return AttributeMatch(keyword, level, _parse_integer(keyword, value))
+    return _parse_text(keyword, vr, value, fuzzy)
+
+
+def _parse_count(name: str, value: str, minimum: int) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise InvalidQuery(f"{name}: {value!r} is not an integer") from None
+    if number < minimum:
+        raise InvalidQuery(f"{name}: {value!r} must be at least {minimum}")
+    return number
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise InvalidQuery(f"{name}: {value!r} must be true or false")
+    return lowered == "true"
+
+
+def parse_query(
+    level: QueryLevel,
+    params: Iterable[tuple[str, str]],
+    *,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+) -> QidoQuery:
+    """Parse decoded query parameters for a QIDO-RS search at ``level``.
+
+    ``study_uid`` / ``series_uid`` are the path scope (``/studies/{study}/series``).
+    Raises ``InvalidQuery`` naming the parameter for anything unknown or malformed.
+    """
+    items = list(params)
+    for name, uid in (("study", study_uid), ("series", series_uid)):
+        if uid is not None and (len(uid) > 64 or not _UID.match(uid)):
+            raise InvalidQuery(f"{name} UID in the path {uid!r} is not a UID")
+    fuzzy = False
+    limit: int | None = None
+    offset = 0
+    include: set[str] = set()
+    include_all = False
+    raw_matches: dict[str, str] = {}
+    for name, value in items:
+        reserved = name.strip().lower()
+        if reserved == "fuzzymatching":
+            fuzzy = _parse_bool("fuzzymatching", value)
+        elif reserved == "limit":
+            limit = _parse_count("limit", value, 1)
+        elif reserved == "offset":
+            offset = _parse_count("offset", value, 0)
+        elif reserved == "includefield":
+            for part in value.split(","):
+                if not part.strip():
+                    continue
+                if part.strip().lower() == "all":
+                    include_all = True
+                else:
+                    include.add(resolve_keyword(part))
+        else:
+            keyword = resolve_keyword(name)
+            if keyword in raw_matches:
+                raise InvalidQuery(f"attribute {keyword} is given more than once")
+            raw_matches[keyword] = value
+    matches = []
+    for keyword, value in raw_matches.items():
+        attr_level = MATCHABLE.get(keyword)
+        if attr_level is None:
+            raise InvalidQuery(f"attribute {keyword} is not supported for matching")
+        if attr_level.value > level.value:
+            raise InvalidQuery(
+                f"attribute {keyword} is a {attr_level.name.lower()} attribute and cannot be "
+                f"matched in a {level.name.lower()} query"
+            )
+        matches.append(parse_match(keyword, value, fuzzy))
+    include.update(m.keyword for m in matches)
+    return QidoQuery(
+        level=level,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        matches=tuple(matches),
+        include_fields=frozenset(include),
+        include_all=include_all,
+        fuzzy=fuzzy,
+        limit=limit,
+        offset=offset,
+    )

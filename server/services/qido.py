@@ -1,0 +1,392 @@
+"""QIDO-RS search: one SQL generator over a parsed ``QidoQuery`` (PS3.18 §10.6).
+
+The query is read once into a SQLAlchemy Core select over study / series /
+instance (no ORM object loading on this path), executed in one round trip,
+and each row becomes a DICOM JSON object built from the index columns and the
+stored ``attributes_json`` of the levels the response carries.
+
+Visibility: only instances with ``state == 'created'`` count; a study or
+series without such an instance is not returned. Counts and
+ModalitiesInStudy come from the counter columns the ingest path maintains.
+
+Ordering (stable, so ``offset`` pages do not overlap): studies by StudyDate
+descending, then newest row first; series by SeriesNumber then row; instances
+by InstanceNumber then row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydicom.datadict import tag_for_keyword
+from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, or_, select
+from sqlalchemy.engine import Row
+
+from dicomweb.json_model import tag_hex
+from dicomweb.qido import (
+    MATCHABLE,
+    AttributeMatch,
+    FuzzyName,
+    Matcher,
+    QidoQuery,
+    QueryLevel,
+    Range,
+    SingleValue,
+    UidList,
+    ValueList,
+    Wildcard,
+)
+from server.context import AppContext
+from server.db.models import BULK_URI_PREFIX, Instance, Series, Study
+from server.services.indexing import INSTANCE_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS
+
+STUDY: Table = Study.__table__  # type: ignore[attr-defined]
+SERIES: Table = Series.__table__  # type: ignore[attr-defined]
+INSTANCE: Table = Instance.__table__  # type: ignore[attr-defined]
+
+CREATED = "created"
+# Largest page served when the client asks for none or for more (a Warning header says so).
+MAX_RESULTS = 10_000
+
+# Index column matched for each attribute of ``dicomweb.qido.MATCHABLE``.
+# Person names are matched on upper-cased values (the parser upper-cases the query).
+MATCH_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "StudyInstanceUID": STUDY.c.study_instance_uid,
+    "StudyDate": STUDY.c.study_date,
+    "StudyTime": STUDY.c.study_time,
+    "AccessionNumber": STUDY.c.accession_number,
+    "ReferringPhysicianName": func.upper(STUDY.c.referring_physician_name),
+    "PatientName": STUDY.c.patient_name_upper,
+    "PatientID": STUDY.c.patient_id,
+    "PatientBirthDate": STUDY.c.patient_birth_date,
+    "PatientSex": STUDY.c.patient_sex,
+    "StudyID": STUDY.c.study_id,
+    "StudyDescription": STUDY.c.study_description,
+    "SeriesInstanceUID": SERIES.c.series_instance_uid,
+    "Modality": SERIES.c.modality,
+    "SeriesNumber": SERIES.c.series_number,
+    "SeriesDescription": SERIES.c.series_description,
+    "SeriesDate": SERIES.c.series_date,
+    "SeriesTime": SERIES.c.series_time,
+    "BodyPartExamined": SERIES.c.body_part_examined,
+    "PerformedProcedureStepStartDate": SERIES.c.performed_procedure_step_start_date,
+    "SOPInstanceUID": INSTANCE.c.sop_instance_uid,
+    "SOPClassUID": INSTANCE.c.sop_class_uid,
+    "InstanceNumber": INSTANCE.c.instance_number,
+    "Rows": INSTANCE.c.rows,
+    "Columns": INSTANCE.c.columns,
+    "NumberOfFrames": INSTANCE.c.number_of_frames,
+}
+# Matched through the series of the study (a study "has" a modality if one of its series does).
+SPECIAL_MATCHES = frozenset({"ModalitiesInStudy"})
+assert set(MATCH_COLUMNS) | SPECIAL_MATCHES == set(MATCHABLE), "matchable table and columns disagree"
+
+
+def _key(keyword: str) -> str:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return tag_hex(tag)
+
+
+K = {
+    kw: _key(kw)
+    for kw in (
+        "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "InstanceNumber",
+        "Rows", "Columns", "NumberOfFrames", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances", "NumberOfSeriesRelatedInstances", "RetrieveURL",
+        "InstanceAvailability",
+    )
+}
+# Keywords an instance result can answer without reading the instance's full metadata.
+INSTANCE_ANSWERED = frozenset(INSTANCE_KEYWORDS) - {"BitsAllocated", "AcquisitionNumber", "ImageType",
+                                                    "ContentDate", "ContentTime"}
+STORED_BY_LEVEL = {
+    QueryLevel.STUDY: frozenset(STUDY_KEYWORDS),
+    QueryLevel.SERIES: frozenset(SERIES_KEYWORDS),
+    QueryLevel.INSTANCE: INSTANCE_ANSWERED,
+}
+
+
+# ------------------------------------------------------------------ matching
+
+
+def _like_pattern(pattern: str) -> str:
+    """DICOM wildcards → SQL LIKE with ``\\`` as the escape character."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _glob_pattern(pattern: str) -> str:
+    """DICOM wildcards → SQLite GLOB; ``*`` and ``?`` are the same, ``[`` is quoted."""
+    return pattern.replace("[", "[[]")
+
+
+def _wildcard(column: ColumnElement[Any], pattern: str, dialect: str) -> ColumnElement[bool]:
+    # SQLite's LIKE ignores case and cannot use a BINARY index; GLOB is case-sensitive
+    # and turns a literal prefix into an index range. PostgreSQL's LIKE uses the
+    # *_pattern_ops indexes of migration 0002 for prefixes.
+    if dialect == "sqlite":
+        return column.op("GLOB", is_comparison=True)(_glob_pattern(pattern))
+    return column.like(_like_pattern(pattern), escape="\\")
+
+
+def _matcher_clause(column: ColumnElement[Any], matcher: Matcher, dialect: str) -> ColumnElement[bool]:
+    if isinstance(matcher, SingleValue):
+        return column == matcher.value
+    if isinstance(matcher, Range):
+        parts = [column != ""]
+        if matcher.start is not None:
+            parts.append(column >= matcher.start)
+        if matcher.end is not None:
+            parts.append(column <= matcher.end)
+        return and_(*parts)
+    if isinstance(matcher, UidList):
+        return column.in_(matcher.uids)
+    if isinstance(matcher, ValueList):
+        return column.in_(matcher.values)
+    if isinstance(matcher, Wildcard):
+        return _wildcard(column, matcher.pattern, dialect)
+    if isinstance(matcher, FuzzyName):
+        # The value starts the name or any component / word of it.
+        return or_(
+            *(_wildcard(column, f"{lead}{matcher.value}*", dialect) for lead in ("", "*^", "* ", "*="))
+        )
+    raise AssertionError(f"unhandled matcher {matcher!r}")
+
+
+def _created_in(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    return (
+        select(literal(1))
+        .select_from(INSTANCE)
+        .where(column, INSTANCE.c.state == CREATED)
+        .exists()
+    )
+
+
+def _study_visible() -> ColumnElement[bool]:
+    return _created_in(INSTANCE.c.study_id == STUDY.c.id)
+
+
+def _series_visible() -> ColumnElement[bool]:
+    return _created_in(INSTANCE.c.series_id == SERIES.c.id)
+
+
+def match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
+    if match.keyword == "ModalitiesInStudy":
+        return (
+            select(literal(1))
+            .select_from(SERIES)
+            .where(
+                SERIES.c.study_id == STUDY.c.id,
+                _matcher_clause(SERIES.c.modality, match.matcher, dialect),
+                _series_visible(),
+            )
+            .exists()
+        )
+    return _matcher_clause(MATCH_COLUMNS[match.keyword], match.matcher, dialect)
+
+
+def _needs_metadata(query: QidoQuery) -> bool:
+    if query.level is not QueryLevel.INSTANCE:
+        return False
+    if query.include_all:
+        return True
+    answered: set[str] = set()
+    for level in query.returned_levels:
+        answered |= STORED_BY_LEVEL[level]
+    answered |= {"StudyInstanceUID", "SeriesInstanceUID"}
+    return bool(query.include_fields - answered)
+
+
+def build_select(query: QidoQuery, dialect: str, limit: int) -> Select[Any]:
+    """The one SQL generator: a Core select for ``query`` returning at most ``limit`` rows."""
+    levels = query.returned_levels
+    if query.level is QueryLevel.STUDY:
+        stmt = select(
+            STUDY.c.study_instance_uid,
+            STUDY.c.attributes_json.label("study_json"),
+            STUDY.c.modalities_in_study,
+            STUDY.c.number_of_series,
+            STUDY.c.number_of_instances,
+        ).where(_study_visible())
+        order: list[Any] = [STUDY.c.study_date.desc(), STUDY.c.id.desc()]
+    elif query.level is QueryLevel.SERIES:
+        columns: list[Any] = [
+            STUDY.c.study_instance_uid,
+            SERIES.c.series_instance_uid,
+            SERIES.c.attributes_json.label("series_json"),
+            SERIES.c.number_of_instances,
+        ]
+        if QueryLevel.STUDY in levels:
+            columns.append(STUDY.c.attributes_json.label("study_json"))
+        stmt = (
+            select(*columns)
+            .select_from(SERIES.join(STUDY, SERIES.c.study_id == STUDY.c.id))
+            .where(_series_visible())
+        )
+        order = [SERIES.c.series_number.asc().nulls_last(), SERIES.c.id]
+        if query.study_uid is None:
+            order = [STUDY.c.study_date.desc(), STUDY.c.id.desc(), *order]
+    else:
+        columns = [
+            STUDY.c.study_instance_uid,
+            SERIES.c.series_instance_uid,
+            INSTANCE.c.sop_instance_uid,
+            INSTANCE.c.sop_class_uid,
+            INSTANCE.c.instance_number,
+            INSTANCE.c.rows,
+            INSTANCE.c.columns,
+            INSTANCE.c.number_of_frames,
+        ]
+        if QueryLevel.SERIES in levels:
+            columns.append(SERIES.c.attributes_json.label("series_json"))
+        if QueryLevel.STUDY in levels:
+            columns.append(STUDY.c.attributes_json.label("study_json"))
+        if _needs_metadata(query):
+            columns.append(INSTANCE.c.metadata_json)
+        stmt = (
+            select(*columns)
+            .select_from(
+                INSTANCE.join(SERIES, INSTANCE.c.series_id == SERIES.c.id).join(
+                    STUDY, INSTANCE.c.study_id == STUDY.c.id
+                )
+            )
+            .where(INSTANCE.c.state == CREATED)
+        )
+        order = [INSTANCE.c.instance_number.asc().nulls_last(), INSTANCE.c.id]
+        if query.series_uid is None:
+            order = [SERIES.c.series_number.asc().nulls_last(), SERIES.c.id, *order]
+        if query.study_uid is None:
+            order = [STUDY.c.study_date.desc(), STUDY.c.id.desc(), *order]
+    if query.study_uid is not None:
+        stmt = stmt.where(STUDY.c.study_instance_uid == query.study_uid)
+    if query.series_uid is not None:
+        stmt = stmt.where(SERIES.c.series_instance_uid == query.series_uid)
+    for match in query.constraints():
+        stmt = stmt.where(match_clause(match, dialect))
+    return stmt.order_by(*order).limit(limit).offset(query.offset)
+
+
+# ------------------------------------------------------------------ results
+
+
+def _value(vr: str, *values: Any) -> dict[str, Any]:
+    return {"vr": vr, "Value": list(values)}
+
+
+def _load(raw: bytes | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    loaded = orjson.loads(raw)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+class ResultBuilder:
+    """DICOM JSON objects for the rows of one query."""
+
+    def __init__(self, query: QidoQuery, base_url: str) -> None:
+        self.query = query
+        self.base = base_url.rstrip("/")
+        self.include_keys = {_key(kw) for kw in query.include_fields}
+
+    def study(self, row: Row[Any]) -> dict[str, Any]:
+        out = _load(row.study_json)
+        uid = row.study_instance_uid
+        out[K["StudyInstanceUID"]] = _value("UI", uid)
+        modalities = [m for m in (row.modalities_in_study or "").split("\\") if m]
+        # OHIF's study list breaks on an empty ModalitiesInStudy: leave it out instead.
+        if modalities:
+            out[K["ModalitiesInStudy"]] = _value("CS", *modalities)
+        else:
+            out.pop(K["ModalitiesInStudy"], None)
+        out[K["NumberOfStudyRelatedSeries"]] = _value("IS", int(row.number_of_series))
+        out[K["NumberOfStudyRelatedInstances"]] = _value("IS", int(row.number_of_instances))
+        out[K["InstanceAvailability"]] = _value("CS", "ONLINE")
+        out[K["RetrieveURL"]] = _value("UR", f"{self.base}/studies/{uid}")
+        return out
+
+    def series(self, row: Row[Any]) -> dict[str, Any]:
+        out = _load(row.study_json) if "study_json" in row._fields else {}
+        out.update(_load(row.series_json))
+        study_uid, series_uid = row.study_instance_uid, row.series_instance_uid
+        out[K["StudyInstanceUID"]] = _value("UI", study_uid)
+        out[K["SeriesInstanceUID"]] = _value("UI", series_uid)
+        out[K["NumberOfSeriesRelatedInstances"]] = _value("IS", int(row.number_of_instances))
+        out[K["InstanceAvailability"]] = _value("CS", "ONLINE")
+        out[K["RetrieveURL"]] = _value("UR", f"{self.base}/studies/{study_uid}/series/{series_uid}")
+        return out
+
+    def instance(self, row: Row[Any]) -> dict[str, Any]:
+        fields = row._fields
+        out: dict[str, Any] = {}
+        if "metadata_json" in fields:
+            metadata = _instance_metadata(row.metadata_json, self.base)
+            if self.query.include_all:
+                out.update(metadata)
+            else:
+                out.update({k: v for k, v in metadata.items() if k in self.include_keys})
+        if "study_json" in fields:
+            out.update(_load(row.study_json))
+        if "series_json" in fields:
+            out.update(_load(row.series_json))
+        study_uid, series_uid, sop_uid = row.study_instance_uid, row.series_instance_uid, row.sop_instance_uid
+        out[K["StudyInstanceUID"]] = _value("UI", study_uid)
+        out[K["SeriesInstanceUID"]] = _value("UI", series_uid)
+        out[K["SOPInstanceUID"]] = _value("UI", sop_uid)
+        if row.sop_class_uid:
+            out[K["SOPClassUID"]] = _value("UI", row.sop_class_uid)
+        if row.instance_number is not None:
+            out[K["InstanceNumber"]] = _value("IS", int(row.instance_number))
+        if row.rows is not None:
+            out[K["Rows"]] = _value("US", int(row.rows))
+        if row.columns is not None:
+            out[K["Columns"]] = _value("US", int(row.columns))
+        if row.number_of_frames:
+            out[K["NumberOfFrames"]] = _value("IS", int(row.number_of_frames))
+        out[K["InstanceAvailability"]] = _value("CS", "ONLINE")
+        out[K["RetrieveURL"]] = _value(
+            "UR", f"{self.base}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+        )
+        return out
+
+    def build(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        make = {
+            QueryLevel.STUDY: self.study,
+            QueryLevel.SERIES: self.series,
+            QueryLevel.INSTANCE: self.instance,
+        }[self.query.level]
+        return [make(row) for row in rows]
+
+
+def _instance_metadata(raw: bytes | None, base: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    # Stored BulkDataURIs start with a placeholder for the public base URL.
+    placeholder = b'"' + BULK_URI_PREFIX.encode()
+    return _load(raw.replace(placeholder, b'"' + f"{base}/".encode()))
+
+
+@dataclass(frozen=True)
+class QidoResult:
+    items: list[dict[str, Any]]
+    # True when more matches exist than MAX_RESULTS allowed us to return.
+    truncated: bool
+
+
+class QidoService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.dialect = ctx.engine.dialect.name
+
+    async def search(self, query: QidoQuery, base_url: str) -> QidoResult:
+        """Run ``query``; ``base_url`` is the public DICOMweb root used for RetrieveURL."""
+        wanted = min(query.limit or MAX_RESULTS, MAX_RESULTS)
+        # One extra row tells whether the server-side cap cut the answer short.
+        stmt = build_select(query, self.dialect, wanted + 1)
+        async with self.ctx.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        truncated = len(rows) > wanted and (query.limit is None or query.limit > MAX_RESULTS)
+        return QidoResult(ResultBuilder(query, base_url).build(rows[:wanted]), truncated)
