@@ -123,8 +123,14 @@ def one_run(database_url: str | None, quiet: float, files: list[Path], study: st
                     time.sleep(0.1)
                 else:
                     raise SystemExit("the CBF series did not appear within 120 s")
+                # The job finishes after its maps are visible (the PDF report comes last).
                 jobs = http.get(f"/api/jobs?study={study}").json()["jobs"]
-                timings = http.get(f"/api/jobs/{jobs[0]['id']}").json()["timings"]
+                while time.perf_counter() - t0 < 120:
+                    job = http.get(f"/api/jobs/{jobs[0]['id']}").json()
+                    if job["state"] not in ("queued", "running"):
+                        break
+                    time.sleep(0.2)
+                timings = job["timings"]
             return {"stow": t_stow, "job_open": seen_job, "visible": total, "how": how, "timings": timings}
         finally:
             proc.terminate()
