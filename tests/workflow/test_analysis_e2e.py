@@ -176,3 +176,20 @@ def test_stow_then_quiet_period_opens_and_runs_the_job(worker_client: TestClient
     assert job["state"] == "succeeded", job
     full = c.get(f"/api/jobs/{job['id']}").json()
     assert full["results"][-1]["series"]["CBF"]
+
+
+def test_new_instances_re_evaluate_a_job_waiting_for_m0(worker_client: TestClient, shared_data: Path) -> None:
+    """The ASL series alone: the job waits for an M0 series; uploading it later runs the job."""
+    c = worker_client
+    asl = shared_data / "asl/siemens/pcasl2d/9_pcasl_2d"
+    r = c.post("/api/uploads", files=[("f", ("asl.zip", zip_folder(asl), "application/zip"))])
+    assert r.status_code == 200, r.text
+    [job] = r.json()["jobs"]
+    waiting = wait_jobs(c.get, [job["id"]], final={"waiting", "succeeded", "failed"})[job["id"]]
+    assert (waiting["state"], waiting["missing"]) == ("waiting", ["m0"]), waiting
+    m0 = shared_data / "asl/siemens/pcasl2d/10_pcasl_2d_m0"
+    r = c.post("/api/uploads", files=[("f", ("m0.zip", zip_folder(m0), "application/zip"))])
+    assert r.status_code == 200 and [j["id"] for j in r.json()["jobs"]] == [job["id"]]
+    done = wait_jobs(c.get, [job["id"]], final={"succeeded", "failed"})[job["id"]]
+    assert done["state"] == "succeeded", done["reason"]
+    assert done["m0_series_instance_uid"]
