@@ -24,7 +24,7 @@ from dicomweb.multipart import MultipartDecoder, PartData, PartEnd, PartStart, p
 from server.errors import error_response
 from server.http import ctx_of, json_response
 from server.services.uploads import new_workdir, remove_workdir
-from server.workflow import intake, jobs, reports, runtime  # noqa: F401  (runtime registers hooks)
+from server.workflow import intake, jobs, reports, runtime, worker  # noqa: F401  (runtime registers hooks)
 from server.workflow.models import AnalysisJob
 from server.workflow.openapi import OPENAPI
 
@@ -246,6 +246,14 @@ async def report_pdf(request: Request) -> Response:
     )
 
 
+async def store_report(request: Request) -> Response:
+    """Store the current PDF report (with the edited diagnostic text) in the study."""
+    ctx = ctx_of(request)
+    job = await _finished_job(request)
+    lang = reports.language(request.query_params.get("lang") or request.headers.get("accept-language"))
+    return _json(await worker.store_report(ctx, job, lang), status=201)
+
+
 async def report_csv(request: Request) -> Response:
     job = await _finished_job(request)
     return Response(
@@ -324,6 +332,7 @@ routes: list[BaseRoute] = [
     Route("/jobs/{job_id}/rerun", _action(jobs.rerun), methods=["POST"]),
     Route("/jobs/{job_id}/diagnosis", set_diagnosis, methods=["POST", "PUT"]),
     Route("/jobs/{job_id}/report.pdf", report_pdf, methods=["GET"]),
+    Route("/jobs/{job_id}/report", store_report, methods=["POST"]),
     Route("/jobs/{job_id}/report.csv", report_csv, methods=["GET"]),
     Route("/events", events, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),

@@ -160,6 +160,14 @@ OPENAPI: dict[str, Any] = {
                               "404": ERROR, "409": ERROR},
             }
         },
+        "/jobs/{job_id}/report": {
+            "post": {
+                "summary": "Store the current PDF report (with the edited diagnostic text) in the study as a new Encapsulated PDF instance",
+                "operationId": "storeReport",
+                "parameters": [JOB_ID, {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh-CN", "en"]}}],
+                "responses": {"201": {"description": "The stored instance", **_json_body({"type": "object"})}, "404": ERROR, "409": ERROR},
+            }
+        },
         "/jobs/{job_id}/report.csv": {
             "get": {"summary": "Regional values of the newest result as CSV", "operationId": "getReportCsv",
                     "parameters": [JOB_ID],

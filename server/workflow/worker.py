@@ -10,6 +10,7 @@ already stored: a job never leaves two copies of its result.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import socket
@@ -305,6 +306,34 @@ async def store_results(
     )
     await ingest_datasets(ctx, job.study_instance_uid, [epdf])
     return roles
+
+
+async def store_report(ctx: AppContext, job: AnalysisJob, lang: str = "zh-CN") -> dict[str, str]:
+    """Store the current PDF (e.g. after the diagnostic text was edited) as a new
+    Encapsulated PDF instance in the newest result's report series."""
+    current = [r for r in await jobs.results_of(ctx, job.id or 0) if r.version == job.version]
+    if job.version < 1 or not current or "REPORT" not in current[0].series:
+        raise jobs.JobConflict(f"analysis job {job.id} has no result to report on yet (it is {job.state})")
+    series = current[0].series["REPORT"]
+    rows = await inputs.instance_rows(ctx, job.study_instance_uid, [series])
+    reference = None
+    if rows:
+        blob = await ctx.store.get_bytes(rows[0][1].blob_key)
+        reference = pydicom.dcmread(io.BytesIO(blob), specific_tags=list(reports.PATIENT_STUDY_KEYWORDS))
+    figures = await reports.load_figures(ctx, job.id or 0, job.version)
+    pdf = await asyncio.to_thread(reports.build_pdf, job, figures, lang)
+    number = len(rows) + 1
+    epdf = reports.encapsulated_pdf(
+        pdf,
+        reference,
+        series_uid=series,
+        sop_uid=stable_uid(series, "edit", number, job.revision),
+        version=job.version,
+        study_uid=job.study_instance_uid,
+    )
+    epdf.InstanceNumber = number
+    await ingest_datasets(ctx, job.study_instance_uid, [epdf])
+    return {"series_instance_uid": series, "sop_instance_uid": str(epdf.SOPInstanceUID), "instance_number": number}
 
 
 async def supersede_older(ctx: AppContext, job_id: int, version: int) -> None:

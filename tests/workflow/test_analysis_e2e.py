@@ -95,6 +95,11 @@ def test_siemens_zip_jobs_succeed_with_plausible_cbf(worker_client: TestClient, 
     raw = c.get(f"/dicom-web/studies/{study}/series/{result['series']['REPORT']}/instances/{sop}",
                 headers={"accept": 'multipart/related; type="application/dicom"'})
     assert b"%PDF" in raw.content
+    # The edited report goes into the study as a second instance of the report series.
+    stored = c.post(f"/api/jobs/{job['id']}/report?lang=en")
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["instance_number"] == 2
+    assert len(series_metadata(c, study, result["series"]["REPORT"])) == 2
 
     # A re-run writes version 2 and supersedes version 1; nothing is duplicated.
     assert c.post(f"/api/jobs/{job['id']}/rerun").json()["state"] == "queued"
