@@ -87,7 +87,8 @@ async def mark_evaluated(ctx: AppContext, study_uid: str) -> None:
 async def evaluate_study(ctx: AppContext, study_uid: str) -> list[AnalysisJob]:
     """Classify the study and open/update its jobs; returns the study's jobs."""
     exclude = await inputs.own_result_series(ctx, study_uid)
-    datasets = await inputs.load_datasets(ctx, study_uid, pixels=False, exclude=exclude)
+    # ASL is MR: a CT or X-ray study (thousands of instances) costs one query, no reads.
+    datasets = await inputs.load_datasets(ctx, study_uid, pixels=False, exclude=exclude, modalities=["MR"])
     found = await asyncio.to_thread(engine.classify, datasets) if datasets else []
     counts: dict[str, int] = {}
     for ds in datasets:
@@ -163,10 +164,12 @@ async def upsert_job(ctx: AppContext, study_uid: str, study, f: engine.Found, n:
                 job = (await s.exec(stmt)).one()
         if job.input_instances == n and job.detected == detected:
             return job
+        inputs_changed = job.input_instances != n
+        if job.state == JobState.RUNNING and not inputs_changed:
+            return job  # nothing the running attempt must restart for
         values = dict(common)
         missing = [m for m in f.missing if job.overrides.get(m) is None]
         values["missing"] = missing
-        inputs_changed = job.input_instances != n
         if job.state in (JobState.WAITING, JobState.QUEUED) or (
             inputs_changed and states.allowed("reevaluate", job.state)
         ):
@@ -176,6 +179,8 @@ async def upsert_job(ctx: AppContext, study_uid: str, study, f: engine.Found, n:
             if target == JobState.QUEUED and job.state != JobState.QUEUED:
                 values["queued_at"] = utcnow()
                 values["attempts"] = 0
+            if job.state == JobState.RUNNING:
+                values.update(lease_owner="", lease_expires_at=None, stage="")
         values["revision"] = job.revision + 1
         values["updated_at"] = utcnow()
         await s.exec(  # type: ignore[call-overload]

@@ -30,7 +30,10 @@ async def study_row(ctx: AppContext, study_uid: str) -> Study | None:
 
 
 async def instance_rows(
-    ctx: AppContext, study_uid: str, series_uids: Iterable[str] | None = None
+    ctx: AppContext,
+    study_uid: str,
+    series_uids: Iterable[str] | None = None,
+    modalities: Iterable[str] | None = None,
 ) -> list[tuple[str, Instance]]:
     """(SeriesInstanceUID, Instance) of every visible instance of the study."""
     stmt = (
@@ -41,6 +44,8 @@ async def instance_rows(
     )
     if series_uids is not None:
         stmt = stmt.where(col(Series.series_instance_uid).in_(list(series_uids)))
+    if modalities is not None:
+        stmt = stmt.where(col(Series.modality).in_(list(modalities)))
     async with ctx.sessions() as s:
         return [(r[0], r[1]) for r in (await s.exec(stmt)).all()]
 
@@ -52,10 +57,11 @@ async def load_datasets(
     *,
     pixels: bool,
     exclude: set[str] | None = None,
+    modalities: Iterable[str] | None = None,
 ) -> list[pydicom.Dataset]:
     rows = [
         (series, inst)
-        for series, inst in await instance_rows(ctx, study_uid, series_uids)
+        for series, inst in await instance_rows(ctx, study_uid, series_uids, modalities)
         if series not in (exclude or set()) and inst.sop_class_uid != ENCAPSULATED_PDF
     ]
     sem = asyncio.Semaphore(16)

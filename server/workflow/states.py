@@ -54,8 +54,11 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("requeue", frozenset({S.RUNNING}), S.QUEUED, manual=False),
         Transition("cancel", frozenset({S.WAITING, S.QUEUED, S.RUNNING}), S.CANCELLED, manual=True),
         Transition("rerun", frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}), None, manual=True),
-        # New instances arrived for a finished job's series: analyse again.
-        Transition("reevaluate", frozenset({S.SUCCEEDED, S.FAILED, S.WAITING, S.QUEUED}), None, manual=False),
+        # New instances arrived for the job's series: analyse again (a running
+        # attempt on the old inputs is abandoned; its worker notices at its next heartbeat).
+        Transition(
+            "reevaluate", frozenset({S.SUCCEEDED, S.FAILED, S.WAITING, S.QUEUED, S.RUNNING}), None, manual=False
+        ),
         Transition("delete", frozenset({S.WAITING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELLED}), None,
                    manual=True),
     )
