@@ -132,3 +132,28 @@ def test_state_machine_table() -> None:
         states.check("cancel", "succeeded")
     assert states.actions_for("failed") == ["rerun", "delete"]
     assert "cancel" in states.actions_for("running") and "delete" not in states.actions_for("running")
+
+
+async def test_cancel_while_running_takes_the_job_from_its_worker(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from server.context import AppContext
+    from server.settings import Settings
+    from server.storage import open_store
+    from server.workflow import jobs
+
+    engine = create_engine(database_url)
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=open_store(settings))
+    try:
+        [job_id] = await add_jobs(engine, [{}])
+        lease = await queue.claim(engine, "w1", 30)
+        assert lease is not None
+        cancelled = await jobs.cancel(ctx, job_id)
+        assert (cancelled.state, cancelled.lease_owner) == ("cancelled", "")
+        assert not await queue.heartbeat(engine, lease, 30)  # the worker learns it lost the job
+        assert not await queue.finish(engine, lease, JobState.SUCCEEDED)
+        assert (await jobs.get_job(ctx, job_id)).state == "cancelled"
+        rerun = await jobs.rerun(ctx, job_id)
+        assert (rerun.state, rerun.priority, rerun.attempts) == ("queued", jobs.MANUAL_PRIORITY, 0)
+    finally:
+        await ctx.store.close()
+        await engine.dispose()
