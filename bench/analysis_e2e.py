@@ -9,7 +9,7 @@ lists the CBF series. Prints the figure and the job's own timings.
 Usage::
 
     .venv/bin/python bench/analysis_e2e.py                 # 3 runs on SQLite
-    .venv/bin/python bench/analysis_e2e.py --runs 5 --database-url postgresql+asyncpg://postgres@127.0.0.1/db
+    .venv/bin/python bench/analysis_e2e.py --postgres      # a fresh PostgreSQL database per run
 
 If the QIDO routes are not in the build, the series is looked up with WADO-RS
 series metadata instead (said in the output).
@@ -100,48 +100,79 @@ def cbf_series(http: httpx.Client, study: str) -> tuple[str | None, str]:
     return None, "WADO-RS metadata (no QIDO routes in this build)"
 
 
-def one_run(database_url: str | None, quiet: float, files: list[Path], study: str) -> dict:
+def pg_database(admin_url: str, name: str, create: bool) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if create:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def one_run(pg_admin: str | None, quiet: float, files: list[Path], study: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="cirrus-bench-") as tmp:
         data_dir = Path(tmp)
-        url = database_url or f"sqlite+aiosqlite:///{data_dir / 'cirrus.db'}"
-        proc, base = start_server(data_dir, url, quiet)
+        url = f"sqlite+aiosqlite:///{data_dir / 'cirrus.db'}"
+        if pg_admin:
+            name = f"cirrus_bench_flow_{os.getpid()}"
+            pg_database(pg_admin, name, create=True)
+            url = f"postgresql+asyncpg://{pg_admin.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
         try:
-            body, ctype = stow_body(files)
-            with httpx.Client(base_url=base, timeout=120) as http:
-                t0 = time.perf_counter()
-                r = http.post("/dicom-web/studies", content=body, headers={"content-type": ctype})
-                r.raise_for_status()
-                t_stow = time.perf_counter() - t0
-                seen_job = None
-                while time.perf_counter() - t0 < 120:
-                    uid, how = cbf_series(http, study)
-                    if seen_job is None and http.get(f"/api/jobs?study={study}").json()["jobs"]:
-                        seen_job = time.perf_counter() - t0
-                    if uid:
-                        total = time.perf_counter() - t0
-                        break
-                    time.sleep(0.1)
-                else:
-                    raise SystemExit("the CBF series did not appear within 120 s")
-                # The job finishes after its maps are visible (the PDF report comes last).
-                jobs = http.get(f"/api/jobs?study={study}").json()["jobs"]
-                while time.perf_counter() - t0 < 120:
-                    job = http.get(f"/api/jobs/{jobs[0]['id']}").json()
-                    if job["state"] not in ("queued", "running"):
-                        break
-                    time.sleep(0.2)
-                timings = job["timings"]
-            return {"stow": t_stow, "job_open": seen_job, "visible": total, "how": how, "timings": timings}
+            return _measure(data_dir, url, quiet, files, study)
         finally:
-            proc.terminate()
-            proc.wait(20)
+            if pg_admin:
+                pg_database(pg_admin, name, create=False)
+
+
+def _measure(data_dir: Path, url: str, quiet: float, files: list[Path], study: str) -> dict:
+    proc, base = start_server(data_dir, url, quiet)
+    try:
+        body, ctype = stow_body(files)
+        with httpx.Client(base_url=base, timeout=120) as http:
+            t0 = time.perf_counter()
+            r = http.post("/dicom-web/studies", content=body, headers={"content-type": ctype})
+            r.raise_for_status()
+            t_stow = time.perf_counter() - t0
+            seen_job = None
+            while time.perf_counter() - t0 < 120:
+                uid, how = cbf_series(http, study)
+                if seen_job is None and http.get(f"/api/jobs?study={study}").json()["jobs"]:
+                    seen_job = time.perf_counter() - t0
+                if uid:
+                    total = time.perf_counter() - t0
+                    break
+                time.sleep(0.1)
+            else:
+                raise SystemExit("the CBF series did not appear within 120 s")
+            # The job finishes after its maps are visible (the PDF report comes last).
+            jobs = http.get(f"/api/jobs?study={study}").json()["jobs"]
+            while time.perf_counter() - t0 < 120:
+                job = http.get(f"/api/jobs/{jobs[0]['id']}").json()
+                if job["state"] not in ("queued", "running"):
+                    break
+                time.sleep(0.2)
+            timings = job["timings"]
+        return {"stow": t_stow, "job_open": seen_job, "visible": total, "how": how, "timings": timings}
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--quiet", type=float, default=2.0, help="quiet period in seconds (default 2)")
-    p.add_argument("--database-url", help="default: a fresh SQLite file per run")
+    p.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database per run instead of SQLite")
+    p.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                   help="admin connection used to create and drop the bench databases")
     args = p.parse_args()
     import pydicom
 
@@ -149,10 +180,10 @@ def main() -> int:
     study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
     size = sum(f.stat().st_size for f in files) / 1e6
     print(f"study: Siemens 2D pCASL, {len(files)} instances, {size:.1f} MB; quiet period {args.quiet:g} s; "
-          f"database: {'SQLite' if not args.database_url else args.database_url.split('@')[-1]}")
+          f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
     results = []
     for i in range(args.runs):
-        r = one_run(args.database_url, args.quiet, files, study)
+        r = one_run(args.pg_admin if args.postgres else None, args.quiet, files, study)
         results.append(r)
         t = r["timings"]
         print(f"run {i + 1}: STOW {r['stow']:.2f} s, job open {r['job_open']:.2f} s, "
