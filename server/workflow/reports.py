@@ -89,6 +89,31 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
+REGIONS: dict[str, dict[str, str]] = {
+    "en": {
+        "whole_brain": "Whole brain", "grey_matter_like": "Grey-matter-like (CBF ≥ median)",
+        "left_hemisphere": "Left hemisphere", "right_hemisphere": "Right hemisphere",
+        "asymmetry_index": "Asymmetry index (L−R)", "att_whole_brain": "ATT, whole brain",
+        "slice": "Slice", "region": "Region", "n": "Voxels", "mean": "Mean", "median": "Median",
+        "sd": "SD", "unit": "Unit",
+    },
+    "zh-CN": {
+        "whole_brain": "全脑", "grey_matter_like": "灰质样区域（CBF ≥ 中位数）",
+        "left_hemisphere": "左侧半球", "right_hemisphere": "右侧半球",
+        "asymmetry_index": "不对称指数（左−右）", "att_whole_brain": "全脑动脉通过时间 ATT",
+        "slice": "层面", "region": "区域", "n": "体素数", "mean": "平均值", "median": "中位数",
+        "sd": "标准差", "unit": "单位",
+    },
+}
+
+
+def region_label(key: str, lang: str) -> str:
+    names = REGIONS[lang]
+    if key.startswith("slice_") and key[6:].isdigit():
+        return f"{names['slice']} {int(key[6:]) + 1}"
+    return names.get(key, key)
+
+
 def language(value: str | None) -> str:
     if value and value.lower().startswith("zh"):
         return "zh-CN"
@@ -298,6 +323,8 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     story.append(para(t["regional"], h2))
     head, rows = regional_rows(job.regional_csv)
     if head:
+        head = [REGIONS[lang].get(h, h) for h in head]
+        rows = [[region_label(r[0], lang), *r[1:]] for r in rows if r]
         story.append(table([head, *rows[:40]]))
     story.append(para(t["plot"], h2))
     if "plot" in figures:
