@@ -69,9 +69,11 @@ def six_delay() -> None:
         t = best_of(3, lambda: quant.quantify(acq, model="kinetic"))
         t_wd = best_of(3, lambda: quant.quantify(acq, model="weighted_delay"))
         n = int(quant.quantify(acq).mask.sum())
+        everything = np.ones(acq.geometry.shape, dtype=bool)
+        t_all = best_of(1, lambda: quant.quantify(acq, {"mask": everything}, model="kinetic"))
     print(
         f"six-delay kinetic fit 64x64x12 ({n} brain voxels): {t:.2f} s (target < 5 s); "
-        f"weighted-delay: {t_wd:.2f} s"
+        f"all 49152 voxels: {t_all:.2f} s; weighted-delay: {t_wd:.2f} s"
     )
 
 

@@ -9,6 +9,19 @@ Public API (stable; locked by ``tests/quant/test_public_api.py``)::
     text = statistics_csv(result)
 
 Override names and units are listed in :mod:`quant.params`. Errors derive from :class:`QuantError`.
+
+For the analysis workflow:
+
+- ``classify_study`` raises :class:`NotAslError` when a study holds no ASL series; each
+  acquisition's ``summary()`` is JSON-ready (vendor, labeling type, readout, series roles,
+  parameters with provenance, ``missing``, scanner-derived maps that were not used).
+- Ask a person for every name in ``acq.missing`` and pass the answers as overrides (plain values
+  are recorded as ``user``; pass a :class:`Param` with ``source="setting"`` for per-protocol
+  configuration). :class:`MissingParameterError` carries ``.missing`` for the same purpose.
+- ``QuantResult.as_dict()`` is JSON-ready (model, parameters used with provenance, statistics,
+  timings, warnings); ``build_derived_datasets`` returns datasets ready to store (STOW/ingest).
+- ``model="auto"``: kinetic fit for several delays, GE's product formula for GE single delay,
+  the consensus formula otherwise.
 """
 
 from quant.acquisition import AslAcquisition, AslVolume, Geometry, SeriesInfo, geometry_from_affine

@@ -236,7 +236,7 @@ def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     rows, cols = cbf.shape
     scale = max(1, int(np.ceil(256 / max(rows, cols))))
     img = Image.fromarray(rgb).resize((cols * scale, rows * scale), Image.Resampling.NEAREST)
-    bar_w = 60
+    bar_w = 80
     canvas = Image.new("RGB", (img.width + bar_w, img.height), (0, 0, 0))
     canvas.paste(img, (0, 0))
     h = img.height - 20
@@ -247,7 +247,7 @@ def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     for frac in (0.0, 0.5, 1.0):
         y = int(10 + (1 - frac) * (h - 1))
         draw.text((img.width + 22, max(0, y - 5)), f"{vmax * frac:.0f}", fill=(255, 255, 255))
-    draw.text((img.width + 2, img.height - 10), "ml/100g", fill=(255, 255, 255))
+    draw.text((img.width + 4, img.height - 10), "ml/100g/min", fill=(255, 255, 255))
     return np.asarray(canvas, dtype=np.uint8)
 
 

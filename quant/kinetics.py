@@ -42,9 +42,7 @@ def consensus_pcasl(
     return _safe_divide(num, den)
 
 
-def consensus_pasl(
-    dm: Array, m0: Array, ti: Array | float, ti1: float, t1b: float, alpha: float, lam: float
-) -> Array:
+def consensus_pasl(dm: Array, m0: Array, ti: Array | float, ti1: float, t1b: float, alpha: float, lam: float) -> Array:
     """Alsop 2015 eq. 2 (PASL with QUIPSS II / Q2TIPS bolus cut-off at TI1)."""
     ti_a = np.asarray(ti, dtype=np.float64)
     num = ML_PER_100G_MIN * lam * dm * np.exp(ti_a / t1b)
@@ -83,9 +81,7 @@ def _apparent_t1(f: Array, t1t: Array, lam: float) -> Array:
     return 1.0 / (1.0 / t1t + (f / ML_PER_100G_MIN) / lam)
 
 
-def gkm_pcasl(
-    f: Num, att: Num, pld: Num, tau: float, t1b: float, t1t: Num, alpha: float, lam: float
-) -> Array:
+def gkm_pcasl(f: Num, att: Num, pld: Num, tau: float, t1b: float, t1t: Num, alpha: float, lam: float) -> Array:
     """ΔM/M0 predicted for pCASL/CASL; arguments broadcast together."""
     fs = np.asarray(f, dtype=np.float64) / ML_PER_100G_MIN
     t1p = _apparent_t1(np.asarray(f, dtype=np.float64), np.asarray(t1t, dtype=np.float64), lam)
@@ -106,9 +102,7 @@ def gkm_pasl(f: Num, att: Num, ti: Num, ti1: float, t1b: float, t1t: Num, alpha:
     small = np.abs(k) < 1e-9
     k_safe = np.where(small, 1.0, k)
     dur = np.maximum(t - att, 1e-12)
-    q_during = np.where(
-        small, 1.0, np.exp(k_safe * t) * (np.exp(-k_safe * att) - np.exp(-k_safe * t)) / (k_safe * dur)
-    )
+    q_during = np.where(small, 1.0, np.exp(k_safe * t) * (np.exp(-k_safe * att) - np.exp(-k_safe * t)) / (k_safe * dur))
     q_after = np.where(
         small,
         1.0,
@@ -183,7 +177,33 @@ def fit_kinetic(
     f_ref = 60.0
     cbf = np.empty(n)
     att = np.empty(n)
-    for start in range(0, n, chunk):
+    shared = bool(np.all(times_a == times_a[0])) and bool(np.all(t1t_a == t1t_a[0]))
+    if shared:
+        # Same delays and T1 everywhere: one (ATT × delay) basis serves all voxels.
+        basis1 = (
+            _model(
+                labeling,
+                np.float64(f_ref),
+                grid[:, None],
+                times_a[0][None, :],
+                bolus,
+                t1b,
+                np.float64(t1t_a[0]),
+                alpha,
+                lam,
+            )
+            / f_ref
+        )
+        sbb = np.einsum("ap,ap->a", basis1, basis1)
+        for start in range(0, n, chunk):
+            sl = slice(start, start + chunk)
+            sby = y[sl] @ basis1.T
+            scale = np.where(sbb > 0, np.maximum(sby, 0.0) / np.where(sbb > 0, sbb, 1.0), 0.0)
+            rss = -2 * scale * sby + scale**2 * sbb  # Σy² is the same for every candidate
+            best = np.argmin(rss, axis=1)
+            cbf[sl] = scale[np.arange(best.size), best]
+            att[sl] = grid[best]
+    for start in range(0, 0 if shared else n, chunk):
         sl = slice(start, start + chunk)
         basis = (
             _model(
@@ -207,9 +227,7 @@ def fit_kinetic(
     cbf = np.clip(cbf, *cbf_bounds)
 
     def residual(f: Array, a: Array) -> Array:
-        r: Array = y - _model(
-            labeling, f[:, None], a[:, None], times_a, bolus, t1b, t1t_a[:, None], alpha, lam
-        )
+        r: Array = y - _model(labeling, f[:, None], a[:, None], times_a, bolus, t1b, t1t_a[:, None], alpha, lam)
         return r
 
     r = residual(cbf, att)
@@ -218,8 +236,9 @@ def fit_kinetic(
     for _ in range(iterations):
         hf = np.maximum(1e-3 * np.abs(cbf), 1e-3)
         ha = 1e-4
-        jf = (residual(cbf, att) - residual(cbf + hf, att)) / hf[:, None]
-        ja = (residual(cbf, att) - residual(cbf, att + ha)) / ha
+        # r is the residual at the current point (kept in step with cbf and att below).
+        jf = (r - residual(cbf + hf, att)) / hf[:, None]
+        ja = (r - residual(cbf, att + ha)) / ha
         a11 = np.einsum("np,np->n", jf, jf)
         a22 = np.einsum("np,np->n", ja, ja)
         a12 = np.einsum("np,np->n", jf, ja)
@@ -272,19 +291,14 @@ def weighted_delay(
     if np.ndim(t1t) == 0 and bool(np.all(times_a == times_a[0])):
         # One curve serves every voxel: invert WD(ATT) by interpolation on its rising part.
         basis1 = (
-            gkm_pcasl(
-                np.float64(f_ref), grid[:, None], times_a[0][None, :], bolus, t1b, np.float64(t1t), alpha, lam
-            )
+            gkm_pcasl(np.float64(f_ref), grid[:, None], times_a[0][None, :], bolus, t1b, np.float64(t1t), alpha, lam)
             / f_ref
         )
         bsum1 = basis1.sum(axis=1)
         curve1 = basis1 @ times_a[0] / np.where(bsum1 > 0, bsum1, np.inf)
         top = int(np.argmax(curve1)) + 1
         att = np.interp(wd, curve1[:top], grid[:top])
-        basis = (
-            gkm_pcasl(np.float64(f_ref), att[:, None], times_a, bolus, t1b, np.float64(t1t), alpha, lam)
-            / f_ref
-        )
+        basis = gkm_pcasl(np.float64(f_ref), att[:, None], times_a, bolus, t1b, np.float64(t1t), alpha, lam) / f_ref
         cbf, rss = _linear_cbf(y, basis)
         return KineticFit(cbf=cbf, att=att, rss=rss)
     for start in range(0, n, chunk):
@@ -315,10 +329,6 @@ def weighted_delay(
 
 def _safe_divide(num: Array, den: Array) -> Array:
     num_a = np.asarray(num, dtype=np.float64)
-    den_a = np.broadcast_to(
-        np.asarray(den, dtype=np.float64), np.broadcast_shapes(num_a.shape, np.shape(den))
-    )
-    out: Array = np.divide(
-        num_a, den_a, out=np.zeros(np.broadcast_shapes(num_a.shape, den_a.shape)), where=den_a > 0
-    )
+    den_a = np.broadcast_to(np.asarray(den, dtype=np.float64), np.broadcast_shapes(num_a.shape, np.shape(den)))
+    out: Array = np.divide(num_a, den_a, out=np.zeros(np.broadcast_shapes(num_a.shape, den_a.shape)), where=den_a > 0)
     return out

@@ -92,9 +92,23 @@ def _sidecar(nifti: Path, suffix: str) -> Path:
     return nifti.with_name(base + suffix)
 
 
+def load_nifti_lps(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Data and RAS affine of a NIfTI image, reoriented so that i runs to the patient's left and
+    j to posterior (DICOM's usual axial layout: derived images display the radiological way)."""
+    img = nib.as_closest_canonical(nib.load(str(path)))  # type: ignore[arg-type]
+    data = np.asarray(img.get_fdata(), dtype=np.float64)
+    affine = np.asarray(img.affine, dtype=np.float64).copy()
+    for axis in (0, 1):  # RAS+ -> LPS+ along i and j
+        data = np.flip(data, axis=axis)
+        affine[:3, 3] += affine[:3, axis] * (data.shape[axis] - 1)
+        affine[:3, axis] = -affine[:3, axis]
+    return data, affine
+
+
 def load_volume_zyx(path: Path) -> np.ndarray:
-    """A 3-D NIfTI image as a (z, y, x) array (e.g. a tissue T1 map for the kinetic fit)."""
-    data = np.asarray(nib.load(str(path)).get_fdata(), dtype=np.float64)  # type: ignore[attr-defined]
+    """A 3-D NIfTI image as a (z, y, x) array (e.g. a tissue T1 map for the kinetic fit), in
+    the same layout as the volumes of :func:`acquisition_from_bids`."""
+    data, _ = load_nifti_lps(path)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
@@ -111,8 +125,7 @@ def acquisition_from_bids(niftis: list[Path]) -> AslAcquisition:
     meta0: dict[str, Any] = {}
     m0_tr: float | None = None
     for path in sorted(niftis):
-        img = nib.load(str(path))
-        data = np.asarray(img.get_fdata(), dtype=np.float64)  # type: ignore[attr-defined]
+        data, affine = load_nifti_lps(path)
         if data.ndim == 3:
             data = data[..., None]
         side = _sidecar(path, "_asl.json")
@@ -127,7 +140,7 @@ def acquisition_from_bids(niftis: list[Path]) -> AslAcquisition:
             kinds = [row["volume_type"].strip().lower() for row in csv.DictReader(fh, delimiter="\t")]
         if len(kinds) != data.shape[3]:
             raise InputError(f"{path.name}: {data.shape[3]} volumes but {len(kinds)} rows in {ctx.name}")
-        g = geometry_from_affine(img.affine, data.shape[:3])  # type: ignore[attr-defined]
+        g = geometry_from_affine(affine, data.shape[:3])
         if geometry is None:
             geometry = g
         else:

@@ -59,6 +59,10 @@ def decode_frame(
                 return fast, desc.photometric_interpretation
     else:
         fragments = [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else list(data)
+        if tsuid in _JPEG2000_SYNTAXES:
+            fast = _jpeg2000_fast(b"".join(fragments), desc)
+            if fast is not None:
+                return fast, desc.photometric_interpretation
         buffer = encapsulated_buffer(fragments)
     opts = desc.decode_options()
     if tsuid == ExplicitVRBigEndian:
@@ -75,6 +79,33 @@ def decode_frame(
     except Exception as exc:  # codecs raise anything from ValueError to RuntimeError
         raise Unprocessable(f"pixel data cannot be decoded ({tsuid.name}): {_short(exc)}") from exc
     return _native_order(arr), str(meta.get("photometric_interpretation", desc.photometric_interpretation))
+
+
+_JPEG2000_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",  # JPEG 2000 (lossless, lossy)
+    "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",  # HTJ2K
+})
+
+
+def _jpeg2000_fast(codestream: bytes, desc: PixelDescription) -> np.ndarray | None:
+    """Single-sample JPEG 2000 / HTJ2K frames through OpenJPEG with two decoding threads.
+
+    pydicom's backend decodes single-threaded; a 512x512 16-bit frame decodes about three times
+    faster this way. Anything whose decoded type does not match the header goes to pydicom,
+    which knows how to reconcile sign and precision mismatches.
+    """
+    if desc.samples_per_pixel != 1 or desc.bits_allocated not in (8, 16):
+        return None
+    try:
+        import imagecodecs
+
+        arr = imagecodecs.jpeg2k_decode(codestream, numthreads=2)
+    except Exception:
+        return None
+    expected = np.dtype(f"{'i' if desc.pixel_representation else 'u'}{desc.bits_allocated // 8}")
+    if arr.dtype != expected or arr.shape != (desc.rows, desc.columns):
+        return None
+    return arr
 
 
 def _native_fast(buffer: bytes, desc: PixelDescription) -> np.ndarray | None:

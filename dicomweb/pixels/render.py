@@ -337,3 +337,18 @@ def encode_image(img: Image.Image, params: RenderParams) -> bytes:
     else:
         img.save(buf, format="GIF")
     return buf.getvalue()
+
+
+def render_animation(
+    frames: list[tuple[np.ndarray, PixelDescription, RenderAttributes]],
+    params: RenderParams,
+    frame_ms: int = 100,
+) -> bytes:
+    """Several decoded frames as one animated GIF (multi-frame rendered instance, PS3.18 §8.3.5.1)."""
+    images = []
+    for arr, desc, attrs in frames:
+        img = _apply_viewport(Image.fromarray(render_pixels(arr, desc, attrs, params)), params.viewport)
+        images.append(img.convert("P", palette=Image.Palette.ADAPTIVE) if img.mode == "RGB" else img)
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+    return buf.getvalue()

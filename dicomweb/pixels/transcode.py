@@ -188,6 +188,42 @@ ENCODERS: dict[str, Callable[[np.ndarray, PixelDescription, int], Encoded]] = {
 assert set(ENCODERS) == set(TARGETS)
 
 
+# Deepest integer samples each target holds (None: float data too).
+MAX_BITS: dict[str, int | None] = {
+    ExplicitVRLittleEndian: None,
+    RLELossless: 32,
+    JPEGLosslessSV1: 16,
+    JPEGLSLossless: 16,
+    JPEGLSNearLossless: 16,
+    JPEG2000Lossless: 24,
+    JPEG2000: 24,
+    HTJ2KLossless: 16,
+    HTJ2K: 16,
+    JPEGBaseline8Bit: 8,
+}
+
+
+def check_encodable(desc: PixelDescription, target: str) -> None:
+    """Raise ``NotAcceptable`` (naming why) when frames like ``desc`` cannot be encoded as ``target``.
+
+    Lets a server refuse before it starts streaming a response.
+    """
+    if str(target) not in ENCODERS:
+        raise NotAcceptable(f"transcoding to transfer syntax {target} is not supported")
+    limit = MAX_BITS[str(target)]
+    if limit is None:
+        return
+    if desc.is_float:
+        raise NotAcceptable(f"float pixel data cannot be encoded as {UID(target).name}")
+    if target == RLELossless:
+        if desc.samples_per_pixel * -(-desc.bits_allocated // 8) > 15:
+            raise NotAcceptable("RLE Lossless holds at most 15 byte segments per frame")
+        return
+    _require_integer(desc, target, limit)
+    if target == JPEGBaseline8Bit and desc.pixel_representation:
+        raise NotAcceptable("signed pixel data cannot be encoded as JPEG baseline")
+
+
 def encode_frame(arr: np.ndarray, desc: PixelDescription, target: str, *, quality: int = 90) -> Encoded:
     """Encode one decoded frame (as returned by ``decode_frame(as_rgb=True)``).
 

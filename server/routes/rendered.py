@@ -105,6 +105,8 @@ async def rendered(request: Request) -> Response:
             return _image_response(request, await svc.render(img, numbers[0], params))
         if len(numbers) > MAX_RENDERED_PARTS:
             raise BadRequest(f"frames: at most {MAX_RENDERED_PARTS} frames can be rendered in one request")
+        if params.media_type == "image/gif":
+            return _image_response(request, await svc.render_animation(img, numbers, params))
         return _multipart([await svc.render(img, n, params) for n in numbers], params.media_type)
     # Study and series: one part per image instance, its first frame.
     images = _with_pixels(rows)

@@ -54,6 +54,9 @@ async def retrieve_instances(request: Request) -> Response:
                         f"transcoding to {asked} is not available"
                     )
                 transcode.add(r.sop_instance_uid)
+                from server.services import pixels
+
+                await pixels.service(ctx).check_transcodable(r, asked)
     boundary = new_boundary()
 
     async def body() -> AsyncIterator[bytes]:

@@ -6,10 +6,13 @@ Objects whose frames are not byte-addressable (deflated, big endian) are
 read whole and decoded through pydicom.
 
 Caches (per process, bounded):
-- instance rows by URL for ``ROW_TTL`` seconds, so a repeated request does no
-  SQL (a DELETE is therefore seen by the pixel routes within ``ROW_TTL``);
+- single instances through ``retrieve.find_instance`` (evicted on DELETE), and the
+  instance lists of study/series requests for ``ROW_TTL`` seconds, so repeated
+  requests do no SQL (a study/series list may lag a STOW or DELETE by ``ROW_TTL``);
 - parsed headers (pixel description and presentation attributes) by blob key;
-- rendered outputs by (blob key, frame, parameters), up to ``OUTPUT_CACHE_BYTES``.
+- rendered outputs by (blob key, frame, parameters), up to ``OUTPUT_CACHE_BYTES``;
+- decoded frames of compressed instances, up to ``DECODED_CACHE_BYTES`` (window changes
+  on a JPEG 2000 frame then skip the codec).
 Outputs carry a strong ETag computed from the same key, so a 304 needs no
 rendering at all; stored instances are immutable, hence
 ``Cache-Control: public, max-age=31536000, immutable`` for CDNs.
@@ -30,13 +33,13 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
-from dicomweb.errors import NotFound, Unprocessable
+from dicomweb.errors import NotAcceptable, NotFound, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
 from dicomweb.pixels.description import PixelDescription
 from dicomweb.pixels.media import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
 from dicomweb.pixels.params import RenderParams
-from dicomweb.pixels.render import RenderAttributes, render_frame
-from dicomweb.pixels.transcode import encode_frame, transcode_dataset
+from dicomweb.pixels.render import RenderAttributes, render_animation, render_frame
+from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
 from server.context import AppContext
 from server.services import retrieve
 from server.services.retrieve import StoredInstance
@@ -47,6 +50,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 RENDER_VERSION = "1"
 ROW_TTL = 5.0
 OUTPUT_CACHE_BYTES = 256 * 1024 * 1024
+DECODED_CACHE_BYTES = 128 * 1024 * 1024
 HEADER_CACHE_ENTRIES = 4096
 
 
@@ -112,10 +116,14 @@ class PixelService:
         self.rows: dict[tuple[str, str | None, str | None], tuple[float, list[StoredInstance]]] = {}
         self.headers = LRU(HEADER_CACHE_ENTRIES)
         self.outputs = LRU(100_000, OUTPUT_CACHE_BYTES)
+        self.decoded = LRU(10_000, DECODED_CACHE_BYTES)
 
     # -- look-ups ---------------------------------------------------------------------------------
 
     async def instances(self, study: str, series: str | None = None, sop: str | None = None) -> list[StoredInstance]:
+        if series is not None and sop is not None:
+            # One instance: the archive-wide instance cache (evicted on DELETE in this process).
+            return [await retrieve.find_instance(self.ctx, study, series, sop)]
         key = (study, series, sop)
         now = time.monotonic()
         hit = self.rows.get(key)
@@ -190,20 +198,50 @@ class PixelService:
         cached = self.outputs.get_sized(etag)
         if cached is not None:
             return RenderedImage(cached, params.media_type, etag)
-        local = self._local_ranges(img, frame)
-        source = None if local is not None else await self._frame_source(img, frame)
+        decoded_key = (img.row.blob_key, frame)
+        decoded = self.decoded.get_sized(decoded_key)
+        local = self._local_ranges(img, frame) if decoded is None else None
+        source = None if decoded is not None or local is not None else await self._frame_source(img, frame)
 
-        def work() -> bytes:
+        def work() -> tuple[bytes, Any]:
             # On a filesystem store the frame is read in this worker thread: one thread hop per request.
-            src = _pread(*local) if local is not None else source
-            assert src is not None
-            arr, desc = self._decode(img, src, frame)
+            frame_data = decoded
+            if frame_data is None:
+                src = _pread(*local) if local is not None else source
+                assert src is not None
+                frame_data = self._decode(img, src, frame)
+            arr, desc = frame_data
             attrs = RenderAttributes.from_dataset(img.header, frame - 1)
-            return render_frame(arr, desc, attrs, params)
+            return render_frame(arr, desc, attrs, params), frame_data
 
-        body = await asyncio.to_thread(work)
+        body, frame_data = await asyncio.to_thread(work)
+        if decoded is None and not img.desc.is_native:
+            # Keep decoded compressed frames: a viewer dragging the window re-renders the same frame.
+            self.decoded.put(decoded_key, frame_data, int(frame_data[0].nbytes))
         self.outputs.put(etag, body, len(body))
         return RenderedImage(body, params.media_type, etag)
+
+    async def render_animation(self, img: Image, numbers: list[int], params: RenderParams) -> RenderedImage:
+        """Frames of one instance as an animated GIF (frames decoded one at a time)."""
+        for n in numbers:
+            self._check_frame(img, n)
+        key = RenderParams(**{**params.__dict__, "media_type": "image/gif"})
+        etag = render_etag(img.row, 0, key, "animation:" + ",".join(map(str, numbers)))
+        cached = self.outputs.get_sized(etag)
+        if cached is not None:
+            return RenderedImage(cached, "image/gif", etag)
+        decoded = []
+        for n in numbers:
+            source = await self._frame_source(img, n)
+
+            def work(src: list[bytes] | Dataset = source, n: int = n) -> tuple[Any, PixelDescription, Any]:
+                arr, desc = self._decode(img, src, n)
+                return arr, desc, RenderAttributes.from_dataset(img.header, n - 1)
+
+            decoded.append(await asyncio.to_thread(work))
+        body = await asyncio.to_thread(render_animation, decoded, params)
+        self.outputs.put(etag, body, len(body))
+        return RenderedImage(body, "image/gif", etag)
 
     # -- transcoding ------------------------------------------------------------------------------
 
@@ -223,14 +261,27 @@ class PixelService:
             out.append(await asyncio.to_thread(work))
         return out, target
 
+    async def check_transcodable(self, row: StoredInstance, target: str) -> None:
+        """Raise ``NotAcceptable`` now if ``row`` cannot be transcoded to ``target`` (before streaming)."""
+        if row.number_of_frames == 0 and row.transfer_syntax_uid != DeflatedExplicitVRLittleEndian:
+            return
+        img = await self.image(row)
+        try:
+            check_encodable(img.desc, target)
+        except NotAcceptable as exc:
+            raise NotAcceptable(f"instance {row.sop_instance_uid}: {exc.message}") from exc
+
     async def transcode_instance(self, row: StoredInstance, target: str) -> bytes:
         """The whole instance as Part 10 bytes in ``target`` (WADO-RS/URI with a transfer syntax)."""
         raw = await self.ctx.store.get_bytes(row.blob_key)
 
         def work() -> bytes:
             ds = pydicom.dcmread(io.BytesIO(raw), force=True)
-            if row.number_of_frames == 0 or "PixelData" not in ds and "FloatPixelData" not in ds and (
-                "DoubleFloatPixelData" not in ds
+            if (
+                row.number_of_frames == 0
+                or "PixelData" not in ds
+                and "FloatPixelData" not in ds
+                and ("DoubleFloatPixelData" not in ds)
             ):
                 # Nothing to re-encode: only the dataset encoding changes.
                 out = ds

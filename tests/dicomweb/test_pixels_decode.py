@@ -18,7 +18,7 @@ from dicomweb.errors import NotAcceptable, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
 from dicomweb.pixels.description import PixelDescription
 from dicomweb.pixels.media import LOSSLESS_TARGETS, LOSSY_TARGETS
-from dicomweb.pixels.transcode import encode_frame, transcode_dataset
+from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 TS_DIR = ROOT.parent / "shared" / "data" / "transfer-syntaxes"
@@ -92,11 +92,18 @@ def test_frames_equal_pydicom_and_lossless_transcodes_round_trip(path: Path) -> 
     decoded = replace(desc, photometric_interpretation=photometric, planar_configuration=0)
     for target in sorted(LOSSLESS_TARGETS):
         try:
+            check_encodable(decoded, target)
+            predicted = True
+        except NotAcceptable:
+            predicted = False
+        try:
             encoded = encode_frame(arr, decoded, target)
         except NotAcceptable:
             # Only depths a codec cannot hold are refused: 1-bit, >16-bit for JPEG/JPEG-LS/HTJ2K, >24 for J2K.
             assert desc.bits_allocated == 1 or desc.bits_stored > 16
+            assert not predicted, target
             continue
+        assert predicted, target
         back, _ = decode_frame(encoded.data, encoded.description)
         assert np.array_equal(back, arr), target
 

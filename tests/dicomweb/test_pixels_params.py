@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dicomweb.errors import BadRequest, NotAcceptable
-from dicomweb.pixels.media import frame_media_type, resolve_frame_syntax
+from dicomweb.pixels.media import DEFAULT_SYNTAX, FRAME_MEDIA_TYPES, TARGETS, frame_media_type, stored_frame_syntax
 from dicomweb.pixels.params import Viewport, Window, negotiate_rendered_type, parse_render_params
 
 
@@ -56,15 +56,12 @@ def test_rendered_negotiation() -> None:
         negotiate_rendered_type("image/webp")
 
 
-def test_frame_syntax_resolution() -> None:
-    jls, rle, le = "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.1"
+def test_frame_syntax_tables() -> None:
+    jls, le = "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.1"
     assert frame_media_type(jls) == "image/jls" and frame_media_type("1.2.840.10008.1.2") == "application/octet-stream"
-    assert resolve_frame_syntax(jls, "application/octet-stream", "*") == jls
-    assert resolve_frame_syntax(jls, None, None) == jls
-    assert resolve_frame_syntax(jls, "application/octet-stream", None) == le
-    assert resolve_frame_syntax("1.2.840.10008.1.2.2", "application/octet-stream", "*") == le
-    assert resolve_frame_syntax(jls, "image/dicom-rle", rle) == rle
-    with pytest.raises(NotAcceptable):
-        resolve_frame_syntax(jls, "image/jls", rle)  # syntax does not belong to the media type
-    with pytest.raises(NotAcceptable):
-        resolve_frame_syntax(le, "video/mp4", None)
+    assert frame_media_type("1.2.840.10008.1.2.4.201") == "image/jphc"
+    assert frame_media_type("1.2.840.10008.1.2.5") == "image/dicom-rle"
+    assert stored_frame_syntax("1.2.840.10008.1.2.2") == le and stored_frame_syntax(jls) == jls
+    for media, syntax in DEFAULT_SYNTAX.items():
+        assert FRAME_MEDIA_TYPES[syntax] == media
+    assert TARGETS <= set(FRAME_MEDIA_TYPES)

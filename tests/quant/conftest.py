@@ -6,7 +6,6 @@ import glob
 import zipfile
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
@@ -34,8 +33,9 @@ def dro_dir(tmp_path_factory: pytest.TempPathFactory):
 
 def truth(folder: Path, quantity: str) -> np.ndarray:
     """A DRO ground-truth map as (z, y, x)."""
-    path = next((folder / "ground_truth").glob(f"*_ground_truth_{quantity}.nii.gz"))
-    return np.transpose(np.asarray(nib.load(str(path)).get_fdata()), (2, 1, 0))
+    from server.quantio import load_volume_zyx
+
+    return load_volume_zyx(next((folder / "ground_truth").glob(f"*_ground_truth_{quantity}.nii.gz")))
 
 
 def asl_niftis(folder: Path) -> list[Path]:

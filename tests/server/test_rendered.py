@@ -238,6 +238,20 @@ def test_instance_retrieve_transcodes(client) -> None:  # type: ignore[no-untype
         headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.100'},
     )
     assert r.status_code == 406
+    # 32-bit dose data cannot become JPEG-LS: refused with a reason before any byte is streamed.
+    dose = relabel(get_testdata_file("rtdose.dcm"), study, series, 2)
+    store(client, [dose])
+    r = client.get(
+        url_of(dose),
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.80'},
+    )
+    assert r.status_code == 406 and "32-bit" in r.json()["error"]
+    r = client.get(
+        url_of(dose),
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5'},
+    )
+    [(_, body)] = split_multipart(r.headers["content-type"], r.content)
+    assert np.array_equal(pydicom.dcmread(io.BytesIO(body)).pixel_array, pydicom.dcmread(io.BytesIO(dose)).pixel_array)
 
 
 def test_deflated_and_big_endian_instances_render_and_serve_frames(client) -> None:  # type: ignore[no-untyped-def]
@@ -299,6 +313,10 @@ def test_frame_list_rendered_is_multipart(client) -> None:  # type: ignore[no-un
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(body))), frame)
     whole = client.get(url_of(data) + "/rendered")
     assert len(split_multipart(whole.headers["content-type"], whole.content)) == 2
+    gif = client.get(url_of(data) + "/rendered", headers={"Accept": "image/gif"})
+    assert gif.headers["content-type"] == "image/gif"
+    animation = Image.open(io.BytesIO(gif.content))
+    assert getattr(animation, "n_frames", 1) == 2
     r = client.get(
         url_of(data) + "/frames/1", headers={"Accept": FRAME_ACCEPT.format("image/jphc", "1.2.840.10008.1.2.4.201")}
     )
