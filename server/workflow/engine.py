@@ -32,7 +32,9 @@ def library_warnings_logged() -> Iterator[None]:
     """Log warnings the libraries raise about the input (odd person names, ...).
 
     They describe the scanner's data, not a failure of the analysis, so they
-    must not abort a job even where warnings are turned into errors.
+    must not abort a job even where warnings are turned into errors. (The
+    warnings filter is process-wide: while this block runs, warnings raised
+    by other threads are recorded here too, which only ever makes them softer.)
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
