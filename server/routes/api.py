@@ -212,6 +212,12 @@ def _action(fn):  # type: ignore[no-untyped-def]
     return handler
 
 
+async def start_job(request: Request) -> Response:
+    urgent = request.query_params.get("urgent", "0").lower() in ("1", "true", "yes")
+    job = await jobs.start(ctx_of(request), _job_id(request), urgent=urgent)
+    return _json(jobs.job_json(job))
+
+
 async def delete_job(request: Request) -> Response:
     await jobs.delete(ctx_of(request), _job_id(request))
     return Response(status_code=204)
@@ -327,7 +333,7 @@ routes: list[BaseRoute] = [
     Route("/jobs/{job_id}", get_job, methods=["GET"]),
     Route("/jobs/{job_id}", delete_job, methods=["DELETE"]),
     Route("/jobs/{job_id}/parameters", set_parameters, methods=["POST"]),
-    Route("/jobs/{job_id}/start", _action(jobs.start), methods=["POST"]),
+    Route("/jobs/{job_id}/start", start_job, methods=["POST"]),
     Route("/jobs/{job_id}/cancel", _action(jobs.cancel), methods=["POST"]),
     Route("/jobs/{job_id}/rerun", _action(jobs.rerun), methods=["POST"]),
     Route("/jobs/{job_id}/diagnosis", set_diagnosis, methods=["POST", "PUT"]),

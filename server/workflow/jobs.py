@@ -21,6 +21,8 @@ from server.workflow import states
 from server.workflow.models import AnalysisJob, AnalysisResult
 from server.workflow.states import JobState, TransitionError
 
+# Queue order: urgent, then manual (a person started or re-ran it), then automatic.
+URGENT_PRIORITY = 20
 MANUAL_PRIORITY = 10
 
 # Parameters a person may set, with the unit the API takes and a check.
@@ -261,11 +263,12 @@ def waiting_reason(missing: list[str]) -> str:
     return "waiting for: " + ", ".join(labels) if labels else ""
 
 
-async def start(ctx: AppContext, job_id: int) -> AnalysisJob:
+async def start(ctx: AppContext, job_id: int, urgent: bool = False) -> AnalysisJob:
     def mutate(job: AnalysisJob) -> dict[str, Any]:
         if job.missing:
             raise JobConflict(f"cannot start: {waiting_reason(job.missing)} (set them first)")
-        return {"state": JobState.QUEUED, "priority": MANUAL_PRIORITY, "queued_at": utcnow()}
+        priority = URGENT_PRIORITY if urgent else max(job.priority, MANUAL_PRIORITY)
+        return {"state": JobState.QUEUED, "priority": priority, "queued_at": utcnow()}
 
     return await _apply(ctx, job_id, "start", mutate)
 

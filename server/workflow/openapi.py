@@ -138,7 +138,12 @@ OPENAPI: dict[str, Any] = {
                               "400": ERROR, "404": ERROR, "409": ERROR},
             }
         },
-        "/jobs/{job_id}/start": _job_op("Queue a job now (manual priority)", "start"),
+        "/jobs/{job_id}/start": {
+            "post": {
+                **_job_op("Queue a job now (manual priority; urgent=1 puts it before every other job)", "start")["post"],
+                "parameters": [JOB_ID, {"name": "urgent", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}],
+            }
+        },
         "/jobs/{job_id}/cancel": _job_op("Cancel a waiting, queued or running job", "cancel"),
         "/jobs/{job_id}/rerun": _job_op("Run a finished job again (writes a new result version)", "rerun"),
         "/jobs/{job_id}/diagnosis": {

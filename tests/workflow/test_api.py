@@ -138,6 +138,7 @@ def test_job_actions_follow_the_state_machine(client, database_url: str) -> None
     assert (job["state"], job["missing"], job["priority"]) == ("queued", [], 10)
     assert job["parameters"]["overrides"] == {"pld": 1.8, "labeling_duration": 1.8, "model": "consensus"}
 
+    assert client.post(f"{url}/start?urgent=1").json()["priority"] == 20
     assert client.get(f"{url}/report.pdf").status_code == 409
     assert client.post(f"{url}/cancel").json()["state"] == "cancelled"
     r = client.post(f"{url}/cancel")
