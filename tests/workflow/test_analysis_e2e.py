@@ -198,3 +198,45 @@ def test_new_instances_re_evaluate_a_job_waiting_for_m0(worker_client: TestClien
     done = wait_jobs(c.get, [job["id"]], final={"succeeded", "failed"})[job["id"]]
     assert done["state"] == "succeeded", done["reason"]
     assert done["m0_series_instance_uid"]
+
+
+def test_several_delays_uploaded_together_each_analysed(worker_client: TestClient, tmp_path: Path) -> None:
+    """Three GE single-delay series of one study (GE writes one series per delay): each delay
+    is analysed; no series is left out or used twice."""
+    import numpy as np
+    from pydicom.uid import generate_uid
+
+    from quant import Geometry
+    from tests.quant.builders import ge_series
+
+    shape = (6, 32, 32)
+    geometry = Geometry(
+        shape=shape, pixel_spacing=(3.0, 3.0), slice_thickness=5.0,
+        orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        positions=tuple((-48.0, -48.0, 5.0 * k) for k in range(shape[0])),
+        frame_of_reference_uid=generate_uid(),
+    )
+    zz, yy, xx = np.mgrid[: shape[0], : shape[1], : shape[2]]
+    m0 = np.where((yy - 16) ** 2 + (xx - 16) ** 2 < 12**2, 1000.0, 0.0)
+    study, files = generate_uid(), []
+    for i, pld in enumerate((1500.0, 2000.0, 2500.0)):
+        dm = m0 * 0.008 * np.exp(-(pld / 1000.0) / 1.65)
+        for j, ds in enumerate(ge_series(dm, m0, geometry, pld_ms=pld)):
+            ds.StudyInstanceUID = study
+            ds.SeriesNumber = 7 + i
+            ds.FrameOfReferenceUID = geometry.frame_of_reference_uid
+            path = tmp_path / f"s{i}_{j:03d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            files.append(path)
+    series = {str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID) for f in files}
+    assert len(series) == 3
+    archive = zip_folder(tmp_path, tmp_path)
+    r = worker_client.post("/api/uploads", files=[("f", ("ge.zip", archive, "application/zip"))])
+    assert r.status_code == 200, r.text
+    opened = r.json()["jobs"]
+    used = [u for j in opened for u in j["series_instance_uids"]]
+    assert sorted(used) == sorted(series)  # every delay in exactly one job
+    done = wait_jobs(worker_client.get, [j["id"] for j in opened], final={"succeeded", "failed", "waiting"})
+    for job in done.values():
+        assert job["state"] == "succeeded", job["reason"]
+        assert 5 < job["statistics"]["whole_brain"]["mean"] < 200
