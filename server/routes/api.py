@@ -159,14 +159,18 @@ async def post_upload_stream(request: Request) -> Response:
 
 
 def _upload_status(result: dict[str, Any]) -> int:
+    """200 when anything was stored (or already there); otherwise 422 with the reason."""
     if result["stored"] or result["duplicates"]:
         return 200
-    skipped = result["skipped"]
     if result["failed"]:
-        return 422
-    if skipped:
+        first = result["failed"][0]
+        result["error"] = f"no instance could be stored ({len(result['failed'])} rejected; " \
+                          f"{first['name']}: {first['reason']})"
+    elif result["skipped"]:
+        skipped = result["skipped"]
         result["error"] = f"no DICOM files in the upload ({len(skipped)} skipped: {skipped[0]['reason']})"
-        return 422
+    else:
+        result["error"] = "no files in the upload"
     return 422
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from server.db.engine import create_engine, session_factory
 from server.workflow.jobs import waiting_reason
 from server.workflow.models import AnalysisJob
+from tests.conftest import SHARED_DATA
 from tests.workflow import hostile
 
 M0_SERIES = "asl/siemens/pasl3d/13_pasl_3d_m0"
@@ -87,6 +88,18 @@ def test_hostile_uploads_get_clear_errors(client) -> None:  # type: ignore[no-un
         r = client.post("/api/uploads", files=[("f", ("u.zip", data, "application/zip"))])
         assert r.status_code == status, (words, r.text)
         assert words in r.json()["error"], r.json()
+    # DICOM that ingest refuses (no Study Instance UID): named, with ingest's reason.
+    import io
+
+    import pydicom
+
+    ds = pydicom.dcmread(SHARED_DATA / M0_SERIES / "0001.dcm")
+    del ds.StudyInstanceUID
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    r = client.post("/api/uploads", files=[("f", ("nostudy.dcm", buf.getvalue(), "application/dicom"))])
+    assert r.status_code == 422 and "no instance could be stored" in r.json()["error"], r.text
+    assert r.json()["failed"][0]["name"] == "nostudy.dcm"
     r = client.post("/api/uploads/stream", content=b"", headers={"content-type": "application/zip"})
     assert r.status_code == 400 and "empty" in r.json()["error"]
     form = {"content-type": "multipart/form-data; boundary=x"}
