@@ -168,6 +168,16 @@ def test_job_actions_follow_the_state_machine(client, database_url: str) -> None
 def test_openapi_and_events(client, database_url: str) -> None:  # type: ignore[no-untyped-def]
     doc = client.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
+    from server.routes.api import routes
+
+    # Every route of /api is described, with each of its methods.
+    for route in routes:
+        path = route.path  # type: ignore[attr-defined]
+        assert path in doc["paths"], path
+        for method in route.methods - {"HEAD"}:  # type: ignore[attr-defined]
+            if method == "PUT":
+                continue  # PUT aliases of POST routes are not listed separately
+            assert method.lower() in doc["paths"][path], (method, path)
     for path in ("/uploads", "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/parameters", "/jobs/{job_id}/rerun",
                  "/jobs/{job_id}/report.pdf", "/jobs/{job_id}/report.csv", "/events"):
         assert path in doc["paths"], path
