@@ -377,6 +377,8 @@ def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brie
         "worker": job.lease_owner or None,
         "max_attempts": job.max_attempts,
         "version": job.version,
+        # Whole-brain mean CBF of the newest result (ml/100 g/min), for lists.
+        "cbf_mean": ((job.statistics or {}).get("whole_brain") or {}).get("mean"),
         "created_at": _iso(job.created_at),
         "updated_at": _iso(job.updated_at),
         "queued_at": _iso(job.queued_at),

@@ -58,6 +58,8 @@ def test_siemens_zip_jobs_succeed_with_plausible_cbf(worker_client: TestClient, 
     assert job["state"] == "succeeded", job["reason"]
     whole = job["statistics"]["whole_brain"]
     assert 15 < whole["mean"] < 120, whole
+    listed = c.get(f"/api/jobs?study={job['study_instance_uid']}&status=succeeded").json()["jobs"]
+    assert [j["cbf_mean"] for j in listed if j["id"] == job["id"]] == [whole["mean"]]
     assert job["provenance"]["pld"]["source"] in ("protocol", "tag")
     assert set(job["timings"]) >= {"load", "quantify", "store", "total"}
     study = job["study_instance_uid"]
