@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import hashlib
+import itertools
 from collections.abc import AsyncIterator
 
 import pydicom
@@ -19,6 +22,8 @@ from server.services import frames as frame_service
 from server.services import retrieve
 
 DICOM = "application/dicom"
+PREFETCH_DEPTH = 8
+PREFETCH_MAX_BYTES = 4 * 1024 * 1024
 OCTET = "application/octet-stream"
 
 
@@ -52,20 +57,41 @@ async def retrieve_instances(request: Request) -> Response:
                 await pixels.service(ctx).check_transcodable(r, asked)
     boundary = new_boundary()
 
-    async def body() -> AsyncIterator[bytes]:
+    async def fetch(r: retrieve.StoredInstance) -> bytes | None:
+        """Whole small objects are read ahead; large ones (None) are streamed in chunks."""
         from server.services import pixels
 
-        for i, r in enumerate(rows):
-            if r.sop_instance_uid in transcode:
-                assert asked is not None
-                data = await pixels.service(ctx).transcode_instance(r, asked)
-                yield part_header(f"{DICOM}; transfer-syntax={asked}", first=i == 0, boundary=boundary)
-                yield data
-                continue
-            yield part_header(f"{DICOM}; transfer-syntax={r.transfer_syntax_uid}", first=i == 0, boundary=boundary)
-            async for chunk in ctx.store.iter_bytes(r.blob_key):
-                yield chunk
-        yield closing(boundary)
+        if r.sop_instance_uid in transcode:
+            assert asked is not None
+            return await pixels.service(ctx).transcode_instance(r, asked)
+        if r.size <= PREFETCH_MAX_BYTES:
+            return await ctx.store.get_bytes(r.blob_key)
+        return None
+
+    async def body() -> AsyncIterator[bytes]:
+        # Keep a few reads in flight so storage latency overlaps with sending (S3 round trips,
+        # disk reads on a cold cache).
+        pending: collections.deque[asyncio.Task[bytes | None]] = collections.deque()
+        it = iter(rows)
+        try:
+            for r in itertools.islice(it, PREFETCH_DEPTH):
+                pending.append(asyncio.ensure_future(fetch(r)))
+            for i, r in enumerate(rows):
+                data = await pending.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(asyncio.ensure_future(fetch(nxt)))
+                ts = asked if r.sop_instance_uid in transcode else r.transfer_syntax_uid
+                yield part_header(f"{DICOM}; transfer-syntax={ts}", first=i == 0, boundary=boundary)
+                if data is not None:
+                    yield data
+                else:
+                    async for chunk in ctx.store.iter_bytes(r.blob_key):
+                        yield chunk
+            yield closing(boundary)
+        finally:
+            for task in pending:
+                task.cancel()
 
     return StreamingResponse(body(), media_type=related_content_type(DICOM, boundary))
 
