@@ -100,6 +100,7 @@ class Target:
     name: str
     dicomweb_url: str
     restart: Callable[[], None] | None = None
+    server: Any = None  # the Cirrus/Orthanc object when the harness started it
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     samples: dict[str, list[float]] = field(default_factory=dict)
@@ -307,6 +308,7 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
                     step()
                 except Exception as exc:
                     t.notes.append(f"{name} failed: {exc}")
+                check_alive(t, name)
         print(f"  throughput repetition {rep + 1}/{a.repeats} done", flush=True)
     for t in subjects:
         for key, values in t.samples.items():
@@ -331,6 +333,16 @@ def measure_target(t: Target, study: synth.StudyInfo, bodies: list[Path], bounda
         except Exception as exc:  # one failing measurement must not hide the others
             t.notes.append(f"{name} failed: {exc}")
         print(f"  {t.name}: {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+        check_alive(t, name)
+
+
+def check_alive(t: Target, step: str) -> None:
+    """A server that died mid-run explains every later failure: say so, with its log's tail."""
+    proc = t.server.process if t.server is not None and t.server.process is not None else None
+    if proc is None or proc.proc is None or proc.proc.poll() is None:
+        return
+    t.notes.append(f"{t.name} exited with code {proc.proc.returncode} during {step}; log tail:\n{proc.tail(30)}")
+    t.server.start()  # so the remaining measurements still say something
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -475,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                 c.stop()
                 c.start()
 
-            targets.append(Target("Cirrus", cirrus.dicomweb_url, restart_cirrus))
+            targets.append(Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, server=cirrus))
         if a.compare:
             targets.append(Target(a.compare_name or "peer", a.compare.rstrip("/")))
         elif not a.no_peer:
@@ -486,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                 o.stop()
                 o.start()
 
-            targets.append(Target("Orthanc", orthanc.dicomweb_url, restart_orthanc))
+            targets.append(Target("Orthanc", orthanc.dicomweb_url, restart_orthanc, server=orthanc))
 
         load_before = os.getloadavg()
         roof_target = plan_roof(nginx, study)
