@@ -67,6 +67,7 @@ class Cirrus:
         self.port = free_port()
         self.storage_url = storage_url
         self.process: Process | None = None
+        self.startup_failures = 0
 
     @property
     def url(self) -> str:
@@ -85,10 +86,33 @@ class Cirrus:
             env["CIRRUS_STORAGE_URL"] = self.storage_url
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
         argv += ["--workers", str(self.workers)]
-        self.process = Process("Cirrus", argv, self.work / "cirrus.log", env=env, cwd=ROOT).start(
-            f"{self.url}/", timeout=60
-        )
-        return self
+        log = self.work / "cirrus.log"
+        for _attempt in range(3):
+            offset = log.stat().st_size if log.exists() else 0
+            self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"{self.url}/", timeout=60)
+            if self._workers_up(log, offset):
+                return self
+            # Seen on a fresh database with several workers: they race to create the default
+            # institution, one dies and uvicorn stops the rest. A second start finds the row.
+            self.startup_failures += 1
+            self.process.stop()
+        raise RuntimeError(f"Cirrus workers did not all start; see {log}")
+
+    def _workers_up(self, log: Path, offset: int, timeout: float = 60.0) -> bool:
+        """True once every HTTP worker has logged a completed start-up (the port opens at the first)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+            if "Application startup failed" in text or "failed to start" in text:
+                return False
+            if text.count("Application startup complete.") >= self.workers:
+                return True
+            if self.process is None or self.process.proc is None or self.process.proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return False
 
     def stop(self) -> None:
         if self.process:
@@ -514,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
         measure_throughput([roof_target, *targets], study, a)
         roof = roof_target.results
         table = render_table(targets, roof)
+        for t in targets:
+            if isinstance(t.server, Cirrus) and t.server.startup_failures:
+                t.notes.append(f"{t.server.startup_failures} start(s) of `cirrus serve` failed and were retried")
         print()
         print(table)
         for t in targets:
