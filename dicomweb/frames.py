@@ -42,6 +42,8 @@ def native_frame_size(ds: Dataset, pixel_tag: int) -> int:
         raise Unprocessable("BitsAllocated 1 frames are not byte-aligned")
     if not rows or not cols or not bits:
         raise Unprocessable("pixel data without Rows, Columns or BitsAllocated")
+    if spp == 3 and str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
+        return rows * cols * 2 * (bits // 8)  # 4:2:2 subsampled chroma: two samples per pixel
     return rows * cols * spp * (bits // 8)
 
 
@@ -70,7 +72,7 @@ def read_element_header(fp: BinaryIO, implicit: bool, little: bool) -> tuple[int
 
 def _items(fp: BinaryIO, start: int, file_size: int) -> list[tuple[int, int]]:
     """(value_offset, length) of each item of an encapsulated value, first = offset table."""
-    items = []
+    items: list[tuple[int, int]] = []
     pos = start
     while True:
         fp.seek(pos)

@@ -67,7 +67,9 @@ def _type_match(pattern: str, media: str) -> bool:
 
 def _split_ranges(header: str) -> list[str]:
     """Split an Accept header on commas that are not inside quotes."""
-    out, cur, quoted = [], [], False
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for ch in header:
         if ch == '"':
             quoted = not quoted

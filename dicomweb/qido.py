@@ -46,6 +46,7 @@ __all__ = [
     "Universal",
     "ValueList",
     "Wildcard",
+    "parse_match",
     "parse_query",
     "resolve_keyword",
 ]
@@ -189,9 +190,9 @@ MATCHABLE: dict[str, QueryLevel] = {
 # Code strings that may be given as a list ("CT\MR"): clients send modality lists.
 LIST_KEYWORDS = frozenset({"ModalitiesInStudy", "Modality"})
 
-RESERVED = frozenset({"limit", "offset", "fuzzymatching", "includefield"})
 INTEGER_VRS = frozenset({"IS", "US", "UL", "SS", "SL", "SV", "UV"})
 MAX_VALUE_LENGTH = 324  # longest indexed column (PN)
+MAX_UIDS = 1000  # UID list matching: keeps the SQL IN list within every database's limits
 
 _HEX_TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -283,6 +284,8 @@ def _split_list(value: str) -> list[str]:
 
 def _parse_uids(keyword: str, value: str) -> Matcher:
     uids = _split_list(value)
+    if len(uids) > MAX_UIDS:
+        raise InvalidQuery(f"{keyword}: more than {MAX_UIDS} UIDs in one list")
     for uid in uids:
         if len(uid) > 64 or not _UID.match(uid):
             raise InvalidQuery(f"{keyword}: {uid!r} is not a UID")
@@ -319,12 +322,12 @@ def parse_match(keyword: str, value: str, fuzzy: bool = False) -> AttributeMatch
     level = MATCHABLE[keyword]
     vr = _vr(keyword)
     value = value.strip()
-    if len(value) > MAX_VALUE_LENGTH:
-        raise InvalidQuery(f"{keyword}: value longer than {MAX_VALUE_LENGTH} characters")
     if value == "" or value == "*":
         return AttributeMatch(keyword, level, Universal(), case_insensitive=vr == "PN")
     if vr == "UI":
         return AttributeMatch(keyword, level, _parse_uids(keyword, value))
+    if len(value) > MAX_VALUE_LENGTH:
+        raise InvalidQuery(f"{keyword}: value longer than {MAX_VALUE_LENGTH} characters")
     if vr in ("DA", "TM"):
         return AttributeMatch(keyword, level, _parse_temporal(keyword, vr, value))
     if vr in INTEGER_VRS:

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from server import errors
 from server.context import AppContext
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
     routes = [
+        Route("/dicom-web", wado.capabilities, methods=["GET"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api", routes=api.routes),
         *rendered.uri_routes,

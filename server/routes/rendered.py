@@ -1,10 +1,233 @@
-"""Routes: rendered (to be filled in)."""
+"""Rendered and thumbnail resources (PS3.18 §8.3.5, §10.4.1.1.3) and WADO-URI (PS3.18 §9).
+
+Routes are thin: parse the parameters (dicomweb.pixels.params), pick the
+instances and frames, and let ``server.services.pixels`` do the work.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-routes: list[BaseRoute] = []
+from dicomweb.errors import BadRequest, NotAcceptable, NotFound
+from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
+from dicomweb.pixels.params import (
+    THUMBNAIL_SIZE,
+    RenderParams,
+    Viewport,
+    Window,
+    negotiate_rendered_type,
+    parse_quality,
+    parse_render_params,
+    parse_viewport,
+)
+from dicomweb.uids import uid_problem
+from server.http import ctx_of
+from server.services import pixels
+from server.services.frames import parse_frame_list
+from server.services.retrieve import StoredInstance
+
+MAX_RENDERED_PARTS = 2000
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+def _uids(request: Request) -> tuple[str, str | None, str | None]:
+    p = request.path_params
+    for name in ("study", "series", "instance"):
+        if name in p and uid_problem(p[name]):
+            raise BadRequest(f"{name} UID in the URL is {uid_problem(p[name])}")
+    return p["study"], p.get("series"), p.get("instance")
+
+
+def _params(request: Request, thumbnail: bool = False) -> RenderParams:
+    query = {k: v for k, v in request.query_params.items()}
+    default = Viewport(THUMBNAIL_SIZE, THUMBNAIL_SIZE) if thumbnail else None
+    return parse_render_params(query, request.headers.get("accept"), default_viewport=default)
+
+
+def _not_modified(
+    request: Request, row: StoredInstance, frame: int, params: RenderParams, kind: str
+) -> Response | None:
+    """304 straight from the ETag (derived from the immutable instance and the parameters): no rendering."""
+    wanted = request.headers.get("if-none-match")
+    if not wanted or not 1 <= frame <= row.number_of_frames:
+        return None
+    etag = pixels.render_etag(row, frame, params, kind)
+    if etag in [t.strip() for t in wanted.split(",")]:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": pixels.IMMUTABLE, "Vary": "Accept"})
+    return None
+
+
+def _image_response(request: Request, out: pixels.RenderedImage) -> Response:
+    headers = {"ETag": out.etag, "Cache-Control": pixels.IMMUTABLE, "Vary": "Accept"}
+    if out.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(out.body, media_type=out.media_type, headers=headers)
+
+
+def _multipart(parts: list[pixels.RenderedImage], media_type: str) -> Response:
+    boundary = new_boundary()
+    chunks: list[bytes] = []
+    for i, part in enumerate(parts):
+        chunks.append(part_header(media_type, first=i == 0, boundary=boundary))
+        chunks.append(part.body)
+    chunks.append(closing(boundary))
+    return Response(
+        b"".join(chunks), media_type=related_content_type(media_type, boundary), headers={"Cache-Control": "no-cache"}
+    )
+
+
+def _with_pixels(rows: list[StoredInstance]) -> list[StoredInstance]:
+    # Deflated objects are indexed without a frame count; their header is read when rendered.
+    images = [r for r in rows if r.number_of_frames > 0 or r.transfer_syntax_uid == DEFLATED]
+    if not images:
+        raise NotFound("no instance with pixel data here")
+    return images
+
+
+async def rendered(request: Request) -> Response:
+    """Rendered study / series / instance / frames."""
+    svc = pixels.service(ctx_of(request))
+    study, series, sop = _uids(request)
+    params = _params(request)
+    rows = await svc.instances(study, series, sop)
+    frame_text = request.path_params.get("frames")
+    if sop is not None:
+        numbers = parse_frame_list(frame_text) if frame_text else None
+        if numbers is not None and len(numbers) == 1:
+            early = _not_modified(request, rows[0], numbers[0], params, "rendered")
+            if early is not None:
+                return early
+        img = await svc.image(rows[0])
+        numbers = numbers or list(range(1, img.frame_count + 1))
+        if len(numbers) == 1:
+            return _image_response(request, await svc.render(img, numbers[0], params))
+        if len(numbers) > MAX_RENDERED_PARTS:
+            raise BadRequest(f"frames: at most {MAX_RENDERED_PARTS} frames can be rendered in one request")
+        if params.media_type == "image/gif":
+            return _image_response(request, await svc.render_animation(img, numbers, params))
+        return _multipart([await svc.render(img, n, params) for n in numbers], params.media_type)
+    # Study and series: one part per image instance, its first frame.
+    images = _with_pixels(rows)
+    if len(images) > MAX_RENDERED_PARTS:
+        raise BadRequest(f"at most {MAX_RENDERED_PARTS} instances can be rendered in one request")
+    parts = [await svc.render(await svc.image(r), 1, params) for r in images]
+    return _multipart(parts, params.media_type)
+
+
+async def thumbnail(request: Request) -> Response:
+    """Thumbnail of a study, series, instance or frame: one representative image."""
+    svc = pixels.service(ctx_of(request))
+    study, series, sop = _uids(request)
+    params = _params(request, thumbnail=True)
+    rows = await svc.instances(study, series, sop)
+    frame_text = request.path_params.get("frames")
+    if sop is None:
+        images = _with_pixels(rows)
+        if series is None:
+            # The first series (rows come ordered by series number) stands for the study.
+            first = images[0].series_instance_uid
+            images = [r for r in images if r.series_instance_uid == first]
+        row = images[len(images) // 2]
+    else:
+        row = rows[0]
+    img = await svc.image(row)
+    if frame_text:
+        numbers = parse_frame_list(frame_text)
+        frame = numbers[0]
+    else:
+        frame = (img.frame_count + 1) // 2
+    return _image_response(request, await svc.render(img, frame, params, kind="thumbnail"))
+
+
+# -- WADO-URI (PS3.18 §9) -----------------------------------------------------------------------
+
+
+def _float(name: str, text: str | None) -> float | None:
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise BadRequest(f"{name}: {text!r} is not a number") from None
+
+
+async def wado_uri(request: Request) -> Response:
+    q = request.query_params
+    if q.get("requestType") != "WADO":
+        raise BadRequest("requestType: must be WADO")
+    study, series, sop = q.get("studyUID"), q.get("seriesUID"), q.get("objectUID")
+    for name, value in (("studyUID", study), ("seriesUID", series), ("objectUID", sop)):
+        if not value:
+            raise BadRequest(f"{name}: required")
+        problem = uid_problem(value)
+        if problem:
+            raise BadRequest(f"{name}: {problem}")
+    assert study and series and sop
+    svc = pixels.service(ctx_of(request))
+    row = (await svc.instances(study, series, sop))[0]
+    content_types = [t.split(";")[0].strip().lower() for t in (q.get("contentType") or "").split(",") if t.strip()]
+    if not content_types:
+        content_types = ["image/jpeg"] if row.number_of_frames > 0 else ["application/dicom"]
+    if "application/dicom" in content_types:
+        return await _wado_uri_dicom(request, svc, row, q.get("transferSyntax"))
+    accepted = [t for t in content_types if t in ("image/jpeg", "image/png", "image/gif", "*/*", "image/*")]
+    if not accepted:
+        raise NotAcceptable(f"contentType: cannot return {', '.join(content_types)}")
+    media_type = negotiate_rendered_type(",".join(accepted))
+    window = None
+    center, width = _float("windowCenter", q.get("windowCenter")), _float("windowWidth", q.get("windowWidth"))
+    if (center is None) != (width is None):
+        raise BadRequest("windowCenter and windowWidth: give both or neither")
+    if center is not None and width is not None:
+        if width < 1:
+            raise BadRequest(f"windowWidth: must be >= 1, got {width:g}")
+        window = Window(center, width)
+    viewport = None
+    rows_text, cols_text = q.get("rows"), q.get("columns")
+    if rows_text or cols_text:
+        viewport = parse_viewport(f"{cols_text or 8192},{rows_text or 8192}")
+    quality = parse_quality(q["imageQuality"]) if q.get("imageQuality") else 90
+    params = RenderParams(media_type=media_type, window=window, viewport=viewport, quality=quality)
+    img = await svc.image(row)
+    frame_text = q.get("frameNumber")
+    if frame_text is not None and not frame_text.strip().isdigit():
+        raise BadRequest(f"frameNumber: {frame_text!r} is not a positive integer")
+    frame = int(frame_text) if frame_text else 1
+    return _image_response(request, await svc.render(img, frame, params))
+
+
+async def _wado_uri_dicom(
+    request: Request, svc: pixels.PixelService, row: StoredInstance, syntax: str | None
+) -> Response:
+    if syntax and syntax.strip() and syntax.strip() != row.transfer_syntax_uid:
+        from dicomweb.pixels.media import TARGETS
+
+        target = syntax.strip()
+        if target not in TARGETS:
+            raise NotAcceptable(f"transferSyntax: transcoding to {target} is not supported")
+        body = await svc.transcode_instance(row, target)
+    else:
+        body = await svc.ctx.store.get_bytes(row.blob_key)
+    return Response(body, media_type="application/dicom", headers={"Cache-Control": pixels.IMMUTABLE})
+
+
+S = "/studies/{study}"
+SE = S + "/series/{series}"
+IN = SE + "/instances/{instance}"
+FR = IN + "/frames/{frames}"
+
+routes: list[BaseRoute] = [
+    Route(S + "/rendered", rendered, methods=["GET"]),
+    Route(SE + "/rendered", rendered, methods=["GET"]),
+    Route(IN + "/rendered", rendered, methods=["GET"]),
+    Route(FR + "/rendered", rendered, methods=["GET"]),
+    Route(S + "/thumbnail", thumbnail, methods=["GET"]),
+    Route(SE + "/thumbnail", thumbnail, methods=["GET"]),
+    Route(IN + "/thumbnail", thumbnail, methods=["GET"]),
+    Route(FR + "/thumbnail", thumbnail, methods=["GET"]),
+]
 
 # Routes mounted at the root (WADO-URI lives at /wado, outside /dicom-web).
-uri_routes: list[BaseRoute] = []
+uri_routes: list[BaseRoute] = [Route("/wado", wado_uri, methods=["GET"])]

@@ -7,6 +7,7 @@ memory stays flat whatever the request size.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from pathlib import Path
@@ -22,7 +23,7 @@ from dicomweb.uids import uid_problem
 from server.http import ctx_of, dicomweb_base, json_response
 from server.services.ingest import IngestService, Spooled
 
-BATCH_SIZE = 64
+BATCH_SIZE = 32
 BATCH_BYTES = 256 * 1024 * 1024
 ACCEPTED_PART_TYPES = ("application/dicom", "application/octet-stream")
 
@@ -85,6 +86,7 @@ async def stow(request: Request) -> Response:
         batch_bytes = 0
         spool: Spool | None = None
         bad_part: str | None = None
+        pending: asyncio.Future[list[InstanceOutcome]] | None = None
         index = 0
         try:
             async def events():  # type: ignore[no-untyped-def]
@@ -114,14 +116,23 @@ async def stow(request: Request) -> Response:
                             batch_bytes += spool.size
                         spool = None
                         if len(batch) >= BATCH_SIZE or batch_bytes >= BATCH_BYTES:
-                            outcomes += await service.ingest_batch(batch, study_uid)
+                            # Store this batch while the next one is being received (one in flight).
+                            if pending is not None:
+                                outcomes += await pending
+                            pending = asyncio.ensure_future(service.ingest_batch(batch, study_uid))
                             batch, batch_bytes = [], 0
             except BadRequest as exc:
                 malformed = exc.message
+            if pending is not None:
+                outcomes += await pending
+                pending = None
             if batch:
                 outcomes += await service.ingest_batch(batch, study_uid)
                 batch = []
         finally:
+            if pending is not None:
+                # The client went away: let the batch finish storing (it is acknowledged work).
+                await asyncio.shield(pending)
             if spool is not None:
                 spool.abort()
             for s in batch:

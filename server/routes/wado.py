@@ -40,18 +40,35 @@ async def retrieve_instances(request: Request) -> Response:
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
     rows = await retrieve.find_instances(ctx, study, series, sop)
     asked = choice.transfer_syntax
+    # --- transcoding branch (pixels): instances not stored in the asked syntax are re-encoded ---
+    transcode: set[str] = set()
     if asked not in (None, "*"):
+        from dicomweb.pixels.media import TARGETS
+
         for r in rows:
             same = r.transfer_syntax_uid == asked or {asked, r.transfer_syntax_uid} <= {EXPLICIT_VR_LE, IMPLICIT_VR_LE}
             if not same:
-                raise NotAcceptable(
-                    f"instance {r.sop_instance_uid} is stored as {r.transfer_syntax_uid}; "
-                    f"transcoding to {asked} is not available"
-                )
+                if asked not in TARGETS:
+                    raise NotAcceptable(
+                        f"instance {r.sop_instance_uid} is stored as {r.transfer_syntax_uid}; "
+                        f"transcoding to {asked} is not available"
+                    )
+                transcode.add(r.sop_instance_uid)
+                from server.services import pixels
+
+                await pixels.service(ctx).check_transcodable(r, asked)
     boundary = new_boundary()
 
     async def body() -> AsyncIterator[bytes]:
+        from server.services import pixels
+
         for i, r in enumerate(rows):
+            if r.sop_instance_uid in transcode:
+                assert asked is not None
+                data = await pixels.service(ctx).transcode_instance(r, asked)
+                yield part_header(f"{DICOM}; transfer-syntax={asked}", first=i == 0, boundary=boundary)
+                yield data
+                continue
             yield part_header(f"{DICOM}; transfer-syntax={r.transfer_syntax_uid}", first=i == 0, boundary=boundary)
             async for chunk in ctx.store.iter_bytes(r.blob_key):
                 yield chunk
@@ -97,8 +114,8 @@ async def frames(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = _uids(request)
     numbers = frame_service.parse_frame_list(request.path_params["frames"])
-    rows = await retrieve.find_instances(ctx, study, series, sop)
-    inst = rows[0]
+    assert series is not None and sop is not None
+    inst = await retrieve.find_instance(ctx, study, series, sop)
     if inst.number_of_frames == 0:
         raise NotFound(f"instance {sop} has no pixel data")
     for n in numbers:
@@ -108,7 +125,8 @@ async def frames(request: Request) -> Response:
 
     stored_type = frame_media_type(inst.transfer_syntax_uid)
     offers = [Offer(OCTET)] + ([Offer(stored_type)] if stored_type != OCTET else [])
-    offers += [Offer(t) for t in ("image/jpeg", "image/jls", "image/jp2", "image/dicom-rle") if t != stored_type]
+    offers += [Offer(t) for t in ("image/jpeg", "image/jls", "image/jp2", "image/jphc", "image/dicom-rle")
+               if t != stored_type]
     choice = negotiate(parse_accept(request.headers.get("accept")), offers)
     plan = frame_service.plan_frames(inst, choice)
     if plan.transcode_to is None:
@@ -129,7 +147,8 @@ async def bulk(request: Request) -> Response:
     study, series, sop = _uids(request)
     path = request.path_params["path"]
     negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
-    inst = (await retrieve.find_instances(ctx, study, series, sop))[0]
+    assert series is not None and sop is not None
+    inst = await retrieve.find_instance(ctx, study, series, sop)
     if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
         data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
     else:

@@ -63,8 +63,14 @@ def plan_frames(inst: StoredInstance, choice: Choice) -> FramePlan:
         asked_ts = EXPLICIT_VR_LE if asked_type == "application/octet-stream" else asked_ts
     elif asked_ts == stored or (asked_ts in LE_NATIVE and stored in LE_NATIVE):
         return FramePlan(stored_type, EXPLICIT_VR_LE if stored in LE_NATIVE else stored)
-    target = asked_ts or "the stored syntax"
-    return FramePlan(frame_media_type(asked_ts) if asked_ts else asked_type, target, transcode_to=target)
+    # --- transcoding target (pixels branch): make it concrete and refuse what cannot be made ---
+    from dicomweb.pixels.media import TARGETS
+    from server.services.pixels import target_for_plan
+
+    target = target_for_plan(stored, asked_type, asked_ts or "")
+    if target not in TARGETS:
+        raise NotAcceptable(f"transcoding frames to transfer syntax {target} is not supported")
+    return FramePlan(frame_media_type(target), target, transcode_to=target)
 
 
 async def read_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int]) -> list[bytes]:
@@ -93,8 +99,9 @@ async def read_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int])
 
 
 async def transcode_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int], plan: FramePlan) -> list[bytes]:
-    """Hook for transcoding; until the pixel pipeline provides it, say what cannot be done."""
-    raise NotAcceptable(
-        f"instance {inst.sop_instance_uid} is stored as {inst.transfer_syntax_uid}; "
-        f"transcoding to {plan.transcode_to} is not available"
-    )
+    """Decode the requested frames and re-encode them (``server.services.pixels``)."""
+    from server.services import pixels
+
+    assert plan.transcode_to is not None
+    data, _ = await pixels.service(ctx).transcode_frames(inst, numbers, plan.transcode_to)
+    return data

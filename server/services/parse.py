@@ -120,9 +120,13 @@ def parse_candidate(
                 key = _pixel_key(fp, ds, pixel_offset)
                 meta[key] = {"vr": vr, "BulkDataURI": bulk(key)}
                 index.instance["number_of_frames"] = len(frames)
-            elif has_pixels:
-                meta["7FE00010"] = {"vr": "OB", "BulkDataURI": bulk("7FE00010")}
-                index.instance["number_of_frames"] = int(ds.get("NumberOfFrames", 1) or 1)
+            elif str(ts) == DEFLATED_LE:
+                # The deflated stream was inflated in memory, so file offsets say nothing:
+                # look for pixel data in the inflated data set; frames are decoded on request.
+                full = pydicom.dcmread(path, defer_size=1024)
+                if "PixelData" in full:
+                    meta["7FE00010"] = {"vr": "OB", "BulkDataURI": bulk("7FE00010")}
+                    index.instance["number_of_frames"] = int(full.get("NumberOfFrames", 1) or 1)
     except Unprocessable as exc:
         return _failed(FailureReason.CANNOT_UNDERSTAND, exc.message, locals().get("ds"))
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:

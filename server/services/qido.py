@@ -7,7 +7,9 @@ stored ``attributes_json`` of the levels the response carries.
 
 Visibility: only instances with ``state == 'created'`` count; a study or
 series without such an instance is not returned. Counts and
-ModalitiesInStudy come from the counter columns the ingest path maintains.
+ModalitiesInStudy come from the counter columns the ingest path maintains
+(recounted over created instances); ModalitiesInStudy is also matched on that
+column, except wildcard values, which probe the study's visible series.
 
 Ordering (stable, so ``offset`` pages do not overlap): studies by StudyDate
 descending, then newest row first; series by SeriesNumber then row; instances
@@ -100,9 +102,12 @@ K = {
         "InstanceAvailability",
     )
 }
-# Keywords an instance result can answer without reading the instance's full metadata.
-INSTANCE_ANSWERED = frozenset(INSTANCE_KEYWORDS) - {"BitsAllocated", "AcquisitionNumber", "ImageType",
-                                                    "ContentDate", "ContentTime"}
+# Keywords an instance result answers from its index columns; any other requested
+# keyword makes the query read the instance's stored metadata.
+INSTANCE_ANSWERED = frozenset(
+    {"SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "NumberOfFrames"}
+)
+assert INSTANCE_ANSWERED <= set(INSTANCE_KEYWORDS)
 STORED_BY_LEVEL = {
     QueryLevel.STUDY: frozenset(STUDY_KEYWORDS),
     QueryLevel.SERIES: frozenset(SERIES_KEYWORDS),
@@ -174,7 +179,19 @@ def _series_visible() -> ColumnElement[bool]:
     return _created_in(INSTANCE.c.series_id == SERIES.c.id)
 
 
+def _modalities_contain(values: tuple[str, ...], dialect: str) -> ColumnElement[bool]:
+    """The study's modality list (``CT\\MR``, kept by ingest) holds one of ``values``."""
+    padded = literal("\\") + STUDY.c.modalities_in_study + literal("\\")
+    position = func.instr if dialect == "sqlite" else func.strpos
+    return or_(*(position(padded, f"\\{v}\\") > 0 for v in values))
+
+
 def match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
+    if match.keyword == "ModalitiesInStudy" and isinstance(match.matcher, SingleValue | ValueList):
+        # A string test on the study row: far cheaper than probing its series, and it is
+        # the very list returned as ModalitiesInStudy, so results agree with the match.
+        wanted = match.matcher.values if isinstance(match.matcher, ValueList) else (str(match.matcher.value),)
+        return _modalities_contain(wanted, dialect)
     if match.keyword == "ModalitiesInStudy":
         return (
             select(literal(1))
@@ -372,21 +389,23 @@ def _instance_metadata(raw: bytes | None, base: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class QidoResult:
     items: list[dict[str, Any]]
-    # True when more matches exist than MAX_RESULTS allowed us to return.
+    # True when more matches exist than the server's cap allowed us to return.
     truncated: bool
 
 
 class QidoService:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, max_results: int = MAX_RESULTS) -> None:
         self.ctx = ctx
         self.dialect = ctx.engine.dialect.name
+        self.max_results = max_results
 
     async def search(self, query: QidoQuery, base_url: str) -> QidoResult:
         """Run ``query``; ``base_url`` is the public DICOMweb root used for RetrieveURL."""
-        wanted = min(query.limit or MAX_RESULTS, MAX_RESULTS)
+        cap = self.max_results
+        wanted = min(query.limit or cap, cap)
         # One extra row tells whether the server-side cap cut the answer short.
         stmt = build_select(query, self.dialect, wanted + 1)
         async with self.ctx.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        truncated = len(rows) > wanted and (query.limit is None or query.limit > MAX_RESULTS)
+        truncated = len(rows) > wanted and (query.limit is None or query.limit > cap)
         return QidoResult(ResultBuilder(query, base_url).build(rows[:wanted]), truncated)

@@ -75,6 +75,59 @@ async def find_instances(
     return [StoredInstance(*row) for row in rows]
 
 
+class InstanceCache:
+    """Recently looked-up instances (immutable once created), for the frame and rendered hot paths.
+
+    Entries live ``ttl`` seconds; a DELETE in this process evicts at once, and an instance deleted
+    by another process answers 404 when its blob is read.
+    """
+
+    def __init__(self, size: int = 20000, ttl: float = 60.0) -> None:
+        from collections import OrderedDict
+
+        self._items: OrderedDict[tuple[str, str, str], tuple[float, StoredInstance]] = OrderedDict()
+        self.size, self.ttl = size, ttl
+
+    def get(self, key: tuple[str, str, str]) -> StoredInstance | None:
+        import time
+
+        hit = self._items.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        self._items.move_to_end(key)
+        return hit[1]
+
+    def put(self, key: tuple[str, str, str], value: StoredInstance) -> None:
+        import time
+
+        self._items[key] = (time.monotonic() + self.ttl, value)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def evict_study(self, study: str) -> None:
+        for key in [k for k in self._items if k[0] == study]:
+            del self._items[key]
+
+
+def instance_cache(ctx: AppContext) -> InstanceCache:
+    cache = ctx.extras.get("instance_cache")
+    if cache is None:
+        cache = ctx.extras["instance_cache"] = InstanceCache()
+    return cache  # type: ignore[no-any-return]
+
+
+async def find_instance(ctx: AppContext, study: str, series: str, sop: str) -> StoredInstance:
+    """One instance by its full path, through the in-process cache."""
+    cache = instance_cache(ctx)
+    key = (study, series, sop)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    inst = (await find_instances(ctx, study, series, sop))[0]
+    cache.put(key, inst)
+    return inst
+
+
 async def metadata_version(ctx: AppContext, study: str, series: str | None, sop: str | None) -> tuple[int, int]:
     """(count, max id) of the visible instances: changes whenever the metadata would."""
     stmt = _joined(func.count(Instance.id), func.max(Instance.id)).where(*_where(study, series, sop))
@@ -98,6 +151,7 @@ async def metadata_documents(ctx: AppContext, study: str, series: str | None, so
 
 async def delete_instances(ctx: AppContext, study: str, series: str | None, sop: str | None) -> int:
     """Remove the named instances (rows, then blobs); empty series and studies go too."""
+    instance_cache(ctx).evict_study(study)
     async with ctx.engine.begin() as conn:
         rows = (
             await conn.execute(

@@ -204,6 +204,14 @@ def test_invalid_queries_name_the_problem(query: str, level: QueryLevel, named: 
     assert named in info.value.message
 
 
+def test_long_uid_lists_are_fine_up_to_a_bound() -> None:
+    uids = [f"1.2.840.{n}" for n in range(1000)]
+    match = only_match("StudyInstanceUID=" + "%5C".join(uids))
+    assert match.matcher == UidList(tuple(uids))
+    with pytest.raises(InvalidQuery, match="StudyInstanceUID"):
+        parse("StudyInstanceUID=" + "%5C".join([*uids, "1.2.3"]))
+
+
 def test_path_uids_are_checked() -> None:
     with pytest.raises(InvalidQuery, match="not-a-uid"):
         parse("", SERIES, study_uid="not-a-uid")

@@ -1,5 +1,9 @@
 """Every shared DICOM file through STOW → QIDO → WADO with the third-party ``dicomweb-client``,
-against a real ``cirrus serve`` process on {SQLite, PostgreSQL} × {filesystem, S3 (moto server)}.
+against a real ``cirrus serve`` process.
+
+The whole shared data set runs on SQLite + filesystem and on PostgreSQL + S3 (moto server), so
+every file meets both databases and both stores; the two mixed pairings run the transfer-syntax
+samples and the Siemens series (every syntax, mosaics, multi-series studies) to keep CI short.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from tests.s3_fixtures import new_bucket, s3_env
 NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
 
-@pytest.fixture(params=["sqlite-fs", "postgres-fs", "sqlite-s3", "postgres-s3"])
+FULL = ("sqlite-fs", "postgres-s3")
+
+
+@pytest.fixture(params=["sqlite-fs", "postgres-s3", "postgres-fs", "sqlite-s3"])
 def archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
     db, store = request.param.split("-")
     data_dir = tmp_path / "live"
@@ -59,9 +66,13 @@ def expected_frame(ds: pydicom.Dataset, ts: str) -> bytes:
     return next(generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1)))
 
 
-def test_every_shared_file_round_trips(archive: LiveServer, shared_data: Path) -> None:
+def test_every_shared_file_round_trips(
+    archive: LiveServer, shared_data: Path, request: pytest.FixtureRequest
+) -> None:
     files = shared_dicom_files(shared_data)
     assert len(files) > 1000, "expected the shared Philips/Siemens/transfer-syntax files"
+    if request.node.callspec.params["archive"] not in FULL:
+        files = [f for f in files if "philips" not in f.parts]
     client = DICOMwebClient(archive.dicomweb_url)
     originals: dict[str, bytes] = {}
     by_series: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -1,28 +1,31 @@
 """QIDO-RS over HTTP on SQLite and PostgreSQL (PS3.18 §10.6).
 
-The archive is filled with index rows written exactly as ingest writes them
-(``server.services.indexing.extract_index`` on pydicom datasets: synthetic
-ones plus pydicom's bundled CT/MR/NM files), including instances still in
-state ``creating`` that must stay invisible.
+The archive is filled through the real STOW-RS route (synthetic instances
+plus pydicom's bundled CT/MR/NM files); rows of interrupted stores (state
+``creating``, as ingest's first phase leaves them) are added directly and
+must stay invisible.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset
-from sqlalchemy import func, insert, select, update
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+from sqlalchemy import insert, select
 
-from dicomweb.json_model import dataset_to_json
-from server.db.models import BULK_URI_PREFIX, Instance, Series, Study
+from server.db.models import Instance, Series, Study
 from server.services.indexing import extract_index
+from tests.dicom_helpers import STOW_TYPE, multipart
 
 STUDY = Study.__table__
 SERIES = Series.__table__
@@ -85,8 +88,13 @@ BUNDLED = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"]
 
 def synthetic(spec: Spec) -> Dataset:
     ds = Dataset()
+    ds.preamble = b"\0" * 128  # a Part 10 file however it is written (dicomweb-client uses dcmwrite)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = MR_STORAGE
     ds.SOPClassUID = MR_STORAGE
     ds.SOPInstanceUID = uid(spec.study, spec.series, spec.number)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.StudyInstanceUID = uid(spec.study)
     ds.SeriesInstanceUID = uid(spec.study, spec.series)
     ds.PatientName = spec.patient_name
@@ -103,88 +111,65 @@ def synthetic(spec: Spec) -> Dataset:
     ds.SeriesDescription = spec.series_description
     ds.SeriesDate = spec.study_date
     ds.InstanceNumber = spec.number
-    ds.Rows = 64
-    ds.Columns = 64
-    ds.BitsAllocated = 16
     ds.SliceThickness = "3.0"
+    ds.Rows = ds.Columns = 8
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = bytes(range(128))
     return ds
 
 
-async def _insert(ctx: Any, items: list[tuple[Dataset, str]]) -> None:
+def part10(ds: Dataset) -> bytes:
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+async def _insert_creating(ctx: Any, datasets: list[Dataset]) -> None:
+    """Rows as ingest's first phase leaves them when the process dies before the blob is written."""
     now = datetime.now(UTC)
     async with ctx.engine.begin() as conn:
-        for ds, state in items:
+        for ds in datasets:
             rec = extract_index(ds)
+            study_uid = rec.study["study_instance_uid"]
             study_id = (
-                await conn.execute(
-                    select(STUDY.c.id).where(STUDY.c.study_instance_uid == rec.study["study_instance_uid"])
-                )
+                await conn.execute(select(STUDY.c.id).where(STUDY.c.study_instance_uid == study_uid))
             ).scalar()
             if study_id is None:
-                study_id = (
-                    await conn.execute(
-                        insert(STUDY)
-                        .values(
-                            **rec.study, institution_id=ctx.institution_id, modalities_in_study="",
-                            number_of_series=0, number_of_instances=0,
-                            attributes_json=orjson.dumps(rec.study_json), created_at=now, updated_at=now,
-                        )
-                        .returning(STUDY.c.id)
-                    )
-                ).scalar_one()
-            series_id = (
-                await conn.execute(
-                    select(SERIES.c.id).where(
-                        SERIES.c.series_instance_uid == rec.series["series_instance_uid"]
-                    )
-                )
-            ).scalar()
-            if series_id is None:
-                series_id = (
-                    await conn.execute(
-                        insert(SERIES)
-                        .values(
-                            **rec.series, study_id=study_id, number_of_instances=0,
-                            attributes_json=orjson.dumps(rec.series_json), created_at=now, updated_at=now,
-                        )
-                        .returning(SERIES.c.id)
-                    )
-                ).scalar_one()
-            meta = dataset_to_json(ds, lambda path: f"{BULK_URI_PREFIX}bulk/{path}")
+                study_id = (await conn.execute(
+                    insert(STUDY).values(
+                        **rec.study, institution_id=ctx.institution_id, modalities_in_study="",
+                        number_of_series=0, number_of_instances=0,
+                        attributes_json=orjson.dumps(rec.study_json), created_at=now, updated_at=now,
+                    ).returning(STUDY.c.id)
+                )).scalar_one()
+            series_id = (await conn.execute(
+                insert(SERIES).values(
+                    **rec.series, study_id=study_id, number_of_instances=0,
+                    attributes_json=orjson.dumps(rec.series_json), created_at=now, updated_at=now,
+                ).returning(SERIES.c.id)
+            )).scalar_one()
             await conn.execute(
                 insert(INSTANCE).values(
-                    **rec.instance, study_id=study_id, series_id=series_id, state=state,
-                    transfer_syntax_uid="1.2.840.10008.1.2.1", blob_key=f"test/{ds.SOPInstanceUID}",
-                    size=0, sha256="", metadata_json=orjson.dumps(meta), created_at=now,
-                )
-            )
-        # Counters as ingest maintains them: created instances only.
-        created = INSTANCE.c.state == "created"
-        for (series_id,) in (await conn.execute(select(SERIES.c.id))).all():
-            n = (await conn.execute(
-                select(func.count()).where(INSTANCE.c.series_id == series_id, created)
-            )).scalar_one()
-            await conn.execute(update(SERIES).where(SERIES.c.id == series_id).values(number_of_instances=n))
-        for (study_id,) in (await conn.execute(select(STUDY.c.id))).all():
-            rows = (await conn.execute(
-                select(SERIES.c.modality, SERIES.c.number_of_instances).where(
-                    SERIES.c.study_id == study_id, SERIES.c.number_of_instances > 0
-                )
-            )).all()
-            await conn.execute(
-                update(STUDY).where(STUDY.c.id == study_id).values(
-                    number_of_series=len(rows),
-                    number_of_instances=sum(r.number_of_instances for r in rows),
-                    modalities_in_study="\\".join(sorted({r.modality for r in rows if r.modality})),
+                    **rec.instance, study_id=study_id, series_id=series_id, state="creating",
+                    transfer_syntax_uid=ExplicitVRLittleEndian, blob_key=f"pending/{ds.SOPInstanceUID}",
+                    size=0, sha256="", metadata_json=b"{}", created_at=now,
                 )
             )
 
 
 @pytest.fixture
 def archive(client):  # type: ignore[no-untyped-def]
-    items = [(synthetic(s), s.state) for s in SPECS]
-    items += [(dcmread(get_testdata_file(name)), "created") for name in BUNDLED]
-    client.portal.call(_insert, client.app.state.ctx, items)
+    """Everything stored through STOW-RS, then rows of interrupted stores added."""
+    parts = [part10(synthetic(s)) for s in SPECS if s.state == "created"]
+    parts += [Path(get_testdata_file(name)).read_bytes() for name in BUNDLED]
+    r = client.post(
+        "/dicom-web/studies", content=multipart(parts), headers={"Content-Type": STOW_TYPE}
+    )
+    assert r.status_code == 200, r.text
+    creating = [synthetic(s) for s in SPECS if s.state == "creating"]
+    client.portal.call(_insert_creating, client.app.state.ctx, creating)
     return client
 
 
@@ -274,6 +259,9 @@ def test_study_matching(archive) -> None:
         ("ModalitiesInStudy=SR", {uid("2")}),
         ("ModalitiesInStudy=CT", {uid("2"), ct}),  # study 1's CT series is not created yet
         ("ModalitiesInStudy=PT%5CNM", {uid("3"), nm}),
+        ("ModalitiesInStudy=P*", {uid("3")}),
+        ("ModalitiesInStudy=C?", {uid("2"), ct}),
+        ("ModalitiesInStudy=T", set()),  # a part of a modality is not the modality
         ("StudyDescription=Brain*", {uid("1")}),
         ("StudyDescription=brain*", set()),  # only person names ignore case
         ("StudyDescription=100%25*", {uid("6")}),
@@ -295,6 +283,26 @@ def test_paging_is_stable_and_complete(archive) -> None:
         pages += study_uids(archive.get(f"/dicom-web/studies?limit=3&offset={offset}"))
     assert pages == everything
     assert study_uids(archive.get(f"/dicom-web/studies?offset={len(everything)}")) == []
+
+
+def test_server_cap_truncates_and_says_so(archive) -> None:
+    from dicomweb.qido import QueryLevel, parse_query
+    from server.services.qido import QidoService
+
+    service = QidoService(archive.app.state.ctx, max_results=3)
+
+    def search(params: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+        query = parse_query(QueryLevel.STUDY, params)
+        return archive.portal.call(service.search, query, "http://testserver/dicom-web/")
+
+    everything = study_uids(archive.get("/dicom-web/studies"))
+    capped = search([])
+    assert capped.truncated and [first(i, "StudyInstanceUID") for i in capped.items] == everything[:3]
+    assert search([("limit", "5")]).truncated  # asked for more than the cap allows
+    within = search([("limit", "2"), ("offset", "7")])
+    assert not within.truncated
+    assert [first(i, "StudyInstanceUID") for i in within.items] == everything[7:9]
+    assert not search([("offset", str(len(everything) - 3))]).truncated
 
 
 def test_ohif_study_list_request(archive) -> None:
@@ -358,7 +366,8 @@ def test_instance_resources(archive) -> None:
     one = items[0]
     assert first(one, "SOPClassUID") == MR_STORAGE
     assert first(one, "InstanceNumber") == 1
-    assert first(one, "Rows") == 64
+    assert first(one, "Rows") == 8
+    assert first(one, "NumberOfFrames") == 1
     assert first(one, "SliceThickness") is None
     assert first(one, "Modality") is None  # series fixed by the path
     assert first(one, "RetrieveURL").endswith(f"/series/{uid('2', '1')}/instances/{uid('2', '1', 1)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -160,5 +161,26 @@ def test_cors_on_success_and_error_and_gzip_only_for_json(client) -> None:  # ty
 
 
 def test_capabilities(client) -> None:  # type: ignore[no-untyped-def]
-    r = client.get("/dicom-web/")
-    assert r.status_code == 200 and "WADO-RS" in r.json()["services"]
+    for path in ("/dicom-web", "/dicom-web/"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 200 and "WADO-RS" in r.json()["services"]
+
+
+def test_deflated_and_ybr_422_instances_serve_frames(client) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.data import get_testdata_file
+
+    for name in ("image_dfl.dcm", "SC_ybr_full_422_uncompressed.dcm"):
+        path = get_testdata_file(name)
+        raw = Path(path).read_bytes()
+        r = client.post("/dicom-web/studies", content=raw, headers={"Content-Type": "application/dicom"})
+        assert r.status_code == 200, (name, r.text)
+        ds = pydicom.dcmread(path)
+        url = (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
+               f"{ds.SOPInstanceUID}/frames/1")
+        f = client.get(url, headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+        assert f.status_code == 200, (name, f.text)
+        [(headers, data)] = split_multipart(f.headers["content-type"], f.content)
+        if name == "image_dfl.dcm":  # decoded from the inflated data set
+            assert data == ds.pixel_array.astype(ds.pixel_array.dtype.newbyteorder("<")).tobytes()
+        else:  # native 4:2:2: the stored bytes, two samples per pixel
+            assert data == ds.PixelData

@@ -1,0 +1,371 @@
+"""``quantify``: from an :class:`AslAcquisition` to CBF (and ATT) maps with provenance."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from quant import kinetics
+from quant.acquisition import AslAcquisition
+from quant.errors import (
+    ControlLabelMismatchError,
+    GeometryMismatchError,
+    InputError,
+    MissingM0Error,
+    MissingParameterError,
+    UnitsError,
+)
+from quant.params import BS_EFFICIENCY_BY_PULSES, Param, default_param, merge_overrides
+from quant.stats import regional_statistics, rows_for_csv
+
+__all__ = ["MODELS", "QuantResult", "quantify", "statistics_csv"]
+
+Array = NDArray[np.float64]
+MODELS = ("auto", "consensus", "ge", "kinetic", "weighted_delay")
+
+
+@dataclass
+class QuantResult:
+    """Maps (indexed slice, row, column), statistics and the parameters actually used."""
+
+    cbf: Array
+    mask: NDArray[np.bool_]
+    m0: Array
+    delta_m: Array  # (delays, slice, row, column), averaged over repetitions
+    model: str
+    parameters: dict[str, Param]
+    statistics: dict[str, Any]
+    timings: dict[str, float]
+    att: Array | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no arrays)."""
+        return {
+            "model": self.model,
+            "parameters": {k: p.as_dict() for k, p in self.parameters.items()},
+            "statistics": self.statistics,
+            "timings_s": self.timings,
+            "warnings": list(self.warnings),
+            "shape": list(self.cbf.shape),
+        }
+
+
+def statistics_csv(result: QuantResult) -> str:
+    """Regional statistics as CSV text (region, n, mean, median, sd, unit)."""
+    return rows_for_csv(result.statistics)
+
+
+class _Params:
+    """Parameter lookup that records which values were used."""
+
+    def __init__(self, params: dict[str, Param]) -> None:
+        self.all = params
+        self.used: dict[str, Param] = {}
+
+    def get(self, name: str, default_key: str | None = None) -> Any:
+        p = self.all.get(name)
+        if p is None and default_key is not None:
+            p = default_param(default_key, name)
+        if p is None:
+            return None
+        self.used[name] = p
+        return p.value
+
+    def derived(self, name: str, value: Any, unit: str, detail: str) -> Any:
+        self.used[name] = Param(name, value, unit, "derived", detail)
+        return value
+
+    def require(self, names: list[str], context: str) -> None:
+        missing = [n for n in names if n not in self.all]
+        if missing:
+            raise MissingParameterError(missing, context)
+
+
+def _load(acq: AslAcquisition) -> tuple[Array, Array | None, list[str]]:
+    """ΔM per delay (D, Z, Y, X) and mean M0 (or None)."""
+    warnings: list[str] = []
+    shape = acq.geometry.shape
+    delays = sorted({v.delay_index for v in acq.volumes if v.kind != "m0"})
+    if not delays:
+        raise InputError("the acquisition has no control/label or ΔM images")
+    dms = []
+    for d in delays:
+        vols = [v for v in acq.volumes if v.delay_index == d and v.kind != "m0"]
+        control = [v for v in vols if v.kind == "control"]
+        label = [v for v in vols if v.kind == "label"]
+        direct = [v for v in vols if v.kind == "delta_m"]
+        if len(control) != len(label):
+            raise ControlLabelMismatchError(
+                f"delay {d}: {len(control)} control and {len(label)} label images cannot be paired; "
+                "check for a missing or extra volume (or an M0 volume not marked as such)"
+            )
+
+        def mean(items: list[Any]) -> Array:
+            acc = np.zeros(shape)
+            for v in items:
+                a = v.loader()
+                if a.shape != shape:
+                    raise GeometryMismatchError(f"{v.kind} volume has shape {a.shape}, expected {shape}")
+                acc += a
+            return acc / len(items)
+
+        if control:
+            dms.append(mean(control) - mean(label))
+        elif direct:
+            dms.append(mean(direct))
+        else:
+            raise ControlLabelMismatchError(f"delay {d}: no control/label pair and no ΔM image")
+    m0s = [v for v in acq.volumes if v.kind == "m0"]
+    m0 = None
+    if m0s:
+        acc = np.zeros(shape)
+        for v in m0s:
+            a = v.loader()
+            if a.shape != shape:
+                raise GeometryMismatchError(f"M0 volume has shape {a.shape}, but the ASL images have {shape}")
+            acc += a
+        m0 = acc / len(m0s)
+    return np.stack(dms), m0, warnings
+
+
+def brain_mask(m0: Array) -> NDArray[np.bool_]:
+    """M0 above half its intensity-weighted mean (GE's rule), holes filled slice by slice."""
+    pos = np.clip(m0, 0, None)
+    total = pos.sum()
+    if total <= 0:
+        raise UnitsError("the M0 image has no positive values")
+    thr = 0.5 * float((pos**2).sum() / total)
+    mask = pos > thr
+    out: NDArray[np.bool_] = np.stack([ndimage.binary_fill_holes(s) for s in mask]).astype(bool)
+    return out
+
+
+def _check_seconds(name: str, values: list[float], upper: float) -> None:
+    for v in values:
+        if not np.isfinite(v) or v < 0:
+            raise UnitsError(f"{name} = {v} is not a valid time in seconds")
+        if v > upper:
+            raise UnitsError(
+                f"{name} = {v} s is implausible; was it given in milliseconds? (expected seconds)"
+            )
+
+
+def quantify(
+    acq: AslAcquisition, overrides: Mapping[str, Any] | None = None, model: str = "auto"
+) -> QuantResult:
+    """Compute CBF (and ATT for multi-delay) for ``acq``; raises a :class:`QuantError` subclass."""
+    t_start = time.perf_counter()
+    merged = merge_overrides(acq.parameters, overrides)
+    if "model" in merged:
+        model = str(merged["model"].value)
+    if model not in MODELS:
+        raise InputError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    P = _Params(merged)
+    labeling = str(P.get("labeling_type") or acq.labeling_type or "").lower()
+    if labeling not in ("pcasl", "pasl", "casl"):
+        raise MissingParameterError(["labeling_type"], f"{acq.vendor} series")
+    dm, m0, warnings = _load(acq)
+    t_loaded = time.perf_counter()
+    n_delays = dm.shape[0]
+    if labeling == "pasl":
+        P.require(["ti", "ti1"], "PASL")
+        times = [float(v) for v in np.atleast_1d(P.get("ti"))]
+        bolus = float(P.get("ti1"))
+        _check_seconds("ti", times, 10.0)
+        _check_seconds("ti1", [bolus], 5.0)
+    else:
+        P.require(["pld", "labeling_duration"], labeling)
+        times = [float(v) for v in np.atleast_1d(P.get("pld"))]
+        bolus = float(P.get("labeling_duration"))
+        _check_seconds("pld", times, 10.0)
+        _check_seconds("labeling_duration", [bolus], 10.0)
+    if len(times) != n_delays:
+        raise InputError(f"{len(times)} delay value(s) given for {n_delays} delay(s) in the images")
+    if m0 is None:
+        raise MissingM0Error("no M0 (proton density) image: add the M0 series or the scanner's PD images")
+    shape = acq.geometry.shape
+    # Per-slice timing for 2D readouts: slice k is read later, so its effective delay is longer.
+    slice_offsets: Array = np.zeros(shape[0])
+    readout = str(P.all["readout"].value if "readout" in P.all else acq.readout or "").upper()
+    if readout == "2D":
+        if "slice_time" in P.all:
+            slice_offsets = np.arange(shape[0], dtype=np.float64) * float(P.get("slice_time"))
+        elif "slice_times" in P.all and len(P.all["slice_times"].value) == shape[0]:
+            slice_offsets = np.asarray(P.get("slice_times"), dtype=np.float64)
+    field_t = float(P.get("field_strength", "field_strength"))
+    if "t1_blood" in P.all:
+        t1b = float(P.get("t1_blood"))
+    else:
+        t1b = float(P.get("t1_blood", "t1_blood_1_5t" if field_t < 2.0 else "t1_blood_3t"))
+    lam = float(P.get("partition_coefficient", "partition_coefficient"))
+    t1t_map = P.get("t1_tissue_map")
+    if t1t_map is not None:
+        t1t: Array | float = np.asarray(t1t_map, dtype=np.float64)
+        if np.shape(t1t) != shape:
+            raise GeometryMismatchError(f"t1_tissue_map has shape {np.shape(t1t)}, maps have {shape}")
+        t1t = np.where(t1t > 0.05, t1t, t1b)
+    else:
+        t1t = float(P.get("t1_tissue", "t1_tissue"))
+    if model == "auto":
+        model = "kinetic" if n_delays > 1 else ("ge" if acq.vendor == "GE" else "consensus")
+    eff_key = {
+        "pcasl": "labeling_efficiency_pcasl",
+        "casl": "labeling_efficiency_casl",
+        "pasl": "labeling_efficiency_pasl",
+    }[labeling]
+    alpha0 = float(P.get("labeling_efficiency", eff_key))
+    if "bs_efficiency" in P.all:
+        bs_eff = float(P.get("bs_efficiency"))
+    else:
+        pulses = int(P.get("background_suppression") or 0) if "background_suppression" in P.all else 0
+        bs_eff = P.derived(
+            "bs_efficiency",
+            BS_EFFICIENCY_BY_PULSES.get(pulses, 0.75),
+            "",
+            f"{pulses} background-suppression pulse(s)",
+        )
+    alpha = alpha0 * bs_eff
+    m0_scale = float(P.get("m0_scale", "m0_scale"))
+    m0 = m0 * m0_scale
+    if float(np.nanmax(m0)) <= 0:
+        raise UnitsError("the M0 image has no positive values")
+
+    mask = P.get("mask")
+    mask_arr: NDArray[np.bool_] = np.asarray(mask, dtype=bool) if mask is not None else brain_mask(m0)
+    if mask_arr.shape != shape:
+        raise GeometryMismatchError(f"mask has shape {mask_arr.shape}, maps have {shape}")
+    att_map: Array | None = None
+
+    if model == "ge":
+        if labeling != "pcasl":
+            raise InputError("the GE product formula applies to pCASL only")
+        nex = P.get("nex")
+        if nex is None:
+            raise MissingParameterError(["nex"], "GE formula")
+        pld_z = times[0] + slice_offsets[:, None, None]
+        cbf = kinetics.ge_cbf(
+            dm[0],
+            m0,
+            pld_z,
+            bolus,
+            float(nex),
+            st=float(P.get("ge_saturation_time", "ge_saturation_time")),
+            t1t=float(P.get("ge_t1_tissue", "ge_t1_tissue")),
+            t1b=float(P.get("ge_t1_blood", "ge_t1_blood")),
+            eff=float(P.get("ge_efficiency", "ge_efficiency")),
+            sf=float(P.get("ge_scale", "ge_scale")),
+            lam=lam,
+        )
+    else:
+        m0_eff = m0.copy()
+        if acq.vendor == "GE" and "ge_pw_scaled" in P.all:
+            # GE PW = NEX-sum × 32 and PD is saturation recovery: undo both for the consensus model.
+            nex = P.get("nex")
+            if nex is None:
+                raise MissingParameterError(["nex"], "GE PW scaling")
+            dm = dm / (float(nex) * float(P.get("ge_scale", "ge_scale")))
+            st = float(P.get("ge_saturation_time", "ge_saturation_time"))
+            m0_eff = m0_eff / (1.0 - np.exp(-st / np.asarray(t1t)))
+        elif "m0_tr" in P.all:
+            tr = float(P.get("m0_tr"))
+            _check_seconds("m0_tr", [tr], 100.0)
+            # Short-TR M0 has not fully recovered: scale up by 1/(1 − e^(−TR/T1t)).
+            m0_eff = m0_eff / (1.0 - np.exp(-tr / np.asarray(t1t)))
+        if model == "consensus":
+            if n_delays > 1:
+                warnings.append("consensus formula applied to the longest delay only")
+            k = int(np.argmax(times))
+            tz = times[k] + slice_offsets[:, None, None]
+            if labeling == "pasl":
+                cbf = kinetics.consensus_pasl(dm[k], m0_eff, tz, bolus, t1b, alpha, lam)
+            else:
+                cbf = kinetics.consensus_pcasl(dm[k], m0_eff, tz, bolus, t1b, alpha, lam)
+        elif model in ("kinetic", "weighted_delay"):
+            idx = np.nonzero(mask_arr)
+            y = dm[:, idx[0], idx[1], idx[2]].T / np.where(m0_eff[idx] > 0, m0_eff[idx], np.inf)[:, None]
+            tvox = np.asarray(times)[None, :] + slice_offsets[idx[0]][:, None]
+            # The kinetic model lets label decay with tissue T1 after arrival. Without a map or an
+            # explicit t1_tissue, assume it keeps blood T1 (the consensus model's assumption).
+            if t1t_map is None and "t1_tissue" not in merged:
+                t1k: Array | float = P.derived("t1_tissue_kinetic", t1b, "s", "assumed equal to T1 blood")
+            else:
+                t1k = t1t
+            t1v = np.asarray(t1k)[idx] if np.ndim(t1k) else float(t1k)
+            bounds = tuple(P.get("att_bounds", "att_bounds"))
+            cbf = np.zeros(shape)
+            att_map = np.zeros(shape)
+            if n_delays == 1:
+                # One delay cannot separate CBF from ATT: take ATT as given and solve for CBF.
+                att_given = P.get("att")
+                if att_given is None:
+                    raise MissingParameterError(["att"], "single-delay kinetic model (assumed transit time)")
+                att_v = (
+                    np.asarray(att_given, dtype=np.float64)[idx]
+                    if np.ndim(att_given)
+                    else np.full(idx[0].size, float(att_given))
+                )
+                f = np.full(idx[0].size, 60.0)
+                for _ in range(4):  # f enters T1' weakly; a few fixed-point steps converge
+                    model_fn = kinetics.gkm_pasl if labeling == "pasl" else kinetics.gkm_pcasl
+                    f_ref = np.maximum(f, 1.0)  # T1' needs some flow; the scale is linear
+                    b = model_fn(f_ref, att_v, tvox[:, 0], bolus, t1b, t1v, alpha, lam) / f_ref
+                    f = np.where(b > 0, y[:, 0] / np.where(b > 0, b, 1.0), 0.0)
+                # Where the model predicts almost no signal the ratio explodes: keep it finite.
+                cbf[idx] = np.clip(f, -1000.0, 1000.0)
+                att_map[idx] = att_v
+            elif model == "kinetic":
+                fit = kinetics.fit_kinetic(
+                    y,
+                    tvox,
+                    bolus=bolus,
+                    t1b=t1b,
+                    t1t=t1v,
+                    alpha=alpha,
+                    lam=lam,
+                    labeling=labeling,
+                    att_bounds=bounds,
+                )
+                cbf[idx], att_map[idx] = fit.cbf, fit.att
+            else:
+                if labeling == "pasl":
+                    raise InputError("the weighted-delay method applies to pCASL only")
+                fit = kinetics.weighted_delay(
+                    y, tvox, bolus=bolus, t1b=t1b, t1t=t1v, alpha=alpha, lam=lam, att_bounds=bounds
+                )
+                cbf[idx], att_map[idx] = fit.cbf, fit.att
+        else:
+            raise InputError(f"model {model!r} is not available here")
+    P.derived("alpha", alpha, "", f"labeling efficiency {alpha0} × background suppression {bs_eff}")
+    P.used["pld" if labeling != "pasl" else "ti"] = merged["pld" if labeling != "pasl" else "ti"]
+    if readout == "2D" and np.any(slice_offsets):
+        P.derived("slice_offsets", slice_offsets.tolist(), "s", "per-slice delay added for the 2D readout")
+    cbf = np.where(mask_arr, cbf, 0.0)
+    t_model = time.perf_counter()
+    stats = regional_statistics(cbf, mask_arr, acq.geometry, att_map)
+    mean_dm = float(np.mean(dm[:, mask_arr])) if mask_arr.any() else 0.0
+    if mean_dm < 0:
+        warnings.append("mean ΔM in the brain is negative: control and label may be swapped")
+    timings = {
+        "load_s": t_loaded - t_start,
+        "model_s": t_model - t_loaded,
+        "total_s": time.perf_counter() - t_start,
+    }
+    return QuantResult(
+        cbf=cbf,
+        mask=mask_arr,
+        m0=m0,
+        delta_m=dm,
+        model=model,
+        parameters=P.used,
+        statistics=stats,
+        timings=timings,
+        att=att_map,
+        warnings=warnings,
+    )

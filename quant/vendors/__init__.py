@@ -1,0 +1,1 @@
+"""One module per scanner vendor: how it marks ASL series, where it keeps parameters."""

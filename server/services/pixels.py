@@ -1,0 +1,335 @@
+"""Pixel work behind /rendered, /thumbnail, WADO-URI and transcoded WADO-RS.
+
+Frames are read by the byte ranges recorded at ingest and decoded one at a
+time in a worker thread (numpy, pillow and the codecs release the GIL).
+Objects whose frames are not byte-addressable (deflated, big endian) are
+read whole and decoded through pydicom.
+
+Caches (per process, bounded):
+- single instances through ``retrieve.find_instance`` (evicted on DELETE), and the
+  instance lists of study/series requests for ``ROW_TTL`` seconds, so repeated
+  requests do no SQL (a study/series list may lag a STOW or DELETE by ``ROW_TTL``);
+- parsed headers (pixel description and presentation attributes) by blob key;
+- rendered outputs by (blob key, frame, parameters), up to ``OUTPUT_CACHE_BYTES``;
+- decoded frames of compressed instances, up to ``DECODED_CACHE_BYTES`` (window changes
+  on a JPEG 2000 frame then skip the codec).
+Outputs carry a strong ETag computed from the same key, so a 304 needs no
+rendering at all; stored instances are immutable, hence
+``Cache-Control: public, max-age=31536000, immutable`` for CDNs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
+
+from dicomweb.errors import NotAcceptable, NotFound, Unprocessable
+from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
+from dicomweb.pixels.description import PixelDescription
+from dicomweb.pixels.media import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
+from dicomweb.pixels.params import RenderParams
+from dicomweb.pixels.render import RenderAttributes, render_animation, render_frame
+from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
+from server.context import AppContext
+from server.services import retrieve
+from server.services.retrieve import StoredInstance
+from server.storage import BlobNotFound
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Bump when rendering changes output bytes, so ETags change with them.
+RENDER_VERSION = "1"
+ROW_TTL = 5.0
+OUTPUT_CACHE_BYTES = 256 * 1024 * 1024
+DECODED_CACHE_BYTES = 128 * 1024 * 1024
+HEADER_CACHE_ENTRIES = 4096
+
+
+class LRU:
+    """A small LRU bounded by entry count and total size of ``bytes`` values."""
+
+    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any, size: int = 0) -> None:
+        if key in self._data:
+            return
+        self._data[key] = (value, size) if self.max_bytes else value
+        self.size += size
+        while len(self._data) > self.max_entries or (self.max_bytes and self.size > self.max_bytes):
+            _, old = self._data.popitem(last=False)
+            if self.max_bytes:
+                self.size -= old[1]
+
+    def get_sized(self, key: Any) -> Any:
+        item = self.get(key)
+        return None if item is None else item[0]
+
+
+@dataclass(frozen=True)
+class Image:
+    """One stored instance ready for pixel work."""
+
+    row: StoredInstance
+    header: Dataset
+    desc: PixelDescription
+
+    @property
+    def frame_count(self) -> int:
+        # Deflated rows may carry no frame count from ingest; the header knows.
+        return self.row.number_of_frames or self.desc.number_of_frames
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def render_etag(row: StoredInstance, frame: int, params: RenderParams, kind: str = "rendered") -> str:
+    key = f"{RENDER_VERSION}|{kind}|{row.blob_key}|{row.sop_instance_uid}|{frame}|{params.cache_key()}"
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:40] + '"'
+
+
+class PixelService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.rows: dict[tuple[str, str | None, str | None], tuple[float, list[StoredInstance]]] = {}
+        self.headers = LRU(HEADER_CACHE_ENTRIES)
+        self.outputs = LRU(100_000, OUTPUT_CACHE_BYTES)
+        self.decoded = LRU(10_000, DECODED_CACHE_BYTES)
+
+    # -- look-ups ---------------------------------------------------------------------------------
+
+    async def instances(self, study: str, series: str | None = None, sop: str | None = None) -> list[StoredInstance]:
+        if series is not None and sop is not None:
+            # One instance: the archive-wide instance cache (evicted on DELETE in this process).
+            return [await retrieve.find_instance(self.ctx, study, series, sop)]
+        key = (study, series, sop)
+        now = time.monotonic()
+        hit = self.rows.get(key)
+        if hit is not None and now - hit[0] < ROW_TTL:
+            return hit[1]
+        rows = await retrieve.find_instances(self.ctx, study, series, sop)
+        if len(self.rows) > 10_000:
+            self.rows.clear()
+        self.rows[key] = (now, rows)
+        return rows
+
+    async def image(self, row: StoredInstance) -> Image:
+        cached = self.headers.get(row.blob_key)
+        if cached is not None:
+            return Image(row, cached[0], cached[1])
+        if row.number_of_frames == 0 and row.transfer_syntax_uid != DeflatedExplicitVRLittleEndian:
+            raise Unprocessable(f"instance {row.sop_instance_uid} has no pixel data")
+        frames = row.frames()
+        if frames and frames[0] and row.transfer_syntax_uid != ExplicitVRBigEndian:
+            prefix = await self.ctx.store.get_range(row.blob_key, 0, frames[0][0][0])
+        else:
+            prefix = await self.ctx.store.get_bytes(row.blob_key)
+        header = await asyncio.to_thread(_read_header, prefix, row)
+        if "Rows" not in header:
+            raise Unprocessable(f"instance {row.sop_instance_uid} has no pixel data")
+        desc = PixelDescription.from_dataset(header)
+        self.headers.put(row.blob_key, (header, desc))
+        return Image(row, header, desc)
+
+    # -- decoding ---------------------------------------------------------------------------------
+
+    def _check_frame(self, img: Image, frame: int) -> None:
+        if frame < 1 or frame > img.frame_count:
+            raise NotFound(
+                f"frame {frame} does not exist: instance {img.row.sop_instance_uid} has {img.frame_count} frame(s)"
+            )
+
+    async def _frame_source(self, img: Image, frame: int) -> list[bytes] | Dataset:
+        """The stored fragments of a frame, or the whole dataset when frames are not addressable."""
+        self._check_frame(img, frame)
+        frames = img.row.frames()
+        if frames is not None and img.desc.transfer_syntax_uid != ExplicitVRBigEndian:
+            return await self.ctx.store.get_ranges(img.row.blob_key, frames[frame - 1])
+        raw = await self.ctx.store.get_bytes(img.row.blob_key)
+        return await asyncio.to_thread(pydicom.dcmread, io.BytesIO(raw), force=True)
+
+    def _local_ranges(self, img: Image, frame: int) -> tuple[str, list[tuple[int, int]], str] | None:
+        """(file path, ranges) when the frame can be read straight from a local file."""
+        path_of = getattr(self.ctx.store, "path_of", None)
+        frames = img.row.frames()
+        if path_of is None or frames is None or img.desc.transfer_syntax_uid == ExplicitVRBigEndian:
+            return None
+        self._check_frame(img, frame)
+        return str(path_of(img.row.blob_key)), frames[frame - 1], img.row.blob_key
+
+    @staticmethod
+    def _decode(img: Image, source: list[bytes] | Dataset, frame: int) -> tuple[Any, PixelDescription]:
+        try:
+            if isinstance(source, Dataset):
+                arr, photometric = decode_dataset_frame(source, frame - 1)
+            else:
+                arr, photometric = decode_frame(source, img.desc)
+        except Unprocessable as exc:
+            raise Unprocessable(f"frame {frame} of instance {img.row.sop_instance_uid}: {exc.message}") from exc
+        return arr, replace(img.desc, photometric_interpretation=photometric, planar_configuration=0)
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    async def render(self, img: Image, frame: int, params: RenderParams, kind: str = "rendered") -> RenderedImage:
+        self._check_frame(img, frame)
+        etag = render_etag(img.row, frame, params, kind)
+        cached = self.outputs.get_sized(etag)
+        if cached is not None:
+            return RenderedImage(cached, params.media_type, etag)
+        decoded_key = (img.row.blob_key, frame)
+        decoded = self.decoded.get_sized(decoded_key)
+        local = self._local_ranges(img, frame) if decoded is None else None
+        source = None if decoded is not None or local is not None else await self._frame_source(img, frame)
+
+        def work() -> tuple[bytes, Any]:
+            # On a filesystem store the frame is read in this worker thread: one thread hop per request.
+            frame_data = decoded
+            if frame_data is None:
+                src = _pread(*local) if local is not None else source
+                assert src is not None
+                frame_data = self._decode(img, src, frame)
+            arr, desc = frame_data
+            attrs = RenderAttributes.from_dataset(img.header, frame - 1)
+            return render_frame(arr, desc, attrs, params), frame_data
+
+        body, frame_data = await asyncio.to_thread(work)
+        if decoded is None and not img.desc.is_native:
+            # Keep decoded compressed frames: a viewer dragging the window re-renders the same frame.
+            self.decoded.put(decoded_key, frame_data, int(frame_data[0].nbytes))
+        self.outputs.put(etag, body, len(body))
+        return RenderedImage(body, params.media_type, etag)
+
+    async def render_animation(self, img: Image, numbers: list[int], params: RenderParams) -> RenderedImage:
+        """Frames of one instance as an animated GIF (frames decoded one at a time)."""
+        for n in numbers:
+            self._check_frame(img, n)
+        key = RenderParams(**{**params.__dict__, "media_type": "image/gif"})
+        etag = render_etag(img.row, 0, key, "animation:" + ",".join(map(str, numbers)))
+        cached = self.outputs.get_sized(etag)
+        if cached is not None:
+            return RenderedImage(cached, "image/gif", etag)
+        decoded = []
+        for n in numbers:
+            source = await self._frame_source(img, n)
+
+            def work(src: list[bytes] | Dataset = source, n: int = n) -> tuple[Any, PixelDescription, Any]:
+                arr, desc = self._decode(img, src, n)
+                return arr, desc, RenderAttributes.from_dataset(img.header, n - 1)
+
+            decoded.append(await asyncio.to_thread(work))
+        body = await asyncio.to_thread(render_animation, decoded, params)
+        self.outputs.put(etag, body, len(body))
+        return RenderedImage(body, "image/gif", etag)
+
+    # -- transcoding ------------------------------------------------------------------------------
+
+    async def transcode_frames(self, row: StoredInstance, numbers: list[int], target: str) -> tuple[list[bytes], str]:
+        """Frames (1-based) of ``row`` encoded in ``target``; returns (frames, syntax served)."""
+        img = await self.image(row)
+        if target == "*":
+            target = stored_frame_syntax(row.transfer_syntax_uid)
+        out: list[bytes] = []
+        for n in numbers:
+            source = await self._frame_source(img, n)
+
+            def work(src: list[bytes] | Dataset = source, n: int = n) -> bytes:
+                arr, desc = self._decode(img, src, n)
+                return encode_frame(arr, desc, target).data
+
+            out.append(await asyncio.to_thread(work))
+        return out, target
+
+    async def check_transcodable(self, row: StoredInstance, target: str) -> None:
+        """Raise ``NotAcceptable`` now if ``row`` cannot be transcoded to ``target`` (before streaming)."""
+        if row.number_of_frames == 0 and row.transfer_syntax_uid != DeflatedExplicitVRLittleEndian:
+            return
+        img = await self.image(row)
+        try:
+            check_encodable(img.desc, target)
+        except NotAcceptable as exc:
+            raise NotAcceptable(f"instance {row.sop_instance_uid}: {exc.message}") from exc
+
+    async def transcode_instance(self, row: StoredInstance, target: str) -> bytes:
+        """The whole instance as Part 10 bytes in ``target`` (WADO-RS/URI with a transfer syntax)."""
+        raw = await self.ctx.store.get_bytes(row.blob_key)
+
+        def work() -> bytes:
+            ds = pydicom.dcmread(io.BytesIO(raw), force=True)
+            if (
+                row.number_of_frames == 0
+                or "PixelData" not in ds
+                and "FloatPixelData" not in ds
+                and ("DoubleFloatPixelData" not in ds)
+            ):
+                # Nothing to re-encode: only the dataset encoding changes.
+                out = ds
+                out.file_meta.TransferSyntaxUID = target
+            else:
+                try:
+                    out = transcode_dataset(ds, target)
+                except Unprocessable as exc:
+                    raise Unprocessable(f"instance {row.sop_instance_uid}: {exc.message}") from exc
+            buf = io.BytesIO()
+            out.save_as(buf, enforce_file_format=True)
+            return buf.getvalue()
+
+        return await asyncio.to_thread(work)
+
+
+def target_for_plan(stored_syntax: str, media_type: str, transfer_syntax: str) -> str:
+    """Turn a frames plan's target (a UID, ``*``, or a placeholder) into a concrete syntax."""
+    if transfer_syntax == "*":
+        return stored_frame_syntax(stored_syntax)
+    if transfer_syntax.startswith("1."):
+        return transfer_syntax
+    return DEFAULT_SYNTAX.get(media_type, stored_frame_syntax(stored_syntax))
+
+
+def _pread(path: str, ranges: list[tuple[int, int]], key: str) -> list[bytes]:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError as exc:
+        raise BlobNotFound(key) from exc
+    try:
+        return [os.pread(fd, length, offset) for offset, length in ranges]
+    finally:
+        os.close(fd)
+
+
+def _read_header(prefix: bytes, row: StoredInstance) -> Dataset:
+    try:
+        return pydicom.dcmread(io.BytesIO(prefix), stop_before_pixels=True, force=True)
+    except Exception as exc:
+        raise Unprocessable(f"instance {row.sop_instance_uid}: header cannot be read: {exc}") from exc
+
+
+def service(ctx: AppContext) -> PixelService:
+    svc = ctx.extras.get("pixels")
+    if svc is None:
+        svc = ctx.extras["pixels"] = PixelService(ctx)
+    return svc  # type: ignore[no-any-return]
+
+
+__all__ = ["IMMUTABLE", "NATIVE_SYNTAXES", "PixelService", "RenderedImage", "render_etag", "service", "target_for_plan"]

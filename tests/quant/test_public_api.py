@@ -1,0 +1,56 @@
+"""The public surface the analysis workflow relies on is declared and stays put."""
+
+from __future__ import annotations
+
+import quant
+
+EXPECTED = {
+    "DEFAULTS",
+    "MODELS",
+    "OVERRIDE_NAMES",
+    "AslAcquisition",
+    "AslVolume",
+    "ControlLabelMismatchError",
+    "Geometry",
+    "GeometryMismatchError",
+    "InputError",
+    "MissingM0Error",
+    "MissingParameterError",
+    "NotAslError",
+    "Param",
+    "QuantError",
+    "QuantResult",
+    "SeriesInfo",
+    "UnitsError",
+    "build_derived_datasets",
+    "classify_series",
+    "classify_study",
+    "geometry_from_affine",
+    "quantify",
+    "statistics_csv",
+}
+
+
+def test_public_names() -> None:
+    assert set(quant.__all__) == EXPECTED
+    for name in quant.__all__:
+        assert getattr(quant, name) is not None
+
+
+def test_every_error_is_a_quant_error() -> None:
+    for name in (
+        "ControlLabelMismatchError",
+        "GeometryMismatchError",
+        "InputError",
+        "MissingM0Error",
+        "MissingParameterError",
+        "NotAslError",
+        "UnitsError",
+    ):
+        assert issubclass(getattr(quant, name), quant.QuantError)
+
+
+def test_documented_override_names() -> None:
+    doc = quant.params.__doc__ or ""
+    for name in quant.OVERRIDE_NAMES:
+        assert f"``{name}``" in doc or name.startswith("ge_"), name
