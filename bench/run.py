@@ -124,6 +124,7 @@ class Target:
     name: str
     dicomweb_url: str
     restart: Callable[[], None] | None = None
+    reset: Callable[[Target, str], None] | None = None  # deletes the study again
     server: Any = None  # the Cirrus/Orthanc object when the harness started it
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -183,8 +184,51 @@ def measure_stow(t: Target, bodies: list[Path], boundary: str, count: int, paral
     )
     if not run.ok:
         t.notes.append(f"STOW answered {run.statuses}")
-    t.results["stow_instances_per_s"] = count / run.wall
-    t.results["stow_seconds"] = run.wall
+        return
+    t.samples.setdefault("stow_instances_per_s", []).append(count / run.wall)
+
+
+def delete_study_cirrus(t: Target, study_uid: str) -> None:
+    req = urllib.request.Request(f"{t.dicomweb_url}/studies/{study_uid}", method="DELETE")
+    with urllib.request.urlopen(req, timeout=120) as r:
+        r.read()
+
+
+def delete_study_orthanc(t: Target, study_uid: str) -> None:
+    """Orthanc's DICOMweb plugin has no DELETE: find the study through Orthanc's own REST API."""
+    base = host_of(t.dicomweb_url)
+    req = urllib.request.Request(f"{base}/tools/lookup", data=study_uid.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        found = json.loads(r.read())
+    for item in found:
+        if item.get("Type") == "Study":
+            with urllib.request.urlopen(urllib.request.Request(f"{base}/studies/{item['ID']}", method="DELETE")) as r:
+                r.read()
+
+
+def measure_stow_all(targets: list[Target], study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
+    """STOW the study into every server, ``--stow-repeats`` times, alternating servers.
+
+    Between repetitions the study is deleted again (servers that cannot be reset are measured once),
+    so every sample stores new instances; the last repetition leaves the study in place.
+    """
+    for rep in range(a.stow_repeats):
+        for t in targets:
+            if rep and t.reset is None:
+                continue
+            try:
+                if rep:
+                    t.reset(t, study.study_uid)  # type: ignore[misc]
+                measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)
+            except Exception as exc:
+                t.notes.append(f"STOW repetition {rep + 1} failed: {exc}")
+            check_alive(t, "stow")
+        print(f"  STOW repetition {rep + 1}/{a.stow_repeats} done", flush=True)
+    for t in targets:
+        values = t.samples.get("stow_instances_per_s")
+        if values:
+            t.results["stow_instances_per_s"] = statistics.median(values)
+            t.results["stow_instances_per_s_samples"] = [round(v, 1) for v in values]
 
 
 def measure_stow_roof(sink: str, bodies: list[Path], boundary: str, count: int, parallel: int) -> float:
@@ -342,7 +386,6 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
 
 def measure_target(t: Target, study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
     steps = [
-        ("stow", lambda: measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)),
         ("qido", lambda: measure_qido(t, study, a.qido_rounds)),
         ("metadata", lambda: measure_metadata(t, study, a.metadata_rounds)),
         ("plan", lambda: plan_throughput(t, study)),
@@ -455,6 +498,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="2 series x 50 instances, short runs (to debug)")
     p.add_argument("--batch", type=int, default=50, help="instances per STOW request")
     p.add_argument("--stow-parallel", type=int, default=4, help="STOW requests in flight")
+    p.add_argument("--stow-repeats", type=int, default=3, help="STOW repetitions (study deleted in between)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
     p.add_argument("--connections", type=int, default=8, help="wrk connections for frames")
     p.add_argument("--qido-rounds", type=int, default=30)
@@ -474,6 +518,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.quick:
         a.series, a.instances, a.seconds, a.qido_rounds, a.metadata_rounds, a.repeats = 2, 50, 3.0, 5, 3, 1
+        a.stow_repeats = 2
     a.skip = {s.strip().lower() for s in a.skip.split(",") if s.strip()}
     return a
 
@@ -511,7 +556,9 @@ def main(argv: list[str] | None = None) -> int:
                 c.stop()
                 c.start()
 
-            targets.append(Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, server=cirrus))
+            targets.append(
+                Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, reset=delete_study_cirrus, server=cirrus)
+            )
         if a.compare:
             targets.append(Target(a.compare_name or "peer", a.compare.rstrip("/")))
         elif not a.no_peer:
@@ -522,7 +569,9 @@ def main(argv: list[str] | None = None) -> int:
                 o.stop()
                 o.start()
 
-            targets.append(Target("Orthanc", orthanc.dicomweb_url, restart_orthanc, server=orthanc))
+            targets.append(
+                Target("Orthanc", orthanc.dicomweb_url, restart_orthanc, reset=delete_study_orthanc, server=orthanc)
+            )
 
         load_before = os.getloadavg()
         roof_target = plan_roof(nginx, study)
@@ -531,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
             roof_target.results["stow_instances_per_s"] = measure_stow_roof(
                 f"{nginx.url}/sink", bodies, boundary, study.instance_count, a.stow_parallel
             )
+        if "stow" not in a.skip:
+            print(f"STOW, {a.stow_repeats} interleaved repetitions ...", flush=True)
+            measure_stow_all(targets, study, bodies, boundary, a)
         for t in targets:
             print(f"{t.name} at {t.dicomweb_url}", flush=True)
             measure_target(t, study, bodies, boundary, a)
