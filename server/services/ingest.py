@@ -104,6 +104,8 @@ class IngestService:
             for s in items:
                 if s.delete_after:
                     s.path.unlink(missing_ok=True)
+                # A data set sent without preamble was rewritten beside its spool file.
+                s.path.with_name(s.path.name + ".p10").unlink(missing_ok=True)
 
     # -- the two phases -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import logging
 from sqlmodel import select
 
 from server.context import AppContext
-from server.db.models import Institution
+from server.db.models import Institution, utcnow
 
 log = logging.getLogger("cirrus")
 
@@ -17,17 +17,21 @@ SHUTDOWN_HOOKS: list = []
 
 
 async def ensure_institution(ctx: AppContext) -> None:
-    async with ctx.sessions() as session:
-        row = (
-            await session.exec(select(Institution).where(Institution.name == ctx.settings.institution))
-        ).first()
-        if row is None:
-            row = Institution(name=ctx.settings.institution)
-            session.add(row)
-            await session.commit()
-            await session.refresh(row)
-        assert row.id is not None
-        ctx.institution_id = row.id
+    """Create the default institution once; several worker processes may start at the same moment."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if ctx.engine.dialect.name == "postgresql" else sqlite_insert
+    async with ctx.engine.begin() as conn:
+        await conn.execute(
+            insert(Institution)
+            .values(name=ctx.settings.institution, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        row_id = (
+            await conn.execute(select(Institution.id).where(Institution.name == ctx.settings.institution))
+        ).scalar_one()
+    ctx.institution_id = int(row_id)
 
 
 async def startup(ctx: AppContext) -> None:

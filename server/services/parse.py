@@ -88,10 +88,13 @@ def parse_candidate(
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=1024)
             except InvalidDicomError:
-                return _failed(
-                    FailureReason.CANNOT_UNDERSTAND,
-                    "not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)",
-                )
+                normalized = normalize_part10(path)
+                if normalized is None:
+                    return _failed(
+                        FailureReason.CANNOT_UNDERSTAND,
+                        "not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)",
+                    )
+                return parse_candidate(normalized, sha256_file(normalized), expected_study_uid)
             pixel_offset = fp.tell()
             ts = ds.file_meta.get("TransferSyntaxUID")
             if not ts:
@@ -144,6 +147,50 @@ def parse_candidate(
         frame_index=frame_index,
         metadata_json=orjson.dumps(meta),
     )
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def normalize_part10(path: Path) -> Path | None:
+    """Rewrite a data set sent without preamble (file meta only, or a bare data set) as Part 10.
+
+    Some clients (dicomweb-client's ``store_instances`` with data sets built in memory) send
+    the file meta group without the 128-byte preamble and ``DICM`` prefix. The object is kept,
+    with a preamble and complete file meta; anything that is not a plausible data set is refused.
+    Returns the new file (beside the original, suffix ``.p10``) or None.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    # The data set must start with a group 0002 or 0008 element (little or big endian).
+    if len(head) < 8 or head[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x08"):
+        return None
+    try:
+        ds = pydicom.dcmread(path, force=True)
+        sop_class, sop = ds.get("SOPClassUID"), ds.get("SOPInstanceUID")
+        if not sop_class or not sop:
+            return None
+        meta = ds.file_meta if hasattr(ds, "file_meta") else pydicom.dataset.FileMetaDataset()
+        if "TransferSyntaxUID" not in meta:
+            meta.TransferSyntaxUID = (
+                pydicom.uid.ImplicitVRLittleEndian if ds.original_encoding[0] else pydicom.uid.ExplicitVRLittleEndian
+            )
+        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPInstanceUID = sop
+        ds.file_meta = meta
+        ds.preamble = b"\x00" * 128
+        out = path.with_name(path.name + ".p10")
+        ds.save_as(out, enforce_file_format=True)
+        return out
+    except Exception:
+        return None
 
 
 def _at_end(fp: Any, offset: int) -> bool:

@@ -134,3 +134,22 @@ def test_bad_input_never_touches_stored_data_and_server_keeps_serving(client) ->
     assert got.status_code == 200 and original in got.content
     meta = client.get(f"/dicom-web/studies/{study}/metadata").json()
     assert len(meta) == 1
+
+
+def test_data_set_without_preamble_is_stored_as_part10(client) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    study = generate_uid()
+    ds = pydicom.dcmread(io.BytesIO(ct_instance(study=study)))
+    ds.preamble = None
+    buf = io.BytesIO()
+    ds.save_as(buf)  # file meta written, no preamble / DICM prefix
+    no_preamble = buf.getvalue()
+    assert no_preamble[128:132] != b"DICM"
+    r = stow(client, [no_preamble])
+    assert r.status_code == 200, r.text
+    got = client.get(f"/dicom-web/studies/{study}")
+    [stored] = [p for p in got.content.split(b"\r\n--") if b"DICM" in p]
+    assert b"DICM" in stored
+    meta = client.get(f"/dicom-web/studies/{study}/metadata").json()
+    assert meta[0]["00080018"]["Value"][0] == ds.SOPInstanceUID
