@@ -333,12 +333,17 @@ def plan_roof(nginx: Nginx, study: synth.StudyInfo) -> Target:
     return roof
 
 
-def sample_frames(t: Target, a: Any) -> None:
+def sample_frames(t: Target, study: synth.StudyInfo, a: Any) -> None:
     if not t.frame_paths:
         return
     run = wrk(t.frame_host, t.frame_paths, FRAME_ACCEPT, seconds=a.seconds, connections=a.connections)
     if run.errors:
         t.notes.append(f"frames: {run.errors} of {run.requests} requests failed")
+        return
+    # wrk counts answers, not their content: every answer must carry a whole frame (wrk prints the
+    # byte total rounded to 3 digits, hence the slack).
+    if run.bytes < 0.98 * run.requests * study.series[0].pixel_length:
+        t.notes.append(f"frames: {run.bytes} bytes read for {run.requests} answers, less than a frame each")
         return
     t.samples.setdefault("frames_per_s", []).append(run.per_second)
     if run.latency_p50_ms is not None:
@@ -367,7 +372,7 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
     for rep in range(a.repeats):
         for t in subjects:
             for name, step in (
-                ("frames", lambda t=t: sample_frames(t, a)),  # type: ignore[misc]
+                ("frames", lambda t=t: sample_frames(t, study, a)),  # type: ignore[misc]
                 ("retrieve", lambda t=t: sample_retrieve(t, study, a)),  # type: ignore[misc]
             ):
                 if name in a.skip:
@@ -595,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                 t.notes.append(f"{t.server.startup_failures} start(s) of `cirrus serve` failed and were retried")
         print()
         print(table)
-        for t in targets:
+        for t in [*targets, roof_target]:
             for note in t.notes:
                 print(f"note: {t.name}: {note}")
         load = os.getloadavg()
