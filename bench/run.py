@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -372,8 +373,8 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
     for rep in range(a.repeats):
         for t in subjects:
             for name, step in (
-                ("frames", lambda t=t: sample_frames(t, study, a)),  # type: ignore[misc]
-                ("retrieve", lambda t=t: sample_retrieve(t, study, a)),  # type: ignore[misc]
+                ("frames", functools.partial(sample_frames, t, study, a)),
+                ("retrieve", functools.partial(sample_retrieve, t, study, a)),
             ):
                 if name in a.skip:
                     continue
@@ -390,10 +391,10 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
 
 
 def measure_target(t: Target, study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
-    steps = [
-        ("qido", lambda: measure_qido(t, study, a.qido_rounds)),
-        ("metadata", lambda: measure_metadata(t, study, a.metadata_rounds)),
-        ("plan", lambda: plan_throughput(t, study)),
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("qido", functools.partial(measure_qido, t, study, a.qido_rounds)),
+        ("metadata", functools.partial(measure_metadata, t, study, a.metadata_rounds)),
+        ("plan", functools.partial(plan_throughput, t, study)),
     ]
     for name, step in steps:
         if name in a.skip:
@@ -431,7 +432,7 @@ ROWS = [
 ]
 
 
-def targets_met(c: dict, peer: dict, roof: dict) -> dict[str, str]:
+def targets_met(c: dict[str, Any], peer: dict[str, Any], roof: dict[str, Any]) -> dict[str, str]:
     """The issue's speed targets, as 'yes (x2.3)' / 'no (x1.1)' strings."""
     out: dict[str, str] = {}
 
@@ -457,7 +458,7 @@ def targets_met(c: dict, peer: dict, roof: dict) -> dict[str, str]:
     return out
 
 
-def render_table(targets: list[Target], roof: dict) -> str:
+def render_table(targets: list[Target], roof: dict[str, Any]) -> str:
     names = [t.name for t in targets] + ["nginx roof"]
     met = targets_met(targets[0].results, targets[1].results, roof) if len(targets) > 1 else {}
     header = ["metric", *names, "target met"]
