@@ -1,0 +1,211 @@
+"""Stability detector: analyse a study once no instance arrived for a quiet period.
+
+Each ingest commit records a change on the study's ``analysis_watch`` row
+(in the database, so restarts and other API processes see it). A loop picks
+rows whose last change is older than ``settings.stable_seconds`` and that
+changed since their last evaluation, claims the evaluation with a
+conditional UPDATE (one process wins), classifies the study and opens or
+updates one job per ASL acquisition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from server.context import AppContext
+from server.db.models import utcnow
+from server.workflow import engine, inputs, jobs, states
+from server.workflow.models import AnalysisJob, AnalysisWatch
+from server.workflow.states import JobState
+
+log = logging.getLogger("cirrus.analysis")
+
+
+async def record_change(ctx: AppContext, study_uid: str, series_uids: set[str] | None = None) -> None:
+    """Ingest listener: note that ``study_uid`` changed now."""
+    now = utcnow()
+    W = AnalysisWatch
+    bump = (
+        update(W)
+        .where(col(W.study_instance_uid) == study_uid)
+        .values(last_change_at=now, change_count=W.change_count + 1)
+    )
+    async with ctx.engine.begin() as conn:
+        if (await conn.execute(bump)).rowcount:
+            return
+    try:
+        async with ctx.sessions() as s:
+            s.add(W(study_instance_uid=study_uid, last_change_at=now, change_count=1))
+            await s.commit()
+    except IntegrityError:  # another process inserted it first
+        async with ctx.engine.begin() as conn:
+            await conn.execute(bump)
+
+
+async def due_studies(ctx: AppContext) -> list[tuple[int, str, int]]:
+    cutoff = utcnow() - timedelta(seconds=ctx.settings.stable_seconds)
+    W = AnalysisWatch
+    async with ctx.sessions() as s:
+        rows = await s.exec(
+            select(W.id, W.study_instance_uid, W.change_count)
+            .where(col(W.change_count) > W.evaluated_count, col(W.last_change_at) <= cutoff)
+            .order_by(col(W.last_change_at))
+            .limit(50)
+        )
+        return [(r[0], r[1], r[2]) for r in rows.all()]
+
+
+async def claim_evaluation(ctx: AppContext, watch_id: int, change_count: int) -> bool:
+    W = AnalysisWatch
+    stmt = (
+        update(W)
+        .where(col(W.id) == watch_id, col(W.evaluated_count) < change_count)
+        .values(evaluated_count=change_count, evaluated_at=utcnow())
+    )
+    async with ctx.engine.begin() as conn:
+        return bool((await conn.execute(stmt)).rowcount)
+
+
+async def mark_evaluated(ctx: AppContext, study_uid: str) -> None:
+    """After an explicit evaluation (uploads), skip the quiet-period one for the same changes."""
+    W = AnalysisWatch
+    stmt = (
+        update(W)
+        .where(col(W.study_instance_uid) == study_uid)
+        .values(evaluated_count=W.change_count, evaluated_at=utcnow())
+    )
+    async with ctx.engine.begin() as conn:
+        await conn.execute(stmt)
+
+
+async def evaluate_study(ctx: AppContext, study_uid: str) -> list[AnalysisJob]:
+    """Classify the study and open/update its jobs; returns the study's jobs."""
+    exclude = await inputs.own_result_series(ctx, study_uid)
+    # ASL is MR: a CT or X-ray study (thousands of instances) costs one query, no reads.
+    datasets = await inputs.load_datasets(ctx, study_uid, pixels=False, exclude=exclude, modalities=["MR"])
+    found = await asyncio.to_thread(engine.classify, datasets) if datasets else []
+    counts: dict[str, int] = {}
+    for ds in datasets:
+        uid = str(ds.get("SeriesInstanceUID", ""))
+        counts[uid] = counts.get(uid, 0) + 1
+    study = await inputs.study_row(ctx, study_uid)
+    out = []
+    for f in found:
+        n = sum(counts.get(u, 0) for u in [*f.series_uids, f.m0_series_uid] if u)
+        out.append(await upsert_job(ctx, study_uid, study, f, n))
+    if any(j.state == JobState.QUEUED for j in out):
+        jobs.notify(ctx)
+    return out
+
+
+def _study_values(study) -> dict:  # type: ignore[no-untyped-def]
+    if study is None:
+        return {}
+    return {
+        "institution_id": study.institution_id,
+        "patient_name": study.patient_name,
+        "patient_name_upper": study.patient_name_upper or study.patient_name.upper(),
+        "patient_id": study.patient_id,
+        "study_date": study.study_date,
+        "study_description": study.study_description,
+        "exam_datetime": exam_datetime(study.study_date, study.study_time),
+    }
+
+
+def exam_datetime(date: str, time: str) -> str:
+    """Sortable "YYYYMMDDHHMMSS" (empty when the date is unknown)."""
+    return f"{date}{time.split('.')[0]:0<6}" if date else ""
+
+
+async def upsert_job(ctx: AppContext, study_uid: str, study, f: engine.Found, n: int) -> AnalysisJob:  # type: ignore[no-untyped-def]
+    detected = {"parameters": f.parameters, "missing_raw": f.missing, "summary": f.summary}
+    common = {
+        "series_uids": f.series_uids,
+        "m0_series_uid": f.m0_series_uid,
+        "t1_series_uid": f.t1_series_uid,
+        "label": f.label,
+        "vendor": f.vendor,
+        "labeling": f.labeling,
+        "input_instances": n,
+        "detected": detected,
+        **_study_values(study),
+    }
+    async with ctx.sessions() as s:
+        stmt = select(AnalysisJob).where(
+            AnalysisJob.study_instance_uid == study_uid, AnalysisJob.acquisition_key == f.key
+        )
+        job = (await s.exec(stmt)).first()
+        if job is None:
+            missing = list(f.missing)
+            state = states.target_state("detect", JobState.WAITING, missing)
+            job = AnalysisJob(
+                study_instance_uid=study_uid,
+                acquisition_key=f.key,
+                state=state,
+                missing=missing,
+                reason=jobs.waiting_reason(missing),
+                queued_at=utcnow() if state == JobState.QUEUED else None,
+                **common,
+            )
+            s.add(job)
+            try:
+                await s.commit()
+                await s.refresh(job)
+                log.info("analysis job %s opened for study %s (%s): %s", job.id, study_uid, f.label, state)
+                return job
+            except IntegrityError:
+                await s.rollback()
+                job = (await s.exec(stmt)).one()
+        if job.input_instances == n and job.detected == detected:
+            return job
+        inputs_changed = job.input_instances != n
+        if job.state == JobState.RUNNING and not inputs_changed:
+            return job  # nothing the running attempt must restart for
+        values = dict(common)
+        missing = [m for m in f.missing if job.overrides.get(m) is None]
+        values["missing"] = missing
+        if job.state in (JobState.WAITING, JobState.QUEUED) or (
+            inputs_changed and states.allowed("reevaluate", job.state)
+        ):
+            target = states.target_state("reevaluate", job.state, missing)
+            values["state"] = target
+            values["reason"] = jobs.waiting_reason(missing)
+            if target == JobState.QUEUED and job.state != JobState.QUEUED:
+                values["queued_at"] = utcnow()
+                values["attempts"] = 0
+            if job.state == JobState.RUNNING:
+                values.update(lease_owner="", lease_expires_at=None, stage="")
+        values["revision"] = job.revision + 1
+        values["updated_at"] = utcnow()
+        await s.exec(  # type: ignore[call-overload]
+            update(AnalysisJob)
+            .where(col(AnalysisJob.id) == job.id, col(AnalysisJob.revision) == job.revision)
+            .values(**values)
+        )
+        await s.commit()
+        await s.refresh(job)
+        return job
+
+
+async def detector_loop(ctx: AppContext, stop: asyncio.Event) -> None:
+    tick = max(0.1, min(1.0, ctx.settings.stable_seconds / 4))
+    while not stop.is_set():
+        try:
+            for watch_id, study_uid, count in await due_studies(ctx):
+                if await claim_evaluation(ctx, watch_id, count):
+                    try:
+                        await evaluate_study(ctx, study_uid)
+                    except Exception:
+                        log.exception("analysis detection failed for study %s", study_uid)
+        except Exception:
+            log.exception("analysis detector tick failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=tick)
+        except TimeoutError:
+            pass

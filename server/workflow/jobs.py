@@ -1,0 +1,411 @@
+"""Job service: listing, reading and the actions a person takes on a job.
+
+Routes call these; every state change goes through ``states`` so the table
+of transitions stays the single authority. Actions bump ``revision`` so a
+worker holding the job notices at its next heartbeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlmodel import col, select
+
+from dicomweb.errors import BadRequest, Conflict, NotFound
+from server.context import AppContext
+from server.db.models import utcnow
+from server.workflow import states
+from server.workflow.models import AnalysisJob, AnalysisResult
+from server.workflow.states import JobState, TransitionError
+
+# Queue order: urgent, then manual (a person started or re-ran it), then automatic.
+URGENT_PRIORITY = 20
+MANUAL_PRIORITY = 10
+
+# Parameters a person may set, with the unit the API takes and a check.
+# Times are in seconds, as the quantification engine expects.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "pld": {"unit": "s", "kind": "seconds_list", "label": "post-labeling delay(s)"},
+    "labeling_duration": {"unit": "s", "kind": "seconds", "label": "labeling duration"},
+    "ti1": {"unit": "s", "kind": "seconds", "label": "PASL bolus duration TI1"},
+    "ti": {"unit": "s", "kind": "seconds", "label": "PASL inversion time TI"},
+    "labeling_type": {"kind": "choice", "choices": ["pcasl", "pasl", "casl"], "label": "labeling type"},
+    "model": {"kind": "choice", "choices": ["auto", "consensus", "ge", "kinetic", "weighted_delay"],
+              "label": "model"},
+    "vendor": {"kind": "choice", "choices": ["GE", "Philips", "Siemens", "generic"], "label": "vendor"},
+    "field_strength": {"unit": "T", "kind": "number", "label": "field strength"},
+    "t1_blood": {"unit": "s", "kind": "seconds", "label": "T1 of blood"},
+    "labeling_efficiency": {"kind": "number", "label": "labeling efficiency"},
+    "background_suppression": {"kind": "integer", "label": "background-suppression pulses"},
+}
+
+
+# Not a parameter: an input series the study lacks.
+M0_MISSING = "m0"
+MISSING_LABELS = {M0_MISSING: "an M0 (proton-density) series in the study"}
+
+
+class JobConflict(Conflict):
+    pass
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: list[str] | None = None
+    patient: str = ""  # name or ID; '*' and '%' are wildcards, '?' and '_' one character
+    study_uid: str = ""
+    date_from: str = ""  # YYYYMMDD, inclusive
+    date_to: str = ""
+    limit: int = 50
+    offset: int = 0
+
+
+def _like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("_", "\\_")
+    escaped = escaped.replace("*", "%").replace("?", "_")
+    # '%' typed by the user stays a wildcard; '_' typed stays literal unless written as '?'.
+    if "%" not in escaped:
+        escaped = f"%{escaped}%"
+    return escaped
+
+
+def _date(value: str, name: str) -> str:
+    digits = value.replace("-", "")
+    if digits and (len(digits) != 8 or not digits.isdigit()):
+        raise BadRequest(f"{name} must be a date YYYYMMDD or YYYY-MM-DD, got {value!r}")
+    return digits
+
+
+def parse_filter(params: dict[str, str]) -> JobFilter:
+    status = [s for s in params.get("status", "").split(",") if s]
+    for s in status:
+        if s not in JobState.__members__.values():
+            raise BadRequest(f"unknown status {s!r}; known: {', '.join(JobState)}")
+    try:
+        limit = int(params.get("limit", "50"))
+        offset = int(params.get("offset", "0"))
+    except ValueError:
+        raise BadRequest("limit and offset must be integers") from None
+    if not 1 <= limit <= 500 or offset < 0:
+        raise BadRequest("limit must be 1-500 and offset >= 0")
+    date_from, date_to = params.get("date_from", ""), params.get("date_to", "")
+    if date_range := params.get("date", ""):
+        # DICOM range syntax: "20240101-20240131", "20240101-", "-20240131" or one date.
+        if "-" in date_range:
+            date_from, _, date_to = date_range.partition("-")
+        else:
+            date_from = date_to = date_range
+    return JobFilter(
+        status=status or None,
+        patient=params.get("patient", ""),
+        study_uid=params.get("study", ""),
+        date_from=_date(date_from, "date_from"),
+        date_to=_date(date_to, "date_to"),
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def list_jobs(ctx: AppContext, flt: JobFilter) -> tuple[int, list[AnalysisJob]]:
+    J = AnalysisJob
+    conditions: list[Any] = [J.institution_id == ctx.institution_id]
+    if flt.status:
+        conditions.append(col(J.state).in_(flt.status))
+    if flt.patient:
+        pattern = _like(flt.patient.upper())
+        conditions.append(
+            or_(
+                col(J.patient_name_upper).like(pattern, escape="\\"),
+                func.upper(J.patient_id).like(pattern, escape="\\"),
+            )
+        )
+    if flt.study_uid:
+        conditions.append(J.study_instance_uid == flt.study_uid)
+    if flt.date_from:
+        conditions.append(J.study_date >= flt.date_from)
+    if flt.date_to:
+        conditions.append(J.study_date <= flt.date_to)
+    async with ctx.sessions() as s:
+        total = (await s.exec(select(func.count()).select_from(J).where(*conditions))).one()
+        rows = (
+            await s.exec(
+                select(J).where(*conditions).order_by(col(J.created_at).desc(), col(J.id).desc())
+                .limit(flt.limit).offset(flt.offset)
+            )
+        ).all()
+    return int(total), list(rows)
+
+
+async def get_job(ctx: AppContext, job_id: int) -> AnalysisJob:
+    async with ctx.sessions() as s:
+        job = await s.get(AnalysisJob, job_id)
+    if job is None or job.institution_id != ctx.institution_id:
+        raise NotFound(f"analysis job {job_id} not found")
+    return job
+
+
+async def results_of(ctx: AppContext, job_id: int) -> list[AnalysisResult]:
+    async with ctx.sessions() as s:
+        rows = await s.exec(
+            select(AnalysisResult)
+            .where(AnalysisResult.job_id == job_id)
+            .order_by(col(AnalysisResult.version))
+        )
+        return list(rows.all())
+
+
+def validate_parameters(values: dict[str, Any]) -> dict[str, Any]:
+    """Check a person's parameters; return them normalised (seconds, lists)."""
+    clean: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = PARAMETERS.get(name)
+        if spec is None:
+            raise BadRequest(f"unknown parameter {name!r}; known: {', '.join(PARAMETERS)}")
+        if value is None or value == "":
+            clean[name] = None  # removes an earlier override
+            continue
+        kind = spec["kind"]
+        try:
+            if kind == "seconds_list":
+                items = value if isinstance(value, list) else [value]
+                nums = [float(v) for v in items]
+                if not nums:
+                    raise ValueError
+                clean[name] = nums if len(nums) > 1 else nums[0]
+                check = nums
+            elif kind in ("seconds", "number"):
+                clean[name] = float(value)
+                check = [clean[name]]
+            elif kind == "integer":
+                clean[name] = int(value)
+                check = [clean[name]]
+            else:
+                if value not in spec["choices"]:
+                    raise BadRequest(f"{spec['label']} must be one of {', '.join(spec['choices'])}")
+                clean[name] = value
+                check = []
+        except (TypeError, ValueError):
+            raise BadRequest(f"{spec['label']} ({name}) must be a number, got {value!r}") from None
+        if any(v < 0 for v in check):
+            raise BadRequest(f"{spec['label']} ({name}) must not be negative")
+        if kind.startswith("seconds") and any(v > 30 for v in check):
+            raise BadRequest(
+                f"{spec['label']} ({name}) is in seconds; {max(check)} s is not plausible (milliseconds?)"
+            )
+    return clean
+
+
+def remaining_missing(job: AnalysisJob, overrides: dict[str, Any]) -> list[str]:
+    missing_raw = job.detected.get("missing_raw", job.missing)
+    return [m for m in missing_raw if overrides.get(m) is None]
+
+
+async def _apply(
+    ctx: AppContext, job_id: int, action: str, mutate, *, expect_revision: int | None = None  # type: ignore[no-untyped-def]
+) -> AnalysisJob:
+    """Run ``mutate(job)`` under the state machine, optimistic on ``revision``."""
+    async with ctx.sessions() as s:
+        job = await s.get(AnalysisJob, job_id)
+        if job is None or job.institution_id != ctx.institution_id:
+            raise NotFound(f"analysis job {job_id} not found")
+        try:
+            states.check(action, job.state)
+        except TransitionError as exc:
+            raise JobConflict(str(exc)) from None
+        seen_revision, seen_state = job.revision, job.state
+        values = mutate(job)
+        values["revision"] = seen_revision + 1
+        values["updated_at"] = utcnow()
+        # Conditional on the state and revision we read: a worker may have
+        # claimed or finished the job in between.
+        result = await s.exec(  # type: ignore[call-overload]
+            update(AnalysisJob)
+            .where(
+                col(AnalysisJob.id) == job_id,
+                col(AnalysisJob.revision) == seen_revision,
+                col(AnalysisJob.state) == seen_state,
+            )
+            .values(**values)
+        )
+        if not result.rowcount:
+            await s.rollback()
+            raise JobConflict(f"analysis job {job_id} changed meanwhile; reload and try again")
+        await s.commit()
+    notify(ctx)
+    return await get_job(ctx, job_id)
+
+
+async def set_parameters(ctx: AppContext, job_id: int, values: dict[str, Any]) -> AnalysisJob:
+    clean = validate_parameters(values)
+
+    def mutate(job: AnalysisJob) -> dict[str, Any]:
+        overrides = {**job.overrides, **clean}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        missing = remaining_missing(job, overrides)
+        target = states.target_state("set_parameters", job.state, missing)
+        out: dict[str, Any] = {"overrides": overrides, "missing": missing, "state": target}
+        if "model" in clean:
+            out["model"] = clean["model"] or ""
+        if target == JobState.QUEUED:
+            out.update(queued_at=utcnow(), priority=MANUAL_PRIORITY, reason="")
+        else:
+            out["reason"] = waiting_reason(missing)
+        return out
+
+    return await _apply(ctx, job_id, "set_parameters", mutate)
+
+
+def waiting_reason(missing: list[str]) -> str:
+    labels = [MISSING_LABELS.get(m) or PARAMETERS.get(m, {}).get("label", m) for m in missing]
+    return "waiting for: " + ", ".join(labels) if labels else ""
+
+
+async def start(ctx: AppContext, job_id: int, urgent: bool = False) -> AnalysisJob:
+    def mutate(job: AnalysisJob) -> dict[str, Any]:
+        if job.missing:
+            raise JobConflict(f"cannot start: {waiting_reason(job.missing)} (set them first)")
+        priority = URGENT_PRIORITY if urgent else max(job.priority, MANUAL_PRIORITY)
+        return {"state": JobState.QUEUED, "priority": priority, "queued_at": utcnow()}
+
+    return await _apply(ctx, job_id, "start", mutate)
+
+
+async def cancel(ctx: AppContext, job_id: int) -> AnalysisJob:
+    def mutate(job: AnalysisJob) -> dict[str, Any]:
+        return {
+            "state": JobState.CANCELLED,
+            "reason": "cancelled by a user",
+            "lease_owner": "",
+            "lease_expires_at": None,
+            "finished_at": utcnow(),
+            "stage": "",
+        }
+
+    return await _apply(ctx, job_id, "cancel", mutate)
+
+
+async def rerun(ctx: AppContext, job_id: int) -> AnalysisJob:
+    def mutate(job: AnalysisJob) -> dict[str, Any]:
+        missing = remaining_missing(job, job.overrides)
+        target = states.target_state("rerun", job.state, missing)
+        return {
+            "state": target,
+            "missing": missing,
+            "priority": MANUAL_PRIORITY,
+            "attempts": 0,
+            "queued_at": utcnow() if target == JobState.QUEUED else None,
+            "reason": waiting_reason(missing),
+            "progress": 0.0,
+            "stage": "",
+            "started_at": None,
+            "finished_at": None,
+        }
+
+    return await _apply(ctx, job_id, "rerun", mutate)
+
+
+async def set_diagnostic_text(ctx: AppContext, job_id: int, text: str) -> AnalysisJob:
+    if len(text) > 20_000:
+        raise BadRequest("diagnostic information is limited to 20000 characters")
+    async with ctx.sessions() as s:
+        job = await s.get(AnalysisJob, job_id)
+        if job is None or job.institution_id != ctx.institution_id:
+            raise NotFound(f"analysis job {job_id} not found")
+        job.diagnostic_text = text
+        job.updated_at = utcnow()
+        s.add(job)
+        await s.commit()
+    notify(ctx)
+    return await get_job(ctx, job_id)
+
+
+async def delete(ctx: AppContext, job_id: int) -> None:
+    """Remove a job that is not running; its derived series stay in the study."""
+    async with ctx.sessions() as s:
+        job = await s.get(AnalysisJob, job_id)
+        if job is None or job.institution_id != ctx.institution_id:
+            raise NotFound(f"analysis job {job_id} not found")
+        try:
+            states.check("delete", job.state)
+        except TransitionError as exc:
+            raise JobConflict(str(exc) + "; cancel it first") from None
+        for r in (await s.exec(select(AnalysisResult).where(AnalysisResult.job_id == job_id))).all():
+            await s.delete(r)
+        await s.flush()
+        await s.delete(job)
+        await s.commit()
+    notify(ctx)
+
+
+def notify(ctx: AppContext) -> None:
+    """Wake in-process workers and event streams."""
+    for key in ("job_wakeup", "job_events_wakeup"):
+        event = ctx.extras.get(key)
+        if event is not None:
+            event.set()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brief: bool = False) -> dict:
+    out: dict[str, Any] = {
+        "id": job.id,
+        "state": job.state,
+        "actions": states.actions_for(job.state),
+        "missing": job.missing,
+        "reason": job.reason,
+        "label": job.label,
+        "vendor": job.vendor,
+        "labeling": job.labeling,
+        "study_instance_uid": job.study_instance_uid,
+        "series_instance_uids": job.series_uids,
+        "m0_series_instance_uid": job.m0_series_uid or None,
+        "t1_series_instance_uid": job.t1_series_uid or None,
+        "patient_name": job.patient_name,
+        "patient_id": job.patient_id,
+        "study_date": job.study_date,
+        "study_description": job.study_description,
+        "priority": job.priority,
+        "progress": job.progress,
+        "stage": job.stage,
+        "attempts": job.attempts,
+        "worker": job.lease_owner or None,
+        "max_attempts": job.max_attempts,
+        "version": job.version,
+        # Whole-brain mean CBF of the newest result (ml/100 g/min), for lists.
+        "cbf_mean": ((job.statistics or {}).get("whole_brain") or {}).get("mean"),
+        "created_at": _iso(job.created_at),
+        "updated_at": _iso(job.updated_at),
+        "queued_at": _iso(job.queued_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+    }
+    if brief:
+        return out
+    out.update(
+        {
+            "parameters": {"detected": job.detected.get("parameters", {}), "overrides": job.overrides,
+                           "model": job.model or "auto"},
+            "provenance": job.provenance,
+            "statistics": job.statistics,
+            "timings": job.timings,
+            "diagnostic_text": job.diagnostic_text,
+            "parameter_schema": PARAMETERS,
+        }
+    )
+    if results is not None:
+        out["results"] = [
+            {
+                "version": r.version,
+                "series": r.series,
+                "superseded": r.superseded,
+                "created_at": _iso(r.created_at),
+            }
+            for r in results
+        ]
+    return out
