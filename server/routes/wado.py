@@ -10,12 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from dicomweb.errors import BadRequest, NotAcceptable, NotFound
+from dicomweb.errors import NotAcceptable, NotFound
 from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
-from dicomweb.uids import uid_problem
 from server.db.models import BULK_URI_PREFIX
-from server.http import ctx_of, dicomweb_base, json_response
+from server.http import ctx_of, dicomweb_base, json_response, path_uids
 from server.services import frames as frame_service
 from server.services import retrieve
 
@@ -23,12 +22,6 @@ DICOM = "application/dicom"
 OCTET = "application/octet-stream"
 
 
-def _uids(request: Request) -> tuple[str, str | None, str | None]:
-    p = request.path_params
-    for name in ("study", "series", "instance"):
-        if name in p and uid_problem(p[name]):
-            raise BadRequest(f"{name} UID in the URL is {uid_problem(p[name])}")
-    return p["study"], p.get("series"), p.get("instance")
 
 
 # -- instances ----------------------------------------------------------------------------------
@@ -36,7 +29,7 @@ def _uids(request: Request) -> tuple[str, str | None, str | None]:
 
 async def retrieve_instances(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
     rows = await retrieve.find_instances(ctx, study, series, sop)
     asked = choice.transfer_syntax
@@ -82,7 +75,7 @@ async def retrieve_instances(request: Request) -> Response:
 
 async def metadata(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     negotiate(parse_accept(request.headers.get("accept")),
               [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False)])
     base = dicomweb_base(request)
@@ -112,7 +105,7 @@ def _multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
 
 async def frames(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     numbers = frame_service.parse_frame_list(request.path_params["frames"])
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, study, series, sop)
@@ -144,7 +137,7 @@ async def frames(request: Request) -> Response:
 
 async def bulk(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     path = request.path_params["path"]
     negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
@@ -186,7 +179,7 @@ async def _element_bytes(ctx, inst: retrieve.StoredInstance, path: str) -> bytes
 
 async def delete_resource(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     await retrieve.delete_instances(ctx, study, series, sop)
     return Response(status_code=204)
 
