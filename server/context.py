@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,5 +20,17 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     store: BlobStore
     institution_id: int = 1
+    # Serialises write transactions of this process on SQLite (None on PostgreSQL).
+    write_lock: asyncio.Lock | None = None
     # Optional services attached by feature modules (analysis detector, caches ...).
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.write_lock is None and self.engine.dialect.name == "sqlite":
+            self.write_lock = asyncio.Lock()
+
+    def write(self):  # type: ignore[no-untyped-def]
+        """``async with ctx.write() as conn``: a write transaction (see ``write_transaction``)."""
+        from server.db.engine import write_transaction
+
+        return write_transaction(self.engine, self.write_lock)

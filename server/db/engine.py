@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -25,6 +28,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLAlchemy emits BEGIN itself (below), so a write transaction can take the lock up front.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # BEGIN IMMEDIATE for writers: a deferred read-then-write transaction fails with
+            # "database is locked" when another process wrote in between, instead of waiting.
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
@@ -32,3 +44,18 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(engine: AsyncEngine, lock: asyncio.Lock | None) -> AsyncIterator[AsyncConnection]:
+    """A write transaction; on SQLite serialised in-process and begun IMMEDIATE.
+
+    SQLite has one writer at a time. Without the in-process lock, concurrent requests of one
+    process wait in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    """
+    async with lock if lock is not None else contextlib.nullcontext():
+        async with engine.connect() as conn:
+            if is_sqlite(str(engine.url)):
+                conn = await conn.execution_options(sqlite_immediate=True)
+            async with conn.begin():
+                yield conn

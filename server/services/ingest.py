@@ -145,7 +145,7 @@ class IngestService:
         """Insert ``creating`` rows; decide duplicates and conflicts. Returns what to write."""
         ctx = self.ctx
         accepted: list[tuple[int, Parsed, str]] = []
-        async with ctx.engine.begin() as conn:
+        async with ctx.write() as conn:
             sops = list({p.sop_instance_uid for _, p in todo})
             existing = {
                 row.sop_instance_uid: row
@@ -269,7 +269,7 @@ class IngestService:
 
     async def _phase_created(self, written: list[tuple[int, Parsed, str]], failed: set[str]) -> None:
         ctx = self.ctx
-        async with ctx.engine.begin() as conn:
+        async with ctx.write() as conn:
             if failed:
                 await conn.execute(
                     delete(Instance).where(Instance.sop_instance_uid.in_(list(failed)), Instance.state == "creating")
@@ -298,7 +298,7 @@ class IngestService:
             await recount(conn, [row.id for row in series_rows], study_ids)
 
     async def _rollback_creating(self, sops: Iterable[str]) -> None:
-        async with self.ctx.engine.begin() as conn:
+        async with self.ctx.write() as conn:
             await conn.execute(
                 delete(Instance).where(Instance.sop_instance_uid.in_(list(sops)), Instance.state == "creating")
             )

@@ -152,7 +152,7 @@ async def metadata_documents(ctx: AppContext, study: str, series: str | None, so
 async def delete_instances(ctx: AppContext, study: str, series: str | None, sop: str | None) -> int:
     """Remove the named instances (rows, then blobs); empty series and studies go too."""
     instance_cache(ctx).evict_study(study)
-    async with ctx.engine.begin() as conn:
+    async with ctx.write() as conn:
         rows = (
             await conn.execute(
                 _joined(Instance.id, Instance.blob_key, Instance.series_id, Instance.study_id).where(
