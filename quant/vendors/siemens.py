@@ -9,6 +9,7 @@ separate series. Mosaic slice order and normal come from the CSA image header.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Sequence
@@ -317,6 +318,9 @@ def build(
                 "images are control/label images, not M0",
             )
             notes.append(f"{name} was not used as M0: " + params["m0_rejected"].detail)
+            # Still listed as the study's M0 candidate, so that whoever re-reads the inputs sees
+            # it and the reason it was refused.
+            series.append(dataclasses.replace(m0_info, reason="named as M0, but not usable: see m0_rejected"))
             chosen = None
         elif chosen is None:
             # This sequence writes M0 as a separate series: wait for it rather than fall back to
