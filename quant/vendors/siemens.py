@@ -4,7 +4,10 @@ PASL (tgse_pasl, ep2d_pasl): TI1 = ``alTI[0]`` µs, TI = ``alTI[2]`` µs. Wang/L
 (ep2d_pcasl*, tgse_pcasl*): PLD = ``sWipMemBlock.adFree[2]`` µs, labeling duration =
 ``adFree[3]`` RF blocks × 18.4 ms. XA product: ``sAsl.sPostLabelingDelay`` / ``sAsl.ulLabelingDuration``
 (µs, unverified on real data). M0 is the first volume for ep2d_pasl and tgse_pcasl, otherwise a
-separate series. Mosaic slice order and normal come from the CSA image header.
+separate series; a separate "M0" series acquired with the ASL protocol's own contrast settings
+(same sequence, TR, TI, ``sAsl``, WIP parameters) holds control/label images and is refused.
+Background suppression: ``sAsl.ulSuppressionMode`` ≥ 2. Mosaic slice order and normal come from
+the CSA image header.
 """
 
 from __future__ import annotations
