@@ -39,7 +39,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> None:
     """Wait until ``url`` answers anything over HTTP (a 404 counts: the server is up)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -73,7 +73,7 @@ class Process:
         self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> None:
         self.name, self.argv, self.log_path, self.env, self.cwd = name, argv, log, env, cwd
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_url: str | None = None, timeout: float = 60.0) -> Process:
         with open(self.log_path, "ab") as log:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -67,6 +68,7 @@ class Cirrus:
         self.port = free_port()
         self.storage_url = storage_url
         self.process: Process | None = None
+        self.startup_failures = 0
 
     @property
     def url(self) -> str:
@@ -85,10 +87,33 @@ class Cirrus:
             env["CIRRUS_STORAGE_URL"] = self.storage_url
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
         argv += ["--workers", str(self.workers)]
-        self.process = Process("Cirrus", argv, self.work / "cirrus.log", env=env, cwd=ROOT).start(
-            f"{self.url}/", timeout=60
-        )
-        return self
+        log = self.work / "cirrus.log"
+        for _attempt in range(3):
+            offset = log.stat().st_size if log.exists() else 0
+            self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"{self.url}/", timeout=60)
+            if self._workers_up(log, offset):
+                return self
+            # Seen on a fresh database with several workers: they race to create the default
+            # institution, one dies and uvicorn stops the rest. A second start finds the row.
+            self.startup_failures += 1
+            self.process.stop()
+        raise RuntimeError(f"Cirrus workers did not all start; see {log}")
+
+    def _workers_up(self, log: Path, offset: int, timeout: float = 60.0) -> bool:
+        """True once every HTTP worker has logged a completed start-up (the port opens at the first)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+            if "Application startup failed" in text or "failed to start" in text:
+                return False
+            if text.count("Application startup complete.") >= self.workers:
+                return True
+            if self.process is None or self.process.proc is None or self.process.proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return False
 
     def stop(self) -> None:
         if self.process:
@@ -100,6 +125,8 @@ class Target:
     name: str
     dicomweb_url: str
     restart: Callable[[], None] | None = None
+    reset: Callable[[Target, str], None] | None = None  # deletes the study again
+    server: Any = None  # the Cirrus/Orthanc object when the harness started it
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     samples: dict[str, list[float]] = field(default_factory=dict)
@@ -158,8 +185,51 @@ def measure_stow(t: Target, bodies: list[Path], boundary: str, count: int, paral
     )
     if not run.ok:
         t.notes.append(f"STOW answered {run.statuses}")
-    t.results["stow_instances_per_s"] = count / run.wall
-    t.results["stow_seconds"] = run.wall
+        return
+    t.samples.setdefault("stow_instances_per_s", []).append(count / run.wall)
+
+
+def delete_study_cirrus(t: Target, study_uid: str) -> None:
+    req = urllib.request.Request(f"{t.dicomweb_url}/studies/{study_uid}", method="DELETE")
+    with urllib.request.urlopen(req, timeout=120) as r:
+        r.read()
+
+
+def delete_study_orthanc(t: Target, study_uid: str) -> None:
+    """Orthanc's DICOMweb plugin has no DELETE: find the study through Orthanc's own REST API."""
+    base = host_of(t.dicomweb_url)
+    req = urllib.request.Request(f"{base}/tools/lookup", data=study_uid.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        found = json.loads(r.read())
+    for item in found:
+        if item.get("Type") == "Study":
+            with urllib.request.urlopen(urllib.request.Request(f"{base}/studies/{item['ID']}", method="DELETE")) as r:
+                r.read()
+
+
+def measure_stow_all(targets: list[Target], study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
+    """STOW the study into every server, ``--stow-repeats`` times, alternating servers.
+
+    Between repetitions the study is deleted again (servers that cannot be reset are measured once),
+    so every sample stores new instances; the last repetition leaves the study in place.
+    """
+    for rep in range(a.stow_repeats):
+        for t in targets:
+            if rep and t.reset is None:
+                continue
+            try:
+                if rep:
+                    t.reset(t, study.study_uid)  # type: ignore[misc]
+                measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)
+            except Exception as exc:
+                t.notes.append(f"STOW repetition {rep + 1} failed: {exc}")
+            check_alive(t, "stow")
+        print(f"  STOW repetition {rep + 1}/{a.stow_repeats} done", flush=True)
+    for t in targets:
+        values = t.samples.get("stow_instances_per_s")
+        if values:
+            t.results["stow_instances_per_s"] = statistics.median(values)
+            t.results["stow_instances_per_s_samples"] = [round(v, 1) for v in values]
 
 
 def measure_stow_roof(sink: str, bodies: list[Path], boundary: str, count: int, parallel: int) -> float:
@@ -264,12 +334,17 @@ def plan_roof(nginx: Nginx, study: synth.StudyInfo) -> Target:
     return roof
 
 
-def sample_frames(t: Target, a: Any) -> None:
+def sample_frames(t: Target, study: synth.StudyInfo, a: Any) -> None:
     if not t.frame_paths:
         return
     run = wrk(t.frame_host, t.frame_paths, FRAME_ACCEPT, seconds=a.seconds, connections=a.connections)
     if run.errors:
         t.notes.append(f"frames: {run.errors} of {run.requests} requests failed")
+        return
+    # wrk counts answers, not their content: every answer must carry a whole frame (wrk prints the
+    # byte total rounded to 3 digits, hence the slack).
+    if run.bytes < 0.98 * run.requests * study.series[0].pixel_length:
+        t.notes.append(f"frames: {run.bytes} bytes read for {run.requests} answers, less than a frame each")
         return
     t.samples.setdefault("frames_per_s", []).append(run.per_second)
     if run.latency_p50_ms is not None:
@@ -298,8 +373,8 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
     for rep in range(a.repeats):
         for t in subjects:
             for name, step in (
-                ("frames", lambda t=t: sample_frames(t, a)),  # type: ignore[misc]
-                ("retrieve", lambda t=t: sample_retrieve(t, study, a)),  # type: ignore[misc]
+                ("frames", functools.partial(sample_frames, t, study, a)),
+                ("retrieve", functools.partial(sample_retrieve, t, study, a)),
             ):
                 if name in a.skip:
                     continue
@@ -307,6 +382,7 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
                     step()
                 except Exception as exc:
                     t.notes.append(f"{name} failed: {exc}")
+                check_alive(t, name)
         print(f"  throughput repetition {rep + 1}/{a.repeats} done", flush=True)
     for t in subjects:
         for key, values in t.samples.items():
@@ -315,11 +391,10 @@ def measure_throughput(subjects: list[Target], study: synth.StudyInfo, a: Any) -
 
 
 def measure_target(t: Target, study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
-    steps = [
-        ("stow", lambda: measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)),
-        ("qido", lambda: measure_qido(t, study, a.qido_rounds)),
-        ("metadata", lambda: measure_metadata(t, study, a.metadata_rounds)),
-        ("plan", lambda: plan_throughput(t, study)),
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("qido", functools.partial(measure_qido, t, study, a.qido_rounds)),
+        ("metadata", functools.partial(measure_metadata, t, study, a.metadata_rounds)),
+        ("plan", functools.partial(plan_throughput, t, study)),
     ]
     for name, step in steps:
         if name in a.skip:
@@ -331,6 +406,16 @@ def measure_target(t: Target, study: synth.StudyInfo, bodies: list[Path], bounda
         except Exception as exc:  # one failing measurement must not hide the others
             t.notes.append(f"{name} failed: {exc}")
         print(f"  {t.name}: {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+        check_alive(t, name)
+
+
+def check_alive(t: Target, step: str) -> None:
+    """A server that died mid-run explains every later failure: say so, with its log's tail."""
+    proc = t.server.process if t.server is not None and t.server.process is not None else None
+    if proc is None or proc.proc is None or proc.proc.poll() is None:
+        return
+    t.notes.append(f"{t.name} exited with code {proc.proc.returncode} during {step}; log tail:\n{proc.tail(30)}")
+    t.server.start()  # so the remaining measurements still say something
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -347,7 +432,7 @@ ROWS = [
 ]
 
 
-def targets_met(c: dict, peer: dict, roof: dict) -> dict[str, str]:
+def targets_met(c: dict[str, Any], peer: dict[str, Any], roof: dict[str, Any]) -> dict[str, str]:
     """The issue's speed targets, as 'yes (x2.3)' / 'no (x1.1)' strings."""
     out: dict[str, str] = {}
 
@@ -373,7 +458,7 @@ def targets_met(c: dict, peer: dict, roof: dict) -> dict[str, str]:
     return out
 
 
-def render_table(targets: list[Target], roof: dict) -> str:
+def render_table(targets: list[Target], roof: dict[str, Any]) -> str:
     names = [t.name for t in targets] + ["nginx roof"]
     met = targets_met(targets[0].results, targets[1].results, roof) if len(targets) > 1 else {}
     header = ["metric", *names, "target met"]
@@ -419,6 +504,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="2 series x 50 instances, short runs (to debug)")
     p.add_argument("--batch", type=int, default=50, help="instances per STOW request")
     p.add_argument("--stow-parallel", type=int, default=4, help="STOW requests in flight")
+    p.add_argument("--stow-repeats", type=int, default=3, help="STOW repetitions (study deleted in between)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
     p.add_argument("--connections", type=int, default=8, help="wrk connections for frames")
     p.add_argument("--qido-rounds", type=int, default=30)
@@ -438,6 +524,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.quick:
         a.series, a.instances, a.seconds, a.qido_rounds, a.metadata_rounds, a.repeats = 2, 50, 3.0, 5, 3, 1
+        a.stow_repeats = 2
     a.skip = {s.strip().lower() for s in a.skip.split(",") if s.strip()}
     return a
 
@@ -475,7 +562,9 @@ def main(argv: list[str] | None = None) -> int:
                 c.stop()
                 c.start()
 
-            targets.append(Target("Cirrus", cirrus.dicomweb_url, restart_cirrus))
+            targets.append(
+                Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, reset=delete_study_cirrus, server=cirrus)
+            )
         if a.compare:
             targets.append(Target(a.compare_name or "peer", a.compare.rstrip("/")))
         elif not a.no_peer:
@@ -486,7 +575,9 @@ def main(argv: list[str] | None = None) -> int:
                 o.stop()
                 o.start()
 
-            targets.append(Target("Orthanc", orthanc.dicomweb_url, restart_orthanc))
+            targets.append(
+                Target("Orthanc", orthanc.dicomweb_url, restart_orthanc, reset=delete_study_orthanc, server=orthanc)
+            )
 
         load_before = os.getloadavg()
         roof_target = plan_roof(nginx, study)
@@ -495,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
             roof_target.results["stow_instances_per_s"] = measure_stow_roof(
                 f"{nginx.url}/sink", bodies, boundary, study.instance_count, a.stow_parallel
             )
+        if "stow" not in a.skip:
+            print(f"STOW, {a.stow_repeats} interleaved repetitions ...", flush=True)
+            measure_stow_all(targets, study, bodies, boundary, a)
         for t in targets:
             print(f"{t.name} at {t.dicomweb_url}", flush=True)
             measure_target(t, study, bodies, boundary, a)
@@ -502,9 +596,12 @@ def main(argv: list[str] | None = None) -> int:
         measure_throughput([roof_target, *targets], study, a)
         roof = roof_target.results
         table = render_table(targets, roof)
+        for t in targets:
+            if isinstance(t.server, Cirrus) and t.server.startup_failures:
+                t.notes.append(f"{t.server.startup_failures} start(s) of `cirrus serve` failed and were retried")
         print()
         print(table)
-        for t in targets:
+        for t in [*targets, roof_target]:
             for note in t.notes:
                 print(f"note: {t.name}: {note}")
         load = os.getloadavg()

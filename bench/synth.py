@@ -68,7 +68,8 @@ def _phantom(size: int, rng: np.random.Generator, z: float) -> np.ndarray:
         rad = size * (0.05 + 0.01 * np.sin(z / 20 + k))
         hu[np.hypot(xx - c - dx * size, yy - c - dy * size) < rad] = v
     hu += rng.normal(0.0, 12.0, hu.shape).astype(np.float32)
-    return np.clip(hu + 1024.0, 0, 4095).astype(np.int16)
+    stored: np.ndarray = np.clip(hu + 1024.0, 0, 4095).astype(np.int16)
+    return stored
 
 
 def _base_dataset(seed: int, study_uid: str, patient_id: str) -> Dataset:

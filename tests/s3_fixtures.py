@@ -80,7 +80,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait()
 
 
-def _wait_http(endpoint: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def _wait_http(endpoint: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """The port opens slightly before moto answers requests; wait for a real answer."""
     deadline = time.monotonic() + timeout
     while True:

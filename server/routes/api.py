@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from dicomweb.errors import BadRequest
 from dicomweb.multipart import MultipartDecoder, PartData, PartEnd, PartStart, parse_media_type
 from server.errors import error_response
-from server.http import ctx_of, json_response
+from server.http import ctx_of, json_response, multipart_events
 from server.services.uploads import new_workdir, remove_workdir
 from server.workflow import intake, jobs, reports, runtime, worker  # noqa: F401  (runtime registers hooks)
 from server.workflow.models import AnalysisJob
@@ -95,15 +95,8 @@ async def post_upload(request: Request) -> Response:
         out = None
         index = 0
 
-        async def events():  # type: ignore[no-untyped-def]
-            async for chunk in request.stream():
-                for ev in decoder.feed(chunk):
-                    yield ev
-            for ev in decoder.close():
-                yield ev
-
         try:
-            async for ev in events():
+            async for ev in multipart_events(request, decoder):
                 if isinstance(ev, PartStart):
                     index += 1
                     headers = {k.lower(): v for k, v in ev.headers.items()}

@@ -23,21 +23,14 @@ from dicomweb.pixels.params import (
     parse_viewport,
 )
 from dicomweb.uids import uid_problem
-from server.http import ctx_of
+from server.http import ctx_of, path_uids
 from server.services import pixels
 from server.services.frames import parse_frame_list
 from server.services.retrieve import StoredInstance
 
 MAX_RENDERED_PARTS = 2000
-DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
-def _uids(request: Request) -> tuple[str, str | None, str | None]:
-    p = request.path_params
-    for name in ("study", "series", "instance"):
-        if name in p and uid_problem(p[name]):
-            raise BadRequest(f"{name} UID in the URL is {uid_problem(p[name])}")
-    return p["study"], p.get("series"), p.get("instance")
 
 
 def _params(request: Request, thumbnail: bool = False) -> RenderParams:
@@ -80,7 +73,7 @@ def _multipart(parts: list[pixels.RenderedImage], media_type: str) -> Response:
 
 def _with_pixels(rows: list[StoredInstance]) -> list[StoredInstance]:
     # Deflated objects are indexed without a frame count; their header is read when rendered.
-    images = [r for r in rows if r.number_of_frames > 0 or r.transfer_syntax_uid == DEFLATED]
+    images = [r for r in rows if r.number_of_frames > 0]
     if not images:
         raise NotFound("no instance with pixel data here")
     return images
@@ -89,7 +82,7 @@ def _with_pixels(rows: list[StoredInstance]) -> list[StoredInstance]:
 async def rendered(request: Request) -> Response:
     """Rendered study / series / instance / frames."""
     svc = pixels.service(ctx_of(request))
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     params = _params(request)
     rows = await svc.instances(study, series, sop)
     frame_text = request.path_params.get("frames")
@@ -119,7 +112,7 @@ async def rendered(request: Request) -> Response:
 async def thumbnail(request: Request) -> Response:
     """Thumbnail of a study, series, instance or frame: one representative image."""
     svc = pixels.service(ctx_of(request))
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     params = _params(request, thumbnail=True)
     rows = await svc.instances(study, series, sop)
     frame_text = request.path_params.get("frames")

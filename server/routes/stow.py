@@ -20,7 +20,7 @@ from dicomweb.errors import BadRequest, UnsupportedMediaType
 from dicomweb.multipart import MultipartDecoder, PartData, PartEnd, PartStart, boundary_of, parse_media_type
 from dicomweb.stow import FailureReason, InstanceOutcome, http_status, response_json
 from dicomweb.uids import uid_problem
-from server.http import ctx_of, dicomweb_base, json_response
+from server.http import ctx_of, dicomweb_base, json_response, multipart_events
 from server.services.ingest import IngestService, Spooled
 
 BATCH_SIZE = 32
@@ -89,15 +89,8 @@ async def stow(request: Request) -> Response:
         pending: asyncio.Future[list[InstanceOutcome]] | None = None
         index = 0
         try:
-            async def events():  # type: ignore[no-untyped-def]
-                async for chunk in request.stream():
-                    for ev in decoder.feed(chunk):
-                        yield ev
-                for ev in decoder.close():
-                    yield ev
-
             try:
-                async for ev in events():
+                async for ev in multipart_events(request, decoder):
                     if isinstance(ev, PartStart):
                         index += 1
                         ptype = parse_media_type(ev.headers.get("content-type", part_type)).type

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import hashlib
+import itertools
 from collections.abc import AsyncIterator
 
 import pydicom
@@ -10,25 +13,20 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from dicomweb.errors import BadRequest, NotAcceptable, NotFound
+from dicomweb.errors import NotAcceptable, NotFound
 from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
-from dicomweb.uids import uid_problem
 from server.db.models import BULK_URI_PREFIX
-from server.http import ctx_of, dicomweb_base, json_response
+from server.http import ctx_of, dicomweb_base, json_response, path_uids
 from server.services import frames as frame_service
 from server.services import retrieve
 
 DICOM = "application/dicom"
+PREFETCH_DEPTH = 8
+PREFETCH_MAX_BYTES = 4 * 1024 * 1024
 OCTET = "application/octet-stream"
 
 
-def _uids(request: Request) -> tuple[str, str | None, str | None]:
-    p = request.path_params
-    for name in ("study", "series", "instance"):
-        if name in p and uid_problem(p[name]):
-            raise BadRequest(f"{name} UID in the URL is {uid_problem(p[name])}")
-    return p["study"], p.get("series"), p.get("instance")
 
 
 # -- instances ----------------------------------------------------------------------------------
@@ -36,7 +34,7 @@ def _uids(request: Request) -> tuple[str, str | None, str | None]:
 
 async def retrieve_instances(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
     rows = await retrieve.find_instances(ctx, study, series, sop)
     asked = choice.transfer_syntax
@@ -59,20 +57,41 @@ async def retrieve_instances(request: Request) -> Response:
                 await pixels.service(ctx).check_transcodable(r, asked)
     boundary = new_boundary()
 
-    async def body() -> AsyncIterator[bytes]:
+    async def fetch(r: retrieve.StoredInstance) -> bytes | None:
+        """Whole small objects are read ahead; large ones (None) are streamed in chunks."""
         from server.services import pixels
 
-        for i, r in enumerate(rows):
-            if r.sop_instance_uid in transcode:
-                assert asked is not None
-                data = await pixels.service(ctx).transcode_instance(r, asked)
-                yield part_header(f"{DICOM}; transfer-syntax={asked}", first=i == 0, boundary=boundary)
-                yield data
-                continue
-            yield part_header(f"{DICOM}; transfer-syntax={r.transfer_syntax_uid}", first=i == 0, boundary=boundary)
-            async for chunk in ctx.store.iter_bytes(r.blob_key):
-                yield chunk
-        yield closing(boundary)
+        if r.sop_instance_uid in transcode:
+            assert asked is not None
+            return await pixels.service(ctx).transcode_instance(r, asked)
+        if r.size <= PREFETCH_MAX_BYTES:
+            return await ctx.store.get_bytes(r.blob_key)
+        return None
+
+    async def body() -> AsyncIterator[bytes]:
+        # Keep a few reads in flight so storage latency overlaps with sending (S3 round trips,
+        # disk reads on a cold cache).
+        pending: collections.deque[asyncio.Task[bytes | None]] = collections.deque()
+        it = iter(rows)
+        try:
+            for r in itertools.islice(it, PREFETCH_DEPTH):
+                pending.append(asyncio.ensure_future(fetch(r)))
+            for i, r in enumerate(rows):
+                data = await pending.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(asyncio.ensure_future(fetch(nxt)))
+                ts = asked if r.sop_instance_uid in transcode else r.transfer_syntax_uid
+                yield part_header(f"{DICOM}; transfer-syntax={ts}", first=i == 0, boundary=boundary)
+                if data is not None:
+                    yield data
+                else:
+                    async for chunk in ctx.store.iter_bytes(r.blob_key):
+                        yield chunk
+            yield closing(boundary)
+        finally:
+            for task in pending:
+                task.cancel()
 
     return StreamingResponse(body(), media_type=related_content_type(DICOM, boundary))
 
@@ -82,7 +101,7 @@ async def retrieve_instances(request: Request) -> Response:
 
 async def metadata(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     negotiate(parse_accept(request.headers.get("accept")),
               [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False)])
     base = dicomweb_base(request)
@@ -112,7 +131,7 @@ def _multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
 
 async def frames(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     numbers = frame_service.parse_frame_list(request.path_params["frames"])
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, study, series, sop)
@@ -144,7 +163,7 @@ async def frames(request: Request) -> Response:
 
 async def bulk(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     path = request.path_params["path"]
     negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
@@ -186,7 +205,7 @@ async def _element_bytes(ctx, inst: retrieve.StoredInstance, path: str) -> bytes
 
 async def delete_resource(request: Request) -> Response:
     ctx = ctx_of(request)
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     await retrieve.delete_instances(ctx, study, series, sop)
     return Response(status_code=204)
 

@@ -14,7 +14,6 @@ and their blobs, which the start-up sweep removes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import shutil
 from collections.abc import Iterable
@@ -31,6 +30,7 @@ from dicomweb.stow import FailureReason, InstanceOutcome
 from server.context import AppContext
 from server.db.models import Instance, Series, Study, utcnow
 from server.services.parse import Parsed, parse_candidate
+from server.services.parse import sha256_file as sha256_of
 
 log = logging.getLogger("cirrus.ingest")
 
@@ -45,14 +45,6 @@ class Spooled:
     path: Path
     sha256: str
     delete_after: bool = True  # temp spool files are removed; user files are not
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def blob_key_for(p: Parsed) -> str:

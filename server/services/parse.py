@@ -24,7 +24,6 @@ from dicomweb.uids import uid_problem
 from server.db.models import BULK_URI_PREFIX
 from server.services.indexing import IndexRecord, extract_index
 
-
 # Lenient on read: what we index is validated explicitly below; everything else is stored as sent.
 pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 

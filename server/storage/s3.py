@@ -227,18 +227,24 @@ class S3BlobStore:
                 )
                 return {"PartNumber": number, "ETag": resp["ETag"]}
 
+        offsets = range(0, size, self.part_size)
+        tasks = [asyncio.ensure_future(send(i + 1, off)) for i, off in enumerate(offsets)]
         try:
-            offsets = range(0, size, self.part_size)
-            parts = await asyncio.gather(*(send(i + 1, off) for i, off in enumerate(offsets)))
+            try:
+                parts = await asyncio.gather(*tasks)
+            except BaseException:
+                # One part failed: stop the others before aborting, so no part lands after the abort.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
             await client.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": list(parts)}
             )
         except BaseException:
             # Nothing becomes visible without complete_multipart_upload; abort frees the parts.
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
-                )
+                await asyncio.shield(client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id))
             raise
 
     async def delete(self, key: str) -> None:
@@ -254,9 +260,7 @@ class S3BlobStore:
     async def _get(self, client: Any, key: str, start: int, end: int) -> bytes:
         """Bytes [start, end) of an object; past the end yields what exists (like ``pread``)."""
         try:
-            resp = await client.get_object(
-                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
-            )
+            resp = await client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}")
         except ClientError as exc:
             code = _error_code(exc)
             if code in _NOT_FOUND_CODES:

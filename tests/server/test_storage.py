@@ -195,6 +195,24 @@ async def test_s3_large_object_uses_multipart_and_prefix(s3_server: str, tmp_pat
     assert not admin.list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 
+async def test_s3_failed_multipart_leaves_nothing(s3_server: str, tmp_path: Path) -> None:
+    """A multipart upload the server refuses is aborted: no object, no pending upload."""
+    from botocore.exceptions import ClientError
+
+    bucket = new_bucket(s3_server)
+    store = make_s3(s3_server, bucket, multipart_threshold=6 * MiB, part_size=5 * MiB)
+    store.part_size = 1 * MiB  # below S3's 5 MiB minimum: the server rejects the completion
+    try:
+        with pytest.raises(ClientError, match="EntityTooSmall"):
+            await store.put_file("big", write(tmp_path, "big", payload(7 * MiB, seed=5)))
+        assert not await store.exists("big")
+    finally:
+        await store.close()
+    admin = s3_admin_client(s3_server)
+    assert not admin.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert not admin.list_objects_v2(Bucket=bucket).get("Contents")
+
+
 async def test_s3_missing_bucket_is_a_clear_error_or_created(s3_server: str, tmp_path: Path) -> None:
     name = f"cirrus-missing-{os.getpid()}-{random.randrange(1 << 30)}"
     store = make_s3(s3_server, name)

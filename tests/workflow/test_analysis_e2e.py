@@ -115,7 +115,7 @@ def test_siemens_zip_jobs_succeed_with_plausible_cbf(worker_client: TestClient, 
     assert len(series_metadata(c, study, result["series"]["REPORT"])) == 2
 
     # A re-run writes version 2 and supersedes version 1; nothing is duplicated.
-    # The idle worker may claim the job before the answer is read back: queued or running.
+    # The in-process worker may claim the job before the answer is built.
     assert c.post(f"/api/jobs/{job['id']}/rerun").json()["state"] in ("queued", "running")
     again = wait_jobs(c.get, [job["id"]], final={"succeeded", "failed"})[job["id"]]
     assert again["state"] == "succeeded" and again["version"] == 2

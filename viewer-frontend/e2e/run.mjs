@@ -1,0 +1,373 @@
+// End-to-end tests of the browser app: a real `cirrus serve`, real DICOM from ../shared/data loaded over
+// STOW-RS, Debian's chromium driven by playwright-core. Screenshots go to <repo>/test-artifacts/e2e/.
+// Prints `e2e: N passed, M failed` and exits non-zero on any failure.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, startServer, stowFiles } from './server.mjs';
+
+const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+// Loaded before the browser starts; the transfer-syntax study is uploaded through the page instead.
+const PRELOADED = ['asl/siemens/pasl3d', 'asl/philips/201_pCASL'];
+const UPLOADED = 'transfer-syntaxes';
+const isDicomName = (f) => !/(LICENSE|\.md|\.json|\.tsv)$/i.test(f);
+
+// An axial and a sagittal series in one Frame of Reference, for reference lines (made with pydicom).
+const CROSS_SERIES = `
+import sys, numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid, MRImageStorage
+out = sys.argv[1]
+study, frame = generate_uid(), generate_uid()
+yy, xx = np.mgrid[0:128, 0:128]
+def series(name, number, iop, position):
+    uid = generate_uid()
+    for i in range(20):
+        img = ((((xx - 64) ** 2 + (yy - 64) ** 2) < (40 + 10 * np.sin(i / 3)) ** 2) * 800 + (xx % 16 == 0) * 300).astype(np.uint16)
+        m = FileMetaDataset(); m.MediaStorageSOPClassUID = MRImageStorage
+        m.MediaStorageSOPInstanceUID = generate_uid(); m.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset(); ds.file_meta = m; ds.SOPClassUID = MRImageStorage; ds.SOPInstanceUID = m.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, uid, frame
+        ds.PatientName, ds.PatientID, ds.StudyDate, ds.Modality = "CROSS^REFERENCE", "XREF1", "20240101", "MR"
+        ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = name, number, i + 1
+        ds.ImageOrientationPatient, ds.ImagePositionPatient = iop, position(i)
+        ds.PixelSpacing, ds.SliceThickness = [2, 2], 5
+        ds.Rows = ds.Columns = 128; ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = 16; ds.BitsStored = 16; ds.HighBit = 15; ds.PixelRepresentation = 0
+        ds.PixelData = img.tobytes()
+        ds.save_as(f"{out}/{name}_{i:03d}.dcm", enforce_file_format=True)
+series("axial", 1, [1, 0, 0, 0, 1, 0], lambda i: [-128, -128, -50 + 5 * i])
+series("sagittal", 2, [0, 1, 0, 0, 0, -1], lambda i: [-50 + 5 * i, -128, 128])
+`;
+
+const results = [];
+async function test(name, fn) {
+  const started = Date.now();
+  try {
+    const note = await fn();
+    if (note && note.skip) {
+      results.push({ name, status: 'skipped' });
+      console.log(`skip - ${name}: ${note.skip}`);
+    } else {
+      results.push({ name, status: 'passed' });
+      console.log(`ok - ${name} (${Date.now() - started} ms)`);
+    }
+  } catch (e) {
+    results.push({ name, status: 'failed' });
+    console.log(`not ok - ${name}: ${e.stack ?? e}`);
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** Pixel statistics of the first viewport's canvas (cornerstone draws its output into a 2-D canvas). */
+function canvasStats(page, selector = '.vp-element canvas.cornerstone-canvas') {
+  return page.evaluate((sel) => {
+    const c = document.querySelector(sel);
+    if (!c) return null;
+    const ctx = c.getContext('2d');
+    if (!ctx) return null;
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let lit = 0;
+    let sum = 0;
+    let hash = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const v = d[i] + d[i + 1] + d[i + 2];
+      sum += v;
+      if (v > 30) lit += 1;
+      hash = (hash * 31 + v) | 0;
+    }
+    return { width: c.width, height: c.height, lit, mean: sum / ((d.length / 4) * 3), hash };
+  }, selector);
+}
+
+// One in-process analysis worker, so the queue has a job to show (the ASL study is analysed).
+const server = await startServer({ workers: 1 });
+let browser;
+try {
+  // The app needs QIDO-RS; until the server has it there is nothing meaningful to drive.
+  const probe = await fetch(`${server.base}/dicom-web/studies?limit=1`);
+  if (probe.status === 404 || probe.status === 405) {
+    await server.stop();
+    console.log('skip - all: the server has no QIDO-RS /studies yet');
+    console.log('e2e: 0 passed, 0 failed, 8 skipped');
+    process.exit(0);
+  }
+  const expected = {};
+  for (const dir of PRELOADED) {
+    const files = listFiles(join(SHARED_DATA, dir)).filter(isDicomName);
+    const { stored, failed } = await stowFiles(server.base, files);
+    assert(failed === 0 && stored === files.length, `loading ${dir}: stored ${stored}, failed ${failed}`);
+    expected[dir] = files.length;
+  }
+  const crossDir = mkdtempSync(join(tmpdir(), 'cirrus-xref-'));
+  try {
+    execFileSync(join(REPO_DIR, '.venv/bin/python'), ['-c', CROSS_SERIES, crossDir]);
+    const { stored } = await stowFiles(server.base, listFiles(crossDir));
+    assert(stored === 40, `cross-reference series: stored ${stored} of 40`);
+  } finally {
+    rmSync(crossDir, { recursive: true, force: true });
+  }
+  // Patient names of the preloaded studies, read from the files themselves (not hard-coded).
+  const names = await (await fetch(`${server.base}/dicom-web/studies?includefield=00100010`)).json().catch(() => []);
+  const qidoWorks = Array.isArray(names) && names.length > 0;
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const desktop = await browser.newContext({ viewport: { width: 1400, height: 850 }, locale: 'en-US' });
+  const page = await desktop.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+
+  await test('study list shows the loaded studies', async () => {
+    assert(qidoWorks, 'QIDO-RS /studies returned no studies');
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('.study-row', { timeout: 15000 });
+    const rows = await page.locator('.study-row').count();
+    assert(rows === names.length, `expected ${names.length} rows, saw ${rows}`);
+    const text = await page.textContent('[data-testid=study-table]');
+    for (const s of names) {
+      const pn = s['00100010']?.Value?.[0]?.Alphabetic?.replace(/\^+/g, ' ').trim();
+      if (pn) assert(text.includes(pn), `patient ${pn} missing from the list`);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, '01-study-list.png') });
+    // Switching language re-renders the page in Chinese, and back.
+    await page.selectOption('[data-testid=locale]', 'zh-CN');
+    assert((await page.textContent('[data-testid=nav-studies]')) === '检查列表', 'navigation not translated');
+    await page.screenshot({ path: join(ARTIFACTS, '02-study-list-zh.png') });
+    await page.selectOption('[data-testid=locale]', 'en');
+    // A wildcard search narrows the list to the matching patient.
+    const first = names[0]['00100010']?.Value?.[0]?.Alphabetic ?? '';
+    if (first.length >= 3) {
+      await page.fill('input[name=patientName]', `*${first.slice(1, 3)}*`);
+      await page.click('[data-testid=search-button]');
+      await page.waitForFunction((n) => document.querySelectorAll('.study-row').length <= n, names.length);
+      const shown = await page.textContent('[data-testid=study-table]');
+      assert(shown.includes(first.replace(/\^+/g, ' ').trim()), 'wildcard search lost the matching study');
+      await page.fill('input[name=patientName]', '');
+      await page.click('[data-testid=search-button]');
+    }
+  });
+
+  let studyUid = '';
+  await test('opening a study paints non-blank pixels in the viewport', async () => {
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('.study-row');
+    studyUid = await page.getAttribute('.study-row >> nth=0', 'data-study-uid');
+    await page.click('.study-row >> nth=0');
+    await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
+    const opened = await page.evaluate(() => window.__cirrus.firstImageAt - window.__cirrus.openedAt);
+    const stats = await canvasStats(page);
+    assert(stats, 'no 2-D viewport canvas');
+    assert(stats.lit > stats.width * stats.height * 0.01, `canvas nearly blank: ${JSON.stringify(stats)}`);
+    console.log(`  first image ${Math.round(opened)} ms after the viewer opened; lit pixels ${stats.lit}`);
+    await page.screenshot({ path: join(ARTIFACTS, '03-viewer.png') });
+  });
+
+  await test('dragging window/level changes the pixels', async () => {
+    const before = await canvasStats(page);
+    const wlBefore = await page.textContent('.vp-info.bottom-right');
+    const box = await page.locator('.vp-element').first().boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2 + 80, { steps: 10 });
+    await page.mouse.up();
+    await page.waitForTimeout(300);
+    const after = await canvasStats(page);
+    const wlAfter = await page.textContent('.vp-info.bottom-right');
+    assert(after.hash !== before.hash && Math.abs(after.mean - before.mean) > 0.5, `pixels unchanged: ${JSON.stringify({ before, after })}`);
+    assert(wlAfter !== wlBefore, `W/L readout unchanged (${wlAfter})`);
+    // Wheel scrolls the stack.
+    const indexBefore = await page.textContent('[data-testid=image-index]');
+    await page.mouse.wheel(0, 120);
+    await page.mouse.wheel(0, 120);
+    await page.waitForTimeout(300);
+    const indexAfterWheel = await page.textContent('[data-testid=image-index]');
+    assert(indexAfterWheel !== indexBefore, 'wheel did not scroll');
+    await page.keyboard.press('ArrowUp');
+    await page.waitForTimeout(200);
+    assert((await page.textContent('[data-testid=image-index]')) !== indexAfterWheel, 'arrow key did not scroll');
+    // The tag browser lists the current image's attributes.
+    await page.click('[data-action=tags]');
+    const tags = await page.textContent('[data-testid=tag-browser]');
+    assert(tags.includes('(0020,000D)') && tags.includes(studyUid), 'tag browser lacks StudyInstanceUID');
+    await page.screenshot({ path: join(ARTIFACTS, '04-viewer-wl-tags.png') });
+    await page.click('[data-testid=tag-browser] button');
+    await page.selectOption('[data-testid=layout]', '2x2');
+    await page.waitForFunction(() => document.querySelectorAll('.vp-element canvas.cornerstone-canvas').length === 4, null, { timeout: 10000 });
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: join(ARTIFACTS, '05-viewer-2x2.png') });
+  });
+
+  await test('reference lines mark the axial slice on the sagittal series', async () => {
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('.study-row');
+    await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
+    await page.click('.study-row:has-text("CROSS")');
+    await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
+    await page.selectOption('[data-testid=layout]', '1x2');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=image-index]')[1]?.textContent, null, { timeout: 10000 });
+    await page.check('text=Reference lines');
+    const box = await page.locator('.vp-element').first().boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let i = 0; i < 6; i += 1) await page.mouse.wheel(0, 100);
+    await page.waitForTimeout(500);
+    // Where the shown axial plane (z of its ImagePositionPatient) crosses the sagittal image, on its canvas.
+    const check = await page.evaluate(() => {
+      const axial = window.__cirrus.viewport(0);
+      const sagittal = window.__cirrus.viewport(1);
+      const z = axial.getImageData().origin[2];
+      const expected = sagittal.worldToCanvas([0, 0, z])[1];
+      const line = sagittal.element.querySelector('.svg-layer line');
+      return { z, expected, y1: line ? Number(line.getAttribute('y1')) : null, y2: line ? Number(line.getAttribute('y2')) : null };
+    });
+    assert(check.y1 !== null, 'no reference line drawn on the sagittal viewport');
+    assert(Math.abs(check.y1 - check.expected) < 3 && Math.abs(check.y2 - check.expected) < 3, `line at ${check.y1}/${check.y2}, expected ${check.expected} (z ${check.z})`);
+    await page.screenshot({ path: join(ARTIFACTS, '06-reference-lines.png') });
+  });
+
+  await test('an upload through the page appears in the study list', async () => {
+    const files = listFiles(join(SHARED_DATA, UPLOADED));
+    const dicomCount = files.filter(isDicomName).length;
+    await page.goto(`${server.base}/upload`);
+    await page.setInputFiles('[data-testid=file-input]', files);
+    await page.waitForSelector('[data-testid=upload-summary]', { timeout: 60000 });
+    const summary = await page.textContent('[data-testid=upload-summary]');
+    const skipped = files.length - dicomCount;
+    assert(
+      summary.includes(`Stored ${dicomCount}`) && summary.includes(`skipped ${skipped}`) && summary.includes('refused 0'),
+      `unexpected summary: ${summary}`,
+    );
+    await page.screenshot({ path: join(ARTIFACTS, '07-upload.png') });
+    const header = readFileSync(files.find(isDicomName));
+    const pn = /stc_test/.test(header.toString('latin1')) ? 'stc_test' : '';
+    await page.click('[data-testid=nav-studies]');
+    await page.waitForSelector('.study-row');
+    await page.waitForFunction((n) => document.querySelectorAll('.study-row').length === n, names.length + 1, { timeout: 10000 });
+    if (pn) assert((await page.textContent('[data-testid=study-table]')).includes(pn), `uploaded patient ${pn} not listed`);
+    await page.screenshot({ path: join(ARTIFACTS, '08-list-after-upload.png') });
+  });
+
+  await test('every transfer syntax of the uploaded study decodes in the browser (codec workers)', async () => {
+    const rows = await page.$$eval('.study-row', (rs) => rs.map((r) => [r.getAttribute('data-study-uid'), r.textContent]));
+    const row = rows.find(([, text]) => text.includes('stc_test'));
+    assert(row, 'uploaded study not in the list');
+    await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
+    await page.click(`.study-row[data-study-uid="${row[0]}"]`);
+    await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
+    const count = await page.evaluate(() => window.__cirrus.viewport().getImageIds().length);
+    const failures = [];
+    for (let i = 0; i < count; i += 1) {
+      const shown = await page.evaluate(async (k) => {
+        const vp = window.__cirrus.viewport();
+        if (vp.getCurrentImageIdIndex() === k) return { result: 'ok', ts: vp.getCurrentImageId() };
+        const painted = new Promise((r) => vp.element.addEventListener('CORNERSTONE_IMAGE_RENDERED', r, { once: true }));
+        const set = vp.setImageIdIndex(k).then(() => 'ok', (e) => `load failed: ${e?.message ?? e?.status ?? e}`);
+        const result = await Promise.race([set.then((r) => (r === 'ok' ? painted.then(() => 'ok') : r)), new Promise((r) => setTimeout(() => r('timeout'), 8000))]);
+        return { result, ts: vp.getCurrentImageId() };
+      }, i);
+      const stats = await canvasStats(page);
+      if (shown.result !== 'ok' || stats.lit < stats.width * stats.height * 0.01) failures.push(`image ${i + 1}: ${shown.result}, lit ${stats.lit}`);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, '09-transfer-syntaxes.png') });
+    assert(count === 9 && failures.length === 0, `${count} images; ${failures.join('; ')}`);
+  });
+
+  await test('phone layout works at 390×844', async () => {
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      locale: 'zh-CN',
+    });
+    const p = await phone.newPage();
+    await p.goto(`${server.base}/`);
+    await p.waitForSelector('.study-row');
+    assert((await p.textContent('[data-testid=nav-studies]')) === '检查列表', 'phone did not default to the browser language');
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 0, `page is ${overflow}px wider than the phone`);
+    await p.screenshot({ path: join(ARTIFACTS, '10-phone-list.png') });
+    await p.click('.study-row >> nth=0');
+    await p.waitForSelector('[data-testid=mobile-viewer]', { timeout: 10000 });
+    // Mobile mode never decodes DICOM in the page: no cornerstone canvas, images are server-rendered JPEGs.
+    assert((await p.locator('.vp-element').count()) === 0, 'phone loaded the desktop viewer');
+    const src = await p.getAttribute('[data-testid=mobile-image]', 'src');
+    assert(src && src.includes('/rendered'), `image not from /rendered: ${src}`);
+    const rendered = await fetch(new URL(src, server.base));
+    if (rendered.status === 404) {
+      await p.screenshot({ path: join(ARTIFACTS, '11-phone-viewer.png') });
+      await phone.close();
+      return { skip: 'layout checked; the server has no /rendered endpoint yet, so no image to look at' };
+    }
+    await p.waitForFunction(() => document.querySelector('[data-testid=mobile-image]')?.naturalWidth > 0, null, { timeout: 10000 });
+    // A one-finger swipe up scrolls; in W/L mode the same gesture asks the server for a new window.
+    const swipe = (dx, dy) =>
+      p.evaluate(([x, y]) => {
+        const el = document.querySelector('.stage');
+        const touch = (cx, cy) => new Touch({ identifier: 1, target: el, clientX: cx, clientY: cy });
+        el.dispatchEvent(new TouchEvent('touchstart', { touches: [touch(200, 500)], bubbles: true }));
+        el.dispatchEvent(new TouchEvent('touchmove', { touches: [touch(200 + x, 500 + y)], bubbles: true }));
+        el.dispatchEvent(new TouchEvent('touchend', { touches: [], bubbles: true }));
+      }, [dx, dy]);
+    await swipe(0, -60);
+    await p.waitForFunction((old) => document.querySelector('[data-testid=mobile-image]')?.getAttribute('src') !== old, src);
+    const scrolled = await p.getAttribute('[data-testid=mobile-image]', 'src');
+    await p.selectOption('[data-testid=mobile-mode]', 'wl');
+    await swipe(80, 40);
+    await p.waitForFunction(() => /[?&]window=/.test(document.querySelector('[data-testid=mobile-image]')?.getAttribute('src') ?? ''), null, { timeout: 5000 });
+    await p.waitForFunction(() => {
+      const img = document.querySelector('[data-testid=mobile-image]');
+      return img?.complete && img.naturalWidth > 0;
+    }, null, { timeout: 10000 });
+    assert(scrolled !== src, 'swipe did not change the image');
+    const viewerOverflow = await p.evaluate(() =>
+      Math.max(...[...document.querySelectorAll('.mobile-viewer *')].map((e) => e.getBoundingClientRect().right)) - window.innerWidth,
+    );
+    assert(viewerOverflow <= 1, `phone viewer controls stick out ${viewerOverflow}px`);
+    await p.screenshot({ path: join(ARTIFACTS, '11-phone-viewer.png') });
+    await phone.close();
+  });
+
+  await test('analysis queue updates live and opens the result in the viewer', async () => {
+    const api = await fetch(`${server.base}/api/jobs`);
+    if (api.status === 404) return { skip: 'the server has no analysis API yet' };
+    await page.goto(`${server.base}/analysis`);
+    // The preloaded Siemens PASL study is analysed by the server's worker; the page follows it live.
+    await page.waitForSelector('[data-job-id]', { timeout: 30000 });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-job-id] .badge')].some((b) => b.classList.contains('succeeded') || b.classList.contains('failed')),
+      null,
+      { timeout: 90000 },
+    );
+    await page.screenshot({ path: join(ARTIFACTS, '12-analysis.png') });
+    const done = page.locator('[data-job-id]:has(.badge.succeeded)').first();
+    assert((await done.count()) === 1, `no job succeeded: ${await page.textContent('[data-testid=job-table]')}`);
+    const pdf = await fetch(new URL(await done.locator('[data-action=pdf]').getAttribute('href'), server.base));
+    assert(pdf.ok && (pdf.headers.get('content-type') ?? '').includes('pdf'), `report PDF answered ${pdf.status}`);
+    await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
+    await done.locator('[data-action=open-result]').click();
+    await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
+    assert(new URL(page.url()).searchParams.get('series'), 'result opened without a series');
+    const stats = await canvasStats(page);
+    assert(stats.lit > 0, 'result viewport is blank');
+    await page.screenshot({ path: join(ARTIFACTS, '13-analysis-result.png') });
+  });
+
+  if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);
+} catch (e) {
+  console.log(`not ok - setup: ${e.stack ?? e}`);
+  results.push({ name: 'setup', status: 'failed' });
+} finally {
+  await browser?.close();
+  await server.stop();
+}
+
+const count = (s) => results.filter((r) => r.status === s).length;
+const skipped = count('skipped');
+console.log(`e2e: ${count('passed')} passed, ${count('failed')} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(count('failed') ? 1 : 0);

@@ -1,0 +1,139 @@
+// Start a real Cirrus server for browser tests and benches, and load DICOM files into it over STOW-RS.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FRONT_DIR = resolve(fileURLToPath(import.meta.url), '../..');
+export const REPO_DIR = resolve(FRONT_DIR, '..');
+export const SHARED_DATA = resolve(REPO_DIR, '../shared/data');
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/**
+ * `cirrus serve --migrate` on a free loopback port with a fresh data folder, serving our dist/.
+ * PYTHON / CIRRUS_SERVER_DIR let a developer point at another checkout; by default the repo's .venv.
+ */
+export async function startServer({ log = false, workers = 0 } = {}) {
+  const python = process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python');
+  const cwd = process.env.CIRRUS_SERVER_DIR ?? REPO_DIR;
+  if (!existsSync(python)) throw new Error(`no Python at ${python}: run \`make install\` first`);
+  const dist = join(FRONT_DIR, 'dist');
+  if (!existsSync(join(dist, 'index.html'))) throw new Error('no dist/index.html: run `npm run build` first');
+  const dataDir = mkdtempSync(join(tmpdir(), 'cirrus-e2e-'));
+  const port = await freePort();
+  const child = spawn(python, ['-m', 'server.cli', 'serve', '--migrate', '--port', String(port)], {
+    cwd,
+    env: {
+      // Never inherit a developer's CIRRUS_* settings (a database URL above all): this server is private.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CIRRUS_'))),
+      CIRRUS_DATA_DIR: dataDir,
+      CIRRUS_STATIC_DIR: dist,
+      CIRRUS_WORKERS: String(workers),
+      PYTHONPATH: cwd,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-20000);
+    if (log) process.stderr.write(chunk);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`);
+    try {
+      const res = await fetch(`${base}/dicom-web/studies?limit=1`);
+      if (res.status < 500) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new Error(`server did not answer within 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    base,
+    port,
+    dataDir,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => {
+          const timer = setTimeout(() => {
+            child.kill('SIGKILL');
+            r();
+          }, 5000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            r();
+          });
+        });
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function listFiles(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...listFiles(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+/** STOW files in batches; returns { stored, failed } counted from the server's responses. */
+export async function stowFiles(base, paths, batchSize = 40) {
+  let stored = 0;
+  let failed = 0;
+  for (let i = 0; i < paths.length; i += batchSize) {
+    const boundary = `e2e-${Date.now()}-${i}`;
+    const chunks = [];
+    for (const p of paths.slice(i, i + batchSize)) {
+      chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), readFileSync(p), Buffer.from('\r\n'));
+    }
+    chunks.push(Buffer.from(`--${boundary}--\r\n`));
+    const res = await fetch(`${base}/dicom-web/studies`, {
+      method: 'POST',
+      headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' },
+      body: Buffer.concat(chunks),
+    });
+    const text = await res.text();
+    if (res.status >= 400 && res.status !== 409) throw new Error(`STOW answered ${res.status}: ${text.slice(0, 300)}`);
+    const body = text ? JSON.parse(text) : {};
+    stored += body['00081199']?.Value?.length ?? 0;
+    failed += body['00081198']?.Value?.length ?? 0;
+  }
+  return { stored, failed };
+}

@@ -1,0 +1,40 @@
+// A minimal history router: four pages do not need more, and the server's SPA fallback serves any path.
+import { reactive } from 'vue';
+
+export type Page = 'studies' | 'viewer' | 'upload' | 'analysis';
+
+export interface Route {
+  page: Page;
+  params: Record<string, string>;
+  query: URLSearchParams;
+}
+
+export function parseRoute(pathname: string, search: string): Route {
+  const query = new URLSearchParams(search);
+  const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'viewer' && parts[1]) return { page: 'viewer', params: { studyUid: parts[1] }, query };
+  if (parts[0] === 'upload') return { page: 'upload', params: {}, query };
+  if (parts[0] === 'analysis') return { page: 'analysis', params: {}, query };
+  return { page: 'studies', params: {}, query };
+}
+
+export const route = reactive<Route>(parseRoute('/', ''));
+
+function sync(): void {
+  Object.assign(route, parseRoute(location.pathname, location.search));
+}
+
+export function startRouter(): void {
+  sync();
+  window.addEventListener('popstate', sync);
+}
+
+export function navigate(url: string, replace = false): void {
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  sync();
+}
+
+export function viewerUrl(studyUid: string, seriesUid?: string): string {
+  return `/viewer/${encodeURIComponent(studyUid)}${seriesUid ? `?series=${encodeURIComponent(seriesUid)}` : ''}`;
+}
