@@ -22,6 +22,11 @@ For the analysis workflow:
   timings, warnings); ``build_derived_datasets`` returns datasets ready to store (STOW/ingest).
 - ``model="auto"``: kinetic fit for several delays, GE's product formula for GE single delay,
   the consensus formula otherwise.
+- M0: the acquisition's M0 images; without them (and without declared background suppression)
+  the mean control image corrected for its TR, recorded as parameter ``m0`` with source
+  ``derived``. Override ``m0="control"`` forces that, ``m0="required"`` refuses it. Siemens
+  sequences whose M0 is a separate series wait for it (``MissingM0Error``); a Siemens "M0"
+  series acquired with the ASL protocol itself is refused (parameter ``m0_rejected``).
 """
 
 from quant.acquisition import AslAcquisition, AslVolume, Geometry, SeriesInfo, geometry_from_affine

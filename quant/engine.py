@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from quant import kinetics
-from quant.acquisition import AslAcquisition
+from quant.acquisition import AslAcquisition, AslVolume
 from quant.errors import (
     ControlLabelMismatchError,
     GeometryMismatchError,
@@ -21,7 +21,7 @@ from quant.errors import (
     MissingParameterError,
     UnitsError,
 )
-from quant.params import BS_EFFICIENCY_BY_PULSES, Param, default_param, merge_overrides
+from quant.params import BS_EFFICIENCY_BY_PULSES, M0_MODES, Param, default_param, merge_overrides
 from quant.stats import regional_statistics, rows_for_csv
 
 __all__ = ["MODELS", "QuantResult", "quantify", "statistics_csv"]
@@ -88,51 +88,72 @@ class _Params:
             raise MissingParameterError(missing, context)
 
 
-def _load(acq: AslAcquisition) -> tuple[Array, Array | None, list[str]]:
-    """ΔM per delay (D, Z, Y, X) and mean M0 (or None)."""
+def _pairable(d: int, vols: list[AslVolume], warnings: list[str]) -> list[AslVolume]:
+    """Control and label volumes of one delay that pair up.
+
+    A series that stops after a control (or label) with no partner (e.g. an odd number of
+    measurements after an M0 volume) loses that last volume, with a warning; any other
+    imbalance is an error, since pairing would then be guesswork.
+    """
+    control = [v for v in vols if v.kind == "control"]
+    label = [v for v in vols if v.kind == "label"]
+    if len(control) == len(label):
+        return vols
+    paired = [v for v in vols if v.kind in ("control", "label")]
+    last = paired[-1] if paired else None
+    majority = "control" if len(control) > len(label) else "label"
+    if abs(len(control) - len(label)) == 1 and last is not None and last.kind == majority:
+        warnings.append(
+            f"delay {d}: the last {last.kind} volume (of {len(control)} control and {len(label)} label) "
+            "has no partner and was left out"
+        )
+        return [v for v in vols if v is not last]
+    raise ControlLabelMismatchError(
+        f"delay {d}: {len(control)} control and {len(label)} label images cannot be paired; "
+        "check for a missing or extra volume (or an M0 volume not marked as such)"
+    )
+
+
+def _mean(items: list[AslVolume], shape: tuple[int, int, int], what: str) -> Array:
+    acc = np.zeros(shape)
+    for v in items:
+        a = v.loader()
+        if a.shape != shape:
+            raise GeometryMismatchError(f"{what} volume has shape {a.shape}, but the ASL images have {shape}")
+        acc += a
+    out: Array = acc / len(items)
+    return out
+
+
+def _load(acq: AslAcquisition) -> tuple[Array, Array | None, Array | None, list[str]]:
+    """ΔM per delay (D, Z, Y, X), mean M0 (or None), mean control (or None) and warnings."""
     warnings: list[str] = []
     shape = acq.geometry.shape
     delays = sorted({v.delay_index for v in acq.volumes if v.kind != "m0"})
     if not delays:
         raise InputError("the acquisition has no control/label or ΔM images")
     dms = []
+    controls: list[tuple[Array, int]] = []
     for d in delays:
-        vols = [v for v in acq.volumes if v.delay_index == d and v.kind != "m0"]
+        vols = _pairable(d, [v for v in acq.volumes if v.delay_index == d and v.kind != "m0"], warnings)
         control = [v for v in vols if v.kind == "control"]
         label = [v for v in vols if v.kind == "label"]
         direct = [v for v in vols if v.kind == "delta_m"]
-        if len(control) != len(label):
-            raise ControlLabelMismatchError(
-                f"delay {d}: {len(control)} control and {len(label)} label images cannot be paired; "
-                "check for a missing or extra volume (or an M0 volume not marked as such)"
-            )
-
-        def mean(items: list[Any]) -> Array:
-            acc = np.zeros(shape)
-            for v in items:
-                a = v.loader()
-                if a.shape != shape:
-                    raise GeometryMismatchError(f"{v.kind} volume has shape {a.shape}, expected {shape}")
-                acc += a
-            return acc / len(items)
-
         if control:
-            dms.append(mean(control) - mean(label))
+            # Average (never sum) over repetitions: ΔM must stay on the scale of one image, like M0.
+            mean_c = _mean(control, shape, "control")
+            dms.append(mean_c - _mean(label, shape, "label"))
+            controls.append((mean_c, len(control)))
         elif direct:
-            dms.append(mean(direct))
+            dms.append(_mean(direct, shape, "ΔM"))
         else:
             raise ControlLabelMismatchError(f"delay {d}: no control/label pair and no ΔM image")
     m0s = [v for v in acq.volumes if v.kind == "m0"]
-    m0 = None
-    if m0s:
-        acc = np.zeros(shape)
-        for v in m0s:
-            a = v.loader()
-            if a.shape != shape:
-                raise GeometryMismatchError(f"M0 volume has shape {a.shape}, but the ASL images have {shape}")
-            acc += a
-        m0 = acc / len(m0s)
-    return np.stack(dms), m0, warnings
+    m0 = _mean(m0s, shape, "M0") if m0s else None
+    mean_control = (
+        sum((c * n for c, n in controls), np.zeros(shape)) / sum(n for _, n in controls) if controls else None
+    )
+    return np.stack(dms), m0, mean_control, warnings
 
 
 def brain_mask(m0: Array) -> NDArray[np.bool_]:
@@ -157,6 +178,96 @@ def _check_seconds(name: str, values: list[float], upper: float) -> None:
             )
 
 
+def _bs_pulses(P: _Params) -> int:
+    """Declared number of background-suppression pulses (0 when none is declared)."""
+    p = P.all.get("background_suppression")
+    if p is None or p.value in (None, "", False):
+        return 0
+    return 2 if p.value is True else int(p.value)
+
+
+def _choose_m0(
+    P: _Params,
+    entered: set[str],
+    m0: Array | None,
+    mean_control: Array | None,
+    warnings: list[str],
+) -> Array:
+    """The M0 image to calibrate with, its provenance recorded as parameter ``m0``.
+
+    Without M0 images, the mean control image stands in for M0 (as ExploreASL and the consensus
+    paper allow when no M0 was acquired), corrected for its TR by 1/(1 − e^(−TR/T1t)) through
+    ``m0_tr``. Background suppression makes the control images far darker than M0, so the
+    surrogate is refused then unless a person forces it with ``m0="control"``.
+    """
+    mode = str(P.get("m0") or "auto").lower() if "m0" in P.all else "auto"
+    if mode not in M0_MODES:
+        raise InputError(f"m0 = {mode!r} is not known; choose one of {', '.join(M0_MODES)}")
+    if m0 is not None and mode != "control":
+        placement = P.all.get("m0_placement")
+        P.used["m0"] = Param(
+            "m0",
+            placement.value if placement else "M0 images",
+            "",
+            placement.source if placement else "tag",
+            placement.detail if placement else "M0 volumes of the acquisition",
+        )
+        return m0
+    rejected = P.all.get("m0_rejected")
+    why = f"; {rejected.value} was not used as M0: {rejected.detail}" if rejected else ""
+    if mode == "required":
+        if rejected:
+            raise InputError(f"no usable M0 image{why}")
+        raise MissingM0Error(
+            "no M0 (proton density) image: add the M0 series or the scanner's PD images "
+            '(m0 = "required"; m0 = "control" would use the mean control images instead)'
+        )
+    if mean_control is None:
+        raise MissingM0Error(
+            "no M0 (proton density) image and no control images to stand in for it: "
+            "add the M0 series or the scanner's PD images" + why
+        )
+    pulses = _bs_pulses(P)
+    if pulses and mode == "auto":
+        bs = P.all["background_suppression"]
+        declared = f"{bs.source}: {bs.detail}" if bs.detail else f"{pulses} pulse(s), {bs.source}"
+        message = (
+            f"no usable M0 image, and the control images cannot stand in for it: background "
+            f"suppression is declared ({declared}), which darkens static tissue in "
+            "the control images and would overestimate CBF several-fold" + why + ". Add an M0 "
+            'series acquired without labeling and background suppression, or pass m0 = "control" '
+            "to force the control images (only if background suppression was in fact off)"
+        )
+        # A mislabelled M0 series in the study will not turn into a proper one by waiting.
+        raise InputError(message) if rejected else MissingM0Error(message)
+    # An acquisition's own m0_tr describes its M0 images, not the control images: only an
+    # entered m0_tr (override) or the ASL series' TR applies here.
+    if "m0_tr" in entered:
+        tr_param = P.all["m0_tr"]
+    elif "tr" in P.all:
+        tr_param = P.all["tr"]
+    else:
+        raise MissingParameterError(["m0_tr"], "M0 from the control images (their repetition time)")
+    tr = float(tr_param.value)
+    _check_seconds("m0_tr", [tr], 100.0)
+    # The later short-TR correction reads m0_tr: here it is the control images' own TR.
+    P.all["m0_tr"] = Param(
+        "m0_tr", tr, "s", tr_param.source, f"{tr_param.detail} (TR of the control images used as M0)"
+    )
+    if pulses:
+        warnings.append(
+            f"M0 taken from the control images although background suppression is declared ({pulses} "
+            "pulse(s)): CBF is overestimated unless suppression was in fact off"
+        )
+    note = "mean control images, TR-corrected (no M0 series)"
+    if mode == "control" and m0 is not None:
+        note = "mean control images, TR-corrected (forced: m0 = control; the M0 images were not used)"
+    elif rejected:
+        note = f"mean control images, TR-corrected ({rejected.value} is not an M0: {rejected.detail})"
+    P.used["m0"] = Param("m0", "control", "", "derived", note)
+    return mean_control
+
+
 def quantify(
     acq: AslAcquisition, overrides: Mapping[str, Any] | None = None, model: str = "auto"
 ) -> QuantResult:
@@ -171,7 +282,7 @@ def quantify(
     labeling = str(P.get("labeling_type") or acq.labeling_type or "").lower()
     if labeling not in ("pcasl", "pasl", "casl"):
         raise MissingParameterError(["labeling_type"], f"{acq.vendor} series")
-    dm, m0, warnings = _load(acq)
+    dm, m0, mean_control, warnings = _load(acq)
     t_loaded = time.perf_counter()
     n_delays = dm.shape[0]
     if labeling == "pasl":
@@ -188,8 +299,8 @@ def quantify(
         _check_seconds("labeling_duration", [bolus], 10.0)
     if len(times) != n_delays:
         raise InputError(f"{len(times)} delay value(s) given for {n_delays} delay(s) in the images")
-    if m0 is None:
-        raise MissingM0Error("no M0 (proton density) image: add the M0 series or the scanner's PD images")
+    entered = {k for k, v in (overrides or {}).items() if v is not None}
+    m0 = _choose_m0(P, entered, m0, mean_control, warnings)
     shape = acq.geometry.shape
     # Per-slice timing for 2D readouts: slice k is read later, so its effective delay is longer.
     slice_offsets: Array = np.zeros(shape[0])
@@ -224,7 +335,9 @@ def quantify(
     if "bs_efficiency" in P.all:
         bs_eff = float(P.get("bs_efficiency"))
     else:
-        pulses = int(P.get("background_suppression") or 0) if "background_suppression" in P.all else 0
+        pulses = _bs_pulses(P)
+        if "background_suppression" in P.all:
+            P.get("background_suppression")
         bs_eff = P.derived(
             "bs_efficiency",
             BS_EFFICIENCY_BY_PULSES.get(pulses, 0.75),
@@ -242,6 +355,15 @@ def quantify(
     if mask_arr.shape != shape:
         raise GeometryMismatchError(f"mask has shape {mask_arr.shape}, maps have {shape}")
     att_map: Array | None = None
+    if mean_control is not None and mask_arr.any() and P.used["m0"].value != "control" and not _bs_pulses(P):
+        # Static tissue in the control images should be close to M0; far darker control images
+        # mean background suppression that nobody declared (α would then be too high).
+        ratio = float(np.mean(mean_control[mask_arr]) / max(float(np.mean(m0[mask_arr])), 1e-12))
+        if ratio < 0.5:
+            warnings.append(
+                f"the control images are {ratio:.0%} of M0 in the brain: background suppression seems "
+                "on but is not declared; set background_suppression (number of pulses)"
+            )
 
     if model == "ge":
         if labeling != "pcasl":

@@ -18,6 +18,10 @@ Override names accepted by :func:`quant.quantify` (times always in **seconds**):
 ``bs_efficiency``      multiplier of α for background suppression (default from pulse count/vendor)
 ``labeling_efficiency``  α before background suppression (0.85 pCASL, 0.98 PASL)
 ``m0_tr``              repetition time of the M0 image (s), for the short-TR correction
+``m0``                 where M0 comes from: ``"auto"`` (default: the M0 images; without them the
+                       mean control images, TR-corrected, unless background suppression is declared),
+                       ``"control"`` (always the mean control images) or ``"required"`` (refuse
+                       without M0 images)
 ``m0_scale``           divide the M0 image by this (e.g. GE/Philips scaling differences); default 1
 ``field_strength``     tesla; selects T1 blood (1.65 s at 3 T, 1.35 s at 1.5 T)
 ``t1_blood``           s
@@ -101,6 +105,9 @@ DEFAULTS: dict[str, tuple[Any, str, str]] = {
     "att_bounds": ((0.1, 3.0), "s", "kinetic fit search range"),
 }
 
+# Values of the ``m0`` override (where the calibration image comes from).
+M0_MODES = ("auto", "control", "required")
+
 # Background-suppression α multipliers by number of inversion pulses (consensus paper, Garcia 2005).
 BS_EFFICIENCY_BY_PULSES: dict[int, float] = {0: 1.0, 1: 0.93, 2: 0.83, 3: 0.81, 4: 0.81, 5: 0.75}
 
@@ -118,6 +125,7 @@ OVERRIDE_NAMES = frozenset(
         "bs_efficiency",
         "labeling_efficiency",
         "m0_tr",
+        "m0",
         "m0_scale",
         "field_strength",
         "t1_blood",

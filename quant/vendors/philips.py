@@ -104,6 +104,10 @@ def build(info: SeriesInfo, datasets: Sequence[pydicom.Dataset]) -> AslAcquisiti
     for p in (field_strength(first), readout(first)):
         if p is not None:
             params[p.name] = p
+    tr = first.get("RepetitionTime")
+    if tr not in (None, ""):
+        # Needed when the control images stand in for a missing M0 (short-TR correction).
+        params["tr"] = Param("tr", float(tr) / 1000.0, "s", "tag", "RepetitionTime")
     missing = ["labeling_type", "pld", "labeling_duration"]
     notes = ["classic Philips DICOM carries no PLD, labeling duration or labeling type"]
     if len(phases) > 1:

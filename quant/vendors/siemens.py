@@ -4,11 +4,15 @@ PASL (tgse_pasl, ep2d_pasl): TI1 = ``alTI[0]`` µs, TI = ``alTI[2]`` µs. Wang/L
 (ep2d_pcasl*, tgse_pcasl*): PLD = ``sWipMemBlock.adFree[2]`` µs, labeling duration =
 ``adFree[3]`` RF blocks × 18.4 ms. XA product: ``sAsl.sPostLabelingDelay`` / ``sAsl.ulLabelingDuration``
 (µs, unverified on real data). M0 is the first volume for ep2d_pasl and tgse_pcasl, otherwise a
-separate series. Mosaic slice order and normal come from the CSA image header.
+separate series; a separate "M0" series acquired with the ASL protocol's own contrast settings
+(same sequence, TR, TI, ``sAsl``, WIP parameters) holds control/label images and is refused.
+Background suppression: ``sAsl.ulSuppressionMode`` ≥ 2. Mosaic slice order and normal come from
+the CSA image header.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Sequence
@@ -39,6 +43,10 @@ FIRST_VOLUME_M0 = ("ep2d_pasl", "tgse_pcasl")
 # mean(control − label) is positive in bright tissue only with this order. The engine warns
 # when the mean ΔM in the brain comes out negative.
 CONTROL_FIRST = ("tgse_",)
+# Protocols say whether background suppression is on, not how many pulses: consensus default.
+BS_ASSUMED_PULSES = 2
+# ASCCONV keys that decide an image's contrast (see same_contrast).
+CONTRAST_KEYS = ("tSequenceFileName", "alTR[", "alTI[", "sAsl.", "sWipMemBlock.", "sPrepPulses.")
 
 
 def matches(ds: pydicom.Dataset) -> bool:
@@ -162,12 +170,49 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
     tr = _num(asc, "alTR[0]")
     if tr:
         proto("tr", tr / 1e6, "s", "alTR[0]")
+    bs = background_suppression(asc)
+    if bs is not None:
+        params["background_suppression"] = bs
     if labeling:
         params["labeling_type"] = Param(
             "labeling_type", labeling, "", "protocol", f"ASCCONV tSequenceFileName {seq}"
         )
     params["sequence"] = Param("sequence", seq, "", "protocol", "ASCCONV tSequenceFileName")
     return params, missing, labeling
+
+
+def background_suppression(asc: dict[str, str]) -> Param | None:
+    """Background suppression declared by the protocol (value: number of pulses).
+
+    VE11 sequences (product and the Wang/LOFT tgse_pcasl alike) write ``sAsl.ulSuppressionMode``
+    (1 = off, 2 and above = on) but not how many pulses, so the consensus default of 2 is
+    assumed and said so. Without the key nothing is declared.
+    """
+    mode = _num(asc, "sAsl.ulSuppressionMode")
+    if mode is not None:
+        if mode < 2:
+            detail = f"ASCCONV sAsl.ulSuppressionMode = {mode:g} (off)"
+            return Param("background_suppression", 0, "", "protocol", detail)
+        return Param(
+            "background_suppression",
+            BS_ASSUMED_PULSES,
+            "",
+            "protocol",
+            f"ASCCONV sAsl.ulSuppressionMode = {mode:g} (on); pulse count not in the protocol, "
+            f"{BS_ASSUMED_PULSES} assumed",
+        )
+    return None
+
+
+def same_contrast(asl: dict[str, str], other: dict[str, str]) -> bool:
+    """Whether a series was acquired with the ASL protocol's contrast settings: same sequence,
+    TR, inversion times, ASL mode, background suppression and sequence (WIP) parameters.
+
+    Such a series holds control/label images with labeling and suppression on, not M0, whatever
+    its name (a proper M0 protocol switches labeling or suppression off, or changes TR).
+    """
+    keys = {k for k in (*asl, *other) if k.startswith(CONTRAST_KEYS) and "__attribute__" not in k}
+    return bool(keys) and all(asl.get(k) == other.get(k) for k in keys)
 
 
 def _csa_image(ds: pydicom.Dataset) -> dict[str, Any]:
@@ -263,6 +308,29 @@ def build(
         )
     if "m0_placement" not in params:
         chosen = _pick_m0(info, m0_series)
+        if chosen is not None and same_contrast(ascconv(first), ascconv(chosen[1][0])):
+            m0_info = chosen[0]
+            name = f"series {m0_info.series_number} {m0_info.description!r}"
+            params["m0_rejected"] = Param(
+                "m0_rejected",
+                name,
+                "",
+                "protocol",
+                "it was acquired with the ASL protocol itself (same sequence, TR, TI, labeling and "
+                "background-suppression settings; only the number of measurements differs), so its "
+                "images are control/label images, not M0",
+            )
+            notes.append(f"{name} was not used as M0: " + params["m0_rejected"].detail)
+            # Still listed as the study's M0 candidate, so that whoever re-reads the inputs sees
+            # it and the reason it was refused.
+            series.append(dataclasses.replace(m0_info, reason="named as M0, but not usable: see m0_rejected"))
+            chosen = None
+        elif chosen is None:
+            # This sequence writes M0 as a separate series: wait for it rather than fall back to
+            # the control images (a person can still choose m0 = "control").
+            params["m0"] = Param(
+                "m0", "required", "", "protocol", f"{seq}: M0 comes as a separate series; none found yet"
+            )
         if chosen is not None:
             m0_info, m0_ds = chosen
             for ds in m0_ds:
@@ -286,7 +354,7 @@ def build(
                 params["m0_tr"] = Param(
                     "m0_tr", float(tr) / 1000.0, "s", "tag", "RepetitionTime of M0 series"
                 )
-        else:
+        elif "m0_rejected" not in params:
             notes.append("no M0 found: neither the first volume nor a separate M0 series")
     elif "tr" in params:
         params["m0_tr"] = Param(

@@ -10,6 +10,7 @@ import pytest
 from quant import (
     ControlLabelMismatchError,
     GeometryMismatchError,
+    InputError,
     MissingM0Error,
     MissingParameterError,
     NotAslError,
@@ -30,7 +31,16 @@ def acq_d(dro_dir):
 def test_missing_m0(acq_d) -> None:
     acq = dataclasses.replace(acq_d, volumes=[v for v in acq_d.volumes if v.kind != "m0"])
     with pytest.raises(MissingM0Error, match="no M0"):
+        quantify(acq, {"m0": "required"})
+    # The control images may stand in, but only with their own TR: the M0 volume's does not do.
+    with pytest.raises(MissingParameterError) as exc:
         quantify(acq)
+    assert exc.value.missing == ["m0_tr"]
+    # Background suppression darkens the control images: no surrogate without being forced.
+    with pytest.raises(MissingM0Error, match=r'background suppression is declared.*m0 = "control"'):
+        quantify(acq, {"m0_tr": 5.0, "background_suppression": 2})
+    with pytest.raises(InputError, match="m0 = 'sometimes' is not known"):
+        quantify(acq, {"m0": "sometimes"})
 
 
 def test_odd_control_label_count(acq_d) -> None:

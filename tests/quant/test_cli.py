@@ -31,24 +31,27 @@ def test_quant_on_dro_zip_writes_dicom_and_results(tmp_path: Path) -> None:
 
 
 def test_quant_overrides_on_philips_and_missing_m0_exit_code(tmp_path: Path, capsys) -> None:
+    args = [
+        "quant",
+        str(ASL / "philips" / "202_SOURCE_-_pCASL"),
+        "--pld",
+        "1.8",
+        "--labeling-duration",
+        "1.8",
+        "--labeling-type",
+        "pcasl",
+    ]
+    # No M0 series: the control images stand in (no background suppression declared).
     out = tmp_path / "out"
-    rc = main(
-        [
-            "quant",
-            str(ASL / "philips" / "202_SOURCE_-_pCASL"),
-            "--out",
-            str(out),
-            "--pld",
-            "1.8",
-            "--labeling-duration",
-            "1.8",
-            "--labeling-type",
-            "pcasl",
-        ]
-    )
-    assert rc == 2
+    assert main([*args, "--out", str(out)]) == 0
+    (entry,) = json.loads((out / "results.json").read_text())["acquisitions"]
+    m0 = entry["result"]["parameters"]["m0"]
+    assert (m0["value"], m0["source"]) == ("control", "derived")
+    # Refusing the surrogate brings back the missing-M0 error and exit code.
+    refused = tmp_path / "refused"
+    assert main([*args, "--out", str(refused), "--set", 'm0="required"']) == 2
     assert "no M0" in capsys.readouterr().err
-    report = json.loads((out / "results.json").read_text())
+    report = json.loads((refused / "results.json").read_text())
     assert report["acquisitions"][0]["error"]["type"] == "MissingM0Error"
 
 
@@ -89,12 +92,20 @@ def test_quant_on_zip_of_siemens_dicom(tmp_path: Path) -> None:
         for folder in ("11_pasl_3d", "13_pasl_3d_m0"):
             for f in sorted((ASL / "siemens" / "pasl3d" / folder).glob("*.dcm")):
                 zf.write(f, f"{folder}/{f.name}")
+    # Series 13 "pasl_3d_m0" is a control/label pair with background suppression, not M0.
     out = tmp_path / "out"
-    assert main(["quant", str(archive), "--out", str(out)]) == 0
+    assert main(["quant", str(archive), "--out", str(out)]) == 2
     (entry,) = json.loads((out / "results.json").read_text())["acquisitions"]
+    assert entry["error"]["type"] == "InputError"
+    assert "'pasl_3d_m0' was not used as M0" in entry["error"]["message"]
+    # A person may still force the control images; the maps are then written as usual.
+    forced = tmp_path / "forced"
+    assert main(["quant", str(archive), "--out", str(forced), "--set", 'm0="control"']) == 0
+    (entry,) = json.loads((forced / "results.json").read_text())["acquisitions"]
     params = entry["result"]["parameters"]
     assert params["ti1"]["value"] == pytest.approx(0.7) and params["ti1"]["source"] == "protocol"
     assert params["ti"]["value"] == [pytest.approx(1.99)]
-    assert entry["acquisition"]["parameters"]["m0_placement"]["value"] == "separate series"
+    assert params["m0"]["source"] == "derived" and "pasl_3d_m0" in params["m0"]["detail"]
+    assert entry["acquisition"]["parameters"]["m0_rejected"]["value"] == "series 13 'pasl_3d_m0'"
     cbf = [f for f in entry["files"] if "series_1111" in f]
     assert len(cbf) == 40  # one derived slice per mosaic tile

@@ -82,3 +82,36 @@ def test_ge_series_with_two_delays_splits_by_inversion_time(dro_dir) -> None:
             d.InversionTime = 1750.0
     with pytest.raises(InputError, match="InversionTime"):
         classify_study(series)
+
+
+def test_m0_from_control_images_when_no_m0_was_acquired(acq_d, dro_dir) -> None:
+    """Without M0 images the mean control image, corrected for its TR, calibrates instead.
+
+    DRO D writes control volumes with TR 5 s and tissue T1 = blood T1 (1.65 s), so the corrected
+    control images are M0 again and CBF must match the M0-calibrated result.
+    """
+    import dataclasses
+    import json
+
+    sidecar = json.loads(next((dro_dir("D") / "asl").glob("*_asl.json")).read_text())
+    context = (next((dro_dir("D") / "asl").glob("*_aslcontext.tsv")).read_text().split())[1:]
+    control_tr = float(sidecar["RepetitionTime"][context.index("control")])
+    with_m0 = quantify(acq_d, model="consensus")
+    assert with_m0.parameters["m0"].source != "derived"
+    no_m0 = dataclasses.replace(acq_d, volumes=[v for v in acq_d.volumes if v.kind != "m0"])
+    derived = quantify(no_m0, {"m0_tr": control_tr, "t1_tissue": 1.65}, model="consensus")
+    m0 = derived.parameters["m0"]
+    assert (m0.value, m0.source) == ("control", "derived")
+    assert m0.detail == "mean control images, TR-corrected (no M0 series)"
+    assert derived.parameters["m0_tr"].value == control_tr
+    ratio = derived.statistics["whole_brain"]["mean"] / with_m0.statistics["whole_brain"]["mean"]
+    assert ratio == pytest.approx(1.0, abs=0.01)
+    # Uncorrected (a very long TR assumed), the surrogate M0 would be 1 − e^(−TR/T1) too small.
+    uncorrected = quantify(no_m0, {"m0_tr": 100.0, "t1_tissue": 1.65}, model="consensus")
+    assert brain_ratio(uncorrected.cbf, derived.cbf, derived.mask) == pytest.approx(
+        1 / (1 - np.exp(-control_tr / 1.65)), rel=1e-6
+    )
+    # Forced although M0 images exist: same numbers, and the record says it was forced.
+    forced = quantify(acq_d, {"m0": "control", "m0_tr": control_tr, "t1_tissue": 1.65}, model="consensus")
+    assert "forced" in forced.parameters["m0"].detail
+    assert np.allclose(forced.cbf, derived.cbf)
