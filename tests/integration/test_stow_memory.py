@@ -48,8 +48,8 @@ def test_two_gigabyte_stow_streams(tmp_path: Path) -> None:
         server = LiveServer(live_server_env(url, data_dir), data_dir).start()
         try:
             assert server.proc is not None
-            warm = requests.post(f"{server.dicomweb_url}/studies", data=b"".join(body(generate_uid(), generate_uid(), 1)),
-                                 headers={"Content-Type": STOW_TYPE})
+            one = b"".join(body(generate_uid(), generate_uid(), 1))
+            warm = requests.post(f"{server.dicomweb_url}/studies", data=one, headers={"Content-Type": STOW_TYPE})
             assert warm.status_code == 200
             before = peak_rss_mb(server.proc.pid)
             count = TOTAL // (SIDE * SIDE * 2) + 1
