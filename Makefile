@@ -43,6 +43,8 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start"; exit 1
 
 test: install system-deps postgres frontend
+	$(BIN)/ruff check dicomweb quant server tests bench
+	$(BIN)/mypy dicomweb quant
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	@if [ -f $(FRONT)/package.json ]; then cd $(FRONT) && npm test; fi
 

@@ -12,7 +12,7 @@ const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
 
 // Loaded before the browser starts; the transfer-syntax study is uploaded through the page instead.
-const PRELOADED = ['asl/siemens/pasl3d', 'asl/philips/201_pCASL'];
+const PRELOADED = ['asl/siemens/pcasl3d', 'asl/philips/201_pCASL'];
 const UPLOADED = 'transfer-syntaxes';
 const isDicomName = (f) => !/(LICENSE|\.md|\.json|\.tsv)$/i.test(f);
 
@@ -270,7 +270,12 @@ try {
         const result = await Promise.race([set.then((r) => (r === 'ok' ? painted.then(() => 'ok') : r)), new Promise((r) => setTimeout(() => r('timeout'), 8000))]);
         return { result, ts: vp.getCurrentImageId() };
       }, i);
-      const stats = await canvasStats(page);
+      // The first image may still be repainting after a resize: give a blank canvas up to 3 s.
+      let stats = await canvasStats(page);
+      for (let tries = 0; tries < 6 && shown.result === 'ok' && stats.lit < stats.width * stats.height * 0.01; tries += 1) {
+        await new Promise((r) => setTimeout(r, 500));
+        stats = await canvasStats(page);
+      }
       if (shown.result !== 'ok' || stats.lit < stats.width * stats.height * 0.01) failures.push(`image ${i + 1}: ${shown.result}, lit ${stats.lit}`);
     }
     await page.screenshot({ path: join(ARTIFACTS, '09-transfer-syntaxes.png') });
@@ -337,7 +342,7 @@ try {
     const api = await fetch(`${server.base}/api/jobs`);
     if (api.status === 404) return { skip: 'the server has no analysis API yet' };
     await page.goto(`${server.base}/analysis`);
-    // The preloaded Siemens PASL study is analysed by the server's worker; the page follows it live.
+    // The preloaded Siemens 3D pCASL study is analysed by the server's worker; the page follows it live.
     await page.waitForSelector('[data-job-id]', { timeout: 30000 });
     await page.waitForFunction(
       () => [...document.querySelectorAll('[data-job-id] .badge')].some((b) => b.classList.contains('succeeded') || b.classList.contains('failed')),
