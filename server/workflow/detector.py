@@ -36,7 +36,7 @@ async def record_change(ctx: AppContext, study_uid: str, series_uids: set[str] |
         .where(col(W.study_instance_uid) == study_uid)
         .values(last_change_at=now, change_count=W.change_count + 1)
     )
-    async with ctx.engine.begin() as conn:
+    async with ctx.write() as conn:
         if (await conn.execute(bump)).rowcount:
             return
     try:
@@ -44,7 +44,7 @@ async def record_change(ctx: AppContext, study_uid: str, series_uids: set[str] |
             s.add(W(study_instance_uid=study_uid, last_change_at=now, change_count=1))
             await s.commit()
     except IntegrityError:  # another process inserted it first
-        async with ctx.engine.begin() as conn:
+        async with ctx.write() as conn:
             await conn.execute(bump)
 
 
@@ -68,7 +68,7 @@ async def claim_evaluation(ctx: AppContext, watch_id: int, change_count: int) ->
         .where(col(W.id) == watch_id, col(W.evaluated_count) < change_count)
         .values(evaluated_count=change_count, evaluated_at=utcnow())
     )
-    async with ctx.engine.begin() as conn:
+    async with ctx.write() as conn:
         return bool((await conn.execute(stmt)).rowcount)
 
 
@@ -80,7 +80,7 @@ async def mark_evaluated(ctx: AppContext, study_uid: str) -> None:
         .where(col(W.study_instance_uid) == study_uid)
         .values(evaluated_count=W.change_count, evaluated_at=utcnow())
     )
-    async with ctx.engine.begin() as conn:
+    async with ctx.write() as conn:
         await conn.execute(stmt)
 
 

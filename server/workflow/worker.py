@@ -182,7 +182,7 @@ async def back_to_waiting(ctx: AppContext, lease: queue.Lease, missing: list[str
             updated_at=utcnow(),
         )
     )
-    async with ctx.engine.begin() as conn:
+    async with ctx.write() as conn:
         await conn.execute(stmt)
 
 
@@ -342,7 +342,7 @@ async def supersede_older(ctx: AppContext, job_id: int, version: int) -> None:
         .where(col(AnalysisResult.job_id) == job_id, col(AnalysisResult.version) < version)
         .values(superseded=True)
     )
-    async with ctx.engine.begin() as conn:
+    async with ctx.write() as conn:
         await conn.execute(stmt)
 
 
