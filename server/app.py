@@ -14,11 +14,9 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 
 from server import errors
-from server.context import AppContext
-from server.db.engine import create_engine, session_factory
+from server.context import open_context
 from server.routes import api, qido, rendered, spa, stow, wado
 from server.settings import Settings
-from server.storage import open_store
 
 log = logging.getLogger("cirrus")
 
@@ -55,19 +53,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from server.services import lifecycle
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.resolved_database_url)
-        store = open_store(settings)
-        ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=store)
-        app.state.ctx = ctx
-        await lifecycle.startup(ctx)
-        try:
-            yield
-        finally:
-            await lifecycle.shutdown(ctx)
-            await store.close()
-            await engine.dispose()
+        async with open_context(settings) as ctx:
+            app.state.ctx = ctx
+            await lifecycle.startup(ctx)
+            try:
+                yield
+            finally:
+                await lifecycle.shutdown(ctx)
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
     routes = [

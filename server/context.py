@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,3 +36,23 @@ class AppContext:
         from server.db.engine import write_transaction
 
         return write_transaction(self.engine, self.write_lock)
+
+
+@contextlib.asynccontextmanager
+async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
+    """Engine, blob store and default institution for one process (API, worker or CLI)."""
+    from server.db.engine import create_engine, session_factory
+    from server.services.lifecycle import ensure_institution
+    from server.storage import open_store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    store = open_store(settings)
+    ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=store)
+    try:
+        await ensure_institution(ctx)
+        yield ctx
+    finally:
+        await store.close()
+        await engine.dispose()

@@ -28,24 +28,13 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
 
     async def main() -> dict:
-        from server.context import AppContext
-        from server.db.engine import create_engine, session_factory
-        from server.services.lifecycle import ensure_institution
-        from server.storage import open_store
+        from server.context import open_context
         from server.workflow import intake
 
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.resolved_database_url)
-        store = open_store(settings)
-        ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=store)
-        try:
-            await ensure_institution(ctx)
+        async with open_context(settings) as ctx:
             inputs = [(str(p), p.resolve()) for p in args.paths]
             with tqdm(unit="file", desc="ingest", disable=None) as bar:
                 return await intake.upload(ctx, inputs, progress=bar.update, analyse=not args.no_analysis)
-        finally:
-            await store.close()
-            await engine.dispose()
 
     try:
         result = asyncio.run(main())

@@ -33,17 +33,14 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
 
     async def main() -> None:
-        from server.context import AppContext
-        from server.db.engine import create_engine, session_factory
-        from server.services.lifecycle import ensure_institution
-        from server.storage import open_store
+        from server.context import open_context
+
+        async with open_context(settings) as ctx:
+            await serve_until_stopped(ctx)
+
+    async def serve_until_stopped(ctx) -> None:  # type: ignore[no-untyped-def]
         from server.workflow.runtime import start_background, stop_background
 
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.resolved_database_url)
-        store = open_store(settings)
-        ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=store)
-        await ensure_institution(ctx)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -60,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
             await stop.wait()
         finally:
             await stop_background(ctx)
-            await store.close()
-            await engine.dispose()
 
     asyncio.run(main())
     return 0

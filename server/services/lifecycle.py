@@ -37,7 +37,6 @@ async def ensure_institution(ctx: AppContext) -> None:
 async def startup(ctx: AppContext) -> None:
     from server.services.sweep import sweep_orphans
 
-    await ensure_institution(ctx)
     await sweep_orphans(ctx)
     for hook in STARTUP_HOOKS:
         await hook(ctx)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -43,7 +42,6 @@ from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_d
 from server.context import AppContext
 from server.services import retrieve
 from server.services.retrieve import StoredInstance
-from server.storage import BlobNotFound
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Bump when rendering changes output bytes, so ETags change with them.
@@ -170,14 +168,14 @@ class PixelService:
         raw = await self.ctx.store.get_bytes(img.row.blob_key)
         return await asyncio.to_thread(pydicom.dcmread, io.BytesIO(raw), force=True)
 
-    def _local_ranges(self, img: Image, frame: int) -> tuple[str, list[tuple[int, int]], str] | None:
-        """(file path, ranges) when the frame can be read straight from a local file."""
-        path_of = getattr(self.ctx.store, "path_of", None)
+    def _local_ranges(self, img: Image, frame: int) -> tuple[str, list[tuple[int, int]]] | None:
+        """(blob key, ranges) when the store can read the frame synchronously in the worker thread."""
         frames = img.row.frames()
-        if path_of is None or frames is None or img.desc.transfer_syntax_uid == ExplicitVRBigEndian:
+        if not hasattr(self.ctx.store, "read_ranges_sync") or frames is None \
+                or img.desc.transfer_syntax_uid == ExplicitVRBigEndian:
             return None
         self._check_frame(img, frame)
-        return str(path_of(img.row.blob_key)), frames[frame - 1], img.row.blob_key
+        return img.row.blob_key, frames[frame - 1]
 
     @staticmethod
     def _decode(img: Image, source: list[bytes] | Dataset, frame: int) -> tuple[Any, PixelDescription]:
@@ -207,7 +205,7 @@ class PixelService:
             # On a filesystem store the frame is read in this worker thread: one thread hop per request.
             frame_data = decoded
             if frame_data is None:
-                src = _pread(*local) if local is not None else source
+                src = self.ctx.store.read_ranges_sync(*local) if local is not None else source
                 assert src is not None
                 frame_data = self._decode(img, src, frame)
             arr, desc = frame_data
@@ -305,17 +303,6 @@ def target_for_plan(stored_syntax: str, media_type: str, transfer_syntax: str) -
     if transfer_syntax.startswith("1."):
         return transfer_syntax
     return DEFAULT_SYNTAX.get(media_type, stored_frame_syntax(stored_syntax))
-
-
-def _pread(path: str, ranges: list[tuple[int, int]], key: str) -> list[bytes]:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError as exc:
-        raise BlobNotFound(key) from exc
-    try:
-        return [os.pread(fd, length, offset) for offset, length in ranges]
-    finally:
-        os.close(fd)
 
 
 def _read_header(prefix: bytes, row: StoredInstance) -> Dataset:

@@ -46,22 +46,21 @@ class FileBlobStore:
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         return (await self.get_ranges(key, [(offset, length)]))[0]
 
+    def read_ranges_sync(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Blocking ranged read, for callers already in a worker thread."""
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        try:
+            return [os.pread(fd, length, offset) for offset, length in ranges]
+        finally:
+            os.close(fd)
+
     async def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
-        path = self._path(key)
-
-        def read() -> list[bytes]:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError as exc:
-                raise BlobNotFound(key) from exc
-            try:
-                return [os.pread(fd, length, offset) for offset, length in ranges]
-            finally:
-                os.close(fd)
-
         if sum(length for _, length in ranges) <= 256 * 1024:
-            return read()  # small reads from page cache are cheaper inline than a thread hop
-        return await asyncio.to_thread(read)
+            return self.read_ranges_sync(key, ranges)  # small page-cache reads: cheaper than a thread hop
+        return await asyncio.to_thread(self.read_ranges_sync, key, ranges)
 
     async def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         path = self._path(key)
