@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from dicomweb.errors import NotAcceptable, NotFound
-from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, negotiate, parse_accept
+from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
 from server.db.models import BULK_URI_PREFIX
 from server.http import ctx_of, dicomweb_base, json_response, path_uids
@@ -140,8 +140,6 @@ async def frames(request: Request) -> Response:
     for n in numbers:
         if n > inst.number_of_frames:
             raise NotFound(f"frame {n} does not exist: instance {sop} has {inst.number_of_frames} frames")
-    from dicomweb.media import frame_media_type
-
     stored_type = frame_media_type(inst.transfer_syntax_uid)
     offers = [Offer(OCTET)] + ([Offer(stored_type)] if stored_type != OCTET else [])
     offers += [Offer(t) for t in ("image/jpeg", "image/jls", "image/jp2", "image/jphc", "image/dicom-rle")

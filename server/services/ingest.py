@@ -189,12 +189,13 @@ class IngestService:
             if not accepted:
                 return []
             study_ids = await self._upsert_studies(conn, [p for _, p, _ in accepted])
-            series_ids, bad = await self._upsert_series(conn, [p for _, p, _ in accepted], study_ids)
+            series_ids, series_study = await self._upsert_series(conn, [p for _, p, _ in accepted], study_ids)
             rows = []
             keep = []
             for i, p, key in accepted:
-                if p.series_instance_uid in bad:
-                    outcomes[i] = _fail(p, FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, bad[p.series_instance_uid])
+                if series_study[p.series_instance_uid] != study_ids[p.study_instance_uid]:
+                    outcomes[i] = _fail(p, FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                                        f"SeriesInstanceUID {p.series_instance_uid} already belongs to another study")
                     continue
                 keep.append((i, p, key))
                 rows.append({
@@ -234,7 +235,7 @@ class IngestService:
 
     async def _upsert_series(
         self, conn: AsyncConnection, parsed: list[Parsed], study_ids: dict[str, int]
-    ) -> tuple[dict[str, int], dict[str, str]]:
+    ) -> tuple[dict[str, int], dict[str, int]]:
         from orjson import dumps
 
         by_uid: dict[str, Parsed] = {}
@@ -253,13 +254,8 @@ class IngestService:
                 )
             )
         ).all()
-        ids = {uid: sid for uid, sid, _ in rows}
-        bad = {}
-        for uid, _sid, study_id in rows:
-            for p in parsed:
-                if p.series_instance_uid == uid and study_ids[p.study_instance_uid] != study_id:
-                    bad[uid] = f"SeriesInstanceUID {uid} already belongs to another study"
-        return ids, bad
+        # (series id, owning study id) per series UID; the caller refuses instances whose study differs.
+        return {uid: sid for uid, sid, _ in rows}, {uid: study_id for uid, _, study_id in rows}
 
     @staticmethod
     def _insert_ignore(conn: AsyncConnection, model: type, unique: str):  # type: ignore[no-untyped-def]

@@ -155,3 +155,15 @@ def test_data_set_without_preamble_is_stored_as_part10(client) -> None:  # type:
     assert b"DICM" in stored
     meta = client.get(f"/dicom-web/studies/{study}/metadata").json()
     assert meta[0]["00080018"]["Value"][0] == ds.SOPInstanceUID
+
+
+def test_series_uid_reused_under_another_study_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    series = generate_uid()
+    first = ct_instance(study=generate_uid(), series=series, number=1)
+    assert stow(client, [first]).status_code == 200
+    other_study = generate_uid()
+    r = stow(client, [ct_instance(study=other_study, series=series, number=2), ct_instance(study=other_study)])
+    assert r.status_code == 202
+    assert failures(r.json()) == [0xA900]
+    assert "already belongs to another study" in r.text
+    assert len(client.get(f"/dicom-web/studies/{other_study}/metadata").json()) == 1
