@@ -57,35 +57,38 @@ async def retrieve_instances(request: Request) -> Response:
                 await pixels.service(ctx).check_transcodable(r, asked)
     boundary = new_boundary()
 
-    async def fetch(r: retrieve.StoredInstance) -> bytes | None:
-        """Whole small objects are read ahead; large ones (None) are streamed in chunks."""
+    def header(i: int, r: retrieve.StoredInstance) -> bytes:
+        ts = asked if r.sop_instance_uid in transcode else r.transfer_syntax_uid
+        return part_header(f"{DICOM}; transfer-syntax={ts}", first=i == 0, boundary=boundary)
+
+    async def fetch(i: int, r: retrieve.StoredInstance) -> bytes | memoryview | None:
+        """A whole part (header and object in one buffer) for small objects; None: stream it."""
         from server.services import pixels
 
         if r.sop_instance_uid in transcode:
             assert asked is not None
-            return await pixels.service(ctx).transcode_instance(r, asked)
+            return header(i, r) + await pixels.service(ctx).transcode_instance(r, asked)
         if r.size <= PREFETCH_MAX_BYTES:
-            return await ctx.store.get_bytes(r.blob_key)
+            return memoryview(await ctx.store.assemble(r.blob_key, [header(i, r), (0, r.size)]))
         return None
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncIterator[bytes | memoryview]:
         # Keep a few reads in flight so storage latency overlaps with sending (S3 round trips,
         # disk reads on a cold cache).
-        pending: collections.deque[asyncio.Task[bytes | None]] = collections.deque()
-        it = iter(rows)
+        pending: collections.deque[asyncio.Task[bytes | memoryview | None]] = collections.deque()
+        it = iter(enumerate(rows))
         try:
-            for r in itertools.islice(it, PREFETCH_DEPTH):
-                pending.append(asyncio.ensure_future(fetch(r)))
+            for i, r in itertools.islice(it, PREFETCH_DEPTH):
+                pending.append(asyncio.ensure_future(fetch(i, r)))
             for i, r in enumerate(rows):
-                data = await pending.popleft()
+                part = await pending.popleft()
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending.append(asyncio.ensure_future(fetch(nxt)))
-                ts = asked if r.sop_instance_uid in transcode else r.transfer_syntax_uid
-                yield part_header(f"{DICOM}; transfer-syntax={ts}", first=i == 0, boundary=boundary)
-                if data is not None:
-                    yield data
+                    pending.append(asyncio.ensure_future(fetch(*nxt)))
+                if part is not None:
+                    yield part
                 else:
+                    yield header(i, r)
                     async for chunk in ctx.store.iter_bytes(r.blob_key):
                         yield chunk
             yield closing(boundary)
@@ -93,7 +96,13 @@ async def retrieve_instances(request: Request) -> Response:
             for task in pending:
                 task.cancel()
 
-    return StreamingResponse(body(), media_type=related_content_type(DICOM, boundary))
+    headers = {}
+    if not transcode:
+        # Sizes are known: a Content-Length spares the chunked encoding (and its copy of every part).
+        length = sum(len(header(i, r)) + r.size for i, r in enumerate(rows)) + len(closing(boundary))
+        headers["Content-Length"] = str(length)
+    return StreamingResponse(body(), media_type=related_content_type(DICOM, boundary), headers=headers)
+
 
 
 # -- metadata -----------------------------------------------------------------------------------
@@ -146,12 +155,14 @@ async def frames(request: Request) -> Response:
                if t != stored_type]
     choice = negotiate(parse_accept(request.headers.get("accept")), offers)
     plan = frame_service.plan_frames(inst, choice)
+    ctype = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
     if plan.transcode_to is None:
-        data = await frame_service.read_frames(ctx, inst, numbers)
+        boundary = new_boundary()
+        body: bytes | memoryview = memoryview(
+            await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary))
     else:
         data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
-    ctype = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
-    body, boundary = _multipart_body([(ctype, d) for d in data])
+        body, boundary = _multipart_body([(ctype, d) for d in data])
     return Response(body, media_type=related_content_type(plan.media_type, boundary),
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})
 

@@ -17,8 +17,10 @@ from dicomweb.media import (
     Choice,
     frame_media_type,
 )
+from dicomweb.multipart import closing, part_header
 from server.context import AppContext
 from server.services.retrieve import StoredInstance
+from server.storage.base import Piece
 
 LE_NATIVE = frozenset({EXPLICIT_VR_LE, IMPLICIT_VR_LE})
 
@@ -73,8 +75,8 @@ def plan_frames(inst: StoredInstance, choice: Choice) -> FramePlan:
     return FramePlan(frame_media_type(target), target, transcode_to=target)
 
 
-async def read_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int]) -> list[bytes]:
-    """The stored bytes of the requested frames (1-based), one byte string per frame."""
+def frame_ranges(inst: StoredInstance, numbers: list[int]) -> list[list[tuple[int, int]]]:
+    """The stored (offset, length) fragments of each requested frame (1-based)."""
     frames = inst.frames()
     if frames is None:
         raise NotAcceptable(
@@ -84,18 +86,31 @@ async def read_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int])
     for n in numbers:
         if n > len(frames):
             raise NotFound(f"frame {n} does not exist: instance {inst.sop_instance_uid} has {len(frames)} frames")
-    flat: list[tuple[int, int]] = []
-    counts = []
-    for n in numbers:
-        flat.extend(frames[n - 1])
-        counts.append(len(frames[n - 1]))
-    pieces = await ctx.store.get_ranges(inst.blob_key, flat)
+    return [frames[n - 1] for n in numbers]
+
+
+async def read_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int]) -> list[bytes]:
+    """The stored bytes of the requested frames (1-based), one byte string per frame."""
+    per_frame = frame_ranges(inst, numbers)
+    pieces = await ctx.store.get_ranges(inst.blob_key, [r for frame in per_frame for r in frame])
     out = []
     i = 0
-    for c in counts:
+    for frame in per_frame:
+        c = len(frame)
         out.append(pieces[i] if c == 1 else b"".join(pieces[i : i + c]))
         i += c
     return out
+
+
+async def multipart_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int], content_type: str,
+                           boundary: str) -> bytes | bytearray:
+    """A whole multipart body of stored frames, read straight into one buffer."""
+    pieces: list[Piece] = []
+    for i, frame in enumerate(frame_ranges(inst, numbers)):
+        pieces.append(part_header(content_type, first=i == 0, boundary=boundary))
+        pieces.extend(frame)
+    pieces.append(closing(boundary))
+    return await ctx.store.assemble(inst.blob_key, pieces)
 
 
 async def transcode_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int], plan: FramePlan) -> list[bytes]:

@@ -6,9 +6,13 @@ written: ``put_file`` either stores the whole object or nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import errno
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+# A response body put together from literal bytes and (offset, length) ranges of one object.
+Piece = bytes | tuple[int, int]
 
 
 class BlobNotFound(KeyError):
@@ -26,6 +30,9 @@ class BlobStore(Protocol):
     async def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """Read several (offset, length) ranges of one object."""
 
+    async def assemble(self, key: str, pieces: Sequence[Piece]) -> bytes | bytearray:
+        """Literal byte strings and ranges of the object, concatenated into one buffer."""
+
     def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         """Stream the whole object."""
 
@@ -41,3 +48,14 @@ class BlobStore(Protocol):
         """All keys under ``prefix``."""
 
     async def close(self) -> None: ...
+
+
+async def assemble_from_ranges(store: BlobStore, key: str, pieces: Sequence[Piece]) -> bytes:
+    """``assemble`` for stores without a cheaper path: one ``get_ranges`` call, then a join."""
+    ranges = [p for p in pieces if isinstance(p, tuple)]
+    got = await store.get_ranges(key, ranges) if ranges else []
+    for (offset, length), data in zip(ranges, got, strict=True):
+        if len(data) != length:
+            raise OSError(errno.EIO, f"blob {key} ends before byte {offset + length}: the index says more")
+    data = iter(got)
+    return b"".join(p if isinstance(p, bytes) else next(data) for p in pieces)

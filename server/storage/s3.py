@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from server.storage.base import BlobNotFound
+from server.storage.base import BlobNotFound, Piece, assemble_from_ranges
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -273,6 +273,9 @@ class S3BlobStore:
 
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         return (await self.get_ranges(key, [(offset, length)]))[0]
+
+    async def assemble(self, key: str, pieces: Sequence[Piece]) -> bytes:
+        return await assemble_from_ranges(self, key, pieces)
 
     async def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         client = await self._get_client()

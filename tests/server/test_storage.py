@@ -283,3 +283,52 @@ def test_cirrus_serve_runs_on_s3(s3_server: str, sqlite_url: str, tmp_path: Path
     keys = [o["Key"] for o in s3_admin_client(s3_server).list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert len(keys) == 1 and keys[0].startswith("cirrus/")
     assert not (data_dir / "blobs").exists()  # nothing fell back to the filesystem store
+
+
+async def test_assemble_puts_literals_and_ranges_in_one_buffer(store: BlobStore, tmp_path: Path) -> None:
+    data = payload(700_000, seed=9)
+    await store.put_file("obj", write(tmp_path, "a", data))
+    pieces: list[bytes | tuple[int, int]] = [b"--head\r\n", (0, 10), (10, 5), b"", (600_000, 100_000), b"tail",
+                                             (42, 0), (300, 1)]
+    expected = b"--head\r\n" + data[:15] + data[600_000:] + b"tail" + data[300:301]
+    assert bytes(await store.assemble("obj", pieces)) == expected
+    assert bytes(await store.assemble("obj", [b"only literals"])) == b"only literals"
+    with pytest.raises(BlobNotFound):
+        await store.assemble("nope", [b"x", (0, 1)])
+    # An index that promises more bytes than the object holds is an error, not a short answer.
+    with pytest.raises(OSError, match="ends before byte 700001"):
+        await store.assemble("obj", [(699_000, 1001)])
+
+
+async def test_fs_assemble_reads_off_the_loop_when_the_page_cache_would_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    data = payload(300_000, seed=10)
+    await store.put_file("obj", write(tmp_path, "a", data))
+    real_preadv = os.preadv
+    calls: list[tuple[int, str]] = []
+
+    def preadv(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
+        import threading
+
+        calls.append((flags, threading.current_thread().name))
+        if flags & os.RWF_NOWAIT:
+            raise BlockingIOError("not cached")
+        return real_preadv(fd, buffers, offset, flags)
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    assert bytes(await store.assemble("obj", [b"h", (1000, 200_000)])) == b"h" + data[1000:201_000]
+    main = calls[0][1]
+    assert calls[0][0] & os.RWF_NOWAIT  # tried on the loop first ...
+    assert calls[-1][0] == 0 and calls[-1][1] != main  # ... then read blocking in a worker thread
+
+    # A filesystem that cannot answer "cached only" is not asked again.
+    def unsupported(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
+        if flags:
+            raise OSError(95, "Operation not supported")
+        return real_preadv(fd, buffers, offset, flags)
+
+    monkeypatch.setattr(os, "preadv", unsupported)
+    assert bytes(await store.assemble("obj", [(0, 10)])) == data[:10]
+    assert store._nowait == 0

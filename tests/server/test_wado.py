@@ -43,6 +43,8 @@ def test_retrieve_levels_return_stored_bytes(client) -> None:  # type: ignore[no
         assert r.status_code == 200
         got = [data for _, data in split_multipart(r.headers["content-type"], r.content)]
         assert sorted(got) == sorted(parts)
+        # Stored bytes have known sizes: the length is announced, no chunked encoding.
+        assert int(r.headers["content-length"]) == len(r.content)
     r = client.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sops[1]}")
     assert [d for _, d in split_multipart(r.headers["content-type"], r.content)] == [parts[1]]
 
