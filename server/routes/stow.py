@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,27 +29,85 @@ BATCH_BYTES = 256 * 1024 * 1024
 ACCEPTED_PART_TYPES = ("application/dicom", "application/octet-stream")
 
 
+class MemoryBudget:
+    """Bytes of STOW parts held in memory across this process; beyond it, parts go to disk."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+MEMORY = MemoryBudget(96 * 1024 * 1024)
+PART_IN_MEMORY_MAX = 4 * 1024 * 1024
+
+
 class Spool:
-    """Writes one part to a temp file while hashing it."""
+    """Collects one part while hashing it: in memory while it is small and the budget allows (no
+    file to create, write, read back and delete), else in a temp file."""
 
     def __init__(self, tmp_dir: Path) -> None:
         self.path = tmp_dir / f"stow-{uuid.uuid4().hex}"
-        self._f = open(self.path, "wb")  # noqa: SIM115 - closed in finish/abort
+        self._budget = MEMORY
+        self._chunks: list[bytes] | None = []
+        self._f: BinaryIO | None = None
         self._h = hashlib.sha256()
         self.size = 0
+        self.held = 0  # bytes taken from the budget (given back once the part is ingested: _ingest)
 
     def write(self, data: bytes) -> None:
-        self._f.write(data)
         self._h.update(data)
         self.size += len(data)
+        if self._chunks is not None:
+            if self.size <= PART_IN_MEMORY_MAX and self._budget.take(len(data)):
+                self.held += len(data)
+                self._chunks.append(data)
+                return
+            self._spill()
+        assert self._f is not None
+        self._f.write(data)
+
+    def _spill(self) -> None:
+        self._f = open(self.path, "wb")  # noqa: SIM115 - closed in finish/abort
+        assert self._chunks is not None
+        for chunk in self._chunks:
+            self._f.write(chunk)
+        self._chunks = None
+        self._budget.give(self.held)
+        self.held = 0
 
     def finish(self) -> Spooled:
+        if self._chunks is not None:
+            return Spooled(self.path, self._h.hexdigest(), data=b"".join(self._chunks))
+        assert self._f is not None
         self._f.close()
         return Spooled(self.path, self._h.hexdigest())
 
     def abort(self) -> None:
-        self._f.close()
+        self._budget.give(self.held)
+        self.held = 0
+        if self._f is not None:
+            self._f.close()
         self.path.unlink(missing_ok=True)
+
+
+async def _ingest(service: IngestService, batch: list[Spooled], study_uid: str | None) -> list[InstanceOutcome]:
+    try:
+        return await service.ingest_batch(batch, study_uid)
+    finally:
+        _release(batch)
+
+
+def _release(batch: list[Spooled]) -> None:
+    MEMORY.give(sum(len(s.data) for s in batch if s.data is not None))
 
 
 async def stow(request: Request) -> Response:
@@ -74,7 +133,7 @@ async def stow(request: Request) -> Response:
         except BaseException:
             spool.abort()
             raise
-        outcomes += await service.ingest_batch([spool.finish()], study_uid)
+        outcomes += await _ingest(service, [spool.finish()], study_uid)
     elif media.type == "multipart/related":
         part_type = media.params.get("type", "application/dicom").lower()
         if part_type not in ACCEPTED_PART_TYPES:
@@ -112,7 +171,7 @@ async def stow(request: Request) -> Response:
                             # Store this batch while the next one is being received (one in flight).
                             if pending is not None:
                                 outcomes += await pending
-                            pending = asyncio.ensure_future(service.ingest_batch(batch, study_uid))
+                            pending = asyncio.ensure_future(_ingest(service, batch, study_uid))
                             batch, batch_bytes = [], 0
             except BadRequest as exc:
                 malformed = exc.message
@@ -120,14 +179,15 @@ async def stow(request: Request) -> Response:
                 outcomes += await pending
                 pending = None
             if batch:
-                outcomes += await service.ingest_batch(batch, study_uid)
-                batch = []
+                last, batch = batch, []
+                outcomes += await _ingest(service, last, study_uid)
         finally:
             if pending is not None:
                 # The client went away: let the batch finish storing (it is acknowledged work).
                 await asyncio.shield(pending)
             if spool is not None:
                 spool.abort()
+            _release(batch)
             for s in batch:
                 s.path.unlink(missing_ok=True)
     else:

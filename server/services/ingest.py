@@ -45,6 +45,7 @@ class Spooled:
     path: Path
     sha256: str
     delete_after: bool = True  # temp spool files are removed; user files are not
+    data: bytes | None = None  # the object itself when it was spooled in memory (``path`` is then unused)
 
 
 def blob_key_for(p: Parsed) -> str:
@@ -83,7 +84,7 @@ class IngestService:
         """Store a batch; one outcome per item, in order. Never raises for bad input."""
         try:
             parsed = await asyncio.to_thread(
-                lambda: [parse_candidate(s.path, s.sha256, expected_study_uid) for s in items]
+                lambda: [parse_candidate(s.path, s.sha256, expected_study_uid, s.data) for s in items]
             )
             outcomes: list[InstanceOutcome | None] = [
                 p if isinstance(p, InstanceOutcome) else None for p in parsed
@@ -112,7 +113,11 @@ class IngestService:
         async def put(i: int, p: Parsed, key: str) -> None:
             async with sem:
                 try:
-                    await ctx.store.put_file(key, p.path)
+                    # Durable all at once below (one sync per batch, not one per object).
+                    if p.data is not None:
+                        await ctx.store.put_bytes(key, p.data, durable=False)
+                    else:
+                        await ctx.store.put_file(key, p.path, durable=False)
                     written.append((i, p, key))
                 except Exception as exc:
                     log.exception("blob write failed for %s", p.sop_instance_uid)
@@ -121,6 +126,17 @@ class IngestService:
                     outcomes[i] = _fail(p, reason, f"storage write failed: {type(exc).__name__}")
 
         await asyncio.gather(*(put(i, p, key) for i, p, key in accepted))
+        if written:
+            try:
+                await ctx.store.sync()
+            except Exception:
+                log.exception("storage sync failed for %d instances", len(written))
+                for i, p, _key in written:
+                    outcomes[i] = _fail(p, FailureReason.OUT_OF_RESOURCES, "storage sync failed")
+                await self._rollback_creating([p.sop_instance_uid for _, p, _ in accepted])
+                for _, _, key in written:
+                    await ctx.store.delete(key)
+                return
         failed_keys = {p.sop_instance_uid for i, p, _ in accepted if outcomes[i] is not None}
         try:
             await self._phase_created(written, failed_keys)

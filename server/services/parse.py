@@ -5,6 +5,7 @@ Runs in a worker thread (blocking file reads); never loads pixel values.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ class Parsed:
     transfer_syntax_uid: str
     frame_index: str | None
     metadata_json: bytes
+    data: bytes | None = None  # the object, when it is held in memory rather than at ``path``
 
     @property
     def sop_instance_uid(self) -> str:
@@ -76,17 +78,20 @@ def bulk_uri_factory(study: str, series: str, sop: str):  # type: ignore[no-unty
 
 
 def parse_candidate(
-    path: Path, sha256: str, expected_study_uid: str | None = None
+    path: Path, sha256: str, expected_study_uid: str | None = None, data: bytes | None = None
 ) -> Parsed | InstanceOutcome:
-    """Parse a spooled file; return what to index, or a failed outcome naming the problem."""
-    size = os.path.getsize(path)
+    """Parse a spooled object (``data`` in memory, else the file at ``path``); return what to index,
+    or a failed outcome naming the problem."""
+    size = len(data) if data is not None else os.path.getsize(path)
     if size == 0:
         return _failed(FailureReason.CANNOT_UNDERSTAND, "empty part: no DICOM data")
     try:
-        with open(path, "rb") as fp:
+        with io.BytesIO(data) if data is not None else open(path, "rb") as fp:
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=1024)
             except InvalidDicomError:
+                if data is not None:
+                    path.write_bytes(data)  # rewriting the data set as Part 10 works on a file
                 normalized = normalize_part10(path)
                 if normalized is None:
                     return _failed(
@@ -125,7 +130,7 @@ def parse_candidate(
             elif str(ts) == DEFLATED_LE:
                 # The deflated stream was inflated in memory, so file offsets say nothing:
                 # look for pixel data in the inflated data set; frames are decoded on request.
-                full = pydicom.dcmread(path, defer_size=1024)
+                full = pydicom.dcmread(io.BytesIO(data) if data is not None else path, defer_size=1024)
                 if "PixelData" in full:
                     meta["7FE00010"] = {"vr": "OB", "BulkDataURI": bulk("7FE00010")}
                     index.instance["number_of_frames"] = int(full.get("NumberOfFrames", 1) or 1)
@@ -145,6 +150,7 @@ def parse_candidate(
         transfer_syntax_uid=str(ts),
         frame_index=frame_index,
         metadata_json=orjson.dumps(meta),
+        data=data,
     )
 
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from server.storage.base import BlobNotFound, Piece
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_syncfs = _find_syncfs()
 
 # Reads at most this large are tried on the event loop when the page cache holds them.
 INLINE_READ_MAX = 8 * 1024 * 1024
@@ -31,23 +43,62 @@ class FileBlobStore:
         """Local path of an object (filesystem store only; used for zero-copy sends)."""
         return self._path(key)
 
-    async def put_file(self, key: str, path: Path) -> None:
-        await asyncio.to_thread(self._put_file_sync, key, path)
+    async def put_file(self, key: str, path: Path, durable: bool = True) -> None:
+        await asyncio.to_thread(self._put_sync, key, path, None, durable)
 
-    def _put_file_sync(self, key: str, path: Path) -> None:
+    async def put_bytes(self, key: str, data: bytes, durable: bool = True) -> None:
+        await asyncio.to_thread(self._put_sync, key, None, data, durable)
+
+    async def sync(self) -> None:
+        """Make every object put so far durable: one ``syncfs`` (a single journal commit) instead of
+        an fsync per object; where the system has no syncfs, puts were already durable one by one."""
+        if _syncfs is not None:
+            await asyncio.to_thread(self._syncfs)
+
+    def _syncfs(self) -> None:
+        assert _syncfs is not None
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            if _syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs of {self.root} failed: {os.strerror(err)}")
+        finally:
+            os.close(fd)
+
+    def _put_sync(self, key: str, path: Path | None, data: bytes | None, durable: bool) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # A unique temp name: two puts of the same key at once must not share (or hard-link) one.
         tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex}.part")
+        fsync_now = durable or _syncfs is None
         try:
-            os.link(path, tmp)
-        except OSError:
-            import shutil
+            if data is not None:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    if fsync_now:
+                        f.flush()
+                        os.fsync(f.fileno())
+            else:
+                assert path is not None
+                try:
+                    os.link(path, tmp)
+                except OSError:
+                    import shutil
 
-            shutil.copyfile(path, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
+                    shutil.copyfile(path, tmp)
+                if fsync_now:
+                    with open(tmp, "rb") as f:
+                        os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if fsync_now:
+            dir_fd = os.open(dest.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the rename too
+            finally:
+                os.close(dir_fd)
 
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         return (await self.get_ranges(key, [(offset, length)]))[0]
@@ -104,7 +155,8 @@ class FileBlobStore:
                 while pos < end:
                     n = os.preadv(fd, [view[pos:end]], offset, flags)
                     if n == 0:
-                        raise OSError(errno.EIO, f"blob {key} ends before byte {offset + end - pos}: the index says more")
+                        short = offset + end - pos
+                        raise OSError(errno.EIO, f"blob {key} ends before byte {short}: the index says more")
                     pos += n
                     offset += n
             return buf

@@ -199,7 +199,14 @@ class S3BlobStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def put_file(self, key: str, path: Path) -> None:
+    async def sync(self) -> None:
+        return None  # an S3 PUT is durable when it is answered
+
+    async def put_bytes(self, key: str, data: bytes, durable: bool = True) -> None:
+        client = await self._get_client()
+        await client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    async def put_file(self, key: str, path: Path, durable: bool = True) -> None:
         client = await self._get_client()
         full = self._key(key)
         size = os.path.getsize(path)
