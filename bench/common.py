@@ -312,3 +312,125 @@ def write_stow_body(files: Sequence[Path], dest: Path, boundary: str) -> None:
 
 def stow_content_type(boundary: str) -> str:
     return f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+# -- bulk downloads -----------------------------------------------------------------------------
+
+
+@dataclass
+class BulkRun:
+    bytes: int
+    wall: float
+    statuses: dict[int, int]
+
+    @property
+    def ok(self) -> bool:
+        return all(200 <= s < 300 for s in self.statuses)
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.bytes / 1e6 / self.wall
+
+
+def _bulk_worker(args: tuple[list[str], list[str]]) -> tuple[int, dict[int, int]]:
+    """GET ``urls`` one after another on one keep-alive connection; bodies land in one 4 MB buffer."""
+    from urllib.parse import urlsplit
+
+    urls, headers = args
+    buf = memoryview(bytearray(4 << 20))
+    total, statuses = 0, {}
+    sock: socket.socket | None = None
+    try:
+        for url in urls:
+            u = urlsplit(url)
+            if sock is None:
+                sock = socket.create_connection((u.hostname, u.port))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            target = u.path + (f"?{u.query}" if u.query else "")
+            extra = "".join(f"{h}\r\n" for h in headers)
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {u.netloc}\r\n{extra}\r\n".encode("latin-1"))
+            status, size, rest = _bulk_read(sock, buf)
+            statuses[status] = statuses.get(status, 0) + 1
+            total += size
+            if rest is None:  # the server closed the connection to end the body
+                sock.close()
+                sock = None
+            elif rest:
+                raise RuntimeError(f"{url}: {len(rest)} bytes after the response")
+    finally:
+        if sock is not None:
+            sock.close()
+    return total, statuses
+
+
+def _bulk_read(sock: socket.socket, buf: memoryview) -> tuple[int, int, bytes | None]:
+    """One response: (status, body bytes, unread leftovers or None once the server closed).
+
+    Bodies framed by Content-Length, chunked, or (HTTP/1.0 style) by closing the connection.
+    """
+
+    def more(data: bytes) -> bytes:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed mid-response")
+        return data + chunk
+
+    def skip(n: int) -> None:
+        while n > 0:
+            got = sock.recv_into(buf[: min(n, len(buf))])
+            if not got:
+                raise RuntimeError("connection closed mid-body")
+            n -= got
+
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data = more(data)
+    head, _, data = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if "content-length" in fields:
+        size = int(fields["content-length"])
+        skip(size - len(data))
+        return status, size, b""
+    if "chunked" not in fields.get("transfer-encoding", "").lower():
+        size = len(data)
+        while got := sock.recv_into(buf):
+            size += got
+        return status, size, None
+    size = 0
+    while True:  # chunked
+        while b"\r\n" not in data:
+            data = more(data)
+        line, _, data = data.partition(b"\r\n")
+        n = int(line.split(b";")[0], 16)
+        if n == 0:
+            while not data.startswith(b"\r\n"):
+                data = more(data)
+            return status, size, data[2:]
+        size += n
+        take = min(n + 2, len(data))
+        data = data[take:]
+        skip(n + 2 - take)
+
+
+def bulk_get(urls: Sequence[str], headers: Sequence[str] = (), connections: int = 4) -> BulkRun:
+    """Download ``urls`` over ``connections`` keep-alive connections, one process each.
+
+    For large bodies curl is the bottleneck on a small machine (16 KB reads: the sender's socket
+    stays full and both sides wake per chunk); this client reads into a 4 MB buffer with
+    ``recv_into`` and discards, so it costs little more than the kernel's copy.
+    """
+    import multiprocessing
+
+    shares = [(list(urls[i::connections]), list(headers)) for i in range(connections)]
+    with multiprocessing.get_context("fork").Pool(connections) as pool:
+        pool.map(abs, range(connections))  # processes up before the clock starts
+        t0 = time.perf_counter()
+        results = pool.map(_bulk_worker, shares)
+        wall = time.perf_counter() - t0
+    statuses: dict[int, int] = {}
+    for _, st in results:
+        for k, v in st.items():
+            statuses[k] = statuses.get(k, 0) + v
+    return BulkRun(sum(n for n, _ in results), wall, statuses)

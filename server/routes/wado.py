@@ -69,7 +69,7 @@ async def retrieve_instances(request: Request) -> Response:
             assert asked is not None
             return header(i, r) + await pixels.service(ctx).transcode_instance(r, asked)
         if r.size <= PREFETCH_MAX_BYTES:
-            return memoryview(await ctx.store.assemble(r.blob_key, [header(i, r), (0, r.size)]))
+            return await ctx.store.assemble(r.blob_key, [header(i, r), (0, r.size)])
         return None
 
     async def body() -> AsyncIterator[bytes | memoryview]:
@@ -158,8 +158,7 @@ async def frames(request: Request) -> Response:
     ctype = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
     if plan.transcode_to is None:
         boundary = new_boundary()
-        body: bytes | memoryview = memoryview(
-            await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary))
+        body: bytes | memoryview = await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary)
     else:
         data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
         body, boundary = _multipart_body([(ctype, d) for d in data])

@@ -103,7 +103,7 @@ async def read_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int])
 
 
 async def multipart_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int], content_type: str,
-                           boundary: str) -> bytes | bytearray:
+                           boundary: str) -> bytes | memoryview:
     """A whole multipart body of stored frames, read straight into one buffer."""
     pieces: list[Piece] = []
     for i, frame in enumerate(frame_ranges(inst, numbers)):

@@ -37,7 +37,7 @@ class BlobStore(Protocol):
     async def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """Read several (offset, length) ranges of one object."""
 
-    async def assemble(self, key: str, pieces: Sequence[Piece]) -> bytes | bytearray:
+    async def assemble(self, key: str, pieces: Sequence[Piece]) -> bytes | memoryview:
         """Literal byte strings and ranges of the object, concatenated into one buffer."""
 
     def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from server.storage.base import BlobNotFound, Piece
 
 
@@ -119,7 +121,7 @@ class FileBlobStore:
             return self.read_ranges_sync(key, ranges)  # small page-cache reads: cheaper than a thread hop
         return await asyncio.to_thread(self.read_ranges_sync, key, ranges)
 
-    async def assemble(self, key: str, pieces: Sequence[Piece]) -> bytes | bytearray:
+    async def assemble(self, key: str, pieces: Sequence[Piece]) -> bytes | memoryview:
         """One buffer, read straight into place (no join). Served on the event loop when the page
         cache holds every byte (the hot path: no thread hop), else in a worker thread."""
         total = sum(len(p) if isinstance(p, bytes) else p[1] for p in pieces)
@@ -137,14 +139,14 @@ class FileBlobStore:
                 return buf
         return await asyncio.to_thread(self._assemble_sync, key, pieces, 0)
 
-    def _assemble_sync(self, key: str, pieces: Sequence[Piece], flags: int) -> bytearray:
+    def _assemble_sync(self, key: str, pieces: Sequence[Piece], flags: int) -> memoryview:
         try:
             fd = os.open(self._path(key), os.O_RDONLY)
         except FileNotFoundError as exc:
             raise BlobNotFound(key) from exc
         try:
-            buf = bytearray(sum(len(p) if isinstance(p, bytes) else p[1] for p in pieces))
-            view = memoryview(buf)
+            # Uninitialised (every byte is written below): zero-filling would cost half the read.
+            view = memoryview(np.empty(sum(len(p) if isinstance(p, bytes) else p[1] for p in pieces), np.uint8))
             pos = 0
             for piece in pieces:
                 if isinstance(piece, bytes):
@@ -159,7 +161,7 @@ class FileBlobStore:
                         raise OSError(errno.EIO, f"blob {key} ends before byte {short}: the index says more")
                     pos += n
                     offset += n
-            return buf
+            return view
         finally:
             os.close(fd)
 
