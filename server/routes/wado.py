@@ -114,14 +114,18 @@ async def metadata(request: Request) -> Response:
     negotiate(parse_accept(request.headers.get("accept")),
               [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False)])
     base = dicomweb_base(request)
-    count, max_id = await retrieve.metadata_version(ctx, study, series, sop)
-    etag = '"' + hashlib.sha1(f"{count}:{max_id}:{base}".encode()).hexdigest() + '"'
+    version = await retrieve.metadata_version(ctx, study, series, sop)
+    etag = '"' + hashlib.sha1(f"{version}:{base}".encode()).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    docs = await retrieve.metadata_documents(ctx, study, series, sop)
-    body = b"[" + b",".join(docs) + b"]"
-    body = body.replace(BULK_URI_PREFIX.encode(), base.encode())
+    cache = retrieve.metadata_cache(ctx)
+    key = (study, series or "", sop or "", version, base)
+    body = cache.get(key)
+    if body is None:
+        docs = await retrieve.metadata_documents(ctx, study, series, sop)
+        body = (b"[" + b",".join(docs) + b"]").replace(BULK_URI_PREFIX.encode(), base.encode())
+        cache.put(key, body)
     return Response(body, media_type="application/dicom+json", headers=headers)
 
 

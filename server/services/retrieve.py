@@ -128,14 +128,53 @@ async def find_instance(ctx: AppContext, study: str, series: str, sop: str) -> S
     return inst
 
 
-async def metadata_version(ctx: AppContext, study: str, series: str | None, sop: str | None) -> tuple[int, int]:
-    """(count, max id) of the visible instances: changes whenever the metadata would."""
-    stmt = _joined(func.count(Instance.id), func.max(Instance.id)).where(*_where(study, series, sop))
+async def metadata_version(ctx: AppContext, study: str, series: str | None, sop: str | None) -> str:
+    """A token that changes whenever the metadata would: count, highest id and newest creation time
+    of the visible instances (the time covers SQLite handing a deleted row's id to a new row)."""
+    stmt = _joined(func.count(Instance.id), func.max(Instance.id), func.max(Instance.created_at)).where(
+        *_where(study, series, sop)
+    )
     async with ctx.engine.connect() as conn:
-        count, max_id = (await conn.execute(stmt)).one()
+        count, max_id, newest = (await conn.execute(stmt)).one()
     if not count:
         raise NotFound(f"no {_what(study, series, sop)}")
-    return int(count), int(max_id)
+    return f"{int(count)}:{int(max_id)}:{newest}"
+
+
+class MetadataCache:
+    """Whole metadata answers by (resource, version, base URL), least recently used out first.
+
+    The version is read from the index on every request, so an entry can never be served stale:
+    a changed resource simply asks for another key."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        from collections import OrderedDict
+
+        self._items: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def get(self, key: tuple[str, ...]) -> bytes | None:
+        body = self._items.get(key)
+        if body is not None:
+            self._items.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[str, ...], body: bytes) -> None:
+        if len(body) > self.max_bytes // 4 or key in self._items:
+            return
+        self._items[key] = body
+        self.bytes += len(body)
+        while self.bytes > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self.bytes -= len(old)
+
+
+def metadata_cache(ctx: AppContext) -> MetadataCache:
+    cache = ctx.extras.get("metadata_cache")
+    if cache is None:
+        cache = ctx.extras["metadata_cache"] = MetadataCache()
+    return cache  # type: ignore[no-any-return]
 
 
 async def metadata_documents(ctx: AppContext, study: str, series: str | None, sop: str | None) -> list[bytes]:

@@ -186,3 +186,35 @@ def test_deflated_and_ybr_422_instances_serve_frames(client) -> None:  # type: i
             assert data == ds.pixel_array.astype(ds.pixel_array.dtype.newbyteorder("<")).tobytes()
         else:  # native 4:2:2: the stored bytes, two samples per pixel
             assert data == ds.PixelData
+
+
+def test_metadata_never_stale_after_delete_and_new_instance(client) -> None:  # type: ignore[no-untyped-def]
+    """SQLite hands a deleted row's id to the next row: count and highest id alone would repeat."""
+    study, series, sops, _ = store_series(client, n=3)
+    url = f"/dicom-web/studies/{study}/series/{series}/metadata"
+    first = client.get(url)
+    assert first.status_code == 200
+    assert client.get(url).content == first.content  # served again (from the answer cache)
+    assert client.delete(f"/dicom-web/studies/{study}/series/{series}/instances/{sops[-1]}").status_code == 204
+    newcomer = generate_uid()
+    r = client.post("/dicom-web/studies", content=multipart([ct_instance(study=study, series=series, sop=newcomer,
+                                                                          number=3)]),
+                    headers={"Content-Type": STOW_TYPE})
+    assert r.status_code == 200
+    second = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert second.status_code == 200
+    assert second.headers["etag"] != first.headers["etag"]
+    got = {d["00080018"]["Value"][0] for d in second.json()}
+    assert got == {*sops[:-1], newcomer}
+
+
+def test_metadata_cache_is_bounded_by_bytes() -> None:
+    from server.services.retrieve import MetadataCache
+
+    cache = MetadataCache(max_bytes=1000)
+    for i in range(10):
+        cache.put(("s", str(i)), b"x" * 200)
+    assert cache.bytes <= 1000
+    assert cache.get(("s", "0")) is None and cache.get(("s", "9")) == b"x" * 200
+    cache.put(("s", "big"), b"x" * 600)  # over a quarter of the budget: not kept
+    assert cache.get(("s", "big")) is None
