@@ -48,6 +48,7 @@ def frontend_dir(settings: Settings) -> Path:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    stow.MEMORY.limit = settings.stow_memory_mb * 1024 * 1024
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

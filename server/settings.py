@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     static_dir: str = Field(default="", description="Built SPA folder; empty means viewer-frontend/dist.")
     institution: str = Field(default="Default", description="Name of the default owning institution.")
     max_upload_bytes: int = Field(default=8 * 1024**3, description="Largest accepted upload body.")
+    stow_memory_mb: int = Field(
+        default=96, ge=0, description="STOW parts held in memory per process (MiB); beyond it they go to temp files."
+    )
     stable_seconds: float = Field(default=10.0, description="Quiet period before a study is analysed.")
     workers: int = Field(default=1, description="In-process analysis workers (0 disables them).")
 
