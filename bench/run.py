@@ -518,7 +518,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=8, help="wrk connections for frames")
     p.add_argument("--qido-rounds", type=int, default=30)
     p.add_argument("--metadata-rounds", type=int, default=10)
-    p.add_argument("--retrieve-rounds", type=int, default=2, help="times the 4 series are fetched per sample")
+    p.add_argument("--retrieve-rounds", type=int, default=6, help="times the 4 series are fetched per sample")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of frames and retrieve")
     p.add_argument("--skip", default="", help="comma-separated steps to skip: stow,qido,metadata,frames,retrieve")
     p.add_argument("--work", type=Path, help="work folder (default: a temp dir, removed unless --keep)")
