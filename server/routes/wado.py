@@ -27,8 +27,6 @@ PREFETCH_MAX_BYTES = 4 * 1024 * 1024
 OCTET = "application/octet-stream"
 
 
-
-
 # -- instances ----------------------------------------------------------------------------------
 
 
@@ -102,7 +100,6 @@ async def retrieve_instances(request: Request) -> Response:
         length = sum(len(header(i, r)) + r.size for i, r in enumerate(rows)) + len(closing(boundary))
         headers["Content-Length"] = str(length)
     return StreamingResponse(body(), media_type=related_content_type(DICOM, boundary), headers=headers)
-
 
 
 # -- metadata -----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class Spooled:
     path: Path
     sha256: str
     delete_after: bool = True  # temp spool files are removed; user files are not
-    data: bytes | None = None  # the object itself when it was spooled in memory (``path`` is then unused)
+    data: bytes | None = None  # the object when spooled in memory (``path`` then only names a file to create)
 
 
 def blob_key_for(p: Parsed) -> str:
@@ -126,25 +126,18 @@ class IngestService:
                     outcomes[i] = _fail(p, reason, f"storage write failed: {type(exc).__name__}")
 
         await asyncio.gather(*(put(i, p, key) for i, p, key in accepted))
-        if written:
-            try:
-                await ctx.store.sync()
-            except Exception:
-                log.exception("storage sync failed for %d instances", len(written))
-                for i, p, _key in written:
-                    outcomes[i] = _fail(p, FailureReason.OUT_OF_RESOURCES, "storage sync failed")
-                await self._rollback_creating([p.sop_instance_uid for _, p, _ in accepted])
-                for _, _, key in written:
-                    await ctx.store.delete(key)
-                return
         failed_keys = {p.sop_instance_uid for i, p, _ in accepted if outcomes[i] is not None}
+        step = "storage sync"
         try:
+            if written:
+                await ctx.store.sync()  # blobs durable before the index says "created"
+            step = "index commit"
             await self._phase_created(written, failed_keys)
         except Exception:
-            log.exception("commit of %d instances failed", len(written))
+            log.exception("%s of %d instances failed", step, len(written))
             for i, p, _key in written:
-                outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE, "index commit failed")
-            await self._rollback_creating([p.sop_instance_uid for _, p, _ in written])
+                outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE, f"{step} failed")
+            await self._rollback_creating([p.sop_instance_uid for _, p, _ in accepted])
             for _, _, key in written:
                 await ctx.store.delete(key)
             return

@@ -202,3 +202,21 @@ def test_parts_spool_in_memory_within_a_budget_and_spill_to_disk_beyond(client, 
     r = stow(client, [ct_instance(study=study, size=384), b"not DICOM at all"])
     assert r.status_code == 202, r.text
     assert spills and budget.used == 0
+
+
+def test_a_failed_storage_sync_stores_nothing_and_says_so(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    store = client.app.state.ctx.store
+
+    async def broken_sync() -> None:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(store, "sync", broken_sync)
+    study = generate_uid()
+    r = stow(client, [ct_instance(study=study, number=i) for i in range(3)])
+    assert r.status_code == 409, r.text
+    assert failures(r.json()) == [0x0110] * 3
+    assert "storage sync failed" in r.text
+    assert client.get(f"/dicom-web/studies?StudyInstanceUID={study}").json() == []
+    monkeypatch.undo()
+    # Nothing was left half-stored: the same instances store normally afterwards.
+    assert stow(client, [ct_instance(study=study, number=i) for i in range(3)]).status_code == 200
