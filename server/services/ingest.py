@@ -130,7 +130,7 @@ class IngestService:
         step = "storage sync"
         try:
             if written:
-                await ctx.store.sync()  # blobs durable before the index says "created"
+                await ctx.store.sync([key for _, _, key in written])  # durable before "created"
             step = "index commit"
             await self._phase_created(written, failed_keys)
         except Exception:

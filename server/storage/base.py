@@ -23,13 +23,13 @@ class BlobNotFound(KeyError):
 class BlobStore(Protocol):
     async def put_file(self, key: str, path: Path, durable: bool = True) -> None:
         """Store the file at ``path`` under ``key`` atomically; with ``durable`` False the object may
-        only be durable after the next ``sync()``."""
+        only be durable after ``sync([key, ...])``."""
 
     async def put_bytes(self, key: str, data: bytes, durable: bool = True) -> None:
         """Store ``data`` under ``key`` atomically (``durable`` as for ``put_file``)."""
 
-    async def sync(self) -> None:
-        """Make every object put so far durable."""
+    async def sync(self, keys: Sequence[str]) -> None:
+        """Make these objects, put with ``durable=False``, durable."""
 
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         """Read ``length`` bytes starting at ``offset``."""

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from server.storage.base import BlobNotFound, Piece
 
+SYNC_CONCURRENCY = 16
 
-def _find_syncfs() -> Callable[[int], int] | None:
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.syncfs  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-
-_syncfs = _find_syncfs()
 
 # Reads at most this large are tried on the event loop when the page cache holds them.
 INLINE_READ_MAX = 8 * 1024 * 1024
@@ -51,33 +50,29 @@ class FileBlobStore:
     async def put_bytes(self, key: str, data: bytes, durable: bool = True) -> None:
         await asyncio.to_thread(self._put_sync, key, None, data, durable)
 
-    async def sync(self) -> None:
-        """Make every object put so far durable: one ``syncfs`` (a single journal commit) instead of
-        an fsync per object; where the system has no syncfs, puts were already durable one by one."""
-        if _syncfs is not None:
-            await asyncio.to_thread(self._syncfs)
+    async def sync(self, keys: Sequence[str]) -> None:
+        """Make the objects put with ``durable=False`` durable: their data, then their folders'
+        entries. Many fsyncs in flight at once share the filesystem's journal commits."""
+        sem = asyncio.Semaphore(SYNC_CONCURRENCY)
 
-    def _syncfs(self) -> None:
-        assert _syncfs is not None
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            if _syncfs(fd) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"syncfs of {self.root} failed: {os.strerror(err)}")
-        finally:
-            os.close(fd)
+        async def fsync(path: Path) -> None:
+            async with sem:
+                await asyncio.to_thread(_fsync_path, path)
+
+        paths = [self._path(k) for k in keys]
+        await asyncio.gather(*(fsync(p) for p in paths))
+        await asyncio.gather(*(fsync(d) for d in {p.parent for p in paths}))
 
     def _put_sync(self, key: str, path: Path | None, data: bytes | None, durable: bool) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # A unique temp name: two puts of the same key at once must not share (or hard-link) one.
         tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex}.part")
-        fsync_now = durable or _syncfs is None
         try:
             if data is not None:
                 with open(tmp, "wb") as f:
                     f.write(data)
-                    if fsync_now:
+                    if durable:
                         f.flush()
                         os.fsync(f.fileno())
             else:
@@ -88,19 +83,14 @@ class FileBlobStore:
                     import shutil
 
                     shutil.copyfile(path, tmp)
-                if fsync_now:
-                    with open(tmp, "rb") as f:
-                        os.fsync(f.fileno())
+                if durable:
+                    _fsync_path(tmp)
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        if fsync_now:
-            dir_fd = os.open(dest.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)  # the rename too
-            finally:
-                os.close(dir_fd)
+        if durable:
+            _fsync_path(dest.parent)  # the rename too
 
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         return (await self.get_ranges(key, [(offset, length)]))[0]

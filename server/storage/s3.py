@@ -199,7 +199,7 @@ class S3BlobStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def sync(self) -> None:
+    async def sync(self, keys: Sequence[str]) -> None:
         return None  # an S3 PUT is durable when it is answered
 
     async def put_bytes(self, key: str, data: bytes, durable: bool = True) -> None:

@@ -332,3 +332,34 @@ async def test_fs_assemble_reads_off_the_loop_when_the_page_cache_would_block(
     monkeypatch.setattr(os, "preadv", unsupported)
     assert bytes(await store.assemble("obj", [(0, 10)])) == data[:10]
     assert store._nowait == 0
+
+
+async def test_deferred_puts_are_readable_and_made_durable_by_sync(store: BlobStore, tmp_path: Path) -> None:
+    await store.put_bytes("d/a", b"first", durable=False)
+    await store.put_file("d/b", write(tmp_path, "b", b"second"), durable=False)
+    await store.sync(["d/a", "d/b"])
+    assert await store.get_bytes("d/a") == b"first"
+    assert await store.get_bytes("d/b") == b"second"
+
+
+async def test_fs_sync_fsyncs_each_object_and_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    await store.put_bytes("s/x/1", b"1", durable=False)
+    await store.put_bytes("s/y/2", b"2", durable=False)
+    assert synced == []  # deferred: nothing forced to disk yet
+    await store.sync(["s/x/1", "s/y/2"])
+    root = (tmp_path / "blobs").resolve()
+    assert sorted(synced) == sorted(str(root / p) for p in ("s/x/1", "s/y/2", "s/x", "s/y"))
+    synced.clear()
+    await store.put_bytes("s/x/3", b"3")  # durable: the file and its folder at once
+    [data_file, folder] = synced  # the temp file before its rename, then the folder holding the rename
+    assert data_file.startswith(str(root / "s/x/3.")) and data_file.endswith(".part")
+    assert folder == str(root / "s/x")

@@ -207,7 +207,7 @@ def test_parts_spool_in_memory_within_a_budget_and_spill_to_disk_beyond(client, 
 def test_a_failed_storage_sync_stores_nothing_and_says_so(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     store = client.app.state.ctx.store
 
-    async def broken_sync() -> None:
+    async def broken_sync(keys: list[str]) -> None:
         raise OSError(5, "I/O error")
 
     monkeypatch.setattr(store, "sync", broken_sync)

@@ -108,7 +108,8 @@ def test_worker_killed_mid_job_then_lease_expires_and_job_finishes_once(
 
         # Two live workers share more jobs; none is run twice.
         more = upload(http, shared_data / "asl/siemens/pasl3d") + upload(http, shared_data / "asl/siemens/pcasl3d")
-        http.post(f"/api/jobs/{job['id']}/rerun")
+        rerun = http.post(f"/api/jobs/{job['id']}/rerun")
+        assert rerun.status_code == 200 and rerun.json()["attempts"] == 0, rerun.text
         ids = [j["id"] for j in more] + [job["id"]]
         final = wait_jobs(http.get, ids, timeout=180, final={"succeeded", "failed"})
         for j in final.values():
