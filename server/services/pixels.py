@@ -50,6 +50,7 @@ ROW_TTL = 5.0
 OUTPUT_CACHE_BYTES = 256 * 1024 * 1024
 DECODED_CACHE_BYTES = 128 * 1024 * 1024
 HEADER_CACHE_ENTRIES = 4096
+INLINE_RENDER_PIXELS = 512 * 512  # native frames up to this size render on the event loop
 
 
 class LRU:
@@ -212,7 +213,13 @@ class PixelService:
             attrs = RenderAttributes.from_dataset(img.header, frame - 1)
             return render_frame(arr, desc, attrs, params), frame_data
 
-        body, frame_data = await asyncio.to_thread(work)
+        small = img.desc.is_native and img.desc.rows * img.desc.columns <= INLINE_RENDER_PIXELS
+        if small and local is not None:
+            # A page-cache read and about a millisecond of numpy + libjpeg-turbo: cheaper on the event
+            # loop than a thread hop (the hop's GIL hand-offs cost more than the work saves).
+            body, frame_data = work()
+        else:
+            body, frame_data = await asyncio.to_thread(work)
         if decoded is None and not img.desc.is_native:
             # Keep decoded compressed frames: a viewer dragging the window re-renders the same frame.
             self.decoded.put(decoded_key, frame_data, int(frame_data[0].nbytes))

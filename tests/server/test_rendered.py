@@ -325,3 +325,31 @@ def test_frame_list_rendered_is_multipart(client) -> None:  # type: ignore[no-un
     desc = PixelDescription.from_dataset(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True))
     back, _ = decode_frame(body, desc.with_syntax("1.2.840.10008.1.2.4.201"))
     assert np.array_equal(back, ref[0])
+
+
+def test_small_native_frames_render_on_the_loop_others_in_a_thread(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from server.services import pixels as pixels_module
+
+    hops: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hops.append(getattr(fn, "__name__", "?"))
+        return await real_to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pixels_module.asyncio, "to_thread", counting_to_thread)
+    study, series = generate_uid(), generate_uid()
+    native = relabel(get_testdata_file("CT_small.dcm"), study, series, 1)  # 128x128 explicit VR LE
+    compressed = relabel(TS_DIR / "7.dcm", study, series, 2)  # JPEG-LS: decoded in a worker thread
+    store(client, [native, compressed])
+    header_hops = len(hops)
+    r = client.get(url_of(native) + "/frames/1/rendered", params={"window": "40,400"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    ds = pydicom.dcmread(io.BytesIO(native))
+    assert Image.open(io.BytesIO(r.content)).size == (ds.Columns, ds.Rows)
+    assert "work" not in hops[header_hops:]  # rendered on the event loop
+    r = client.get(url_of(compressed) + "/frames/1/rendered", params={"window": "40,400"})
+    assert r.status_code == 200
+    assert "work" in hops  # decode + render off the loop
