@@ -40,10 +40,6 @@ class FileBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return self.root / key
 
-    def path_of(self, key: str) -> Path:
-        """Local path of an object (filesystem store only; used for zero-copy sends)."""
-        return self._path(key)
-
     async def put_file(self, key: str, path: Path, durable: bool = True) -> None:
         await asyncio.to_thread(self._put_sync, key, path, None, durable)
 
@@ -117,7 +113,7 @@ class FileBlobStore:
         total = sum(len(p) if isinstance(p, bytes) else p[1] for p in pieces)
         if self._nowait and total <= INLINE_READ_MAX:
             try:
-                buf = self._assemble_sync(key, pieces, self._nowait)
+                buf = self._assemble_sync(key, pieces, total, self._nowait)
             except BlockingIOError:
                 buf = None  # some of it is on disk only: read it off the loop
             except OSError as exc:
@@ -127,16 +123,16 @@ class FileBlobStore:
                 buf = None
             if buf is not None:
                 return buf
-        return await asyncio.to_thread(self._assemble_sync, key, pieces, 0)
+        return await asyncio.to_thread(self._assemble_sync, key, pieces, total, 0)
 
-    def _assemble_sync(self, key: str, pieces: Sequence[Piece], flags: int) -> memoryview:
+    def _assemble_sync(self, key: str, pieces: Sequence[Piece], total: int, flags: int) -> memoryview:
         try:
             fd = os.open(self._path(key), os.O_RDONLY)
         except FileNotFoundError as exc:
             raise BlobNotFound(key) from exc
         try:
             # Uninitialised (every byte is written below): zero-filling would cost half the read.
-            view = memoryview(np.empty(sum(len(p) if isinstance(p, bytes) else p[1] for p in pieces), np.uint8))
+            view = memoryview(np.empty(total, np.uint8))
             pos = 0
             for piece in pieces:
                 if isinstance(piece, bytes):
