@@ -38,9 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dicomweb.json_model import dataset_to_json  # noqa: E402
-from server.db.engine import create_engine  # noqa: E402
+from server.db.archive import Instance, InstanceState, Institution, Series, Study  # noqa: E402
+from server.db.database import create_engine  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
-from server.db.models import BULK_URI_PREFIX, Instance, Institution, Series, Study  # noqa: E402
+from server.services import bulk_uri  # noqa: E402
 from server.services.indexing import extract_index  # noqa: E402
 
 PG_ADMIN = os.environ.get("CIRRUS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -116,7 +117,7 @@ def make_rows(total_instances: int, seed: int = 7) -> dict[str, list[dict[str, A
             ds.BitsAllocated = 16
             ds.SliceThickness = "3.0"
             rec = extract_index(ds)
-            meta_template = orjson.dumps(dataset_to_json(ds, lambda p: f"{BULK_URI_PREFIX}x/{p}"))
+            meta_template = orjson.dumps(dataset_to_json(ds, bulk_uri.uri_factory("x", "x", "x")))
             if s == 1:
                 studies.append({
                     **rec.study, "id": study_no, "institution_id": 1, "modalities_in_study": "",
@@ -132,7 +133,7 @@ def make_rows(total_instances: int, seed: int = 7) -> dict[str, list[dict[str, A
                 sop = uid(study_no, s, n)
                 instances.append({
                     **rec.instance, "id": len(instances) + 1, "study_id": study_no, "series_id": series_no,
-                    "sop_instance_uid": sop, "instance_number": n, "state": "created",
+                    "sop_instance_uid": sop, "instance_number": n, "state": InstanceState.CREATED,
                     "transfer_syntax_uid": "1.2.840.10008.1.2.1", "blob_key": f"b/{sop}", "size": 0,
                     "sha256": "", "number_of_frames": 1,
                     "metadata_json": meta_template.replace(first_sop, sop.encode()), "created_at": now,

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import quant  # noqa: E402
-from server.quantio import acquisition_from_bids  # noqa: E402
+from server.commands.quant_inputs import acquisition_from_bids  # noqa: E402
 from tests.quant.builders import ge_series  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "asl" / "dro"

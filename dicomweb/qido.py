@@ -154,7 +154,7 @@ class QidoQuery:
 # ------------------------------------------------------ attributes as data
 
 # Attributes that can be matched, with the level they belong to (the index
-# columns of ``server.db.models``; PS3.18 Tables 10.6.1-5 .. 10.6.1-7).
+# columns of ``server.db.archive``; PS3.18 Tables 10.6.1-5 .. 10.6.1-7).
 MATCHABLE: dict[str, QueryLevel] = {
     # study and patient
     "StudyInstanceUID": QueryLevel.STUDY,

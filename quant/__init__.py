@@ -29,7 +29,7 @@ For the analysis workflow:
   series acquired with the ASL protocol itself is refused (parameter ``m0_rejected``).
 """
 
-from quant.acquisition import AslAcquisition, AslVolume, Geometry, SeriesInfo, geometry_from_affine
+from quant.acquisition import AslAcquisition, AslVolume, Geometry, SeriesInfo, VolumeKind, geometry_from_affine
 from quant.classify import classify_series, classify_study
 from quant.derived import build_derived_datasets
 from quant.engine import MODELS, QuantResult, quantify, statistics_csv
@@ -44,6 +44,7 @@ from quant.errors import (
     UnitsError,
 )
 from quant.params import DEFAULTS, OVERRIDE_NAMES, Param
+from quant.roles import derived_role
 
 __all__ = [
     "DEFAULTS",
@@ -63,9 +64,11 @@ __all__ = [
     "QuantResult",
     "SeriesInfo",
     "UnitsError",
+    "VolumeKind",
     "build_derived_datasets",
     "classify_series",
     "classify_study",
+    "derived_role",
     "geometry_from_affine",
     "quantify",
     "statistics_csv",

@@ -280,6 +280,7 @@ def _secondary_capture(
             transfer_syntax_uid=ExplicitVRLittleEndian,
             patient_orientation=orientation,
         )
+        sc.ImageType = ["DERIVED", "SECONDARY", "CBF"]  # what it shows (``quant.roles``)
         sc.SeriesDescription = "CBF colour (0-100 ml/100g/min)"
         out.append(sc)
     return out

@@ -16,7 +16,9 @@ from starlette.routing import Mount, Route
 from server import errors
 from server.context import open_context
 from server.routes import api, qido, rendered, spa, stow, wado
+from server.services.sweep import sweep_orphans
 from server.settings import Settings
+from server.workflow.background import AnalysisBackground
 
 log = logging.getLogger("cirrus")
 
@@ -48,19 +50,20 @@ def frontend_dir(settings: Settings) -> Path:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    stow.MEMORY.limit = settings.stow_memory_mb * 1024 * 1024
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from server.services import lifecycle
-
         async with open_context(settings) as ctx:
+            await sweep_orphans(ctx)
+            # The detector always runs in API processes (they see the ingest); analysis workers
+            # only when the embedded default asks for them (``cirrus worker`` runs them apart).
+            analysis = AnalysisBackground(ctx, settings.workers)
+            await analysis.start()
             app.state.ctx = ctx
-            await lifecycle.startup(ctx)
             try:
                 yield
             finally:
-                await lifecycle.shutdown(ctx)
+                await analysis.stop()
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
     routes = [

@@ -1,4 +1,9 @@
-"""Everything a request handler needs, built once by ``create_app``."""
+"""Everything a request handler, worker or command needs, built once per process by ``open_context``.
+
+Fields are typed; nothing is attached later under string keys. Feature code that must react to
+stored instances (the analysis detector) registers an ``IngestListener`` when its background work
+is started from the app's lifespan (``server.app``) or from ``cirrus worker``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.db.bootstrap import ensure_institution
+from server.db.changes import ChangeBus
+from server.db.database import create_engine, session_factory, write_transaction
+from server.memory import MemoryBudget, ProcessMemory
 from server.settings import Settings
-from server.storage import BlobStore
+from server.storage import BlobStore, open_store
+
+
+class IngestListener(Protocol):
+    """Called after instances of ``study_uid`` (in ``series_uids``) were committed."""
+
+    async def __call__(self, ctx: AppContext, study_uid: str, series_uids: set[str]) -> None: ...
 
 
 @dataclass
@@ -21,38 +36,58 @@ class AppContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     store: BlobStore
+    changes: ChangeBus
+    memory: ProcessMemory
+    # Sessions whose transaction writes (SQLite: BEGIN IMMEDIATE); use them through ``write_session``.
+    write_sessions: async_sessionmaker[AsyncSession]
     institution_id: int = 1
     # Serialises write transactions of this process on SQLite (None on PostgreSQL).
     write_lock: asyncio.Lock | None = None
-    # Optional services attached by feature modules (analysis detector, caches ...).
-    extras: dict[str, Any] = field(default_factory=dict)
+    ingest_listeners: list[IngestListener] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.write_lock is None and self.engine.dialect.name == "sqlite":
             self.write_lock = asyncio.Lock()
 
-    def write(self):  # type: ignore[no-untyped-def]
+    def write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """``async with ctx.write() as conn``: a write transaction (see ``write_transaction``)."""
-        from server.db.engine import write_transaction
-
         return write_transaction(self.engine, self.write_lock)
+
+    @contextlib.asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session for work that reads and then writes.
+
+        On SQLite a transaction that reads first and writes later fails at once ("database is
+        locked") when another connection wrote in between; this one takes the write lock up front
+        (in-process lock + BEGIN IMMEDIATE), so it waits its turn instead.
+        """
+        async with self.write_lock if self.write_lock is not None else contextlib.nullcontext():
+            async with self.write_sessions() as session:
+                yield session
 
 
 @contextlib.asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
-    """Engine, blob store and default institution for one process (API, worker or CLI)."""
-    from server.db.engine import create_engine, session_factory
-    from server.services.lifecycle import ensure_institution
-    from server.storage import open_store
-
+    """Engine, blob store, change bus, caches and default institution for one process."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     store = open_store(settings)
-    ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=store)
+    changes = ChangeBus(engine)
     try:
-        await ensure_institution(ctx)
-        yield ctx
+        institution_id = await ensure_institution(engine, settings.institution)
+        await changes.start()
+        yield AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            write_sessions=session_factory(engine.execution_options(sqlite_immediate=True)),
+            store=store,
+            changes=changes,
+            memory=ProcessMemory(stow_budget=MemoryBudget(settings.stow_memory_mb * 1024 * 1024)),
+            institution_id=institution_id,
+        )
     finally:
+        await changes.close()
         await store.close()
         await engine.dispose()

@@ -1,4 +1,5 @@
-"""The one place that maps domain errors to HTTP responses.
+"""The one place that maps errors to HTTP responses: the protocol's (``dicomweb.errors``) and
+the application's (``server.app_errors``).
 
 A 500 never echoes internals: the message is generic and the traceback is logged.
 """
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dicomweb import errors as dw
+from server import app_errors as app
 from server.storage import BlobNotFound
 
 log = logging.getLogger("cirrus")
@@ -24,6 +26,11 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (dw.Conflict, 409),
     (dw.Unprocessable, 422),
     (dw.BadRequest, 400),
+    (app.NotFoundError, 404),
+    (app.StateConflict, 409),
+    (app.PayloadTooLarge, 413),
+    (app.UnusableInput, 422),
+    (app.InvalidInput, 400),
 ]
 
 
@@ -43,8 +50,16 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
     if status == 500:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal server error")
-    message = exc.message if isinstance(exc, dw.DicomWebError) else f"not found: {exc}"
-    return error_response(status, message)
+    if isinstance(exc, dw.DicomWebError | app.AppError):
+        message = exc.message
+    else:
+        message = f"not found: {exc}"
+    response = error_response(status, message)
+    if isinstance(exc, app.StateConflict) and exc.current_state:
+        response = JSONResponse(
+            {"error": message, "status": status, "state": exc.current_state}, status_code=status
+        )
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -58,6 +73,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     dw.DicomWebError: handle_domain_error,
+    app.AppError: handle_domain_error,
     BlobNotFound: handle_domain_error,
     HTTPException: handle_http_exception,
 }

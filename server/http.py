@@ -1,14 +1,15 @@
-"""HTTP helpers shared by the routes: the public base URL behind proxies, JSON responses."""
+"""HTTP helpers shared by the routes: the public base URL behind proxies, path UIDs, JSON responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dicomweb.errors import BadRequest
+from dicomweb.uids import uid_problem
 from server.context import AppContext
 
 DICOM_JSON = "application/dicom+json"
@@ -55,23 +56,11 @@ def dicomweb_base(request: Request) -> str:
 
 def path_uids(request: Request) -> tuple[str, str | None, str | None]:
     """(study, series, instance) UIDs from the path, each validated (400 naming the bad one)."""
-    from dicomweb.errors import BadRequest
-    from dicomweb.uids import uid_problem
-
     p = request.path_params
     for name in ("study", "series", "instance"):
         if name in p and uid_problem(p[name]):
             raise BadRequest(f"{name} UID in the URL is {uid_problem(p[name])}")
     return p["study"], p.get("series"), p.get("instance")
-
-
-async def multipart_events(request: Request, decoder: Any) -> AsyncIterator[Any]:
-    """Feed the request body through a ``MultipartDecoder`` and yield its events as they come."""
-    async for chunk in request.stream():
-        for ev in decoder.feed(chunk):
-            yield ev
-    for ev in decoder.close():
-        yield ev
 
 
 def json_response(data: Any, status: int = 200, media_type: str = DICOM_JSON,

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     stow_memory_mb: int = Field(
         default=96, ge=0, description="STOW parts held in memory per process (MiB); beyond it they go to temp files."
     )
+    stow_part_memory_kb: int = Field(
+        default=4096, ge=0, description="Largest STOW part held in memory (KiB); larger parts go to temp files."
+    )
     stable_seconds: float = Field(default=10.0, description="Quiet period before a study is analysed.")
     workers: int = Field(default=1, description="In-process analysis workers (0 disables them).")
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import orjson
+from tqdm import tqdm
+
+from dicomweb.errors import DicomWebError
+from server.app_errors import AppError
 from server.commands.common import add_data_dir, settings_from
+from server.context import open_context
+from server.services import uploads
+from server.workflow import detector, jobs
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("ingest", help="store DICOM files, folders and ZIP archives")
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("ingest", help=help_text)
     p.add_argument("paths", nargs="+", type=Path, help="files, folders or ZIP archives")
     p.add_argument("--no-analysis", action="store_true", help="do not open analysis jobs")
     p.add_argument("--json", action="store_true", help="print the full summary as JSON")
@@ -18,27 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    import orjson
-    from tqdm import tqdm
-
-    from dicomweb.errors import DicomWebError
-
     settings = settings_from(args)
 
-    async def main() -> dict:
-        from server.context import open_context
-        from server.workflow import intake
-
+    async def main() -> dict[str, Any]:
         async with open_context(settings) as ctx:
             inputs = [(str(p), p.resolve()) for p in args.paths]
             with tqdm(unit="file", desc="ingest", disable=None) as bar:
-                return await intake.upload(ctx, inputs, progress=bar.update, analyse=not args.no_analysis)
+                report = await uploads.ingest_inputs(ctx, inputs, progress=bar.update)
+            result = report.as_json()
+            opened = [] if args.no_analysis else await detector.evaluate_now(ctx, list(report.studies))
+            result["jobs"] = [jobs.job_json(j, brief=True) for j in opened]
+            return result
 
     try:
         result = asyncio.run(main())
-    except DicomWebError as exc:
+    except (DicomWebError, AppError) as exc:
         print(f"error: {exc.message}")
         return 2
     if args.json:

@@ -15,11 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import quant
+from server.commands.quant_inputs import acquisition_from_bids, load_volume_zyx, read_inputs
+
 EXIT_UNUSABLE = 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("quant", help="compute CBF (and ATT) maps from ASL images")
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("quant", help=help_text)
     p.add_argument("paths", nargs="+", type=Path, help="DICOM files, folders, ZIPs, or BIDS *_asl.nii.gz")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--pld", type=float, nargs="+", help="post-labeling delay(s) in seconds")
@@ -43,8 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from server.quantio import load_volume_zyx
-
     out: dict[str, Any] = {}
     if args.pld:
         out["pld"] = args.pld
@@ -80,9 +81,6 @@ def _write(derived: list[Any], out: Path, index: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import quant
-    from server.quantio import acquisition_from_bids, read_inputs
-
     t0 = time.perf_counter()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 
+import uvicorn
+
+from server.app import create_app
 from server.commands.common import add_data_dir, settings_from
+from server.db.migrate import upgrade
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("serve", help="run the DICOMweb server and browser app")
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help=help_text)
     p.add_argument("--host", help="bind address (default: $CIRRUS_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: $CIRRUS_PORT or 8080)")
     p.add_argument("--workers", type=int, help="HTTP worker processes (default: $CIRRUS_HTTP_WORKERS or 1)")
@@ -18,26 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from server.app import create_app
-
     settings = settings_from(args)
     if args.host:
         settings.host = args.host
     if args.port:
         settings.port = args.port
     if args.migrate:
-        from server.db.migrate import upgrade
-
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.resolved_database_url)
     if args.workers:
         settings.http_workers = args.workers
     if settings.http_workers > 1:
         # Worker processes build their own app from the environment: hand the resolved settings over.
-        import os
-
         os.environ.update({
             "CIRRUS_DATA_DIR": str(settings.data_dir),
             "CIRRUS_HTTP_WORKERS": str(settings.http_workers),

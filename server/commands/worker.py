@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 
 from server.commands.common import add_data_dir, settings_from
+from server.context import open_context
+from server.workflow.background import AnalysisBackground
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("worker", help="run analysis workers (separate from the API processes)")
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("worker", help=help_text)
     p.add_argument("--concurrency", type=int, default=1, help="jobs run at the same time (default 1)")
     p.add_argument(
         "--lease",
@@ -27,36 +31,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
     settings = settings_from(args)
 
     async def main() -> None:
-        from server.context import open_context
-
         async with open_context(settings) as ctx:
-            await serve_until_stopped(ctx)
-
-    async def serve_until_stopped(ctx) -> None:  # type: ignore[no-untyped-def]
-        from server.workflow.runtime import start_background, stop_background
-
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await start_background(
-            ctx,
-            max(1, args.concurrency),
-            lease_seconds=args.lease,
-            poll_seconds=args.poll,
-            run_detector=not args.no_detector,
-        )
-        print(f"cirrus worker: {args.concurrency} worker(s), lease {args.lease:g} s", flush=True)
-        try:
-            await stop.wait()
-        finally:
-            await stop_background(ctx)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            analysis = AnalysisBackground(
+                ctx,
+                max(1, args.concurrency),
+                lease_seconds=args.lease,
+                poll_seconds=args.poll,
+                run_detector=not args.no_detector,
+            )
+            await analysis.start()
+            print(f"cirrus worker: {args.concurrency} worker(s), lease {args.lease:g} s", flush=True)
+            try:
+                await stop.wait()
+            finally:
+                await analysis.stop()
 
     asyncio.run(main())
     return 0

@@ -6,29 +6,24 @@ Thin handlers: parsing and responses here, logic in ``server/workflow``.
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
-from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from dicomweb.errors import BadRequest
-from dicomweb.multipart import MultipartDecoder, PartData, PartEnd, PartStart, parse_media_type
-from server.errors import error_response
-from server.http import ctx_of, json_response, multipart_events
-from server.services.uploads import new_workdir, remove_workdir
-from server.workflow import intake, jobs, reports, runtime, worker  # noqa: F401  (runtime registers hooks)
-from server.workflow.models import AnalysisJob
+from server.app_errors import InvalidInput, PayloadTooLarge
+from server.http import ctx_of, json_response
+from server.services import body_readers, uploads
+from server.services.archives import new_workdir, remove_workdir
+from server.workflow import detector, jobs, reports, worker
 from server.workflow.openapi import OPENAPI
 
 JSON = "application/json"
+KEEPALIVE_SECONDS = 15.0
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -37,118 +32,65 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _job_id(request: Request) -> int:
     raw = request.path_params["job_id"]
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"job id must be an integer, got {raw!r}") from None
+    if not raw.isdigit() or len(raw) > 18:  # ids are positive 64-bit integers
+        raise InvalidInput(f"job id must be a positive integer, got {raw[:40]!r}")
+    return int(raw)
 
 
 async def _body_json(request: Request) -> dict[str, Any]:
     try:
         data = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON ({exc})") from None
+        raise InvalidInput(f"request body is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object")
+        raise InvalidInput("request body must be a JSON object")
     return data
 
 
 # -- uploads -----------------------------------------------------------------------------------
 
 
-def _too_large(ctx_limit: int) -> Response:
-    return error_response(413, f"upload larger than the limit of {ctx_limit} bytes")
+def _declared_length(request: Request, limit: int) -> None:
+    raw = request.headers.get("content-length") or "0"
+    if not raw.isdigit():
+        raise InvalidInput(f"Content-Length must be a number of bytes, got {raw[:40]!r}")
+    if int(raw) > limit:
+        raise PayloadTooLarge(f"upload larger than the limit of {limit} bytes")
 
 
-def _part_filename(disposition: str, index: int) -> str | None:
-    """File name of a form-data part (RFC 7578 / RFC 5987); ``None`` for plain fields."""
-    params: dict[str, str] = {}
-    for piece in disposition.split(";")[1:]:
-        key, _, value = piece.strip().partition("=")
-        params[key.strip().lower()] = value.strip().strip('"')
-    if "filename*" in params:
-        charset, _, rest = params["filename*"].partition("'")
-        _, _, encoded = rest.partition("'")
-        return unquote(encoded, encoding=charset or "utf-8", errors="replace") or f"file-{index}"
-    if "filename" in params:
-        return params["filename"] or f"file-{index}"
-    return None
+async def _receive_and_store(request: Request, reader: body_readers.UploadBodyReader) -> Response:
+    ctx = ctx_of(request)
+    workdir = new_workdir(ctx.settings.tmp_dir)
+    try:
+        inputs = [f async for f in reader.files(request.stream(), workdir)]
+        if not inputs:
+            raise InvalidInput("the form holds no files (send them as file fields)")
+        report = await uploads.ingest_inputs(ctx, inputs)
+    finally:
+        remove_workdir(workdir)
+    result = report.as_json()
+    opened = []
+    if request.query_params.get("analyse", "1") != "0":
+        opened = await detector.evaluate_now(ctx, list(report.studies))
+    result["jobs"] = [jobs.job_json(j, brief=True) for j in opened]
+    return _json(result, status=_upload_status(result))
 
 
 async def post_upload(request: Request) -> Response:
-    """multipart/form-data with one or more files (ZIPs or DICOM files), streamed to disk."""
-    ctx = ctx_of(request)
-    limit = ctx.settings.max_upload_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        return _too_large(limit)
-    media = parse_media_type(request.headers.get("content-type", "application/octet-stream"))
-    if media.type != "multipart/form-data":
-        return await post_upload_stream(request)
-    boundary = media.params.get("boundary")
-    if not boundary:
-        raise BadRequest("multipart/form-data without a boundary parameter")
-    decoder = MultipartDecoder(boundary)
-    workdir = new_workdir(ctx.settings.tmp_dir)
-    try:
-        inputs: list[tuple[str, Path]] = []
-        total = 0
-        out = None
-        index = 0
-
-        try:
-            async for ev in multipart_events(request, decoder):
-                if isinstance(ev, PartStart):
-                    index += 1
-                    headers = {k.lower(): v for k, v in ev.headers.items()}
-                    name = _part_filename(headers.get("content-disposition", ""), index)
-                    if name is not None:
-                        target = workdir / f"part-{index:06d}"
-                        out = open(target, "wb")  # noqa: SIM115  (closed at PartEnd or below)
-                        inputs.append((name, target))
-                elif isinstance(ev, PartData) and out is not None:
-                    total += len(ev.data)
-                    if total > limit:
-                        return _too_large(limit)
-                    out.write(ev.data)
-                elif isinstance(ev, PartEnd) and out is not None:
-                    out.close()
-                    out = None
-        finally:
-            if out is not None:
-                out.close()
-        if not inputs:
-            raise BadRequest("the form holds no files (send them as file fields)")
-        result = await intake.upload(ctx, inputs, analyse=request.query_params.get("analyse", "1") != "0")
-    finally:
-        remove_workdir(workdir)
-    return _json(result, status=_upload_status(result))
+    """multipart/form-data with one or more files (ZIPs or DICOM files), or one file as the raw body."""
+    limit = ctx_of(request).settings.max_upload_bytes
+    _declared_length(request, limit)
+    name = request.query_params.get("filename") or "upload"
+    reader = body_readers.upload_reader(request.headers.get("content-type"), name, limit)
+    return await _receive_and_store(request, reader)
 
 
 async def post_upload_stream(request: Request) -> Response:
     """One file (ZIP or DICOM) as the raw body, streamed to disk; for large uploads."""
-    ctx = ctx_of(request)
-    limit = ctx.settings.max_upload_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        return _too_large(limit)
+    limit = ctx_of(request).settings.max_upload_bytes
+    _declared_length(request, limit)
     name = request.query_params.get("filename") or "upload"
-    workdir = new_workdir(ctx.settings.tmp_dir)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=workdir)
-        total = 0
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                total += len(chunk)
-                if total > limit:
-                    return _too_large(limit)
-                out.write(chunk)
-        if total == 0:
-            raise BadRequest("the upload is empty")
-        result = await intake.upload(
-            ctx, [(name, Path(tmp))], analyse=request.query_params.get("analyse", "1") != "0"
-        )
-    finally:
-        remove_workdir(workdir)
-    return _json(result, status=_upload_status(result))
+    return await _receive_and_store(request, body_readers.RawFileReader(name, limit))
 
 
 def _upload_status(result: dict[str, Any]) -> int:
@@ -195,7 +137,7 @@ async def set_parameters(request: Request) -> Response:
     body = await _body_json(request)
     values = body.get("parameters", body)
     if not isinstance(values, dict):
-        raise BadRequest("parameters must be a JSON object")
+        raise InvalidInput("parameters must be a JSON object")
     job = await jobs.set_parameters(ctx, _job_id(request), values)
     return _json(jobs.job_json(job))
 
@@ -224,21 +166,14 @@ async def set_diagnosis(request: Request) -> Response:
     body = await _body_json(request)
     text = body.get("diagnostic_text", body.get("text", ""))
     if not isinstance(text, str):
-        raise BadRequest("diagnostic_text must be a string")
+        raise InvalidInput("diagnostic_text must be a string")
     job = await jobs.set_diagnostic_text(ctx_of(request), _job_id(request), text)
     return _json(jobs.job_json(job))
 
 
-async def _finished_job(request: Request) -> AnalysisJob:
-    job = await jobs.get_job(ctx_of(request), _job_id(request))
-    if job.version < 1:
-        raise jobs.JobConflict(f"analysis job {job.id} has no result yet (it is {job.state})")
-    return job
-
-
 async def report_pdf(request: Request) -> Response:
     ctx = ctx_of(request)
-    job = await _finished_job(request)
+    job = await jobs.finished_job(ctx_of(request), _job_id(request))
     lang = reports.language(request.query_params.get("lang") or request.headers.get("accept-language"))
     figures = await reports.load_figures(ctx, job.id or 0, job.version)
     pdf = await asyncio.to_thread(reports.build_pdf, job, figures, lang)
@@ -252,13 +187,13 @@ async def report_pdf(request: Request) -> Response:
 async def store_report(request: Request) -> Response:
     """Store the current PDF report (with the edited diagnostic text) in the study."""
     ctx = ctx_of(request)
-    job = await _finished_job(request)
+    job = await jobs.finished_job(ctx_of(request), _job_id(request))
     lang = reports.language(request.query_params.get("lang") or request.headers.get("accept-language"))
     return _json(await worker.store_report(ctx, job, lang), status=201)
 
 
 async def report_csv(request: Request) -> Response:
-    job = await _finished_job(request)
+    job = await jobs.finished_job(ctx_of(request), _job_id(request))
     return Response(
         job.regional_csv,
         media_type="text/csv; charset=utf-8",
@@ -281,36 +216,28 @@ async def events(request: Request) -> Response:
         max_seconds = float(request.query_params.get("max_seconds", "0") or 0)
         job_id = int(job_filter) if job_filter else None
     except ValueError:
-        raise BadRequest("job must be an integer and max_seconds a number") from None
+        raise InvalidInput("job must be an integer and max_seconds a number") from None
 
-    async def stream():  # type: ignore[no-untyped-def]
+    async def stream() -> AsyncIterator[bytes]:
         started = time.monotonic()
         seen: dict[int, Any] = {}
-        last_ping = started
         yield b"retry: 2000\n\n"
-        while True:
-            stmt = select(AnalysisJob).where(AnalysisJob.institution_id == ctx.institution_id)
-            if job_id is not None:
-                stmt = stmt.where(AnalysisJob.id == job_id)
-            else:
-                stmt = stmt.order_by(col(AnalysisJob.updated_at).desc()).limit(200)
-            async with ctx.sessions() as s:
-                rows = (await s.exec(stmt)).all()
-            for job in rows:
-                stamp = (job.updated_at, job.state, job.progress, job.revision)
-                if seen.get(job.id or 0) != stamp:
-                    seen[job.id or 0] = stamp
-                    data = orjson.dumps(jobs.job_json(job, brief=True))
-                    yield b"event: job\nid: %d\ndata: " % (job.id or 0) + data + b"\n\n"
-            now = time.monotonic()
-            if max_seconds and now - started >= max_seconds:
-                return
-            if now - last_ping > 15:
-                last_ping = now
-                yield b": keep-alive\n\n"
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(0.5)
+        with jobs.subscribe(ctx) as changed:
+            while True:
+                for job in await jobs.recent_jobs(ctx, job_id):
+                    stamp = (job.updated_at, job.state, job.progress, job.revision)
+                    if seen.get(job.id or 0) != stamp:
+                        seen[job.id or 0] = stamp
+                        data = orjson.dumps(jobs.job_json(job, brief=True))
+                        yield b"event: job\nid: %d\ndata: " % (job.id or 0) + data + b"\n\n"
+                left = max_seconds - (time.monotonic() - started) if max_seconds else KEEPALIVE_SECONDS
+                if left <= 0 or await request.is_disconnected():
+                    return
+                # Woken by a job change (this process or another); a quiet period sends a keep-alive.
+                if not await changed.wait(min(left, KEEPALIVE_SECONDS)):
+                    if max_seconds and time.monotonic() - started >= max_seconds:
+                        return
+                    yield b": keep-alive\n\n"
 
     return StreamingResponse(
         stream(),

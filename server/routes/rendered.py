@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from dicomweb.errors import BadRequest, NotAcceptable, NotFound
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
+from dicomweb.pixels.media import TARGETS
 from dicomweb.pixels.params import (
     THUMBNAIL_SIZE,
     RenderParams,
@@ -25,12 +26,10 @@ from dicomweb.pixels.params import (
 from dicomweb.uids import uid_problem
 from server.http import ctx_of, path_uids
 from server.services import pixels
-from server.services.frames import parse_frame_list
+from server.services.frame_retrieval import parse_frame_list
 from server.services.retrieve import StoredInstance
 
 MAX_RENDERED_PARTS = 2000
-
-
 
 
 def _params(request: Request, thumbnail: bool = False) -> RenderParams:
@@ -81,7 +80,7 @@ def _with_pixels(rows: list[StoredInstance]) -> list[StoredInstance]:
 
 async def rendered(request: Request) -> Response:
     """Rendered study / series / instance / frames."""
-    svc = pixels.service(ctx_of(request))
+    svc = pixels.PixelService(ctx_of(request))
     study, series, sop = path_uids(request)
     params = _params(request)
     rows = await svc.instances(study, series, sop)
@@ -111,7 +110,7 @@ async def rendered(request: Request) -> Response:
 
 async def thumbnail(request: Request) -> Response:
     """Thumbnail of a study, series, instance or frame: one representative image."""
-    svc = pixels.service(ctx_of(request))
+    svc = pixels.PixelService(ctx_of(request))
     study, series, sop = path_uids(request)
     params = _params(request, thumbnail=True)
     rows = await svc.instances(study, series, sop)
@@ -158,7 +157,7 @@ async def wado_uri(request: Request) -> Response:
         if problem:
             raise BadRequest(f"{name}: {problem}")
     assert study and series and sop
-    svc = pixels.service(ctx_of(request))
+    svc = pixels.PixelService(ctx_of(request))
     row = (await svc.instances(study, series, sop))[0]
     content_types = [t.split(";")[0].strip().lower() for t in (q.get("contentType") or "").split(",") if t.strip()]
     if not content_types:
@@ -195,8 +194,6 @@ async def _wado_uri_dicom(
     request: Request, svc: pixels.PixelService, row: StoredInstance, syntax: str | None
 ) -> Response:
     if syntax and syntax.strip() and syntax.strip() != row.transfer_syntax_uid:
-        from dicomweb.pixels.media import TARGETS
-
         target = syntax.strip()
         if target not in TARGETS:
             raise NotAcceptable(f"transferSyntax: transcoding to {target} is not supported")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import io
 import itertools
 from collections.abc import AsyncIterator
 
@@ -16,10 +17,12 @@ from starlette.routing import BaseRoute, Route
 from dicomweb.errors import NotAcceptable, NotFound
 from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
-from server.db.models import BULK_URI_PREFIX
+from dicomweb.pixels.media import TARGETS
+from server.context import AppContext
 from server.http import ctx_of, dicomweb_base, json_response, path_uids
-from server.services import frames as frame_service
-from server.services import retrieve
+from server.services import bulk_uri, retrieve
+from server.services import frame_retrieval as frame_service
+from server.services.pixels import PixelService
 
 DICOM = "application/dicom"
 PREFETCH_DEPTH = 8
@@ -39,8 +42,6 @@ async def retrieve_instances(request: Request) -> Response:
     # --- transcoding branch (pixels): instances not stored in the asked syntax are re-encoded ---
     transcode: set[str] = set()
     if asked not in (None, "*"):
-        from dicomweb.pixels.media import TARGETS
-
         for r in rows:
             same = r.transfer_syntax_uid == asked or {asked, r.transfer_syntax_uid} <= {EXPLICIT_VR_LE, IMPLICIT_VR_LE}
             if not same:
@@ -50,9 +51,7 @@ async def retrieve_instances(request: Request) -> Response:
                         f"transcoding to {asked} is not available"
                     )
                 transcode.add(r.sop_instance_uid)
-                from server.services import pixels
-
-                await pixels.service(ctx).check_transcodable(r, asked)
+                await PixelService(ctx).check_transcodable(r, asked)
     boundary = new_boundary()
 
     def header(i: int, r: retrieve.StoredInstance) -> bytes:
@@ -61,11 +60,9 @@ async def retrieve_instances(request: Request) -> Response:
 
     async def fetch(i: int, r: retrieve.StoredInstance) -> bytes | memoryview | None:
         """A whole part (header and object in one buffer) for small objects; None: stream it."""
-        from server.services import pixels
-
         if r.sop_instance_uid in transcode:
             assert asked is not None
-            return header(i, r) + await pixels.service(ctx).transcode_instance(r, asked)
+            return header(i, r) + await PixelService(ctx).transcode_instance(r, asked)
         if r.size <= PREFETCH_MAX_BYTES:
             return await ctx.store.assemble(r.blob_key, [header(i, r), (0, r.size)])
         return None
@@ -116,13 +113,13 @@ async def metadata(request: Request) -> Response:
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    cache = retrieve.metadata_cache(ctx)
+    cache = ctx.memory.metadata
     key = (study, series or "", sop or "", version, base)
     body = cache.get(key)
     if body is None:
         docs = await retrieve.metadata_documents(ctx, study, series, sop)
-        body = (b"[" + b",".join(docs) + b"]").replace(BULK_URI_PREFIX.encode(), base.encode())
-        cache.put(key, body)
+        body = bulk_uri.resolve(b"[" + b",".join(docs) + b"]", base)
+        cache.put(key, body, len(body))
     return Response(body, media_type="application/dicom+json", headers=headers)
 
 
@@ -185,10 +182,7 @@ async def bulk(request: Request) -> Response:
     return Response(body, media_type=related_content_type(OCTET, boundary))
 
 
-async def _element_bytes(ctx, inst: retrieve.StoredInstance, path: str) -> bytes:  # type: ignore[no-untyped-def]
-    import asyncio
-    import io
-
+async def _element_bytes(ctx: AppContext, inst: retrieve.StoredInstance, path: str) -> bytes:
     raw = await ctx.store.get_bytes(inst.blob_key)
 
     def extract() -> bytes:

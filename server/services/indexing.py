@@ -1,6 +1,6 @@
 """Attributes of a dataset that go into the index columns (study, series, instance).
 
-The column names match ``server.db.models``. Values are strings cleaned for
+The column names match ``server.db.archive``. Values are strings cleaned for
 matching (PS3.18 §8.3.4): person names keep their ``^`` separators and get an
 upper-cased copy; numbers that fail to parse become ``None``.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from dicomweb.json_model import dataset_to_json
@@ -52,8 +53,6 @@ def _int(ds: Dataset, keyword: str) -> int | None:
 
 
 def _tags(keywords: tuple[str, ...]) -> tuple[str, ...]:
-    from pydicom.datadict import tag_for_keyword
-
     return tuple(f"{tag_for_keyword(kw):08X}" for kw in keywords)
 
 

@@ -14,13 +14,16 @@ and their blobs, which the start-up sweep removes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import logging
-import shutil
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from orjson import dumps
+from pydicom.dataset import Dataset
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,24 +31,41 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dicomweb.stow import FailureReason, InstanceOutcome
 from server.context import AppContext
-from server.db.models import Instance, Series, Study, utcnow
-from server.services.parse import Parsed, parse_candidate
-from server.services.parse import sha256_file as sha256_of
+from server.db.archive import Instance, InstanceState, Series, Study
+from server.db.changes import STUDIES
+from server.db.database import aware, utcnow
+from server.memory import MemoryBudget
+from server.services.parse import Parsed, parse_candidate, sha256_file
 
 log = logging.getLogger("cirrus.ingest")
 
-StoreOutcome = InstanceOutcome
 CREATING_GRACE = timedelta(minutes=10)
+BATCH_SIZE = 64  # measured: 64 beats 32 by ~20 % (fewer transactions per instance)
+BATCH_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
 class Spooled:
-    """A candidate object on local disk with its content hash."""
+    """A candidate object with its content hash: in memory (``data``) or in a file (``path``)."""
 
-    path: Path
     sha256: str
-    delete_after: bool = True  # temp spool files are removed; user files are not
-    data: bytes | None = None  # the object when spooled in memory (``path`` then only names a file to create)
+    data: bytes | None = None
+    path: Path | None = None
+    delete_after: bool = True  # spool files are removed once ingested; a user's own files are not
+    held: int = 0  # bytes of ``data`` taken from ``budget`` (given back by ``release``)
+    budget: MemoryBudget | None = None
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Spooled:
+        return cls(hashlib.sha256(data).hexdigest(), data=data)
+
+    def release(self) -> None:
+        """Give back the memory and the spool file (idempotent)."""
+        if self.budget is not None and self.held:
+            self.budget.give(self.held)
+            self.held = 0
+        if self.path is not None and self.delete_after:
+            self.path.unlink(missing_ok=True)
 
 
 def blob_key_for(p: Parsed) -> str:
@@ -74,9 +94,24 @@ class IngestService:
     # -- entry points -------------------------------------------------------------------------
 
     async def ingest_file(self, path: Path, expected_study_uid: str | None = None) -> InstanceOutcome:
-        """Store one file the caller keeps (it is copied or hard-linked, never moved)."""
-        sha = await asyncio.to_thread(sha256_of, path)
-        return (await self.ingest_batch([Spooled(Path(path), sha, delete_after=False)], expected_study_uid))[0]
+        """Store one file the caller keeps (it is copied, never moved)."""
+        sha = await asyncio.to_thread(sha256_file, path)
+        spooled = Spooled(sha, path=Path(path), delete_after=False)
+        return (await self.ingest_batch([spooled], expected_study_uid))[0]
+
+    async def ingest_datasets(self, datasets: list[Dataset], expected_study_uid: str | None = None
+                              ) -> list[InstanceOutcome]:
+        """Store data sets built in memory (analysis results): encoded once, never through a temp file."""
+
+        def encode() -> list[Spooled]:
+            out = []
+            for ds in datasets:
+                buf = io.BytesIO()
+                ds.save_as(buf, enforce_file_format=True)
+                out.append(Spooled.of_bytes(buf.getvalue()))
+            return out
+
+        return await self.ingest_batch(await asyncio.to_thread(encode), expected_study_uid)
 
     async def ingest_batch(
         self, items: list[Spooled], expected_study_uid: str | None = None
@@ -84,7 +119,7 @@ class IngestService:
         """Store a batch; one outcome per item, in order. Never raises for bad input."""
         try:
             parsed = await asyncio.to_thread(
-                lambda: [parse_candidate(s.path, s.sha256, expected_study_uid, s.data) for s in items]
+                lambda: [parse_candidate(s.sha256, expected_study_uid, data=s.data, path=s.path) for s in items]
             )
             outcomes: list[InstanceOutcome | None] = [
                 p if isinstance(p, InstanceOutcome) else None for p in parsed
@@ -95,10 +130,45 @@ class IngestService:
             return [o for o in outcomes if o is not None]
         finally:
             for s in items:
-                if s.delete_after:
-                    s.path.unlink(missing_ok=True)
-                # A data set sent without preamble was rewritten beside its spool file.
-                s.path.with_name(s.path.name + ".p10").unlink(missing_ok=True)
+                s.release()
+
+    async def ingest_stream(
+        self, items: AsyncIterator[Spooled | InstanceOutcome], expected_study_uid: str | None = None
+    ) -> list[InstanceOutcome]:
+        """Store objects as they arrive, in batches, one batch stored while the next is received.
+
+        ``items`` may also carry ready outcomes (parts a body reader refused); every outcome comes
+        back in arrival order. A batch already handed over is stored even if the client goes away.
+        """
+        outcomes: list[InstanceOutcome] = []
+        batch: list[Spooled] = []
+        batch_bytes = 0
+        pending: asyncio.Future[list[InstanceOutcome]] | None = None
+        try:
+            async for item in items:
+                if isinstance(item, InstanceOutcome):
+                    outcomes.append(item)
+                    continue
+                batch.append(item)
+                batch_bytes += len(item.data) if item.data is not None else 0
+                if len(batch) >= BATCH_SIZE or batch_bytes >= BATCH_BYTES:
+                    if pending is not None:
+                        outcomes += await pending
+                    pending = asyncio.ensure_future(self.ingest_batch(batch, expected_study_uid))
+                    batch, batch_bytes = [], 0
+            if pending is not None:
+                outcomes += await pending
+                pending = None
+            if batch:
+                last, batch = batch, []
+                outcomes += await self.ingest_batch(last, expected_study_uid)
+        finally:
+            if pending is not None:
+                # The client went away: let the batch finish storing (it is acknowledged work).
+                await asyncio.shield(pending)
+            for s in batch:
+                s.release()
+        return outcomes
 
     # -- the two phases -----------------------------------------------------------------------
 
@@ -117,6 +187,7 @@ class IngestService:
                     if p.data is not None:
                         await ctx.store.put_bytes(key, p.data, durable=False)
                     else:
+                        assert p.path is not None
                         await ctx.store.put_file(key, p.path, durable=False)
                     written.append((i, p, key))
                 except Exception as exc:
@@ -174,9 +245,9 @@ class IngestService:
                 prior_sha = seen.get(sop)
                 row = existing.get(sop)
                 if prior_sha is None and row is not None:
-                    if row.state == "created":
+                    if row.state == InstanceState.CREATED:
                         prior_sha = row.sha256
-                    elif _aware(row.created_at) < utcnow() - CREATING_GRACE:
+                    elif aware(row.created_at) < utcnow() - CREATING_GRACE:
                         stale.append((row.id, row.blob_key))
                     else:
                         outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE,
@@ -211,7 +282,7 @@ class IngestService:
                     **p.index.instance,
                     "study_id": study_ids[p.study_instance_uid],
                     "series_id": series_ids[p.series_instance_uid],
-                    "state": "creating",
+                    "state": InstanceState.CREATING,
                     "metadata_json": b"{}",
                     "blob_key": key,
                     "size": p.size,
@@ -229,8 +300,6 @@ class IngestService:
         by_uid: dict[str, Parsed] = {}
         for p in parsed:
             by_uid.setdefault(p.study_instance_uid, p)
-        from orjson import dumps
-
         values = [
             {**p.index.study, "institution_id": self.ctx.institution_id,
              "attributes_json": dumps(p.index.study_json), "created_at": utcnow(), "updated_at": utcnow()}
@@ -245,8 +314,6 @@ class IngestService:
     async def _upsert_series(
         self, conn: AsyncConnection, parsed: list[Parsed], study_ids: dict[str, int]
     ) -> tuple[dict[str, int], dict[str, int]]:
-        from orjson import dumps
-
         by_uid: dict[str, Parsed] = {}
         for p in parsed:
             by_uid.setdefault(p.series_instance_uid, p)
@@ -277,7 +344,9 @@ class IngestService:
         async with ctx.write() as conn:
             if failed:
                 await conn.execute(
-                    delete(Instance).where(Instance.sop_instance_uid.in_(list(failed)), Instance.state == "creating")
+                    delete(Instance).where(
+                        Instance.sop_instance_uid.in_(list(failed)), Instance.state == InstanceState.CREATING
+                    )
                 )
             if not written:
                 return
@@ -288,9 +357,9 @@ class IngestService:
             await lock_and_list(conn, Study, Study.id.in_(study_ids))
             stmt = (
                 update(Instance)
-                .where(Instance.sop_instance_uid == bindparam("b_sop"), Instance.state == "creating")
-                .values(state="created", metadata_json=bindparam("b_meta"), frame_index=bindparam("b_frames"),
-                        number_of_frames=bindparam("b_nframes"))
+                .where(Instance.sop_instance_uid == bindparam("b_sop"), Instance.state == InstanceState.CREATING)
+                .values(state=InstanceState.CREATED, metadata_json=bindparam("b_meta"),
+                        frame_index=bindparam("b_frames"), number_of_frames=bindparam("b_nframes"))
             )
             await conn.execute(
                 stmt,
@@ -305,21 +374,19 @@ class IngestService:
     async def _rollback_creating(self, sops: Iterable[str]) -> None:
         async with self.ctx.write() as conn:
             await conn.execute(
-                delete(Instance).where(Instance.sop_instance_uid.in_(list(sops)), Instance.state == "creating")
+                delete(Instance).where(
+                    Instance.sop_instance_uid.in_(list(sops)), Instance.state == InstanceState.CREATING
+                )
             )
 
     async def _notify(self, studies: dict[str, set[str]]) -> None:
-        for listener in list(self.ctx.extras.get("ingest_listeners", [])):
+        self.ctx.changes.publish(STUDIES)
+        for listener in list(self.ctx.ingest_listeners):
             for study_uid, series in studies.items():
                 try:
                     await listener(self.ctx, study_uid, series)
                 except Exception:
                     log.exception("ingest listener failed for study %s", study_uid)
-
-
-def _aware(dt):  # type: ignore[no-untyped-def]
-
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 async def lock_and_list(conn: AsyncConnection, model: type, where):  # type: ignore[no-untyped-def]
@@ -335,7 +402,7 @@ async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[
     if series_ids:
         count = (
             select(func.count(Instance.id))
-            .where(and_(Instance.series_id == Series.id, Instance.state == "created"))
+            .where(and_(Instance.series_id == Series.id, Instance.state == InstanceState.CREATED))
             .scalar_subquery()
         )
         await conn.execute(
@@ -345,7 +412,7 @@ async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[
         return
     inst_count = (
         select(func.count(Instance.id))
-        .where(and_(Instance.study_id == Study.id, Instance.state == "created"))
+        .where(and_(Instance.study_id == Study.id, Instance.state == InstanceState.CREATED))
         .scalar_subquery()
     )
     series_count = (
@@ -373,13 +440,3 @@ async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[
         await conn.execute(
             update(Study).where(Study.id == sid).values(modalities_in_study="\\".join(sorted(mods)))
         )
-
-
-def copy_to_spool(src: Path, tmp_dir: Path) -> Spooled:
-    """Copy a file into the spool folder (used when the source may change or vanish)."""
-    import uuid
-
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    dest = tmp_dir / f"spool-{uuid.uuid4().hex}"
-    shutil.copyfile(src, dest)
-    return Spooled(dest, sha256_of(dest))

@@ -5,6 +5,7 @@ Runs in a worker thread (blocking file reads); never loads pixel values.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from dicomweb.json_model import dataset_to_json
 from dicomweb.media import DEFLATED_LE
 from dicomweb.stow import FailureReason, InstanceOutcome
 from dicomweb.uids import uid_problem
-from server.db.models import BULK_URI_PREFIX
+from server.services import bulk_uri
 from server.services.indexing import IndexRecord, extract_index
 
 # Lenient on read: what we index is validated explicitly below; everything else is stored as sent.
@@ -31,7 +32,7 @@ pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 
 @dataclass
 class Parsed:
-    path: Path
+    path: Path | None  # the object's file when it is not held in memory (``data``)
     size: int
     sha256: str
     index: IndexRecord
@@ -72,33 +73,27 @@ def _failed(reason: FailureReason, message: str, ds: Any = None) -> InstanceOutc
     )
 
 
-def bulk_uri_factory(study: str, series: str, sop: str):  # type: ignore[no-untyped-def]
-    base = f"{BULK_URI_PREFIX}studies/{study}/series/{series}/instances/{sop}/bulk/"
-    return lambda path: base + path
-
-
 def parse_candidate(
-    path: Path, sha256: str, expected_study_uid: str | None = None, data: bytes | None = None
+    sha256: str, expected_study_uid: str | None = None, *, data: bytes | None = None, path: Path | None = None
 ) -> Parsed | InstanceOutcome:
     """Parse a spooled object (``data`` in memory, else the file at ``path``); return what to index,
     or a failed outcome naming the problem."""
-    size = len(data) if data is not None else os.path.getsize(path)
+    size = len(data) if data is not None else os.path.getsize(path) if path is not None else 0
     if size == 0:
         return _failed(FailureReason.CANNOT_UNDERSTAND, "empty part: no DICOM data")
     try:
-        with io.BytesIO(data) if data is not None else open(path, "rb") as fp:
+        with io.BytesIO(data) if data is not None else open(path, "rb") as fp:  # type: ignore[arg-type]
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=1024)
             except InvalidDicomError:
-                if data is not None:
-                    path.write_bytes(data)  # rewriting the data set as Part 10 works on a file
-                normalized = normalize_part10(path)
+                fp.seek(0)
+                normalized = normalize_part10(fp.read())
                 if normalized is None:
                     return _failed(
                         FailureReason.CANNOT_UNDERSTAND,
                         "not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)",
                     )
-                return parse_candidate(normalized, sha256_file(normalized), expected_study_uid)
+                return parse_candidate(hashlib.sha256(normalized).hexdigest(), expected_study_uid, data=normalized)
             pixel_offset = fp.tell()
             ts = ds.file_meta.get("TransferSyntaxUID")
             if not ts:
@@ -114,7 +109,7 @@ def parse_candidate(
                     f"StudyInstanceUID {study_uid} differs from the study in the URL ({expected_study_uid})",
                     ds,
                 )
-            bulk = bulk_uri_factory(study_uid, str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+            bulk = bulk_uri.uri_factory(study_uid, str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
             meta = dataset_to_json(ds, bulk)
             index = extract_index(ds, meta)
             frame_index: str | None = None
@@ -155,8 +150,6 @@ def parse_candidate(
 
 
 def sha256_file(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -164,21 +157,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def normalize_part10(path: Path) -> Path | None:
+def normalize_part10(raw: bytes) -> bytes | None:
     """Rewrite a data set sent without preamble (file meta only, or a bare data set) as Part 10.
 
     Some clients (dicomweb-client's ``store_instances`` with data sets built in memory) send
     the file meta group without the 128-byte preamble and ``DICM`` prefix. The object is kept,
     with a preamble and complete file meta; anything that is not a plausible data set is refused.
-    Returns the new file (beside the original, suffix ``.p10``) or None.
+    Returns the Part 10 bytes or None.
     """
-    with open(path, "rb") as f:
-        head = f.read(8)
     # The data set must start with a group 0002 or 0008 element (little or big endian).
-    if len(head) < 8 or head[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x08"):
+    if len(raw) < 8 or raw[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x08"):
         return None
     try:
-        ds = pydicom.dcmread(path, force=True)
+        ds = pydicom.dcmread(io.BytesIO(raw), force=True)
         sop_class, sop = ds.get("SOPClassUID"), ds.get("SOPInstanceUID")
         if not sop_class or not sop:
             return None
@@ -191,9 +182,9 @@ def normalize_part10(path: Path) -> Path | None:
         meta.MediaStorageSOPInstanceUID = sop
         ds.file_meta = meta
         ds.preamble = b"\x00" * 128
-        out = path.with_name(path.name + ".p10")
+        out = io.BytesIO()
         ds.save_as(out, enforce_file_format=True)
-        return out
+        return out.getvalue()
     except Exception:
         return None
 

@@ -5,14 +5,14 @@ time in a worker thread (numpy, pillow and the codecs release the GIL).
 Objects whose frames are not byte-addressable (deflated, big endian) are
 read whole and decoded through pydicom.
 
-Caches (per process, bounded):
+Caches (per process, bounded; ``server.memory.PixelCaches``):
 - single instances through ``retrieve.find_instance`` (evicted on DELETE), and the
   instance lists of study/series requests for ``ROW_TTL`` seconds, so repeated
   requests do no SQL (a study/series list may lag a STOW or DELETE by ``ROW_TTL``);
 - parsed headers (pixel description and presentation attributes) by blob key;
-- rendered outputs by (blob key, frame, parameters), up to ``OUTPUT_CACHE_BYTES``;
-- decoded frames of compressed instances, up to ``DECODED_CACHE_BYTES`` (window changes
-  on a JPEG 2000 frame then skip the codec).
+- rendered outputs by (blob key, frame, parameters);
+- decoded frames of compressed instances (window changes on a JPEG 2000 frame then
+  skip the codec).
 Outputs carry a strong ETag computed from the same key, so a 304 needs no
 rendering at all; stored instances are immutable, hence
 ``Cache-Control: public, max-age=31536000, immutable`` for CDNs.
@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,41 +44,7 @@ from server.services.retrieve import StoredInstance
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Bump when rendering changes output bytes, so ETags change with them.
 RENDER_VERSION = "1"
-ROW_TTL = 5.0
-OUTPUT_CACHE_BYTES = 256 * 1024 * 1024
-DECODED_CACHE_BYTES = 128 * 1024 * 1024
-HEADER_CACHE_ENTRIES = 4096
 INLINE_RENDER_PIXELS = 512 * 512  # native frames up to this size render on the event loop
-
-
-class LRU:
-    """A small LRU bounded by entry count and total size of ``bytes`` values."""
-
-    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: Any, size: int = 0) -> None:
-        if key in self._data:
-            return
-        self._data[key] = (value, size) if self.max_bytes else value
-        self.size += size
-        while len(self._data) > self.max_entries or (self.max_bytes and self.size > self.max_bytes):
-            _, old = self._data.popitem(last=False)
-            if self.max_bytes:
-                self.size -= old[1]
-
-    def get_sized(self, key: Any) -> Any:
-        item = self.get(key)
-        return None if item is None else item[0]
 
 
 @dataclass(frozen=True)
@@ -112,10 +76,11 @@ def render_etag(row: StoredInstance, frame: int, params: RenderParams, kind: str
 class PixelService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.rows: dict[tuple[str, str | None, str | None], tuple[float, list[StoredInstance]]] = {}
-        self.headers = LRU(HEADER_CACHE_ENTRIES)
-        self.outputs = LRU(100_000, OUTPUT_CACHE_BYTES)
-        self.decoded = LRU(10_000, DECODED_CACHE_BYTES)
+        caches = ctx.memory.pixels
+        self.rows = caches.rows
+        self.headers = caches.headers
+        self.outputs = caches.outputs
+        self.decoded = caches.decoded
 
     # -- look-ups ---------------------------------------------------------------------------------
 
@@ -124,14 +89,11 @@ class PixelService:
             # One instance: the archive-wide instance cache (evicted on DELETE in this process).
             return [await retrieve.find_instance(self.ctx, study, series, sop)]
         key = (study, series, sop)
-        now = time.monotonic()
         hit = self.rows.get(key)
-        if hit is not None and now - hit[0] < ROW_TTL:
-            return hit[1]
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
         rows = await retrieve.find_instances(self.ctx, study, series, sop)
-        if len(self.rows) > 10_000:
-            self.rows.clear()
-        self.rows[key] = (now, rows)
+        self.rows.put(key, rows)
         return rows
 
     async def image(self, row: StoredInstance) -> Image:
@@ -149,7 +111,8 @@ class PixelService:
         if "Rows" not in header:
             raise Unprocessable(f"instance {row.sop_instance_uid} has no pixel data")
         desc = PixelDescription.from_dataset(header)
-        self.headers.put(row.blob_key, (header, desc))
+        # A parsed header takes a few times its encoded size in memory.
+        self.headers.put(row.blob_key, (header, desc), 4 * len(prefix))
         return Image(row, header, desc)
 
     # -- decoding ---------------------------------------------------------------------------------
@@ -194,11 +157,11 @@ class PixelService:
     async def render(self, img: Image, frame: int, params: RenderParams, kind: str = "rendered") -> RenderedImage:
         self._check_frame(img, frame)
         etag = render_etag(img.row, frame, params, kind)
-        cached = self.outputs.get_sized(etag)
+        cached = self.outputs.get(etag)
         if cached is not None:
             return RenderedImage(cached, params.media_type, etag)
         decoded_key = (img.row.blob_key, frame)
-        decoded = self.decoded.get_sized(decoded_key)
+        decoded = self.decoded.get(decoded_key)
         local = self._local_ranges(img, frame) if decoded is None else None
         source = None if decoded is not None or local is not None else await self._frame_source(img, frame)
 
@@ -218,8 +181,10 @@ class PixelService:
             # A page-cache read and about a millisecond of numpy + libjpeg-turbo: cheaper on the event
             # loop than a thread hop (the hop's GIL hand-offs cost more than the work saves).
             body, frame_data = work()
+            self.ctx.memory.pixels.renders_inline += 1
         else:
             body, frame_data = await asyncio.to_thread(work)
+            self.ctx.memory.pixels.renders_off_loop += 1
         if decoded is None and not img.desc.is_native:
             # Keep decoded compressed frames: a viewer dragging the window re-renders the same frame.
             self.decoded.put(decoded_key, frame_data, int(frame_data[0].nbytes))
@@ -232,7 +197,7 @@ class PixelService:
             self._check_frame(img, n)
         key = RenderParams(**{**params.__dict__, "media_type": "image/gif"})
         etag = render_etag(img.row, 0, key, "animation:" + ",".join(map(str, numbers)))
-        cached = self.outputs.get_sized(etag)
+        cached = self.outputs.get(etag)
         if cached is not None:
             return RenderedImage(cached, "image/gif", etag)
         decoded = []
@@ -319,11 +284,4 @@ def _read_header(prefix: bytes, row: StoredInstance) -> Dataset:
         raise Unprocessable(f"instance {row.sop_instance_uid}: header cannot be read: {exc}") from exc
 
 
-def service(ctx: AppContext) -> PixelService:
-    svc = ctx.extras.get("pixels")
-    if svc is None:
-        svc = ctx.extras["pixels"] = PixelService(ctx)
-    return svc  # type: ignore[no-any-return]
-
-
-__all__ = ["IMMUTABLE", "NATIVE_SYNTAXES", "PixelService", "RenderedImage", "render_etag", "service", "target_for_plan"]
+__all__ = ["IMMUTABLE", "NATIVE_SYNTAXES", "PixelService", "RenderedImage", "render_etag", "target_for_plan"]

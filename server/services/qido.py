@@ -42,14 +42,15 @@ from dicomweb.qido import (
     Wildcard,
 )
 from server.context import AppContext
-from server.db.models import BULK_URI_PREFIX, Instance, Series, Study
+from server.db.archive import Instance, InstanceState, Series, Study
+from server.services import bulk_uri
 from server.services.indexing import INSTANCE_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS
 
 STUDY: Table = Study.__table__  # type: ignore[attr-defined]
 SERIES: Table = Series.__table__  # type: ignore[attr-defined]
 INSTANCE: Table = Instance.__table__  # type: ignore[attr-defined]
 
-CREATED = "created"
+CREATED = InstanceState.CREATED
 # Largest page served when the client asks for none or for more (a Warning header says so).
 MAX_RESULTS = 10_000
 
@@ -381,9 +382,7 @@ class ResultBuilder:
 def _instance_metadata(raw: bytes | None, base: str) -> dict[str, Any]:
     if not raw:
         return {}
-    # Stored BulkDataURIs start with a placeholder for the public base URL.
-    placeholder = b'"' + BULK_URI_PREFIX.encode()
-    return _load(raw.replace(placeholder, b'"' + f"{base}/".encode()))
+    return _load(bulk_uri.resolve(raw, base))
 
 
 @dataclass(frozen=True)

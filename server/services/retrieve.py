@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dicomweb.errors import NotFound
 from server.context import AppContext
-from server.db.models import Instance, Series, Study
+from server.db.archive import Instance, InstanceState, Series, Study
 from server.services.ingest import lock_and_list, recount
 
 
@@ -34,7 +34,7 @@ class StoredInstance:
 
 
 def _where(study: str, series: str | None, sop: str | None):  # type: ignore[no-untyped-def]
-    clauses = [Study.study_instance_uid == study, Instance.state == "created"]
+    clauses = [Study.study_instance_uid == study, Instance.state == InstanceState.CREATED]
     if series is not None:
         clauses.append(Series.series_instance_uid == series)
     if sop is not None:
@@ -75,54 +75,13 @@ async def find_instances(
     return [StoredInstance(*row) for row in rows]
 
 
-class InstanceCache:
-    """Recently looked-up instances (immutable once created), for the frame and rendered hot paths.
-
-    Entries live ``ttl`` seconds; a DELETE in this process evicts at once, and an instance deleted
-    by another process answers 404 when its blob is read.
-    """
-
-    def __init__(self, size: int = 20000, ttl: float = 60.0) -> None:
-        from collections import OrderedDict
-
-        self._items: OrderedDict[tuple[str, str, str], tuple[float, StoredInstance]] = OrderedDict()
-        self.size, self.ttl = size, ttl
-
-    def get(self, key: tuple[str, str, str]) -> StoredInstance | None:
-        import time
-
-        hit = self._items.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        self._items.move_to_end(key)
-        return hit[1]
-
-    def put(self, key: tuple[str, str, str], value: StoredInstance) -> None:
-        import time
-
-        self._items[key] = (time.monotonic() + self.ttl, value)
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def evict_study(self, study: str) -> None:
-        for key in [k for k in self._items if k[0] == study]:
-            del self._items[key]
-
-
-def instance_cache(ctx: AppContext) -> InstanceCache:
-    cache = ctx.extras.get("instance_cache")
-    if cache is None:
-        cache = ctx.extras["instance_cache"] = InstanceCache()
-    return cache  # type: ignore[no-any-return]
-
-
 async def find_instance(ctx: AppContext, study: str, series: str, sop: str) -> StoredInstance:
     """One instance by its full path, through the in-process cache."""
-    cache = instance_cache(ctx)
+    cache = ctx.memory.instances
     key = (study, series, sop)
     hit = cache.get(key)
     if hit is not None:
-        return hit
+        return hit  # type: ignore[no-any-return]
     inst = (await find_instances(ctx, study, series, sop))[0]
     cache.put(key, inst)
     return inst
@@ -141,42 +100,6 @@ async def metadata_version(ctx: AppContext, study: str, series: str | None, sop:
     return f"{int(count)}:{int(max_id)}:{newest}"
 
 
-class MetadataCache:
-    """Whole metadata answers by (resource, version, base URL), least recently used out first.
-
-    The version is read from the index on every request, so an entry can never be served stale:
-    a changed resource simply asks for another key."""
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        from collections import OrderedDict
-
-        self._items: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
-        self.max_bytes = max_bytes
-        self.bytes = 0
-
-    def get(self, key: tuple[str, ...]) -> bytes | None:
-        body = self._items.get(key)
-        if body is not None:
-            self._items.move_to_end(key)
-        return body
-
-    def put(self, key: tuple[str, ...], body: bytes) -> None:
-        if len(body) > self.max_bytes // 4 or key in self._items:
-            return
-        self._items[key] = body
-        self.bytes += len(body)
-        while self.bytes > self.max_bytes:
-            _, old = self._items.popitem(last=False)
-            self.bytes -= len(old)
-
-
-def metadata_cache(ctx: AppContext) -> MetadataCache:
-    cache = ctx.extras.get("metadata_cache")
-    if cache is None:
-        cache = ctx.extras["metadata_cache"] = MetadataCache()
-    return cache  # type: ignore[no-any-return]
-
-
 async def metadata_documents(ctx: AppContext, study: str, series: str | None, sop: str | None) -> list[bytes]:
     stmt = _joined(Instance.metadata_json).where(*_where(study, series, sop)).order_by(
         Series.series_number, Series.id, Instance.instance_number, Instance.id
@@ -190,7 +113,7 @@ async def metadata_documents(ctx: AppContext, study: str, series: str | None, so
 
 async def delete_instances(ctx: AppContext, study: str, series: str | None, sop: str | None) -> int:
     """Remove the named instances (rows, then blobs); empty series and studies go too."""
-    instance_cache(ctx).evict_study(study)
+    ctx.memory.instances.evict_where(lambda key: key[0] == study)
     async with ctx.write() as conn:
         rows = (
             await conn.execute(

@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from server.context import AppContext
-from server.db.models import Instance, utcnow
+from server.db.archive import Instance, InstanceState
+from server.db.database import utcnow
 
 log = logging.getLogger("cirrus.sweep")
 
@@ -29,7 +30,7 @@ async def sweep_orphans(ctx: AppContext, grace: timedelta | None = None) -> int:
         rows = (
             await conn.execute(
                 select(Instance.id, Instance.blob_key).where(
-                    Instance.state == "creating", Instance.created_at <= cutoff
+                    Instance.state == InstanceState.CREATING, Instance.created_at <= cutoff
                 )
             )
         ).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from server.settings import Settings
 from server.storage.base import BlobNotFound, BlobStore
+from server.storage.fs import FileBlobStore
 
 __all__ = ["BlobStore", "BlobNotFound", "open_store"]
 
@@ -11,9 +12,8 @@ __all__ = ["BlobStore", "BlobNotFound", "open_store"]
 def open_store(settings: Settings) -> BlobStore:
     url = settings.resolved_storage_url
     if url.startswith("s3://"):
+        # Imported only for S3 deployments: aiobotocore costs about 0.5 s at every process start.
         from server.storage.s3 import S3BlobStore
 
         return S3BlobStore.from_settings(url, settings)
-    from server.storage.fs import FileBlobStore
-
     return FileBlobStore(url.removeprefix("file://"))

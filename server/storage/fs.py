@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -76,8 +77,6 @@ class FileBlobStore:
                 try:
                     os.link(path, tmp)
                 except OSError:
-                    import shutil
-
                     shutil.copyfile(path, tmp)
                 if durable:
                     _fsync_path(tmp)

@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from server.context import AppContext
-from server.db.models import utcnow
-from server.workflow import engine, inputs, jobs, states
-from server.workflow.models import AnalysisJob, AnalysisWatch
+from server.db.analysis import AnalysisJob, AnalysisWatch
+from server.db.database import utcnow
+from server.workflow import jobs, quant_bridge, states, study_loader
 from server.workflow.states import JobState
 
 log = logging.getLogger("cirrus.analysis")
@@ -40,7 +40,7 @@ async def record_change(ctx: AppContext, study_uid: str, series_uids: set[str] |
         if (await conn.execute(bump)).rowcount:
             return
     try:
-        async with ctx.sessions() as s:
+        async with ctx.write_session() as s:
             s.add(W(study_instance_uid=study_uid, last_change_at=now, change_count=1))
             await s.commit()
     except IntegrityError:  # another process inserted it first
@@ -84,17 +84,32 @@ async def mark_evaluated(ctx: AppContext, study_uid: str) -> None:
         await conn.execute(stmt)
 
 
+async def evaluate_now(ctx: AppContext, study_uids: list[str]) -> list[AnalysisJob]:
+    """Evaluate studies whose upload just ended (no quiet period to wait for); their jobs."""
+    opened: list[AnalysisJob] = []
+    for uid in study_uids:
+        try:
+            found = await evaluate_study(ctx, uid)
+            await mark_evaluated(ctx, uid)
+        except Exception:
+            # The instances are stored; the quiet-period detector will try again.
+            log.exception("analysis detection failed for uploaded study %s", uid)
+            continue
+        opened.extend(found)
+    return opened
+
+
 async def evaluate_study(ctx: AppContext, study_uid: str) -> list[AnalysisJob]:
     """Classify the study and open/update its jobs; returns the study's jobs."""
-    exclude = await inputs.own_result_series(ctx, study_uid)
+    exclude = await study_loader.own_result_series(ctx, study_uid)
     # ASL is MR: a CT or X-ray study (thousands of instances) costs one query, no reads.
-    datasets = await inputs.load_datasets(ctx, study_uid, pixels=False, exclude=exclude, modalities=["MR"])
-    found = await asyncio.to_thread(engine.classify, datasets) if datasets else []
+    datasets = await study_loader.load_datasets(ctx, study_uid, pixels=False, exclude=exclude, modalities=["MR"])
+    found = await asyncio.to_thread(quant_bridge.classify, datasets) if datasets else []
     counts: dict[str, int] = {}
     for ds in datasets:
         uid = str(ds.get("SeriesInstanceUID", ""))
         counts[uid] = counts.get(uid, 0) + 1
-    study = await inputs.study_row(ctx, study_uid)
+    study = await study_loader.study_row(ctx, study_uid)
     out = []
     for f in found:
         n = sum(counts.get(u, 0) for u in [*f.series_uids, f.m0_series_uid] if u)
@@ -123,7 +138,7 @@ def exam_datetime(date: str, time: str) -> str:
     return f"{date}{time.split('.')[0]:0<6}" if date else ""
 
 
-async def upsert_job(ctx: AppContext, study_uid: str, study, f: engine.Found, n: int) -> AnalysisJob:  # type: ignore[no-untyped-def]
+async def upsert_job(ctx: AppContext, study_uid: str, study, f: quant_bridge.Found, n: int) -> AnalysisJob:  # type: ignore[no-untyped-def]
     detected = {"parameters": f.parameters, "missing_raw": f.missing, "summary": f.summary}
     common = {
         "series_uids": f.series_uids,
@@ -136,7 +151,7 @@ async def upsert_job(ctx: AppContext, study_uid: str, study, f: engine.Found, n:
         "detected": detected,
         **_study_values(study),
     }
-    async with ctx.sessions() as s:
+    async with ctx.write_session() as s:
         stmt = select(AnalysisJob).where(
             AnalysisJob.study_instance_uid == study_uid, AnalysisJob.acquisition_key == f.key
         )

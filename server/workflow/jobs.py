@@ -7,6 +7,7 @@ worker holding the job notices at its next heartbeat.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 
-from dicomweb.errors import BadRequest, Conflict, NotFound
+from server.app_errors import InvalidInput, NotFoundError, StateConflict
 from server.context import AppContext
-from server.db.models import utcnow
+from server.db.analysis import AnalysisJob, AnalysisResult
+from server.db.changes import JOBS, Subscription
+from server.db.database import utcnow
 from server.workflow import states
-from server.workflow.models import AnalysisJob, AnalysisResult
 from server.workflow.states import JobState, TransitionError
 
 # Queue order: urgent, then manual (a person started or re-ran it), then automatic.
@@ -48,7 +50,7 @@ M0_MISSING = "m0"
 MISSING_LABELS = {M0_MISSING: "an M0 (proton-density) series in the study"}
 
 
-class JobConflict(Conflict):
+class JobConflict(StateConflict):
     pass
 
 
@@ -75,7 +77,7 @@ def _like(pattern: str) -> str:
 def _date(value: str, name: str) -> str:
     digits = value.replace("-", "")
     if digits and (len(digits) != 8 or not digits.isdigit()):
-        raise BadRequest(f"{name} must be a date YYYYMMDD or YYYY-MM-DD, got {value!r}")
+        raise InvalidInput(f"{name} must be a date YYYYMMDD or YYYY-MM-DD, got {value!r}")
     return digits
 
 
@@ -83,14 +85,14 @@ def parse_filter(params: dict[str, str]) -> JobFilter:
     status = [s for s in params.get("status", "").split(",") if s]
     for s in status:
         if s not in JobState.__members__.values():
-            raise BadRequest(f"unknown status {s!r}; known: {', '.join(JobState)}")
+            raise InvalidInput(f"unknown status {s!r}; known: {', '.join(JobState)}")
     try:
         limit = int(params.get("limit", "50"))
         offset = int(params.get("offset", "0"))
     except ValueError:
-        raise BadRequest("limit and offset must be integers") from None
+        raise InvalidInput("limit and offset must be integers") from None
     if not 1 <= limit <= 500 or offset < 0:
-        raise BadRequest("limit must be 1-500 and offset >= 0")
+        raise InvalidInput("limit must be 1-500 and offset >= 0")
     date_from, date_to = params.get("date_from", ""), params.get("date_to", "")
     if date_range := params.get("date", ""):
         # DICOM range syntax: "20240101-20240131", "20240101-", "-20240131" or one date.
@@ -139,11 +141,30 @@ async def list_jobs(ctx: AppContext, flt: JobFilter) -> tuple[int, list[Analysis
     return int(total), list(rows)
 
 
+async def recent_jobs(ctx: AppContext, job_id: int | None = None, limit: int = 200) -> list[AnalysisJob]:
+    """The most recently changed jobs (or the one ``job_id``), for live event streams."""
+    stmt = select(AnalysisJob).where(AnalysisJob.institution_id == ctx.institution_id)
+    if job_id is not None:
+        stmt = stmt.where(AnalysisJob.id == job_id)
+    else:
+        stmt = stmt.order_by(col(AnalysisJob.updated_at).desc()).limit(limit)
+    async with ctx.sessions() as s:
+        return list((await s.exec(stmt)).all())
+
+
 async def get_job(ctx: AppContext, job_id: int) -> AnalysisJob:
     async with ctx.sessions() as s:
         job = await s.get(AnalysisJob, job_id)
     if job is None or job.institution_id != ctx.institution_id:
-        raise NotFound(f"analysis job {job_id} not found")
+        raise NotFoundError(f"analysis job {job_id} not found")
+    return job
+
+
+async def finished_job(ctx: AppContext, job_id: int) -> AnalysisJob:
+    """A job that has a result (409 naming its state otherwise)."""
+    job = await get_job(ctx, job_id)
+    if job.version < 1:
+        raise JobConflict(f"analysis job {job.id} has no result yet (it is {job.state})", job.state)
     return job
 
 
@@ -163,7 +184,7 @@ def validate_parameters(values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         spec = PARAMETERS.get(name)
         if spec is None:
-            raise BadRequest(f"unknown parameter {name!r}; known: {', '.join(PARAMETERS)}")
+            raise InvalidInput(f"unknown parameter {name!r}; known: {', '.join(PARAMETERS)}")
         if value is None or value == "":
             clean[name] = None  # removes an earlier override
             continue
@@ -184,15 +205,15 @@ def validate_parameters(values: dict[str, Any]) -> dict[str, Any]:
                 check = [clean[name]]
             else:
                 if value not in spec["choices"]:
-                    raise BadRequest(f"{spec['label']} must be one of {', '.join(spec['choices'])}")
+                    raise InvalidInput(f"{spec['label']} must be one of {', '.join(spec['choices'])}")
                 clean[name] = value
                 check = []
         except (TypeError, ValueError):
-            raise BadRequest(f"{spec['label']} ({name}) must be a number, got {value!r}") from None
+            raise InvalidInput(f"{spec['label']} ({name}) must be a number, got {value!r}") from None
         if any(v < 0 for v in check):
-            raise BadRequest(f"{spec['label']} ({name}) must not be negative")
+            raise InvalidInput(f"{spec['label']} ({name}) must not be negative")
         if kind.startswith("seconds") and any(v > 30 for v in check):
-            raise BadRequest(
+            raise InvalidInput(
                 f"{spec['label']} ({name}) is in seconds; {max(check)} s is not plausible (milliseconds?)"
             )
     return clean
@@ -207,14 +228,11 @@ async def _apply(
     ctx: AppContext, job_id: int, action: str, mutate, *, expect_revision: int | None = None  # type: ignore[no-untyped-def]
 ) -> AnalysisJob:
     """Run ``mutate(job)`` under the state machine, optimistic on ``revision``."""
-    async with ctx.sessions() as s:
+    async with ctx.write_session() as s:
         job = await s.get(AnalysisJob, job_id)
         if job is None or job.institution_id != ctx.institution_id:
-            raise NotFound(f"analysis job {job_id} not found")
-        try:
-            states.check(action, job.state)
-        except TransitionError as exc:
-            raise JobConflict(str(exc)) from None
+            raise NotFoundError(f"analysis job {job_id} not found")
+        states.check(action, job.state)
         seen_revision, seen_state = job.revision, job.state
         values = mutate(job)
         values["revision"] = seen_revision + 1
@@ -232,7 +250,7 @@ async def _apply(
         )
         if not result.rowcount:
             await s.rollback()
-            raise JobConflict(f"analysis job {job_id} changed meanwhile; reload and try again")
+            raise JobConflict(f"analysis job {job_id} changed meanwhile; reload and try again", seen_state)
         await s.commit()
     notify(ctx)
     return await get_job(ctx, job_id)
@@ -266,9 +284,9 @@ def waiting_reason(missing: list[str]) -> str:
 async def start(ctx: AppContext, job_id: int, urgent: bool = False) -> AnalysisJob:
     def mutate(job: AnalysisJob) -> dict[str, Any]:
         if job.missing:
-            raise JobConflict(f"cannot start: {waiting_reason(job.missing)} (set them first)")
+            raise JobConflict(f"cannot start: {waiting_reason(job.missing)} (set them first)", job.state)
         priority = URGENT_PRIORITY if urgent else max(job.priority, MANUAL_PRIORITY)
-        return {"state": JobState.QUEUED, "priority": priority, "queued_at": utcnow()}
+        return {"state": states.target_state("start", job.state, []), "priority": priority, "queued_at": utcnow()}
 
     return await _apply(ctx, job_id, "start", mutate)
 
@@ -276,7 +294,7 @@ async def start(ctx: AppContext, job_id: int, urgent: bool = False) -> AnalysisJ
 async def cancel(ctx: AppContext, job_id: int) -> AnalysisJob:
     def mutate(job: AnalysisJob) -> dict[str, Any]:
         return {
-            "state": JobState.CANCELLED,
+            "state": states.target_state("cancel", job.state, []),
             "reason": "cancelled by a user",
             "lease_owner": "",
             "lease_expires_at": None,
@@ -309,11 +327,11 @@ async def rerun(ctx: AppContext, job_id: int) -> AnalysisJob:
 
 async def set_diagnostic_text(ctx: AppContext, job_id: int, text: str) -> AnalysisJob:
     if len(text) > 20_000:
-        raise BadRequest("diagnostic information is limited to 20000 characters")
-    async with ctx.sessions() as s:
+        raise InvalidInput("diagnostic information is limited to 20000 characters")
+    async with ctx.write_session() as s:
         job = await s.get(AnalysisJob, job_id)
         if job is None or job.institution_id != ctx.institution_id:
-            raise NotFound(f"analysis job {job_id} not found")
+            raise NotFoundError(f"analysis job {job_id} not found")
         job.diagnostic_text = text
         job.updated_at = utcnow()
         s.add(job)
@@ -324,14 +342,14 @@ async def set_diagnostic_text(ctx: AppContext, job_id: int, text: str) -> Analys
 
 async def delete(ctx: AppContext, job_id: int) -> None:
     """Remove a job that is not running; its derived series stay in the study."""
-    async with ctx.sessions() as s:
+    async with ctx.write_session() as s:
         job = await s.get(AnalysisJob, job_id)
         if job is None or job.institution_id != ctx.institution_id:
-            raise NotFound(f"analysis job {job_id} not found")
+            raise NotFoundError(f"analysis job {job_id} not found")
         try:
             states.check("delete", job.state)
         except TransitionError as exc:
-            raise JobConflict(str(exc) + "; cancel it first") from None
+            raise JobConflict(str(exc) + "; cancel it first", job.state) from None
         for r in (await s.exec(select(AnalysisResult).where(AnalysisResult.job_id == job_id))).all():
             await s.delete(r)
         await s.flush()
@@ -340,12 +358,14 @@ async def delete(ctx: AppContext, job_id: int) -> None:
     notify(ctx)
 
 
+def subscribe(ctx: AppContext) -> contextlib.AbstractContextManager[Subscription]:
+    """Wake-ups for job changes in any process (workers, live event streams)."""
+    return ctx.changes.subscribe(JOBS)
+
+
 def notify(ctx: AppContext) -> None:
-    """Wake in-process workers and event streams."""
-    for key in ("job_wakeup", "job_events_wakeup"):
-        event = ctx.extras.get(key)
-        if event is not None:
-            event.set()
+    """Wake workers and event streams (in this process and, through the bus, in the others)."""
+    ctx.changes.publish(JOBS)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.models import utcnow
-from server.workflow.models import AnalysisJob
-from server.workflow.states import JobState
+from server.db.analysis import AnalysisJob
+from server.db.database import utcnow
+from server.workflow.states import JobState, transition
 
 J = AnalysisJob
 
@@ -45,14 +45,15 @@ def queue_order() -> list:
 async def claim(engine: AsyncEngine, owner: str, lease_seconds: float) -> Lease | None:
     """Take the next queued job for ``owner``; ``None`` if the queue is empty."""
     now = utcnow()
-    pick = select(J.id).where(J.state == JobState.QUEUED).order_by(*queue_order()).limit(1)
+    t = transition("claim")
+    pick = select(J.id).where(J.state.in_(t.source_values)).order_by(*queue_order()).limit(1)  # type: ignore[attr-defined]
     if engine.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     stmt = (
         update(J)
-        .where(J.id == pick.scalar_subquery(), J.state == JobState.QUEUED)  # type: ignore[arg-type]
+        .where(J.id == pick.scalar_subquery(), J.state.in_(t.source_values))  # type: ignore[arg-type,attr-defined]
         .values(
-            state=JobState.RUNNING,
+            state=t.target,
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             heartbeat_at=now,
@@ -72,8 +73,10 @@ async def claim(engine: AsyncEngine, owner: str, lease_seconds: float) -> Lease 
     return Lease(job_id=row[0], owner=owner, attempt=row[1], revision=row[2])
 
 
-def _held(lease: Lease):  # type: ignore[no-untyped-def]
-    return (J.id == lease.job_id, J.lease_owner == lease.owner, J.state == JobState.RUNNING)
+def _held(lease: Lease, action: str):  # type: ignore[no-untyped-def]
+    """The job is still ours, and ``action`` is allowed from its state."""
+    sources = transition(action).source_values
+    return (J.id == lease.job_id, J.lease_owner == lease.owner, J.state.in_(sources))  # type: ignore[attr-defined]
 
 
 async def heartbeat(
@@ -87,20 +90,23 @@ async def heartbeat(
         values["updated_at"] = now
     if stage:
         values["stage"] = stage
-    stmt = update(J).where(*_held(lease), J.revision == lease.revision).values(**values)
+    # A heartbeat changes no state; it holds while the job may still succeed.
+    stmt = update(J).where(*_held(lease, "succeed"), J.revision == lease.revision).values(**values)
     async with engine.begin() as conn:
         result = await conn.execute(stmt)
     return bool(result.rowcount)
 
 
-async def finish(engine: AsyncEngine, lease: Lease, state: JobState, **values: object) -> bool:
-    """Record the outcome if ``lease`` still holds the job."""
+async def finish(engine: AsyncEngine, lease: Lease, action: str, **values: object) -> bool:
+    """Record the outcome (``action`` "succeed" or "fail") if ``lease`` still holds the job."""
     now = utcnow()
+    t = transition(action)
+    assert t.target in (JobState.SUCCEEDED, JobState.FAILED), action
     stmt = (
         update(J)
-        .where(*_held(lease))
+        .where(*_held(lease, action))
         .values(
-            state=state,
+            state=t.target,
             lease_owner="",
             lease_expires_at=None,
             finished_at=now,
@@ -117,9 +123,9 @@ async def release(engine: AsyncEngine, lease: Lease, reason: str) -> bool:
     """Put a claimed job back in the queue (the worker is shutting down cleanly)."""
     stmt = (
         update(J)
-        .where(*_held(lease))
+        .where(*_held(lease, "release"))
         .values(
-            state=JobState.QUEUED,
+            state=transition("release").target,
             lease_owner="",
             lease_expires_at=None,
             attempts=J.attempts - 1,
@@ -136,10 +142,12 @@ async def release(engine: AsyncEngine, lease: Lease, reason: str) -> bool:
 async def reap_expired(engine: AsyncEngine, now: datetime | None = None) -> list[tuple[int, str]]:
     """Re-queue (or fail, when out of attempts) running jobs whose lease expired."""
     now = now or utcnow()
+    t = transition("reap")
+    assert t.targets == {JobState.QUEUED, JobState.FAILED}
     out_of_attempts = J.attempts >= J.max_attempts
     stmt = (
         update(J)
-        .where(J.state == JobState.RUNNING, J.lease_expires_at < now)  # type: ignore[operator]
+        .where(J.state.in_(t.source_values), J.lease_expires_at < now)  # type: ignore[attr-defined,operator]
         .values(
             state=case((out_of_attempts, JobState.FAILED.value), else_=JobState.QUEUED.value),
             reason=case(
@@ -161,3 +169,23 @@ async def reap_expired(engine: AsyncEngine, now: datetime | None = None) -> list
     async with engine.begin() as conn:
         rows = (await conn.execute(stmt)).all()
     return [(r[0], r[1]) for r in rows]
+
+
+async def back_to_waiting(engine: AsyncEngine, lease: Lease, missing: list[str], reason: str) -> bool:
+    """The run found ``missing`` parameters or inputs: the job waits for them (if still ours)."""
+    stmt = (
+        update(J)
+        .where(*_held(lease, "back_to_waiting"))
+        .values(
+            state=transition("back_to_waiting").target,
+            missing=missing,
+            reason=reason,
+            lease_owner="",
+            lease_expires_at=None,
+            stage="",
+            updated_at=utcnow(),
+        )
+    )
+    async with engine.begin() as conn:
+        result = await conn.execute(stmt)
+    return bool(result.rowcount)

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
+from matplotlib.figure import Figure
+from PIL import Image as PILImage
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from server.context import AppContext
+from server.db.analysis import AnalysisJob
 from server.storage import BlobNotFound
-from server.workflow.models import AnalysisJob
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 FIGURES = ("slices", "plot")
@@ -156,12 +164,10 @@ def _bar_series(csv_text: str) -> tuple[list[str], list[float]]:
 
 
 def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> dict[str, bytes]:
-    """PNG figures: ``slices`` (CBF montage with a colour bar) and ``plot``."""
-    import matplotlib
+    """PNG figures: ``slices`` (CBF montage with a colour bar) and ``plot``.
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    Figures are made with matplotlib's object API (no pyplot): no global figure registry, safe in
+    worker threads, nothing to close."""
     out: dict[str, bytes] = {}
     vol = np.asarray(cbf, dtype=float) if cbf is not None else np.zeros((1, 8, 8))
     if vol.ndim == 2:
@@ -171,7 +177,8 @@ def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> 
     picks = np.unique(np.linspace(0, nz - 1, min(nz, 12)).round().astype(int))
     cols = 4
     rows = int(np.ceil(len(picks) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(8, 2.1 * rows + 0.6), squeeze=False)
+    fig = Figure(figsize=(8, 2.1 * rows + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
     vmax = 100.0
     image = None
     for ax in axes.flat:
@@ -182,10 +189,11 @@ def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> 
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
         bar.set_label("CBF ml/100g/min", fontsize=8)
-    out["slices"] = _png(fig, plt)
+    out["slices"] = _png(fig)
 
     names, values = _bar_series(csv_text)
-    fig, ax = plt.subplots(figsize=(7.5, 3.0))
+    fig = Figure(figsize=(7.5, 3.0))
+    ax = fig.subplots()
     if names:
         ax.bar(range(len(values)), values, color="#d95f02")
         ax.set_xticks(range(len(values)), [n.replace("_", " ") for n in names], fontsize=8)
@@ -196,14 +204,13 @@ def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> 
         ax.set_xlabel("CBF (ml/100g/min)")
         ax.set_ylabel("voxels")
     fig.tight_layout()
-    out["plot"] = _png(fig, plt)
+    out["plot"] = _png(fig)
     return out
 
 
-def _png(fig: Any, plt: Any) -> bytes:
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -212,15 +219,8 @@ def figure_key(job_id: int, version: int, name: str) -> str:
 
 
 async def save_figures(ctx: AppContext, job_id: int, version: int, figures: dict[str, bytes]) -> None:
-    ctx.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     for name, data in figures.items():
-        fd, tmp = tempfile.mkstemp(dir=ctx.settings.tmp_dir, suffix=".png")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:
-            await ctx.store.put_file(figure_key(job_id, version, name), Path(tmp))
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        await ctx.store.put_bytes(figure_key(job_id, version, name), data)
 
 
 async def load_figures(ctx: AppContext, job_id: int, version: int) -> dict[str, bytes]:
@@ -245,10 +245,6 @@ def _fmt(value: Any) -> str:
 
 
 def report_font() -> str:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfbase.ttfonts import TTFont
-
     registered = pdfmetrics.getRegisteredFontNames()
     if "CirrusCJK" in registered:
         return "CirrusCJK"
@@ -262,12 +258,6 @@ def report_font() -> str:
 
 
 def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
     lang = language(lang)
     t = LABELS[lang]
     font = report_font()
@@ -295,8 +285,6 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
         return tbl
 
     def image(data: bytes, width: float) -> Image:
-        from PIL import Image as PILImage
-
         w, h = PILImage.open(io.BytesIO(data)).size
         return Image(io.BytesIO(data), width=width, height=width * h / w)
 

@@ -1,13 +1,20 @@
-"""Analysis job states and transitions, written as data.
+"""Analysis job states and transitions, written as data: the only authority on job state.
 
-Each action a person (or the system) may take names the states it is allowed
-from and the state it leads to. Services look transitions up here; nothing
-else decides whether an action is legal.
+Every change of a job's state that the code performs is a named transition here: the states it
+is allowed from and the state it leads to. Services and the queue look transitions up (the SQL
+they build takes its ``WHERE state IN (...)`` and its new state from the table); nothing else
+decides whether an action is legal. ``tests/server/workflow/test_states.py`` checks that every
+transition is performed somewhere and that no code writes a job state on its own.
 
-    waiting ──set parameters (complete)──▶ queued ──claim──▶ running ──▶ succeeded
-       ▲                                     ▲  ▲              │   └──▶ failed
-       └──────────── set parameters ─────────┘  └─lease lost───┘
+    waiting ──set parameters (complete)──▶ queued ──claim──▶ running ──succeed──▶ succeeded
+       ▲                                     ▲  ▲              │   └──fail──▶ failed
+       │                                     │  └──release/reap┘   (reap: failed when out of attempts)
+       └──────── back to waiting ────────────┼───────────────────┘
     any non-terminal ──cancel──▶ cancelled;  succeeded/failed/cancelled ──rerun──▶ queued|waiting
+    new input instances ──reevaluate──▶ queued|waiting
+
+Superseding is not a job state change: when a run succeeds, the job's older result versions are
+flagged superseded (``worker.supersede_older``) and the viewer shows only the current one.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from server.app_errors import StateConflict
+
 
 class JobState(StrEnum):
-    WAITING = "waiting"  # a parameter could not be read; ``missing`` names it
+    WAITING = "waiting"  # a parameter or input series is missing; ``missing`` names it
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -33,46 +42,65 @@ FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 class Transition:
     action: str
     sources: frozenset[JobState]
-    # ``None`` means the target depends on whether parameters are missing
-    # (waiting when some are, queued when none are).
+    # ``None`` means the target depends on whether parameters are missing (waiting when some are,
+    # queued when none are); ``targets`` lists every state the action can lead to.
     target: JobState | None
-    # True when a person may trigger it over the API.
+    # True when a person may trigger it over the API (the UI shows these as buttons).
     manual: bool
+    targets: frozenset[JobState] | None = None
+
+    @property
+    def source_values(self) -> list[str]:
+        return sorted(s.value for s in self.sources)
+
+    def leads_to(self) -> frozenset[JobState]:
+        if self.targets is not None:
+            return self.targets
+        return frozenset({self.target}) if self.target else frozenset({JobState.WAITING, JobState.QUEUED})
 
 
 S = JobState
+_NOT_RUNNING = frozenset({S.WAITING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELLED})
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
+        # A detector opens a job for a newly found acquisition.
         Transition("detect", frozenset(), None, manual=False),
         Transition("set_parameters", frozenset({S.WAITING, S.QUEUED}), None, manual=True),
         Transition("start", frozenset({S.WAITING, S.QUEUED}), S.QUEUED, manual=True),
         Transition("claim", frozenset({S.QUEUED}), S.RUNNING, manual=False),
         Transition("succeed", frozenset({S.RUNNING}), S.SUCCEEDED, manual=False),
         Transition("fail", frozenset({S.RUNNING}), S.FAILED, manual=False),
-        # A lost lease puts the job back in the queue (or fails it once its attempts are used).
-        Transition("requeue", frozenset({S.RUNNING}), S.QUEUED, manual=False),
+        # A worker shutting down cleanly gives its job back.
+        Transition("release", frozenset({S.RUNNING}), S.QUEUED, manual=False),
+        # A lost lease puts the job back in the queue, or fails it once its attempts are used.
+        Transition("reap", frozenset({S.RUNNING}), None, manual=False, targets=frozenset({S.QUEUED, S.FAILED})),
+        # The run found a parameter or an input series missing: the job waits for it.
+        Transition("back_to_waiting", frozenset({S.RUNNING}), S.WAITING, manual=False),
         Transition("cancel", frozenset({S.WAITING, S.QUEUED, S.RUNNING}), S.CANCELLED, manual=True),
         Transition("rerun", frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}), None, manual=True),
-        # New instances arrived for the job's series: analyse again (a running
-        # attempt on the old inputs is abandoned; its worker notices at its next heartbeat).
+        # New instances arrived for the job's series: analyse again (a running attempt on the old
+        # inputs is abandoned; its worker notices at its next heartbeat).
         Transition(
             "reevaluate", frozenset({S.SUCCEEDED, S.FAILED, S.WAITING, S.QUEUED, S.RUNNING}), None, manual=False
         ),
-        Transition("delete", frozenset({S.WAITING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELLED}), None,
-                   manual=True),
+        # Removes the job (no target state); its derived series stay in the study.
+        Transition("delete", _NOT_RUNNING, None, manual=True, targets=frozenset()),
     )
 }
 
-
-class TransitionError(Exception):
-    """An action is not allowed from the job's current state."""
+class TransitionError(StateConflict):
+    """An action is not allowed from the job's current state (409 naming the state)."""
 
     def __init__(self, action: str, state: str) -> None:
         allowed = ", ".join(sorted(TRANSITIONS[action].sources)) if action in TRANSITIONS else "none"
-        super().__init__(f"cannot {action.replace('_', ' ')} a job that is {state} (allowed from: {allowed})")
+        super().__init__(f"cannot {action.replace('_', ' ')} a job that is {state} (allowed from: {allowed})", state)
         self.action = action
         self.state = state
+
+
+def transition(action: str) -> Transition:
+    return TRANSITIONS[action]
 
 
 def allowed(action: str, state: str) -> bool:
@@ -86,11 +114,11 @@ def check(action: str, state: str) -> None:
 
 def target_state(action: str, state: str, missing: list[str]) -> JobState:
     """The state ``action`` leads to from ``state``; raises TransitionError if not allowed."""
-    transition = TRANSITIONS[action]
-    if transition.sources and JobState(state) not in transition.sources:
+    t = TRANSITIONS[action]
+    if t.sources and JobState(state) not in t.sources:
         raise TransitionError(action, state)
-    if transition.target is not None:
-        return transition.target
+    if t.target is not None:
+        return t.target
     return JobState.WAITING if missing else JobState.QUEUED
 
 

@@ -14,10 +14,8 @@ import io
 import logging
 import os
 import socket
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -27,10 +25,12 @@ from sqlmodel import col, select
 
 import quant
 from server.context import AppContext
-from server.db.models import Instance, utcnow
-from server.services.ingest import IngestService, Spooled, sha256_of
-from server.workflow import engine, inputs, jobs, queue, reports
-from server.workflow.models import AnalysisJob, AnalysisResult
+from server.db.analysis import AnalysisJob, AnalysisResult
+from server.db.archive import Instance, InstanceState
+from server.db.changes import JOBS
+from server.db.database import aware, utcnow
+from server.services.ingest import IngestService
+from server.workflow import jobs, quant_bridge, queue, reports, study_loader
 from server.workflow.states import JobState
 
 log = logging.getLogger("cirrus.worker")
@@ -85,21 +85,21 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
             job = await s.get(AnalysisJob, lease.job_id)
         assert job is not None
         if job.queued_at:
-            timings["queue_wait"] = round(max(0.0, (utcnow() - _aware(job.queued_at)).total_seconds()), 3)
+            timings["queue_wait"] = round(max(0.0, (utcnow() - aware(job.queued_at)).total_seconds()), 3)
         t = time.perf_counter()
         wanted = [*job.series_uids, *(u for u in (job.m0_series_uid, job.t1_series_uid) if u)]
-        datasets = await inputs.load_datasets(ctx, job.study_instance_uid, wanted, pixels=True)
+        datasets = await study_loader.load_datasets(ctx, job.study_instance_uid, wanted, pixels=True)
         step("load", t)
         await stage("classifying", 0.2)
         t = time.perf_counter()
-        found = await asyncio.to_thread(engine.classify, datasets)
-        f = engine.pick(found, job.acquisition_key) or (found[0] if len(found) == 1 else None)
+        found = await asyncio.to_thread(quant_bridge.classify, datasets)
+        f = quant_bridge.pick(found, job.acquisition_key) or (found[0] if len(found) == 1 else None)
         step("classify", t)
         if f is None:
             raise quant.InputError("the ASL series of this job are no longer in the study")
         await stage("quantifying", 0.3)
         t = time.perf_counter()
-        computed = await asyncio.to_thread(engine.compute, f.acquisition, job.overrides, job.model)
+        computed = await asyncio.to_thread(quant_bridge.compute, f.acquisition, job.overrides, job.model)
         step("quantify", t)
         if lost.is_set():
             raise LeaseLost()
@@ -113,7 +113,7 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
         done = await queue.finish(
             ctx.engine,
             lease,
-            JobState.SUCCEEDED,
+            "succeed",
             version=version,
             statistics=computed.statistics,
             provenance=computed.provenance,
@@ -132,15 +132,16 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
         log.warning("analysis job %s was taken away (cancelled, changed or lease expired)", lease.job_id)
         return "lost"
     except quant.MissingParameterError as exc:
-        await back_to_waiting(ctx, lease, list(exc.missing))
+        missing = list(exc.missing)
+        await queue.back_to_waiting(ctx.engine, lease, missing, jobs.waiting_reason(missing))
         return JobState.WAITING
     except quant.MissingM0Error:
         # Not a failure of the data we have: the study lacks a series. The job
         # waits; the M0 series arriving later re-evaluates and queues it.
-        await back_to_waiting(ctx, lease, [jobs.M0_MISSING])
+        await queue.back_to_waiting(ctx.engine, lease, [jobs.M0_MISSING], jobs.waiting_reason([jobs.M0_MISSING]))
         return JobState.WAITING
     except quant.QuantError as exc:
-        await queue.finish(ctx.engine, lease, JobState.FAILED, reason=str(exc), timings=timings, stage="")
+        await queue.finish(ctx.engine, lease, "fail", reason=str(exc), timings=timings, stage="")
         return JobState.FAILED
     except asyncio.CancelledError:
         # Worker shutting down: give the job back rather than waiting for the lease to expire.
@@ -151,7 +152,7 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
         await queue.finish(
             ctx.engine,
             lease,
-            JobState.FAILED,
+            "fail",
             reason=f"internal error during the analysis ({type(exc).__name__}); the log has details",
             timings=timings,
             stage="",
@@ -160,30 +161,6 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
     finally:
         heartbeat.cancel()
         jobs.notify(ctx)
-
-
-def _aware(dt):  # type: ignore[no-untyped-def]
-    from datetime import UTC
-
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-async def back_to_waiting(ctx: AppContext, lease: queue.Lease, missing: list[str]) -> None:
-    stmt = (
-        update(AnalysisJob)
-        .where(col(AnalysisJob.id) == lease.job_id, col(AnalysisJob.lease_owner) == lease.owner)
-        .values(
-            state=JobState.WAITING,
-            missing=missing,
-            reason=jobs.waiting_reason(missing),
-            lease_owner="",
-            lease_expires_at=None,
-            stage="",
-            updated_at=utcnow(),
-        )
-    )
-    async with ctx.write() as conn:
-        await conn.execute(stmt)
 
 
 def assign_uids(job: AnalysisJob, version: int, datasets: list[pydicom.Dataset]) -> dict[str, str]:
@@ -214,7 +191,7 @@ def assign_uids(job: AnalysisJob, version: int, datasets: list[pydicom.Dataset])
         new_series = str(ds.SeriesInstanceUID)
         idx = index_of[new_series]
         description = str(ds.get("SeriesDescription", "") or f"Derived {idx + 1}")
-        role = description.split(" (")[0][:40] or f"series{idx}"
+        role = quant.derived_role(ds)
         if version > 1 and "(v" not in description:
             ds.SeriesDescription = f"{description} (v{version})"[:64]
         roles.setdefault(role, new_series)
@@ -237,7 +214,7 @@ async def existing_sops(ctx: AppContext, sop_uids: list[str]) -> set[str]:
     async with ctx.sessions() as s:
         rows = await s.exec(
             select(Instance.sop_instance_uid).where(
-                col(Instance.sop_instance_uid).in_(sop_uids), Instance.state == "created"
+                col(Instance.sop_instance_uid).in_(sop_uids), Instance.state == InstanceState.CREATED
             )
         )
         return set(rows.all())
@@ -248,20 +225,7 @@ async def ingest_datasets(ctx: AppContext, study_uid: str, datasets: list[pydico
     todo = [ds for ds in datasets if str(ds.SOPInstanceUID) not in present]
     if not todo:
         return
-    ctx.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-
-    def spool() -> list[Spooled]:
-        items = []
-        for ds in todo:
-            fd, name = tempfile.mkstemp(dir=ctx.settings.tmp_dir, suffix=".dcm")
-            os.close(fd)
-            path = Path(name)
-            ds.save_as(path, enforce_file_format=True)
-            items.append(Spooled(path, sha256_of(path)))
-        return items
-
-    items = await asyncio.to_thread(spool)
-    outcomes = await IngestService(ctx).ingest_batch(items, expected_study_uid=study_uid)
+    outcomes = await IngestService(ctx).ingest_datasets(todo, expected_study_uid=study_uid)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         # UIDs are derived from (job, version, position): an object already
@@ -274,7 +238,7 @@ async def ingest_datasets(ctx: AppContext, study_uid: str, datasets: list[pydico
 
 
 async def store_results(
-    ctx: AppContext, job: AnalysisJob, version: int, computed: engine.Computed, lost: asyncio.Event
+    ctx: AppContext, job: AnalysisJob, version: int, computed: quant_bridge.Computed, lost: asyncio.Event
 ) -> dict[str, str]:
     roles = assign_uids(job, version, computed.datasets)
     reference = computed.datasets[0] if computed.datasets else None
@@ -282,7 +246,7 @@ async def store_results(
     roles["REPORT"] = report_series
     # Record the version before writing, so the detector never mistakes our
     # own series for new input while they arrive.
-    async with ctx.sessions() as s:
+    async with ctx.write_session() as s:
         mine = (AnalysisResult.job_id == job.id, AnalysisResult.version == version)
         row = (await s.exec(select(AnalysisResult).where(*mine))).first()
         if row is None:
@@ -315,7 +279,7 @@ async def store_report(ctx: AppContext, job: AnalysisJob, lang: str = "zh-CN") -
     if job.version < 1 or not current or "REPORT" not in current[0].series:
         raise jobs.JobConflict(f"analysis job {job.id} has no result to report on yet (it is {job.state})")
     series = current[0].series["REPORT"]
-    rows = await inputs.instance_rows(ctx, job.study_instance_uid, [series])
+    rows = await study_loader.instance_rows(ctx, job.study_instance_uid, [series])
     reference = None
     if rows:
         blob = await ctx.store.get_bytes(rows[0][1].blob_key)
@@ -354,28 +318,25 @@ async def worker_loop(
     poll_seconds: float = 1.0,
 ) -> None:
     """Claim and run jobs until ``stop`` is set."""
-    wake = ctx.extras.setdefault("job_wakeup", asyncio.Event())
     last_reap = 0.0
     log.info("analysis worker %s started", name)
-    while not stop.is_set():
-        try:
-            if time.monotonic() - last_reap > min(5.0, lease_seconds / 2):
-                last_reap = time.monotonic()
-                for job_id, state in await queue.reap_expired(ctx.engine):
-                    log.warning("analysis job %s lost its worker: now %s", job_id, state)
-            lease = await queue.claim(ctx.engine, name, lease_seconds)
-            if lease is not None:
-                log.info("worker %s took analysis job %s (attempt %s)", name, lease.job_id, lease.attempt)
-                jobs.notify(ctx)
-                await run_job(ctx, lease, lease_seconds)
-                continue
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("analysis worker %s: loop error", name)
-        wake.clear()
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
-        except TimeoutError:
-            pass
+    with ctx.changes.subscribe(JOBS) as changed:
+        while not stop.is_set():
+            try:
+                if time.monotonic() - last_reap > min(5.0, lease_seconds / 2):
+                    last_reap = time.monotonic()
+                    for job_id, state in await queue.reap_expired(ctx.engine):
+                        log.warning("analysis job %s lost its worker: now %s", job_id, state)
+                lease = await queue.claim(ctx.engine, name, lease_seconds)
+                if lease is not None:
+                    log.info("worker %s took analysis job %s (attempt %s)", name, lease.job_id, lease.attempt)
+                    jobs.notify(ctx)
+                    await run_job(ctx, lease, lease_seconds)
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("analysis worker %s: loop error", name)
+            # Queue changes wake us at once; the timeout keeps lease reaping going when all is quiet.
+            await changed.wait(poll_seconds)
     log.info("analysis worker %s stopped", name)

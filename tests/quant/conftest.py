@@ -33,7 +33,7 @@ def dro_dir(tmp_path_factory: pytest.TempPathFactory):
 
 def truth(folder: Path, quantity: str) -> np.ndarray:
     """A DRO ground-truth map as (z, y, x)."""
-    from server.quantio import load_volume_zyx
+    from server.commands.quant_inputs import load_volume_zyx
 
     return load_volume_zyx(next((folder / "ground_truth").glob(f"*_ground_truth_{quantity}.nii.gz")))
 

@@ -18,7 +18,7 @@ from quant import (
     classify_study,
     quantify,
 )
-from server.quantio import acquisition_from_bids
+from server.commands.quant_inputs import acquisition_from_bids
 from tests.quant.builders import ge_series
 from tests.quant.conftest import asl_niftis, read_series
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from quant import build_derived_datasets, classify_study, quantify, statistics_csv
-from server.quantio import acquisition_from_bids
+from server.commands.quant_inputs import acquisition_from_bids
 from tests.quant.builders import ge_series, roundtrip
 from tests.quant.conftest import asl_niftis
 

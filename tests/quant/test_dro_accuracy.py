@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from quant import quantify
-from server.quantio import acquisition_from_bids
+from server.commands.quant_inputs import acquisition_from_bids
 from tests.quant.conftest import asl_niftis, truth
 
 TISSUES = {1: "GM", 2: "WM", 3: "CSF"}

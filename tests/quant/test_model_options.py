@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from quant import InputError, classify_study, quantify
-from server.quantio import acquisition_from_bids
+from server.commands.quant_inputs import acquisition_from_bids
 from tests.quant.builders import ge_series
 from tests.quant.conftest import asl_niftis
 

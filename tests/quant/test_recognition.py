@@ -8,7 +8,7 @@ import numpy as np
 from pydicom.uid import generate_uid
 
 from quant import classify_series, classify_study
-from server.quantio import acquisition_from_bids
+from server.commands.quant_inputs import acquisition_from_bids
 from tests.quant.builders import ge_series
 from tests.quant.conftest import asl_niftis, read_series
 

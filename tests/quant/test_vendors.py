@@ -14,7 +14,7 @@ from quant import (
 )
 from quant.images import sort_slices
 from quant.vendors.philips import floating_point
-from server.quantio import acquisition_from_bids
+from server.commands.quant_inputs import acquisition_from_bids
 from tests.quant.builders import ge_series, roundtrip
 from tests.quant.conftest import asl_niftis, read_series, truth
 

@@ -7,11 +7,8 @@ datasets or into an :class:`quant.AslAcquisition` built from NIfTI arrays.
 from __future__ import annotations
 
 import csv
-import io
 import json
-import tempfile
-import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +17,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from quant import AslAcquisition, InputError, Param, geometry_from_affine
-from quant.acquisition import VolumeKind
+from quant import AslAcquisition, InputError, Param, VolumeKind, geometry_from_affine
+from server.services.archives import Skipped, UploadLimits, UploadRejected, walk_inputs
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 CONTEXT_KINDS: dict[str, VolumeKind] = {
@@ -36,51 +33,54 @@ def is_nifti(path: Path) -> bool:
     return path.name.endswith(NIFTI_SUFFIXES)
 
 
-def _read_dicom_bytes(data: bytes, name: str) -> pydicom.Dataset | None:
+SIDECAR_SUFFIXES = (".json", ".tsv")
+NOT_IMAGES = (".json", ".tsv", ".txt", ".md")
+
+
+def _read_dicom(path: Path) -> pydicom.Dataset | None:
     try:
-        return pydicom.dcmread(io.BytesIO(data))
-    except (InvalidDicomError, EOFError, ValueError):
+        return pydicom.dcmread(path)
+    except (InvalidDicomError, EOFError, ValueError, OSError):
         return None
 
 
-def _iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    for p in paths:
-        if p.is_dir():
-            yield from sorted(x for x in p.rglob("*") if x.is_file())
-        elif p.is_file():
-            yield p
-        else:
-            raise InputError(f"{p}: no such file or folder")
-
-
 def read_inputs(paths: Iterable[Path], workdir: Path) -> tuple[list[pydicom.Dataset], list[Path]]:
-    """DICOM datasets and NIfTI files found in ``paths`` (ZIPs are opened; NIfTI members are
-    extracted into ``workdir`` with their sidecars)."""
+    """DICOM datasets and BIDS ASL NIfTI files found in ``paths``.
+
+    Files, folders and ZIPs are expanded by the same code as uploads (``server.services.archives``:
+    unsafe member names, zip bombs and lying sizes are refused before anything is written). NIfTI
+    members of an archive are laid out under ``workdir`` by their (checked) member names, so that
+    their BIDS sidecars sit beside them.
+    """
+    inputs = []
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"{p}: no such file or folder")
+        inputs.append((p.name, p.resolve()))
     datasets: list[pydicom.Dataset] = []
     niftis: list[Path] = []
-    for f in _iter_files(paths):
-        if is_nifti(f):
-            niftis.append(f)
-        elif zipfile.is_zipfile(f):
-            with zipfile.ZipFile(f) as zf:
-                names = zf.namelist()
-                if any(n.endswith(NIFTI_SUFFIXES) for n in names):
-                    target = Path(tempfile.mkdtemp(prefix="zip-", dir=workdir))
-                    zf.extractall(target)
-                    niftis += sorted(p for p in target.rglob("*") if is_nifti(p) and "_asl" in p.name)
-                    continue
-                for name in names:
-                    if name.endswith("/"):
-                        continue
-                    ds = _read_dicom_bytes(zf.read(name), name)
-                    if ds is not None:
-                        datasets.append(ds)
-        elif f.suffix.lower() in (".json", ".tsv", ".txt", ".md"):
-            continue
-        else:
-            ds = _read_dicom_bytes(f.read_bytes(), str(f))
-            if ds is not None:
-                datasets.append(ds)
+    members = workdir / "members"
+    try:
+        for item in walk_inputs(inputs, workdir, UploadLimits()):
+            if isinstance(item, Skipped):
+                continue
+            path = item.path
+            extracted = path.is_relative_to(workdir)
+            name = item.name
+            if extracted and (is_nifti(Path(name)) or name.endswith(SIDECAR_SUFFIXES)):
+                target = members / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                path = path.replace(target)
+            if is_nifti(path):
+                niftis.append(path)
+            elif not name.lower().endswith(NOT_IMAGES):
+                ds = _read_dicom(path)
+                if ds is not None:
+                    datasets.append(ds)
+                if extracted:
+                    path.unlink(missing_ok=True)
+    except UploadRejected as exc:
+        raise InputError(exc.message) from None
     # A folder of BIDS output: keep only ASL series (ground-truth maps are not inputs).
     niftis = [n for n in niftis if n.name.replace(".gz", "").endswith("_asl.nii")]
     return datasets, niftis

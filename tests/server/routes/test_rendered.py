@@ -17,9 +17,9 @@ from dicomweb.pixels.description import PixelDescription
 from dicomweb.pixels.params import Window
 from dicomweb.pixels.render import voi_window
 from tests.dicom_helpers import STOW_TYPE, multipart
-from tests.server.test_wado import split_multipart
+from tests.server.routes.test_wado import split_multipart
 
-TS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "transfer-syntaxes"
+TS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "transfer-syntaxes"
 
 
 def relabel(path: Path | str, study: str, series: str, number: int = 1, **changes: object) -> bytes:
@@ -65,12 +65,10 @@ def test_rendered_frame_matches_numpy_voi_and_caches(client) -> None:  # type: i
     other = client.get(url, params={"window": "400,801"}, headers={"Accept": "image/png"})
     assert other.headers["etag"] != etag
     # Revalidation needs no rendering: with the output cache emptied, a 304 leaves it empty.
-    from server.services.pixels import LRU, OUTPUT_CACHE_BYTES
-
-    svc = client.app.state.ctx.extras["pixels"]
-    svc.outputs = LRU(100, OUTPUT_CACHE_BYTES)
+    outputs = client.app.state.ctx.memory.pixels.outputs
+    outputs.clear()
     again = client.get(url, params={"window": "400,800,linear"}, headers={"Accept": "image/png", "If-None-Match": etag})
-    assert again.status_code == 304 and svc.outputs.size == 0
+    assert again.status_code == 304 and outputs.size == 0 and len(outputs) == 0
     hot = client.get(url, params={"window": "400,800", "palette": "hot_iron"}, headers={"Accept": "image/png"})
     assert np.asarray(Image.open(io.BytesIO(hot.content))).shape == (*got.shape, 3)
     plain = client.get(url, params={"viewport": "384,384"})
@@ -327,29 +325,17 @@ def test_frame_list_rendered_is_multipart(client) -> None:  # type: ignore[no-un
     assert np.array_equal(back, ref[0])
 
 
-def test_small_native_frames_render_on_the_loop_others_in_a_thread(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import asyncio
-
-    from server.services import pixels as pixels_module
-
-    hops: list[str] = []
-    real_to_thread = asyncio.to_thread
-
-    async def counting_to_thread(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        hops.append(getattr(fn, "__name__", "?"))
-        return await real_to_thread(fn, *args, **kwargs)
-
-    monkeypatch.setattr(pixels_module.asyncio, "to_thread", counting_to_thread)
+def test_small_native_frames_render_on_the_loop_others_in_a_thread(client) -> None:  # type: ignore[no-untyped-def]
+    stats = client.app.state.ctx.memory.pixels
     study, series = generate_uid(), generate_uid()
     native = relabel(get_testdata_file("CT_small.dcm"), study, series, 1)  # 128x128 explicit VR LE
     compressed = relabel(TS_DIR / "7.dcm", study, series, 2)  # JPEG-LS: decoded in a worker thread
     store(client, [native, compressed])
-    header_hops = len(hops)
     r = client.get(url_of(native) + "/frames/1/rendered", params={"window": "40,400"})
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     ds = pydicom.dcmread(io.BytesIO(native))
     assert Image.open(io.BytesIO(r.content)).size == (ds.Columns, ds.Rows)
-    assert "work" not in hops[header_hops:]  # rendered on the event loop
+    assert (stats.renders_inline, stats.renders_off_loop) == (1, 0)  # rendered on the event loop
     r = client.get(url_of(compressed) + "/frames/1/rendered", params={"window": "40,400"})
     assert r.status_code == 200
-    assert "work" in hops  # decode + render off the loop
+    assert (stats.renders_inline, stats.renders_off_loop) == (1, 1)  # decode + render off the loop

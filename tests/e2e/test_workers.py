@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, LiveServer, live_server_env
-from tests.workflow.analysis_helpers import wait_jobs, zip_folder
+from tests.server.workflow.analysis_helpers import wait_jobs, zip_folder
 
 
 class Worker:

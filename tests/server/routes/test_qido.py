@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import insert, select
 
-from server.db.models import Instance, Series, Study
+from server.db.archive import Instance, Series, Study
 from server.services.indexing import extract_index
 from tests.dicom_helpers import STOW_TYPE, multipart
 
@@ -462,7 +462,7 @@ def test_generated_matching_uses_an_index(database_url: str, query: str, index: 
     from urllib.parse import parse_qsl
 
     from dicomweb.qido import QueryLevel, parse_query
-    from server.db.engine import create_engine
+    from server.db.database import create_engine
     from server.services.qido import match_clause
 
     (match,) = parse_query(QueryLevel.STUDY, parse_qsl(query)).matches

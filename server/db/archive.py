@@ -11,14 +11,20 @@ Instance rows go through two states (``creating`` → ``created``): only
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
+from server.db.database import utcnow
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+
+class InstanceState(StrEnum):
+    """Two-phase write of an instance row (a write-ahead intent)."""
+
+    CREATING = "creating"  # the blob is being written; invisible to QIDO/WADO
+    CREATED = "created"  # durable and visible
 
 
 class Institution(SQLModel, table=True):
@@ -109,8 +115,7 @@ class Instance(SQLModel, table=True):
     rows: int | None = Field(default=None)
     columns: int | None = Field(default=None)
     number_of_frames: int = Field(default=0)
-    # "creating" while the blob is being written, "created" once visible.
-    state: str = Field(default="creating", max_length=16)
+    state: str = Field(default=InstanceState.CREATING, max_length=16)
     blob_key: str = Field(max_length=256)
     size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     sha256: str = Field(default="", max_length=64)
@@ -120,12 +125,7 @@ class Instance(SQLModel, table=True):
     # by byte range (deflated transfer syntax): they are decoded instead.
     frame_index: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # Instance DICOM JSON (PS3.18 §F.2) with bulk data replaced by
-    # BulkDataURIs that start with BULK_URI_PREFIX, rewritten to absolute
-    # URLs when served.
+    # BulkDataURIs relative to a placeholder base (``server.services.bulk_uri``),
+    # made absolute when served.
     metadata_json: bytes = Field(default=b"{}", sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
-
-
-# Placeholder at the start of stored BulkDataURIs; replaced by the request's
-# base URL ("https://host/dicom-web/") when metadata is served.
-BULK_URI_PREFIX = "cirrus-base:"

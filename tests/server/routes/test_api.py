@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from server.db.engine import create_engine, session_factory
+from server.db.analysis import AnalysisJob
+from server.db.database import create_engine, session_factory
 from server.workflow.jobs import waiting_reason
-from server.workflow.models import AnalysisJob
 from tests.conftest import SHARED_DATA
-from tests.workflow import hostile
+from tests.server.services import hostile_archives as hostile
 
 M0_SERIES = "asl/siemens/pasl3d/13_pasl_3d_m0"
 

@@ -13,7 +13,7 @@ from pydicom.data import get_testdata_file
 from requests.exceptions import HTTPError
 
 from tests.conftest import LiveServer
-from tests.server.test_qido import SPECS, first, synthetic, uid, values
+from tests.server.routes.test_qido import SPECS, first, synthetic, uid, values
 
 
 @pytest.fixture

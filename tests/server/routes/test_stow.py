@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pydicom
 from pydicom.uid import generate_uid
+from starlette.testclient import TestClient
 
+from server.app import create_app
 from tests.dicom_helpers import BOUNDARY, STOW_TYPE, ct_instance, multipart
 
 SQ_REFERENCED = "00081199"
@@ -169,39 +171,32 @@ def test_series_uid_reused_under_another_study_is_refused(client) -> None:  # ty
     assert len(client.get(f"/dicom-web/studies/{other_study}/metadata").json()) == 1
 
 
-def test_parts_spool_in_memory_within_a_budget_and_spill_to_disk_beyond(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from server.routes import stow as stow_route
-
-    budget = stow_route.MemoryBudget(3 * 300_000)  # room for about three of these parts
-    monkeypatch.setattr(stow_route, "MEMORY", budget)
-    spills = []
-    real_spill = stow_route.Spool._spill
-
-    def counting_spill(self):  # type: ignore[no-untyped-def]
-        spills.append(self.size)
-        real_spill(self)
-
-    monkeypatch.setattr(stow_route.Spool, "_spill", counting_spill)
-    study, series = generate_uid(), generate_uid()
-    sops = [generate_uid() for _ in range(8)]
-    parts = [ct_instance(study=study, series=series, sop=s, number=i, size=384)
-             for i, s in enumerate(sops)]
-    assert all(250_000 < len(p) < 300_000 for p in parts)
-    r = stow(client, parts)
-    assert r.status_code == 200, r.text
-    assert spills, "parts past the budget go to disk"
-    assert budget.used == 0  # every byte taken is given back
-    for sop, part in zip(sops, parts, strict=True):
-        got = client.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}")
-        assert part in got.content
+def test_parts_spool_in_memory_within_a_budget_and_spill_to_disk_beyond(database_url, settings_factory) -> None:  # type: ignore[no-untyped-def]
+    # A 1 MiB budget holds about three of these ~290 KB parts; the rest of the batch goes to disk.
+    settings = settings_factory(database_url, stow_memory_mb=1)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        budget = client.app.state.ctx.memory.stow_budget
+        study, series = generate_uid(), generate_uid()
+        sops = [generate_uid() for _ in range(8)]
+        parts = [ct_instance(study=study, series=series, sop=s, number=i, size=384) for i, s in enumerate(sops)]
+        assert all(250_000 < len(p) < 300_000 for p in parts)
+        r = stow(client, parts)
+        assert r.status_code == 200, r.text
+        assert budget.spills >= 4, "parts past the budget go to disk"
+        assert budget.used == 0  # every byte taken is given back
+        for sop, part in zip(sops, parts, strict=True):
+            got = client.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}")
+            assert part in got.content
+        assert not list(settings.tmp_dir.glob("stow-*")), "spool files are removed once stored"
 
     # A part larger than the per-part limit goes to disk even with budget to spare; failures give
     # back what they held too.
-    monkeypatch.setattr(stow_route, "PART_IN_MEMORY_MAX", 100_000)
-    spills.clear()
-    r = stow(client, [ct_instance(study=study, size=384), b"not DICOM at all"])
-    assert r.status_code == 202, r.text
-    assert spills and budget.used == 0
+    settings = settings_factory(database_url, stow_part_memory_kb=100)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        budget = client.app.state.ctx.memory.stow_budget
+        r = stow(client, [ct_instance(study=study, size=384), b"not DICOM at all"])
+        assert r.status_code == 202, r.text
+        assert budget.spills == 1 and budget.used == 0
 
 
 def test_a_failed_storage_sync_stores_nothing_and_says_so(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from server.db.models import utcnow
+from server.db.database import utcnow
 
 
 class AnalysisJob(SQLModel, table=True):

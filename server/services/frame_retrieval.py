@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dicomweb.errors import NotAcceptable, NotFound
+from dicomweb.errors import InvalidFrameList, NotAcceptable, NotFound
 from dicomweb.media import (
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
@@ -18,7 +18,9 @@ from dicomweb.media import (
     frame_media_type,
 )
 from dicomweb.multipart import closing, part_header
+from dicomweb.pixels.media import TARGETS
 from server.context import AppContext
+from server.services.pixels import PixelService, target_for_plan
 from server.services.retrieve import StoredInstance
 from server.storage.base import Piece
 
@@ -35,8 +37,6 @@ class FramePlan:
 
 
 def parse_frame_list(text: str) -> list[int]:
-    from dicomweb.errors import InvalidFrameList
-
     numbers = []
     for piece in text.replace("%2C", ",").replace("%2c", ",").split(","):
         piece = piece.strip()
@@ -66,9 +66,6 @@ def plan_frames(inst: StoredInstance, choice: Choice) -> FramePlan:
     elif asked_ts == stored or (asked_ts in LE_NATIVE and stored in LE_NATIVE):
         return FramePlan(stored_type, EXPLICIT_VR_LE if stored in LE_NATIVE else stored)
     # --- transcoding target (pixels branch): make it concrete and refuse what cannot be made ---
-    from dicomweb.pixels.media import TARGETS
-    from server.services.pixels import target_for_plan
-
     target = target_for_plan(stored, asked_type, asked_ts or "")
     if target not in TARGETS:
         raise NotAcceptable(f"transcoding frames to transfer syntax {target} is not supported")
@@ -115,8 +112,6 @@ async def multipart_frames(ctx: AppContext, inst: StoredInstance, numbers: list[
 
 async def transcode_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int], plan: FramePlan) -> list[bytes]:
     """Decode the requested frames and re-encode them (``server.services.pixels``)."""
-    from server.services import pixels
-
     assert plan.transcode_to is not None
-    data, _ = await pixels.service(ctx).transcode_frames(inst, numbers, plan.transcode_to)
+    data, _ = await PixelService(ctx).transcode_frames(inst, numbers, plan.transcode_to)
     return data

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.services.uploads import (
+from server.services.archives import (
     Candidate,
     Skipped,
     UploadLimits,
@@ -16,7 +16,7 @@ from server.services.uploads import (
     dicom_problem,
     expand,
 )
-from tests.workflow import hostile
+from tests.server.services import hostile_archives as hostile
 
 
 def write(tmp: Path, name: str, data: bytes) -> Path:

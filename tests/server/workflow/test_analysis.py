@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.workflow.analysis_helpers import colourful_fraction, ink_fraction, pdf_pages, wait_jobs, zip_folder
+from tests.server.workflow.analysis_helpers import colourful_fraction, ink_fraction, pdf_pages, wait_jobs, zip_folder
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 

@@ -10,8 +10,8 @@ import pydicom
 from sqlmodel import col, select
 
 from server.context import AppContext
-from server.db.models import Instance, Series, Study
-from server.workflow.models import AnalysisResult
+from server.db.analysis import AnalysisResult
+from server.db.archive import Instance, InstanceState, Series, Study
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 
@@ -40,7 +40,7 @@ async def instance_rows(
         select(Series.series_instance_uid, Instance)
         .join(Series, col(Series.id) == Instance.series_id)
         .join(Study, col(Study.id) == Instance.study_id)
-        .where(Study.study_instance_uid == study_uid, Instance.state == "created")
+        .where(Study.study_instance_uid == study_uid, Instance.state == InstanceState.CREATED)
     )
     if series_uids is not None:
         stmt = stmt.where(col(Series.series_instance_uid).in_(list(series_uids)))

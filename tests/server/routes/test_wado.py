@@ -206,15 +206,3 @@ def test_metadata_never_stale_after_delete_and_new_instance(client) -> None:  # 
     assert second.headers["etag"] != first.headers["etag"]
     got = {d["00080018"]["Value"][0] for d in second.json()}
     assert got == {*sops[:-1], newcomer}
-
-
-def test_metadata_cache_is_bounded_by_bytes() -> None:
-    from server.services.retrieve import MetadataCache
-
-    cache = MetadataCache(max_bytes=1000)
-    for i in range(10):
-        cache.put(("s", str(i)), b"x" * 200)
-    assert cache.bytes <= 1000
-    assert cache.get(("s", "0")) is None and cache.get(("s", "9")) == b"x" * 200
-    cache.put(("s", "big"), b"x" * 600)  # over a quarter of the budget: not kept
-    assert cache.get(("s", "big")) is None

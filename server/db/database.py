@@ -5,11 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def utcnow() -> datetime:
+    """The time stamp every row carries (timezone-aware UTC)."""
+    return datetime.now(UTC)
+
+
+def aware(dt: datetime) -> datetime:
+    """A stored time stamp as aware UTC (SQLite gives them back naive)."""
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def is_sqlite(url: str) -> bool:

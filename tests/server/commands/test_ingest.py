@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, live_server_env
-from tests.workflow import hostile
+from tests.server.services import hostile_archives as hostile
 
 
 def cirrus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

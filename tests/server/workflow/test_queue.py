@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from server.db.engine import create_engine, session_factory
-from server.db.models import utcnow
+from server.db.analysis import AnalysisJob
+from server.db.database import create_engine, session_factory, utcnow
 from server.workflow import queue, states
-from server.workflow.models import AnalysisJob
 from server.workflow.states import JobState
 
 

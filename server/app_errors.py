@@ -1,0 +1,47 @@
+"""Errors of the application (workflow, uploads, soon accounts), apart from the protocol's own.
+
+Hierarchy::
+
+    AppError                  ``message`` is safe to show to a client
+    ├── InvalidInput          a parameter or body the operation cannot take (names it)
+    ├── NotFoundError         the thing does not exist (or is not visible to the caller)
+    ├── StateConflict         the action is not allowed in the thing's current state (names it)
+    ├── UnusableInput         well-formed but unusable content (a hostile archive, nothing to store)
+    └── PayloadTooLarge       a body over a configured limit
+
+The DICOMweb protocol errors are ``dicomweb.errors``; ``server.errors`` maps both trees to HTTP
+responses in one place. Domain code raises these, never HTTP exceptions.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(AppError):
+    pass
+
+
+class NotFoundError(AppError):
+    pass
+
+
+class StateConflict(AppError):
+    def __init__(self, message: str, current_state: str | None = None) -> None:
+        super().__init__(message)
+        self.current_state = current_state
+
+
+class UnusableInput(AppError):
+    pass
+
+
+class PayloadTooLarge(AppError):
+    pass
+
+
+__all__ = ["AppError", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "UnusableInput"]

@@ -1,0 +1,132 @@
+"""What one process keeps in memory: bounded caches and the STOW spool budget.
+
+Everything here is built once per process from settings (``server.context.open_context``) and
+reached through ``AppContext``; no module keeps state of its own. Each structure is bounded, by
+entries and by bytes, so no sequence of requests can grow it without limit.
+
+- ``InstanceCache``: recently looked-up instances (immutable once created) for the frame and
+  rendered hot paths; entries live ``ttl`` seconds, a DELETE in this process evicts at once, and an
+  instance deleted by another process answers 404 when its blob is read.
+- ``MetadataCache``: whole metadata answers by (resource, version, base URL). The version is read
+  from the index on every request, so an entry is never served stale.
+- ``PixelCaches``: parsed headers, rendered outputs, decoded frames of compressed instances, and the
+  instance lists of study/series pixel requests (``ROW_TTL`` seconds).
+- ``MemoryBudget``: bytes of STOW parts held in memory; beyond it parts are spooled to temp files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
+
+ROW_TTL = 5.0  # a study/series instance list for pixel requests may lag a STOW or DELETE by this
+
+
+class LRU(Generic[V]):
+    """Least recently used out first, bounded by entry count and by the total of given sizes."""
+
+    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: Hashable) -> V | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        self._data.move_to_end(key)
+        return item[0]
+
+    def put(self, key: Hashable, value: V, size: int = 0) -> None:
+        if key in self._data or (self.max_bytes is not None and size > self.max_bytes // 4):
+            return  # an item that would push out a quarter of the cache is not worth keeping
+        self._data[key] = (value, size)
+        self.size += size
+        while len(self._data) > self.max_entries or (self.max_bytes is not None and self.size > self.max_bytes):
+            _, (_, old) = self._data.popitem(last=False)
+            self.size -= old
+
+    def pop(self, key: Hashable) -> None:
+        item = self._data.pop(key, None)
+        if item is not None:
+            self.size -= item[1]
+
+    def keys(self) -> list[Hashable]:
+        return list(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self.size = 0
+
+
+class TtlLRU(Generic[V]):
+    """An ``LRU`` whose entries also expire ``ttl`` seconds after they were put."""
+
+    def __init__(self, max_entries: int, ttl: float) -> None:
+        self.ttl = ttl
+        self._lru: LRU[tuple[float, V]] = LRU(max_entries)
+
+    def get(self, key: Hashable) -> V | None:
+        hit = self._lru.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: Hashable, value: V) -> None:
+        self._lru.pop(key)
+        self._lru.put(key, (time.monotonic() + self.ttl, value))
+
+    def evict_where(self, match: Any) -> None:
+        for key in [k for k in self._lru.keys() if match(k)]:
+            self._lru.pop(key)
+
+
+@dataclass
+class PixelCaches:
+    headers: LRU[Any] = field(default_factory=lambda: LRU(4096, 128 * 1024 * 1024))
+    outputs: LRU[bytes] = field(default_factory=lambda: LRU(100_000, 256 * 1024 * 1024))
+    decoded: LRU[Any] = field(default_factory=lambda: LRU(10_000, 128 * 1024 * 1024))
+    rows: TtlLRU[Any] = field(default_factory=lambda: TtlLRU(10_000, ROW_TTL))
+    # Where renders ran: on the event loop (small native frames) or in a worker thread.
+    renders_inline: int = 0
+    renders_off_loop: int = 0
+
+
+class MemoryBudget:
+    """Bytes of STOW parts held in memory across this process; beyond it, parts go to disk."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.spills = 0  # parts that went to disk because they did not fit (a figure for tuning)
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+@dataclass
+class ProcessMemory:
+    """The bounded in-memory structures of one process."""
+
+    stow_budget: MemoryBudget
+    instances: TtlLRU[Any] = field(default_factory=lambda: TtlLRU(20_000, 60.0))
+    metadata: LRU[bytes] = field(default_factory=lambda: LRU(100_000, 64 * 1024 * 1024))
+    pixels: PixelCaches = field(default_factory=PixelCaches)
+
+
+__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "ROW_TTL", "TtlLRU"]
