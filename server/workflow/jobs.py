@@ -253,7 +253,8 @@ async def _apply(
             raise JobConflict(f"analysis job {job_id} changed meanwhile; reload and try again", seen_state)
         await s.commit()
     notify(ctx)
-    return await get_job(ctx, job_id)
+    # The job as this action left it (a worker may claim it the next moment; that is its own change).
+    return job.model_copy(update=values)
 
 
 async def set_parameters(ctx: AppContext, job_id: int, values: dict[str, Any]) -> AnalysisJob:

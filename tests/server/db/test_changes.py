@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from server.db.changes import JOBS, STUDIES, ChangeBus
 from server.db.database import create_engine
 

@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from server.context import open_context
 from server.db.analysis import AnalysisJob
 from server.db.database import create_engine, session_factory, utcnow
-from server.workflow import queue, states
+from server.settings import Settings
+from server.workflow import jobs, queue, states
 from server.workflow.states import JobState
 
 
@@ -88,7 +90,7 @@ async def test_expired_lease_requeues_then_fails_after_max_attempts(database_url
         assert await queue.reap_expired(engine) == [(job_id, "queued")]
         # The dead worker's late writes are refused: it no longer holds the lease.
         assert not await queue.heartbeat(engine, first, 30)
-        assert not await queue.finish(engine, first, JobState.SUCCEEDED)
+        assert not await queue.finish(engine, first, "succeed")
 
         second = await queue.claim(engine, "w2", 0.05)
         assert second is not None and second.attempt == 2
@@ -113,7 +115,7 @@ async def test_heartbeat_extends_and_finish_records(database_url: str) -> None:
             await asyncio.sleep(0.1)
             assert await queue.heartbeat(engine, lease, 0.2, progress=0.5, stage="fitting")
             assert await queue.reap_expired(engine) == []
-        assert await queue.finish(engine, lease, JobState.SUCCEEDED, progress=1.0)
+        assert await queue.finish(engine, lease, "succeed", progress=1.0)
         async with session_factory(engine)() as s:
             job = (await s.exec(select(AnalysisJob).where(AnalysisJob.id == job_id))).one()
         assert (job.state, job.progress, job.lease_owner) == ("succeeded", 1.0, "")
@@ -134,25 +136,15 @@ def test_state_machine_table() -> None:
 
 
 async def test_cancel_while_running_takes_the_job_from_its_worker(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from server.context import AppContext
-    from server.settings import Settings
-    from server.storage import open_store
-    from server.workflow import jobs
-
-    engine = create_engine(database_url)
     settings = Settings(data_dir=tmp_path, database_url=database_url)
-    ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine), store=open_store(settings))
-    try:
-        [job_id] = await add_jobs(engine, [{}])
-        lease = await queue.claim(engine, "w1", 30)
+    async with open_context(settings) as ctx:
+        [job_id] = await add_jobs(ctx.engine, [{}])
+        lease = await queue.claim(ctx.engine, "w1", 30)
         assert lease is not None
         cancelled = await jobs.cancel(ctx, job_id)
         assert (cancelled.state, cancelled.lease_owner) == ("cancelled", "")
-        assert not await queue.heartbeat(engine, lease, 30)  # the worker learns it lost the job
-        assert not await queue.finish(engine, lease, JobState.SUCCEEDED)
+        assert not await queue.heartbeat(ctx.engine, lease, 30)  # the worker learns it lost the job
+        assert not await queue.finish(ctx.engine, lease, "succeed")
         assert (await jobs.get_job(ctx, job_id)).state == "cancelled"
         rerun = await jobs.rerun(ctx, job_id)
         assert (rerun.state, rerun.priority, rerun.attempts) == ("queued", jobs.MANUAL_PRIORITY, 0)
-    finally:
-        await ctx.store.close()
-        await engine.dispose()
