@@ -180,6 +180,9 @@ class Choice:
     offer: Offer
     transfer_syntax: str | None  # requested syntax, "*" or None (none named)
     q: float = 1.0
+    # The range named no type at all (``*/*``, ``multipart/*``, ``multipart/related`` with no
+    # type or ``type="*/*"``): any representation is acceptable.
+    wildcard: bool = False
 
 
 def _match(r: MediaRange, offer: Offer) -> int:
@@ -224,7 +227,7 @@ def negotiate_all(ranges: list[MediaRange], offers: list[Offer]) -> list[Choice]
                 matched.append(r)
         for r in matched:
             if r.q > 0:
-                scored.append((-r.q, r.order, oi, Choice(offer, r.transfer_syntax, r.q)))
+                scored.append((-r.q, r.order, oi, Choice(offer, r.transfer_syntax, r.q, wildcard=best <= 4)))
     scored.sort(key=lambda t: t[:3])
     return [c for *_, c in scored]
 
