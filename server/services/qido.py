@@ -28,7 +28,6 @@ from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, or_, s
 from sqlalchemy.engine import Row
 
 from dicomweb.json_model import tag_hex
-from dicomweb.qido_fields import private_entries, return_keywords
 from dicomweb.qido import (
     MATCHABLE,
     AttributeMatch,
@@ -42,6 +41,7 @@ from dicomweb.qido import (
     ValueList,
     Wildcard,
 )
+from dicomweb.qido_fields import private_entries, return_keywords
 from server.context import AppContext
 from server.db.models import BULK_URI_PREFIX, Instance, Series, Study
 from server.services.indexing import INSTANCE_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dicomweb.qido import IgnoredParameter
-from dicomweb.stow import FailureReason, InstanceOutcome, http_status, response_json, study_retrieve_url
 from dicomweb.http_warnings import (
     additional_results,
     fuzzy_not_supported,
@@ -12,6 +10,8 @@ from dicomweb.http_warnings import (
     stow_partial,
     warning,
 )
+from dicomweb.qido import IgnoredParameter
+from dicomweb.stow import FailureReason, InstanceOutcome, http_status, response_json, study_retrieve_url
 
 BASE = "https://pacs.example/dicom-web/"
 

@@ -20,7 +20,7 @@ RLE = "1.2.840.10008.1.2.5"
 DICOM = "application/dicom"
 OCTET = "application/octet-stream"
 
-I, P, B = Resource.INSTANCE, Resource.PIXELS, Resource.BULK
+INST, P, B = Resource.INSTANCE, Resource.PIXELS, Resource.BULK
 
 
 def plan(media: str, ts: str | None, syntax: str, transcode: str | None = None) -> TransferPlan:
@@ -30,28 +30,28 @@ def plan(media: str, ts: str | None, syntax: str, transcode: str | None = None) 
 TABLE = [
     # resource, part type, asked, stored, kwargs, expected plan
     # --- instances: no syntax named -> Explicit VR Little Endian (§8.7.3.4)
-    (I, DICOM, None, ELE, {}, plan(DICOM, ELE, ELE)),
-    (I, DICOM, None, ILE, {}, plan(DICOM, ELE, ELE, ELE)),
-    (I, DICOM, None, BE, {}, plan(DICOM, ELE, ELE, ELE)),
-    (I, DICOM, None, DEFL, {}, plan(DICOM, ELE, ELE, ELE)),
-    (I, DICOM, None, JPEG_BASE, {}, plan(DICOM, ELE, ELE, ELE)),
-    (I, DICOM, None, JLS, {}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, None, ELE, {}, plan(DICOM, ELE, ELE)),
+    (INST, DICOM, None, ILE, {}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, None, BE, {}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, None, DEFL, {}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, None, JPEG_BASE, {}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, None, JLS, {}, plan(DICOM, ELE, ELE, ELE)),
     # the lossy exception, when the server opts in; undecodable data is all there is
-    (I, DICOM, None, JPEG_BASE, {"keep_lossy": True}, plan(DICOM, JPEG_BASE, JPEG_BASE)),
-    (I, DICOM, None, JLS, {"keep_lossy": True}, plan(DICOM, ELE, ELE, ELE)),
-    (I, DICOM, None, JLS, {"can_decode": False}, plan(DICOM, JLS, JLS)),
-    (I, DICOM, None, JLS, {"fits_uncompressed": False}, plan(DICOM, JLS, JLS)),
+    (INST, DICOM, None, JPEG_BASE, {"keep_lossy": True}, plan(DICOM, JPEG_BASE, JPEG_BASE)),
+    (INST, DICOM, None, JLS, {"keep_lossy": True}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, None, JLS, {"can_decode": False}, plan(DICOM, JLS, JLS)),
+    (INST, DICOM, None, JLS, {"fits_uncompressed": False}, plan(DICOM, JLS, JLS)),
     # "*" = as stored, whatever it is
-    (I, DICOM, "*", JPEG_BASE, {}, plan(DICOM, JPEG_BASE, JPEG_BASE)),
-    (I, DICOM, "*", ILE, {}, plan(DICOM, ILE, ILE)),
+    (INST, DICOM, "*", JPEG_BASE, {}, plan(DICOM, JPEG_BASE, JPEG_BASE)),
+    (INST, DICOM, "*", ILE, {}, plan(DICOM, ILE, ILE)),
     # named syntaxes
-    (I, DICOM, ELE, ELE, {}, plan(DICOM, ELE, ELE)),
-    (I, DICOM, ELE, ILE, {}, plan(DICOM, ELE, ELE, ELE)),
-    (I, DICOM, ELE, JLS, {}, plan(DICOM, ELE, ELE, ELE)),
-    (I, DICOM, JLS, JLS, {}, plan(DICOM, JLS, JLS)),
-    (I, DICOM, JLS, ELE, {}, plan(DICOM, JLS, JLS, JLS)),
-    (I, DICOM, RLE, JPEG_BASE, {}, plan(DICOM, RLE, RLE, RLE)),
-    (I, DICOM, ILE, ILE, {}, plan(DICOM, ILE, ILE)),  # exactly what is stored
+    (INST, DICOM, ELE, ELE, {}, plan(DICOM, ELE, ELE)),
+    (INST, DICOM, ELE, ILE, {}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, ELE, JLS, {}, plan(DICOM, ELE, ELE, ELE)),
+    (INST, DICOM, JLS, JLS, {}, plan(DICOM, JLS, JLS)),
+    (INST, DICOM, JLS, ELE, {}, plan(DICOM, JLS, JLS, JLS)),
+    (INST, DICOM, RLE, JPEG_BASE, {}, plan(DICOM, RLE, RLE, RLE)),
+    (INST, DICOM, ILE, ILE, {}, plan(DICOM, ILE, ILE)),  # exactly what is stored
     # --- pixels (frames / Pixel Data bulk)
     # octet-stream, no syntax -> uncompressed little endian (Table 8.7.3-4)
     (P, OCTET, None, ELE, {}, plan(OCTET, ELE, ELE)),
@@ -96,11 +96,11 @@ def test_plan(resource, part, asked, stored, kwargs, expected) -> None:  # type:
 
 
 REFUSED = [
-    (I, DICOM, ILE, ELE, {}, "not used with DICOMweb"),
-    (I, DICOM, BE, JLS, {}, "not used with DICOMweb"),
-    (I, DICOM, ELE, JLS, {"can_decode": False}, "cannot be decoded"),
-    (I, DICOM, ELE, JLS, {"fits_uncompressed": False}, "would not fit"),
-    (I, DICOM, JLS, ELE, {"can_encode": lambda ts: False}, "not available"),
+    (INST, DICOM, ILE, ELE, {}, "not used with DICOMweb"),
+    (INST, DICOM, BE, JLS, {}, "not used with DICOMweb"),
+    (INST, DICOM, ELE, JLS, {"can_decode": False}, "cannot be decoded"),
+    (INST, DICOM, ELE, JLS, {"fits_uncompressed": False}, "would not fit"),
+    (INST, DICOM, JLS, ELE, {"can_encode": lambda ts: False}, "not available"),
     (P, OCTET, None, JLS, {"can_decode": False}, "cannot be decoded"),
     (P, OCTET, JLS, ELE, {}, "carried as image/jls"),
     (P, "image/jpeg", ELE, ELE, {}, "carried as application/octet-stream"),
