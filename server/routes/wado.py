@@ -8,6 +8,7 @@ import hashlib
 import itertools
 from collections.abc import AsyncIterator
 
+import orjson
 import pydicom
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from dicomweb.errors import NotAcceptable, NotFound
 from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
+from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server.db.models import BULK_URI_PREFIX
 from server.http import ctx_of, dicomweb_base, json_response, path_uids
 from server.services import frames as frame_service
@@ -108,12 +110,14 @@ async def retrieve_instances(request: Request) -> Response:
 async def metadata(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
-    negotiate(parse_accept(request.headers.get("accept")),
-              [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False)])
+    choice = negotiate(parse_accept(request.headers.get("accept")),
+                       [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False),
+                        Offer(DICOM_XML)])
     base = dicomweb_base(request)
     version = await retrieve.metadata_version(ctx, study, series, sop)
-    etag = '"' + hashlib.sha1(f"{version}:{base}".encode()).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    # One ETag per representation: JSON and XML of the same metadata are different bodies.
+    etag = '"' + hashlib.sha1(f"{version}:{base}:{choice.offer.part_type}".encode()).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     cache = retrieve.metadata_cache(ctx)
@@ -123,6 +127,11 @@ async def metadata(request: Request) -> Response:
         docs = await retrieve.metadata_documents(ctx, study, series, sop)
         body = (b"[" + b",".join(docs) + b"]").replace(BULK_URI_PREFIX.encode(), base.encode())
         cache.put(key, body)
+    if choice.offer.part_type == DICOM_XML:
+        # One NativeDicomModel document per instance (PS3.18 §10.4.3, Table 8.7.3-3).
+        boundary = new_boundary()
+        return Response(multipart_xml(orjson.loads(body), boundary), headers=headers,
+                        media_type=related_content_type(DICOM_XML, boundary))
     return Response(body, media_type="application/dicom+json", headers=headers)
 
 
