@@ -48,7 +48,7 @@ def test_stow_response_names_the_study(client) -> None:  # type: ignore[no-untyp
     assert body["00081190"] == {"vr": "UR"}
 
 
-def test_qido_instances_carry_the_default_attributes_and_private_includefields(client) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+def test_qido_instance_defaults_and_private_includefields(client) -> None:  # type: ignore[no-untyped-def]
     study, series = generate_uid(), generate_uid()
     store(client, [with_private(ct_instance(study=study, series=series))])
     r = client.get(f"/dicom-web/studies/{study}/series/{series}/instances")
