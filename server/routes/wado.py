@@ -229,22 +229,15 @@ async def delete_resource(request: Request) -> Response:
 
 
 async def capabilities(request: Request) -> Response:
+    """Retrieve Capabilities (PS3.18 §8.9): JSON by default, WADL (Annex H) when asked for."""
+    from dicomweb.capabilities import WADL, capabilities_json, wadl
+
     base = dicomweb_base(request)
-    return json_response(
-        {
-            "server": "Cirrus",
-            "baseUrl": base,
-            "services": {
-                "STOW-RS": {"path": "studies", "mediaTypes": ['multipart/related; type="application/dicom"',
-                                                              "application/dicom"]},
-                "QIDO-RS": {"path": "studies|series|instances", "fuzzymatching": True, "includefield": True},
-                "WADO-RS": {"instances": True, "metadata": True, "frames": True, "bulkdata": True,
-                            "rendered": True, "thumbnail": True},
-                "DELETE": {"levels": ["study", "series", "instance"]},
-            },
-        },
-        media_type="application/json",
-    )
+    choice = negotiate(parse_accept(request.headers.get("accept")),
+                       [Offer("application/json", multipart=False), Offer(WADL, multipart=False)])
+    if choice.offer.part_type == WADL:
+        return Response(wadl(base), media_type=WADL, headers={"Vary": "Accept"})
+    return json_response(capabilities_json(base), media_type="application/json", headers={"Vary": "Accept"})
 
 
 S = "/studies/{study}"
@@ -252,7 +245,7 @@ SE = S + "/series/{series}"
 IN = SE + "/instances/{instance}"
 
 routes: list[BaseRoute] = [
-    Route("/", capabilities, methods=["GET"]),
+    Route("/", capabilities, methods=["GET", "OPTIONS"]),
     Route(S, retrieve_instances, methods=["GET"]),
     Route(S, delete_resource, methods=["DELETE"]),
     Route(S + "/metadata", metadata, methods=["GET"]),

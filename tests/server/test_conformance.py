@@ -99,3 +99,49 @@ def test_not_acceptable_lists_what_is_available(client) -> None:  # type: ignore
     message = r.json()["error"]
     for available in ("application/dicom+json", 'multipart/related; type="application/dicom+xml"'):
         assert available in message
+
+
+def mounted_routes(app) -> list[tuple[str, set[str]]]:  # type: ignore[no-untyped-def]
+    from starlette.routing import Mount, Route
+
+    out: list[tuple[str, set[str]]] = []
+
+    def walk(routes, prefix: str) -> None:  # type: ignore[no-untyped-def]
+        for r in routes:
+            if isinstance(r, Mount):
+                walk(r.routes, prefix + r.path)
+            elif isinstance(r, Route):
+                out.append((prefix + r.path, set(r.methods or ())))
+
+    walk(app.routes, "")
+    return out
+
+
+def test_capabilities_list_exactly_the_mounted_dicomweb_routes(client) -> None:  # type: ignore[no-untyped-def]
+    from dicomweb.allow import MethodTable
+    from dicomweb.capabilities import ENDPOINTS
+
+    routes = mounted_routes(client.app)
+    mounted = {(p.removeprefix("/dicom-web").strip("/"), m) for p, ms in routes if p.startswith("/dicom-web")
+               for m in ms if m != "HEAD"}
+    assert mounted == {(e.path, e.method) for e in ENDPOINTS}
+    table = MethodTable.build(routes)
+    assert table.allow_header("/dicom-web/studies") == "GET, HEAD, POST"
+    assert table.allow_header("/dicom-web/studies/1.2.3") == "GET, HEAD, POST, DELETE"
+
+
+def test_capabilities_resource(client) -> None:  # type: ignore[no-untyped-def]
+    import xml.etree.ElementTree as ET
+
+    from dicomweb.capabilities import WADL, WADL_NAMESPACE
+
+    for method in ("GET", "OPTIONS"):
+        r = client.request(method, "/dicom-web", headers={"Accept": WADL})
+        assert r.status_code == 200, (method, r.text)
+        assert r.headers["content-type"].startswith(WADL)
+        root = ET.fromstring(r.content)
+        base = root.find(f"{{{WADL_NAMESPACE}}}resources").get("base")
+        assert base == "http://testserver/dicom-web/"
+    r = client.get("/dicom-web/")
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["options"]["fuzzymatching"] is True
