@@ -183,13 +183,15 @@ async def bulk(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
     path = request.path_params["path"]
-    negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
+    choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, study, series, sop)
     if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
         data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
     else:
         data = await _element_bytes(ctx, inst, path)
+    if not choice.offer.multipart:  # a single-part request (OHIF "singlepart"): the bytes alone
+        return Response(data, media_type=OCTET)
     body, boundary = _multipart_body([(OCTET, data)])
     return Response(body, media_type=related_content_type(OCTET, boundary))
 

@@ -145,3 +145,68 @@ def test_capabilities_resource(client) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/dicom-web/")
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["options"]["fuzzymatching"] is True
+
+
+def test_frames_asked_as_implicit_vr_are_labelled_as_asked(client) -> None:  # type: ignore[no-untyped-def]
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    data = ct_instance(study=study, series=series, sop=sop)
+    store(client, [data])
+    url = f"/dicom-web/studies/{study}/series/{series}/instances/{sop}/frames/1"
+    for ts in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"):
+        accept = f'multipart/related; type="application/octet-stream"; transfer-syntax={ts}'
+        r = client.get(url, headers={"Accept": accept})
+        assert r.status_code == 200, r.text
+        [(headers, frame)] = parts_of(r.headers["content-type"], r.content)
+        assert headers["content-type"] == f"application/octet-stream; transfer-syntax={ts}"
+        assert frame == pydicom.dcmread(io.BytesIO(data)).PixelData
+
+
+def test_bulk_data_single_part_when_asked(client) -> None:  # type: ignore[no-untyped-def]
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    data = ct_instance(study=study, series=series, sop=sop)
+    store(client, [data])
+    url = f"/dicom-web/studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010"
+    single = client.get(url, headers={"Accept": "application/octet-stream"})
+    assert single.status_code == 200
+    assert single.headers["content-type"] == "application/octet-stream"
+    assert single.content == pydicom.dcmread(io.BytesIO(data)).PixelData
+    multi = client.get(url, headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+    assert multi.headers["content-type"].startswith("multipart/related")
+    assert parts_of(multi.headers["content-type"], multi.content)[0][1] == single.content
+
+
+def test_stow_of_sr_seg_and_presentation_state(client) -> None:  # type: ignore[no-untyped-def]
+    """What OHIF saves measurements and segmentations as."""
+    import highdicom as hd
+    import numpy as np
+    from pydicom.data import get_testdata_file
+    from pydicom.sr.codedict import codes
+
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    mask = np.zeros((1, ct.Rows, ct.Columns), dtype=bool)
+    mask[0, 10:20, 10:20] = True
+    desc = hd.seg.SegmentDescription(
+        segment_number=1, segment_label="box", segmented_property_category=codes.SCT.Tissue,
+        segmented_property_type=codes.SCT.Tissue, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+    common = {"manufacturer": "Cirrus", "manufacturer_model_name": "test", "software_versions": "1",
+              "device_serial_number": "1", "instance_number": 1}
+    seg = hd.seg.Segmentation(
+        source_images=[ct], pixel_array=mask, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[desc], series_instance_uid=hd.UID(), series_number=99, sop_instance_uid=hd.UID(),
+        **common)
+    pr = hd.pr.GrayscaleSoftcopyPresentationState(
+        referenced_images=[ct], series_instance_uid=hd.UID(), series_number=98, sop_instance_uid=hd.UID(),
+        content_label="TEST", **common)
+    sr = pydicom.dcmread(get_testdata_file("test-SR.dcm"))
+    objects = [ct, seg, pr, sr]
+    parts = []
+    for obj in objects:
+        buf = io.BytesIO()
+        obj.save_as(buf)
+        parts.append(buf.getvalue())
+    body = store(client, parts)
+    assert len(body["00081199"]["Value"]) == 4
+    for obj in objects:
+        r = client.get(f"/dicom-web/studies/{obj.StudyInstanceUID}/series/{obj.SeriesInstanceUID}/instances",
+                       params={"SOPInstanceUID": obj.SOPInstanceUID})
+        assert r.status_code == 200 and r.json()[0]["00080016"]["Value"] == [obj.SOPClassUID]
