@@ -34,8 +34,8 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
-def error_response(status: int, message: str) -> Response:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def error_response(status: int, message: str, **extra: object) -> Response:
+    return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
 async def handle_domain_error(request: Request, exc: Exception) -> Response:
@@ -44,6 +44,8 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal server error")
     message = exc.message if isinstance(exc, dw.DicomWebError) else f"not found: {exc}"
+    if isinstance(exc, dw.NotAcceptable) and exc.available:  # PS3.18 §8.5: list the available media types
+        return error_response(status, message, available=list(exc.available))
     return error_response(status, message)
 
 

@@ -99,6 +99,8 @@ def test_not_acceptable_lists_what_is_available(client) -> None:  # type: ignore
     message = r.json()["error"]
     for available in ("application/dicom+json", 'multipart/related; type="application/dicom+xml"'):
         assert available in message
+    assert r.json()["available"] == ["application/dicom+json", "application/json",
+                                     'multipart/related; type="application/dicom+xml"']
 
 
 def mounted_routes(app) -> list[tuple[str, set[str]]]:  # type: ignore[no-untyped-def]
