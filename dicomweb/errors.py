@@ -43,7 +43,12 @@ class NotFound(DicomWebError):
 
 
 class NotAcceptable(DicomWebError):
-    pass
+    """``available`` lists the media types the resource can produce (PS3.18 §8.5: a 406
+    "should return a payload that lists the available media types")."""
+
+    def __init__(self, message: str, available: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.available = available
 
 
 class UnsupportedMediaType(DicomWebError):

@@ -38,10 +38,14 @@ def native_frame_size(ds: Dataset, pixel_tag: int) -> int:
         bits = 64
     else:
         bits = int(ds.get("BitsAllocated", 0) or 0)
-    if bits == 1:
-        raise Unprocessable("BitsAllocated 1 frames are not byte-aligned")
     if not rows or not cols or not bits:
         raise Unprocessable("pixel data without Rows, Columns or BitsAllocated")
+    if bits == 1:
+        # Bit-packed frames follow each other without padding (PS3.5 §8.1.1): each starts on a
+        # byte boundary only when a frame is a whole number of bytes (binary SEG of 512x512 ...).
+        if (rows * cols * spp) % 8:
+            raise Unprocessable(f"BitsAllocated 1 frames of {rows}x{cols} pixels are not byte-aligned")
+        return rows * cols * spp // 8
     if spp == 3 and str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
         return rows * cols * 2 * (bits // 8)  # 4:2:2 subsampled chroma: two samples per pixel
     return rows * cols * spp * (bits // 8)

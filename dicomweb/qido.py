@@ -19,6 +19,20 @@ Matcher types (one small class per DICOM matching type, §8.3.4 / PS3.4 C.2.2.2)
 Query parameter values arrive already percent-decoded once (``SYNTH%2A`` is
 ``SYNTH*``, ``includefield=a%2Cb`` is ``a,b``); the parser then splits
 includefield on commas.
+
+Private data elements (§8.3.4.1 item 4, §8.3.4.3, §10.6.1.2.1): an
+includefield value may be a private tag (``00231002``); its block is named by a
+Private Creator given as a match parameter (``00230010=AcmeCompany``), so the
+element is found whatever block the creator holds in each instance (see
+:func:`dicomweb.qido_fields.private_entries`). Matching on private values is
+not supported.
+
+Unsupported parameters: PS3.18 §8.3 says the origin server "shall ignore any
+unsupported Query Parameters" and may warn. ``parse_query(...,
+unsupported="ignore")`` does exactly that and lists what it ignored in
+``QidoQuery.ignored`` (for the Warning header, :mod:`dicomweb.http_warnings`);
+the default ``"error"`` answers 400 naming the parameter instead. Malformed
+values of supported parameters are a 400 either way.
 """
 
 from __future__ import annotations
@@ -37,7 +51,9 @@ __all__ = [
     "MATCHABLE",
     "AttributeMatch",
     "FuzzyName",
+    "IgnoredParameter",
     "Matcher",
+    "PrivateField",
     "QidoQuery",
     "QueryLevel",
     "Range",
@@ -120,6 +136,37 @@ class AttributeMatch:
 
 
 @dataclass(frozen=True)
+class PrivateField:
+    """A private data element asked for with includefield (PS3.18 §8.3.4.3).
+
+    ``group`` is odd; ``element`` is the low byte of the element number (``0x02`` of
+    ``00231002``); ``block`` the high byte as written in the request (``0x10``).
+    ``creator`` is the Private Creator named for that block by a match parameter, if any.
+    A private creator element itself (``00230010``) has ``element`` None.
+    """
+
+    group: int
+    block: int
+    element: int | None
+    creator: str | None = None
+
+    @property
+    def tag(self) -> int:
+        """The tag as written in the request (creator: ``gggg00bb``; element: ``ggggbbee``)."""
+        if self.element is None:
+            return (self.group << 16) | self.block
+        return (self.group << 16) | (self.block << 8) | self.element
+
+
+@dataclass(frozen=True)
+class IgnoredParameter:
+    """A query parameter left out of the search (``unsupported="ignore"``) and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class QidoQuery:
     level: QueryLevel
     study_uid: str | None = None
@@ -130,6 +177,8 @@ class QidoQuery:
     fuzzy: bool = False
     limit: int | None = None
     offset: int = 0
+    private_fields: tuple[PrivateField, ...] = ()
+    ignored: tuple[IgnoredParameter, ...] = ()
 
     @property
     def returned_levels(self) -> frozenset[QueryLevel]:
@@ -214,6 +263,28 @@ def resolve_keyword(name: str) -> str:
     if tag_for_keyword(name) is None:
         raise InvalidQuery(f"unknown attribute {name!r}")
     return name
+
+
+def private_tag(name: str) -> int | None:
+    """The tag of ``name`` if it is an 8-hex-digit private tag (odd group), else None."""
+    name = name.strip()
+    if not _HEX_TAG.match(name):
+        return None
+    tag = int(name, 16)
+    group = tag >> 16
+    if group % 2 == 0 or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
+        return None  # even groups are standard; these odd groups are not private (PS3.5 §7.8.1)
+    return tag
+
+
+def _private_field(tag: int, creators: dict[tuple[int, int], str]) -> PrivateField:
+    group, element = tag >> 16, tag & 0xFFFF
+    if 0x0010 <= element <= 0x00FF:
+        return PrivateField(group, element, None, creators.get((group, element)))
+    if element < 0x1000:
+        raise InvalidQuery(f"includefield: {tag:08X} is neither a private creator nor a private data element")
+    block = element >> 8
+    return PrivateField(group, block, element & 0xFF, creators.get((group, block)))
 
 
 def _vr(keyword: str) -> str:
@@ -352,18 +423,30 @@ def _parse_bool(name: str, value: str) -> bool:
     return lowered == "true"
 
 
+RESERVED = frozenset({"fuzzymatching", "limit", "offset", "includefield"})
+# Content negotiation parameters (PS3.18 §8.3.3): read by the server, not search keys.
+NEGOTIATION = frozenset({"accept", "charset"})
+
+
 def parse_query(
     level: QueryLevel,
     params: Iterable[tuple[str, str]],
     *,
     study_uid: str | None = None,
     series_uid: str | None = None,
+    unsupported: str = "error",
 ) -> QidoQuery:
     """Parse decoded query parameters for a QIDO-RS search at ``level``.
 
     ``study_uid`` / ``series_uid`` are the path scope (``/studies/{study}/series``).
-    Raises ``InvalidQuery`` naming the parameter for anything unknown or malformed.
+    Raises ``InvalidQuery`` naming the parameter for anything malformed; parameters that
+    are well formed but not supported (unknown names, attributes that cannot be matched,
+    matching on private elements or inside sequences) raise too unless ``unsupported`` is
+    ``"ignore"``, which skips them and lists them in ``QidoQuery.ignored``.
     """
+    if unsupported not in ("error", "ignore"):
+        raise ValueError(f"unsupported must be 'error' or 'ignore', not {unsupported!r}")
+    lenient = unsupported == "ignore"
     items = list(params)
     for name, uid in (("study", study_uid), ("series", series_uid)):
         if uid is not None and (len(uid) > 64 or not _UID.match(uid)):
@@ -372,8 +455,17 @@ def parse_query(
     limit: int | None = None
     offset = 0
     include: set[str] = set()
+    include_private: list[int] = []
     include_all = False
     raw_matches: dict[str, str] = {}
+    creators: dict[tuple[int, int], str] = {}
+    ignored: list[IgnoredParameter] = []
+
+    def unsupported_parameter(name: str, reason: str) -> None:
+        if not lenient:
+            raise InvalidQuery(f"{name}: {reason}")
+        ignored.append(IgnoredParameter(name, reason))
+
     for name, value in items:
         reserved = name.strip().lower()
         if reserved == "fuzzymatching":
@@ -388,10 +480,32 @@ def parse_query(
                     continue
                 if part.strip().lower() == "all":
                     include_all = True
+                elif (ptag := private_tag(part)) is not None:
+                    include_private.append(ptag)
                 else:
                     include.add(resolve_keyword(part))
+        elif reserved in NEGOTIATION:
+            continue
+        elif (ptag := private_tag(name)) is not None:
+            element = ptag & 0xFFFF
+            matched = value.strip() not in ("", "*")
+            if 0x0010 <= element <= 0x00FF and matched:
+                # A Private Creator names the block of the private elements asked for (§8.3.4.1).
+                creators[(ptag >> 16, element)] = value.strip()
+                include_private.append(ptag)
+            elif matched:
+                unsupported_parameter(name, f"matching on private data element {ptag:08X} is not supported; "
+                                            "ask for it with includefield")
+            else:
+                include_private.append(ptag)
         else:
-            keyword = resolve_keyword(name)
+            try:
+                keyword = resolve_keyword(name)
+            except InvalidQuery as exc:
+                if not lenient:
+                    raise
+                ignored.append(IgnoredParameter(name, exc.message))
+                continue
             if keyword in raw_matches:
                 raise InvalidQuery(f"attribute {keyword} is given more than once")
             raw_matches[keyword] = value
@@ -399,7 +513,11 @@ def parse_query(
     for keyword, value in raw_matches.items():
         attr_level = MATCHABLE.get(keyword)
         if attr_level is None:
-            raise InvalidQuery(f"attribute {keyword} is not supported for matching")
+            if value.strip() in ("", "*"):
+                include.add(keyword)  # universal matching = a return key (§8.3.4.3)
+                continue
+            unsupported_parameter(keyword, f"attribute {keyword} is not supported for matching")
+            continue
         if attr_level.value > level.value:
             raise InvalidQuery(
                 f"attribute {keyword} is a {attr_level.name.lower()} attribute and cannot be "
@@ -407,6 +525,7 @@ def parse_query(
             )
         matches.append(parse_match(keyword, value, fuzzy))
     include.update(m.keyword for m in matches)
+    private = tuple(dict.fromkeys(_private_field(t, creators) for t in include_private))
     return QidoQuery(
         level=level,
         study_uid=study_uid,
@@ -417,4 +536,6 @@ def parse_query(
         fuzzy=fuzzy,
         limit=limit,
         offset=offset,
+        private_fields=private,
+        ignored=tuple(ignored),
     )

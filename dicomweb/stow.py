@@ -7,6 +7,7 @@ for the others, so a client can retry exactly what failed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -53,18 +54,32 @@ def _ui(value: str) -> dict[str, Any]:
     return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
 
 
+def study_retrieve_url(outcomes: list[InstanceOutcome], study_url: Callable[[str], str]) -> str | None:
+    """The study-level Retrieve URL (0008,1190) of a Store Instances Response (PS3.18 Table I.1-1).
+
+    It is Type 2: present always, with the URL of the study when every stored instance belongs
+    to one study, and empty (no value) when the stored instances span several studies or none
+    was stored — there is then no single Study to name.
+    """
+    studies = {o.study_instance_uid for o in outcomes if o.ok and o.study_instance_uid}
+    return study_url(studies.pop()) if len(studies) == 1 else None
+
+
 def response_json(
     outcomes: list[InstanceOutcome],
-    instance_url: Any,
-    study_url: str | None,
+    instance_url: Callable[[InstanceOutcome], str],
+    study_url: Callable[[str], str] | str | None,
 ) -> dict[str, Any]:
-    """Build the Store Instances Response as DICOM JSON.
+    """Build the Store Instances Response as DICOM JSON (PS3.18 Annex I).
 
-    ``instance_url(outcome)`` returns the RetrieveURL of a stored instance.
+    ``instance_url(outcome)`` returns the RetrieveURL of a stored instance; ``study_url(uid)``
+    that of a study (a plain string is used as is, whatever was stored). The top-level
+    RetrieveURL is always present (Type 2), see :func:`study_retrieve_url`.
     """
     body: dict[str, Any] = {}
-    if study_url:
-        body["00081190"] = {"vr": "UR", "Value": [study_url]}
+    url = study_url if isinstance(study_url, str) else (
+        study_retrieve_url(outcomes, study_url) if study_url is not None else None)
+    body["00081190"] = {"vr": "UR", "Value": [url]} if url else {"vr": "UR"}
     referenced = []
     failed = []
     for o in outcomes:

@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
     routes = [
-        Route("/dicom-web", wado.capabilities, methods=["GET"]),
+        Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api", routes=api.routes),
         *rendered.uri_routes,

@@ -41,8 +41,8 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
-def error_response(status: int, message: str) -> Response:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def error_response(status: int, message: str, **extra: object) -> Response:
+    return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
 async def handle_domain_error(request: Request, exc: Exception) -> Response:
@@ -54,12 +54,11 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         message = exc.message
     else:
         message = f"not found: {exc}"
-    response = error_response(status, message)
+    if isinstance(exc, dw.NotAcceptable) and exc.available:  # PS3.18 §8.5: list the available media types
+        return error_response(status, message, available=list(exc.available))
     if isinstance(exc, app.StateConflict) and exc.current_state:
-        response = JSONResponse(
-            {"error": message, "status": status, "state": exc.current_state}, status_code=status
-        )
-    return response
+        return error_response(status, message, state=exc.current_state)
+    return error_response(status, message)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

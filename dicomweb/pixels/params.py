@@ -90,10 +90,14 @@ def _numbers(name: str, text: str, count: tuple[int, ...]) -> list[float]:
 
 
 def parse_window(text: str) -> Window:
+    """``window=center,width,function`` (PS3.18 §8.3.5.1.4); the VOI LUT Function spelling
+    (``LINEAR_EXACT``) is accepted too, and a missing function means LINEAR, the VOI LUT
+    Function default (PS3.3 C.11.2.1.3). Widths the function is not defined for are a 400:
+    LINEAR needs >= 1 (C.11.2.1.2.1), LINEAR_EXACT and SIGMOID > 0 (C.11.2.1.3)."""
     items = [t.strip() for t in text.split(",")]
     function = "linear"
     if len(items) == 3:
-        function = items.pop().lower()
+        function = items.pop().lower().replace("_", "-")
         if function not in VOI_FUNCTIONS:
             raise BadRequest(f"window: function must be one of {', '.join(VOI_FUNCTIONS)}, got {function!r}")
     center, width = _numbers("window", ",".join(items), (2,))

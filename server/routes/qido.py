@@ -11,12 +11,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dicomweb.media import Offer, negotiate, parse_accept
+from dicomweb.multipart import new_boundary, related_content_type
 from dicomweb.qido import QueryLevel, parse_query
+from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server.http import DICOM_JSON, ctx_of, dicomweb_base, json_response
 from server.services.qido import MAX_RESULTS, QidoService
 
 # application/dicom+json first (what */* gets); plain application/json for clients that only take it.
-OFFERS = [Offer(DICOM_JSON, multipart=False), Offer("application/json", multipart=False)]
+# DICOM XML is multipart/related with one NativeDicomModel document per result (PS3.18 §10.6.3.3).
+OFFERS = [Offer(DICOM_JSON, multipart=False), Offer("application/json", multipart=False), Offer(DICOM_XML)]
 
 
 async def _search(request: Request, level: QueryLevel) -> Response:
@@ -31,6 +34,10 @@ async def _search(request: Request, level: QueryLevel) -> Response:
     headers = {}
     if result.truncated:
         headers["Warning"] = f'299 cirrus "The results are limited to the first {MAX_RESULTS} matches"'
+    if choice.offer.part_type == DICOM_XML:
+        boundary = new_boundary()
+        return Response(multipart_xml(result.items, boundary), media_type=related_content_type(DICOM_XML, boundary),
+                        headers=headers)
     return json_response(result.items, media_type=choice.offer.part_type, headers=headers)
 
 

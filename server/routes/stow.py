@@ -48,7 +48,7 @@ async def stow(request: Request) -> Response:
         outcomes,
         lambda o: f"{base}studies/{o.study_instance_uid}/series/{o.series_instance_uid}"
         f"/instances/{o.sop_instance_uid}",
-        f"{base}studies/{study_uid}" if study_uid else None,
+        lambda uid: f"{base}studies/{uid}",
     )
     status = http_status(outcomes)
     headers = {}

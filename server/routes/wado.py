@@ -9,6 +9,7 @@ import io
 import itertools
 from collections.abc import AsyncIterator
 
+import orjson
 import pydicom
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -18,6 +19,7 @@ from dicomweb.errors import NotAcceptable, NotFound
 from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
 from dicomweb.pixels.media import TARGETS
+from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server.context import AppContext
 from server.http import ctx_of, dicomweb_base, json_response, path_uids
 from server.services import bulk_uri, retrieve
@@ -105,12 +107,14 @@ async def retrieve_instances(request: Request) -> Response:
 async def metadata(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
-    negotiate(parse_accept(request.headers.get("accept")),
-              [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False)])
+    choice = negotiate(parse_accept(request.headers.get("accept")),
+                       [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False),
+                        Offer(DICOM_XML)])
     base = dicomweb_base(request)
     version = await retrieve.metadata_version(ctx, study, series, sop)
-    etag = '"' + hashlib.sha1(f"{version}:{base}".encode()).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    # One ETag per representation: JSON and XML of the same metadata are different bodies.
+    etag = '"' + hashlib.sha1(f"{version}:{base}:{choice.offer.part_type}".encode()).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     cache = ctx.memory.metadata
@@ -120,6 +124,11 @@ async def metadata(request: Request) -> Response:
         docs = await retrieve.metadata_documents(ctx, study, series, sop)
         body = bulk_uri.resolve(b"[" + b",".join(docs) + b"]", base)
         cache.put(key, body, len(body))
+    if choice.offer.part_type == DICOM_XML:
+        # One NativeDicomModel document per instance (PS3.18 §10.4.3, Table 8.7.3-3).
+        boundary = new_boundary()
+        return Response(multipart_xml(orjson.loads(body), boundary), headers=headers,
+                        media_type=related_content_type(DICOM_XML, boundary))
     return Response(body, media_type="application/dicom+json", headers=headers)
 
 
@@ -171,13 +180,15 @@ async def bulk(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
     path = request.path_params["path"]
-    negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
+    choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, study, series, sop)
     if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
         data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
     else:
         data = await _element_bytes(ctx, inst, path)
+    if not choice.offer.multipart:  # a single-part request (OHIF "singlepart"): the bytes alone
+        return Response(data, media_type=OCTET)
     body, boundary = _multipart_body([(OCTET, data)])
     return Response(body, media_type=related_content_type(OCTET, boundary))
 
@@ -214,22 +225,15 @@ async def delete_resource(request: Request) -> Response:
 
 
 async def capabilities(request: Request) -> Response:
+    """Retrieve Capabilities (PS3.18 §8.9): JSON by default, WADL (Annex H) when asked for."""
+    from dicomweb.capabilities import WADL, capabilities_json, wadl
+
     base = dicomweb_base(request)
-    return json_response(
-        {
-            "server": "Cirrus",
-            "baseUrl": base,
-            "services": {
-                "STOW-RS": {"path": "studies", "mediaTypes": ['multipart/related; type="application/dicom"',
-                                                              "application/dicom"]},
-                "QIDO-RS": {"path": "studies|series|instances", "fuzzymatching": True, "includefield": True},
-                "WADO-RS": {"instances": True, "metadata": True, "frames": True, "bulkdata": True,
-                            "rendered": True, "thumbnail": True},
-                "DELETE": {"levels": ["study", "series", "instance"]},
-            },
-        },
-        media_type="application/json",
-    )
+    choice = negotiate(parse_accept(request.headers.get("accept")),
+                       [Offer("application/json", multipart=False), Offer(WADL, multipart=False)])
+    if choice.offer.part_type == WADL:
+        return Response(wadl(base), media_type=WADL, headers={"Vary": "Accept"})
+    return json_response(capabilities_json(base), media_type="application/json", headers={"Vary": "Accept"})
 
 
 S = "/studies/{study}"
@@ -237,7 +241,7 @@ SE = S + "/series/{series}"
 IN = SE + "/instances/{instance}"
 
 routes: list[BaseRoute] = [
-    Route("/", capabilities, methods=["GET"]),
+    Route("/", capabilities, methods=["GET", "OPTIONS"]),
     Route(S, retrieve_instances, methods=["GET"]),
     Route(S, delete_resource, methods=["DELETE"]),
     Route(S + "/metadata", metadata, methods=["GET"]),

@@ -64,7 +64,8 @@ def plan_frames(inst: StoredInstance, choice: Choice) -> FramePlan:
             return FramePlan(stored_type, stored)
         asked_ts = EXPLICIT_VR_LE if asked_type == "application/octet-stream" else asked_ts
     elif asked_ts == stored or (asked_ts in LE_NATIVE and stored in LE_NATIVE):
-        return FramePlan(stored_type, EXPLICIT_VR_LE if stored in LE_NATIVE else stored)
+        # Native little-endian frame bytes are the same in both syntaxes: label them as asked.
+        return FramePlan(stored_type, asked_ts if stored in LE_NATIVE else stored)
     # --- transcoding target (pixels branch): make it concrete and refuse what cannot be made ---
     target = target_for_plan(stored, asked_type, asked_ts or "")
     if target not in TARGETS:

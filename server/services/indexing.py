@@ -19,13 +19,14 @@ from dicomweb.json_model import dataset_to_json
 STUDY_KEYWORDS = (
     "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "PatientName",
     "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-    "StudyID", "StudyDescription", "InstitutionName", "TimezoneOffsetFromUTC",
+    "StudyID", "StudyDescription", "InstitutionName", "TimezoneOffsetFromUTC", "SpecificCharacterSet",
 )
 SERIES_KEYWORDS = (
     "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "SeriesDate",
     "SeriesTime", "BodyPartExamined", "PerformedProcedureStepStartDate",
     "PerformedProcedureStepStartTime", "Laterality", "ProtocolName", "Manufacturer",
-    "ManufacturerModelName", "FrameOfReferenceUID", "ImageType",
+    "ManufacturerModelName", "FrameOfReferenceUID", "ImageType", "SpecificCharacterSet",
+    "RequestAttributesSequence",
 )
 INSTANCE_KEYWORDS = (
     "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "BitsAllocated",

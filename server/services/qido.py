@@ -41,6 +41,7 @@ from dicomweb.qido import (
     ValueList,
     Wildcard,
 )
+from dicomweb.qido_fields import private_entries, return_keywords
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.services import bulk_uri
@@ -210,13 +211,14 @@ def match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
 def _needs_metadata(query: QidoQuery) -> bool:
     if query.level is not QueryLevel.INSTANCE:
         return False
-    if query.include_all:
+    if query.include_all or query.private_fields:
         return True
     answered: set[str] = set()
     for level in query.returned_levels:
         answered |= STORED_BY_LEVEL[level]
     answered |= {"StudyInstanceUID", "SeriesInstanceUID"}
-    return bool(query.include_fields - answered)
+    # The defaults of PS3.18 Table 10.6.3-5 (e.g. BitsAllocated) are not all index columns.
+    return bool((query.include_fields | return_keywords(query)) - answered)
 
 
 def build_select(query: QidoQuery, dialect: str, limit: int) -> Select[Any]:
@@ -308,7 +310,7 @@ class ResultBuilder:
     def __init__(self, query: QidoQuery, base_url: str) -> None:
         self.query = query
         self.base = base_url.rstrip("/")
-        self.include_keys = {_key(kw) for kw in query.include_fields}
+        self.include_keys = {_key(kw) for kw in query.include_fields | return_keywords(query)}
 
     def study(self, row: Row[Any]) -> dict[str, Any]:
         out = _load(row.study_json)
@@ -346,6 +348,8 @@ class ResultBuilder:
                 out.update(metadata)
             else:
                 out.update({k: v for k, v in metadata.items() if k in self.include_keys})
+            for field in self.query.private_fields:
+                out.update(private_entries(metadata, field))
         if "study_json" in fields:
             out.update(_load(row.study_json))
         if "series_json" in fields:

@@ -72,3 +72,26 @@ def test_truncated_native_pixel_data_is_reported() -> None:
     data = make(5)
     with pytest.raises(Unprocessable, match="remain in the file|fewer than"):
         ranges_of(data[:-30])
+
+
+def _bit_packed(rows: int, cols: int, frames: int) -> bytes:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.NumberOfFrames = rows, cols, 1, frames
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    bits = rows * cols * frames
+    ds.PixelData = bytes(range(256))[: (bits + 7) // 8].ljust(((bits + 7) // 8 + 1) // 2 * 2, b"\0")
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_byte_aligned_bit_packed_frames_of_a_binary_segmentation() -> None:
+    data = _bit_packed(8, 4, 3)  # 32 bits = 4 bytes per frame
+    assert ranges_of(data) == [bytes([0, 1, 2, 3]), bytes([4, 5, 6, 7]), bytes([8, 9, 10, 11])]
+    with pytest.raises(Unprocessable, match="not byte-aligned"):
+        ranges_of(_bit_packed(5, 5, 2))
