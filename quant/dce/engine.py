@@ -125,7 +125,7 @@ def _times(P: _Params, acq: DceAcquisition) -> Array:
         t = np.asarray(P.get("phase_times"), dtype=np.float64)
     elif "temporal_resolution" in P.all:
         dt = float(P.get("temporal_resolution"))
-        t = np.arange(n) * dt
+        t = np.arange(n, dtype=np.float64) * dt
         P.put(Param("phase_times", t.tolist(), "s", "derived", f"phase index × temporal_resolution {dt:g} s"))
     else:
         raise MissingParameterError(["phase_times"], "the dynamic series (or temporal_resolution)")
@@ -135,7 +135,8 @@ def _times(P: _Params, acq: DceAcquisition) -> Array:
         raise UnitsError("phase times must increase from phase to phase")
     if t[-1] - t[0] > 4 * 3600:
         raise UnitsError(f"the phases span {t[-1] - t[0]:g} s; were the times given in milliseconds?")
-    return t - t[0]
+    out: Array = t - t[0]
+    return out
 
 
 def _acquisition_constants(P: _Params) -> tuple[float, float]:
@@ -178,7 +179,9 @@ def _detect_injection(signal: NDArray[np.float32], warnings: list[str]) -> int:
     return k
 
 
-def _injection(P: _Params, acq: DceAcquisition, t: Array, signal: NDArray[np.float32], warnings: list[str]) -> tuple[int, int, float]:
+def _injection(
+    P: _Params, acq: DceAcquisition, t: Array, signal: NDArray[np.float32], warnings: list[str]
+) -> tuple[int, int, float]:
     """(injection phase, number of baseline phases, bolus arrival time in s)."""
     n = acq.n_phases
     if "injection_phase" in P.all:
@@ -201,7 +204,9 @@ def _injection(P: _Params, acq: DceAcquisition, t: Array, signal: NDArray[np.flo
     if "bolus_arrival_time" in P.all:
         arrival = float(P.get("bolus_arrival_time"))
     else:
-        arrival = float(P.put(Param("bolus_arrival_time", float(t[inj - 1]), "s", "derived", "time of the last baseline phase")))
+        arrival = float(
+            P.put(Param("bolus_arrival_time", float(t[inj - 1]), "s", "derived", "time of the last baseline phase"))
+        )
     return inj, nb, arrival
 
 
@@ -218,7 +223,15 @@ def _t10(P: _Params, acq: DceAcquisition, shape: tuple[int, int, int], warnings:
             raise MissingParameterError(["vfa_tr"], "the VFA series")
         tr = float(P.get("vfa_tr"))
         angles = [v.flip_angle for v in acq.vfa]
-        P.put(Param("vfa_flip_angles", angles, "deg", P.all["vfa_flip_angles"].source if "vfa_flip_angles" in P.all else "derived", "VFA series"))
+        P.put(
+            Param(
+                "vfa_flip_angles",
+                angles,
+                "deg",
+                P.all["vfa_flip_angles"].source if "vfa_flip_angles" in P.all else "derived",
+                "VFA series",
+            )
+        )
         vols = np.stack([v.loader() for v in acq.vfa])
         if vols.shape[1:] != shape:
             raise GeometryMismatchError(f"VFA volumes have shape {vols.shape[1:]}, the dynamic series {shape}")
@@ -310,10 +323,16 @@ def quantify(acq: DceAcquisition, overrides: Mapping[str, Any] | None = None, mo
             idx = flat_idx[start : start + CHUNK]
             peak[idx] = sig2[nb:, idx].max(axis=0) / s0.reshape(-1)[idx] - 1.0
         mask = (above_noise.reshape(-1) & (peak >= threshold)).reshape(shape)
-        P.put(Param("mask", "enhancing", "", "derived", f"S0 above 10 % of its 99th percentile, enhancement ≥ {threshold:g}"))
+        P.put(
+            Param(
+                "mask", "enhancing", "", "derived", f"S0 above 10 % of its 99th percentile, enhancement ≥ {threshold:g}"
+            )
+        )
     voxels = np.nonzero(mask.reshape(-1))[0]
     if voxels.size == 0:
-        raise InputError("no voxel enhances above the threshold: nothing to fit (check the injection phase or the mask)")
+        raise InputError(
+            "no voxel enhances above the threshold: nothing to fit (check the injection phase or the mask)"
+        )
     t_min = t / 60.0
     aif_kind = str(P.get("aif", "aif")).lower()
     aif_mask = _mask_of(P, "aif_mask", shape)
@@ -323,14 +342,20 @@ def quantify(acq: DceAcquisition, overrides: Mapping[str, Any] | None = None, mo
         peaks, ttps, lates = (np.zeros(voxels.size) for _ in range(3))
         for start in range(0, voxels.size, CHUNK):
             c, _, _ = conc_of(voxels[start : start + CHUNK])
-            peaks[start : start + c.shape[1]], ttps[start : start + c.shape[1]], lates[start : start + c.shape[1]] = arterial_scores(c, t_min)
+            peaks[start : start + c.shape[1]], ttps[start : start + c.shape[1]], lates[start : start + c.shape[1]] = (
+                arterial_scores(c, t_min)
+            )
         chosen = select_arterial(peaks, ttps, lates)
         if chosen.size == 0:
             raise InputError("no arterial voxel found automatically; draw an arterial region (aif_mask)")
         aif_mask = np.zeros(s0.size, dtype=bool)
         aif_mask[voxels[chosen]] = True
         aif_mask = aif_mask.reshape(shape)
-        P.put(Param("aif", "auto", "", "derived", f"{chosen.size} arterial voxels detected (early, high, washing-out peak)"))
+        P.put(
+            Param(
+                "aif", "auto", "", "derived", f"{chosen.size} arterial voxels detected (early, high, washing-out peak)"
+            )
+        )
         aif_kind = "measured"
     if aif_kind == "measured" and aif_mask is not None:
         if not aif_mask.any():
@@ -339,7 +364,9 @@ def quantify(acq: DceAcquisition, overrides: Mapping[str, Any] | None = None, mo
         roi_sig = signal[:, aif_mask].mean(axis=1, dtype=np.float64)
         cb, valid = concentration(roi_sig[:, None], roi_sig[:nb].mean(), t1b, tr, flip, r1)
         if not valid[nb:].all():
-            warnings.append("the arterial signal saturates the SPGR equation in some phases (inflow or partial volume?)")
+            warnings.append(
+                "the arterial signal saturates the SPGR equation in some phases (inflow or partial volume?)"
+            )
         aif = Aif.measured(t_min, cb[:, 0], hct)
     elif aif_kind in ("parker", "weinmann"):
         aif = Aif(aif_kind, onset=arrival / 60.0, hematocrit=hct)
@@ -347,9 +374,13 @@ def quantify(acq: DceAcquisition, overrides: Mapping[str, Any] | None = None, mo
         raise InputError(f"unknown AIF {aif_kind!r}; choose parker, weinmann, measured or auto")
     bounds = {k: P.get(k, k) for k in ("ktrans_max", "kep_bounds", "vp_max", "ve_max")}
     fitter = ModelFitter(
-        t_min, aif, model_name, ktrans_max=float(bounds["ktrans_max"]),
+        t_min,
+        aif,
+        model_name,
+        ktrans_max=float(bounds["ktrans_max"]),
         kep_bounds=(float(bounds["kep_bounds"][0]), float(bounds["kep_bounds"][1])),
-        vp_max=float(bounds["vp_max"]), ve_max=float(bounds["ve_max"]),
+        vp_max=float(bounds["vp_max"]),
+        ve_max=float(bounds["ve_max"]),
     )
     auc_w = float(P.get("auc_window", "auc_window"))
     slope_w = float(P.get("initial_slope_window", "initial_slope_window"))

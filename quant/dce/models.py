@@ -161,7 +161,11 @@ def _box_lsq(
         c2 = np.clip((b2 - fix1 * g12) / g22s, 0.0, vmax)
         q = quad(fix1, c2)
         better = q < best_q
-        best_q, best_1, best_2 = np.where(better, q, best_q), np.where(better, fix1, best_1), np.where(better, c2, best_2)
+        best_q, best_1, best_2 = (
+            np.where(better, q, best_q),
+            np.where(better, fix1, best_1),
+            np.where(better, c2, best_2),
+        )
     return best_1, best_2, best_q
 
 
@@ -225,9 +229,18 @@ class ModelFitter:
             kep_b = self.kep_grid[j]
             if model != "patlak" and self.kep_grid.size > 2:
                 kt_b, vp_b, kep_b, q_b = _refine(
-                    y, self.fine, self.cp, float(np.log(self.kep_fine[0])),
+                    y,
+                    self.fine,
+                    self.cp,
+                    float(np.log(self.kep_fine[0])),
                     float(np.log(self.kep_fine[1] / self.kep_fine[0])),
-                    np.log(kep_b), kt_b, vp_b, kep_b, q_b, self.bounds, self.with_vp,
+                    np.log(kep_b),
+                    kt_b,
+                    vp_b,
+                    kep_b,
+                    q_b,
+                    self.bounds,
+                    self.with_vp,
                 )
             ss = np.maximum(yy + q_b, 0.0)
             sst = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
@@ -255,7 +268,13 @@ def fit_model(
 ) -> FitResult:
     """Fit ``model`` to concentration curves ``conc`` (T, N) sampled at ``t_min``."""
     fitter = ModelFitter(
-        t_min, aif, model, ktrans_max=ktrans_max, kep_bounds=kep_bounds, vp_max=vp_max, ve_max=ve_max,
+        t_min,
+        aif,
+        model,
+        ktrans_max=ktrans_max,
+        kep_bounds=kep_bounds,
+        vp_max=vp_max,
+        ve_max=ve_max,
         grid_size=grid_size,
     )
     return fitter.fit(conc)

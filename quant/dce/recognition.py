@@ -61,8 +61,28 @@ MAX_TR_MS = 100.0
 MAX_TE_MS = 15.0
 MAX_FLIP_DEG = 70.0
 EXCLUDED_TYPES = frozenset(
-    {"ASL", "DIFFUSION", "ADC", "EADC", "TRACEW", "FA", "PERFUSION", "SUBTRACTION", "SUB", "MIP", "MPR",
-     "PROJECTION IMAGE", "P", "PHASE", "DERIVED", "MOSAIC", "T1 MAP", "T2 MAP", "B1", "FIELD_MAP"}
+    {
+        "ASL",
+        "DIFFUSION",
+        "ADC",
+        "EADC",
+        "TRACEW",
+        "FA",
+        "PERFUSION",
+        "SUBTRACTION",
+        "SUB",
+        "MIP",
+        "MPR",
+        "PROJECTION IMAGE",
+        "P",
+        "PHASE",
+        "DERIVED",
+        "MOSAIC",
+        "T1 MAP",
+        "T2 MAP",
+        "B1",
+        "FIELD_MAP",
+    }
 )
 
 
@@ -89,9 +109,11 @@ def _not_t1w_gre(ds: pydicom.Dataset, frame: Frame) -> str | None:
     bad = sorted(set(types) & EXCLUDED_TYPES)
     if bad:
         return f"ImageType {'/'.join(bad)}"
-    scanning = {str(v).upper() for v in (ds.get("ScanningSequence") or [])} if not isinstance(
-        ds.get("ScanningSequence"), str
-    ) else {str(ds.ScanningSequence).upper()}
+    scanning = (
+        {str(v).upper() for v in (ds.get("ScanningSequence") or [])}
+        if not isinstance(ds.get("ScanningSequence"), str)
+        else {str(ds.ScanningSequence).upper()}
+    )
     pulse = str(ds.get("EchoPulseSequence", "") or "").upper()
     if "EP" in scanning or str(ds.get("EchoPlanarPulseSequence", "")).upper() == "YES":
         return "echo-planar readout (BOLD, DSC or DWI)"
@@ -123,8 +145,15 @@ class _Series:
     merged: list[_Series] = field(default_factory=list)  # single-phase series merged into this dynamic
 
     def info(self, role: str, reason: str = "") -> DceSeriesInfo:
-        return DceSeriesInfo(self.uid, self.number, self.description, self.vendor, role,  # type: ignore[arg-type]
-                             len(self.datasets), reason or self.reason)
+        return DceSeriesInfo(
+            self.uid,
+            self.number,
+            self.description,
+            self.vendor,
+            role,  # type: ignore[arg-type]
+            len(self.datasets),
+            reason or self.reason,
+        )
 
     @property
     def first(self) -> Frame:
@@ -132,8 +161,14 @@ class _Series:
 
     def grid_key(self) -> tuple[object, ...]:
         f = self.volumes[0]
-        return (len(f), f[0].rows, f[0].columns, tuple(np.round(f[0].orientation, 2)),
-                tuple(np.round(f[0].position, 0)), tuple(np.round(f[-1].position, 0)))
+        return (
+            len(f),
+            f[0].rows,
+            f[0].columns,
+            tuple(np.round(f[0].orientation, 2)),
+            tuple(np.round(f[0].position, 0)),
+            tuple(np.round(f[-1].position, 0)),
+        )
 
 
 def _per_location(frames: list[Frame]) -> dict[float, list[Frame]]:
@@ -180,7 +215,9 @@ def _phase_times(phases: list[list[Frame]]) -> tuple[list[float] | None, str]:
     if resolution not in (None, "") and float(resolution) > 0 and all(i is not None for i in idx):
         steps = np.asarray(idx, dtype=np.float64) - float(idx[0] or 0)
         if np.all(np.diff(steps) > 0):
-            return [float(v) for v in steps * float(resolution) / 1000.0], "TemporalPositionIdentifier × TemporalResolution"
+            return [
+                float(v) for v in steps * float(resolution) / 1000.0
+            ], "TemporalPositionIdentifier × TemporalResolution"
     return None, ""
 
 
@@ -284,8 +321,14 @@ def _merge_split_dynamics(singles: list[_Series]) -> tuple[list[_Series], list[_
             continue
         members.sort(key=lambda m: (m.first.acquisition_time or 0.0, m.number or 0))
         lead = members[0]
-        dyn = _Series(lead.uid, lead.number, lead.description, lead.vendor,
-                      [d for m in members for d in m.datasets], kind="dynamic")
+        dyn = _Series(
+            lead.uid,
+            lead.number,
+            lead.description,
+            lead.vendor,
+            [d for m in members for d in m.datasets],
+            kind="dynamic",
+        )
         dyn.volumes = [m.volumes[0] for m in members]
         dyn.times, dyn.time_source = _phase_times(dyn.volumes)
         dyn.reason = f"{len(members)} single-phase series merged into one dynamic (same description and grid)"
@@ -337,7 +380,9 @@ def _params(dyn: _Series) -> tuple[dict[str, Param], list[str]]:
     return params, missing
 
 
-def _vfa_for(dyn: _Series, geometry: Geometry, candidates: list[_Series]) -> tuple[list[VfaVolume], list[_Series], list[str]]:
+def _vfa_for(
+    dyn: _Series, geometry: Geometry, candidates: list[_Series]
+) -> tuple[list[VfaVolume], list[_Series], list[str]]:
     notes: list[str] = []
     start = dyn.first.acquisition_time
     volumes: list[tuple[float, float | None, _Series, list[Frame]]] = []
@@ -368,8 +413,13 @@ def _vfa_for(dyn: _Series, geometry: Geometry, candidates: list[_Series]) -> tup
     for v in best:
         seen.setdefault(round(v[0], 2), v)  # one volume per flip angle (the first found)
     out = [
-        VfaVolume(angle, None if tr is None else tr / 1000.0, s.uid, tuple(f.sop_instance_uid for f in frames),
-                  volume_loader(frames))
+        VfaVolume(
+            angle,
+            None if tr is None else tr / 1000.0,
+            s.uid,
+            tuple(f.sop_instance_uid for f in frames),
+            volume_loader(frames),
+        )
         for angle, tr, s, frames in sorted(seen.values(), key=lambda v: v[0])
     ]
     used = list({id(v[2]): v[2] for v in seen.values()}.values())
@@ -383,24 +433,36 @@ def _acquisition(dyn: _Series, vfa_candidates: list[_Series]) -> DceAcquisition:
     cache: dict[int, np.ndarray] = {}
     times = dyn.times
     phases = [
-        DcePhase(k, None if times is None else times[k], tuple(f.sop_instance_uid for f in ph), volume_loader(ph, cache))
+        DcePhase(
+            k, None if times is None else times[k], tuple(f.sop_instance_uid for f in ph), volume_loader(ph, cache)
+        )
         for k, ph in enumerate(dyn.volumes)
     ]
     params, missing = _params(dyn)
     vfa, used, notes = _vfa_for(dyn, geometry, vfa_candidates)
     members = dyn.merged or [dyn]
     series = [m.info("dce", dyn.reason) for m in members]
-    series += [u.info("vfa", f"VFA flip angle(s) {[v.flip_angle for v in vfa if v.series_instance_uid == u.uid]}°")
-               for u in used]
+    series += [
+        u.info("vfa", f"VFA flip angle(s) {[v.flip_angle for v in vfa if v.series_instance_uid == u.uid]}°")
+        for u in used
+    ]
     if vfa:
-        params["vfa_flip_angles"] = Param("vfa_flip_angles", [v.flip_angle for v in vfa], "deg", "tag", "FlipAngle of the VFA series")
+        params["vfa_flip_angles"] = Param(
+            "vfa_flip_angles", [v.flip_angle for v in vfa], "deg", "tag", "FlipAngle of the VFA series"
+        )
         trs = {v.tr for v in vfa}
         if len(trs) == 1 and None not in trs:
             params["vfa_tr"] = Param("vfa_tr", trs.pop(), "s", "tag", "RepetitionTime of the VFA series (ms)")
         else:
             missing.append("vfa_tr")
     sources = [(str(f.ds.SOPClassUID), f.sop_instance_uid) for ph in dyn.volumes for f in ph if "SOPClassUID" in f.ds]
-    sources += [(str(f.ds.SOPClassUID), f.sop_instance_uid) for u in used for vol in u.volumes for f in vol if "SOPClassUID" in f.ds]
+    sources += [
+        (str(f.ds.SOPClassUID), f.sop_instance_uid)
+        for u in used
+        for vol in u.volumes
+        for f in vol
+        if "SOPClassUID" in f.ds
+    ]
     return DceAcquisition(
         vendor=dyn.vendor,
         series=series,

@@ -78,7 +78,11 @@ def curve_parameters(
     c_after = c[first:]
     ttp = t[first:][np.argmax(c_after, axis=0)] - onset_s
     re_peak = re[first:].max(axis=0)
-    dre = np.diff(re[first:], axis=0) / (np.diff(t[first:])[:, None] / 60.0) if t.size - first > 1 else np.zeros((1, c.shape[1]))
+    dre = (
+        np.diff(re[first:], axis=0) / (np.diff(t[first:])[:, None] / 60.0)
+        if t.size - first > 1
+        else np.zeros((1, c.shape[1]))
+    )
     return {
         "ttp": np.maximum(ttp, 0.0),
         "max_enhancement": 100.0 * re_peak,

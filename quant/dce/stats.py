@@ -59,6 +59,8 @@ def rows_for_csv(stats: Mapping[str, Any], units: Mapping[str, str]) -> str:
     for region, entry in regions:
         for name, s in (entry.get("maps") or {}).items():
             writer.writerow(
-                [region, name] + [fmt(s.get(k)) for k in ("n", "mean", "median", "sd", "p25", "p75")] + [units.get(name, "")]
+                [region, name]
+                + [fmt(s.get(k)) for k in ("n", "mean", "median", "sd", "p25", "p75")]
+                + [units.get(name, "")]
             )
     return buf.getvalue()
