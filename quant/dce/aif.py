@@ -38,6 +38,7 @@ PARKER = {
 # Tofts & Kermode 1991 (Weinmann 1984): D in mmol/kg, a in kg/l, m in 1/min (plasma).
 WEINMANN = {"D": 0.1, "a1": 3.99, "a2": 4.78, "m1": 0.144, "m2": 0.0111}
 POPULATION = ("parker", "weinmann")
+STEP_WIDTH = 1e-5  # min: width of the onset step on the model's time grid
 
 
 def parker_blood(t_min: Array) -> Array:
@@ -54,10 +55,10 @@ def parker_blood(t_min: Array) -> Array:
 
 
 def weinmann_plasma(t_min: Array) -> Array:
-    """Weinmann's bi-exponential plasma concentration (mM), zero before the injection."""
+    """Weinmann's bi-exponential plasma concentration (mM), zero up to the injection (a step there)."""
     w = WEINMANN
     t = np.asarray(t_min, dtype=np.float64)
-    out: Array = np.where(t >= 0, w["D"] * (w["a1"] * np.exp(-w["m1"] * t) + w["a2"] * np.exp(-w["m2"] * t)), 0.0)
+    out: Array = np.where(t > 0, w["D"] * (w["a1"] * np.exp(-w["m1"] * t) + w["a2"] * np.exp(-w["m2"] * t)), 0.0)
     return out
 
 
@@ -74,6 +75,13 @@ class Aif:
     hematocrit: float = 0.42
     times: Array | None = None
     cp: Array | None = None
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """Times (min) where the curve has a kink or a step: the model grid places nodes there."""
+        if self.kind in POPULATION:
+            return (self.onset, self.onset + STEP_WIDTH)
+        return ()
 
     def plasma(self, t_min: Array) -> Array:
         t = np.asarray(t_min, dtype=np.float64)
