@@ -106,8 +106,9 @@ def phantom(
         positions=tuple((-30.0, -30.0, -10.0 + 4.0 * k) for k in range(nz)),
         frame_of_reference_uid=generate_uid(),
     )
-    return Phantom(shape, t, injection_phase, kt, ve, vp, t10, m0, regions, conc, aif, relaxivity, hematocrit, tr,
-                   flip, geometry)
+    return Phantom(
+        shape, t, injection_phase, kt, ve, vp, t10, m0, regions, conc, aif, relaxivity, hematocrit, tr, flip, geometry
+    )
 
 
 def signal(p: Phantom, noise_sd: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -213,16 +214,29 @@ def dce_study(
     for i, (angle, vol) in enumerate(zip(vfa_angles, vfa, strict=True)):
         if not vfa_in_one_series:
             uid = generate_uid()
-        attrs = _common(study, "siemens" if vendor == "enhanced" else vendor, f"t1_vfa_fa{angle:g}"
-                        if not vfa_in_one_series else "t1_vfa", 3 if vfa_in_one_series else 3 + i, uid)
-        attrs.update(FlipAngle=angle, RepetitionTime=vfa_tr * 1000.0, AcquisitionTime=_tm(start - 300 + 30 * i),
-                     AcquisitionDate="20260101")
+        attrs = _common(
+            study,
+            "siemens" if vendor == "enhanced" else vendor,
+            f"t1_vfa_fa{angle:g}" if not vfa_in_one_series else "t1_vfa",
+            3 if vfa_in_one_series else 3 + i,
+            uid,
+        )
+        attrs.update(
+            FlipAngle=angle,
+            RepetitionTime=vfa_tr * 1000.0,
+            AcquisitionTime=_tm(start - 300 + 30 * i),
+            AcquisitionDate="20260101",
+        )
         for k in range(g.shape[0]):
             out.append(_image(vol[k], g, k, attrs, slope_v, i * g.shape[0] + k + 1))
     sig = signal(p, noise_sd)
     slope = _slope([sig])
-    dyn = {"ContrastBolusAgent": agent, "FlipAngle": p.flip, "RepetitionTime": p.tr * 1000.0,
-           "AcquisitionDate": "20260101"}
+    dyn = {
+        "ContrastBolusAgent": agent,
+        "FlipAngle": p.flip,
+        "RepetitionTime": p.tr * 1000.0,
+        "AcquisitionDate": "20260101",
+    }
     if bolus_start_tag:
         dyn["ContrastBolusStartTime"] = _tm(start + p.times[p.injection_phase - 1])
     n_t = p.times.size
@@ -232,16 +246,29 @@ def dce_study(
     for j in range(n_t):
         if vendor == "siemens_split":
             series_uid = generate_uid()
-        attrs = _common(study, vendor, "t1_vibe_dyn" if vendor.startswith("siemens") else "DCE", 10 + (j if vendor ==
-                        "siemens_split" else 0), series_uid)
+        attrs = _common(
+            study,
+            vendor,
+            "t1_vibe_dyn" if vendor.startswith("siemens") else "DCE",
+            10 + (j if vendor == "siemens_split" else 0),
+            series_uid,
+        )
         attrs.update(dyn)
         t_abs = start + p.times[j]
         if vendor == "ge":
-            attrs.update(TemporalPositionIdentifier=j + 1, NumberOfTemporalPositions=n_t,
-                         TriggerTime=p.times[j] * 1000.0, AcquisitionTime=_tm(start))
+            attrs.update(
+                TemporalPositionIdentifier=j + 1,
+                NumberOfTemporalPositions=n_t,
+                TriggerTime=p.times[j] * 1000.0,
+                AcquisitionTime=_tm(start),
+            )
         elif vendor == "philips":
-            attrs.update(TemporalPositionIdentifier=j + 1, NumberOfTemporalPositions=n_t, TriggerTime=0.0,
-                         AcquisitionTime=_tm(t_abs))
+            attrs.update(
+                TemporalPositionIdentifier=j + 1,
+                NumberOfTemporalPositions=n_t,
+                TriggerTime=0.0,
+                AcquisitionTime=_tm(t_abs),
+            )
         else:
             attrs.update(AcquisitionNumber=j + 1, AcquisitionTime=_tm(t_abs))
         for k in range(g.shape[0]):

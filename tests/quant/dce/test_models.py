@@ -40,7 +40,9 @@ def _weinmann_tofts(t_min: np.ndarray, onset: float, kt: float, ve: float) -> np
     tau = np.clip(t_min - onset, 0, None)
     kep = kt / ve
     w = WEINMANN
-    total = sum(a * (np.exp(-m * tau) - np.exp(-kep * tau)) / (kep - m) for a, m in ((w["a1"], w["m1"]), (w["a2"], w["m2"])))
+    total = sum(
+        a * (np.exp(-m * tau) - np.exp(-kep * tau)) / (kep - m) for a, m in ((w["a1"], w["m1"]), (w["a2"], w["m2"]))
+    )
     return kt * w["D"] * total
 
 
