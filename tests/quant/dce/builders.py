@@ -178,7 +178,7 @@ def _image(values: np.ndarray, g: Geometry, k: int, attrs: dict, slope: float, n
 
 
 def _slope(arrays: list[np.ndarray]) -> float:
-    return max(float(max(np.max(a) for a in arrays)) / 60000.0, 1e-6)
+    return max(float(max((np.max(a) for a in arrays), default=0.0)) / 60000.0, 1e-6)
 
 
 def dce_study(
