@@ -13,12 +13,13 @@ phase interval split into steps of at most ``MAX_STEP``), so the population AIF'
 resolved even with a slow temporal resolution.
 
 Fit: for fixed kep both models are linear in (Ktrans, vp), so the fit is a variable-projection
-search: every voxel is solved in closed form on a log-spaced grid of kep values, under the box
-bounds 0 ≤ Ktrans ≤ min(ktrans_max, ve_max · kep) and 0 ≤ vp ≤ vp_max (the optimum of a convex
-quadratic in a box lies inside or on an edge, so the edges are solved too); the best grid kep is then
-refined by a golden-section search between its neighbours in log kep, on quantities
-interpolated between grid points (so the refinement costs O(voxels), not O(voxels × phases)). The cost is a few matrix products per
-chunk of voxels: no per-voxel iterative optimiser. Goodness of fit: R² and RMSE per voxel.
+search. Every voxel is solved in closed form on a log-spaced grid of kep values under the box
+bounds 0 ≤ Ktrans ≤ min(ktrans_max, ve_max · kep), 0 ≤ vp ≤ vp_max (the optimum of a convex
+quadratic in a box lies inside or on an edge, so the edges are solved too); the best grid kep is
+then refined by a golden-section search between its neighbours in log kep, on the basis
+interpolated between grid points (the refinement costs O(voxels), not O(voxels × phases)). The
+cost is a few matrix products per chunk of voxels: no per-voxel iterative optimiser. Goodness
+of fit: R² and RMSE per voxel.
 """
 
 from __future__ import annotations
