@@ -66,7 +66,10 @@ def start_server(data_dir: Path, database_url: str, quiet: float) -> tuple[subpr
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115  (lives as long as the server)
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--migrate", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -171,28 +174,37 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--quiet", type=float, default=2.0, help="quiet period in seconds (default 2)")
     p.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database per run instead of SQLite")
-    p.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                   help="admin connection used to create and drop the bench databases")
+    p.add_argument(
+        "--pg-admin",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="admin connection used to create and drop the bench databases",
+    )
     args = p.parse_args()
     import pydicom
 
     files = sorted(STUDY.rglob("*.dcm"))
     study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
     size = sum(f.stat().st_size for f in files) / 1e6
-    print(f"study: Siemens 2D pCASL, {len(files)} instances, {size:.1f} MB; quiet period {args.quiet:g} s; "
-          f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
+    print(
+        f"study: Siemens 2D pCASL, {len(files)} instances, {size:.1f} MB; quiet period {args.quiet:g} s; "
+        f"database: {'PostgreSQL' if args.postgres else 'SQLite'}"
+    )
     results = []
     for i in range(args.runs):
         r = one_run(args.pg_admin if args.postgres else None, args.quiet, files, study)
         results.append(r)
         t = r["timings"]
-        print(f"run {i + 1}: STOW {r['stow']:.2f} s, job open {r['job_open']:.2f} s, "
-              f"CBF series visible {r['visible']:.2f} s  [job: load {t.get('load')} s, "
-              f"quantify {t.get('quantify')} s, store {t.get('store')} s, total {t.get('total')} s]")
+        print(
+            f"run {i + 1}: STOW {r['stow']:.2f} s, job open {r['job_open']:.2f} s, "
+            f"CBF series visible {r['visible']:.2f} s  [job: load {t.get('load')} s, "
+            f"quantify {t.get('quantify')} s, store {t.get('store')} s, total {t.get('total')} s]"
+        )
     visible = [r["visible"] for r in results]
-    print(f"end to end (STOW start → CBF series listed by {results[0]['how']}): "
-          f"median {statistics.median(visible):.2f} s, best {min(visible):.2f} s, worst {max(visible):.2f} s; "
-          f"target ≤ 10 s: {'met' if statistics.median(visible) <= 10 else 'NOT met'}")
+    print(
+        f"end to end (STOW start → CBF series listed by {results[0]['how']}): "
+        f"median {statistics.median(visible):.2f} s, best {min(visible):.2f} s, worst {max(visible):.2f} s; "
+        f"target ≤ 10 s: {'met' if statistics.median(visible) <= 10 else 'NOT met'}"
+    )
     return 0
 
 

@@ -46,10 +46,45 @@ from server.services.indexing import extract_index  # noqa: E402
 PG_ADMIN = os.environ.get("CIRRUS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 UID_ROOT = "1.2.826.0.1.3680043.10.2020"
 SURNAMES = [
-    "SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES", "GARCIA", "MILLER", "DAVIS", "RODRIGUEZ",
-    "MARTINEZ", "WANG", "LI", "ZHANG", "LIU", "CHEN", "YANG", "HUANG", "ZHAO", "MULLER", "SCHMIDT",
-    "SCHNEIDER", "FISCHER", "WEBER", "MEYER", "ANDERSON", "THOMAS", "TAYLOR", "MOORE", "JACKSON",
-    "MARTIN", "LEE", "PEREZ", "THOMPSON", "WHITE", "HARRIS", "SANCHEZ", "CLARK", "LEWIS", "ROBINSON",
+    "SMITH",
+    "JOHNSON",
+    "WILLIAMS",
+    "BROWN",
+    "JONES",
+    "GARCIA",
+    "MILLER",
+    "DAVIS",
+    "RODRIGUEZ",
+    "MARTINEZ",
+    "WANG",
+    "LI",
+    "ZHANG",
+    "LIU",
+    "CHEN",
+    "YANG",
+    "HUANG",
+    "ZHAO",
+    "MULLER",
+    "SCHMIDT",
+    "SCHNEIDER",
+    "FISCHER",
+    "WEBER",
+    "MEYER",
+    "ANDERSON",
+    "THOMAS",
+    "TAYLOR",
+    "MOORE",
+    "JACKSON",
+    "MARTIN",
+    "LEE",
+    "PEREZ",
+    "THOMPSON",
+    "WHITE",
+    "HARRIS",
+    "SANCHEZ",
+    "CLARK",
+    "LEWIS",
+    "ROBINSON",
 ]
 GIVEN = ["JOHN", "MARY", "WEI", "ANNA", "PETER", "LING", "HANS", "SARA", "DAVID", "MARIA", "TOM", "YAN"]
 PROTOCOLS = {
@@ -60,7 +95,10 @@ PROTOCOLS = {
     "US": ["Abdomen"],
 }
 STUDY_DESCRIPTIONS = {
-    "MR": "MR Brain with ASL", "CT": "CT Chest", "PT": "PET-CT Whole Body", "CR": "Chest X-ray",
+    "MR": "MR Brain with ASL",
+    "CT": "CT Chest",
+    "PT": "PET-CT Whole Body",
+    "CR": "Chest X-ray",
     "US": "US Abdomen",
 }
 
@@ -91,8 +129,13 @@ def make_rows(total_instances: int, seed: int = 7) -> dict[str, list[dict[str, A
             series_no += 1
             modality = "CT" if kind == "PT" and s == 1 else kind
             modalities.add(modality)
-            n_inst = {"MR": rng.randint(10, 40), "CT": rng.randint(10, 60), "PT": rng.randint(20, 50),
-                      "CR": 1, "US": rng.randint(1, 10)}[modality]
+            n_inst = {
+                "MR": rng.randint(10, 40),
+                "CT": rng.randint(10, 60),
+                "PT": rng.randint(20, 50),
+                "CR": 1,
+                "US": rng.randint(1, 10),
+            }[modality]
             ds = Dataset()
             ds.StudyInstanceUID = uid(study_no)
             ds.SeriesInstanceUID = uid(study_no, s)
@@ -118,25 +161,51 @@ def make_rows(total_instances: int, seed: int = 7) -> dict[str, list[dict[str, A
             rec = extract_index(ds)
             meta_template = orjson.dumps(dataset_to_json(ds, lambda p: f"{BULK_URI_PREFIX}x/{p}"))
             if s == 1:
-                studies.append({
-                    **rec.study, "id": study_no, "institution_id": 1, "modalities_in_study": "",
-                    "number_of_series": n_series, "number_of_instances": 0,
-                    "attributes_json": orjson.dumps(rec.study_json), "created_at": now, "updated_at": now,
-                })
-            series_rows.append({
-                **rec.series, "id": series_no, "study_id": study_no, "number_of_instances": n_inst,
-                "attributes_json": orjson.dumps(rec.series_json), "created_at": now, "updated_at": now,
-            })
+                studies.append(
+                    {
+                        **rec.study,
+                        "id": study_no,
+                        "institution_id": 1,
+                        "modalities_in_study": "",
+                        "number_of_series": n_series,
+                        "number_of_instances": 0,
+                        "attributes_json": orjson.dumps(rec.study_json),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            series_rows.append(
+                {
+                    **rec.series,
+                    "id": series_no,
+                    "study_id": study_no,
+                    "number_of_instances": n_inst,
+                    "attributes_json": orjson.dumps(rec.series_json),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             first_sop = ds.SOPInstanceUID.encode()
             for n in range(1, n_inst + 1):
                 sop = uid(study_no, s, n)
-                instances.append({
-                    **rec.instance, "id": len(instances) + 1, "study_id": study_no, "series_id": series_no,
-                    "sop_instance_uid": sop, "instance_number": n, "state": "created",
-                    "transfer_syntax_uid": "1.2.840.10008.1.2.1", "blob_key": f"b/{sop}", "size": 0,
-                    "sha256": "", "number_of_frames": 1,
-                    "metadata_json": meta_template.replace(first_sop, sop.encode()), "created_at": now,
-                })
+                instances.append(
+                    {
+                        **rec.instance,
+                        "id": len(instances) + 1,
+                        "study_id": study_no,
+                        "series_id": series_no,
+                        "sop_instance_uid": sop,
+                        "instance_number": n,
+                        "state": "created",
+                        "transfer_syntax_uid": "1.2.840.10008.1.2.1",
+                        "blob_key": f"b/{sop}",
+                        "size": 0,
+                        "sha256": "",
+                        "number_of_frames": 1,
+                        "metadata_json": meta_template.replace(first_sop, sop.encode()),
+                        "created_at": now,
+                    }
+                )
             study_instances += n_inst
         studies[-1]["number_of_instances"] = study_instances
         studies[-1]["modalities_in_study"] = "\\".join(sorted(modalities))
@@ -176,10 +245,22 @@ def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
-    env.update({"CIRRUS_DATA_DIR": str(data_dir), "CIRRUS_DATABASE_URL": url, "CIRRUS_WORKERS": "0",
-                "PYTHONPATH": str(ROOT), "CIRRUS_INSTITUTION": "Default"})
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        {
+            "CIRRUS_DATA_DIR": str(data_dir),
+            "CIRRUS_DATABASE_URL": url,
+            "CIRRUS_WORKERS": "0",
+            "PYTHONPATH": str(ROOT),
+            "CIRRUS_INSTITUTION": "Default",
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -211,8 +292,7 @@ def queries(rows: dict[str, list[dict[str, Any]]], rng: random.Random) -> dict[s
         "study list page 5": lambda: f"/studies?{ohif.replace('offset=0', 'offset=404')}",
         "PatientName=SMI* (prefix)": lambda: f"/studies?{ohif}&PatientName={rng.choice(SURNAMES)[:3]}*",
         "PatientName=*AND* (contains)": lambda: f"/studies?{ohif}&PatientName=*{rng.choice(GIVEN)[1:3]}*",
-        "PatientName fuzzy": lambda: f"/studies?{ohif.replace('=false', '=true')}&PatientName="
-        f"{rng.choice(GIVEN)[:2]}",
+        "PatientName fuzzy": lambda: f"/studies?{ohif.replace('=false', '=true')}&PatientName={rng.choice(GIVEN)[:2]}",
         "PatientID exact": lambda: f"/studies?{ohif}&PatientID={a_study()['patient_id']}",
         "AccessionNumber exact": lambda: f"/studies?{ohif}&AccessionNumber={a_study()['accession_number']}",
         "StudyDate one year": lambda: (lambda y: f"/studies?{ohif}&StudyDate={y}0101-{y}1231")(
@@ -220,8 +300,9 @@ def queries(rows: dict[str, list[dict[str, Any]]], rng: random.Random) -> dict[s
         ),
         "ModalitiesInStudy=PT": lambda: f"/studies?{ohif}&ModalitiesInStudy=PT",
         "StudyInstanceUID exact": lambda: f"/studies?StudyInstanceUID={a_study()['study_instance_uid']}",
-        "series of a study (OHIF)": lambda: f"/studies/{a_study()['study_instance_uid']}/series"
-        "?includefield=0008103E%2C00080021",
+        "series of a study (OHIF)": lambda: (
+            f"/studies/{a_study()['study_instance_uid']}/series?includefield=0008103E%2C00080021"
+        ),
         "instances of a series": instances_of_series,
     }
 
@@ -247,22 +328,22 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def run_backend(
-    kind: str, rows: dict[str, list[dict[str, Any]]], repeat: int
-) -> dict[str, list[float]]:
+async def run_backend(kind: str, rows: dict[str, list[dict[str, Any]]], repeat: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="qido-bench-") as tmp:
         tmp_path = Path(tmp)
         name = f"cirrus_bench_{uuid.uuid4().hex[:10]}"
-        url = (f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}" if kind == "sqlite"
-               else f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
+        url = (
+            f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}"
+            if kind == "sqlite"
+            else f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        )
         if kind == "postgres":
             await pg_admin(f'CREATE DATABASE "{name}"')
         try:
             await asyncio.to_thread(upgrade, url)
             t0 = time.perf_counter()
             await fill(url, rows)
-            print(f"[{kind}] filled {len(rows['instance'])} instances in {time.perf_counter() - t0:.1f} s",
-                  flush=True)
+            print(f"[{kind}] filled {len(rows['instance'])} instances in {time.perf_counter() - t0:.1f} s", flush=True)
             proc, base = start_server(url, tmp_path / "data")
             try:
                 return await measure(base, queries(rows, random.Random(11)), repeat)
@@ -275,16 +356,16 @@ async def run_backend(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--instances", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=40, help="timed requests per query")
     args = parser.parse_args()
     rows = make_rows(args.instances)
-    print(f"archive: {len(rows['study'])} studies, {len(rows['series'])} series, "
-          f"{len(rows['instance'])} instances", flush=True)
+    print(
+        f"archive: {len(rows['study'])} studies, {len(rows['series'])} series, {len(rows['instance'])} instances",
+        flush=True,
+    )
     kinds = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     results = {kind: asyncio.run(run_backend(kind, rows, args.repeat)) for kind in kinds}
     header = f"{'query':34s}" + "".join(f"{k + ' p50':>14s}{k + ' p95':>14s}" for k in kinds)

@@ -78,17 +78,30 @@ def start_cirrus(work: Path, workers: int) -> tuple[str, subprocess.Popen[bytes]
 
 def start_orthanc(work: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
     exe = shutil.which("Orthanc")
-    plugin = next((p for p in ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
-                               "/usr/lib/orthanc/libOrthancDicomWeb.so.1.7") if Path(p).exists()), None)
+    plugin = next(
+        (
+            p
+            for p in ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so", "/usr/lib/orthanc/libOrthancDicomWeb.so.1.7")
+            if Path(p).exists()
+        ),
+        None,
+    )
     if not exe or not plugin:
         print("Orthanc or its DICOMweb plugin is not installed: no comparison")
         return None
     port = free_port()
     config = {
-        "Name": "RenderedBench", "StorageDirectory": str(work / "orthanc" / "storage"),
-        "IndexDirectory": str(work / "orthanc" / "index"), "HttpPort": port, "DicomPort": free_port(),
-        "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "Plugins": [plugin],
-        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "HttpThreadsCount": 50, "KeepAlive": True,
+        "Name": "RenderedBench",
+        "StorageDirectory": str(work / "orthanc" / "storage"),
+        "IndexDirectory": str(work / "orthanc" / "index"),
+        "HttpPort": port,
+        "DicomPort": free_port(),
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [plugin],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "HttpThreadsCount": 50,
+        "KeepAlive": True,
     }
     (work / "orthanc").mkdir(parents=True, exist_ok=True)
     (work / "orthanc.json").write_text(json.dumps(config))
@@ -100,8 +113,10 @@ def start_orthanc(work: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
 
 
 def alive(url: str) -> bool:
-    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5",
-                        url + "/dicom-web/studies?limit=1"], capture_output=True)
+    r = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", url + "/dicom-web/studies?limit=1"],
+        capture_output=True,
+    )
     return r.stdout.strip() == b"200"
 
 
@@ -156,9 +171,23 @@ def stow(base: str, blobs: list[bytes], work: Path) -> None:
             f.write(b"\r\n")
         f.write(f"--{BOUNDARY}--\r\n".encode())
     r = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", f"@{body}",
-         "-H", f'Content-Type: multipart/related; type="application/dicom"; boundary={BOUNDARY}',
-         base + "/dicom-web/studies"], capture_output=True)
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "--data-binary",
+            f"@{body}",
+            "-H",
+            f'Content-Type: multipart/related; type="application/dicom"; boundary={BOUNDARY}',
+            base + "/dicom-web/studies",
+        ],
+        capture_output=True,
+    )
     if r.stdout.strip() not in (b"200", b"202"):
         raise SystemExit(f"STOW to {base} answered {r.stdout!r}")
 
@@ -186,20 +215,35 @@ def wrk(base: str, paths: list[str], unique: bool, seconds: int, connections: in
     """Requests/s over ``paths``; with ``unique`` each request gets its own window width."""
     plist = work / "paths.txt"
     plist.write_text("\n".join(paths) + "\n")
-    body = ('return wrk.format("GET", path .. "&window=40," .. (400 + id + threads * counter) .. ",linear")'
-            if unique else 'return wrk.format("GET", path)')
+    body = (
+        'return wrk.format("GET", path .. "&window=40," .. (400 + id + threads * counter) .. ",linear")'
+        if unique
+        else 'return wrk.format("GET", path)'
+    )
     script = work / "bench.lua"
-    script.write_text(WRK_SCRIPT % {"paths": plist, "threads": 2, "body": body,
-                                    "next_id": "(function() _G.__n = (_G.__n or 0) + 1; return _G.__n end)()"})
-    r = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base],
-                       capture_output=True, text=True)
+    script.write_text(
+        WRK_SCRIPT
+        % {
+            "paths": plist,
+            "threads": 2,
+            "body": body,
+            "next_id": "(function() _G.__n = (_G.__n or 0) + 1; return _G.__n end)()",
+        }
+    )
+    r = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base], capture_output=True, text=True
+    )
     out = r.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) if "Requests/sec" in out else 0.0
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     total = re.search(r"(\d+) requests in", out)
-    return {"rps": rps, "non2xx": float(bad.group(1)) if bad else 0.0,
-            "requests": float(total.group(1)) if total else 0.0, "socket_errors": 1.0 if errors else 0.0}
+    return {
+        "rps": rps,
+        "non2xx": float(bad.group(1)) if bad else 0.0,
+        "requests": float(total.group(1)) if total else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
 
 
 def curl_times(urls: list[str], headers: list[str] | None = None) -> list[float]:
@@ -268,8 +312,16 @@ def main() -> int:
         size = args.big_size
         big = ct_dataset(study, generate_uid(), 1, ct_phantom(99, size))
         frame = pydicom.pixels.get_encoder(JPEG2000Lossless).encode(
-            ct_phantom(99, size), rows=size, columns=size, samples_per_pixel=1, bits_allocated=16, bits_stored=12,
-            pixel_representation=0, photometric_interpretation="MONOCHROME2", number_of_frames=1)
+            ct_phantom(99, size),
+            rows=size,
+            columns=size,
+            samples_per_pixel=1,
+            bits_allocated=16,
+            bits_stored=12,
+            pixel_representation=0,
+            photometric_interpretation="MONOCHROME2",
+            number_of_frames=1,
+        )
         big.file_meta.TransferSyntaxUID = JPEG2000Lossless
         big.NumberOfFrames = 1000
         big.PixelData = encapsulate([frame] * 1000, has_bot=True)
@@ -277,10 +329,14 @@ def main() -> int:
         stow(cirrus, [part10(big)], work)
         inst = f"{cirrus}/dicom-web/studies/{study}/series/{big.SeriesInstanceUID}/instances/{big.SOPInstanceUID}"
         rendered_ms = curl_times([f"{inst}/frames/{500 + i}/rendered?window=40,{400 + i}" for i in range(20)])
-        raw_ms = curl_times([f"{inst}/frames/{300 + i}" for i in range(20)],
-                            ["Accept: multipart/related; type=application/octet-stream; transfer-syntax=*"])
-        le_ms = curl_times([f"{inst}/frames/{700 + i}" for i in range(20)],
-                           ["Accept: multipart/related; type=application/octet-stream"])
+        raw_ms = curl_times(
+            [f"{inst}/frames/{300 + i}" for i in range(20)],
+            ["Accept: multipart/related; type=application/octet-stream; transfer-syntax=*"],
+        )
+        le_ms = curl_times(
+            [f"{inst}/frames/{700 + i}" for i in range(20)],
+            ["Accept: multipart/related; type=application/octet-stream"],
+        )
 
         # Survival: JPEG-LS frames transcoded to Explicit VR LE, several times.
         survival = {}
@@ -290,12 +346,25 @@ def main() -> int:
         for name, base in servers.items():
             try:
                 stow(base, [part10(jls)], work)
-                url = (f"{base}/dicom-web/studies/{study}/series/{jls.SeriesInstanceUID}/instances/"
-                       f"{jls.SOPInstanceUID}/frames/1")
+                url = (
+                    f"{base}/dicom-web/studies/{study}/series/{jls.SeriesInstanceUID}/instances/"
+                    f"{jls.SOPInstanceUID}/frames/1"
+                )
                 for _ in range(5):
-                    subprocess.run(["curl", "-s", "-o", "/dev/null", "-m", "20", "-H",
-                                    "Accept: multipart/related; type=application/octet-stream; "
-                                    "transfer-syntax=1.2.840.10008.1.2.1", url])
+                    subprocess.run(
+                        [
+                            "curl",
+                            "-s",
+                            "-o",
+                            "/dev/null",
+                            "-m",
+                            "20",
+                            "-H",
+                            "Accept: multipart/related; type=application/octet-stream; "
+                            "transfer-syntax=1.2.840.10008.1.2.1",
+                            url,
+                        ]
+                    )
             except SystemExit as exc:
                 print(f"[{name}] survival step: {exc}")
             survival[name] = alive(base)
@@ -305,18 +374,24 @@ def main() -> int:
         print(f"{'server':10} {'uncached/s':>11} {'cached/s':>10} {'non-2xx':>8} {'alive after JPEG-LS transcode':>30}")
         for name, res in results.items():
             bad = int(res["uncached"]["non2xx"] + res["cached"]["non2xx"])
-            print(f"{name:10} {res['uncached']['rps']:11.0f} {res['cached']['rps']:10.0f} {bad:8d} "
-                  f"{str(survival.get(name)):>30}")
+            print(
+                f"{name:10} {res['uncached']['rps']:11.0f} {res['cached']['rps']:10.0f} {bad:8d} "
+                f"{str(survival.get(name)):>30}"
+            )
         if "orthanc" in results and results["orthanc"]["uncached"]["rps"]:
             o = results["orthanc"]
             c = results["cirrus"]
-            print(f"cirrus/orthanc: uncached x{c['uncached']['rps'] / o['uncached']['rps']:.1f}, "
-                  f"cached x{c['cached']['rps'] / max(o['cached']['rps'], 1e-9):.1f} "
-                  "(targets: >= 2x uncached, >= 10x cached)")
-        print(f"1,000-frame JPEG 2000 instance ({size}x{size}, {len(frame) * 1000 / 1e6:.0f} MB): "
-              f"rendered frame median {statistics.median(rendered_ms):.1f} ms "
-              f"(max {max(rendered_ms):.1f}); raw frame median {statistics.median(raw_ms):.1f} ms; "
-              f"frame transcoded to Explicit VR LE median {statistics.median(le_ms):.1f} ms (target < 50 ms)")
+            print(
+                f"cirrus/orthanc: uncached x{c['uncached']['rps'] / o['uncached']['rps']:.1f}, "
+                f"cached x{c['cached']['rps'] / max(o['cached']['rps'], 1e-9):.1f} "
+                "(targets: >= 2x uncached, >= 10x cached)"
+            )
+        print(
+            f"1,000-frame JPEG 2000 instance ({size}x{size}, {len(frame) * 1000 / 1e6:.0f} MB): "
+            f"rendered frame median {statistics.median(rendered_ms):.1f} ms "
+            f"(max {max(rendered_ms):.1f}); raw frame median {statistics.median(raw_ms):.1f} ms; "
+            f"frame transcoded to Explicit VR LE median {statistics.median(le_ms):.1f} ms (target < 50 ms)"
+        )
         return 0
     finally:
         for p in procs:

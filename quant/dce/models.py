@@ -37,7 +37,8 @@ Array = NDArray[np.float64]
 MODELS = ("extended_tofts", "tofts", "patlak")
 MAX_STEP = 0.2 / 60.0  # minutes between fine-grid samples of the AIF
 GRID_SIZE = 96
-CHUNK = 8192
+CHUNK = 65536  # voxels refined together
+GRID_BLOCK = 2048  # voxels per block of the grid stage
 GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 GOLDEN_ITERATIONS = 15  # the bracket (two grid steps) shrinks to 0.07 % of itself
 
@@ -232,22 +233,36 @@ class ModelFitter:
         n_t, n = y_all.shape
         model = self.model
         out = {k: np.zeros(n) for k in ("ktrans", "ve", "kep", "vp", "r2", "rmse")}
+        k_n = self.kep_grid.size
+        offsets = np.arange(-2, 3)
         for start in range(0, n, CHUNK):
             sl = slice(start, min(n, start + CHUNK))
             y = y_all[:, sl]
-            yy = (y * y).sum(axis=0)
-            b1 = y.T @ self.basis.T  # (n, K)
-            b2 = y.T @ self.cp  # (n,)
-            j = np.argmin(self._grid_cost(b1, b2), axis=1)
-            rows = np.arange(j.size)
+            m = y.shape[1]
+            yy = np.einsum("tn,tn->n", y, y)
+            b2 = self.cp @ y  # (m,)
+            # The grid stage in small blocks (its (block, K) temporaries stay in cache); only the
+            # best grid index and y·F at it and at its four neighbours are kept.
+            j = np.empty(m, dtype=np.intp)
+            b1_j = np.empty(m)
+            b1_n = np.empty((m, 5))
+            for g0 in range(0, m, GRID_BLOCK):
+                gs = slice(g0, min(m, g0 + GRID_BLOCK))
+                b1 = y[:, gs].T @ self.basis.T  # (block, K)
+                jb = np.argmin(self._grid_cost(b1, b2[gs]), axis=1)
+                rows = np.arange(jb.size)
+                j[gs] = jb
+                b1_j[gs] = b1[rows, jb]
+                if k_n >= 5:
+                    b1_n[gs] = b1[rows[:, None], np.clip(jb, 2, k_n - 3)[:, None] + offsets[None, :]]
             kt_b, vp_b, q_b = _box_lsq(
-                b1[rows, j], b2, self.g11[j], self.g12[j], self.g22, self.kmax[j], self.bounds[2], self.with_vp
+                b1_j, b2, self.g11[j], self.g12[j], self.g22, self.kmax[j], self.bounds[2], self.with_vp
             )
             kep_b = self.kep_grid[j]
             if model != "patlak":
-                kt_b, vp_b, kep_b, q_b = self._refine(b1, b2, j, kt_b, vp_b, kep_b, q_b)
+                kt_b, vp_b, kep_b, q_b = self._refine(b1_n, b2, j, kt_b, vp_b, kep_b, q_b)
             ss = np.maximum(yy + q_b, 0.0)
-            sst = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+            sst = yy - y.sum(axis=0) ** 2 / n_t
             out["ktrans"][sl] = kt_b
             out["vp"][sl] = vp_b if self.with_vp else 0.0
             if model != "patlak":
@@ -262,10 +277,27 @@ class ModelFitter:
         point only: interior optimum, or an edge at Ktrans = 0 or vp = 0 (the upper bounds enter
         by clipping); the refinement then solves the full box problem."""
         kmax, vmax = self.kmax, self.bounds[2]
-        c1 = np.clip(b1 * self.inv_g11, 0.0, kmax)
-        q = c1 * (c1 * self.g11 - 2.0 * b1)  # vp = 0
+        c1 = b1 * self.inv_g11
+        np.clip(c1, 0.0, kmax, out=c1)
+        q = c1 * self.g11
+        q -= 2.0 * b1
+        q *= c1  # vp = 0 edge: c1² g11 − 2 c1 b1
         if not self.with_vp:
             return q
+        b2c = b2[:, None]
+        p1 = b1 * self.a22
+        p1 -= b2c * self.a12
+        p2 = b2c * self.a11
+        p2 -= b1 * self.a12
+        inside = (p1 >= 0) & (p1 <= kmax) & (p2 >= 0) & (p2 <= vmax)
+        p1 *= b1
+        p2 *= b2c
+        p1 += p2
+        np.negative(p1, out=p1)  # interior optimum: −(p1 b1 + p2 b2)
+        np.minimum(q, np.where(inside, p1, np.inf), out=q)
+        c2 = np.clip(b2 / self.g22, 0.0, vmax) if self.g22 > 0 else np.zeros_like(b2)
+        np.minimum(q, (c2 * (c2 * self.g22 - 2.0 * b2))[:, None], out=q)  # Ktrans = 0 edge
+        return q
         b2c = b2[:, None]
         p1 = b1 * self.a22 - b2c * self.a12
         p2 = b2c * self.a11 - b1 * self.a12
@@ -276,7 +308,7 @@ class ModelFitter:
         return q
 
     def _refine(
-        self, b1: Array, b2: Array, j: NDArray[np.intp], kt_b: Array, vp_b: Array, kep_b: Array, q_b: Array
+        self, b1_n: Array, b2: Array, j: NDArray[np.intp], kt_b: Array, vp_b: Array, kep_b: Array, q_b: Array
     ) -> tuple[Array, Array, Array, Array]:
         """Sub-grid kep: golden-section search between the best grid point's neighbours.
 
@@ -291,9 +323,7 @@ class ModelFitter:
         u0 = float(np.log(self.kep_grid[0]))
         du = float(np.log(self.kep_grid[1] / self.kep_grid[0]))
         centre = np.clip(j, 2, k_n - 3)
-        rows = np.arange(j.size)
-        cols = centre[:, None] + np.arange(-2, 3)[None, :]  # (n, 5) grid indices
-        b1_n = b1[rows[:, None], cols]
+        cols = centre[:, None] + np.arange(-2, 3)[None, :]  # (n, 5) grid indices of b1_n
         gram = self.gram5[centre]  # (n, 5, 5)
         g12_n = self.g12[cols]
         ktrans_max, ve_max, vp_max = self.bounds

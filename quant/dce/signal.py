@@ -49,25 +49,30 @@ def concentration(
     give (the equation saturates) or S0/T10 are not positive; those values are clipped.
     """
     a = np.deg2rad(flip_deg)
+    c = float(np.cos(a))
     s0 = np.asarray(baseline, dtype=np.float64)
     t10a = np.asarray(t10, dtype=np.float64)
     ok0 = (s0 > 0) & (t10a > 0)
     r10 = 1.0 / np.where(t10a > 0, t10a, 1.0)
     e10 = np.exp(-tr * r10)
     # Signal relative to the baseline: S/S0 = f(E1)/f(E10), f(E) = (1 − E)/(1 − cos α E).
-    f10 = (1.0 - e10) / (1.0 - np.cos(a) * e10)
-    ratio = signal / np.where(s0 > 0, s0, 1.0)
-    f = ratio * f10
-    # f = (1 − E)/(1 − cE)  ⇒  E = (1 − f)/(1 − c f); valid for 0 < f < 1.
-    c = np.cos(a)
+    f10 = (1.0 - e10) / (1.0 - c * e10)
+    f = np.asarray(signal, dtype=np.float64) * (f10 / np.where(s0 > 0, s0, 1.0))  # a new array
+    # f = (1 − E)/(1 − c E)  ⇒  E = (1 − f)/(1 − c f); valid for 0 < f < 1 (in place: big arrays).
     f_max = (1.0 - np.exp(-tr * R1_MAX)) / (1.0 - c * np.exp(-tr * R1_MAX))
     valid = (f > 0) & (f <= f_max) & ok0
-    fc = np.clip(f, 1e-12, f_max)
-    e1 = (1.0 - fc) / (1.0 - c * fc)
-    r1 = -np.log(np.clip(e1, 1e-300, 1.0)) / tr
-    conc: Array = (r1 - r10) / relaxivity
-    conc = np.where(ok0, conc, 0.0)
-    return conc, np.asarray(valid & ok0, dtype=bool)
+    np.clip(f, 1e-12, f_max, out=f)
+    den = f * (-c)
+    den += 1.0
+    np.subtract(1.0, f, out=f)
+    f /= den
+    np.log(f, out=f)  # ln E1 = −TR · R1
+    f *= -1.0 / (tr * relaxivity)
+    f -= r10 / relaxivity
+    conc: Array = f
+    if not np.all(ok0):
+        conc = np.where(ok0, conc, 0.0)
+    return conc, np.asarray(valid, dtype=bool)
 
 
 def vfa_t1(
