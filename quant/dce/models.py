@@ -279,7 +279,7 @@ class ModelFitter:
         kmax, vmax = self.kmax, self.bounds[2]
         c1 = b1 * self.inv_g11
         np.clip(c1, 0.0, kmax, out=c1)
-        q = c1 * self.g11
+        q: Array = c1 * self.g11
         q -= 2.0 * b1
         q *= c1  # vp = 0 edge: c1² g11 − 2 c1 b1
         if not self.with_vp:
