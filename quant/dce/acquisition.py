@@ -82,6 +82,18 @@ class DceAcquisition:
     def series_uids(self) -> list[str]:
         return [s.series_instance_uid for s in self.series]
 
+    @property
+    def dynamic_series_uids(self) -> list[str]:
+        return [s.series_instance_uid for s in self.series if s.role == "dce"]
+
+    @property
+    def label(self) -> str:
+        """One line for a worklist: vendor, phases, T1 mapping, series description."""
+        dyn = next((s for s in self.series if s.role == "dce"), None)
+        name = (dyn.description if dyn else "") or "dynamic series"
+        t1 = f", VFA {'/'.join(f'{v.flip_angle:g}' for v in self.vfa)}°" if self.vfa else ", fixed T10"
+        return f"{self.vendor} DCE {self.n_phases} phases{t1}: {name}"[:256]
+
     def signal(self) -> NDArray[np.float32]:
         """All phases as one (phase, slice, row, column) float32 array."""
         shape = self.geometry.shape
@@ -98,6 +110,7 @@ class DceAcquisition:
         times = [p.time for p in self.phases]
         return {
             "method": "DCE",
+            "label": self.label,
             "vendor": self.vendor,
             "n_phases": self.n_phases,
             "phase_times_s": times if all(t is not None for t in times) else None,

@@ -6,7 +6,9 @@ position (PlanePositionSequence), orientation (PlaneOrientationSequence), spacin
 (PixelMeasuresSequence), rescale (PixelValueTransformationSequence), the temporal position
 (FrameContentSequence.TemporalPositionIndex, FrameAcquisitionDateTime) and the timing
 (MRTimingAndRelatedParametersSequence: RepetitionTime, FlipAngle), each either in the Shared or
-the Per-frame Functional Groups Sequence.
+the Per-frame Functional Groups Sequence. Values are the stored values through the per-frame
+PixelValueTransformationSequence; Philips' private per-frame scale slope of enhanced exports is
+not applied (classic Philips images get their floating-point values, as for ASL).
 """
 
 from __future__ import annotations

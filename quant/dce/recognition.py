@@ -33,6 +33,9 @@ Vendor notes (classic single-frame MR unless stated):
   dynamic series, with ≥ 2 distinct flip angles and one TR, acquired before the first phase when
   the times tell. Other vendors' and anonymised data follow the same generic rules.
 
+Timing: a phase's time is the mean over its slices; a 2D multi-slice readout's per-slice offsets
+(each slice acquired a little later within a phase) are not modelled.
+
 Not DCE: ASL (labelled ImageType, long TR, 90° flip angles), BOLD and DSC (EPI), DWI, single-phase
 T1/T2, CT and everything else; each such series gets role ``other`` with the reason.
 """

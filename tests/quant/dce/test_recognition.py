@@ -180,3 +180,17 @@ def test_multi_echo_series_is_not_dce(small) -> None:
     for i, ds in enumerate(datasets):
         ds.EchoTime = 1.5 + (i % 2)
     assert "several echoes" in classify_series(datasets).reason
+
+
+def test_the_asl_classifier_leaves_a_dce_study_alone(small) -> None:
+    import quant
+
+    with pytest.raises(quant.NotAslError):
+        quant.classify_study(dce_study(small, "siemens"))
+
+
+def test_label_for_the_worklist(small) -> None:
+    [acq] = classify_study(dce_study(small, "ge"))
+    assert acq.label == "GE DCE 12 phases, VFA 2/5/10/15°: DCE"
+    assert acq.dynamic_series_uids == [acq.series[0].series_instance_uid]
+    assert acq.summary()["label"] == acq.label
