@@ -104,7 +104,7 @@ def main() -> None:
     print(f"derived DICOM: {len(derived)} datasets in {time.perf_counter() - t2:.1f} s")
     if args.dicom:
         from quant.dce import classify_study
-        from tests.quant.dce.builders import _image
+        from tests.quant.dce.builders import mr_image
 
         t3 = time.perf_counter()
         uid = "1.2.826.0.1.3680043.8.498.1"
@@ -135,7 +135,7 @@ def main() -> None:
                 uid + ".3",
             )
             for k in range(args.slices):
-                datasets.append(_image(signal[j, k], geometry_ff, k, attrs, slope, j * args.slices + k + 1))
+                datasets.append(mr_image(signal[j, k], geometry_ff, k, attrs, slope, j * args.slices + k + 1))
         t4 = time.perf_counter()
         (dicom_acq,) = classify_study(datasets)
         t5 = time.perf_counter()

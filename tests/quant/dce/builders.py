@@ -147,7 +147,7 @@ def _common(study: dict, vendor: str, description: str, series_number: int, seri
     }
 
 
-def _image(values: np.ndarray, g: Geometry, k: int, attrs: dict, slope: float, number: int) -> Dataset:
+def mr_image(values: np.ndarray, g: Geometry, k: int, attrs: dict, slope: float, number: int) -> Dataset:
     ds = Dataset()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
@@ -228,7 +228,7 @@ def dce_study(
             AcquisitionDate="20260101",
         )
         for k in range(g.shape[0]):
-            out.append(_image(vol[k], g, k, attrs, slope_v, i * g.shape[0] + k + 1))
+            out.append(mr_image(vol[k], g, k, attrs, slope_v, i * g.shape[0] + k + 1))
     sig = signal(p, noise_sd)
     slope = _slope([sig])
     dyn = {
@@ -272,7 +272,7 @@ def dce_study(
         else:
             attrs.update(AcquisitionNumber=j + 1, AcquisitionTime=_tm(t_abs))
         for k in range(g.shape[0]):
-            out.append(_image(sig[j, k], g, k, attrs, slope, j * g.shape[0] + k + 1))
+            out.append(mr_image(sig[j, k], g, k, attrs, slope, j * g.shape[0] + k + 1))
     return out
 
 
