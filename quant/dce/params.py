@@ -13,6 +13,7 @@ Override names accepted by :func:`quant.dce.quantify` (times in **seconds** unle
 ``baseline_phases``       number of pre-contrast phases averaged into the baseline signal S0
 ``injection_phase``       0-based index of the first phase acquired with contrast in the tissue
 ``bolus_arrival_time``    onset of the population AIF, relative to the first phase (s)
+``fit_arrival``           population AIF without a given arrival time: fit the onset (default True)
 ``field_strength``        tesla; selects the relaxivity and the blood T1
 ``agent``                 contrast agent generic name (``gadobutrol``, ``gadoterate``, ...)
 ``relaxivity``            r1 in 1/(mM·s) (overrides the table)
@@ -104,6 +105,7 @@ DEFAULTS: dict[str, tuple[Any, str, str]] = {
     "t1_blood_1_5t": (1.441, "s", "blood T1 at 1.5 T (Stanisz 2005)"),
     "vfa": ("linear", "", "linearised VFA fit"),
     "aif": ("parker", "", "population AIF (Parker 2006)"),
+    "fit_arrival": (True, "", "onset of the population AIF fitted to the tissue curves"),
     "model": ("extended_tofts", "", "extended Tofts model"),
     "enhancement_threshold": (0.1, "", "10 % relative signal enhancement"),
     "ktrans_max": (5.0, "1/min", "fit bound"),
@@ -140,6 +142,7 @@ OVERRIDE_NAMES = frozenset(
         "baseline_phases",
         "injection_phase",
         "bolus_arrival_time",
+        "fit_arrival",
         "field_strength",
         "agent",
         "relaxivity",

@@ -69,6 +69,7 @@ def phantom(
     flip: float = 15.0,
     t10_tissue: float = 1.1,
     t1_blood: float = 1.664,
+    arrival_delay: float = 0.0,
 ) -> Phantom:
     nz, ny, nx = shape
     t = np.arange(n_phases) * dt
@@ -91,7 +92,7 @@ def phantom(
         regions[name] = np.broadcast_to(m, shape).copy()
     regions["artery"] = np.broadcast_to(artery, shape).copy()
     regions["tissue"] = np.broadcast_to(tissue, shape).copy()
-    aif = Aif("parker", onset=t[injection_phase - 1] / 60.0, hematocrit=hematocrit)
+    aif = Aif("parker", onset=(t[injection_phase - 1] + arrival_delay) / 60.0, hematocrit=hematocrit)
     conc = np.zeros((n_phases, *shape))
     tis = regions["tissue"]
     conc[:, tis] = forward("extended_tofts", t / 60.0, aif, kt[tis], ve[tis], vp[tis])
