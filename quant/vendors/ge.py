@@ -7,6 +7,7 @@ duration in ms, GEMS_IMAG_01 (0027,xx62) NEX, GEMS_ACQU_01 (0019,xx9E) sequence 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pydicom
@@ -19,6 +20,7 @@ from quant.vendors.common import (
     description,
     field_strength,
     image_type,
+    number,
     private,
     readout,
     series_info,
@@ -29,6 +31,7 @@ VENDOR = "GE"
 PARM = "GEMS_PARM_01"
 IMAG = "GEMS_IMAG_01"
 ACQU = "GEMS_ACQU_01"
+ASL_WORD = re.compile(r"(?<![a-z])(p|pc|c|e)?asl(?![a-z])", re.IGNORECASE)
 SCANNER_MAP_WORDS = ("transit delay", "transit-corrected", "transit corrected", "cbf", "flow")
 
 
@@ -48,7 +51,7 @@ def recognise(datasets: Sequence[pydicom.Dataset]) -> SeriesInfo | None:
     ds = datasets[0]
     desc = description(ds).lower()
     seq = str(private(ds, 0x0019, ACQU, 0x9E) or "").lower()
-    asl_like = any(is_pw(d) for d in datasets) or "asl" in desc or seq in ("3dpcasl", "easl")
+    asl_like = any(is_pw(d) for d in datasets) or bool(ASL_WORD.search(desc)) or seq in ("3dpcasl", "easl")
     if not asl_like:
         return None
     if ("eASL" in description(ds) and "raw" not in desc) or (
@@ -72,7 +75,7 @@ def build(info: SeriesInfo, datasets: Sequence[pydicom.Dataset]) -> AslAcquisiti
     # eASL raw series hold one PW volume per delay: split by InversionTime when positions repeat.
     by_ti: dict[float, list[pydicom.Dataset]] = {}
     for d in pw:
-        by_ti.setdefault(float(d.get("InversionTime", 0) or 0), []).append(d)
+        by_ti.setdefault(number(d, "InversionTime") or 0.0, []).append(d)
     locations = [round(slice_location(d), 3) for d in pw]
     if len(set(locations)) == len(locations):
         by_ti = {min(by_ti): pw}
@@ -133,8 +136,8 @@ def build(info: SeriesInfo, datasets: Sequence[pydicom.Dataset]) -> AslAcquisiti
     nex = private(first, 0x0027, IMAG, 0x62)
     if nex not in (None, "") and float(nex) > 0:
         params["nex"] = tag_param("nex", float(nex), "", "GE (0027,xx62) NEX")
-    elif first.get("NumberOfAverages") not in (None, ""):
-        params["nex"] = tag_param("nex", float(first.NumberOfAverages), "", "NumberOfAverages")
+    elif (averages := number(first, "NumberOfAverages")) is not None and averages > 0:
+        params["nex"] = tag_param("nex", averages, "", "NumberOfAverages")
     else:
         missing.append("nex")
     for p in (field_strength(first), readout(first)):

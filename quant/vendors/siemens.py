@@ -25,7 +25,7 @@ from quant.acquisition import AslAcquisition, AslVolume, Geometry, SeriesInfo, V
 from quant.errors import InputError
 from quant.images import mosaic_geometry, unpack_mosaic
 from quant.params import Param
-from quant.vendors.common import description, field_strength, image_type, readout, series_info
+from quant.vendors.common import description, field_strength, image_type, number, readout, series_info
 
 with warnings.catch_warnings():
     # nibabel.nicom warns on import that its DICOM *readers* are experimental; only the CSA
@@ -37,6 +37,11 @@ VENDOR = "Siemens"
 RF_BLOCK_S = 0.0184  # one Wang pCASL RF block
 SCANNER_MAP_WORDS = ("pwi", "perfusion_weighted", "relcbf", "parameter_fit", "_cbf", " cbf", "tt_map")
 M0_WORDS = re.compile(r"(_m0\b|\bm0\b|m0$|pd_tse|proton)", re.IGNORECASE)
+# Sequence files of ASL (product PASL/pCASL, Wang/LOFT, Oxford VEPCASL, FAIR variants).
+ASL_SEQUENCE = re.compile(r"(pasl|pcasl|casl|fairest|picore|q2tips|(?<![a-z])asl(?![a-z]))")
+ASL_WORD = re.compile(r"(?<![a-z])(p|pc|c|ve|vepc|e)?asl(?![a-z])", re.IGNORECASE)
+# Sequence families that are never ASL, whatever the series is called.
+NON_ASL_SEQUENCE = re.compile(r"(bold|diff|dti|resolve|tfl|mprage|(?<!g)tse|spc|space|gre|fl[23]d|haste|swi|tof)")
 ASCCONV = re.compile(r"### ASCCONV BEGIN[^\n]*\n(.*?)### ASCCONV END", re.DOTALL)
 FIRST_VOLUME_M0 = ("ep2d_pasl", "tgse_pcasl")
 # 3D GRASE (tgse_*) series store control first, ep2d_* label first: in the shared VE11C samples
@@ -88,26 +93,41 @@ def sequence_file(asc: dict[str, str]) -> str:
     return asc.get("tSequenceFileName", "").replace("\\", "/").split("/")[-1].lower()
 
 
+def asl_evidence(ds: pydicom.Dataset, asc: dict[str, str]) -> str | None:
+    """Why ``ds`` is an ASL image, or None.
+
+    ``sAsl.ulMode`` is no evidence: every Siemens EPI protocol carries it (the BOLD fMRI sample
+    has ``sAsl.ulMode = 0x1``, as has the Wang 2D pCASL). Evidence is an ASL sequence file, the
+    ``ASL`` ImageType value, or a series/protocol name saying ASL on a sequence that is not a
+    known non-ASL family (BOLD, diffusion, anatomy).
+    """
+    seq = sequence_file(asc)
+    if ASL_SEQUENCE.search(seq):
+        return f"Siemens ASL sequence {seq}"
+    if "ASL" in image_type(ds):
+        return f"ImageType ASL ({seq or 'sequence unknown'})"
+    text = f"{description(ds)} {ds.get('ProtocolName', '') or ''}"
+    if ASL_WORD.search(text) and not (seq and NON_ASL_SEQUENCE.search(seq)):
+        return f"series name says ASL ({seq or 'sequence unknown'})"
+    return None
+
+
 def recognise(datasets: Sequence[pydicom.Dataset]) -> SeriesInfo | None:
     ds = datasets[0]
     desc = description(ds)
     low = desc.lower()
     asc = ascconv(ds)
     seq = sequence_file(asc)
-    asl_seq = (
-        any(k in seq for k in ("pasl", "pcasl", "vepcasl", "asl"))
-        or "ASL" in image_type(ds)
-        or "sAsl.ulMode" in asc
-    )
-    if not asl_seq and "asl" not in low:
-        if M0_WORDS.search(desc):
+    why = asl_evidence(ds, asc)
+    if why is None:
+        if M0_WORDS.search(desc):  # an M0 candidate never opens a job on its own
             return series_info(datasets, VENDOR, "m0", "Siemens M0/PD series (Series Description)")
         return None
     if "DERIVED" in image_type(ds) or any(w in low for w in SCANNER_MAP_WORDS):
         return series_info(datasets, VENDOR, "scanner_map", "Siemens scanner-derived map (PWI/CBF/fit)")
     if M0_WORDS.search(desc):
         return series_info(datasets, VENDOR, "m0", f"Siemens M0 series ({seq or 'description'})")
-    return series_info(datasets, VENDOR, "asl", f"Siemens ASL sequence {seq or '(description)'}")
+    return series_info(datasets, VENDOR, "asl", why)
 
 
 def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str], str]:
@@ -266,7 +286,7 @@ def build(
 ) -> AslAcquisition:
     ordered = sorted(
         datasets,
-        key=lambda d: (int(d.get("AcquisitionNumber", 0) or 0), int(d.get("InstanceNumber", 0) or 0)),
+        key=lambda d: (number(d, "AcquisitionNumber") or 0, number(d, "InstanceNumber") or 0),
     )
     first = ordered[0]
     params, missing, labeling = protocol_parameters(first)
@@ -349,11 +369,9 @@ def build(
                 "tag",
                 f"series {m0_info.series_number} {m0_info.description!r}",
             )
-            tr = m0_ds[0].get("RepetitionTime")
-            if tr not in (None, ""):
-                params["m0_tr"] = Param(
-                    "m0_tr", float(tr) / 1000.0, "s", "tag", "RepetitionTime of M0 series"
-                )
+            tr = number(m0_ds[0], "RepetitionTime")
+            if tr is not None and tr > 0:
+                params["m0_tr"] = Param("m0_tr", tr / 1000.0, "s", "tag", "RepetitionTime of M0 series")
         elif "m0_rejected" not in params:
             notes.append("no M0 found: neither the first volume nor a separate M0 series")
     elif "tr" in params:
