@@ -158,7 +158,12 @@ def _clean_ds(s: str) -> str | None:
         validate_value("DS", s, config.RAISE)
         return s
     except ValueError:
-        return str(format_number_as_ds(number))
+        pass
+    for digits in range(15, 0, -1):  # the most precise form that fits 16 characters
+        text = f"{number:.{digits}g}"
+        if len(text) <= 16:
+            return text
+    return str(format_number_as_ds(number))
 
 
 def _clean_is(s: str) -> str | None:
