@@ -317,6 +317,8 @@ def quantify(
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     P = _Params(merged)
+    if "unsupported" in merged:
+        raise InputError(merged["unsupported"].detail)
     labeling = str(P.get("labeling_type") or acq.labeling_type or "").lower()
     missing = missing_parameters(acq, labeling, merged)
     if missing:

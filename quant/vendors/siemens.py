@@ -26,6 +26,14 @@ from quant.errors import InputError
 from quant.images import mosaic_geometry, unpack_mosaic
 from quant.params import Param
 from quant.vendors.common import description, field_strength, image_type, number, readout, series_info
+from quant.vendors.siemens_wip import (
+    NONSELECTIVE_CONTROL_CYCLE,
+    NONSELECTIVE_LABEL_CYCLE,
+    layout_for,
+    nonselective_note,
+    vessel_encoded_layout,
+    wip_parameters,
+)
 
 with warnings.catch_warnings():
     # nibabel.nicom warns on import that its DICOM *readers* are experimental; only the CSA
@@ -130,25 +138,22 @@ def recognise(datasets: Sequence[pydicom.Dataset]) -> SeriesInfo | None:
     return series_info(datasets, VENDOR, "asl", why)
 
 
-def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str], str]:
-    """Parameters from the ASCCONV text; returns (params, missing, labeling type)."""
+def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str], str, list[str]]:
+    """Parameters from the ASCCONV text; returns (params, missing, labeling type, notes)."""
     asc = ascconv(ds)
     seq = sequence_file(asc)
     params: dict[str, Param] = {}
     missing: list[str] = []
+    notes: list[str] = []
 
     def proto(name: str, value: Any, unit: str, key: str) -> None:
         params[name] = Param(name, value, unit, "protocol", f"ASCCONV {key} ({seq})")
 
-    if "vepcasl" in seq:
-        labeling = "pcasl"
-        plds = [
-            v / 1000.0
-            for k, v in ((k, _num(asc, k)) for k in sorted(asc))
-            if k.startswith("sWipMemBlock.alFree[") and v is not None and 0 < v < 10000
-        ][:0]
-        # Which alFree entries hold the PLDs is not confirmed on real data: ask a person.
-        missing += ["pld", "labeling_duration"] if not plds else []
+    if layout_for(seq) is not None or "vepcasl" in seq:
+        wip, wip_missing, labeling, wip_notes = wip_parameters(asc, seq)
+        params.update(wip)
+        missing += wip_missing
+        notes += wip_notes
     elif "pasl" in seq:
         labeling = "pasl"
         ti1, ti = _num(asc, "alTI[0]"), _num(asc, "alTI[2]")
@@ -198,7 +203,7 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
             "labeling_type", labeling, "", "protocol", f"ASCCONV tSequenceFileName {seq}"
         )
     params["sequence"] = Param("sequence", seq, "", "protocol", "ASCCONV tSequenceFileName")
-    return params, missing, labeling
+    return params, missing, labeling, notes
 
 
 def background_suppression(asc: dict[str, str]) -> Param | None:
@@ -289,9 +294,8 @@ def build(
         key=lambda d: (number(d, "AcquisitionNumber") or 0, number(d, "InstanceNumber") or 0),
     )
     first = ordered[0]
-    params, missing, labeling = protocol_parameters(first)
+    params, missing, labeling, notes = protocol_parameters(first)
     geometry, n, times = volume_geometry(first)
-    notes: list[str] = []
     if any(t > 0 for t in times) and max(times) > 0:
         # 2-D readout: slice k is read later than slice 0 by times[k]; PLD grows accordingly.
         params["slice_times"] = Param(
@@ -309,9 +313,35 @@ def build(
         params["m0_placement"] = Param(
             "m0_placement", "first volume", "", "protocol", f"{seq}: first volume is M0"
         )
+    encoded = None
+    if "vepcasl" in seq:
+        if layout_for(seq) is not None and "pld" in params:
+            n_plds = len(params["pld"].value)
+            encoded = vessel_encoded_layout(len(rest), n_plds)
+            notes.append(nonselective_note(n_plds, 1 + max(e.repeat for e in encoded)))
+        else:
+            # Without the sequence's layout the encoding cycles cannot be told apart: refuse
+            # rather than pair the images as if they alternated control/label.
+            params["unsupported"] = Param(
+                "unsupported", seq, "", "protocol",
+                f"vessel-encoded sequence {seq}: its encoding cycles cannot be laid out (no documented WIP "
+                "layout or no PLDs in the protocol); this series cannot be quantified",
+            )
+            missing = []
     for i, ds in enumerate(rest):
         g, _, _ = volume_geometry(ds)
         geometry.check_same_grid(g, f"Siemens volume {ds.InstanceNumber}")
+        if encoded is not None:
+            e = encoded[i]
+            if e.cycle in (NONSELECTIVE_LABEL_CYCLE, NONSELECTIVE_CONTROL_CYCLE):
+                kind_e: VolumeKind = "label" if e.cycle == NONSELECTIVE_LABEL_CYCLE else "control"
+                volumes.append(
+                    AslVolume(
+                        kind_e, e.pld, info.series_instance_uid, (str(ds.SOPInstanceUID),), _loader(ds, n),
+                        repetition=e.repeat,
+                    )
+                )
+            continue
         # Volumes alternate; which comes first depends on the sequence (see CONTROL_FIRST).
         first_kind: VolumeKind = "control" if seq.startswith(CONTROL_FIRST) else "label"
         second_kind: VolumeKind = "label" if first_kind == "control" else "control"
