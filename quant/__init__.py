@@ -17,6 +17,8 @@ For the analysis workflow:
   (:mod:`quant.presets`: ``apply_preset`` gives overrides with provenance ``preset``).
 - Times entered by a person go through :func:`time_param` / :func:`parse_time` with an explicit
   unit (``"ms"`` or ``"s"``); implausible values raise :class:`UnitsError`.
+- ``compare_with_scanner_maps(result, acq)``: our CBF/ATT against the scanner's maps of the
+  study (GE eASL transit-corrected flow and transit delay), as :class:`MapComparison` rows.
 - Every result carries QC (:mod:`quant.qc`): ``result.qc`` and ``statistics["qc"]``; failed QC is
   also said in ``warnings``.
 - Attributes copied into derived objects are cleaned per VR (:mod:`quant.attributes`); what was
@@ -41,6 +43,7 @@ For the analysis workflow:
 
 from quant.acquisition import AslAcquisition, AslVolume, Geometry, ProtocolKey, SeriesInfo, geometry_from_affine
 from quant.classify import classify_series, classify_study
+from quant.compare import MapComparison, compare_with_scanner_maps
 from quant.derived import build_derived_datasets
 from quant.engine import MODELS, QuantResult, quantify, statistics_csv
 from quant.errors import (
@@ -68,6 +71,7 @@ __all__ = [
     "Geometry",
     "GeometryMismatchError",
     "InputError",
+    "MapComparison",
     "MissingM0Error",
     "MissingParameterError",
     "NotAslError",
@@ -84,6 +88,7 @@ __all__ = [
     "build_derived_datasets",
     "classify_series",
     "classify_study",
+    "compare_with_scanner_maps",
     "geometry_from_affine",
     "parse_time",
     "preset_values",

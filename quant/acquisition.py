@@ -153,6 +153,8 @@ class AslAcquisition:
     source_images: list[tuple[str, str]] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)
     protocol: ProtocolKey | None = None  # set by classify_study (see quant.presets)
+    # Pixel access to the scanner maps (series UID → grid and loader), for quant.compare.
+    scanner_map_images: dict[str, tuple[Geometry, Callable[[], Array]]] = field(default_factory=dict, repr=False)
 
     @property
     def plds(self) -> list[float]:

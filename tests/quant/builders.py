@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -237,4 +239,68 @@ def philips_series(
             ds.private_block(0x2001, "Philips Imaging DD 001", create=True).add_new(0x08, "IS", str(phase))
             out.append(ds)
             n += 1
+    return out
+
+
+def ge_easl_series(
+    dm_per_delay: list[np.ndarray],
+    m0: np.ndarray,
+    geometry: Geometry,
+    *,
+    cvs: tuple[float, float, int, float],
+    inversion_ms: list[float] | None = None,
+    nex: int = 1,
+    st: float = 2.0,
+    t1t: float = 1.2,
+    study_uid: str | None = None,
+) -> list[Dataset]:
+    """GE eASL raw series: one PW volume per delay (NEX-sum × 32), then PD, with CV4–CV7 in
+    (0019,xxAB–xxAE). ``inversion_ms``: InversionTime per delay (None: CV4 on every image)."""
+    base = ge_series(dm_per_delay[0], m0, geometry, nex=nex, st=st, t1t=t1t)
+    pw_template = [d for d in base if "PERFUSION_ASL" in d.ImageType]
+    pd = [d for d in base if "PERFUSION_ASL" not in d.ImageType]
+    study = study_uid or base[0].StudyInstanceUID
+    series_uid = base[0].SeriesInstanceUID
+    out: list[Dataset] = []
+    number = 1
+    for k, dm in enumerate(dm_per_delay):
+        for s, template in enumerate(pw_template):
+            ds = _slice(dm[s] * nex * 32.0, geometry, s, {}, number)
+            for elem in template:
+                if elem.tag not in ds and elem.tag.group != 0x7FE0:
+                    ds.add(copy.deepcopy(elem))
+            ds.InversionTime = inversion_ms[k] if inversion_ms else cvs[0]
+            out.append(ds)
+            number += 1
+    for ds in pd:
+        ds.InstanceNumber = number
+        number += 1
+        out.append(ds)
+    for ds in out:
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+        ds.SeriesDescription = "eASL: Raw"
+        acqu = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+        acqu.add_new(0x9E, "LO", "easl")
+        for element, value in zip((0xAB, 0xAC, 0xAD, 0xAE), cvs, strict=True):
+            acqu.add_new(element, "DS", f"{value:g}")
+    return out
+
+
+def ge_map_series(values: np.ndarray, like: Dataset, geometry: Geometry, description: str) -> list[Dataset]:
+    """A GE scanner map (DERIVED, no PW flags) on ``geometry``, in the study of ``like``."""
+    common = {
+        "Manufacturer": "GE MEDICAL SYSTEMS",
+        "SeriesDescription": description,
+        "StudyInstanceUID": like.StudyInstanceUID,
+        "SeriesInstanceUID": generate_uid(),
+        "SeriesNumber": 700 + len(description),
+        "FrameOfReferenceUID": like.FrameOfReferenceUID,
+        "PatientName": like.PatientName,
+        "PatientID": like.PatientID,
+    }
+    out = []
+    for k in range(values.shape[0]):
+        ds = _slice(values[k], geometry, k, common, k + 1)
+        ds.ImageType = ["DERIVED", "PRIMARY", "ASL"]
+        out.append(ds)
     return out
