@@ -198,6 +198,8 @@ def _mr_series(
         ds.PositionReferenceIndicator = ""
         if comments:
             ds.ImageComments = comments
+            if not comments.isascii():  # "ΔM" in a QC message
+                ds.SpecificCharacterSet = "ISO_IR 192"
         ds.ImagePositionPatient = [float(v) for v in g.positions[k]]
         ds.ImageOrientationPatient = [float(v) for v in g.orientation]
         ds.PixelSpacing = [float(v) for v in g.pixel_spacing]

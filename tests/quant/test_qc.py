@@ -139,4 +139,5 @@ def test_real_samples_qc() -> None:
     derived = build_derived_datasets(result, phantom)
     cbf = [d for d in derived if str(d.SeriesDescription).startswith("CBF (")]
     assert cbf and all(str(d.ImageComments).startswith("QC fail: whole-brain CBF 0.7") for d in cbf)
+    assert "low temporal SNR of ΔM" in cbf[0].ImageComments and cbf[0].SpecificCharacterSet == "ISO_IR 192"
     assert "ImageComments" not in build_derived_datasets(good, pcasl)[0]
