@@ -50,6 +50,10 @@ ASL_SEQUENCE = re.compile(r"(pasl|pcasl|casl|fairest|picore|q2tips|(?<![a-z])asl
 ASL_WORD = re.compile(r"(?<![a-z])(p|pc|c|ve|vepc|e)?asl(?![a-z])", re.IGNORECASE)
 # Sequence families that are never ASL, whatever the series is called.
 NON_ASL_SEQUENCE = re.compile(r"(bold|diff|dti|resolve|tfl|mprage|(?<!g)tse|spc|space|gre|fl[23]d|haste|swi|tof)")
+# Series names of multi-delay variants ("mTI16_800-3800_tgse_pcasl", "..._Multidelay", "mPLD").
+MULTI_DELAY_NAME = re.compile(
+    r"((?<![a-z])m(ti|pld)\d*(?![a-z])|multi[-_ ]?(delay|pld|ti)|\d+\s*-?delays?(?![a-z]))", re.IGNORECASE
+)
 ASCCONV = re.compile(r"### ASCCONV BEGIN[^\n]*\n(.*?)### ASCCONV END", re.DOTALL)
 FIRST_VOLUME_M0 = ("ep2d_pasl", "tgse_pcasl")
 # 3D GRASE (tgse_*) series store control first, ep2d_* label first: in the shared VE11C samples
@@ -165,6 +169,15 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
             proto("ti", [ti / 1e6], "s", "alTI[2]")
         else:
             missing.append("ti")
+    elif "pcasl" in seq and MULTI_DELAY_NAME.search(f"{description(ds)} {ds.get('ProtocolName', '') or ''}"):
+        # Multi-delay variants of the Wang sequences keep their PLDs somewhere in the WIP block
+        # that no reader documents; quantifying them as single-delay (adFree[2]) would be wrong.
+        labeling = "pcasl"
+        params["unsupported"] = Param(
+            "unsupported", seq, "", "series description",
+            f"{seq} named as a multi-delay acquisition ({description(ds)!r}): where this variant keeps its PLDs "
+            "is not documented, and treating it as single-delay would give wrong CBF",
+        )
     elif "pcasl" in seq:
         labeling = "pcasl"
         pld, blocks = _num(asc, "sWipMemBlock.adFree[2]"), _num(asc, "sWipMemBlock.adFree[3]")

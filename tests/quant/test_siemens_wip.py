@@ -8,6 +8,7 @@ import pytest
 from quant import InputError, classify_study, quantify
 from quant.kinetics import gkm_pcasl
 from tests.quant.builders import head, siemens_mosaics, small_geometry
+from tests.quant.conftest import read_series
 
 PLDS_MS = (250.0, 750.0, 1500.0)  # bracket the ATT, so that it can be fitted
 LD_MS = 1400.0
@@ -113,4 +114,16 @@ def test_undocumented_vessel_encoded_variant_fails_with_the_reason() -> None:
     (acq,) = classify_study(datasets)
     assert acq.missing == []  # nothing a person could enter would make it quantifiable
     with pytest.raises(InputError, match="encoding cycles cannot be laid out"):
+        quantify(acq)
+
+
+def test_multi_delay_wang_pcasl_is_not_quantified_as_single_delay() -> None:
+    """A multi-delay variant of tgse_pcasl (e.g. "mTI16_800-3800_tgse_pcasl") keeps its PLDs where no
+    reader documents; adFree[2] would give one PLD and a wrong CBF, so it is refused."""
+    datasets = read_series("siemens/pcasl3d/15_pcasl_3d")
+    for ds in datasets:
+        ds.SeriesDescription = "mTI16_800-3800_tgse_pcasl_3.4x3.4x4"
+    (acq,) = classify_study(datasets)
+    assert acq.missing == [] and "pld" not in acq.parameters
+    with pytest.raises(InputError, match="named as a multi-delay acquisition"):
         quantify(acq)
