@@ -116,8 +116,12 @@ class QcCollector:
         total = float(weights.sum())
         if total <= 0:
             return
-        idx = np.indices(values.shape, dtype=np.float64)
-        self.centres.append(np.array([float((i * weights).sum()) / total for i in idx]))
+        centre = []
+        for axis in range(values.ndim):  # marginal profile along each axis: no index volumes
+            other = tuple(a for a in range(values.ndim) if a != axis)
+            profile = weights.sum(axis=other)
+            centre.append(float(np.dot(np.arange(profile.size), profile)) / total)
+        self.centres.append(np.array(centre))
 
     def pair(self, delay: int, delta_m: Array) -> None:
         """The difference control − label of one pair."""
