@@ -12,6 +12,18 @@ Override names and units are listed in :mod:`quant.params`. Errors derive from :
 
 For the analysis workflow:
 
+- Recognition never opens ASL for non-ASL series (BOLD, DWI, anatomy, localisers, scanner maps).
+- ``acq.protocol`` (:class:`ProtocolKey`) identifies the protocol for presets
+  (:mod:`quant.presets`: ``apply_preset`` gives overrides with provenance ``preset``).
+- Times entered by a person go through :func:`time_param` / :func:`parse_time` with an explicit
+  unit (``"ms"`` or ``"s"``); implausible values raise :class:`UnitsError`.
+- ``compare_with_scanner_maps(result, acq)``: our CBF/ATT against the scanner's maps of the
+  study (GE eASL transit-corrected flow and transit delay), as :class:`MapComparison` rows.
+- Every result carries QC (:mod:`quant.qc`): ``result.qc`` and ``statistics["qc"]``; failed QC is
+  also said in ``warnings``.
+- Attributes copied into derived objects are cleaned per VR (:mod:`quant.attributes`); what was
+  changed is appended to ``result.warnings`` by ``build_derived_datasets``.
+
 - ``classify_study`` raises :class:`NotAslError` when a study holds no ASL series; each
   acquisition's ``summary()`` is JSON-ready (vendor, labeling type, readout, series roles,
   parameters with provenance, ``missing``, scanner-derived maps that were not used).
@@ -29,8 +41,17 @@ For the analysis workflow:
   series acquired with the ASL protocol itself is refused (parameter ``m0_rejected``).
 """
 
-from quant.acquisition import AslAcquisition, AslVolume, Geometry, SeriesInfo, VolumeKind, geometry_from_affine
+from quant.acquisition import (
+    AslAcquisition,
+    AslVolume,
+    Geometry,
+    ProtocolKey,
+    SeriesInfo,
+    VolumeKind,
+    geometry_from_affine,
+)
 from quant.classify import classify_series, classify_study
+from quant.compare import MapComparison, compare_with_scanner_maps
 from quant.derived import build_derived_datasets
 from quant.engine import MODELS, QuantResult, quantify, statistics_csv
 from quant.errors import (
@@ -44,7 +65,10 @@ from quant.errors import (
     UnitsError,
 )
 from quant.params import DEFAULTS, OVERRIDE_NAMES, Param
+from quant.presets import PresetApplication, apply_preset, preset_values, protocol_key
+from quant.qc import QcFlag, QcReport
 from quant.roles import derived_role
+from quant.units import parse_time, time_param
 
 __all__ = [
     "DEFAULTS",
@@ -56,20 +80,31 @@ __all__ = [
     "Geometry",
     "GeometryMismatchError",
     "InputError",
+    "MapComparison",
     "MissingM0Error",
     "MissingParameterError",
     "NotAslError",
     "Param",
+    "PresetApplication",
+    "ProtocolKey",
+    "QcFlag",
+    "QcReport",
     "QuantError",
     "QuantResult",
     "SeriesInfo",
     "UnitsError",
-    "VolumeKind",
+    "apply_preset",
     "build_derived_datasets",
     "classify_series",
     "classify_study",
+    "compare_with_scanner_maps",
     "derived_role",
+    "VolumeKind",
     "geometry_from_affine",
+    "parse_time",
+    "preset_values",
+    "protocol_key",
     "quantify",
     "statistics_csv",
+    "time_param",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "AslAcquisition",
     "AslVolume",
     "Geometry",
+    "ProtocolKey",
     "SeriesInfo",
     "VolumeKind",
 ]
@@ -84,6 +85,36 @@ class SeriesInfo:
 
 
 @dataclass(frozen=True)
+class ProtocolKey:
+    """What identifies "the same protocol" for presets: manufacturer, protocol and sequence name,
+    station. ``key`` is the normalised form to store and look up (case and spacing ignored)."""
+
+    manufacturer: str
+    protocol: str
+    sequence: str
+    station: str
+
+    @property
+    def key(self) -> str:
+        parts = (self.manufacturer, self.protocol, self.sequence, self.station)
+        return "|".join(" ".join(p.split()).casefold() for p in parts)
+
+    @property
+    def label(self) -> str:
+        return " · ".join(p for p in (self.manufacturer, self.protocol, self.sequence, self.station) if p)
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "manufacturer": self.manufacturer,
+            "protocol": self.protocol,
+            "sequence": self.sequence,
+            "station": self.station,
+            "key": self.key,
+            "label": self.label,
+        }
+
+
+@dataclass(frozen=True)
 class AslVolume:
     """One 3-D volume (all slices) of the acquisition.
 
@@ -121,6 +152,9 @@ class AslAcquisition:
     reference: pydicom.Dataset | None = field(default=None, repr=False)
     source_images: list[tuple[str, str]] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)
+    protocol: ProtocolKey | None = None  # set by classify_study (see quant.presets)
+    # Pixel access to the scanner maps (series UID → grid and loader), for quant.compare.
+    scanner_map_images: dict[str, tuple[Geometry, Callable[[], Array]]] = field(default_factory=dict, repr=False)
 
     @property
     def plds(self) -> list[float]:
@@ -152,6 +186,7 @@ class AslAcquisition:
             "missing": list(self.missing),
             "notes": list(self.notes),
             "shape": list(self.geometry.shape),
+            "protocol": self.protocol.as_dict() if self.protocol is not None else None,
         }
 
     @classmethod

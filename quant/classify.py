@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pydicom
 
-from quant.acquisition import AslAcquisition, SeriesInfo
-from quant.errors import NotAslError
+from quant.acquisition import Array, AslAcquisition, Geometry, SeriesInfo
+from quant.errors import NotAslError, QuantError
+from quant.images import geometry_of, sort_slices, stack_loader
+from quant.presets import protocol_key
 from quant.vendors import ge, philips, siemens
-from quant.vendors.common import is_anatomy, series_info
+from quant.vendors.common import image_type, is_anatomy, series_info
 
 __all__ = ["classify_study", "classify_series"]
 
@@ -41,6 +43,17 @@ def classify_series(datasets: Sequence[pydicom.Dataset]) -> SeriesInfo:
     return series_info(datasets, manufacturer, "other", "not ASL")
 
 
+def _map_images(datasets: Sequence[pydicom.Dataset]) -> tuple[Geometry, Callable[[], Array]] | None:
+    """Grid and loader of a single-frame scanner map (None for mosaics or unsortable series)."""
+    if any("MOSAIC" in image_type(d) for d in datasets):
+        return None
+    try:
+        slices = sort_slices(datasets)
+        return geometry_of(slices), stack_loader(slices)
+    except QuantError:
+        return None
+
+
 def classify_study(datasets: Sequence[pydicom.Dataset]) -> list[AslAcquisition]:
     """Group ``datasets`` by series and return every ASL acquisition found.
 
@@ -53,6 +66,7 @@ def classify_study(datasets: Sequence[pydicom.Dataset]) -> list[AslAcquisition]:
     maps = [i for i in infos.values() if i.role == "scanner_map"]
     anatomy = next((i.series_instance_uid for i in infos.values() if i.role == "anatomy"), None)
     m0 = [(i, groups[uid]) for uid, i in infos.items() if i.role == "m0"]
+    map_images = {m.series_instance_uid: img for m in maps if (img := _map_images(groups[m.series_instance_uid]))}
     acquisitions: list[AslAcquisition] = []
     for uid, info in sorted(infos.items(), key=lambda kv: kv[1].series_number or 0):
         if info.role != "asl":
@@ -71,7 +85,9 @@ def classify_study(datasets: Sequence[pydicom.Dataset]) -> list[AslAcquisition]:
         else:
             acq = siemens.build(info, items, [x for x in m0 if x[0].vendor == siemens.VENDOR])
         acq.scanner_maps = list(maps)
+        acq.scanner_map_images = dict(map_images)
         acq.anatomy_series_uid = anatomy
+        acq.protocol = protocol_key(acq)
         acquisitions.append(acq)
     if not acquisitions:
         found = ", ".join(f"{i.description!r} ({i.role})" for i in infos.values()) or "no images"

@@ -7,6 +7,7 @@ and SOP Instance UIDs, and reference the images they came from (SourceImageSeque
 
 from __future__ import annotations
 
+import copy
 import datetime
 import warnings
 from collections.abc import Sequence
@@ -22,7 +23,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from quant.acquisition import AslAcquisition, Geometry
+from quant.attributes import clean_value, copy_attributes, valid_uid
 from quant.engine import QuantResult
+from quant.qc import qc_comment
 
 __all__ = ["build_derived_datasets", "CBF_DISPLAY_MAX"]
 
@@ -64,12 +67,10 @@ def _unit(kind: str) -> Any:
     return hd.sr.CodedConcept("s", "UCUM", "second")
 
 
-def _base(acq: AslAcquisition, study_uid: str) -> Dataset:
+def _base(ref: Dataset | None, study_uid: str, notes: list[str]) -> Dataset:
+    """Patient and study attributes of the derived objects, copied from ``ref`` and cleaned."""
     ds = Dataset()
-    ref = acq.reference
-    for kw in PATIENT_STUDY_KEYWORDS:
-        if ref is not None and kw in ref:
-            setattr(ds, kw, ref.data_element(kw).value)  # type: ignore[union-attr]
+    copy_attributes(ref, ds, PATIENT_STUDY_KEYWORDS, notes)
     ds.StudyInstanceUID = study_uid
     for kw, default in (
         ("PatientName", "ANONYMOUS^"),
@@ -87,9 +88,62 @@ def _base(acq: AslAcquisition, study_uid: str) -> Dataset:
     return ds
 
 
-def _source_refs(acq: AslAcquisition) -> list[list[tuple[str, str]]]:
-    """Per slice: (SOP Class, SOP Instance) of the source images covering it."""
-    classes = dict((inst, cls) for cls, inst in acq.source_images)
+def _mr_attributes(ref: Dataset | None, notes: list[str]) -> Dataset:
+    """Acquisition attributes of the MR Image module (C.8.3.1), cleaned; type 2 ones filled."""
+    ds = Dataset()
+    copy_attributes(ref, ds, MR_KEYWORDS, notes)
+    for kw in ("ScanningSequence", "SequenceVariant"):
+        if not ds.get(kw):
+            setattr(ds, kw, "RM" if kw == "ScanningSequence" else "NONE")
+    for kw in ("ScanOptions", "MRAcquisitionType", "EchoTime", "RepetitionTime", "EchoTrainLength"):
+        if kw not in ds:
+            setattr(ds, kw, "")
+    return ds
+
+
+def _study_uid(ref: Dataset | None, notes: list[str]) -> str:
+    value = str(ref.get("StudyInstanceUID", "") or "") if ref is not None else ""
+    if valid_uid(value):
+        return value
+    if not value:
+        return str(generate_uid())
+    # The same invalid UID always maps to the same new one, so all results of a study stay together.
+    new = str(generate_uid(entropy_srcs=[value]))
+    notes.append(f"StudyInstanceUID {value[:70]!r} is not a valid UID: the derived objects use {new}")
+    return new
+
+
+def _frame_of_reference(acq: AslAcquisition, ref: Dataset | None, notes: list[str]) -> str:
+    value = acq.geometry.frame_of_reference_uid or (
+        str(ref.get("FrameOfReferenceUID", "") or "") if ref is not None else ""
+    )
+    if valid_uid(value):
+        return str(value)
+    if not value:
+        return str(generate_uid())
+    new = str(generate_uid(entropy_srcs=[str(value)]))
+    notes.append(f"FrameOfReferenceUID {str(value)[:70]!r} is not a valid UID: the derived objects use {new}")
+    return new
+
+
+def _series_base(ref: Dataset | None, notes: list[str]) -> int:
+    """1000 + 10 × the source's SeriesNumber (kept within IS range); 1000 without one."""
+    if ref is None or "SeriesNumber" not in ref:
+        return 1000
+    cleaned = clean_value("SeriesNumber", ref.get("SeriesNumber"))
+    if cleaned.value in (None, ""):
+        if cleaned.note:
+            notes.append(cleaned.note.replace("left out", "derived series numbered from 1000"))
+        return 1000
+    return 1000 + (abs(int(cleaned.value)) % 100_000) * 10
+
+
+def _source_refs(acq: AslAcquisition, notes: list[str]) -> list[list[tuple[str, str]]]:
+    """Per slice: (SOP Class, SOP Instance) of the source images covering it (valid UIDs only)."""
+    classes = {inst: cls for cls, inst in acq.source_images if valid_uid(inst) and valid_uid(cls)}
+    dropped = len({inst for _, inst in acq.source_images}) - len(classes)
+    if dropped:
+        notes.append(f"{dropped} source image(s) with an invalid SOP Class or Instance UID are not referenced")
     nz = acq.geometry.shape[0]
     per_slice: list[list[tuple[str, str]]] = [[] for _ in range(nz)]
     for vol in acq.volumes:
@@ -105,22 +159,22 @@ def _mr_series(
     values: NDArray[np.float64],
     kind: str,
     acq: AslAcquisition,
-    study_uid: str,
+    common: Dataset,
     for_uid: str,
     series_number: int,
     description: str,
+    refs: list[list[tuple[str, str]]],
+    comments: str = "",
 ) -> list[Dataset]:
     g: Geometry = acq.geometry
     series_uid = generate_uid()
     vmax = float(np.max(np.abs(values))) or 1.0
     slope = vmax / 32000.0
     stored = np.round(values / slope).astype(np.int16)
-    refs = _source_refs(acq)
     now = datetime.datetime.now()
-    ref = acq.reference
     out = []
     for k in range(g.shape[0]):
-        ds = _base(acq, study_uid)
+        ds = copy.deepcopy(common)
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = MRImageStorage
         meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -142,19 +196,10 @@ def _mr_series(
         ds.SeriesTime = ds.ContentTime
         ds.FrameOfReferenceUID = for_uid
         ds.PositionReferenceIndicator = ""
-        for kw in MR_KEYWORDS:
-            if ref is not None and kw in ref:
-                setattr(ds, kw, ref[kw].value)
-            elif kw in (
-                "ScanningSequence",
-                "SequenceVariant",
-                "ScanOptions",
-                "MRAcquisitionType",
-                "EchoTime",
-                "RepetitionTime",
-                "EchoTrainLength",
-            ):
-                setattr(ds, kw, "" if kw not in ("ScanningSequence", "SequenceVariant") else "RM")
+        if comments:
+            ds.ImageComments = comments
+            if not comments.isascii():  # "ΔM" in a QC message
+                ds.SpecificCharacterSet = "ISO_IR 192"
         ds.ImagePositionPatient = [float(v) for v in g.positions[k]]
         ds.ImageOrientationPatient = [float(v) for v in g.orientation]
         ds.PixelSpacing = [float(v) for v in g.pixel_spacing]
@@ -287,25 +332,37 @@ def _secondary_capture(
 
 
 def build_derived_datasets(result: QuantResult, acq: AslAcquisition) -> list[pydicom.Dataset]:
-    """CBF MR series (+ ATT MR series when fitted), a float Parametric Map, a colour SC series."""
+    """CBF MR series (+ ATT MR series when fitted), a float Parametric Map, a colour SC series.
+
+    Attributes copied from the source are cleaned per VR first (:mod:`quant.attributes`): an
+    invalid demographic or descriptive value never fails the build. What was corrected or left
+    out is appended to ``result.warnings`` (prefixed "derived objects:").
+    """
     ref = acq.reference
-    study_uid = str(ref.StudyInstanceUID) if ref is not None and "StudyInstanceUID" in ref else generate_uid()
-    for_uid = acq.geometry.frame_of_reference_uid or (
-        str(ref.FrameOfReferenceUID) if ref is not None and "FrameOfReferenceUID" in ref else generate_uid()
-    )
-    base_number = 1000 + int(ref.get("SeriesNumber", 0) or 0) * 10 if ref is not None else 1000
+    notes: list[str] = []
+    study_uid = _study_uid(ref, notes)
+    for_uid = _frame_of_reference(acq, ref, notes)
+    base_number = _series_base(ref, notes)
+    common = _base(ref, study_uid, notes)
+    common.update(_mr_attributes(ref, notes))
+    refs = _source_refs(acq, notes)
+    comments = qc_comment(result)
     cbf = np.nan_to_num(result.cbf)
     cbf_series = _mr_series(
-        cbf, "CBF", acq, study_uid, for_uid, base_number + 1, f"CBF ({result.model}) ml/100g/min"
+        cbf, "CBF", acq, common, for_uid, base_number + 1, f"CBF ({result.model}) ml/100g/min", refs, comments
     )
     out: list[pydicom.Dataset] = list(cbf_series)
     if result.att is not None:
         out += _mr_series(
-            np.nan_to_num(result.att), "ATT", acq, study_uid, for_uid, base_number + 2, "ATT (s)"
+            np.nan_to_num(result.att), "ATT", acq, common, for_uid, base_number + 2, "ATT (s)", refs, comments
         )
     with warnings.catch_warnings():
         # highdicom flags single-component patient names; we copy the source's name unchanged.
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
         out.append(_parametric_map(cbf, cbf_series, base_number + 3))
         out += _secondary_capture(cbf, cbf_series, base_number + 4)
+    for note in dict.fromkeys(notes):
+        message = f"derived objects: {note}"
+        if message not in result.warnings:
+            result.warnings.append(message)
     return out

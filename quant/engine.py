@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from quant import kinetics
+from quant import kinetics, qc
 from quant.acquisition import AslAcquisition, AslVolume
 from quant.errors import (
     ControlLabelMismatchError,
@@ -22,9 +22,10 @@ from quant.errors import (
     UnitsError,
 )
 from quant.params import BS_EFFICIENCY_BY_PULSES, M0_MODES, Param, default_param, merge_overrides
+from quant.qc import QcCollector, QcReport
 from quant.stats import regional_statistics, rows_for_csv
 
-__all__ = ["MODELS", "QuantResult", "quantify", "statistics_csv"]
+__all__ = ["MODELS", "QuantResult", "missing_parameters", "quantify", "statistics_csv"]
 
 Array = NDArray[np.float64]
 MODELS = ("auto", "consensus", "ge", "kinetic", "weighted_delay")
@@ -44,11 +45,13 @@ class QuantResult:
     timings: dict[str, float]
     att: Array | None = None
     warnings: list[str] = field(default_factory=list)
+    qc: QcReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no arrays)."""
+        """JSON-ready summary (no arrays); ``qc`` as documented in :mod:`quant.qc`."""
         return {
             "model": self.model,
+            "qc": self.qc.as_dict() if self.qc is not None else None,
             "parameters": {k: p.as_dict() for k, p in self.parameters.items()},
             "statistics": self.statistics,
             "timings_s": self.timings,
@@ -114,21 +117,27 @@ def _pairable(d: int, vols: list[AslVolume], warnings: list[str]) -> list[AslVol
     )
 
 
+def _array(v: AslVolume, shape: tuple[int, int, int], what: str) -> Array:
+    a = v.loader()
+    if a.shape != shape:
+        raise GeometryMismatchError(f"{what} volume has shape {a.shape}, but the ASL images have {shape}")
+    return a
+
+
 def _mean(items: list[AslVolume], shape: tuple[int, int, int], what: str) -> Array:
     acc = np.zeros(shape)
     for v in items:
-        a = v.loader()
-        if a.shape != shape:
-            raise GeometryMismatchError(f"{what} volume has shape {a.shape}, but the ASL images have {shape}")
-        acc += a
+        acc += _array(v, shape, what)
     out: Array = acc / len(items)
     return out
 
 
-def _load(acq: AslAcquisition) -> tuple[Array, Array | None, Array | None, list[str]]:
-    """ΔM per delay (D, Z, Y, X), mean M0 (or None), mean control (or None) and warnings."""
+def _load(acq: AslAcquisition) -> tuple[Array, Array | None, Array | None, list[str], QcCollector]:
+    """ΔM per delay (D, Z, Y, X), mean M0 (or None), mean control (or None), warnings and the
+    QC measures collected on the way (each image is loaded once)."""
     warnings: list[str] = []
     shape = acq.geometry.shape
+    collector = QcCollector(acq.geometry)
     delays = sorted({v.delay_index for v in acq.volumes if v.kind != "m0"})
     if not delays:
         raise InputError("the acquisition has no control/label or ΔM images")
@@ -141,8 +150,17 @@ def _load(acq: AslAcquisition) -> tuple[Array, Array | None, Array | None, list[
         direct = [v for v in vols if v.kind == "delta_m"]
         if control:
             # Average (never sum) over repetitions: ΔM must stay on the scale of one image, like M0.
-            mean_c = _mean(control, shape, "control")
-            dms.append(mean_c - _mean(label, shape, "label"))
+            # The k-th control pairs with the k-th label (acquisition order) for the QC measures.
+            sum_c, sum_l = np.zeros(shape), np.zeros(shape)
+            for c, lab in zip(control, label, strict=True):
+                a_c, a_l = _array(c, shape, "control"), _array(lab, shape, "label")
+                sum_c += a_c
+                sum_l += a_l
+                collector.volume(a_c)
+                collector.volume(a_l)
+                collector.pair(d, a_c - a_l)
+            mean_c = sum_c / len(control)
+            dms.append(mean_c - sum_l / len(label))
             controls.append((mean_c, len(control)))
         elif direct:
             dms.append(_mean(direct, shape, "ΔM"))
@@ -153,7 +171,7 @@ def _load(acq: AslAcquisition) -> tuple[Array, Array | None, Array | None, list[
     mean_control = (
         sum((c * n for c, n in controls), np.zeros(shape)) / sum(n for _, n in controls) if controls else None
     )
-    return np.stack(dms), m0, mean_control, warnings
+    return np.stack(dms), m0, mean_control, warnings, collector
 
 
 def brain_mask(m0: Array) -> NDArray[np.bool_]:
@@ -268,6 +286,26 @@ def _choose_m0(
     return mean_control
 
 
+TIMING = {"pcasl": ("pld", "labeling_duration"), "casl": ("pld", "labeling_duration"), "pasl": ("ti", "ti1")}
+TIMING_NAMES = frozenset(n for names in TIMING.values() for n in names)
+
+
+def missing_parameters(acq: AslAcquisition, labeling: str, merged: Mapping[str, Param]) -> list[str]:
+    """Every parameter still needed, at once (a person enters them together, not one by one).
+
+    With the labeling type unknown: ``labeling_type`` and whatever the classifier found missing;
+    with it known: that type's timing parameters and any other missing name not yet supplied.
+    """
+    out: list[str] = []
+    if labeling not in TIMING:
+        out.append("labeling_type")
+        out += [n for n in acq.missing if n not in merged and n != "labeling_type"]
+        return list(dict.fromkeys(out))
+    out += [n for n in TIMING[labeling] if n not in merged]
+    out += [n for n in acq.missing if n not in merged and n not in TIMING_NAMES and n != "labeling_type"]
+    return list(dict.fromkeys(out))
+
+
 def quantify(
     acq: AslAcquisition, overrides: Mapping[str, Any] | None = None, model: str = "auto"
 ) -> QuantResult:
@@ -279,26 +317,33 @@ def quantify(
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     P = _Params(merged)
+    if "unsupported" in merged:
+        raise InputError(merged["unsupported"].detail)
     labeling = str(P.get("labeling_type") or acq.labeling_type or "").lower()
-    if labeling not in ("pcasl", "pasl", "casl"):
-        raise MissingParameterError(["labeling_type"], f"{acq.vendor} series")
-    dm, m0, mean_control, warnings = _load(acq)
+    missing = missing_parameters(acq, labeling, merged)
+    if missing:
+        raise MissingParameterError(missing, f"{acq.vendor} series")
+    dm, m0, mean_control, warnings, collector = _load(acq)
     t_loaded = time.perf_counter()
     n_delays = dm.shape[0]
     if labeling == "pasl":
-        P.require(["ti", "ti1"], "PASL")
         times = [float(v) for v in np.atleast_1d(P.get("ti"))]
-        bolus = float(P.get("ti1"))
+        bolus_all = np.atleast_1d(np.asarray(P.get("ti1"), dtype=np.float64))
         _check_seconds("ti", times, 10.0)
-        _check_seconds("ti1", [bolus], 5.0)
+        _check_seconds("ti1", bolus_all.tolist(), 5.0)
+        if bolus_all.size != 1:
+            raise InputError("PASL: one bolus duration TI1 is expected")
     else:
-        P.require(["pld", "labeling_duration"], labeling)
         times = [float(v) for v in np.atleast_1d(P.get("pld"))]
-        bolus = float(P.get("labeling_duration"))
+        bolus_all = np.atleast_1d(np.asarray(P.get("labeling_duration"), dtype=np.float64))
         _check_seconds("pld", times, 10.0)
-        _check_seconds("labeling_duration", [bolus], 10.0)
+        _check_seconds("labeling_duration", bolus_all.tolist(), 10.0)
     if len(times) != n_delays:
         raise InputError(f"{len(times)} delay value(s) given for {n_delays} delay(s) in the images")
+    # One labeling duration for all delays, or one per delay (GE eASL: each delay its own sub-bolus).
+    if bolus_all.size not in (1, n_delays):
+        raise InputError(f"{bolus_all.size} labeling durations given for {n_delays} delay(s)")
+    bolus: float | Array = float(bolus_all[0]) if bolus_all.size == 1 else bolus_all
     entered = {k for k, v in (overrides or {}).items() if v is not None}
     m0 = _choose_m0(P, entered, m0, mean_control, warnings)
     shape = acq.geometry.shape
@@ -376,7 +421,7 @@ def quantify(
             dm[0],
             m0,
             pld_z,
-            bolus,
+            float(np.atleast_1d(bolus)[0]),
             float(nex),
             st=float(P.get("ge_saturation_time", "ge_saturation_time")),
             t1t=float(P.get("ge_t1_tissue", "ge_t1_tissue")),
@@ -405,10 +450,11 @@ def quantify(
                 warnings.append("consensus formula applied to the longest delay only")
             k = int(np.argmax(times))
             tz = times[k] + slice_offsets[:, None, None]
+            tau_k = float(np.atleast_1d(bolus)[k if np.size(bolus) > 1 else 0])
             if labeling == "pasl":
-                cbf = kinetics.consensus_pasl(dm[k], m0_eff, tz, bolus, t1b, alpha, lam)
+                cbf = kinetics.consensus_pasl(dm[k], m0_eff, tz, tau_k, t1b, alpha, lam)
             else:
-                cbf = kinetics.consensus_pcasl(dm[k], m0_eff, tz, bolus, t1b, alpha, lam)
+                cbf = kinetics.consensus_pcasl(dm[k], m0_eff, tz, tau_k, t1b, alpha, lam)
         elif model in ("kinetic", "weighted_delay"):
             idx = np.nonzero(mask_arr)
             y = dm[:, idx[0], idx[1], idx[2]].T / np.where(m0_eff[idx] > 0, m0_eff[idx], np.inf)[:, None]
@@ -435,9 +481,8 @@ def quantify(
                 )
                 f = np.full(idx[0].size, 60.0)
                 for _ in range(4):  # f enters T1' weakly; a few fixed-point steps converge
-                    model_fn = kinetics.gkm_pasl if labeling == "pasl" else kinetics.gkm_pcasl
                     f_ref = np.maximum(f, 1.0)  # T1' needs some flow; the scale is linear
-                    b = model_fn(f_ref, att_v, tvox[:, 0], bolus, t1b, t1v, alpha, lam) / f_ref
+                    b = kinetics.signal(labeling, f_ref, att_v, tvox[:, 0], bolus, t1b, t1v, alpha, lam) / f_ref
                     f = np.where(b > 0, y[:, 0] / np.where(b > 0, b, 1.0), 0.0)
                 # Where the model predicts almost no signal the ratio explodes: keep it finite.
                 cbf[idx] = np.clip(f, -1000.0, 1000.0)
@@ -471,9 +516,10 @@ def quantify(
     cbf = np.where(mask_arr, cbf, 0.0)
     t_model = time.perf_counter()
     stats = regional_statistics(cbf, mask_arr, acq.geometry, att_map)
-    mean_dm = float(np.mean(dm[:, mask_arr])) if mask_arr.any() else 0.0
-    if mean_dm < 0:
-        warnings.append("mean ΔM in the brain is negative: control and label may be swapped")
+    report = qc.assess(stats, mask_arr, dm, m0, collector)
+    stats["qc"] = report.as_dict()
+    # A failed QC must never pass unnoticed: it is also said in the warnings.
+    warnings += [f"QC fail: {f.message}" for f in report.flags if f.severity == "fail"]
     timings = {
         "load_s": t_loaded - t_start,
         "model_s": t_model - t_loaded,
@@ -490,4 +536,5 @@ def quantify(
         timings=timings,
         att=att_map,
         warnings=warnings,
+        qc=report,
     )

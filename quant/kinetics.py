@@ -81,7 +81,7 @@ def _apparent_t1(f: Array, t1t: Array, lam: float) -> Array:
     return 1.0 / (1.0 / t1t + (f / ML_PER_100G_MIN) / lam)
 
 
-def gkm_pcasl(f: Num, att: Num, pld: Num, tau: float, t1b: float, t1t: Num, alpha: float, lam: float) -> Array:
+def gkm_pcasl(f: Num, att: Num, pld: Num, tau: Num, t1b: float, t1t: Num, alpha: float, lam: float) -> Array:
     """ΔM/M0 predicted for pCASL/CASL; arguments broadcast together."""
     fs = np.asarray(f, dtype=np.float64) / ML_PER_100G_MIN
     t1p = _apparent_t1(np.asarray(f, dtype=np.float64), np.asarray(t1t, dtype=np.float64), lam)
@@ -128,15 +128,19 @@ def _model(
     f: Num,
     att: Num,
     times: Num,
-    bolus: float,
+    bolus: Num,
     t1b: float,
     t1t: Num,
     alpha: float,
     lam: float,
 ) -> Array:
     if labeling == "pasl":
-        return gkm_pasl(f, att, times, bolus, t1b, t1t, alpha, lam)
+        # PASL has one bolus duration (QUIPSS II TI1) for all inversion times.
+        return gkm_pasl(f, att, times, float(np.atleast_1d(bolus)[0]), t1b, t1t, alpha, lam)
     return gkm_pcasl(f, att, times, bolus, t1b, t1t, alpha, lam)
+
+
+signal = _model  # ΔM/M0 of either labeling type (the engine's single-delay kinetic path)
 
 
 def _linear_cbf(y: Array, basis: Array) -> tuple[Array, Array]:
@@ -152,7 +156,7 @@ def fit_kinetic(
     y: Array,
     times: Array,
     *,
-    bolus: float,
+    bolus: Num,
     t1b: float,
     t1t: Array | float,
     alpha: float,
@@ -267,7 +271,7 @@ def weighted_delay(
     y: Array,
     times: Array,
     *,
-    bolus: float,
+    bolus: Num,
     t1b: float,
     t1t: Array | float,
     alpha: float,

@@ -55,7 +55,7 @@ __all__ = [
     "override_param",
 ]
 
-Source = Literal["tag", "protocol", "setting", "default", "user", "derived"]
+Source = Literal["tag", "protocol", "series description", "setting", "preset", "default", "user", "derived"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,10 @@ class Param:
     """A parameter value and where it came from.
 
     ``source``: ``tag`` (a DICOM attribute, named in ``detail``), ``protocol`` (vendor protocol
-    text such as Siemens ASCCONV), ``setting`` (per-protocol configuration), ``default`` (a
-    documented constant), ``user`` (entered by a person) or ``derived`` (computed from others).
+    text such as Siemens ASCCONV), ``series description`` (inferred from the series' name, e.g.
+    Philips "pCASL"), ``setting`` (per-protocol configuration), ``preset`` (values a person saved
+    for this protocol, see :mod:`quant.presets`), ``default`` (a documented constant), ``user``
+    (entered by a person) or ``derived`` (computed from others).
     """
 
     name: str

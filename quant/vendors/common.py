@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -26,14 +27,24 @@ def image_type(ds: pydicom.Dataset) -> list[str]:
     ]
 
 
+def number(ds: pydicom.Dataset, keyword: str) -> float | None:
+    """A numeric attribute's value, or None when absent or not a number (exports carry junk)."""
+    try:
+        value = ds.get(keyword)
+        out = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+    return out if out is not None and math.isfinite(out) else None
+
+
 def series_info(
     datasets: Sequence[pydicom.Dataset], vendor: str, role: SeriesRole, reason: str
 ) -> SeriesInfo:
     ds = datasets[0]
-    number = ds.get("SeriesNumber")
+    series_number = number(ds, "SeriesNumber")
     return SeriesInfo(
         series_instance_uid=str(ds.SeriesInstanceUID),
-        series_number=int(number) if number not in (None, "") else None,
+        series_number=int(series_number) if series_number is not None else None,
         description=description(ds),
         vendor=vendor,
         role=role,
@@ -47,10 +58,9 @@ def tag_param(name: str, value: Any, unit: str, keyword: str) -> Param:
 
 
 def field_strength(ds: pydicom.Dataset) -> Param | None:
-    value = ds.get("MagneticFieldStrength")
-    if value in (None, ""):
+    tesla = number(ds, "MagneticFieldStrength")
+    if tesla is None or tesla <= 0:
         return None
-    tesla = float(value)
     if tesla > 100:  # some exports give gauss or millitesla
         tesla = tesla / 10000.0 if tesla > 1000 else tesla / 1000.0
     return tag_param("field_strength", tesla, "T", "MagneticFieldStrength")

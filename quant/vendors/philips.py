@@ -4,11 +4,16 @@ Control/label: "Philips MR Imaging DD 005" (2005,xx29) ``CONTROL``/``LABEL``; ph
 Imaging DD 001" (2001,xx08); repeat: TemporalPositionIdentifier. Values are Philips "floating
 point" values FP = (SV·RS + RI) / (RS · SS) with the scale slope SS in "Philips MR Imaging DD 001"
 (2005,xx0E), computed per file. Classic headers carry no PLD, labeling duration or labeling type:
-they are reported as missing unless a per-protocol setting or a person supplies them.
+the labeling type is read from the series name when it says (``pCASL`` → pCASL; ``STAR``,
+``PASL``, ``FAIR`` or a multi-phase ``ASL`` → PASL; provenance "series description"); the timing
+is reported as missing unless a preset, a per-protocol setting or a person supplies it.
+Multi-phase PASL (STAR with several inflow times) is multi-TI PASL: one TI per phase is asked
+for (TriggerTime per phase is shown as a hint, not used).
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -20,12 +25,27 @@ from quant.acquisition import AslAcquisition, AslVolume, SeriesInfo, VolumeKind
 from quant.errors import InputError
 from quant.images import geometry_of, sort_slices, stack_loader
 from quant.params import Param
-from quant.vendors.common import description, field_strength, image_type, private, readout, series_info
+from quant.vendors.common import description, field_strength, image_type, number, private, readout, series_info
 
 VENDOR = "Philips"
 DD001 = "Philips MR Imaging DD 001"
 DD005 = "Philips MR Imaging DD 005"
 IMG001 = "Philips Imaging DD 001"
+PCASL_NAME = re.compile(r"p-?casl", re.IGNORECASE)
+PASL_NAME = re.compile(r"(?<![a-z])(star|pasl|fair|quasar)(?![a-z])", re.IGNORECASE)
+ASL_NAME = re.compile(r"(?<![a-z])asl(?![a-z])", re.IGNORECASE)
+
+
+def labeling_from_name(text: str, phases: int) -> tuple[str, str] | None:
+    """Labeling type the series name declares, with the reason (None when it does not say)."""
+    if PCASL_NAME.search(text):
+        return "pcasl", f"series name {text.strip()!r} says pCASL"
+    m = PASL_NAME.search(text)
+    if m:
+        return "pasl", f"series name {text.strip()!r} says {m.group(1)} (pulsed ASL)"
+    if ASL_NAME.search(text) and phases > 1:
+        return "pasl", f"series name {text.strip()!r} is a multi-phase ASL ({phases} phases: Philips STAR)"
+    return None
 
 
 def matches(ds: pydicom.Dataset) -> bool:
@@ -76,7 +96,7 @@ def build(info: SeriesInfo, datasets: Sequence[pydicom.Dataset]) -> AslAcquisiti
             raise InputError(
                 f"Philips series {info.description!r}: image {d.SOPInstanceUID} is neither CONTROL nor LABEL"
             )
-        groups[(phase(d), int(d.get("TemporalPositionIdentifier", 1) or 1), lab)].append(d)
+        groups[(phase(d), int(number(d, "TemporalPositionIdentifier") or 1), lab)].append(d)
     phases = sorted({k[0] for k in groups})
     volumes: list[AslVolume] = []
     geometry = None
@@ -104,18 +124,36 @@ def build(info: SeriesInfo, datasets: Sequence[pydicom.Dataset]) -> AslAcquisiti
     for p in (field_strength(first), readout(first)):
         if p is not None:
             params[p.name] = p
-    tr = first.get("RepetitionTime")
-    if tr not in (None, ""):
+    tr = number(first, "RepetitionTime")
+    if tr is not None and tr > 0:
         # Needed when the control images stand in for a missing M0 (short-TR correction).
-        params["tr"] = Param("tr", float(tr) / 1000.0, "s", "tag", "RepetitionTime")
-    missing = ["labeling_type", "pld", "labeling_duration"]
+        params["tr"] = Param("tr", tr / 1000.0, "s", "tag", "RepetitionTime")
+    names = " / ".join(dict.fromkeys(t for t in (description(first), str(first.get("ProtocolName", "") or "")) if t))
+    declared = labeling_from_name(names, len(phases))
     notes = ["classic Philips DICOM carries no PLD, labeling duration or labeling type"]
+    labeling: str | None = None
+    if declared is None:
+        missing = ["labeling_type", "pld", "labeling_duration"]
+    else:
+        labeling, why = declared
+        params["labeling_type"] = Param("labeling_type", labeling, "", "series description", why)
+        missing = ["ti", "ti1"] if labeling == "pasl" else ["pld", "labeling_duration"]
     if len(phases) > 1:
-        trigger = sorted({float(d.get("TriggerTime", 0) or 0) for d in datasets})
-        notes.append(f"multi-phase: TriggerTime per phase {trigger} ms")
+        trigger = [number(d, "TriggerTime") or 0.0 for d in datasets]
+        per_phase = sorted({t for t in trigger})
+        notes.append(f"multi-phase: {len(phases)} phases, TriggerTime per phase {per_phase} ms")
+        if labeling == "pasl":
+            notes.append(
+                f"multi-TI PASL: enter one inflow time TI per phase ({len(phases)}) and the bolus duration TI1"
+            )
+            if len(per_phase) == len(phases) and all(t > 0 for t in per_phase):
+                params["ti_hint"] = Param(
+                    "ti_hint", [t / 1000.0 for t in per_phase], "s", "tag",
+                    "TriggerTime per phase: a hint for TI, not used (Look-Locker timing must be confirmed)",
+                )
     return AslAcquisition(
         vendor=VENDOR,
-        labeling_type=None,
+        labeling_type=labeling,
         readout=params["readout"].value if "readout" in params else None,
         series=[info],
         volumes=volumes,

@@ -25,7 +25,15 @@ from quant.acquisition import AslAcquisition, AslVolume, Geometry, SeriesInfo, V
 from quant.errors import InputError
 from quant.images import mosaic_geometry, unpack_mosaic
 from quant.params import Param
-from quant.vendors.common import description, field_strength, image_type, readout, series_info
+from quant.vendors.common import description, field_strength, image_type, number, readout, series_info
+from quant.vendors.siemens_wip import (
+    NONSELECTIVE_CONTROL_CYCLE,
+    NONSELECTIVE_LABEL_CYCLE,
+    layout_for,
+    nonselective_note,
+    vessel_encoded_layout,
+    wip_parameters,
+)
 
 with warnings.catch_warnings():
     # nibabel.nicom warns on import that its DICOM *readers* are experimental; only the CSA
@@ -37,6 +45,15 @@ VENDOR = "Siemens"
 RF_BLOCK_S = 0.0184  # one Wang pCASL RF block
 SCANNER_MAP_WORDS = ("pwi", "perfusion_weighted", "relcbf", "parameter_fit", "_cbf", " cbf", "tt_map")
 M0_WORDS = re.compile(r"(_m0\b|\bm0\b|m0$|pd_tse|proton)", re.IGNORECASE)
+# Sequence files of ASL (product PASL/pCASL, Wang/LOFT, Oxford VEPCASL, FAIR variants).
+ASL_SEQUENCE = re.compile(r"(pasl|pcasl|casl|fairest|picore|q2tips|(?<![a-z])asl(?![a-z]))")
+ASL_WORD = re.compile(r"(?<![a-z])(p|pc|c|ve|vepc|e)?asl(?![a-z])", re.IGNORECASE)
+# Sequence families that are never ASL, whatever the series is called.
+NON_ASL_SEQUENCE = re.compile(r"(bold|diff|dti|resolve|tfl|mprage|(?<!g)tse|spc|space|gre|fl[23]d|haste|swi|tof)")
+# Series names of multi-delay variants ("mTI16_800-3800_tgse_pcasl", "..._Multidelay", "mPLD").
+MULTI_DELAY_NAME = re.compile(
+    r"((?<![a-z])m(ti|pld)\d*(?![a-z])|multi[-_ ]?(delay|pld|ti)|\d+\s*-?delays?(?![a-z]))", re.IGNORECASE
+)
 ASCCONV = re.compile(r"### ASCCONV BEGIN[^\n]*\n(.*?)### ASCCONV END", re.DOTALL)
 FIRST_VOLUME_M0 = ("ep2d_pasl", "tgse_pcasl")
 # 3D GRASE (tgse_*) series store control first, ep2d_* label first: in the shared VE11C samples
@@ -88,47 +105,59 @@ def sequence_file(asc: dict[str, str]) -> str:
     return asc.get("tSequenceFileName", "").replace("\\", "/").split("/")[-1].lower()
 
 
+def asl_evidence(ds: pydicom.Dataset, asc: dict[str, str]) -> str | None:
+    """Why ``ds`` is an ASL image, or None.
+
+    ``sAsl.ulMode`` is no evidence: every Siemens EPI protocol carries it (the BOLD fMRI sample
+    has ``sAsl.ulMode = 0x1``, as has the Wang 2D pCASL). Evidence is an ASL sequence file, the
+    ``ASL`` ImageType value, or a series/protocol name saying ASL on a sequence that is not a
+    known non-ASL family (BOLD, diffusion, anatomy).
+    """
+    seq = sequence_file(asc)
+    if ASL_SEQUENCE.search(seq):
+        return f"Siemens ASL sequence {seq}"
+    if "ASL" in image_type(ds):
+        return f"ImageType ASL ({seq or 'sequence unknown'})"
+    text = f"{description(ds)} {ds.get('ProtocolName', '') or ''}"
+    if ASL_WORD.search(text) and not (seq and NON_ASL_SEQUENCE.search(seq)):
+        return f"series name says ASL ({seq or 'sequence unknown'})"
+    return None
+
+
 def recognise(datasets: Sequence[pydicom.Dataset]) -> SeriesInfo | None:
     ds = datasets[0]
     desc = description(ds)
     low = desc.lower()
     asc = ascconv(ds)
     seq = sequence_file(asc)
-    asl_seq = (
-        any(k in seq for k in ("pasl", "pcasl", "vepcasl", "asl"))
-        or "ASL" in image_type(ds)
-        or "sAsl.ulMode" in asc
-    )
-    if not asl_seq and "asl" not in low:
-        if M0_WORDS.search(desc):
+    why = asl_evidence(ds, asc)
+    if why is None:
+        if M0_WORDS.search(desc):  # an M0 candidate never opens a job on its own
             return series_info(datasets, VENDOR, "m0", "Siemens M0/PD series (Series Description)")
         return None
     if "DERIVED" in image_type(ds) or any(w in low for w in SCANNER_MAP_WORDS):
         return series_info(datasets, VENDOR, "scanner_map", "Siemens scanner-derived map (PWI/CBF/fit)")
     if M0_WORDS.search(desc):
         return series_info(datasets, VENDOR, "m0", f"Siemens M0 series ({seq or 'description'})")
-    return series_info(datasets, VENDOR, "asl", f"Siemens ASL sequence {seq or '(description)'}")
+    return series_info(datasets, VENDOR, "asl", why)
 
 
-def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str], str]:
-    """Parameters from the ASCCONV text; returns (params, missing, labeling type)."""
+def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str], str, list[str]]:
+    """Parameters from the ASCCONV text; returns (params, missing, labeling type, notes)."""
     asc = ascconv(ds)
     seq = sequence_file(asc)
     params: dict[str, Param] = {}
     missing: list[str] = []
+    notes: list[str] = []
 
     def proto(name: str, value: Any, unit: str, key: str) -> None:
         params[name] = Param(name, value, unit, "protocol", f"ASCCONV {key} ({seq})")
 
-    if "vepcasl" in seq:
-        labeling = "pcasl"
-        plds = [
-            v / 1000.0
-            for k, v in ((k, _num(asc, k)) for k in sorted(asc))
-            if k.startswith("sWipMemBlock.alFree[") and v is not None and 0 < v < 10000
-        ][:0]
-        # Which alFree entries hold the PLDs is not confirmed on real data: ask a person.
-        missing += ["pld", "labeling_duration"] if not plds else []
+    if layout_for(seq) is not None or "vepcasl" in seq:
+        wip, wip_missing, labeling, wip_notes = wip_parameters(asc, seq)
+        params.update(wip)
+        missing += wip_missing
+        notes += wip_notes
     elif "pasl" in seq:
         labeling = "pasl"
         ti1, ti = _num(asc, "alTI[0]"), _num(asc, "alTI[2]")
@@ -140,6 +169,15 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
             proto("ti", [ti / 1e6], "s", "alTI[2]")
         else:
             missing.append("ti")
+    elif "pcasl" in seq and MULTI_DELAY_NAME.search(f"{description(ds)} {ds.get('ProtocolName', '') or ''}"):
+        # Multi-delay variants of the Wang sequences keep their PLDs somewhere in the WIP block
+        # that no reader documents; quantifying them as single-delay (adFree[2]) would be wrong.
+        labeling = "pcasl"
+        params["unsupported"] = Param(
+            "unsupported", seq, "", "series description",
+            f"{seq} named as a multi-delay acquisition ({description(ds)!r}): where this variant keeps its PLDs "
+            "is not documented, and treating it as single-delay would give wrong CBF",
+        )
     elif "pcasl" in seq:
         labeling = "pcasl"
         pld, blocks = _num(asc, "sWipMemBlock.adFree[2]"), _num(asc, "sWipMemBlock.adFree[3]")
@@ -178,7 +216,7 @@ def protocol_parameters(ds: pydicom.Dataset) -> tuple[dict[str, Param], list[str
             "labeling_type", labeling, "", "protocol", f"ASCCONV tSequenceFileName {seq}"
         )
     params["sequence"] = Param("sequence", seq, "", "protocol", "ASCCONV tSequenceFileName")
-    return params, missing, labeling
+    return params, missing, labeling, notes
 
 
 def background_suppression(asc: dict[str, str]) -> Param | None:
@@ -266,12 +304,11 @@ def build(
 ) -> AslAcquisition:
     ordered = sorted(
         datasets,
-        key=lambda d: (int(d.get("AcquisitionNumber", 0) or 0), int(d.get("InstanceNumber", 0) or 0)),
+        key=lambda d: (number(d, "AcquisitionNumber") or 0, number(d, "InstanceNumber") or 0),
     )
     first = ordered[0]
-    params, missing, labeling = protocol_parameters(first)
+    params, missing, labeling, notes = protocol_parameters(first)
     geometry, n, times = volume_geometry(first)
-    notes: list[str] = []
     if any(t > 0 for t in times) and max(times) > 0:
         # 2-D readout: slice k is read later than slice 0 by times[k]; PLD grows accordingly.
         params["slice_times"] = Param(
@@ -289,9 +326,35 @@ def build(
         params["m0_placement"] = Param(
             "m0_placement", "first volume", "", "protocol", f"{seq}: first volume is M0"
         )
+    encoded = None
+    if "vepcasl" in seq:
+        if layout_for(seq) is not None and "pld" in params:
+            n_plds = len(params["pld"].value)
+            encoded = vessel_encoded_layout(len(rest), n_plds)
+            notes.append(nonselective_note(n_plds, 1 + max(e.repeat for e in encoded)))
+        else:
+            # Without the sequence's layout the encoding cycles cannot be told apart: refuse
+            # rather than pair the images as if they alternated control/label.
+            params["unsupported"] = Param(
+                "unsupported", seq, "", "protocol",
+                f"vessel-encoded sequence {seq}: its encoding cycles cannot be laid out (no documented WIP "
+                "layout or no PLDs in the protocol); this series cannot be quantified",
+            )
+            missing = []
     for i, ds in enumerate(rest):
         g, _, _ = volume_geometry(ds)
         geometry.check_same_grid(g, f"Siemens volume {ds.InstanceNumber}")
+        if encoded is not None:
+            e = encoded[i]
+            if e.cycle in (NONSELECTIVE_LABEL_CYCLE, NONSELECTIVE_CONTROL_CYCLE):
+                kind_e: VolumeKind = "label" if e.cycle == NONSELECTIVE_LABEL_CYCLE else "control"
+                volumes.append(
+                    AslVolume(
+                        kind_e, e.pld, info.series_instance_uid, (str(ds.SOPInstanceUID),), _loader(ds, n),
+                        repetition=e.repeat,
+                    )
+                )
+            continue
         # Volumes alternate; which comes first depends on the sequence (see CONTROL_FIRST).
         first_kind: VolumeKind = "control" if seq.startswith(CONTROL_FIRST) else "label"
         second_kind: VolumeKind = "label" if first_kind == "control" else "control"
@@ -349,11 +412,9 @@ def build(
                 "tag",
                 f"series {m0_info.series_number} {m0_info.description!r}",
             )
-            tr = m0_ds[0].get("RepetitionTime")
-            if tr not in (None, ""):
-                params["m0_tr"] = Param(
-                    "m0_tr", float(tr) / 1000.0, "s", "tag", "RepetitionTime of M0 series"
-                )
+            tr = number(m0_ds[0], "RepetitionTime")
+            if tr is not None and tr > 0:
+                params["m0_tr"] = Param("m0_tr", tr / 1000.0, "s", "tag", "RepetitionTime of M0 series")
         elif "m0_rejected" not in params:
             notes.append("no M0 found: neither the first volume nor a separate M0 series")
     elif "tr" in params:

@@ -42,7 +42,8 @@ def asl_niftis(folder: Path) -> list[Path]:
     return sorted((folder / "asl").glob("*_asl.nii.gz"))
 
 
-def read_series(*relative: str) -> list[pydicom.Dataset]:
-    files = [f for r in relative for f in sorted(glob.glob(str(ASL / r / "*.dcm")))]
+def read_series(*relative: str, limit: int | None = None) -> list[pydicom.Dataset]:
+    """The files of one or more sample folders (the first ``limit`` files of each, sorted)."""
+    files = [f for r in relative for f in sorted(glob.glob(str(ASL / r / "*.dcm")))[:limit]]
     assert files, f"no shared data under {relative}"
     return [pydicom.dcmread(f) for f in files]
