@@ -380,3 +380,10 @@ OPENAPI: dict[str, Any] = {
     },
     "components": {"schemas": SCHEMAS},
 }
+
+
+if __name__ == "__main__":  # `python -m server.workflow.openapi`: the document on stdout (npm run gen:api reads it)
+    import json
+    import sys
+
+    json.dump(OPENAPI, sys.stdout, ensure_ascii=False, indent=1)
