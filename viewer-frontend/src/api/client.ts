@@ -23,7 +23,7 @@ export async function searchStudies(q: StudyQuery, signal?: AbortSignal): Promis
 
 export async function listSeries(studyUid: string, signal?: AbortSignal): Promise<DicomJson[]> {
   const rows = await getDicomJson(
-    `${DICOMWEB}/studies/${studyUid}/series?includefield=0008103E,00080021,00200011,00201209`,
+    `${DICOMWEB}/studies/${studyUid}/series?includefield=0008103E,00080021,00200011,00201209,00080008`,
     signal,
   );
   return rows.sort((a, b) => (num(a, 'SeriesNumber') ?? 1e9) - (num(b, 'SeriesNumber') ?? 1e9));
