@@ -1,12 +1,23 @@
 # ruff: noqa: E501  (a data document: long lines read better than wrapped ones)
-"""OpenAPI 3.1 document of ``/api`` (served at ``GET /api/openapi.json``)."""
+"""OpenAPI 3.1 document of ``/api`` (served at ``GET /api/openapi.json``).
+
+This document is the one contract between the server and the browser: the frontend's TypeScript
+types are generated from it (``npm run gen:api`` writes ``viewer-frontend/src/api/schema.d.ts``) and
+``tests/server/test_openapi_contract.py`` validates real responses of a running app against it. Every
+object schema is closed (``additionalProperties: false``) and lists what is always sent as
+``required``, so a field added, renamed or dropped on one side fails the contract test or the build.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from server.workflow.jobs import PARAMETERS
-from server.workflow.states import JobState
+from quant.params import Source
+from server.workflow.jobs import M0_MISSING, PARAMETERS
+from server.workflow.states import TRANSITIONS, JobState
+
+# The name of the server-sent event /api/events sends for each job change (``event: job``).
+JOB_EVENT = "job"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -17,42 +28,224 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-ERROR = {"description": "Error", **_json_body(_ref("Error"))}
+def _closed(properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    """An object schema that names every property and requires all but ``optional``."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, **_json_body(_ref("Error"))}
+
+
+BAD_REQUEST = _error("The request is malformed (e.g. a job id that is not an integer)")
+NOT_FOUND = _error("No such job")
+CONFLICT = _error("The job's state does not allow this action")
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+LANG = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh-CN", "en"]},
+        "description": "report language (default: from Accept-Language)"}
+STRING = {"type": "string"}
+UID = {"type": "string", "maxLength": 64}
+TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
+MANUAL_ACTIONS = [t.action for t in TRANSITIONS.values() if t.manual]
 
 
-def _job_op(summary: str, action: str) -> dict[str, Any]:
+def _parameter_value(spec: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of one settable parameter's value (as sent and as stored in ``overrides``)."""
+    label = spec["label"] + (f" in {spec['unit']}" if spec.get("unit") else "")
+    if spec["kind"] == "choice":
+        return {"type": "string", "enum": spec["choices"], "description": spec["label"]}
+    if spec["kind"] == "seconds_list":
+        return {"oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}],
+                "description": f"{spec['label']} in seconds"}
+    return {"type": "integer" if spec["kind"] == "integer" else "number", "description": label}
+
+
+PARAMETER_PROPERTIES: dict[str, Any] = {name: _parameter_value(spec) for name, spec in PARAMETERS.items()}
+
+JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "state": _ref("JobState"),
+    "actions": {"type": "array", "items": _ref("JobAction"), "uniqueItems": True,
+                "description": "what a person may do in this state (the state table's manual transitions)"},
+    "missing": {"type": "array", "items": {"type": "string"},
+                "description": f"names of missing parameters (keys of parameter_schema) or {M0_MISSING!r} for a missing M0 series"},
+    "reason": {"type": "string", "description": "why the job waits or failed, or notes on the result"},
+    "label": STRING,
+    "vendor": STRING,
+    "labeling": STRING,
+    "study_instance_uid": UID,
+    "series_instance_uids": {"type": "array", "items": UID},
+    "m0_series_instance_uid": _nullable(UID),
+    "t1_series_instance_uid": _nullable(UID),
+    "patient_name": STRING,
+    "patient_id": STRING,
+    "study_date": {"type": "string", "description": "YYYYMMDD or empty"},
+    "study_description": STRING,
+    "priority": {"type": "integer"},
+    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+    "stage": STRING,
+    "attempts": {"type": "integer"},
+    "worker": _nullable(STRING),
+    "max_attempts": {"type": "integer"},
+    "version": {"type": "integer", "minimum": 0, "description": "number of the newest result (0: none yet)"},
+    "cbf_mean": _nullable({"type": "number", "description": "whole-brain mean CBF of the newest result (ml/100g/min)"}),
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
+    "queued_at": _nullable(TIMESTAMP),
+    "started_at": _nullable(TIMESTAMP),
+    "finished_at": _nullable(TIMESTAMP),
+}
+
+JOB_PROPERTIES: dict[str, Any] = {
+    **JOB_SUMMARY_PROPERTIES,
+    "parameters": _ref("JobParameters"),
+    "provenance": {"type": "object", "additionalProperties": _ref("DetectedParameter"),
+                   "description": "every value the quantification used, with where it came from"},
+    "statistics": _ref("Statistics"),
+    "timings": {"type": "object", "additionalProperties": {"type": "number"}, "description": "seconds per stage"},
+    "diagnostic_text": STRING,
+    "parameter_schema": {"type": "object", "properties": {name: _ref("ParameterSpec") for name in PARAMETERS},
+                         "required": list(PARAMETERS), "additionalProperties": False},
+}
+
+JOB_DETAIL_PROPERTIES: dict[str, Any] = {
+    **JOB_PROPERTIES,
+    "results": {"type": "array", "items": _ref("JobResult"), "description": "every result version, oldest first"},
+}
+
+UPLOAD_PROPERTIES: dict[str, Any] = {
+    "received": {"type": "integer", "description": "files found (archives expanded)"},
+    "stored": {"type": "integer"},
+    "duplicates": {"type": "integer"},
+    "failed": {"type": "array", "items": _ref("NamedReason"), "description": "DICOM files ingest refused"},
+    "skipped": {"type": "array", "items": _ref("NamedReason"), "description": "files that are not DICOM"},
+    "studies": {"type": "object", "additionalProperties": _ref("UploadedStudy"), "description": "by StudyInstanceUID"},
+    "jobs": {"type": "array", "items": _ref("JobSummary"), "description": "analysis jobs opened for the uploaded studies"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _closed({"error": STRING, "status": {"type": "integer"}}),
+    "JobState": {"type": "string", "enum": list(JobState)},
+    "JobAction": {"type": "string", "enum": MANUAL_ACTIONS},
+    "JobSummary": _closed(JOB_SUMMARY_PROPERTIES, description="A job as listed, in events and in upload answers"),
+    "Job": _closed(JOB_PROPERTIES, description="A job after an action: the summary with parameters and outcome"),
+    "JobDetail": _closed(JOB_DETAIL_PROPERTIES, description="GET /jobs/{job_id}: the job with its result versions"),
+    "JobPage": _closed({"total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                        "jobs": {"type": "array", "items": _ref("JobSummary")}}),
+    "JobResult": _closed({
+        "version": {"type": "integer", "minimum": 1},
+        "series": {"type": "object", "additionalProperties": UID,
+                   "description": "role (CBF, ATT, REPORT, ...) → SeriesInstanceUID in the job's study"},
+        "superseded": {"type": "boolean"},
+        "created_at": TIMESTAMP,
+    }),
+    "JobParameters": _closed({
+        "detected": {"type": "object", "additionalProperties": _ref("DetectedParameter"),
+                     "description": "what the server read from the headers, by parameter name"},
+        "overrides": _closed(PARAMETER_PROPERTIES, optional=tuple(PARAMETERS),
+                             description="values a person set (POST /jobs/{job_id}/parameters)"),
+        "model": {"type": "string", "enum": PARAMETERS["model"]["choices"]},
+    }),
+    "DetectedParameter": _closed({
+        "name": STRING,
+        "value": {"description": "a number, a list of numbers or a text"},
+        "unit": STRING,
+        "source": {"type": "string", "enum": list(Source.__args__)},
+        "detail": {"type": "string", "description": "e.g. the DICOM attribute it was read from"},
+    }),
+    "ParameterSpec": _closed({
+        "label": STRING,
+        "kind": {"type": "string", "enum": ["seconds", "seconds_list", "number", "integer", "choice"]},
+        "unit": STRING,
+        "choices": {"type": "array", "items": STRING},
+    }, optional=("unit", "choices")),
+    "ParameterValues": _closed(PARAMETER_PROPERTIES, optional=tuple(PARAMETERS),
+                               description="null or empty text removes an earlier value"),
+    "Upload": _closed(UPLOAD_PROPERTIES),
+    "UploadRefused": _closed({**UPLOAD_PROPERTIES, "error": STRING},
+                             description="Nothing could be stored: the summary and the reason"),
+    "NamedReason": _closed({"name": STRING, "reason": STRING}),
+    "UploadedStudy": _closed({
+        "series": {"type": "object", "additionalProperties": _ref("UploadedSeries"), "description": "by SeriesInstanceUID"},
+        "patient_name": STRING,
+        "patient_id": STRING,
+        "study_date": STRING,
+        "study_description": STRING,
+    }),
+    "UploadedSeries": _closed({
+        "stored": {"type": "integer"},
+        "duplicate": {"type": "integer"},
+        "modality": STRING,
+        "series_number": _nullable({"type": "integer"}),
+        "series_description": STRING,
+    }),
+    "Statistics": _closed({
+        "whole_brain": _ref("RegionSummary"),
+        "grey_matter_like": _ref("RegionSummary"),
+        "left_hemisphere": _ref("HemisphereSummary"),
+        "right_hemisphere": _ref("HemisphereSummary"),
+        "asymmetry_index_percent": _nullable({"type": "number", "description": "200·(L−R)/(L+R)"}),
+        "per_slice": {"type": "array", "items": _ref("SliceSummary")},
+        "att_whole_brain": _ref("RegionSummary"),
+        "model": {"type": "string", "description": "the model that computed the result"},
+    }, optional=("whole_brain", "grey_matter_like", "left_hemisphere", "right_hemisphere", "asymmetry_index_percent",
+                 "per_slice", "att_whole_brain", "model"),
+        description="CBF (ml/100g/min) and ATT (s) of the newest result by region; empty before the first result"),
+    "RegionSummary": _closed({"n": {"type": "integer"}, "mean": _nullable({"type": "number"}),
+                              "median": _nullable({"type": "number"}), "sd": _nullable({"type": "number"})}),
+    "SliceSummary": _closed({"slice": {"type": "integer"}, "n": {"type": "integer"}, "mean": _nullable({"type": "number"}),
+                             "median": _nullable({"type": "number"}), "sd": _nullable({"type": "number"})}),
+    "HemisphereSummary": _closed({"n": {"type": "integer"}, "mean": _nullable({"type": "number"})}),
+    "StoredReport": _closed({"series_instance_uid": UID, "sop_instance_uid": UID, "instance_number": {"type": "integer"}}),
+    "JobEvent": _closed({
+        "event": {"const": JOB_EVENT},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the job id"},
+        "data": _ref("JobSummary"),
+    }, description="One message of GET /events as its fields read (event:, id:, data: JSON)"),
+}
+
+
+def _job_op(summary: str, action: str, *extra_parameters: dict[str, Any]) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
             "operationId": f"{action}Job",
-            "parameters": [JOB_ID],
-            "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))}, "404": ERROR, "409": ERROR},
+            "parameters": [JOB_ID, *extra_parameters],
+            "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))},
+                          "400": BAD_REQUEST, "404": NOT_FOUND, "409": CONFLICT},
         }
     }
 
 
-PARAMETER_PROPERTIES: dict[str, Any] = {}
-for _name, _spec in PARAMETERS.items():
-    if _spec["kind"] == "choice":
-        PARAMETER_PROPERTIES[_name] = {"type": "string", "enum": _spec["choices"], "description": _spec["label"]}
-    elif _spec["kind"] == "seconds_list":
-        PARAMETER_PROPERTIES[_name] = {
-            "oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}],
-            "description": f"{_spec['label']} in seconds",
-        }
-    else:
-        PARAMETER_PROPERTIES[_name] = {
-            "type": "integer" if _spec["kind"] == "integer" else "number",
-            "description": _spec["label"] + (f" in {_spec['unit']}" if _spec.get("unit") else ""),
-        }
+def _upload_responses() -> dict[str, Any]:
+    return {
+        "200": {"description": "What was stored and the jobs opened", **_json_body(_ref("Upload"))},
+        "400": _error("Not a readable upload (no boundary, no files, empty body)"),
+        "413": _error("Larger than CIRRUS_MAX_UPLOAD_BYTES"),
+        "422": {"description": "Nothing could be stored", **_json_body(_ref("UploadRefused"))},
+    }
+
+
+ANALYSE = {"name": "analyse", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]},
+           "description": "0 stores without opening analysis jobs"}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "Cirrus API",
         "version": "1",
-        "description": "Uploads and ASL analysis jobs. DICOMweb (QIDO/WADO/STOW) lives under /dicom-web.",
+        "description": "Uploads and ASL analysis jobs. DICOMweb (QIDO/WADO/STOW) lives under /dicom-web. "
+                       "Errors answer {\"error\": message, \"status\": code}.",
     },
     "servers": [{"url": "/api"}],
     "paths": {
@@ -60,40 +253,26 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Upload ZIP archives and/or DICOM files (multipart/form-data, any field names)",
                 "operationId": "upload",
-                "parameters": [
-                    {"name": "analyse", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]},
-                     "description": "0 stores without opening analysis jobs"}
-                ],
+                "parameters": [ANALYSE],
                 "requestBody": {
                     "content": {
                         "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"files": {"type": "array", "items": {"type": "string",
-                                                                                  "format": "binary"}}},
-                            }
+                            "schema": {"type": "object", "properties": {
+                                "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}},
                         }
                     }
                 },
-                "responses": {
-                    "200": {"description": "What was stored and the jobs opened", **_json_body(_ref("Upload"))},
-                    "400": ERROR,
-                    "413": ERROR,
-                    "422": ERROR,
-                },
+                "responses": _upload_responses(),
             }
         },
         "/uploads/stream": {
             "post": {
-                "summary": "Upload one ZIP or DICOM file as the raw request body (large uploads)",
+                "summary": "Upload one ZIP or DICOM file as the raw request body (large uploads; PUT works too)",
                 "operationId": "uploadStream",
-                "parameters": [{"name": "filename", "in": "query", "schema": {"type": "string"}}],
-                "requestBody": {"content": {"application/zip": {"schema": {"type": "string",
-                                                                           "format": "binary"}},
-                                            "application/dicom": {"schema": {"type": "string",
-                                                                             "format": "binary"}}}},
-                "responses": {"200": {"description": "As /uploads", **_json_body(_ref("Upload"))},
-                              "400": ERROR, "413": ERROR, "422": ERROR},
+                "parameters": [{"name": "filename", "in": "query", "schema": STRING}, ANALYSE],
+                "requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}},
+                                            "application/dicom": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": _upload_responses(),
             }
         },
         "/jobs": {
@@ -101,142 +280,110 @@ OPENAPI: dict[str, Any] = {
                 "summary": "List analysis jobs, newest first",
                 "operationId": "listJobs",
                 "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string"},
+                    {"name": "status", "in": "query", "schema": STRING,
                      "description": "comma-separated states: " + ", ".join(JobState)},
-                    {"name": "patient", "in": "query", "schema": {"type": "string"},
+                    {"name": "patient", "in": "query", "schema": STRING,
                      "description": "patient name or ID; * or % match any text, ? one character"},
-                    {"name": "study", "in": "query", "schema": {"type": "string"},
-                     "description": "StudyInstanceUID"},
-                    {"name": "date", "in": "query", "schema": {"type": "string"},
+                    {"name": "study", "in": "query", "schema": STRING, "description": "StudyInstanceUID"},
+                    {"name": "date", "in": "query", "schema": STRING,
                      "description": "study date or DICOM range YYYYMMDD-YYYYMMDD"},
-                    {"name": "date_from", "in": "query", "schema": {"type": "string"}},
-                    {"name": "date_to", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50,
-                                                                "maximum": 500}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0}},
+                    {"name": "date_from", "in": "query", "schema": STRING},
+                    {"name": "date_to", "in": "query", "schema": STRING},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "minimum": 1, "maximum": 500}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0, "minimum": 0}},
                 ],
                 "responses": {"200": {"description": "A page of jobs", **_json_body(_ref("JobPage"))},
-                              "400": ERROR},
+                              "400": _error("A filter is malformed")},
             }
         },
         "/jobs/{job_id}": {
             "get": {"summary": "One job with parameters, provenance, statistics, timings and results",
                     "operationId": "getJob", "parameters": [JOB_ID],
-                    "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))}, "404": ERROR}},
+                    "responses": {"200": {"description": "The job", **_json_body(_ref("JobDetail"))},
+                                  "400": BAD_REQUEST, "404": NOT_FOUND}},
             "delete": {"summary": "Delete a job that is not running (its derived series stay in the study)",
                        "operationId": "deleteJob", "parameters": [JOB_ID],
-                       "responses": {"204": {"description": "Deleted"}, "404": ERROR, "409": ERROR}},
+                       "responses": {"204": {"description": "Deleted"}, "400": BAD_REQUEST, "404": NOT_FOUND,
+                                     "409": CONFLICT}},
         },
         "/jobs/{job_id}/parameters": {
             "post": {
                 "summary": "Set acquisition parameters (seconds); queues the job once nothing is missing",
                 "operationId": "setJobParameters",
                 "parameters": [JOB_ID],
-                "requestBody": _json_body({"type": "object", "properties": PARAMETER_PROPERTIES,
-                                           "additionalProperties": False}),
+                "requestBody": _json_body(_ref("ParameterValues")),
                 "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))},
-                              "400": ERROR, "404": ERROR, "409": ERROR},
+                              "400": _error("An unknown parameter or an implausible value"), "404": NOT_FOUND,
+                              "409": CONFLICT},
             }
         },
-        "/jobs/{job_id}/start": {
-            "post": {
-                **_job_op("Queue a job now (manual priority; urgent=1 puts it before every other job)", "start")["post"],
-                "parameters": [JOB_ID, {"name": "urgent", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}],
-            }
-        },
+        "/jobs/{job_id}/start": _job_op(
+            "Queue a job now (manual priority; urgent=1 puts it before every other job)", "start",
+            {"name": "urgent", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
+        ),
         "/jobs/{job_id}/cancel": _job_op("Cancel a waiting, queued or running job", "cancel"),
         "/jobs/{job_id}/rerun": _job_op("Run a finished job again (writes a new result version)", "rerun"),
         "/jobs/{job_id}/diagnosis": {
             "post": {
-                "summary": "Set the editable diagnostic information printed in the PDF report",
+                "summary": "Set the editable diagnostic information printed in the PDF report (PUT works too)",
                 "operationId": "setDiagnosis",
                 "parameters": [JOB_ID],
-                "requestBody": _json_body({"type": "object", "properties": {"diagnostic_text": {"type": "string"}}}),
-                "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))}, "404": ERROR},
+                "requestBody": _json_body(_closed({"diagnostic_text": STRING})),
+                "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))},
+                              "400": _error("Not a text, or longer than 20000 characters"), "404": NOT_FOUND},
             }
         },
         "/jobs/{job_id}/report.pdf": {
             "get": {
-                "summary": "PDF report of the newest result (lang=zh-CN or en)",
+                "summary": "PDF report of the newest result",
                 "operationId": "getReportPdf",
-                "parameters": [JOB_ID, {"name": "lang", "in": "query",
-                                        "schema": {"type": "string", "enum": ["zh-CN", "en"]}}],
+                "parameters": [JOB_ID, LANG],
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}},
-                              "404": ERROR, "409": ERROR},
+                              "400": BAD_REQUEST, "404": NOT_FOUND, "409": _error("The job has no result yet")},
             }
         },
         "/jobs/{job_id}/report": {
             "post": {
                 "summary": "Store the current PDF report (with the edited diagnostic text) in the study as a new Encapsulated PDF instance",
                 "operationId": "storeReport",
-                "parameters": [JOB_ID, {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh-CN", "en"]}}],
-                "responses": {"201": {"description": "The stored instance", **_json_body({"type": "object"})}, "404": ERROR, "409": ERROR},
+                "parameters": [JOB_ID, LANG],
+                "responses": {"201": {"description": "The stored instance", **_json_body(_ref("StoredReport"))},
+                              "400": BAD_REQUEST, "404": NOT_FOUND, "409": _error("The job has no result yet")},
             }
         },
         "/jobs/{job_id}/report.csv": {
             "get": {"summary": "Regional values of the newest result as CSV", "operationId": "getReportCsv",
                     "parameters": [JOB_ID],
                     "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
-                                  "404": ERROR, "409": ERROR}},
+                                  "400": BAD_REQUEST, "404": NOT_FOUND, "409": _error("The job has no result yet")}},
         },
         "/events": {
             "get": {
-                "summary": "Live job changes as server-sent events (event: job, data: brief job JSON)",
+                "summary": f"Live job changes as server-sent events: `event: {JOB_EVENT}`, `id:` the job id, `data:` a JobSummary (see the JobEvent schema)",
                 "operationId": "jobEvents",
                 "parameters": [
-                    {"name": "job", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "job", "in": "query", "schema": {"type": "integer"}, "description": "only this job"},
                     {"name": "max_seconds", "in": "query", "schema": {"type": "number"},
                      "description": "end the stream after this long (long polling)"},
                 ],
-                "responses": {"200": {"description": "Event stream", "content": {"text/event-stream": {}}}},
+                "responses": {
+                    "200": {"description": "Event stream of JobEvent messages",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                            "x-event-schema": _ref("JobEvent")},
+                    "400": _error("job is not an integer or max_seconds not a number"),
+                },
             }
         },
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
-                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+                                  "responses": {"200": {"description": "OpenAPI 3.1",
+                                                        **_json_body({"type": "object"})}}}},
     },
-    "components": {
-        "schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}},
-            "Job": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "state": {"type": "string", "enum": list(JobState)},
-                    "actions": {"type": "array", "items": {"type": "string"}},
-                    "missing": {"type": "array", "items": {"type": "string"}},
-                    "reason": {"type": "string"},
-                    "label": {"type": "string"},
-                    "study_instance_uid": {"type": "string"},
-                    "series_instance_uids": {"type": "array", "items": {"type": "string"}},
-                    "patient_name": {"type": "string"},
-                    "patient_id": {"type": "string"},
-                    "progress": {"type": "number"},
-                    "version": {"type": "integer"},
-                    "parameters": {"type": "object"},
-                    "provenance": {"type": "object"},
-                    "statistics": {"type": "object"},
-                    "timings": {"type": "object"},
-                    "results": {"type": "array", "items": {"type": "object"}},
-                },
-            },
-            "JobPage": {
-                "type": "object",
-                "properties": {"total": {"type": "integer"}, "limit": {"type": "integer"},
-                               "offset": {"type": "integer"}, "jobs": {"type": "array", "items": _ref("Job")}},
-            },
-            "Upload": {
-                "type": "object",
-                "properties": {
-                    "received": {"type": "integer"},
-                    "stored": {"type": "integer"},
-                    "duplicates": {"type": "integer"},
-                    "failed": {"type": "array", "items": {"type": "object"}},
-                    "skipped": {"type": "array", "items": {"type": "object", "properties": {
-                        "name": {"type": "string"}, "reason": {"type": "string"}}}},
-                    "studies": {"type": "object"},
-                    "jobs": {"type": "array", "items": _ref("Job")},
-                },
-            },
-        }
-    },
+    "components": {"schemas": SCHEMAS},
 }
+
+
+if __name__ == "__main__":  # `python -m server.workflow.openapi`: the document on stdout (npm run gen:api reads it)
+    import json
+    import sys
+
+    json.dump(OPENAPI, sys.stdout, ensure_ascii=False, indent=1)

@@ -42,6 +42,22 @@ def series(name, number, iop, position):
         ds.save_as(f"{out}/{name}_{i:03d}.dcm", enforce_file_format=True)
 series("axial", 1, [1, 0, 0, 0, 1, 0], lambda i: [-128, -128, -50 + 5 * i])
 series("sagittal", 2, [0, 1, 0, 0, 0, -1], lambda i: [-50 + 5 * i, -128, 128])
+# A Basic Text SR in the same study: the viewer must say it cannot show it yet, not fail.
+from pydicom.sequence import Sequence
+def code(value, meaning):
+    c = Dataset(); c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = value, "DCM", meaning
+    return Sequence([c])
+m = FileMetaDataset(); m.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+m.MediaStorageSOPInstanceUID = generate_uid(); m.TransferSyntaxUID = ExplicitVRLittleEndian
+sr = Dataset(); sr.file_meta = m; sr.SOPClassUID = m.MediaStorageSOPClassUID; sr.SOPInstanceUID = m.MediaStorageSOPInstanceUID
+sr.StudyInstanceUID, sr.SeriesInstanceUID = study, generate_uid()
+sr.PatientName, sr.PatientID, sr.StudyDate, sr.Modality = "CROSS^REFERENCE", "XREF1", "20240101", "SR"
+sr.SeriesDescription, sr.SeriesNumber, sr.InstanceNumber = "findings", 3, 1
+sr.ValueType, sr.ContinuityOfContent, sr.ConceptNameCodeSequence = "CONTAINER", "SEPARATE", code("121111", "Summary")
+item = Dataset(); item.RelationshipType, item.ValueType, item.TextValue = "CONTAINS", "TEXT", "No findings."
+item.ConceptNameCodeSequence = code("121071", "Finding")
+sr.ContentSequence = Sequence([item])
+sr.save_as(f"{out}/report.dcm", enforce_file_format=True)
 `;
 
 const results = [];
@@ -109,7 +125,7 @@ try {
   try {
     execFileSync(join(REPO_DIR, '.venv/bin/python'), ['-c', CROSS_SERIES, crossDir]);
     const { stored } = await stowFiles(server.base, listFiles(crossDir));
-    assert(stored === 40, `cross-reference series: stored ${stored} of 40`);
+    assert(stored === 41, `cross-reference series and SR: stored ${stored} of 41`);
   } finally {
     rmSync(crossDir, { recursive: true, force: true });
   }
@@ -118,7 +134,7 @@ try {
   const qidoWorks = Array.isArray(names) && names.length > 0;
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  const desktop = await browser.newContext({ viewport: { width: 1400, height: 850 }, locale: 'en-US' });
+  const desktop = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
   const page = await desktop.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -191,6 +207,15 @@ try {
     await page.keyboard.press('ArrowUp');
     await page.waitForTimeout(200);
     assert((await page.textContent('[data-testid=image-index]')) !== indexAfterWheel, 'arrow key did not scroll');
+    // Cine plays the stack and stops again.
+    const beforeCine = await page.evaluate(() => window.__cirrus.newImages);
+    await page.click('[data-action=cine]');
+    await page.waitForFunction((n) => window.__cirrus.newImages >= n + 3, beforeCine, { timeout: 5000 });
+    await page.click('[data-action=cine]');
+    await page.waitForTimeout(300);
+    const stopped = await page.evaluate(() => window.__cirrus.newImages);
+    await page.waitForTimeout(500);
+    assert((await page.evaluate(() => window.__cirrus.newImages)) === stopped, 'cine did not stop');
     // The tag browser lists the current image's attributes.
     await page.click('[data-action=tags]');
     const tags = await page.textContent('[data-testid=tag-browser]');
@@ -228,6 +253,16 @@ try {
     assert(check.y1 !== null, 'no reference line drawn on the sagittal viewport');
     assert(Math.abs(check.y1 - check.expected) < 3 && Math.abs(check.y2 - check.expected) < 3, `line at ${check.y1}/${check.y2}, expected ${check.expected} (z ${check.z})`);
     await page.screenshot({ path: join(ARTIFACTS, '06-reference-lines.png') });
+    // A structured report is recognised by its SOP class and said to be unsupported, in both languages.
+    await page.click('.series-item:has-text("findings")');
+    const notice = page.locator('[data-testid=vp-notice]');
+    await notice.waitFor({ timeout: 10000 });
+    assert((await notice.textContent()).includes('not yet supported'), `SR notice: ${await notice.textContent()}`);
+    await page.screenshot({ path: join(ARTIFACTS, '06b-sr-not-supported.png') });
+    await page.selectOption('[data-testid=locale]', 'zh-CN');
+    assert((await notice.textContent()).includes('暂不支持'), `SR notice in Chinese: ${await notice.textContent()}`);
+    await page.screenshot({ path: join(ARTIFACTS, '06c-viewer-zh.png') });
+    await page.selectOption('[data-testid=locale]', 'en');
   });
 
   await test('an upload through the page appears in the study list', async () => {
@@ -335,6 +370,13 @@ try {
     );
     assert(viewerOverflow <= 1, `phone viewer controls stick out ${viewerOverflow}px`);
     await p.screenshot({ path: join(ARTIFACTS, '11-phone-viewer.png') });
+    // The same in English.
+    await p.selectOption('[data-testid=locale]', 'en');
+    await p.waitForFunction(() => document.querySelector('[data-testid=nav-studies]')?.textContent === 'Studies');
+    await p.screenshot({ path: join(ARTIFACTS, '11b-phone-viewer-en.png') });
+    await p.click('[data-testid=nav-studies]');
+    await p.waitForSelector('.study-row');
+    await p.screenshot({ path: join(ARTIFACTS, '10b-phone-list-en.png') });
     await phone.close();
   });
 
@@ -355,12 +397,45 @@ try {
     const pdf = await fetch(new URL(await done.locator('[data-action=pdf]').getAttribute('href'), server.base));
     assert(pdf.ok && (pdf.headers.get('content-type') ?? '').includes('pdf'), `report PDF answered ${pdf.status}`);
     await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
+    const jobId = await done.getAttribute('data-job-id');
     await done.locator('[data-action=open-result]').click();
     await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
     assert(new URL(page.url()).searchParams.get('series'), 'result opened without a series');
     const stats = await canvasStats(page);
     assert(stats.lit > 0, 'result viewport is blank');
     await page.screenshot({ path: join(ARTIFACTS, '13-analysis-result.png') });
+
+    // The derived objects are recognised by what they are (SOP class, ImageType, value mapping):
+    const job = await (await fetch(`${server.base}/api/jobs/${jobId}`)).json();
+    const roles = job.results.filter((r) => !r.superseded).at(-1).series;
+    const shown = new URL(page.url()).searchParams.get('series');
+    // the CBF MR series (ImageType DERIVED\SECONDARY\CBF) is shown in colour ...
+    if (shown === roles.CBF) {
+      const colormap = await page.evaluate(() => window.__cirrus.viewport().getProperties().colormap?.name);
+      assert(colormap === 'jet', `CBF series shown with colour map ${colormap}`);
+    }
+    // ... and leads the overlay choices;
+    const firstChoice = await page.$eval('[data-testid=overlay] option:nth-child(2)', (o) => o.value);
+    assert(firstChoice === roles.CBF, `first overlay choice ${firstChoice}, CBF is ${roles.CBF}`);
+    // the Parametric Map opens as a colour stack;
+    const pm = await (await fetch(`${server.base}/dicom-web/studies/${job.study_instance_uid}/instances?SOPClassUID=1.2.840.10008.5.1.4.1.1.30`)).json();
+    assert(pm.length === 1, `expected one Parametric Map instance, QIDO found ${pm.length}`);
+    await page.click(`.series-item[data-series-uid="${pm[0]['0020000E'].Value[0]}"]`);
+    await page.waitForFunction(
+      (uid) => window.__cirrus.viewport().getCurrentImageId()?.includes(uid) && window.__cirrus.viewport().getProperties().colormap?.name === 'jet',
+      pm[0]['0020000E'].Value[0],
+      { timeout: 15000 },
+    );
+    await page.screenshot({ path: join(ARTIFACTS, '13b-parametric-map.png') });
+    // the report (Encapsulated PDF) offers to open the document, which is a PDF.
+    await page.click(`.series-item[data-series-uid="${roles.REPORT}"]`);
+    await page.waitForSelector('[data-action=open-document]', { timeout: 10000 });
+    await page.screenshot({ path: join(ARTIFACTS, '14-report-document.png') });
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('[data-action=open-document]')]);
+    await popup.waitForURL(/^blob:/, { timeout: 10000 });
+    const magic = await popup.evaluate(async () => new TextDecoder().decode((await (await fetch(location.href)).arrayBuffer()).slice(0, 5)));
+    assert(magic === '%PDF-', `the document is not a PDF: ${magic}`);
+    await popup.close();
   });
 
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);

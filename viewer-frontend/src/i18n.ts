@@ -1,5 +1,6 @@
 // A small typed dictionary: English is the reference, and the type checker makes zh-CN carry every key.
 import { ref } from 'vue';
+import type { ParameterName } from './api/jobs';
 
 const en = {
   'app.title': 'Cirrus PACS',
@@ -77,6 +78,9 @@ const en = {
   'viewer.noSeries': 'This study has no series.',
   'viewer.noPixels': 'No images in this series',
   'viewer.openDocument': 'Open the document (PDF)',
+  'viewer.noDocument': 'This document has no content to open',
+  'viewer.srNotSupported': 'Structured report: not yet supported in this viewer',
+  'viewer.notSupported': 'This kind of object cannot be shown yet',
   'viewer.back': 'Back to studies',
   'viewer.unit.cbf': 'ml/100g/min',
   'upload.title': 'Upload DICOM',
@@ -120,7 +124,7 @@ const en = {
   'analysis.confirmDelete': 'Delete this job?',
   'analysis.live': 'Live',
   'analysis.offline': 'Live updates unavailable',
-  'status.waiting_parameters': 'Needs parameters',
+  'status.waiting': 'Needs parameters',
   'status.queued': 'Queued',
   'status.running': 'Running',
   'status.succeeded': 'Done',
@@ -208,6 +212,9 @@ const zhCN: Dictionary = {
   'viewer.noSeries': '该检查没有序列。',
   'viewer.noPixels': '该序列没有图像',
   'viewer.openDocument': '打开文档（PDF）',
+  'viewer.noDocument': '该文档没有可打开的内容',
+  'viewer.srNotSupported': '结构化报告：本查看器暂不支持',
+  'viewer.notSupported': '暂不支持显示此类对象',
   'viewer.back': '返回检查列表',
   'viewer.unit.cbf': 'ml/100g/min',
   'upload.title': '上传 DICOM',
@@ -251,7 +258,7 @@ const zhCN: Dictionary = {
   'analysis.confirmDelete': '确定删除该任务？',
   'analysis.live': '实时',
   'analysis.offline': '实时更新不可用',
-  'status.waiting_parameters': '缺少参数',
+  'status.waiting': '缺少参数',
   'status.queued': '排队中',
   'status.running': '分析中',
   'status.succeeded': '已完成',
@@ -264,7 +271,8 @@ export const LOCALES = { en, 'zh-CN': zhCN } as const satisfies Record<string, D
 export type Locale = keyof typeof LOCALES;
 
 /** Chinese names of the analysis parameters the server's schema labels in English. */
-export const PARAMETER_NAMES_ZH: Record<string, string> = {
+/** Chinese names of the server's settable parameters (the document's ParameterValues keys; the build fails on a new one). */
+export const PARAMETER_NAMES_ZH: Record<ParameterName, string> = {
   pld: '标记后延迟 PLD',
   labeling_duration: '标记持续时间',
   ti1: 'PASL 团注时长 TI1',

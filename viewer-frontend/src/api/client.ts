@@ -2,34 +2,13 @@
 import type { DicomJson } from './dicomJson';
 import { TAGS, num, str } from './dicomJson';
 import { studyQueryParams, type StudyQuery } from './qido';
+import { requestJson } from './http';
 
 export const DICOMWEB = '/dicom-web';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly url: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(url, { headers: { Accept: 'application/dicom+json, application/json' }, signal });
-  if (res.status === 204) return [] as unknown as T;
-  if (!res.ok) {
-    let detail = res.statusText;
-    try {
-      const body = await res.text();
-      if (body) detail = body.slice(0, 300);
-    } catch {
-      /* keep statusText */
-    }
-    throw new HttpError(res.status, url, `${res.status} ${detail}`);
-  }
-  const text = await res.text();
-  return (text ? JSON.parse(text) : []) as T;
+/** QIDO-RS / WADO-RS metadata: DICOM JSON, or nothing (204) for an empty match. */
+function getDicomJson(url: string, signal?: AbortSignal): Promise<DicomJson[]> {
+  return requestJson<DicomJson[]>(url, { accept: 'application/dicom+json, application/json', signal, empty: [] });
 }
 
 export interface StudyPage {
@@ -38,20 +17,20 @@ export interface StudyPage {
 }
 
 export async function searchStudies(q: StudyQuery, signal?: AbortSignal): Promise<StudyPage> {
-  const rows = await getJson<DicomJson[]>(`${DICOMWEB}/studies?${studyQueryParams(q)}`, signal);
+  const rows = await getDicomJson(`${DICOMWEB}/studies?${studyQueryParams(q)}`, signal);
   return { studies: rows.slice(0, q.limit), hasMore: rows.length > q.limit };
 }
 
 export async function listSeries(studyUid: string, signal?: AbortSignal): Promise<DicomJson[]> {
-  const rows = await getJson<DicomJson[]>(
-    `${DICOMWEB}/studies/${studyUid}/series?includefield=0008103E,00080021,00200011,00201209`,
+  const rows = await getDicomJson(
+    `${DICOMWEB}/studies/${studyUid}/series?includefield=0008103E,00080021,00200011,00201209,00080008`,
     signal,
   );
   return rows.sort((a, b) => (num(a, 'SeriesNumber') ?? 1e9) - (num(b, 'SeriesNumber') ?? 1e9));
 }
 
 export async function seriesMetadata(studyUid: string, seriesUid: string, signal?: AbortSignal): Promise<DicomJson[]> {
-  return getJson<DicomJson[]>(`${DICOMWEB}/studies/${studyUid}/series/${seriesUid}/metadata`, signal);
+  return getDicomJson(`${DICOMWEB}/studies/${studyUid}/series/${seriesUid}/metadata`, signal);
 }
 
 export function studyThumbnailUrl(studyUid: string): string {

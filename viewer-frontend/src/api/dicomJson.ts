@@ -53,6 +53,15 @@ export const TAGS = {
   WindowWidth: '00281051',
   RescaleIntercept: '00281052',
   RescaleSlope: '00281053',
+  LUTLabel: '00283003',
+  CodeValue: '00080100',
+  CodingSchemeDesignator: '00080102',
+  MeasurementUnitsCodeSequence: '004008EA',
+  RealWorldValueMappingSequence: '00409096',
+  EncapsulatedDocument: '00420011',
+  MIMETypeOfEncapsulatedDocument: '00420012',
+  SharedFunctionalGroupsSequence: '52009229',
+  ContentLabel: '00700080',
   PixelData: '7FE00010',
 } as const;
 export type Keyword = keyof typeof TAGS;
@@ -87,6 +96,17 @@ export function num(ds: DicomJson | undefined, keyword: Keyword): number | undef
 export function nums(ds: DicomJson | undefined, keyword: Keyword): number[] {
   const values = ds?.[TAGS[keyword]]?.Value ?? [];
   return values.map((v) => Number(v)).filter((n) => Number.isFinite(n));
+}
+
+/** The items of a sequence attribute (SQ), as nested datasets. */
+export function items(ds: DicomJson | undefined, keyword: Keyword): DicomJson[] {
+  const attr = ds?.[TAGS[keyword]];
+  return attr?.vr === 'SQ' ? ((attr.Value ?? []) as DicomJson[]) : [];
+}
+
+/** The values of a multi-valued string attribute (e.g. ImageType), upper-cased and trimmed. */
+export function codes(ds: DicomJson | undefined, keyword: Keyword): string[] {
+  return (ds?.[TAGS[keyword]]?.Value ?? []).map((v) => String(v ?? '').trim().toUpperCase());
 }
 
 /** 20240131 → 2024-01-31; anything else is returned as is. */

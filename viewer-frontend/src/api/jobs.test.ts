@@ -1,84 +1,91 @@
 import { describe, expect, it } from 'vitest';
-import { allowedActions, currentResult, jobQuery, latestJobByStudy, normaliseJob, parseJobList } from './jobs';
+import { JOB_EVENT, JOB_STATES, currentResult, jobActions, jobKind, jobQuery, latestJobByStudy, type JobDetail, type JobSummary } from './jobs';
 
-describe('normaliseJob', () => {
-  it('reads the snake_case fields and scales percent progress', () => {
-    const job = normaliseJob({
-      id: 7,
-      status: 'waiting_for_parameters',
-      study_instance_uid: '1.2',
-      series_instance_uids: ['1.2.3'],
-      patient_name: 'DOE^J',
-      progress: 40,
-      missing_parameters: [{ name: 'post_labeling_delay', unit: 's' }, 'labeling_duration'],
-      updated_at: '2024-01-01T00:00:00Z',
-      result: { cbf_series_uid: '1.2.9' },
-    });
-    expect(job.id).toBe('7');
-    expect(job.status).toBe('waiting_parameters');
-    expect(job.progress).toBeCloseTo(0.4);
-    expect(job.missing.map((m) => m.name)).toEqual(['post_labeling_delay', 'labeling_duration']);
-    expect(job.missing[0].unit).toBe('s');
-    expect(job.resultSeriesUid).toBe('1.2.9');
-    expect(job.resultStudyUid).toBe('1.2');
-  });
-  it('maps unknown statuses to queued rather than failing', () => {
-    expect(normaliseJob({ id: 'a', status: 'canceled' }).status).toBe('cancelled');
-    expect(normaliseJob({ id: 'a', status: 'mystery' }).status).toBe('queued');
-  });
-});
+// A job as the server sends it; typed against the generated schema, so a renamed or new required field
+// in the OpenAPI document fails the type check of this file (vue-tsc includes tests).
+const summary: JobSummary = {
+  id: 3,
+  state: 'waiting',
+  actions: ['set_parameters', 'start', 'cancel', 'delete'],
+  missing: ['pld'],
+  reason: 'waiting for: post-labeling delay(s)',
+  label: '15_pcasl_3d',
+  vendor: 'Siemens',
+  labeling: 'pcasl',
+  study_instance_uid: '1.2',
+  series_instance_uids: ['1.2.3'],
+  m0_series_instance_uid: '1.2.4',
+  t1_series_instance_uid: null,
+  patient_name: 'DOE^J',
+  patient_id: 'P1',
+  study_date: '20240101',
+  study_description: '',
+  priority: 0,
+  progress: 0,
+  stage: '',
+  attempts: 0,
+  worker: null,
+  max_attempts: 3,
+  version: 0,
+  cbf_mean: null,
+  created_at: '2024-01-01T00:00:00+00:00',
+  updated_at: '2024-01-01T00:00:00+00:00',
+  queued_at: null,
+  started_at: null,
+  finished_at: null,
+};
 
-describe('parseJobList', () => {
-  it('accepts a bare array or a paged object', () => {
-    expect(parseJobList([{ id: 1 }]).jobs).toHaveLength(1);
-    const page = parseJobList({ items: [{ id: 1 }, { id: 2 }], total: 12 });
-    expect(page.jobs.map((j) => j.id)).toEqual(['1', '2']);
-    expect(page.total).toBe(12);
-  });
-  it('keeps the most recent job per study', () => {
-    const jobs = parseJobList([
-      { id: 1, study_uid: 's', updated_at: '2024-01-01', status: 'failed' },
-      { id: 2, study_uid: 's', updated_at: '2024-01-02', status: 'running' },
-    ]).jobs;
-    expect(latestJobByStudy(jobs).get('s')?.id).toBe('2');
-  });
-});
-
-describe('the Cirrus job JSON', () => {
-  const full = {
-    id: 3,
-    state: 'waiting',
-    actions: ['set_parameters', 'start', 'cancel', 'delete'],
-    missing: ['pld'],
-    reason: 'post-labeling delay(s) could not be read',
-    vendor: 'Siemens',
-    labeling: 'pcasl',
-    study_instance_uid: '1.2',
-    series_instance_uids: ['1.2.3'],
-    m0_series_instance_uid: '1.2.4',
-    parameter_schema: { pld: { unit: 's', kind: 'seconds_list', label: 'post-labeling delay(s)' } },
-    results: [
-      { version: 1, series: { CBF: '9.1' }, superseded: true },
-      { version: 2, series: { CBF: '9.2', REPORT: '9.3' }, superseded: false },
-    ],
+function detail(results: JobDetail['results']): JobDetail {
+  const spec = { label: 'x', kind: 'seconds' as const };
+  return {
+    ...summary,
+    parameters: { detected: {}, overrides: {}, model: 'auto' },
+    provenance: {},
+    statistics: {},
+    timings: {},
+    diagnostic_text: '',
+    parameter_schema: {
+      pld: spec, labeling_duration: spec, ti1: spec, ti: spec, labeling_type: spec, model: spec, vendor: spec,
+      field_strength: spec, t1_blood: spec, labeling_efficiency: spec, background_suppression: spec,
+    },
+    results,
   };
-  it('reads state, actions, reason, schema and results', () => {
-    const job = normaliseJob(full);
-    expect(job.status).toBe('waiting_parameters');
-    expect([...allowedActions(job)]).toEqual(['set_parameters', 'start', 'cancel', 'delete']);
-    expect(job.message).toContain('could not be read');
-    expect(job.kind).toBe('Siemens · pcasl');
-    expect(job.schema.pld.unit).toBe('s');
-    expect(job.m0SeriesUid).toBe('1.2.4');
-    expect(currentResult(job)?.CBF).toBe('9.2');
-  });
-  it('falls back to state rules without an actions list', () => {
-    expect([...allowedActions(normaliseJob({ id: 1, state: 'failed' }))]).toEqual(['rerun', 'delete']);
-  });
-  it('pages with limit/offset and uses the server state names', () => {
-    const q = jobQuery({ status: 'waiting_parameters', page: 3, pageSize: 20 });
+}
+
+describe('jobs API', () => {
+  it('pages with limit/offset and sends the server state names', () => {
+    const q = jobQuery({ status: 'waiting', patient: 'wang*', page: 3, pageSize: 20 });
     expect(q.get('status')).toBe('waiting');
+    expect(q.get('patient')).toBe('wang*');
     expect(q.get('limit')).toBe('20');
     expect(q.get('offset')).toBe('40');
+    expect(jobQuery({}).has('status')).toBe(false);
+  });
+
+  it('lists every state once and has one call per button action', () => {
+    expect(new Set(JOB_STATES).size).toBe(6);
+    expect(Object.keys(jobActions).sort()).toEqual(['cancel', 'delete', 'rerun', 'start']);
+    expect(JOB_EVENT).toBe('job');
+  });
+
+  it('picks the newest result that is not superseded', () => {
+    const job = detail([
+      { version: 1, series: { CBF: '9.1' }, superseded: true, created_at: '' },
+      { version: 3, series: { CBF: '9.3' }, superseded: true, created_at: '' },
+      { version: 2, series: { CBF: '9.2', REPORT: '9.4' }, superseded: false, created_at: '' },
+    ]);
+    expect(currentResult(job)).toEqual({ CBF: '9.2', REPORT: '9.4' });
+    expect(currentResult(detail([]))).toBeUndefined();
+  });
+
+  it('keeps the most recent job per study and names the sequence', () => {
+    const older = { ...summary, id: 1, updated_at: '2024-01-01T10:00:00' };
+    const newer = { ...summary, id: 2, updated_at: '2024-01-02T09:00:00' };
+    const other = { ...summary, id: 5, study_instance_uid: '9.9' };
+    const latest = latestJobByStudy([newer, older, other]);
+    expect(latest.get('1.2')?.id).toBe(2);
+    expect(latest.get('9.9')?.id).toBe(5);
+    expect(jobKind(summary)).toBe('Siemens · pcasl · 15_pcasl_3d');
+    expect(jobKind({ ...summary, vendor: '', label: '' })).toBe('pcasl');
   });
 });

@@ -1,6 +1,7 @@
 // STOW-RS (PS3.18 10.5): multipart/related bodies and the store response.
 import type { DicomJson } from './dicomJson';
 import { DICOMWEB } from './client';
+import { send } from './http';
 
 const FAILED_SOP_SEQUENCE = '00081198';
 const REFERENCED_SOP_SEQUENCE = '00081199';
@@ -75,30 +76,27 @@ export function parseStoreResponse(body: DicomJson | undefined): StoreResult[] {
 
 export interface BatchResponse {
   status: number;
+  /** The store response (PS3.18 10.5.3): present with 200, 202 and 409. */
   body?: DicomJson;
-  text: string;
 }
 
-/** POST one batch with upload progress (fetch has no upload progress events; XHR does). */
-export function postBatch(parts: Blob[], onProgress: (sentBytes: number, totalBytes: number) => void): Promise<BatchResponse> {
+/**
+ * POST one batch with upload progress. 409 (nothing stored) is an answer with a store response, not a
+ * failure; other statuses >= 400 reject with the ApiError of `send`.
+ */
+export async function postBatch(parts: Blob[], onProgress: (sentBytes: number, totalBytes: number) => void): Promise<BatchResponse> {
   const boundary = makeBoundary();
-  const body = multipartBody(parts, boundary);
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open('POST', `${DICOMWEB}/studies`);
-    xhr.setRequestHeader('Content-Type', contentType(boundary));
-    xhr.setRequestHeader('Accept', 'application/dicom+json');
-    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.total || body.size);
-    xhr.onload = () => {
-      let parsed: DicomJson | undefined;
-      try {
-        parsed = xhr.responseText ? (JSON.parse(xhr.responseText) as DicomJson) : undefined;
-      } catch {
-        parsed = undefined;
-      }
-      resolve({ status: xhr.status, body: parsed, text: xhr.responseText });
-    };
-    xhr.onerror = () => reject(new Error('network error'));
-    xhr.send(body);
+  const res = await send(`${DICOMWEB}/studies`, multipartBody(parts, boundary), {
+    headers: { 'Content-Type': contentType(boundary), Accept: 'application/dicom+json' },
+    expect: [409],
+    onUploadProgress: onProgress,
   });
+  const text = await res.text();
+  let body: DicomJson | undefined;
+  try {
+    body = text ? (JSON.parse(text) as DicomJson) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, body };
 }

@@ -1,0 +1,66 @@
+// Recognising derived objects by what they are, never by their SeriesDescription text:
+//  - the SOP Class (Parametric Map Storage),
+//  - ImageType DERIVED with the quantity as value 3 (PS3.3 C.7.6.1.1.2: "implementation specific"; the
+//    Cirrus CBF/ATT MR series write DERIVED\SECONDARY\CBF and DERIVED\SECONDARY\ATT),
+//  - the Real World Value Mapping's units (PS3.3 C.7.6.16.2.11; UCUM ml/(100.g.min) is perfusion) and LUT label.
+import { codes, items, str, type DicomJson } from '../api/dicomJson';
+import { SOP_CLASS } from './sopClasses';
+
+export type Quantity = 'CBF' | 'ATT';
+const QUANTITIES: readonly Quantity[] = ['CBF', 'ATT'];
+/** UCUM units that name the quantity on their own (seconds do not: many maps are in seconds). */
+const UNIT_QUANTITY: Record<string, Quantity> = { 'ml/(100.g.min)': 'CBF' };
+
+function isQuantity(value: string): value is Quantity {
+  return (QUANTITIES as readonly string[]).includes(value);
+}
+
+/** The mapping items of a dataset: top level (MR/CT images) or shared functional groups (Parametric Map). */
+function mappings(meta: DicomJson): DicomJson[] {
+  const shared = items(meta, 'SharedFunctionalGroupsSequence').flatMap((g) => items(g, 'RealWorldValueMappingSequence'));
+  return [...items(meta, 'RealWorldValueMappingSequence'), ...shared];
+}
+
+function fromMapping(mapping: DicomJson): Quantity | undefined {
+  for (const unit of items(mapping, 'MeasurementUnitsCodeSequence')) {
+    if (str(unit, 'CodingSchemeDesignator') === 'UCUM' && UNIT_QUANTITY[str(unit, 'CodeValue')]) return UNIT_QUANTITY[str(unit, 'CodeValue')];
+  }
+  const label = str(mapping, 'LUTLabel').trim().toUpperCase();
+  return isQuantity(label) ? label : undefined;
+}
+
+/** The ImageType says DERIVED and names a quantity (value 3 onwards). Works on series-level QIDO answers too. */
+export function quantityFromImageType(ds: DicomJson | undefined): Quantity | undefined {
+  const values = codes(ds, 'ImageType');
+  if (values[0] !== 'DERIVED') return undefined;
+  return values.slice(2).find(isQuantity);
+}
+
+/** What quantity an instance's pixels hold (CBF, ATT), from its SOP class, ImageType and value mapping. */
+export function quantityOf(meta: DicomJson | undefined): Quantity | undefined {
+  if (!meta) return undefined;
+  const fromType = quantityFromImageType(meta);
+  if (fromType) return fromType;
+  for (const mapping of mappings(meta)) {
+    const q = fromMapping(mapping);
+    if (q) return q;
+  }
+  if (str(meta, 'SOPClassUID') === SOP_CLASS.ParametricMapStorage) {
+    const label = str(meta, 'ContentLabel').trim().toUpperCase();
+    if (isQuantity(label)) return label;
+  }
+  return undefined;
+}
+
+/** A greyscale quantitative map (a Parametric Map, or a derived image holding CBF/ATT) — shown in colour. */
+export function isQuantitativeMap(meta: DicomJson | undefined): boolean {
+  if (!meta || !str(meta, 'PhotometricInterpretation').startsWith('MONOCHROME')) return false;
+  return str(meta, 'SOPClassUID') === SOP_CLASS.ParametricMapStorage || quantityOf(meta) !== undefined;
+}
+
+/** Series first that hold CBF (the overlay's quantity), by their series-level ImageType; stable otherwise. */
+export function overlayOrder(series: DicomJson[]): DicomJson[] {
+  const rank = (s: DicomJson) => (quantityFromImageType(s) === 'CBF' ? 0 : 1);
+  return [...series].sort((a, b) => rank(a) - rank(b));
+}
+
