@@ -64,7 +64,7 @@ from quant.errors import (
     QuantError,
     UnitsError,
 )
-from quant.params import DEFAULTS, OVERRIDE_NAMES, Param
+from quant.params import DEFAULTS, OVERRIDE_NAMES, Param, Source
 from quant.presets import PresetApplication, apply_preset, preset_values, protocol_key
 from quant.qc import QcFlag, QcReport
 from quant.roles import derived_role
@@ -92,6 +92,7 @@ __all__ = [
     "QuantError",
     "QuantResult",
     "SeriesInfo",
+    "Source",
     "UnitsError",
     "apply_preset",
     "build_derived_datasets",

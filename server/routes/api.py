@@ -17,10 +17,10 @@ from starlette.routing import BaseRoute, Route
 
 from server.app_errors import InvalidInput, PayloadTooLarge
 from server.http import ctx_of, json_response
+from server.routes.openapi import OPENAPI
 from server.services import body_readers, uploads
 from server.services.archives import new_workdir, remove_workdir
 from server.workflow import detector, jobs, reports, worker
-from server.workflow.openapi import OPENAPI
 
 JSON = "application/json"
 KEEPALIVE_SECONDS = 15.0

@@ -34,6 +34,7 @@ EXPECTED = {
     "QuantError",
     "QuantResult",
     "SeriesInfo",
+    "Source",
     "UnitsError",
     "apply_preset",
     "build_derived_datasets",

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from server.commands.quant_inputs import acquisition_from_bids
 
 from quant import AslAcquisition, Param, build_derived_datasets, classify_study, quantify
+from server.commands.quant_inputs import acquisition_from_bids
 from tests.quant.builders import ge_series, head, small_geometry
 from tests.quant.conftest import asl_niftis, read_series
 

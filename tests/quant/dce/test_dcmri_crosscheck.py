@@ -7,12 +7,11 @@ It works in seconds and molar; its input is the *blood* concentration.
 
 from __future__ import annotations
 
+import dcmri
 import numpy as np
 import pytest
 
 from quant.dce import Aif, fit_model, forward, spgr_signal
-
-dcmri = pytest.importorskip("dcmri")
 
 HCT = 0.45
 DT = 0.1  # s: dcmri's convolution grid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dcmri
 import numpy as np
 import pytest
 
@@ -48,7 +49,6 @@ def test_vfa_t1_noise_free(method: str) -> None:
 
 
 def test_vfa_t1_with_noise_and_dcmri() -> None:
-    dcmri = pytest.importorskip("dcmri")
     rng = np.random.default_rng(1)
     angles = [2.0, 5.0, 10.0, 15.0, 20.0]
     tr, true_t1 = 0.005, 1.2
@@ -71,7 +71,6 @@ def test_vfa_t1_with_noise_and_dcmri() -> None:
 
 
 def test_concentration_matches_dcmri() -> None:
-    dcmri = pytest.importorskip("dcmri")
     tr, flip, t10, r1 = 0.005, 15.0, 1.3, 4.5
     conc = np.concatenate([np.zeros(5), np.linspace(0.1, 3.0, 25)])
     sig = spgr_signal(1000.0, 1 / t10 + r1 * conc, tr, flip)
@@ -86,7 +85,6 @@ def test_parker_matches_the_paper_and_dcmri() -> None:
     cb = parker_blood(t)
     assert 0.16 < t[np.argmax(cb)] < 0.18  # first-pass peak at T1 = 0.17 min
     assert 5.5 < cb.max() < 6.5  # mM
-    dcmri = pytest.importorskip("dcmri")
     assert np.allclose(cb, 1000 * dcmri.aif_parker(t * 60.0), rtol=1e-4, atol=1e-6)
     aif = Aif("parker", onset=0.5, hematocrit=0.45)
     assert aif.plasma(np.array([0.0, 0.5]))[1] == 0.0  # nothing before or at the onset
@@ -106,7 +104,6 @@ def test_measured_aif_is_linear_between_samples() -> None:
 
 
 def test_relaxivity_table_matches_dcmri_and_names() -> None:
-    dcmri = pytest.importorskip("dcmri")
     spelled = {"gadobenate": "gadobenade"}  # dcmri 0.6 spells it so
     for agent in ("gadobutrol", "gadoterate", "gadopentetate", "gadoteridol", "gadobenate"):
         for field_t in (1.5, 3.0):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quant.params import Source
+from quant import Source
 from server.workflow.jobs import M0_MISSING, PARAMETERS
 from server.workflow.states import TRANSITIONS, JobState
 
@@ -134,7 +134,10 @@ UPLOAD_PROPERTIES: dict[str, Any] = {
 }
 
 SCHEMAS: dict[str, Any] = {
-    "Error": _closed({"error": STRING, "status": {"type": "integer"}}),
+    "Error": _closed({"error": STRING, "status": {"type": "integer"},
+                      "state": {"type": "string", "enum": [s.value for s in JobState],
+                                "description": "409: the job's current state"}},
+                     optional=("state",)),
     "JobState": {"type": "string", "enum": list(JobState)},
     "JobAction": {"type": "string", "enum": MANUAL_ACTIONS},
     "JobSummary": _closed(JOB_SUMMARY_PROPERTIES, description="A job as listed, in events and in upload answers"),
@@ -198,9 +201,23 @@ SCHEMAS: dict[str, Any] = {
         "per_slice": {"type": "array", "items": _ref("SliceSummary")},
         "att_whole_brain": _ref("RegionSummary"),
         "model": {"type": "string", "description": "the model that computed the result"},
+        "qc": _ref("QualityControl"),
     }, optional=("whole_brain", "grey_matter_like", "left_hemisphere", "right_hemisphere", "asymmetry_index_percent",
-                 "per_slice", "att_whole_brain", "model"),
+                 "per_slice", "att_whole_brain", "model", "qc"),
         description="CBF (ml/100g/min) and ATT (s) of the newest result by region; empty before the first result"),
+    "QualityControl": _closed({
+        "status": {"type": "string", "enum": ["pass", "warning", "fail"],
+                   "description": "the worst flag; fail means the numbers are not a normal result"},
+        "flags": {"type": "array", "items": _ref("QcFlag")},
+        "measures": {"type": "object", "additionalProperties": _nullable({"type": "number"}),
+                     "description": "whole_brain_cbf, delta_m_negative_fraction, motion_max_mm, tsnr_global, ..."},
+    }, description="Quality control of the result (quant.qc)"),
+    "QcFlag": _closed({
+        "code": {"type": "string", "description": "stable identifier, e.g. cbf_implausible_high (translate by code)"},
+        "severity": {"type": "string", "enum": ["info", "warning", "fail"]},
+        "message": {"type": "string", "description": "an English sentence with the numbers"},
+        "values": {"type": "object", "additionalProperties": _nullable({"type": "number"})},
+    }),
     "RegionSummary": _closed({"n": {"type": "integer"}, "mean": _nullable({"type": "number"}),
                               "median": _nullable({"type": "number"}), "sd": _nullable({"type": "number"})}),
     "SliceSummary": _closed({"slice": {"type": "integer"}, "n": {"type": "integer"}, "mean": _nullable({"type": "number"}),
@@ -382,7 +399,7 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-if __name__ == "__main__":  # `python -m server.workflow.openapi`: the document on stdout (npm run gen:api reads it)
+if __name__ == "__main__":  # `python -m server.routes.openapi`: the document on stdout (npm run gen:api reads it)
     import json
     import sys
 

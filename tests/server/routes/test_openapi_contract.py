@@ -26,9 +26,9 @@ from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.db.engine import create_engine, session_factory
-from server.workflow.models import AnalysisJob
-from server.workflow.openapi import JOB_EVENT, OPENAPI
+from server.db.analysis import AnalysisJob
+from server.db.database import create_engine, session_factory
+from server.routes.openapi import JOB_EVENT, OPENAPI
 
 DOC_URI = "urn:cirrus:api:openapi"
 STUDY = "asl/siemens/pcasl3d"
