@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dicomweb.media import DICOM, DICOM_JSON, DICOM_XML, MULTIPART, OCTET_STREAM
-from dicomweb.pixels.params import ANNOTATIONS, RENDERED_MEDIA_TYPES, VOI_FUNCTIONS
+from dicomweb.pixels.render_params import ANNOTATIONS, RENDERED_MEDIA_TYPES, VOI_FUNCTIONS
 
 __all__ = ["ENDPOINTS", "OPTIONS", "WADL", "WADL_NAMESPACE", "Endpoint", "capabilities_json", "wadl"]
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame, native_le_bytes
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.media import (
+from dicomweb.pixels.render import RenderAttributes, render_frame
+from dicomweb.pixels.render_params import RenderParams, parse_render_params
+from dicomweb.pixels.syntaxes import (
     FRAME_MEDIA_TYPES,
     LOSSLESS_TARGETS,
     LOSSY_TARGETS,
     frame_media_type,
 )
-from dicomweb.pixels.params import RenderParams, parse_render_params
-from dicomweb.pixels.render import RenderAttributes, render_frame
 from dicomweb.pixels.transcode import encode_frame, transcode_dataset
 
 __all__ = [

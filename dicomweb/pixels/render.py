@@ -23,7 +23,7 @@ from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply
 
 from dicomweb.errors import BadRequest, Unprocessable
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.params import PALETTES, RenderParams, Viewport, Window
+from dicomweb.pixels.render_params import PALETTES, RenderParams, Viewport, Window
 
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF"}
 

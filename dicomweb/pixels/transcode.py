@@ -34,7 +34,7 @@ from pydicom.uid import (
 from dicomweb.errors import NotAcceptable, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, native_le_bytes
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.media import LOSSY_TARGETS, TARGETS
+from dicomweb.pixels.syntaxes import LOSSY_TARGETS, TARGETS
 
 
 @dataclass(frozen=True)

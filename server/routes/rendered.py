@@ -1,6 +1,6 @@
 """Rendered and thumbnail resources (PS3.18 §8.3.5, §10.4.1.1.3) and WADO-URI (PS3.18 §9).
 
-Routes are thin: parse the parameters (dicomweb.pixels.params), pick the
+Routes are thin: parse the parameters (dicomweb.pixels.render_params), pick the
 instances and frames, and let ``server.services.pixels`` do the work.
 """
 
@@ -12,8 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from dicomweb.errors import BadRequest, NotAcceptable, NotFound
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
-from dicomweb.pixels.media import TARGETS
-from dicomweb.pixels.params import (
+from dicomweb.pixels.render_params import (
     THUMBNAIL_SIZE,
     RenderParams,
     Viewport,
@@ -23,6 +22,7 @@ from dicomweb.pixels.params import (
     parse_render_params,
     parse_viewport,
 )
+from dicomweb.pixels.syntaxes import TARGETS
 from dicomweb.uids import uid_problem
 from server.http import ctx_of, path_uids
 from server.services import pixels

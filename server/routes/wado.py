@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from dicomweb.errors import NotAcceptable, NotFound
 from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
-from dicomweb.pixels.media import TARGETS
+from dicomweb.pixels.syntaxes import TARGETS
 from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server.context import AppContext
 from server.http import ctx_of, dicomweb_base, json_response, path_uids

@@ -18,7 +18,7 @@ from dicomweb.media import (
     frame_media_type,
 )
 from dicomweb.multipart import closing, part_header
-from dicomweb.pixels.media import TARGETS
+from dicomweb.pixels.syntaxes import TARGETS
 from server.context import AppContext
 from server.services.pixels import PixelService, target_for_plan
 from server.services.retrieve import StoredInstance

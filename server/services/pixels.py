@@ -33,9 +33,9 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 from dicomweb.errors import NotAcceptable, NotFound, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.media import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
-from dicomweb.pixels.params import RenderParams
 from dicomweb.pixels.render import RenderAttributes, render_animation, render_frame
+from dicomweb.pixels.render_params import RenderParams
+from dicomweb.pixels.syntaxes import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
 from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
 from server.context import AppContext
 from server.services import retrieve

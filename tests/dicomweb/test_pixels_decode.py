@@ -17,7 +17,7 @@ from pydicom.uid import JPEGBaseline8Bit
 from dicomweb.errors import NotAcceptable, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.media import LOSSLESS_TARGETS, LOSSY_TARGETS
+from dicomweb.pixels.syntaxes import LOSSLESS_TARGETS, LOSSY_TARGETS
 from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
 
 ROOT = Path(__file__).resolve().parents[2]

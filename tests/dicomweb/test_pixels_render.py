@@ -15,8 +15,8 @@ from pydicom.data import get_testdata_file
 from dicomweb.errors import BadRequest
 from dicomweb.pixels.decode import decode_dataset_frame
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.params import RenderParams, Viewport, Window, parse_render_params
 from dicomweb.pixels.render import RenderAttributes, palette_lut, render_frame, render_pixels
+from dicomweb.pixels.render_params import RenderParams, Viewport, Window, parse_render_params
 
 TS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "transfer-syntaxes"
 # Set CIRRUS_RENDER_OUT=/some/dir to keep the PNGs of a CT, an MR, a colour and a MONOCHROME1 image.

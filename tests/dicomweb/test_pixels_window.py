@@ -15,8 +15,8 @@ from pydicom.dataset import Dataset
 
 from dicomweb.errors import BadRequest
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.params import RenderParams, Window, parse_render_params, parse_window
 from dicomweb.pixels.render import RenderAttributes, render_pixels, voi_lut_function
+from dicomweb.pixels.render_params import RenderParams, Window, parse_render_params, parse_window
 
 CASES = [
     # LINEAR, c=40 w=400: y = ((x - 39.5) / 399 + 0.5) * 255, 0 at or below -160, 255 above 239

@@ -14,8 +14,8 @@ from pydicom.uid import generate_uid
 
 from dicomweb.pixels.decode import decode_frame
 from dicomweb.pixels.description import PixelDescription
-from dicomweb.pixels.params import Window
 from dicomweb.pixels.render import voi_window
+from dicomweb.pixels.render_params import Window
 from tests.dicom_helpers import STOW_TYPE, multipart
 from tests.server.routes.test_wado import split_multipart
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dicomweb.errors import BadRequest, NotAcceptable
-from dicomweb.pixels.media import DEFAULT_SYNTAX, FRAME_MEDIA_TYPES, TARGETS, frame_media_type, stored_frame_syntax
-from dicomweb.pixels.params import Viewport, Window, negotiate_rendered_type, parse_render_params
+from dicomweb.pixels.render_params import Viewport, Window, negotiate_rendered_type, parse_render_params
+from dicomweb.pixels.syntaxes import DEFAULT_SYNTAX, FRAME_MEDIA_TYPES, TARGETS, frame_media_type, stored_frame_syntax
 
 
 def test_parse_all_parameters() -> None:
