@@ -9,6 +9,7 @@ import pydicom
 
 from quant.acquisition import AslAcquisition, SeriesInfo
 from quant.errors import NotAslError
+from quant.regions.anatomy import anatomy_loader
 from quant.vendors import ge, philips, siemens
 from quant.vendors.common import is_anatomy, series_info
 
@@ -72,6 +73,7 @@ def classify_study(datasets: Sequence[pydicom.Dataset]) -> list[AslAcquisition]:
             acq = siemens.build(info, items, [x for x in m0 if x[0].vendor == siemens.VENDOR])
         acq.scanner_maps = list(maps)
         acq.anatomy_series_uid = anatomy
+        acq.anatomy = anatomy_loader(groups[anatomy]) if anatomy else None
         acquisitions.append(acq)
     if not acquisitions:
         found = ", ".join(f"{i.description!r} ({i.role})" for i in infos.values()) or "no images"

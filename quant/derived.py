@@ -286,7 +286,8 @@ def _secondary_capture(
 
 
 def build_derived_datasets(result: QuantResult, acq: AslAcquisition) -> list[pydicom.Dataset]:
-    """CBF MR series (+ ATT MR series when fitted), a float Parametric Map, a colour SC series."""
+    """CBF MR series (+ ATT MR series when fitted), a float Parametric Map, a colour SC series;
+    with regional results also a SEG of the atlas regions and a TID 1500 SR of their values."""
     ref = acq.reference
     study_uid = str(ref.StudyInstanceUID) if ref is not None and "StudyInstanceUID" in ref else generate_uid()
     for_uid = acq.geometry.frame_of_reference_uid or (
@@ -307,4 +308,8 @@ def build_derived_datasets(result: QuantResult, acq: AslAcquisition) -> list[pyd
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
         out.append(_parametric_map(cbf, cbf_series, base_number + 3))
         out += _secondary_capture(cbf, cbf_series, base_number + 4)
+    if result.regions is not None:
+        from quant.regions.dicom import build_region_datasets
+
+        out += build_region_datasets(result.regions, cbf_series, base_number + 5)
     return out
