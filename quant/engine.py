@@ -511,11 +511,16 @@ def quantify(
                 anatomy = acq.anatomy()
             except InputError as exc:
                 warnings.append(f"the T1 anatomy was not used ({exc}); registered through the M0 image")
-        analysis = analyse_regions(
-            cbf, mask_arr, acq.geometry, m0, regions, att=att_map if n_delays > 1 else None,
-            anatomy=anatomy, reference=reference,
-        )
-        warnings += analysis.warnings
+        try:
+            analysis = analyse_regions(
+                cbf, mask_arr, acq.geometry, m0, regions, att=att_map if n_delays > 1 else None,
+                anatomy=anatomy, reference=reference,
+            )
+        except InputError as exc:
+            # The maps stand without the regions: report, do not fail.
+            warnings.append(f"regional analysis failed: {exc}")
+        else:
+            warnings += analysis.warnings
         timings["regions_s"] = time.perf_counter() - t_regions
     timings["total_s"] = time.perf_counter() - t_start
     return QuantResult(

@@ -251,7 +251,7 @@ def analyse_regions(
     gm_all = brain & (gm >= GREY_MATTER_FRACTION)
     if gm_all.sum() >= MIN_VOXELS:
         values["grey_matter"] = RegionValue(
-            Region("grey_matter", "grey_matter", "", "tissue", frozenset(), "Grey matter (atlas tissue map ≥ 50 %)",
+            Region("grey_matter", "grey_matter", "", "tissue", frozenset(), "Grey matter (atlas tissue map >= 50 %)",
                    "灰质（图谱组织概率 ≥ 50%）", "GrayMatter"),
             segment + 1, int(gm_all.sum()), *_summary(cbf[gm_all]),
             float(np.mean(att[gm_all])) if att is not None else None,

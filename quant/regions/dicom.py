@@ -4,7 +4,8 @@
   (regions overlap — a lobe holds its gyri — so a label map cannot hold them); empty frames
   are left out.
 - Comprehensive 3D SR (PS3.16 TID 1500): one Volumetric ROI Measurements group (TID 1411) per
-  region, each referencing its segment, with the mean CBF (DCM 126390 "Absolute Regional Blood
+  reported region (panels, lobes, territories, hemispheres, cerebellum, grey matter), each
+  referencing its segment, with the mean CBF (DCM 126390 "Absolute Regional Blood
   Flow"), the relative CBF (DCM 126397 "Relative Regional Blood Flow", ratio to the reference
   region), the mean ATT where fitted (DCM 126371 "Bolus Arrival Time") and, on the left and
   right regions, the asymmetry index (a Cirrus code: DICOM has none).
@@ -22,6 +23,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from quant.regions.analysis import RegionalAnalysis, RegionValue, asymmetry_index
+from quant.regions.definitions import PANELS, REGIONS
 
 __all__ = ["build_region_datasets", "CIRRUS_SCHEME"]
 
@@ -39,6 +41,7 @@ UNIT_SECOND = hd.sr.CodedConcept("s", "UCUM", "second")
 ASYMMETRY = hd.sr.CodedConcept("ASYMMETRY-INDEX", CIRRUS_SCHEME, "Left-right asymmetry index, 200(L-R)/(L+R)")
 ANATOMICAL_STRUCTURE = codes.SCT.AnatomicalStructure
 BRAIN = codes.SCT.Brain
+PANEL_BASES = frozenset(b for p in PANELS.values() for b in p.bases)
 
 
 def _structure(v: RegionValue) -> hd.sr.CodedConcept:
@@ -107,22 +110,18 @@ def _segmentation(
 
 
 def _measurements(analysis: RegionalAnalysis, v: RegionValue) -> list[hd.sr.Measurement]:
-    site = hd.sr.FindingSite(_structure(v), laterality=_laterality(v))
     out = []
     if v.cbf_mean is not None:
         out.append(hd.sr.Measurement(
             name=codes.DCM.AbsoluteRegionalBloodFlow, value=v.cbf_mean, unit=UNIT_CBF, derivation=codes.SCT.Mean,
-            finding_sites=[site],
         ))
     if v.relative is not None:
         out.append(hd.sr.Measurement(
             name=codes.DCM.RelativeRegionalBloodFlow, value=v.relative, unit=UNIT_RATIO, derivation=codes.SCT.Mean,
-            finding_sites=[site],
         ))
     if v.att_mean is not None:
         out.append(hd.sr.Measurement(
             name=codes.DCM.BolusArrivalTime, value=v.att_mean, unit=UNIT_SECOND, derivation=codes.SCT.Mean,
-            finding_sites=[site],
         ))
     if v.region.side:
         other = analysis.values.get(v.region.key[:-1] + ("R" if v.region.side == "L" else "L"))
@@ -131,8 +130,17 @@ def _measurements(analysis: RegionalAnalysis, v: RegionValue) -> list[hd.sr.Meas
             pair[0].cbf_mean if pair[0] else None, pair[1].cbf_mean if pair[1] else None
         )
         if ai is not None:
-            out.append(hd.sr.Measurement(name=ASYMMETRY, value=ai, unit=UNIT_PERCENT, finding_sites=[site]))
+            out.append(hd.sr.Measurement(name=ASYMMETRY, value=ai, unit=UNIT_PERCENT))
     return out
+
+
+def _reported(key: str) -> bool:
+    """Regions the SR carries (highdicom builds ~0.1 s of content per group): panels, lobes,
+    territories, hemispheres, cerebellum and grey matter. The SEG and the CSV hold every region."""
+    region = REGIONS.get(key)
+    if region is None:
+        return key == "grey_matter"
+    return region.group in ("lobe", "territory", "hemisphere", "cerebellum") or region.base in PANEL_BASES
 
 
 def build_region_datasets(
@@ -148,6 +156,8 @@ def build_region_datasets(
         groups = []
         source_series = hd.sr.SourceSeriesForSegmentation(str(cbf_images[0].SeriesInstanceUID))
         for key, v in analysis.values.items():
+            if not _reported(key):
+                continue
             measurements = _measurements(analysis, v)
             if not measurements:
                 continue
@@ -173,7 +183,7 @@ def build_region_datasets(
             imaging_measurements=groups,
         )
         sr = hd.sr.Comprehensive3DSR(
-            evidence=[seg, *cbf_images],
+            evidence=[seg],
             content=report,
             series_instance_uid=generate_uid(),
             series_number=series_number + 1,

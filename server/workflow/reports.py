@@ -23,10 +23,11 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from server.context import AppContext
 from server.storage import BlobNotFound
+from server.workflow import report_panels
 from server.workflow.models import AnalysisJob
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
-FIGURES = ("slices", "plot")
+FIGURES = ("slices", "plot", *report_panels.FIGURE_NAMES)
 # An embedded TrueType CJK font renders everywhere; the built-in CID font
 # STSong-Light is only a reference that viewers must resolve themselves
 # (poppler without CJK data shows boxes), so it is the fallback.
@@ -155,8 +156,11 @@ def _bar_series(csv_text: str) -> tuple[list[str], list[float]]:
     return names, values
 
 
-def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> dict[str, bytes]:
-    """PNG figures: ``slices`` (CBF montage with a colour bar) and ``plot``."""
+def render_figures(
+    cbf: Any, statistics: dict[str, Any], csv_text: str = "", regions: Any = None
+) -> dict[str, bytes]:
+    """PNG figures: ``slices`` (CBF montage with a colour bar) and ``plot``; with ``regions``
+    (a :class:`quant.regions.RegionalAnalysis`) also the disease panels' figures."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,6 +201,8 @@ def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> 
         ax.set_ylabel("voxels")
     fig.tight_layout()
     out["plot"] = _png(fig, plt)
+    if regions is not None and cbf is not None:
+        out.update(report_panels.panel_figures(cbf, regions))
     return out
 
 
@@ -329,6 +335,11 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     story.append(para(t["plot"], h2))
     if "plot" in figures:
         story.append(image(figures["plot"], 150 * mm))
+    regions = (job.statistics or {}).get("regions")
+    if regions:
+        story += report_panels.panel_pages(
+            regions, figures, lang, para=para, table=table, image=image, heading=h2, small=small
+        )
     story.append(PageBreak())
     story.append(para(t["parameters"], h2))
     prov_rows = [[t["name"], t["value"], t["source"]]]
