@@ -130,19 +130,21 @@ class RegionalAnalysis:
         return buf.getvalue()
 
     def panel_csv(self, key: str) -> str:
-        """One panel: region, left/right CBF, relative CBF, ATT, asymmetry index (%)."""
+        """One panel: region, left/right CBF, relative CBF, asymmetry index (%), and ATT where the
+        panel shows it (cerebrovascular) and the acquisition has it (several delays)."""
         rows = self.panels[key]
+        with_att = self.has_att and PANELS[key].att
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         head = ["region", "name", "cbf_left", "cbf_right", "relative_left", "relative_right", "asymmetry_index_percent"]
-        if self.has_att:
+        if with_att:
             head += ["att_left_s", "att_right_s"]
         w.writerow(head)
         for row in rows:
             left, right = row.left, row.right
             line = [row.base, row.name_en, _fmt(_get(left, "cbf_mean")), _fmt(_get(right, "cbf_mean")),
                     _fmt(_get(left, "relative"), 4), _fmt(_get(right, "relative"), 4), _fmt(row.asymmetry)]
-            if self.has_att:
+            if with_att:
                 line += [_fmt(_get(left, "att_mean"), 4), _fmt(_get(right, "att_mean"), 4)]
             w.writerow(line)
         return buf.getvalue()
@@ -209,14 +211,17 @@ def analyse_regions(
     if reference not in REFERENCES:
         raise InputError(f"reference = {reference!r} is not known; choose one of {', '.join(REFERENCES)}")
     t0 = time.perf_counter()
-    if transform is None:
-        transform, info = _register(m0, mask, geometry, atlas, anatomy)
-    else:
-        info = {"input": "given", "stages": [], "seconds": 0.0, "template": atlas.name}
-    target = Volume.from_geometry(np.zeros(geometry.shape), geometry)
-    t1 = time.perf_counter()
-    label_map = warp_labels(atlas.labels, transform, target)
-    gm = sample_fraction(atlas.grey_matter, transform, target)
+    try:
+        if transform is None:
+            transform, info = _register(m0, mask, geometry, atlas, anatomy)
+        else:
+            info = {"input": "given", "stages": [], "seconds": 0.0, "template": atlas.name}
+        target = Volume.from_geometry(np.zeros(geometry.shape), geometry)
+        t1 = time.perf_counter()
+        label_map = warp_labels(atlas.labels, transform, target)
+        gm = sample_fraction(atlas.grey_matter, transform, target)
+    except RuntimeError as exc:  # ITK's errors (e.g. an empty image) arrive as RuntimeError
+        raise InputError(f"registration to {atlas.name} failed: {str(exc).strip().splitlines()[-1][:200]}") from exc
     info["regions_seconds"] = round(time.perf_counter() - t1, 3)
     warnings: list[str] = []
     finite = np.isfinite(cbf)

@@ -150,7 +150,7 @@ def register_to_template(
     *,
     subject_mask: NDArray[np.bool_] | None = None,
     deformable: bool = False,
-    iterations: int = 100,
+    iterations: int = 60,
     demons_iterations: int = 30,
     spacing: float = 3.0,
 ) -> Registration:
