@@ -1,6 +1,6 @@
 """Regional results as DICOM: a Segmentation of the atlas regions and a TID 1500 Measurement Report.
 
-- SEG (PS3.3 A.51, highdicom): one BINARY segment per region on the CBF images' grid
+- SEG (PS3.3 A.51, highdicom): one BINARY segment per reported region on the CBF images' grid
   (regions overlap — a lobe holds its gyri — so a label map cannot hold them); empty frames
   are left out.
 - Comprehensive 3D SR (PS3.16 TID 1500): one Volumetric ROI Measurements group (TID 1411) per
@@ -70,7 +70,10 @@ def _label(v: RegionValue) -> str:
 def _segmentation(
     analysis: RegionalAnalysis, sources: Sequence[pydicom.Dataset], series_number: int
 ) -> hd.seg.Segmentation:
-    keys = list(analysis.values)
+    keys = [k for k in analysis.values if _reported(k)]
+    for key, value in analysis.values.items():
+        if key not in keys:
+            value.segment = 0  # not in the SEG (its values are in the region CSV)
     stack = np.stack([analysis.masks[k] for k in keys], axis=-1)  # (slice, row, column, segment)
     descriptions = []
     for n, key in enumerate(keys, start=1):
@@ -136,7 +139,7 @@ def _measurements(analysis: RegionalAnalysis, v: RegionValue) -> list[hd.sr.Meas
 
 def _reported(key: str) -> bool:
     """Regions the SR carries (highdicom builds ~0.1 s of content per group): panels, lobes,
-    territories, hemispheres, cerebellum and grey matter. The SEG and the CSV hold every region."""
+    territories, hemispheres, cerebellum and grey matter (the CSV holds every region)."""
     region = REGIONS.get(key)
     if region is None:
         return key == "grey_matter"

@@ -70,7 +70,8 @@ def _isotropic(img: sitk.Image, spacing: float, interpolator: int = sitk.sitkLin
     if interpolator == sitk.sitkLinear:
         sigma = [float(np.sqrt(max(0.0, spacing**2 - o**2)) / 2.355) for o in old]
         if max(sigma) > 0.1:
-            src = sitk.SmoothingRecursiveGaussian(img, sigma)
+            # ITK wants every sigma > 0; an axis already coarse enough gets a negligible one.
+            src = sitk.SmoothingRecursiveGaussian(img, [max(v, 1e-3) for v in sigma])
     direction = np.asarray(img.GetDirection(), dtype=np.float64).reshape(3, 3)
     # The same physical extent: the first coarse voxel's corner is the first fine voxel's corner.
     origin = np.asarray(img.GetOrigin()) + direction @ ((new - old) / 2.0)
@@ -140,7 +141,7 @@ def register_rigid(
     euler = sitk.Euler3DTransform()
     size = pair.fixed.GetSize()
     euler.SetCenter(pair.fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2.0 for n in size]))
-    metric = _run(_method(iterations, 0.2, spacing), pair, euler)
+    metric = _run(_method(iterations, 0.1, spacing), pair, euler)
     return Registration(euler, ["rigid"], metric, time.perf_counter() - t0)
 
 
@@ -169,13 +170,13 @@ def register_to_template(
     rigid = sitk.CenteredTransformInitializer(
         pair.fixed, pair.moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
     )
-    _run(_method(iterations, 0.2, spacing), pair, rigid)
+    _run(_method(iterations, 0.1, spacing), pair, rigid)
     stages.append("rigid")
     affine = sitk.AffineTransform(3)
     affine.SetCenter(rigid.GetCenter())
     affine.SetMatrix(rigid.GetMatrix())
     affine.SetTranslation(rigid.GetTranslation())
-    metric = _run(_method(iterations, 0.2, spacing), pair, affine)
+    metric = _run(_method(iterations, 0.1, spacing), pair, affine)
     stages.append("affine")
     transform: sitk.Transform = affine
     if deformable:

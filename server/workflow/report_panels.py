@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from quant.regions.definitions import PANELS, REGIONS
 
@@ -82,10 +83,14 @@ def _maps(cbf: np.ndarray, masks: dict[str, np.ndarray], keys: list[str], plt: A
         ax.axis("off")
     for ax, z in zip(axes.flat, slices, strict=False):
         ax.imshow(np.nan_to_num(cbf[z]), cmap="jet", vmin=0, vmax=100, interpolation="nearest")
+        # Outlines as one RGBA overlay (a region's border voxels), far cheaper than contours.
+        overlay = np.zeros((*cbf.shape[1:], 4))
         for i, k in enumerate(keys):
             m = masks[k][z]
             if m.any():
-                ax.contour(m.astype(float), levels=[0.5], colors=[palette(i % 10)], linewidths=0.8)
+                edge = m & ~ndimage.binary_erosion(m)
+                overlay[edge] = (*palette(i % 10)[:3], 1.0)
+        ax.imshow(overlay, interpolation="nearest")
         ax.set_title(f"slice {z + 1}", fontsize=7)
     fig.tight_layout()
     return _png(fig, plt)
