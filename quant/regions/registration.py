@@ -38,6 +38,7 @@ __all__ = [
 
 Array = NDArray[np.float64]
 SUBVOXEL_MM = 2.0
+DEMONS_SPACING_MM = 4.0  # the field's grid: 4 mm halves the time of 3 mm for ~0.1 mm more error
 MAX_SUBSAMPLES = 27
 
 
@@ -191,12 +192,13 @@ def _demons(pair: _Pair, affine: sitk.Transform, iterations: int) -> sitk.Transf
     Demons assumes the same contrast in both images: it suits T1 → T1 template (after
     histogram matching), not M0 → template. The field is smoothed with σ = 1.5 voxels.
     """
-    moved = sitk.Resample(pair.moving, pair.fixed, affine, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    moved = sitk.HistogramMatching(moved, pair.fixed, 128, 7, True)
+    fixed = _isotropic(pair.fixed, DEMONS_SPACING_MM) if pair.spacing < DEMONS_SPACING_MM else pair.fixed
+    moved = sitk.Resample(pair.moving, fixed, affine, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    moved = sitk.HistogramMatching(moved, fixed, 128, 7, True)
     demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
     demons.SetNumberOfIterations(iterations)
     demons.SetStandardDeviations(1.5)
-    field = demons.Execute(pair.fixed, moved)
+    field = demons.Execute(fixed, moved)
     return sitk.DisplacementFieldTransform(sitk.Cast(field, sitk.sitkVectorFloat64))
 
 
