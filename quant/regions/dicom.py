@@ -20,7 +20,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
 from quant.regions.analysis import RegionalAnalysis, RegionValue, asymmetry_index
 from quant.regions.definitions import PANELS, REGIONS
@@ -91,10 +91,17 @@ def _segmentation(
             )
         )
         v.segment = n
+    rows, columns = stack.shape[1:3]
+    # Native BINARY packs bits across frames: unless a frame holds a multiple of 8 pixels, frames
+    # do not start on a byte, which frame-level byte-range retrieval cannot serve. Those grids
+    # get a FRACTIONAL (occupancy 0/1, 8-bit) segmentation in RLE Lossless, one fragment a frame.
+    aligned = (rows * columns) % 8 == 0
     seg = hd.seg.Segmentation(
         source_images=list(sources),
-        pixel_array=stack,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        pixel_array=stack if aligned else stack.astype(np.float32),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY if aligned else hd.seg.SegmentationTypeValues.FRACTIONAL,
+        fractional_type=hd.seg.SegmentationFractionalTypeValues.OCCUPANCY,
+        max_fractional_value=1,
         segment_descriptions=descriptions,
         series_instance_uid=generate_uid(),
         series_number=series_number,
@@ -107,6 +114,7 @@ def _segmentation(
         content_description="Atlas regions in ASL space",
         content_label="REGIONS",
         omit_empty_frames=True,
+        transfer_syntax_uid=ExplicitVRLittleEndian if aligned else RLELossless,
     )
     seg.SeriesDescription = "ASL atlas regions (AAL3)"
     return seg
