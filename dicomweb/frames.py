@@ -39,6 +39,10 @@ def native_frame_size(ds: Dataset, pixel_tag: int) -> int:
     else:
         bits = int(ds.get("BitsAllocated", 0) or 0)
     if bits == 1:
+        # Bit-packed frames (e.g. BINARY Segmentation) follow each other without padding
+        # (PS3.5 8.1.1): each starts on a byte only when a frame holds a multiple of 8 pixels.
+        if rows and cols and (rows * cols * spp) % 8 == 0:
+            return rows * cols * spp // 8
         raise Unprocessable("BitsAllocated 1 frames are not byte-aligned")
     if not rows or not cols or not bits:
         raise Unprocessable("pixel data without Rows, Columns or BitsAllocated")

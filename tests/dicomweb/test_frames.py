@@ -72,3 +72,14 @@ def test_truncated_native_pixel_data_is_reported() -> None:
     data = make(5)
     with pytest.raises(Unprocessable, match="remain in the file|fewer than"):
         ranges_of(data[:-30])
+
+
+def test_bit_packed_frames_have_a_size_only_when_byte_aligned() -> None:
+    from dicomweb.frames import native_frame_size
+
+    ds = Dataset()
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.SamplesPerPixel = 64, 64, 1, 1
+    assert native_frame_size(ds, 0x7FE00010) == 512  # a BINARY SEG frame of 64×64
+    ds.Rows = ds.Columns = 86  # 7396 bits: the next frame starts inside a byte
+    with pytest.raises(Unprocessable, match="not byte-aligned"):
+        native_frame_size(ds, 0x7FE00010)
