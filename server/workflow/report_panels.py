@@ -97,24 +97,26 @@ def _maps(cbf: np.ndarray, masks: dict[str, np.ndarray], keys: list[str], plt: A
 
 
 def panel_figures(cbf: Any, regions: Any) -> dict[str, bytes]:
-    """PNG figures of every panel: ``panel_<key>_bars`` and ``panel_<key>_maps``."""
+    """PNG figures of every panel: ``panel_<key>_bars`` and (with the label masks of a
+    :class:`quant.regions.RegionalAnalysis`) ``panel_<key>_maps``. ``regions`` may also be its
+    JSON form (``statistics["regions"]``): then only the bar charts are drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    data = regions.as_dict()
+    data = regions if isinstance(regions, dict) else regions.as_dict()
+    masks = {} if isinstance(regions, dict) else regions.masks
     out: dict[str, bytes] = {}
-    vol = np.asarray(cbf, dtype=float)
     for key, panel in PANELS.items():
-        rows = data["panels"].get(key, [])
+        rows = data.get("panels", {}).get(key, [])
         if not rows:
             continue
-        out[f"panel_{key}_bars"] = _bars(rows, panel.relative and data["reference_cbf"] is not None,
+        out[f"panel_{key}_bars"] = _bars(rows, panel.relative and data.get("reference_cbf") is not None,
                                          panel.title_en, plt)
-        keys = [f"{b}_{s}" for b in panel.bases for s in ("L", "R") if f"{b}_{s}" in regions.masks]
-        if keys:
-            out[f"panel_{key}_maps"] = _maps(vol, regions.masks, keys, plt)
+        keys = [f"{b}_{s}" for b in panel.bases for s in ("L", "R") if f"{b}_{s}" in masks]
+        if keys and cbf is not None:
+            out[f"panel_{key}_maps"] = _maps(np.asarray(cbf, dtype=float), masks, keys, plt)
     return out
 
 

@@ -201,8 +201,9 @@ def render_figures(
         ax.set_ylabel("voxels")
     fig.tight_layout()
     out["plot"] = _png(fig, plt)
-    if regions is not None and cbf is not None:
-        out.update(report_panels.panel_figures(cbf, regions))
+    # The outlined map slices need the label masks (``regions``); the bar charts only the JSON.
+    if regions is not None or statistics.get("regions"):
+        out.update(report_panels.panel_figures(cbf, regions if regions is not None else statistics["regions"]))
     return out
 
 
