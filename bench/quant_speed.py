@@ -3,6 +3,9 @@
 1. Single-delay 3D pCASL, 128×128×36, GE-shaped DICOM (PW + PD, 72 images) end to end:
    classify_study → quantify → build_derived_datasets (datasets in, derived datasets out).
 2. Six-delay kinetic fit (CBF + ATT) on 64×64×12 (DRO set E, arrays in).
+3. Regional analysis on a brain-shaped single-delay 3D pCASL (128×128×36, GE-shaped DICOM made
+   from the MNI template): classify → quantify with the atlas → derived DICOM (maps, SEG, SR)
+   → panel figures; once registered through the M0 image, once through a 1 mm T1.
 
 Run: .venv/bin/python bench/quant_speed.py
 """
@@ -77,6 +80,63 @@ def six_delay() -> None:
     )
 
 
+def _brain_series():
+    import SimpleITK as sitk
+
+    from quant.regions.space import Volume, affine_of, to_sitk
+    from server.services.atlases import default_atlas
+
+    atlas = default_atlas().load()
+    shape = (36, 128, 128)
+    geometry = quant.Geometry(
+        shape=shape,
+        pixel_spacing=(1.875, 1.875),
+        slice_thickness=4.0,
+        orientation=(1, 0, 0, 0, 1, 0),
+        positions=tuple((-119.0, -140.0, -60.0 + 4.0 * k) for k in range(36)),
+    )
+    grid = to_sitk(Volume(np.zeros(shape), affine_of(geometry)))
+    moved = sitk.Euler3DTransform((0.0, 0.0, 0.0), 0.05, -0.03, 0.08, (4.0, -6.0, 3.0))
+
+    def sample(v: Volume) -> np.ndarray:
+        return sitk.GetArrayFromImage(sitk.Resample(to_sitk(v), grid, moved, sitk.sitkLinear, 0.0)).astype(float)
+
+    rng = np.random.default_rng(0)
+    t1w, gm = sample(atlas.template), sample(atlas.grey_matter)
+    m0 = 10.0 * t1w + rng.normal(0, 5, shape)
+    dm = np.where(t1w > 20, 2.0 + 10.0 * gm, 0.0) + rng.normal(0, 0.5, shape)
+    from tests.quant.builders import ge_series
+
+    anatomy = Volume(atlas.template.array, atlas.template.affine)
+    return atlas, ge_series(dm, m0, geometry), anatomy
+
+
+def regional() -> None:
+    from server.workflow.report_panels import panel_figures
+
+    atlas, datasets, anatomy = _brain_series()
+    for label, t1 in (("through M0", None), ("through T1 (1 mm, 197x233x189)", anatomy)):
+        t = time.perf_counter()
+        (acq,) = quant.classify_study(datasets)
+        result = quant.quantify(acq, regions=atlas, anatomy=t1)
+        t_quant = time.perf_counter() - t
+        derived = quant.build_derived_datasets(result, acq)
+        t_derived = time.perf_counter() - t - t_quant
+        if result.regions is None:
+            raise SystemExit(f"regional analysis failed: {result.warnings}")
+        figures = panel_figures(result.cbf, result.regions)
+        total = time.perf_counter() - t
+        reg = result.regions.registration
+        print(
+            f"single-delay 3D pCASL 128x128x36 with regions {label}: {total:.2f} s "
+            f"(registration {reg['seconds']:.2f} s [{', '.join(reg['stages'])}], regions "
+            f"{result.timings['regions_s']:.2f} s, quantify total {t_quant:.2f} s, derived {len(derived)} objects "
+            f"incl. SEG+SR {t_derived:.2f} s, {len(figures)} panel figures {total - t_quant - t_derived:.2f} s; "
+            f"target {'30' if t1 is not None else '10'} s)"
+        )
+
+
 if __name__ == "__main__":
     single_delay()
     six_delay()
+    regional()

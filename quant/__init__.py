@@ -8,6 +8,13 @@ Public API (stable; locked by ``tests/quant/test_public_api.py``)::
     derived = build_derived_datasets(result, acq)                    # -> [pydicom.Dataset]
     text = statistics_csv(result)
 
+Regional analysis (:mod:`quant.regions`)::
+
+    atlas = server.services.atlases.default_atlas().load()      # quant.regions.Atlas (I/O in server/)
+    result = quantify(acq, overrides, model, regions=atlas)       # registers via acq.anatomy (T1) or M0
+    result.regions                                                # RegionalAnalysis | None (+ warnings)
+    derived = build_derived_datasets(result, acq)                 # ... + SEG of the regions + TID 1500 SR
+
 Override names and units are listed in :mod:`quant.params`. Errors derive from :class:`QuantError`.
 
 For the analysis workflow:

@@ -149,6 +149,8 @@ class AslAcquisition:
     missing: list[str]
     scanner_maps: list[SeriesInfo] = field(default_factory=list)
     anatomy_series_uid: str | None = None
+    # The T1 anatomy as a quant.regions.Volume, loaded on demand (regional analysis).
+    anatomy: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
     reference: pydicom.Dataset | None = field(default=None, repr=False)
     source_images: list[tuple[str, str]] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)

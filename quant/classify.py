@@ -11,6 +11,7 @@ from quant.acquisition import Array, AslAcquisition, Geometry, SeriesInfo
 from quant.errors import NotAslError, QuantError
 from quant.images import geometry_of, sort_slices, stack_loader
 from quant.presets import protocol_key
+from quant.regions.anatomy import anatomy_loader
 from quant.vendors import ge, philips, siemens
 from quant.vendors.common import image_type, is_anatomy, series_info
 
@@ -88,6 +89,7 @@ def classify_study(datasets: Sequence[pydicom.Dataset]) -> list[AslAcquisition]:
         acq.scanner_map_images = dict(map_images)
         acq.anatomy_series_uid = anatomy
         acq.protocol = protocol_key(acq)
+        acq.anatomy = anatomy_loader(groups[anatomy]) if anatomy else None
         acquisitions.append(acq)
     if not acquisitions:
         found = ", ".join(f"{i.description!r} ({i.role})" for i in infos.values()) or "no images"

@@ -26,6 +26,7 @@ from quant.acquisition import AslAcquisition, Geometry
 from quant.attributes import clean_value, copy_attributes, valid_uid
 from quant.engine import QuantResult
 from quant.qc import qc_comment
+from quant.regions.dicom import build_region_datasets
 
 __all__ = ["build_derived_datasets", "CBF_DISPLAY_MAX"]
 
@@ -332,7 +333,8 @@ def _secondary_capture(
 
 
 def build_derived_datasets(result: QuantResult, acq: AslAcquisition) -> list[pydicom.Dataset]:
-    """CBF MR series (+ ATT MR series when fitted), a float Parametric Map, a colour SC series.
+    """CBF MR series (+ ATT MR series when fitted), a float Parametric Map, a colour SC series;
+    with regional results also a SEG of the atlas regions and a TID 1500 SR of their values.
 
     Attributes copied from the source are cleaned per VR first (:mod:`quant.attributes`): an
     invalid demographic or descriptive value never fails the build. What was corrected or left
@@ -361,6 +363,8 @@ def build_derived_datasets(result: QuantResult, acq: AslAcquisition) -> list[pyd
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
         out.append(_parametric_map(cbf, cbf_series, base_number + 3))
         out += _secondary_capture(cbf, cbf_series, base_number + 4)
+    if result.regions is not None:
+        out += build_region_datasets(result.regions, cbf_series, base_number + 5)
     for note in dict.fromkeys(notes):
         message = f"derived objects: {note}"
         if message not in result.warnings:

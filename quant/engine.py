@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,11 @@ from quant.errors import (
 from quant.params import BS_EFFICIENCY_BY_PULSES, M0_MODES, Param, default_param, merge_overrides
 from quant.qc import QcCollector, QcReport
 from quant.stats import regional_statistics, rows_for_csv
+
+if TYPE_CHECKING:
+    from quant.regions.analysis import RegionalAnalysis
+    from quant.regions.atlas import Atlas
+    from quant.regions.space import Volume
 
 __all__ = ["MODELS", "QuantResult", "missing_parameters", "quantify", "statistics_csv"]
 
@@ -46,10 +51,11 @@ class QuantResult:
     att: Array | None = None
     warnings: list[str] = field(default_factory=list)
     qc: QcReport | None = None
+    regions: RegionalAnalysis | None = None  # atlas regions and panels, when an atlas was given
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays); ``qc`` as documented in :mod:`quant.qc`."""
-        return {
+        out = {
             "model": self.model,
             "qc": self.qc.as_dict() if self.qc is not None else None,
             "parameters": {k: p.as_dict() for k, p in self.parameters.items()},
@@ -58,6 +64,9 @@ class QuantResult:
             "warnings": list(self.warnings),
             "shape": list(self.cbf.shape),
         }
+        if self.regions is not None:
+            out["regions"] = self.regions.as_dict()
+        return out
 
 
 def statistics_csv(result: QuantResult) -> str:
@@ -307,9 +316,20 @@ def missing_parameters(acq: AslAcquisition, labeling: str, merged: Mapping[str, 
 
 
 def quantify(
-    acq: AslAcquisition, overrides: Mapping[str, Any] | None = None, model: str = "auto"
+    acq: AslAcquisition,
+    overrides: Mapping[str, Any] | None = None,
+    model: str = "auto",
+    *,
+    regions: Atlas | None = None,
+    anatomy: Volume | None = None,
 ) -> QuantResult:
-    """Compute CBF (and ATT for multi-delay) for ``acq``; raises a :class:`QuantError` subclass."""
+    """Compute CBF (and ATT for multi-delay) for ``acq``; raises a :class:`QuantError` subclass.
+
+    With ``regions`` (an atlas), the subject is registered to the atlas' template — through
+    ``anatomy`` (a T1 volume; default: ``acq.anatomy`` when the study has one) or else the M0
+    image — and ``result.regions`` holds the regional values and panels (override
+    ``region_reference`` picks the reference of relative CBF).
+    """
     t_start = time.perf_counter()
     merged = merge_overrides(acq.parameters, overrides)
     if "model" in merged:
@@ -523,8 +543,32 @@ def quantify(
     timings = {
         "load_s": t_loaded - t_start,
         "model_s": t_model - t_loaded,
-        "total_s": time.perf_counter() - t_start,
     }
+    analysis = None
+    if regions is not None:
+        from quant.regions.analysis import REFERENCES, analyse_regions
+
+        t_regions = time.perf_counter()
+        reference = str(P.get("region_reference") or "cerebellum") if "region_reference" in P.all else "cerebellum"
+        if reference not in REFERENCES:
+            raise InputError(f"region_reference = {reference!r}; choose one of {', '.join(REFERENCES)}")
+        if anatomy is None and acq.anatomy is not None:
+            try:
+                anatomy = acq.anatomy()
+            except InputError as exc:
+                warnings.append(f"the T1 anatomy was not used ({exc}); registered through the M0 image")
+        try:
+            analysis = analyse_regions(
+                cbf, mask_arr, acq.geometry, m0, regions, att=att_map if n_delays > 1 else None,
+                anatomy=anatomy, reference=reference,
+            )
+        except InputError as exc:
+            # The maps stand without the regions: report, do not fail.
+            warnings.append(f"regional analysis failed: {exc}")
+        else:
+            warnings += analysis.warnings
+        timings["regions_s"] = time.perf_counter() - t_regions
+    timings["total_s"] = time.perf_counter() - t_start
     return QuantResult(
         cbf=cbf,
         mask=mask_arr,
@@ -537,4 +581,5 @@ def quantify(
         att=att_map,
         warnings=warnings,
         qc=report,
+        regions=analysis,
     )

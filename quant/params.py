@@ -34,6 +34,7 @@ Override names accepted by :func:`quant.quantify` (times always in **seconds**):
 ``mask``               boolean numpy array to use as brain mask
 ``att_bounds``         (min, max) ATT in s for the kinetic fit (default 0.1–3.0)
 ``att``                single-delay kinetic model only: assumed ATT (s), scalar or array
+``region_reference``   regional analysis: relative CBF to ``"cerebellum"`` (default) or ``"grey_matter"``
 =====================  ==========================================================
 
 An override value may be a plain value (provenance ``user``) or a :class:`Param` whose
@@ -144,6 +145,7 @@ OVERRIDE_NAMES = frozenset(
         "mask",
         "att_bounds",
         "att",
+        "region_reference",
     }
 )
 

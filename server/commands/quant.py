@@ -1,8 +1,10 @@
 """``cirrus quant``: quantify ASL from DICOM files/folders/ZIPs or a BIDS ASL NIfTI.
 
-Writes the derived DICOM files (CBF/ATT MR series, Parametric Map, colour Secondary Capture)
-under ``--out`` and ``results.json`` with parameters and their provenance, statistics and
-timings. Exits 2 with a message naming the problem when the input cannot be quantified.
+Writes the derived DICOM files (CBF/ATT MR series, Parametric Map, colour Secondary Capture,
+and — unless ``--no-regions`` — a SEG of the atlas regions with a TID 1500 SR of their values)
+under ``--out``, ``results.json`` with parameters and their provenance, statistics and
+timings, and ``regions.csv`` plus one ``panel_<name>.csv`` per disease panel.
+Exits 2 with a message naming the problem when the input cannot be quantified.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import quant
+from server.services.atlases import default_atlas
 from server.commands.quant_inputs import acquisition_from_bids, load_volume_zyx, read_inputs
 
 EXIT_UNUSABLE = 2
@@ -35,6 +38,13 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: 
     )
     p.add_argument("--t1-map", type=Path, help="tissue T1 map (NIfTI, seconds) for the kinetic model")
     p.add_argument("--att-map", type=Path, help="transit-time map (NIfTI, s) for single-delay kinetic")
+    p.add_argument(
+        "--no-regions", dest="regions", action="store_false",
+        help="skip the atlas regions and disease panels (registration to MNI space)",
+    )
+    p.add_argument(
+        "--reference", choices=["cerebellum", "grey_matter"], help="reference region of relative CBF"
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -58,6 +68,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["t1_tissue_map"] = load_volume_zyx(args.t1_map)
     if args.att_map:
         out["att"] = load_volume_zyx(args.att_map)
+    if getattr(args, "reference", None):
+        out["region_reference"] = args.reference
     for item in args.set:
         name, sep, value = item.partition("=")
         if not sep:
@@ -97,16 +109,25 @@ def run(args: argparse.Namespace) -> int:
                 acqs = quant.classify_study(datasets)
             else:
                 raise quant.InputError("no DICOM images or BIDS ASL NIfTI found in the given paths")
+            atlas = None
+            if getattr(args, "regions", True):
+                atlas = default_atlas().load()
             for i, acq in enumerate(acqs, start=1):
                 entry: dict[str, Any] = {"acquisition": acq.summary()}
                 try:
                     t1 = time.perf_counter()
-                    result = quant.quantify(acq, overrides, model=args.model)
+                    result = quant.quantify(acq, overrides, model=args.model, regions=atlas)
                     derived = quant.build_derived_datasets(result, acq)
                     files = _write(derived, out, i)
                     (out / f"acq{i}" / "statistics.csv").write_text(
                         quant.statistics_csv(result), encoding="utf-8"
                     )
+                    if result.regions is not None:
+                        (out / f"acq{i}" / "regions.csv").write_text(result.regions.csv(), encoding="utf-8")
+                        for key in result.regions.panels:
+                            (out / f"acq{i}" / f"panel_{key}.csv").write_text(
+                                result.regions.panel_csv(key), encoding="utf-8"
+                            )
                     entry["result"] = result.as_dict()
                     entry["files"] = files
                     entry["result"]["timings_s"]["derived_and_write_s"] = (

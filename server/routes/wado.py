@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from dicomweb.capabilities import WADL, capabilities_json, wadl
 from dicomweb.errors import NotAcceptable, NotFound
 from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
@@ -226,8 +227,6 @@ async def delete_resource(request: Request) -> Response:
 
 async def capabilities(request: Request) -> Response:
     """Retrieve Capabilities (PS3.18 §8.9): JSON by default, WADL (Annex H) when asked for."""
-    from dicomweb.capabilities import WADL, capabilities_json, wadl
-
     base = dicomweb_base(request)
     choice = negotiate(parse_accept(request.headers.get("accept")),
                        [Offer("application/json", multipart=False), Offer(WADL, multipart=False)])

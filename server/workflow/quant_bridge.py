@@ -18,6 +18,8 @@ from typing import Any
 import pydicom
 
 import quant
+from server.services.atlases import default_atlas
+from server.workflow.report_panels import panel_csvs
 
 log = logging.getLogger("cirrus.analysis")
 
@@ -138,15 +140,28 @@ class Computed:
     regional_csv: str
     cbf: Any  # numpy array (slice, row, column) in ml/100g/min, for the report figures
     notes: list[str]
+    regions: Any = None  # quant.regions.RegionalAnalysis (label map for the panel figures)
 
 
-def compute(acq: Any, overrides: dict[str, Any], model: str) -> Computed:
-    """Quantify one acquisition and build its derived DICOM objects (CPU-bound; run in a thread)."""
+def compute(acq: Any, overrides: dict[str, Any], model: str, *, regions: bool = True) -> Computed:
+    """Quantify one acquisition and build its derived DICOM objects (CPU-bound; run in a thread).
+
+    With ``regions`` the atlas regions and disease panels are computed too (registration to
+    MNI space through the study's T1 or the M0 image); their JSON is ``statistics["regions"]``
+    (with the region CSV under ``csv`` and one CSV per panel under ``panels_csv``).
+    """
+    atlas = None
+    if regions:
+        atlas = default_atlas().load()
     with library_warnings_logged():
-        result = quant.quantify(acq, overrides, model or "auto")
+        result = quant.quantify(acq, overrides, model or "auto", regions=atlas)
         datasets = list(quant.build_derived_datasets(result, acq))
     statistics = jsonable(result.statistics)
     statistics["model"] = result.model
+    if result.regions is not None:
+        statistics["regions"] = jsonable(result.regions.as_dict())
+        statistics["regions"]["csv"] = result.regions.csv()
+        statistics["regions"]["panels_csv"] = panel_csvs(result.regions)
     return Computed(
         datasets=datasets,
         statistics=statistics,
@@ -154,4 +169,5 @@ def compute(acq: Any, overrides: dict[str, Any], model: str) -> Computed:
         regional_csv=quant.statistics_csv(result),
         cbf=result.cbf,
         notes=[str(n) for n in result.warnings],
+        regions=result.regions,
     )

@@ -32,9 +32,10 @@ from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, S
 from server.context import AppContext
 from server.db.analysis import AnalysisJob
 from server.storage import BlobNotFound
+from server.workflow import report_panels
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
-FIGURES = ("slices", "plot")
+FIGURES = ("slices", "plot", *report_panels.FIGURE_NAMES)
 # An embedded TrueType CJK font renders everywhere; the built-in CID font
 # STSong-Light is only a reference that viewers must resolve themselves
 # (poppler without CJK data shows boxes), so it is the fallback.
@@ -163,8 +164,11 @@ def _bar_series(csv_text: str) -> tuple[list[str], list[float]]:
     return names, values
 
 
-def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> dict[str, bytes]:
-    """PNG figures: ``slices`` (CBF montage with a colour bar) and ``plot``.
+def render_figures(
+    cbf: Any, statistics: dict[str, Any], csv_text: str = "", regions: Any = None
+) -> dict[str, bytes]:
+    """PNG figures: ``slices`` (CBF montage with a colour bar) and ``plot``; with ``regions``
+    (a :class:`quant.regions.RegionalAnalysis`) also the disease panels' figures.
 
     Figures are made with matplotlib's object API (no pyplot): no global figure registry, safe in
     worker threads, nothing to close."""
@@ -205,6 +209,9 @@ def render_figures(cbf: Any, statistics: dict[str, Any], csv_text: str = "") -> 
         ax.set_ylabel("voxels")
     fig.tight_layout()
     out["plot"] = _png(fig)
+    # The outlined map slices need the label masks (``regions``); the bar charts only the JSON.
+    if regions is not None or statistics.get("regions"):
+        out.update(report_panels.panel_figures(cbf, regions if regions is not None else statistics["regions"]))
     return out
 
 
@@ -317,6 +324,11 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     story.append(para(t["plot"], h2))
     if "plot" in figures:
         story.append(image(figures["plot"], 150 * mm))
+    regions = (job.statistics or {}).get("regions")
+    if regions:
+        story += report_panels.panel_pages(
+            regions, figures, lang, para=para, table=table, image=image, heading=h2, small=small
+        )
     story.append(PageBreak())
     story.append(para(t["parameters"], h2))
     prov_rows = [[t["name"], t["value"], t["source"]]]

@@ -257,7 +257,7 @@ async def store_results(
         raise LeaseLost()
     await ingest_datasets(ctx, job.study_instance_uid, computed.datasets)
     figures = await asyncio.to_thread(
-        reports.render_figures, computed.cbf, computed.statistics, computed.regional_csv
+        reports.render_figures, computed.cbf, computed.statistics, computed.regional_csv, computed.regions
     )
     await reports.save_figures(ctx, job.id or 0, version, figures)
     job_view = job.model_copy(

@@ -96,12 +96,15 @@ def test_siemens_zip_jobs_succeed_with_plausible_cbf(worker_client: TestClient, 
         out = tmp_path / lang
         out.mkdir()
         pages = pdf_pages(pdf.content, out)
-        # 1: header and CBF slices in colour; 2: regional table and bar plot; 3: parameters, diagnosis.
-        assert len(pages) == 3
+        # 1: header and CBF slices in colour; 2: regional table and bar plot; 3-5: the disease
+        # panels (table, L/R bars, outlined map slices); 6: parameters, diagnosis.
+        assert len(pages) == 6
         assert colourful_fraction(pages[0]) > 0.03
         assert 0.005 < colourful_fraction(pages[1]) < colourful_fraction(pages[0])
-        assert ink_fraction(pages[1]) > 0.03 and ink_fraction(pages[2]) > 0.01
-        assert colourful_fraction(pages[2]) < 0.001
+        panels = [colourful_fraction(page) for page in pages[2:5]]
+        assert all(f > 0.01 for f in panels), panels
+        assert ink_fraction(pages[1]) > 0.03 and ink_fraction(pages[5]) > 0.01
+        assert colourful_fraction(pages[5]) < 0.001
     [epdf_meta] = series_metadata(c, study, result["series"]["REPORT"])
     assert epdf_meta["00080016"]["Value"][0] == ENCAPSULATED_PDF
     sop = epdf_meta["00080018"]["Value"][0]
