@@ -7,6 +7,8 @@ text, which people and versions rename.
 - MR images of a quantity: ImageType ``DERIVED\\SECONDARY\\<quantity>`` (e.g. ``CBF``, ``ATT``).
 - Parametric Map (PS3.3 A.75): its ContentLabel names the quantity.
 - Colour Secondary Capture of a quantity: ImageType ``DERIVED\\SECONDARY\\<quantity>``.
+- Segmentation (PS3.3 A.51): its ContentLabel names what is segmented (``REGIONS_SEG``).
+- Structured report (the TID 1500 measurements of the regions): ``MEASUREMENTS_SR``.
 - Encapsulated PDF: the report.
 """
 
@@ -14,14 +16,19 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
+    Comprehensive3DSRStorage,
+    ComprehensiveSRStorage,
     EncapsulatedPDFStorage,
+    EnhancedSRStorage,
     MultiFrameTrueColorSecondaryCaptureImageStorage,
     ParametricMapStorage,
     SecondaryCaptureImageStorage,
+    SegmentationStorage,
 )
 
 __all__ = ["derived_role"]
 
+_SR = {str(Comprehensive3DSRStorage), str(ComprehensiveSRStorage), str(EnhancedSRStorage)}
 _SECONDARY_CAPTURE = {str(SecondaryCaptureImageStorage), str(MultiFrameTrueColorSecondaryCaptureImageStorage)}
 
 
@@ -37,6 +44,11 @@ def derived_role(ds: Dataset) -> str:
     sop_class = str(ds.get("SOPClassUID", ""))
     if sop_class == str(EncapsulatedPDFStorage):
         return "REPORT"
+    if sop_class in _SR:
+        return "MEASUREMENTS_SR"
+    if sop_class == str(SegmentationStorage):
+        label = str(ds.get("ContentLabel", "") or "").upper()
+        return f"{label}_SEG" if label else "SEG"
     if sop_class == str(ParametricMapStorage):
         label = str(ds.get("ContentLabel", "") or "").upper()
         if not label:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import quant
-from server.services.atlases import default_atlas
 from server.commands.quant_inputs import acquisition_from_bids, load_volume_zyx, read_inputs
+from server.services.atlases import default_atlas
 
 EXIT_UNUSABLE = 2
 

@@ -20,7 +20,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import PageBreak, Spacer
 from scipy import ndimage
 
-from quant.regions.definitions import PANELS, REGIONS
+from quant.regions import PANELS, REGIONS
 
 __all__ = ["FIGURE_NAMES", "panel_figures", "panel_pages", "panel_csvs"]
 

@@ -21,8 +21,8 @@ from quant.regions import REGIONS, Volume, analyse_regions, asymmetry_index
 from quant.regions.definitions import PANELS, TERRITORIES
 from quant.regions.registration import register_to_template
 from quant.regions.space import affine_of
-from server.services.atlases import default_atlas
 from server.commands.quant_inputs import acquisition_from_bids
+from server.services.atlases import default_atlas
 from tests.quant.conftest import asl_niftis, truth
 
 

@@ -11,8 +11,8 @@ import pytest
 from pydicom.sr.codedict import codes
 
 from quant import build_derived_datasets, quantify
-from server.services.atlases import default_atlas
 from server.commands.quant_inputs import acquisition_from_bids
+from server.services.atlases import default_atlas
 from tests.quant.conftest import asl_niftis
 
 

@@ -7,8 +7,8 @@ import zipfile
 
 import pytest
 
-from server.workflow import quant_bridge, reports
 from server.db.analysis import AnalysisJob
+from server.workflow import quant_bridge, reports
 from server.workflow.report_panels import FIGURE_NAMES
 from tests.quant.conftest import ASL, asl_niftis
 
