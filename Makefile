@@ -34,9 +34,9 @@ run: install frontend migrate
 
 # Debian packages the tests need (Chromium for browser tests).
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@command -v pdftoppm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
-	@test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { echo "system-deps: installing Debian chromium (browser tests) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v pdftoppm >/dev/null 2>&1 || { echo "system-deps: installing Debian poppler-utils (PDF report tests) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
+	@test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || { echo "system-deps: installing Debian fonts-wqy-microhei (Chinese in reports) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; }
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start

@@ -56,6 +56,7 @@ LANG = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh
 STRING = {"type": "string"}
 UID = {"type": "string", "maxLength": 64}
 TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
+NUMBER_OR_NULL = {"type": ["number", "null"]}
 MANUAL_ACTIONS = [t.action for t in TRANSITIONS.values() if t.manual]
 
 
@@ -202,8 +203,9 @@ SCHEMAS: dict[str, Any] = {
         "att_whole_brain": _ref("RegionSummary"),
         "model": {"type": "string", "description": "the model that computed the result"},
         "qc": _ref("QualityControl"),
+        "regions": _ref("Regions"),
     }, optional=("whole_brain", "grey_matter_like", "left_hemisphere", "right_hemisphere", "asymmetry_index_percent",
-                 "per_slice", "att_whole_brain", "model", "qc"),
+                 "per_slice", "att_whole_brain", "model", "qc", "regions"),
         description="CBF (ml/100g/min) and ATT (s) of the newest result by region; empty before the first result"),
     "QualityControl": _closed({
         "status": {"type": "string", "enum": ["pass", "warning", "fail"],
@@ -218,6 +220,33 @@ SCHEMAS: dict[str, Any] = {
         "message": {"type": "string", "description": "an English sentence with the numbers"},
         "values": {"type": "object", "additionalProperties": _nullable({"type": "number"})},
     }),
+    "Regions": _closed({
+        "atlas": STRING,
+        "reference": {"type": "string", "description": "the reference region of relative CBF (e.g. cerebellum)"},
+        "reference_cbf": NUMBER_OR_NULL,
+        "registration": {"type": "object", "description": "how the ASL data reached MNI space (path, metric, transform)"},
+        "regions": {"type": "object", "additionalProperties": _ref("RegionValue"), "description": "by region key"},
+        "panels": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("PanelRow")},
+                   "description": "disease panels by key (e.g. cerebrovascular, dementia)"},
+        "has_att": {"type": "boolean"},
+        "provenance": {"type": "object", "additionalProperties": STRING},
+        "warnings": {"type": "array", "items": STRING},
+        "csv": {"type": "string", "description": "every region as CSV"},
+        "panels_csv": {"type": "object", "additionalProperties": STRING, "description": "one CSV per panel"},
+    }, optional=("csv", "panels_csv"), description="Regional analysis in atlas space (quant.regions)"),
+    "RegionValue": _closed({
+        "key": STRING, "base": STRING, "side": STRING, "group": STRING, "name_en": STRING, "name_zh": STRING,
+        "segment": {"type": "integer"}, "n": {"type": "integer"}, "cbf_mean": NUMBER_OR_NULL,
+        "cbf_median": NUMBER_OR_NULL, "cbf_sd": NUMBER_OR_NULL, "att_mean": NUMBER_OR_NULL,
+        "relative_cbf": NUMBER_OR_NULL,
+    }),
+    "PanelRow": _closed({
+        "base": STRING, "name_en": STRING, "name_zh": STRING,
+        "left": _nullable(_ref("PanelSide")), "right": _nullable(_ref("PanelSide")),
+        "asymmetry_index_percent": NUMBER_OR_NULL,
+    }),
+    "PanelSide": _closed({"key": STRING, "n": {"type": "integer"}, "cbf_mean": NUMBER_OR_NULL,
+                          "relative_cbf": NUMBER_OR_NULL, "att_mean": NUMBER_OR_NULL}),
     "RegionSummary": _closed({"n": {"type": "integer"}, "mean": _nullable({"type": "number"}),
                               "median": _nullable({"type": "number"}), "sd": _nullable({"type": "number"})}),
     "SliceSummary": _closed({"slice": {"type": "integer"}, "n": {"type": "integer"}, "mean": _nullable({"type": "number"}),

@@ -600,6 +600,7 @@ export interface components {
             /** @description the model that computed the result */
             model?: string;
             qc?: components["schemas"]["QualityControl"];
+            regions?: components["schemas"]["Regions"];
         };
         /** @description Quality control of the result (quant.qc) */
         QualityControl: {
@@ -624,6 +625,64 @@ export interface components {
             values: {
                 [key: string]: number | null;
             };
+        };
+        /** @description Regional analysis in atlas space (quant.regions) */
+        Regions: {
+            atlas: string;
+            /** @description the reference region of relative CBF (e.g. cerebellum) */
+            reference: string;
+            reference_cbf: number | null;
+            /** @description how the ASL data reached MNI space (path, metric, transform) */
+            registration: Record<string, never>;
+            /** @description by region key */
+            regions: {
+                [key: string]: components["schemas"]["RegionValue"];
+            };
+            /** @description disease panels by key (e.g. cerebrovascular, dementia) */
+            panels: {
+                [key: string]: components["schemas"]["PanelRow"][];
+            };
+            has_att: boolean;
+            provenance: {
+                [key: string]: string;
+            };
+            warnings: string[];
+            /** @description every region as CSV */
+            csv?: string;
+            /** @description one CSV per panel */
+            panels_csv?: {
+                [key: string]: string;
+            };
+        };
+        RegionValue: {
+            key: string;
+            base: string;
+            side: string;
+            group: string;
+            name_en: string;
+            name_zh: string;
+            segment: number;
+            n: number;
+            cbf_mean: number | null;
+            cbf_median: number | null;
+            cbf_sd: number | null;
+            att_mean: number | null;
+            relative_cbf: number | null;
+        };
+        PanelRow: {
+            base: string;
+            name_en: string;
+            name_zh: string;
+            left: components["schemas"]["PanelSide"] | null;
+            right: components["schemas"]["PanelSide"] | null;
+            asymmetry_index_percent: number | null;
+        };
+        PanelSide: {
+            key: string;
+            n: number;
+            cbf_mean: number | null;
+            relative_cbf: number | null;
+            att_mean: number | null;
         };
         RegionSummary: {
             n: number;
