@@ -56,7 +56,7 @@ LANG = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh
 STRING = {"type": "string"}
 UID = {"type": "string", "maxLength": 64}
 TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
-NUMBER_OR_NULL = {"type": ["number", "null"]}
+NUMBER_OR_NULL = _nullable({"type": "number"})
 MANUAL_ACTIONS = [t.action for t in TRANSITIONS.values() if t.manual]
 
 
@@ -224,16 +224,16 @@ SCHEMAS: dict[str, Any] = {
         "atlas": STRING,
         "reference": {"type": "string", "description": "the reference region of relative CBF (e.g. cerebellum)"},
         "reference_cbf": NUMBER_OR_NULL,
-        "registration": {"type": "object", "description": "how the ASL data reached MNI space (path, metric, transform)"},
+        "registration": {"type": "object", "description": "how the ASL data reached MNI space: input (T1, M0 or given), template, stages, seconds"},
         "regions": {"type": "object", "additionalProperties": _ref("RegionValue"), "description": "by region key"},
         "panels": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("PanelRow")},
-                   "description": "disease panels by key (e.g. cerebrovascular, dementia)"},
+                   "description": "disease panels by key: alzheimers, cerebrovascular, metabolic"},
         "has_att": {"type": "boolean"},
         "provenance": {"type": "object", "additionalProperties": STRING},
         "warnings": {"type": "array", "items": STRING},
         "csv": {"type": "string", "description": "every region as CSV"},
         "panels_csv": {"type": "object", "additionalProperties": STRING, "description": "one CSV per panel"},
-    }, optional=("csv", "panels_csv"), description="Regional analysis in atlas space (quant.regions)"),
+    }, description="Regional analysis in atlas space (quant.regions)"),
     "RegionValue": _closed({
         "key": STRING, "base": STRING, "side": STRING, "group": STRING, "name_en": STRING, "name_zh": STRING,
         "segment": {"type": "integer"}, "n": {"type": "integer"}, "cbf_mean": NUMBER_OR_NULL,

@@ -632,13 +632,13 @@ export interface components {
             /** @description the reference region of relative CBF (e.g. cerebellum) */
             reference: string;
             reference_cbf: number | null;
-            /** @description how the ASL data reached MNI space (path, metric, transform) */
+            /** @description how the ASL data reached MNI space: input (T1, M0 or given), template, stages, seconds */
             registration: Record<string, never>;
             /** @description by region key */
             regions: {
                 [key: string]: components["schemas"]["RegionValue"];
             };
-            /** @description disease panels by key (e.g. cerebrovascular, dementia) */
+            /** @description disease panels by key: alzheimers, cerebrovascular, metabolic */
             panels: {
                 [key: string]: components["schemas"]["PanelRow"][];
             };
@@ -648,9 +648,9 @@ export interface components {
             };
             warnings: string[];
             /** @description every region as CSV */
-            csv?: string;
+            csv: string;
             /** @description one CSV per panel */
-            panels_csv?: {
+            panels_csv: {
                 [key: string]: string;
             };
         };
