@@ -33,6 +33,10 @@ RANKS: list[tuple[str, int]] = [
     ("server.errors", 5),
     ("server.workflow", 4),
     ("server.services", 3),
+    # Authentication services (sessions, tokens, OIDC) sit beside the other services;
+    # the principal itself is a plain value every layer may name.
+    ("server.auth.principal", 1),
+    ("server.auth", 3),
     ("server.context", 2),
     ("server.db", 1),
     ("server.storage", 1),

@@ -32,6 +32,8 @@ class Institution(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=128, unique=True)
+    # The superior hospital of the alliance (reads for this one); None at the top.
+    parent_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,0 +1,1 @@
+"""Identity and access: who is asking (a principal) and which studies they may see."""
