@@ -74,7 +74,9 @@ class Study(SQLModel, table=True):
     number_of_series: int = Field(default=0)
     number_of_instances: int = Field(default=0)
     # Study-level attributes as DICOM JSON (from the first instance), served by QIDO.
-    attributes_json: bytes = Field(default=b"{}", sa_column=Column(LargeBinary, nullable=False))
+    attributes_json: bytes = Field(
+        default=b"{}", sa_column=Column(LargeBinary, nullable=False, default=b"{}")
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
 
@@ -94,7 +96,9 @@ class Series(SQLModel, table=True):
     performed_procedure_step_start_date: str = Field(default="", max_length=8)
     number_of_instances: int = Field(default=0)
     # Series-level attributes as DICOM JSON (from the first instance), served by QIDO.
-    attributes_json: bytes = Field(default=b"{}", sa_column=Column(LargeBinary, nullable=False))
+    attributes_json: bytes = Field(
+        default=b"{}", sa_column=Column(LargeBinary, nullable=False, default=b"{}")
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -130,4 +134,9 @@ class Instance(SQLModel, table=True):
     # BulkDataURIs relative to a placeholder base (``server.services.bulk_uri``),
     # made absolute when served.
     metadata_json: bytes = Field(default=b"{}", sa_column=Column(LargeBinary, nullable=False))
+    # DICOM JSON of the QIDO-RS default instance attributes (PS3.18 Table 10.6.3-5) the object
+    # has: a default instance query answers from it and the index columns, never metadata_json.
+    attributes_json: bytes = Field(
+        default=b"{}", sa_column=Column(LargeBinary, nullable=False, default=b"{}")
+    )
     created_at: datetime = Field(default_factory=utcnow)

@@ -14,6 +14,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from dicomweb.json_model import dataset_to_json
+from dicomweb.qido_fields import INSTANCE_DEFAULTS
 
 # Attributes returned by QIDO at each level (PS3.18 §10.6.3.3), kept as DICOM JSON on the row.
 STUDY_KEYWORDS = (
@@ -59,6 +60,12 @@ def _tags(keywords: tuple[str, ...]) -> tuple[str, ...]:
 
 STUDY_TAGS = _tags(STUDY_KEYWORDS)
 SERIES_TAGS = _tags(SERIES_KEYWORDS)
+# The stored attributes among the QIDO-RS instance defaults (InstanceAvailability and
+# RetrieveURL are made by the server): kept per instance in ``Instance.attributes_json``.
+INSTANCE_DEFAULT_KEYWORDS = tuple(
+    kw for kw in INSTANCE_DEFAULTS if kw not in ("InstanceAvailability", "RetrieveURL")
+)
+INSTANCE_TAGS = _tags(INSTANCE_DEFAULT_KEYWORDS)
 
 
 def subset_json(full: dict[str, Any], tags: tuple[str, ...]) -> dict[str, Any]:
@@ -73,6 +80,7 @@ class IndexRecord:
     instance: dict[str, Any]
     study_json: dict[str, Any]
     series_json: dict[str, Any]
+    instance_json: dict[str, Any]
 
 
 def extract_index(ds: Dataset, full_json: dict[str, Any] | None = None) -> IndexRecord:
@@ -121,4 +129,5 @@ def extract_index(ds: Dataset, full_json: dict[str, Any] | None = None) -> Index
         instance=instance,
         study_json=subset_json(full_json, STUDY_TAGS),
         series_json=subset_json(full_json, SERIES_TAGS),
+        instance_json=subset_json(full_json, INSTANCE_TAGS),
     )

@@ -284,6 +284,7 @@ class IngestService:
                     "series_id": series_ids[p.series_instance_uid],
                     "state": InstanceState.CREATING,
                     "metadata_json": b"{}",
+                    "attributes_json": dumps(p.index.instance_json),
                     "blob_key": key,
                     "size": p.size,
                     "sha256": p.sha256,

@@ -41,11 +41,11 @@ from dicomweb.qido import (
     ValueList,
     Wildcard,
 )
-from dicomweb.qido_fields import private_entries, return_keywords
+from dicomweb.qido_fields import INSTANCE_DEFAULTS, private_entries, return_keywords
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.services import bulk_uri
-from server.services.indexing import INSTANCE_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS
+from server.services.indexing import INSTANCE_DEFAULT_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS
 
 STUDY: Table = Study.__table__  # type: ignore[attr-defined]
 SERIES: Table = Series.__table__  # type: ignore[attr-defined]
@@ -104,12 +104,17 @@ K = {
         "InstanceAvailability",
     )
 }
-# Keywords an instance result answers from its index columns; any other requested
-# keyword makes the query read the instance's stored metadata.
-INSTANCE_ANSWERED = frozenset(
-    {"SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "NumberOfFrames"}
+# Keywords an instance result answers from its index columns and its ``attributes_json``
+# (every default of PS3.18 Table 10.6.3-5); any other requested keyword makes the query
+# read the instance's stored metadata.
+INSTANCE_ANSWERED = frozenset(INSTANCE_DEFAULTS)
+assert INSTANCE_ANSWERED <= {*INSTANCE_DEFAULT_KEYWORDS, "InstanceAvailability", "RetrieveURL"}
+# Defaults the server makes (counts, lists, URLs): never in an instance's stored metadata,
+# so asking for them (the study and series defaults of /instances) needs no metadata read.
+NOT_IN_METADATA = frozenset(
+    {"ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+     "NumberOfSeriesRelatedInstances", "InstanceAvailability", "RetrieveURL"}
 )
-assert INSTANCE_ANSWERED <= set(INSTANCE_KEYWORDS)
 STORED_BY_LEVEL = {
     QueryLevel.STUDY: frozenset(STUDY_KEYWORDS),
     QueryLevel.SERIES: frozenset(SERIES_KEYWORDS),
@@ -216,8 +221,8 @@ def _needs_metadata(query: QidoQuery) -> bool:
     answered: set[str] = set()
     for level in query.returned_levels:
         answered |= STORED_BY_LEVEL[level]
-    answered |= {"StudyInstanceUID", "SeriesInstanceUID"}
-    # The defaults of PS3.18 Table 10.6.3-5 (e.g. BitsAllocated) are not all index columns.
+    answered |= {"StudyInstanceUID", "SeriesInstanceUID"} | NOT_IN_METADATA
+    # The defaults of PS3.18 Table 10.6.3-5 come from the index columns and attributes_json.
     return bool((query.include_fields | return_keywords(query)) - answered)
 
 
@@ -260,6 +265,7 @@ def build_select(query: QidoQuery, dialect: str, limit: int) -> Select[Any]:
             INSTANCE.c.rows,
             INSTANCE.c.columns,
             INSTANCE.c.number_of_frames,
+            INSTANCE.c.attributes_json.label("instance_json"),
         ]
         if QueryLevel.SERIES in levels:
             columns.append(SERIES.c.attributes_json.label("series_json"))
@@ -341,7 +347,7 @@ class ResultBuilder:
 
     def instance(self, row: Row[Any]) -> dict[str, Any]:
         fields = row._fields
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = _load(row.instance_json)
         if "metadata_json" in fields:
             metadata = _instance_metadata(row.metadata_json, self.base)
             if self.query.include_all:
