@@ -5,6 +5,7 @@ Hierarchy::
     AppError                  ``message`` is safe to show to a client
     ├── InvalidInput          a parameter or body the operation cannot take (names it)
     ├── NotFoundError         the thing does not exist (or is not visible to the caller)
+    ├── Forbidden             the caller may see the thing but not do this (role, side of a request)
     ├── StateConflict         the action is not allowed in the thing's current state (names it)
     ├── UnusableInput         well-formed but unusable content (a hostile archive, nothing to store)
     └── PayloadTooLarge       a body over a configured limit
@@ -30,6 +31,10 @@ class NotFoundError(AppError):
     pass
 
 
+class Forbidden(AppError):
+    pass
+
+
 class StateConflict(AppError):
     def __init__(self, message: str, current_state: str | None = None) -> None:
         super().__init__(message)
@@ -44,4 +49,6 @@ class PayloadTooLarge(AppError):
     pass
 
 
-__all__ = ["AppError", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "UnusableInput"]
+__all__ = [
+    "AppError", "Forbidden", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "UnusableInput",
+]

@@ -27,6 +27,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (dw.Unprocessable, 422),
     (dw.BadRequest, 400),
     (app.NotFoundError, 404),
+    (app.Forbidden, 403),
     (app.StateConflict, 409),
     (app.PayloadTooLarge, 413),
     (app.UnusableInput, 422),

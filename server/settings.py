@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     )
     stable_seconds: float = Field(default=10.0, description="Quiet period before a study is analysed.")
     workers: int = Field(default=1, description="In-process analysis workers (0 disables them).")
+    reading_lock_seconds: float = Field(
+        default=1800.0, gt=0,
+        description="How long a report lock lasts without a save; then another doctor may take over.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -34,7 +34,8 @@ log = logging.getLogger("cirrus.changes")
 CHANNEL = "cirrus_changes"
 JOBS = "jobs"
 STUDIES = "studies"
-TOPICS = (JOBS, STUDIES)
+READING = "reading"  # reading requests and their reports
+TOPICS = (JOBS, STUDIES, READING)
 SIGNAL_WATCH_SECONDS = 0.5
 
 
@@ -175,4 +176,4 @@ class ChangeBus:
             seen = now
 
 
-__all__ = ["ChangeBus", "JOBS", "STUDIES", "Subscription"]
+__all__ = ["ChangeBus", "JOBS", "READING", "STUDIES", "Subscription"]

@@ -1,0 +1,1 @@
+"""Reading workflow across hospitals: requests, worklists, the report editor, reports stored as DICOM."""
