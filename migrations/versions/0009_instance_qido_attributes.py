@@ -7,7 +7,7 @@ instance's full ``metadata_json``. Existing rows are filled from their stored
 ``metadata_json``.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
