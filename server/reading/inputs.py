@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dicomweb.uids import uid_problem
@@ -62,8 +62,7 @@ class RequestInput:
     chief_complaint: str = ""
 
 
-REQUEST_FIELDS = ("study_uids", "mode", "reading_institution_id", "patient_name", "patient_id", "patient_sex",
-                  "patient_age", "modality", "body_part", "examination", "clinical_history", "chief_complaint")
+REQUEST_FIELDS = tuple(f.name for f in fields(RequestInput))
 
 
 def parse_request(body: dict[str, Any]) -> RequestInput:
