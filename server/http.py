@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from dicomweb.errors import BadRequest
 from dicomweb.uids import uid_problem
+from server.auth.principal import AuthMethod, Principal, Role
 from server.context import AppContext
 
 DICOM_JSON = "application/dicom+json"
@@ -17,6 +18,19 @@ DICOM_JSON = "application/dicom+json"
 
 def ctx_of(request: Request) -> AppContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller, as resolved once by the authentication middleware (``scope["principal"]``).
+
+    Routes pass it to the services, which put the tenant rule into their SQL. Until the
+    authentication middleware is installed every caller acts as the default institution's
+    administrator, which is what the server did before accounts existed.
+    """
+    found = request.scope.get("principal")
+    if isinstance(found, Principal):
+        return found
+    return Principal(method=AuthMethod.SYSTEM, institution_id=ctx_of(request).institution_id, role=Role.ADMIN)
 
 
 def _forwarded(header: str) -> dict[str, str]:
