@@ -28,6 +28,16 @@ from dicomweb.pixels.description import PixelDescription
 _EMPTY_BOT = b"\xfe\xff\x00\xe0\x00\x00\x00\x00"
 
 
+def can_decode(tsuid: str) -> bool:
+    """Whether an installed codec decodes pixel data stored as ``tsuid`` (native syntaxes: always)."""
+    if tsuid in (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian):
+        return True
+    try:
+        return bool(get_decoder(UID(tsuid)).is_available)
+    except (NotImplementedError, ValueError):
+        return False
+
+
 def encapsulated_buffer(fragments: Sequence[bytes]) -> bytes:
     """One frame's fragments as an encapsulated Pixel Data value (PS3.5 A.4)."""
     return _EMPTY_BOT + b"".join(itemize_fragment(f) for f in fragments)

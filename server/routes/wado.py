@@ -17,9 +17,11 @@ from starlette.routing import BaseRoute, Route
 
 from dicomweb.capabilities import WADL, capabilities_json, wadl
 from dicomweb.errors import NotAcceptable, NotFound
-from dicomweb.media import EXPLICIT_VR_LE, IMPLICIT_VR_LE, Offer, frame_media_type, negotiate, parse_accept
+from dicomweb.media import Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
+from dicomweb.pixels.decode import can_decode
 from dicomweb.pixels.syntaxes import TARGETS
+from dicomweb.transfer import Resource, TransferPlan, plan_transfer
 from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server.context import AppContext
 from server.http import ctx_of, dicomweb_base, json_response, path_uids
@@ -41,31 +43,31 @@ async def retrieve_instances(request: Request) -> Response:
     study, series, sop = path_uids(request)
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
     rows = await retrieve.find_instances(ctx, study, series, sop)
-    asked = choice.transfer_syntax
-    # --- transcoding branch (pixels): instances not stored in the asked syntax are re-encoded ---
-    transcode: set[str] = set()
-    if asked not in (None, "*"):
-        for r in rows:
-            same = r.transfer_syntax_uid == asked or {asked, r.transfer_syntax_uid} <= {EXPLICIT_VR_LE, IMPLICIT_VR_LE}
-            if not same:
-                if asked not in TARGETS:
-                    raise NotAcceptable(
-                        f"instance {r.sop_instance_uid} is stored as {r.transfer_syntax_uid}; "
-                        f"transcoding to {asked} is not available"
-                    )
-                transcode.add(r.sop_instance_uid)
-                await PixelService(ctx).check_transcodable(r, asked)
+    # PS3.18 §8.7.3.5.2: with no syntax named the answer is Explicit VR Little Endian (compressed
+    # pixel data decoded); ``transfer-syntax=*`` asks for the stored bytes (dicomweb/transfer.py).
+    plans: dict[str, TransferPlan] = {}
+    for r in rows:
+        stored = r.transfer_syntax_uid
+        try:
+            plan = plan_transfer(Resource.INSTANCE, DICOM, choice.transfer_syntax, stored,
+                                 can_decode=r.number_of_frames == 0 or can_decode(stored),
+                                 can_encode=TARGETS.__contains__)
+        except NotAcceptable as exc:
+            raise NotAcceptable(f"instance {r.sop_instance_uid}: {exc.message}") from exc
+        plans[r.sop_instance_uid] = plan
+        if plan.transcode_to is not None:
+            await PixelService(ctx).check_transcodable(r, plan.transcode_to)
+    transcode = {uid: p.transcode_to for uid, p in plans.items() if p.transcode_to is not None}
     boundary = new_boundary()
 
     def header(i: int, r: retrieve.StoredInstance) -> bytes:
-        ts = asked if r.sop_instance_uid in transcode else r.transfer_syntax_uid
-        return part_header(f"{DICOM}; transfer-syntax={ts}", first=i == 0, boundary=boundary)
+        return part_header(plans[r.sop_instance_uid].content_type(), first=i == 0, boundary=boundary)
 
     async def fetch(i: int, r: retrieve.StoredInstance) -> bytes | memoryview | None:
         """A whole part (header and object in one buffer) for small objects; None: stream it."""
-        if r.sop_instance_uid in transcode:
-            assert asked is not None
-            return header(i, r) + await PixelService(ctx).transcode_instance(r, asked)
+        target = transcode.get(r.sop_instance_uid)
+        if target is not None:
+            return header(i, r) + await PixelService(ctx).transcode_instance(r, target)
         if r.size <= PREFETCH_MAX_BYTES:
             return await ctx.store.assemble(r.blob_key, [header(i, r), (0, r.size)])
         return None

@@ -212,3 +212,56 @@ def test_stow_of_sr_seg_and_presentation_state(client) -> None:  # type: ignore[
         r = client.get(f"/dicom-web/studies/{obj.StudyInstanceUID}/series/{obj.SeriesInstanceUID}/instances",
                        params={"SOPInstanceUID": obj.SOPInstanceUID})
         assert r.status_code == 200 and r.json()[0]["00080016"]["Value"] == [obj.SOPClassUID]
+
+
+def _jpeg_baseline_instance(study: str, series: str, sop: str) -> bytes:
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, series, sop
+    ds.file_meta.MediaStorageSOPInstanceUID = sop
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _implicit_instance(study: str, series: str, sop: str) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(ct_instance(study=study, series=series, sop=sop)))
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True, implicit_vr=True, little_endian=True)
+    return buf.getvalue()
+
+
+def test_instances_default_to_explicit_vr_little_endian(client) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 item 4 (PS3.18 §8.7.3.5.2): no syntax named → Explicit VR LE; ``*`` → as stored."""
+    study, series = generate_uid(), generate_uid()
+    jpeg_sop, ile_sop = generate_uid(), generate_uid()
+    jpeg = _jpeg_baseline_instance(study, series, jpeg_sop)
+    ile = _implicit_instance(study, series, ile_sop)
+    store(client, [jpeg, ile])
+    base = f"/dicom-web/studies/{study}/series/{series}/instances"
+    for accept in (None, "multipart/related", 'multipart/related; type="application/dicom"'):
+        for sop, original in ((jpeg_sop, jpeg), (ile_sop, ile)):
+            r = client.get(f"{base}/{sop}", headers={"Accept": accept} if accept else {})
+            assert r.status_code == 200, (accept, r.text)
+            [(headers, body)] = parts_of(r.headers["content-type"], r.content)
+            assert headers["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+            got = pydicom.dcmread(io.BytesIO(body))
+            assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+            assert not got.is_implicit_VR
+            want = pydicom.dcmread(io.BytesIO(original))
+            assert got.SOPInstanceUID == sop
+            assert (got.pixel_array == want.pixel_array).all()
+    r = client.get(f"{base}/{jpeg_sop}", headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+    [(headers, body)] = parts_of(r.headers["content-type"], r.content)
+    assert headers["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.50"
+    assert body == jpeg
+    # Implicit VR is never produced for DICOMweb unless it is what is stored.
+    r = client.get(f"{base}/{jpeg_sop}",
+                   headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2'})
+    assert r.status_code == 406 and "1.2.840.10008.1.2" in r.text
+    r = client.get(f"{base}/{ile_sop}",
+                   headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2'})
+    [(headers, body)] = parts_of(r.headers["content-type"], r.content)
+    assert body == ile
