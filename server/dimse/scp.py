@@ -108,6 +108,22 @@ def _reject(assoc: Association, reason: tuple[int, int, int]) -> None:
     assoc.kill()
 
 
+def _drop_partial_dataset(assoc: Association) -> None:
+    """Remove the file of a data set whose transfer was cut off (abort, lost connection):
+    pynetdicom leaves it behind when the C-STORE never completes."""
+    message = getattr(getattr(assoc, "dimse", None), "message", None)
+    partial = getattr(message, "_data_set_file", None)
+    if partial is None:
+        return
+    try:
+        partial.close()
+        Path(partial.name).unlink(missing_ok=True)
+        log.warning("association from %s ended mid-transfer: the partial data set was discarded",
+                    _title(assoc.requestor.ae_title))
+    except OSError:
+        log.exception("removing a partial data set failed")
+
+
 def _title(value: Any) -> str:
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
@@ -143,7 +159,9 @@ class DimseServer:
         ae.acse_timeout = settings.dimse_timeout_seconds
         ae.dimse_timeout = settings.dimse_timeout_seconds
         ae.network_timeout = settings.dimse_timeout_seconds
-        ae.maximum_pdu_size = 0  # no limit on what we receive
+        # What a peer may send in one PDU: pynetdicom reads a whole PDU into memory before it
+        # goes to the file, so this bounds the memory of a receive (DCMTK's own maximum).
+        ae.maximum_pdu_size = 131072
         ae.add_supported_context(Verification, QUERY_SYNTAXES)
         for cx in AllStoragePresentationContexts:
             # Both roles: a peer stores to us, and a C-GET peer takes the SCP role on them.
@@ -189,16 +207,18 @@ class DimseServer:
                 _reject(assoc, REJECT_UNKNOWN_CALLER)
                 return
             entry = None
+        limit = entry.max_associations if entry is not None else 0
         with self._lock:
-            limit = entry.max_associations if entry is not None else 0
-            if limit and self._open.get(title, 0) >= limit:
-                log.warning("association from %r rejected: %d open, limit %d", title, self._open[title], limit)
-                _reject(assoc, REJECT_LIMIT)
-                return
-            self._open[title] = self._open.get(title, 0) + 1
-            self._callers[assoc] = Caller(title, entry)
+            over = bool(limit) and self._open.get(title, 0) >= limit
+            if not over:
+                self._open[title] = self._open.get(title, 0) + 1
+                self._callers[assoc] = Caller(title, entry)
+        if over:  # outside the lock: rejecting closes the connection, whose handler takes it
+            log.warning("association from %r rejected: %d open, limit %d", title, limit, limit)
+            _reject(assoc, REJECT_LIMIT)
 
     def _on_closed(self, event: evt.Event) -> None:
+        _drop_partial_dataset(event.assoc)
         with self._lock:
             caller = self._callers.pop(event.assoc, None)
             if caller is not None:

@@ -6,7 +6,10 @@ through QIDO-RS and WADO-RS, and C-FIND answers are compared with QIDO's.
 
 from __future__ import annotations
 
+import io
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -250,3 +253,71 @@ def test_refusals_unknown_ae_conflict_tenant_and_destination(sqlite_url: str, tm
         dimse.stop()
         server.stop()
         shutil.rmtree(data / "tmp", ignore_errors=True)
+
+
+def test_abort_mid_transfer_and_association_limit(sqlite_url: str, tmp_path: Path) -> None:
+    """A connection cut mid-C-STORE leaves nothing visible and no file behind; a per-AE limit of
+    open associations rejects the next one (transient, local limit exceeded); the SCP keeps serving."""
+    from pynetdicom import AE, evt
+    from pynetdicom.pdu import P_DATA_TF
+    from pynetdicom.sop_class import CTImageStorage, Verification
+
+    from tests.dicom_helpers import ct_instance
+
+    require_dcmtk()
+    data = tmp_path / "live"
+    data.mkdir()
+    incoming = tmp_path / "incoming"  # where pynetdicom writes data sets as they arrive
+    incoming.mkdir()
+    env = live_server_env(sqlite_url, data, TMPDIR=str(incoming))
+    assert cirrus(env, "ae", "add", "MODALITY").returncode == 0
+    assert cirrus(env, "ae", "add", "LIMITED", "--max-associations", "1").returncode == 0
+    dimse = DimseProcess(env, data / "dimse.log").start()
+    try:
+        raw = ct_instance(size=2048)  # 8 MiB of pixel data: many PDUs
+        ds = pydicom.dcmread(io.BytesIO(raw))
+        sent = {"pdata": 0}
+
+        def cut_after_a_few(event: evt.Event) -> None:
+            if isinstance(event.pdu, P_DATA_TF):
+                sent["pdata"] += 1
+                if sent["pdata"] == 20:
+                    event.assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+
+        ae = AE(ae_title="MODALITY")
+        ae.add_requested_context(CTImageStorage, ds.file_meta.TransferSyntaxUID)
+        assoc = ae.associate("127.0.0.1", dimse.port, ae_title="CIRRUS", max_pdu=16384,
+                             evt_handlers=[(evt.EVT_PDU_SENT, cut_after_a_few)])
+        assert assoc.is_established
+        status = assoc.send_c_store(ds)
+        assert not status or status.Status != 0
+        assoc.abort()
+        assert sent["pdata"] >= 20
+        deadline = time.monotonic() + 10
+        while "ended mid-transfer" not in dimse.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "ended mid-transfer" in dimse.output()
+        assert not list(incoming.iterdir())
+        assert not list((data / "tmp" / "dimse").iterdir())
+        find = tmp_path / "find"
+        find.mkdir()
+        done = dimse.tool("findscu", "MODALITY", "-S", "-X", "-od", str(find), "-k", "QueryRetrieveLevel=IMAGE",
+                          "-k", f"StudyInstanceUID={ds.StudyInstanceUID}", "-k",
+                          f"SeriesInstanceUID={ds.SeriesInstanceUID}", "-k", "SOPInstanceUID")
+        assert done.returncode == 0 and not list(find.glob("rsp*.dcm"))
+
+        # One association open for LIMITED: the second is refused, a third after release is accepted.
+        limited = AE(ae_title="LIMITED")
+        limited.add_requested_context(Verification)
+        held = limited.associate("127.0.0.1", dimse.port, ae_title="CIRRUS")
+        assert held.is_established
+        echo = dimse.tool("echoscu", "LIMITED")
+        assert echo.returncode != 0 and "Local Limit Exceeded" in echo.stderr, echo.stderr
+        held.release()
+        assert dimse.tool("echoscu", "LIMITED").returncode == 0
+        # The whole object, sent again properly, is stored.
+        again = ae.associate("127.0.0.1", dimse.port, ae_title="CIRRUS")
+        assert again.send_c_store(ds).Status == 0
+        again.release()
+    finally:
+        dimse.stop()
