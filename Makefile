@@ -29,8 +29,9 @@ frontend-test: frontend
 migrate: install
 	$(BIN)/cirrus migrate
 
+# The embedded default also runs the DIMSE SCP on 127.0.0.1:11112 (CIRRUS_DIMSE_EMBEDDED=false to turn it off).
 run: install frontend migrate
-	$(BIN)/cirrus serve
+	CIRRUS_DIMSE_EMBEDDED=$${CIRRUS_DIMSE_EMBEDDED:-true} $(BIN)/cirrus serve
 
 # Debian packages the tests need (Chromium for browser tests, DCMTK for the DIMSE tests).
 system-deps:

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="Accept associations from AE titles missing from the AE table (lab setups); their "
         "studies are owned by the default institution.",
     )
+    dimse_embedded: bool = Field(
+        default=False,
+        description="`cirrus serve` also runs the DIMSE SCP in its process (`make run` turns it on; "
+        "one HTTP worker only).",
+    )
     dimse_max_associations: int = Field(default=32, ge=1, description="Concurrent associations of one process.")
     dimse_timeout_seconds: float = Field(
         default=60.0, gt=0, description="ACSE, DIMSE and idle network timeout of an association (seconds)."

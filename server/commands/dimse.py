@@ -9,10 +9,7 @@ import signal
 
 from server.commands.common import add_data_dir, settings_from
 from server.context import open_context
-from server.dimse.bridge import LoopBridge
-from server.dimse.scp import DimseServer
-from server.dimse.store import StoreBatcher
-from server.services.ingest import IngestService
+from server.dimse.running import running_scp
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
@@ -39,23 +36,13 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
     async def main() -> None:
-        async with open_context(settings) as ctx:
+        async with open_context(settings) as ctx, running_scp(ctx) as server:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            batcher = StoreBatcher(IngestService(ctx))
-            batcher.start()
-            server = DimseServer(ctx, LoopBridge(loop, settings.dimse_timeout_seconds * 10), batcher,
-                                 ae_title=settings.dimse_ae_title, host=settings.dimse_host, port=settings.dimse_port)
-            await asyncio.to_thread(server.start)
             print(f"cirrus dimse: {settings.dimse_ae_title} on {settings.dimse_host}:{server.port}", flush=True)
-            try:
-                await stop.wait()
-            finally:
-                # Open associations finish their current operation through the loop meanwhile.
-                await asyncio.to_thread(server.stop)
-                await batcher.stop()
+            await stop.wait()
 
     asyncio.run(main())
     return 0

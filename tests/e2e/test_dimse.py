@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.conftest import LiveServer, free_port, live_server_env
+from tests.conftest import LiveServer, free_port, live_server_env, wait_for_port
 from tests.e2e.dimse_helpers import (
     DimseProcess,
     cirrus,
@@ -321,3 +322,27 @@ def test_abort_mid_transfer_and_association_limit(sqlite_url: str, tmp_path: Pat
         again.release()
     finally:
         dimse.stop()
+
+
+def test_embedded_scp_in_serve_accepting_any_caller(database_url: str, tmp_path: Path) -> None:
+    """`cirrus serve` with CIRRUS_DIMSE_EMBEDDED runs the SCP in its own process; with
+    CIRRUS_DIMSE_ACCEPT_ANY a caller missing from the AE table stores into the default institution."""
+    require_dcmtk()
+    data = tmp_path / "live"
+    data.mkdir()
+    port = free_port()
+    env = live_server_env(database_url, data, CIRRUS_DIMSE_EMBEDDED="true", CIRRUS_DIMSE_PORT=str(port),
+                          CIRRUS_DIMSE_ACCEPT_ANY="true")
+    server = LiveServer(env, data).start()
+    try:
+        wait_for_port(port, timeout=30)
+        ct = Path(str(get_testdata_file("CT_small.dcm")))
+        done = subprocess.run(["storescu", "-aet", "ANYONE", "-aec", "CIRRUS", "-xe", "127.0.0.1", str(port),
+                               str(ct)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        study, _, sop = _uids(ct)
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            found = http.get(f"/dicom-web/studies/{study}/instances").json()
+        assert [first(i, "00080018") for i in found] == [sop]
+    finally:
+        server.stop()
