@@ -316,10 +316,16 @@ def test_abort_mid_transfer_and_association_limit(sqlite_url: str, tmp_path: Pat
         assert echo.returncode != 0 and "Local Limit Exceeded" in echo.stderr, echo.stderr
         held.release()
         assert dimse.tool("echoscu", "LIMITED").returncode == 0
-        # The whole object, sent again properly, is stored.
+        # The whole object, sent again properly, is stored; one without a SeriesInstanceUID is
+        # refused with A900H (data set does not match SOP class), and the association goes on.
         again = ae.associate("127.0.0.1", dimse.port, ae_title="CIRRUS")
         assert again.send_c_store(ds).Status == 0
+        broken = pydicom.dcmread(io.BytesIO(ct_instance(size=8)))
+        del broken.SeriesInstanceUID
+        assert again.send_c_store(broken).Status == 0xA900
+        assert again.send_c_store(ds).Status == 0  # identical re-send: success
         again.release()
+        assert "refused (0xA900)" in dimse.output()
     finally:
         dimse.stop()
 
