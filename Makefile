@@ -29,13 +29,15 @@ frontend-test: frontend
 migrate: install
 	$(BIN)/cirrus migrate
 
+# The embedded default also runs the DIMSE SCP on 127.0.0.1:11112 (CIRRUS_DIMSE_EMBEDDED=false to turn it off).
 run: install frontend migrate
-	$(BIN)/cirrus serve
+	CIRRUS_DIMSE_EMBEDDED=$${CIRRUS_DIMSE_EMBEDDED:-true} $(BIN)/cirrus serve
 
-# Debian packages the tests need (Chromium for browser tests).
+# Debian packages the tests need (Chromium for browser tests, DCMTK for the DIMSE tests).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { echo "system-deps: installing Debian chromium (browser tests) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@command -v pdftoppm >/dev/null 2>&1 || { echo "system-deps: installing Debian poppler-utils (PDF report tests) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
+	@command -v storescu >/dev/null 2>&1 || { echo "system-deps: installing Debian dcmtk (DIMSE tests: echoscu, storescu, findscu, getscu, movescu) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk; }
 	@test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || { echo "system-deps: installing Debian fonts-wqy-microhei (Chinese in reports) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; }
 
 postgres:

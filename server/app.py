@@ -48,6 +48,13 @@ def frontend_dir(settings: Settings) -> Path:
     return Path(__file__).resolve().parents[1] / "viewer-frontend" / "dist"
 
 
+def _embedded_scp(ctx):  # type: ignore[no-untyped-def]
+    # Imported only when asked for: pynetdicom is not needed by a plain API process.
+    from server.dimse.running import running_scp
+
+    return running_scp(ctx)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -61,7 +68,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await analysis.start()
             app.state.ctx = ctx
             try:
-                yield
+                async with _embedded_scp(ctx) if settings.dimse_embedded else contextlib.nullcontext():
+                    yield
             finally:
                 await analysis.stop()
 

@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "ingest": "store DICOM files, folders and ZIP archives",
     "quant": "compute CBF (and ATT) maps from ASL images",
     "worker": "run analysis workers (separate from the API processes)",
+    "dimse": "run the DICOM (DIMSE) SCP: C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET",
+    "ae": "manage the DIMSE AE table (calling AEs, C-MOVE destinations)",
 }
 
 

@@ -54,6 +54,23 @@ class Settings(BaseSettings):
         default=1800.0, gt=0,
         description="How long a report lock lasts without a save; then another doctor may take over.",
     )
+    dimse_ae_title: str = Field(default="CIRRUS", description="AE title of `cirrus dimse` (called AE).")
+    dimse_host: str = Field(default="127.0.0.1", description="Address `cirrus dimse` binds to.")
+    dimse_port: int = Field(default=11112, description="Port `cirrus dimse` listens on.")
+    dimse_accept_any: bool = Field(
+        default=False,
+        description="Accept associations from AE titles missing from the AE table (lab setups); their "
+        "studies are owned by the default institution.",
+    )
+    dimse_embedded: bool = Field(
+        default=False,
+        description="`cirrus serve` also runs the DIMSE SCP in its process (`make run` turns it on; "
+        "one HTTP worker only).",
+    )
+    dimse_max_associations: int = Field(default=32, ge=1, description="Concurrent associations of one process.")
+    dimse_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="ACSE, DIMSE and idle network timeout of an association (seconds)."
+    )
 
     @property
     def resolved_database_url(self) -> str:

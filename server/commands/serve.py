@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         os.environ.update({
             "CIRRUS_DATA_DIR": str(settings.data_dir),
             "CIRRUS_HTTP_WORKERS": str(settings.http_workers),
+            # One port cannot serve N processes: run `cirrus dimse` beside them instead.
+            "CIRRUS_DIMSE_EMBEDDED": "false",
         })
         uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.http_workers, log_level="info", access_log=False)

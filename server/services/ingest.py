@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dicomweb.stow import FailureReason, InstanceOutcome
+from server.auth.principal import Principal
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.db.changes import STUDIES
@@ -114,9 +115,13 @@ class IngestService:
         return await self.ingest_batch(await asyncio.to_thread(encode), expected_study_uid)
 
     async def ingest_batch(
-        self, items: list[Spooled], expected_study_uid: str | None = None
+        self, items: list[Spooled], expected_study_uid: str | None = None, principal: Principal | None = None
     ) -> list[InstanceOutcome]:
-        """Store a batch; one outcome per item, in order. Never raises for bad input."""
+        """Store a batch; one outcome per item, in order. Never raises for bad input.
+
+        New studies are owned by ``principal``'s institution (the default institution without one).
+        """
+        owner = principal.institution_id if principal is not None else self.ctx.institution_id
         try:
             parsed = await asyncio.to_thread(
                 lambda: [parse_candidate(s.sha256, expected_study_uid, data=s.data, path=s.path) for s in items]
@@ -126,7 +131,7 @@ class IngestService:
             ]
             todo = [(i, p) for i, p in enumerate(parsed) if isinstance(p, Parsed)]
             if todo:
-                await self._store(todo, outcomes)
+                await self._store(todo, outcomes, owner)
             return [o for o in outcomes if o is not None]
         finally:
             for s in items:
@@ -172,9 +177,10 @@ class IngestService:
 
     # -- the two phases -----------------------------------------------------------------------
 
-    async def _store(self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None]) -> None:
+    async def _store(self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None],
+                     owner: int) -> None:
         ctx = self.ctx
-        accepted = await self._phase_creating(todo, outcomes)
+        accepted = await self._phase_creating(todo, outcomes, owner)
         if not accepted:
             return
         written: list[tuple[int, Parsed, str]] = []
@@ -220,7 +226,7 @@ class IngestService:
         await self._notify(studies)
 
     async def _phase_creating(
-        self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None]
+        self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], owner: int
     ) -> list[tuple[int, Parsed, str]]:
         """Insert ``creating`` rows; decide duplicates and conflicts. Returns what to write."""
         ctx = self.ctx
@@ -268,7 +274,7 @@ class IngestService:
                 await conn.execute(delete(Instance).where(Instance.id.in_([s[0] for s in stale])))
             if not accepted:
                 return []
-            study_ids = await self._upsert_studies(conn, [p for _, p, _ in accepted])
+            study_ids = await self._upsert_studies(conn, [p for _, p, _ in accepted], owner)
             series_ids, series_study = await self._upsert_series(conn, [p for _, p, _ in accepted], study_ids)
             rows = []
             keep = []
@@ -297,12 +303,12 @@ class IngestService:
             await ctx.store.delete(key)
         return keep
 
-    async def _upsert_studies(self, conn: AsyncConnection, parsed: list[Parsed]) -> dict[str, int]:
+    async def _upsert_studies(self, conn: AsyncConnection, parsed: list[Parsed], owner: int) -> dict[str, int]:
         by_uid: dict[str, Parsed] = {}
         for p in parsed:
             by_uid.setdefault(p.study_instance_uid, p)
         values = [
-            {**p.index.study, "institution_id": self.ctx.institution_id,
+            {**p.index.study, "institution_id": owner,
              "attributes_json": dumps(p.index.study_json), "created_at": utcnow(), "updated_at": utcnow()}
             for p in by_uid.values()
         ]

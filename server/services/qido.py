@@ -226,8 +226,13 @@ def _needs_metadata(query: QidoQuery) -> bool:
     return bool((query.include_fields | return_keywords(query)) - answered)
 
 
-def build_select(query: QidoQuery, dialect: str, limit: int) -> Select[Any]:
-    """The one SQL generator: a Core select for ``query`` returning at most ``limit`` rows."""
+def build_select(query: QidoQuery, dialect: str, limit: int,
+                 visible: ColumnElement[bool] | None = None) -> Select[Any]:
+    """The one SQL generator: a Core select for ``query`` returning at most ``limit`` rows.
+
+    ``visible`` is the caller's tenant rule over the study row (own institution or a live
+    grant), given by the caller's layer; None applies none (the server's own work).
+    """
     levels = query.returned_levels
     if query.level is QueryLevel.STUDY:
         stmt = select(
@@ -293,6 +298,8 @@ def build_select(query: QidoQuery, dialect: str, limit: int) -> Select[Any]:
         stmt = stmt.where(SERIES.c.series_instance_uid == query.series_uid)
     for match in query.constraints():
         stmt = stmt.where(match_clause(match, dialect))
+    if visible is not None:
+        stmt = stmt.where(visible)
     return stmt.order_by(*order).limit(limit).offset(query.offset)
 
 
@@ -408,13 +415,27 @@ class QidoService:
         self.dialect = ctx.engine.dialect.name
         self.max_results = max_results
 
-    async def search(self, query: QidoQuery, base_url: str) -> QidoResult:
-        """Run ``query``; ``base_url`` is the public DICOMweb root used for RetrieveURL."""
+    async def search(self, query: QidoQuery, base_url: str,
+                     visible: ColumnElement[bool] | None = None) -> QidoResult:
+        """Run ``query``; ``base_url`` is the public DICOMweb root used for RetrieveURL;
+        ``visible`` the caller's tenant rule (see ``build_select``)."""
         cap = self.max_results
         wanted = min(query.limit or cap, cap)
         # One extra row tells whether the server-side cap cut the answer short.
-        stmt = build_select(query, self.dialect, wanted + 1)
+        stmt = build_select(query, self.dialect, wanted + 1, visible)
         async with self.ctx.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         truncated = len(rows) > wanted and (query.limit is None or query.limit > cap)
         return QidoResult(ResultBuilder(query, base_url).build(rows[:wanted]), truncated)
+
+    async def stored_objects(self, query: QidoQuery,
+                             visible: ColumnElement[bool] | None = None) -> list[tuple[str, str, str, str]]:
+        """(SOPClassUID, SOPInstanceUID, transfer syntax, blob key) of every instance an
+        instance-level ``query`` matches, in QIDO order (for DIMSE retrieve)."""
+        assert query.level is QueryLevel.INSTANCE
+        stmt = build_select(query, self.dialect, self.max_results, visible).with_only_columns(
+            INSTANCE.c.sop_class_uid, INSTANCE.c.sop_instance_uid, INSTANCE.c.transfer_syntax_uid,
+            INSTANCE.c.blob_key,
+        )
+        async with self.ctx.engine.connect() as conn:
+            return [tuple(row) for row in (await conn.execute(stmt)).all()]  # type: ignore[misc]

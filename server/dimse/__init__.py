@@ -1,0 +1,1 @@
+"""DIMSE: the DICOM upper-layer SCP (`cirrus dimse`) over the same services as DICOMweb."""
