@@ -253,7 +253,8 @@ def test_instances_default_to_explicit_vr_little_endian(client) -> None:  # type
             want = pydicom.dcmread(io.BytesIO(original))
             assert got.SOPInstanceUID == sop
             assert (got.pixel_array == want.pixel_array).all()
-    r = client.get(f"{base}/{jpeg_sop}", headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+    as_stored = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    r = client.get(f"{base}/{jpeg_sop}", headers={"Accept": as_stored})
     [(headers, body)] = parts_of(r.headers["content-type"], r.content)
     assert headers["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.50"
     assert body == jpeg
