@@ -40,7 +40,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import synth  # noqa: E402
+from bench import firstread, synth  # noqa: E402
 from bench.common import (  # noqa: E402
     FRAME_ACCEPT,
     INSTANCE_ACCEPT,
@@ -520,7 +520,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--metadata-rounds", type=int, default=10)
     p.add_argument("--retrieve-rounds", type=int, default=6, help="times the 4 series are fetched per sample")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of frames and retrieve")
-    p.add_argument("--skip", default="", help="comma-separated steps to skip: stow,qido,metadata,frames,retrieve")
+    p.add_argument(
+        "--skip", default="", help="comma-separated steps to skip: firstread,stow,qido,metadata,frames,retrieve"
+    )
     p.add_argument("--work", type=Path, help="work folder (default: a temp dir, removed unless --keep)")
     p.add_argument(
         "--synth-dir",
@@ -554,6 +556,15 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - t0:.1f} s)",
             flush=True,
         )
+        first: tuple[dict[str, dict[str, Any]], list[str]] | None = None
+        if "firstread" not in a.skip and not (a.cirrus or a.compare):
+            print("first reads: fresh store, default settings, each server alone ...", flush=True)
+            fr = argparse.Namespace(
+                series=a.series, instances=a.instances, size=a.size, bodies=max(1, study.instance_count // a.batch),
+                frames=min(500, study.instance_count // 2), rendered=min(200, study.instance_count // 5),
+                stow_again=False, synth_dir=a.synth_dir, only=["Cirrus"] if a.no_peer else ["Cirrus", "Orthanc"],
+            )
+            first = firstread.run(fr, work / "firstread")
         roof_dir = synth_dir.parent / (synth_dir.name + "-roof")
         prepare_roof(study, roof_dir)
         bodies, boundary = prepare_stow(study, work / "stow", a.batch)
@@ -609,6 +620,14 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(t.server, Cirrus) and t.server.startup_failures:
                 t.notes.append(f"{t.server.startup_failures} start(s) of `cirrus serve` failed and were retried")
         print()
+        if first is not None:
+            print(firstread.render_table(first[0]))
+            for note in first[1]:
+                print(f"note: first read: {note}")
+            loads = ", ".join(f"{k} {v['load_before']:.2f}" for k, v in first[0].items())
+            print(f"first-read load average before each server's run: {loads}")
+            print()
+            print("warm (every URL many times over, both servers running):")
         print(table)
         for t in [*targets, roof_target]:
             for note in t.notes:
@@ -642,6 +661,7 @@ def main(argv: list[str] | None = None) -> int:
                             t.name: {"url": t.dicomweb_url, "results": t.results, "notes": t.notes} for t in targets
                         },
                         "table": table,
+                        "first_read": first[0] if first is not None else None,
                     },
                     indent=1,
                 )
