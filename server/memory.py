@@ -126,9 +126,9 @@ class PixelCaches:
     outputs: LRU[bytes] = field(default_factory=lambda: LRU(100_000, 256 * 1024 * 1024))
     decoded: LRU[Any] = field(default_factory=lambda: LRU(10_000, 128 * 1024 * 1024))
     rows: TtlLRU[Any] = field(default_factory=lambda: TtlLRU(10_000, ROW_TTL))
-    # Where renders ran: on the event loop (small native frames) or in a worker thread.
-    renders_inline: int = 0
-    renders_off_loop: int = 0
+    # Where frames were rendered: in the render pool's processes (native) or a worker thread (others).
+    renders_pooled: int = 0
+    renders_threaded: int = 0
 
 
 class MemoryBudget:

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     http_workers: int = Field(
         default=0, ge=0, description="HTTP worker processes of `cirrus serve`; 0 means one per CPU core."
     )
+    render_processes: int = Field(
+        default=0, ge=0,
+        description="Render worker processes per HTTP worker; 0 means the cores divided among the HTTP workers.",
+    )
+    render_memory_mb: int = Field(
+        default=1536, ge=0, description="Address-space cap of each render worker process (MiB); 0 means none."
+    )
     static_dir: str = Field(default="", description="Built SPA folder; empty means viewer-frontend/dist.")
     institution: str = Field(default="Default", description="Name of the default owning institution.")
     max_upload_bytes: int = Field(default=8 * 1024**3, description="Largest accepted upload body.")
@@ -74,6 +81,10 @@ class Settings(BaseSettings):
     def resolved_http_workers(self) -> int:
         """The HTTP worker processes `cirrus serve` runs: as set, else one per core."""
         return self.http_workers or os.cpu_count() or 1
+
+    @property
+    def resolved_render_processes(self) -> int:
+        return self.render_processes or max(1, (os.cpu_count() or 1) // max(1, self.http_workers))
 
     @property
     def cors_origin_list(self) -> list[str]:
