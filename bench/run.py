@@ -26,6 +26,7 @@ import functools
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +41,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import synth  # noqa: E402
+from bench import firstread, synth  # noqa: E402
 from bench.common import (  # noqa: E402
     FRAME_ACCEPT,
     INSTANCE_ACCEPT,
@@ -127,7 +128,7 @@ class Target:
     name: str
     dicomweb_url: str
     restart: Callable[[], None] | None = None
-    reset: Callable[[Target, str], None] | None = None  # deletes the study again
+    reset: Callable[[Target, str], None] | None = None  # restarts the server on an empty store
     server: Any = None  # the Cirrus/Orthanc object when the harness started it
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -191,29 +192,29 @@ def measure_stow(t: Target, bodies: list[Path], boundary: str, count: int, paral
     t.samples.setdefault("stow_instances_per_s", []).append(count / run.wall)
 
 
-def delete_study_cirrus(t: Target, study_uid: str) -> None:
-    req = urllib.request.Request(f"{t.dicomweb_url}/studies/{study_uid}", method="DELETE")
-    with urllib.request.urlopen(req, timeout=120) as r:
-        r.read()
+def fresh_cirrus(t: Target, _study_uid: str) -> None:
+    c = t.server
+    c.stop()
+    shutil.rmtree(c.work / "data", ignore_errors=True)
+    c.start()
 
 
-def delete_study_orthanc(t: Target, study_uid: str) -> None:
-    """Orthanc's DICOMweb plugin has no DELETE: find the study through Orthanc's own REST API."""
-    base = host_of(t.dicomweb_url)
-    req = urllib.request.Request(f"{base}/tools/lookup", data=study_uid.encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=60) as r:
-        found = json.loads(r.read())
-    for item in found:
-        if item.get("Type") == "Study":
-            with urllib.request.urlopen(urllib.request.Request(f"{base}/studies/{item['ID']}", method="DELETE")) as r:
-                r.read()
+def fresh_orthanc(t: Target, _study_uid: str) -> None:
+    o = t.server
+    o.stop()
+    for folder in ("storage", "index"):
+        shutil.rmtree(o.work / folder, ignore_errors=True)
+    o.start()
 
 
 def measure_stow_all(targets: list[Target], study: synth.StudyInfo, bodies: list[Path], boundary: str, a: Any) -> None:
     """STOW the study into every server, ``--stow-repeats`` times, alternating servers.
 
-    Between repetitions the study is deleted again (servers that cannot be reset are measured once),
-    so every sample stores new instances; the last repetition leaves the study in place.
+    Every sample stores into an empty store: between repetitions a server this harness started is
+    restarted on a fresh data folder (servers that cannot be reset are measured once). Deleting the
+    study instead left each server's index and files in the state a delete leaves, and the previous
+    sample's written-back pages competed with the next sample's writes; ``os.sync()`` before each
+    sample keeps one server's write-back out of the other's figure.
     """
     for rep in range(a.stow_repeats):
         for t in targets:
@@ -222,6 +223,7 @@ def measure_stow_all(targets: list[Target], study: synth.StudyInfo, bodies: list
             try:
                 if rep:
                     t.reset(t, study.study_uid)  # type: ignore[misc]
+                os.sync()
                 measure_stow(t, bodies, boundary, study.instance_count, a.stow_parallel)
             except Exception as exc:
                 t.notes.append(f"STOW repetition {rep + 1} failed: {exc}")
@@ -520,7 +522,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--metadata-rounds", type=int, default=10)
     p.add_argument("--retrieve-rounds", type=int, default=6, help="times the 4 series are fetched per sample")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of frames and retrieve")
-    p.add_argument("--skip", default="", help="comma-separated steps to skip: stow,qido,metadata,frames,retrieve")
+    p.add_argument(
+        "--skip", default="", help="comma-separated steps to skip: firstread,stow,qido,metadata,frames,retrieve"
+    )
     p.add_argument("--work", type=Path, help="work folder (default: a temp dir, removed unless --keep)")
     p.add_argument(
         "--synth-dir",
@@ -540,7 +544,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    import shutil
 
     work = a.work or Path(tempfile.mkdtemp(prefix="cirrus-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -554,6 +557,15 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - t0:.1f} s)",
             flush=True,
         )
+        first: tuple[dict[str, dict[str, Any]], list[str]] | None = None
+        if "firstread" not in a.skip and not (a.cirrus or a.compare):
+            print("first reads: fresh store, default settings, each server alone ...", flush=True)
+            fr = argparse.Namespace(
+                series=a.series, instances=a.instances, size=a.size, bodies=max(1, study.instance_count // a.batch),
+                frames=min(500, study.instance_count // 2), rendered=min(200, study.instance_count // 5),
+                stow_again=False, synth_dir=a.synth_dir, only=["Cirrus"] if a.no_peer else ["Cirrus", "Orthanc"],
+            )
+            first = firstread.run(fr, work / "firstread")
         roof_dir = synth_dir.parent / (synth_dir.name + "-roof")
         prepare_roof(study, roof_dir)
         bodies, boundary = prepare_stow(study, work / "stow", a.batch)
@@ -572,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                 c.start()
 
             targets.append(
-                Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, reset=delete_study_cirrus, server=cirrus)
+                Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, reset=fresh_cirrus, server=cirrus)
             )
         if a.compare:
             targets.append(Target(a.compare_name or "peer", a.compare.rstrip("/")))
@@ -585,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
                 o.start()
 
             targets.append(
-                Target("Orthanc", orthanc.dicomweb_url, restart_orthanc, reset=delete_study_orthanc, server=orthanc)
+                Target("Orthanc", orthanc.dicomweb_url, restart_orthanc, reset=fresh_orthanc, server=orthanc)
             )
 
         load_before = os.getloadavg()
@@ -609,6 +621,14 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(t.server, Cirrus) and t.server.startup_failures:
                 t.notes.append(f"{t.server.startup_failures} start(s) of `cirrus serve` failed and were retried")
         print()
+        if first is not None:
+            print(firstread.render_table(first[0]))
+            for note in first[1]:
+                print(f"note: first read: {note}")
+            loads = ", ".join(f"{k} {v['load_before']:.2f}" for k, v in first[0].items())
+            print(f"first-read load average before each server's run: {loads}")
+            print()
+            print("warm (every URL many times over, both servers running):")
         print(table)
         for t in [*targets, roof_target]:
             for note in t.notes:
@@ -642,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
                             t.name: {"url": t.dicomweb_url, "results": t.results, "notes": t.notes} for t in targets
                         },
                         "table": table,
+                        "first_read": first[0] if first is not None else None,
                     },
                     indent=1,
                 )

@@ -18,7 +18,7 @@ from server.context import open_context
 from server.routes import api, qido, rendered, spa, stow, wado
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
-from server.workflow.background import AnalysisBackground
+from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
 
@@ -60,18 +60,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_context(settings) as ctx:
-            await sweep_orphans(ctx)
-            # The detector always runs in API processes (they see the ingest); analysis workers
-            # only when the embedded default asks for them (``cirrus worker`` runs them apart).
-            analysis = AnalysisBackground(ctx, settings.workers)
-            await analysis.start()
-            app.state.ctx = ctx
-            try:
-                async with _embedded_scp(ctx) if settings.dimse_embedded else contextlib.nullcontext():
-                    yield
-            finally:
-                await analysis.stop()
+        with analysis_host(settings.data_dir) as host:
+            async with open_context(settings) as ctx:
+                await sweep_orphans(ctx)
+                # The detector always runs in API processes (they see the ingest); analysis workers
+                # only when the embedded default asks for them (``cirrus worker`` runs them apart),
+                # and only in one of the HTTP worker processes — as does the embedded DIMSE SCP.
+                analysis = AnalysisBackground(ctx, settings.workers if host else 0)
+                await analysis.start()
+                app.state.ctx = ctx
+                try:
+                    embedded = settings.dimse_embedded and host
+                    async with _embedded_scp(ctx) if embedded else contextlib.nullcontext():
+                        yield
+                finally:
+                    await analysis.stop()
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
     routes = [

@@ -20,6 +20,7 @@ from server.db.bootstrap import ensure_institution
 from server.db.changes import ChangeBus
 from server.db.database import create_engine, session_factory, write_transaction
 from server.memory import MemoryBudget, ProcessMemory
+from server.render_pool import RenderPool
 from server.settings import Settings
 from server.storage import BlobStore, open_store
 
@@ -38,6 +39,8 @@ class AppContext:
     store: BlobStore
     changes: ChangeBus
     memory: ProcessMemory
+    # Decode / render work off the event loop (started at the first render).
+    renderer: RenderPool
     # Sessions whose transaction writes (SQLite: BEGIN IMMEDIATE); use them through ``write_session``.
     write_sessions: async_sessionmaker[AsyncSession]
     institution_id: int = 1
@@ -74,6 +77,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     engine = create_engine(settings.resolved_database_url)
     store = open_store(settings)
     changes = ChangeBus(engine)
+    renderer = RenderPool(settings.resolved_render_processes, settings.render_memory_mb * 1024 * 1024)
     try:
         institution_id = await ensure_institution(engine, settings.institution)
         await changes.start()
@@ -85,9 +89,11 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             store=store,
             changes=changes,
             memory=ProcessMemory(stow_budget=MemoryBudget(settings.stow_memory_mb * 1024 * 1024)),
+            renderer=renderer,
             institution_id=institution_id,
         )
     finally:
+        renderer.close()
         await changes.close()
         await store.close()
         await engine.dispose()

@@ -4,9 +4,11 @@ Everything here is built once per process from settings (``server.context.open_c
 reached through ``AppContext``; no module keeps state of its own. Each structure is bounded, by
 entries and by bytes, so no sequence of requests can grow it without limit.
 
-- ``InstanceCache``: recently looked-up instances (immutable once created) for the frame and
-  rendered hot paths; entries live ``ttl`` seconds, a DELETE in this process evicts at once, and an
-  instance deleted by another process answers 404 when its blob is read.
+- ``SeriesTables``: per series, its stored instances (blob key, frame table, ...) from one indexed
+  query, shared by the frame, rendered and metadata paths: a viewer opening a series costs one
+  look-up, not one per frame request. Bounded by bytes; entries live ``ttl`` seconds, a DELETE in
+  this process evicts at once, and an instance deleted by another process answers 404 when its
+  blob is read.
 - ``MetadataCache``: whole metadata answers by (resource, version, base URL). The version is read
   from the index on every request, so an entry is never served stale.
 - ``PixelCaches``: parsed headers, rendered outputs, decoded frames of compressed instances, and the
@@ -90,15 +92,43 @@ class TtlLRU(Generic[V]):
             self._lru.pop(key)
 
 
+class SeriesTables:
+    """(study, series) -> {SOP Instance UID: stored instance}, bounded by bytes, expiring after ``ttl``."""
+
+    def __init__(self, max_bytes: int, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self._lru: LRU[tuple[float, dict[str, Any]]] = LRU(max_entries, max_bytes)
+        self.loads = 0  # series tables read from the index (a figure for tests and tuning)
+
+    def get(self, study: str, series: str) -> dict[str, Any] | None:
+        hit = self._lru.get((study, series))
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, study: str, series: str, table: dict[str, Any], size: int) -> None:
+        self.loads += 1
+        self._lru.pop((study, series))
+        self._lru.put((study, series), (time.monotonic() + self.ttl, table), size)
+
+    def evict_study(self, study: str) -> None:
+        for key in [k for k in self._lru.keys() if k[0] == study]:  # type: ignore[index]
+            self._lru.pop(key)
+
+    @property
+    def size(self) -> int:
+        return self._lru.size
+
+
 @dataclass
 class PixelCaches:
     headers: LRU[Any] = field(default_factory=lambda: LRU(4096, 128 * 1024 * 1024))
     outputs: LRU[bytes] = field(default_factory=lambda: LRU(100_000, 256 * 1024 * 1024))
     decoded: LRU[Any] = field(default_factory=lambda: LRU(10_000, 128 * 1024 * 1024))
     rows: TtlLRU[Any] = field(default_factory=lambda: TtlLRU(10_000, ROW_TTL))
-    # Where renders ran: on the event loop (small native frames) or in a worker thread.
-    renders_inline: int = 0
-    renders_off_loop: int = 0
+    # Where frames were rendered: in the render pool's processes (native) or a worker thread (others).
+    renders_pooled: int = 0
+    renders_threaded: int = 0
 
 
 class MemoryBudget:
@@ -124,9 +154,9 @@ class ProcessMemory:
     """The bounded in-memory structures of one process."""
 
     stow_budget: MemoryBudget
-    instances: TtlLRU[Any] = field(default_factory=lambda: TtlLRU(20_000, 60.0))
+    series: SeriesTables = field(default_factory=lambda: SeriesTables(64 * 1024 * 1024, 60.0))
     metadata: LRU[bytes] = field(default_factory=lambda: LRU(100_000, 64 * 1024 * 1024))
     pixels: PixelCaches = field(default_factory=PixelCaches)
 
 
-__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "ROW_TTL", "TtlLRU"]
+__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "ROW_TTL", "SeriesTables", "TtlLRU"]

@@ -6,6 +6,7 @@ nothing else reads the environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -38,7 +39,16 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="*", description="Comma-separated allowed CORS origins, or *.")
     host: str = Field(default="127.0.0.1", description="Address `cirrus serve` binds to.")
     port: int = Field(default=8080, description="Port `cirrus serve` binds to.")
-    http_workers: int = Field(default=1, description="HTTP worker processes of `cirrus serve`.")
+    http_workers: int = Field(
+        default=0, ge=0, description="HTTP worker processes of `cirrus serve`; 0 means one per CPU core."
+    )
+    render_processes: int = Field(
+        default=0, ge=0,
+        description="Render worker processes per HTTP worker; 0 means the cores divided among the HTTP workers.",
+    )
+    render_memory_mb: int = Field(
+        default=1536, ge=0, description="Address-space cap of each render worker process (MiB); 0 means none."
+    )
     static_dir: str = Field(default="", description="Built SPA folder; empty means viewer-frontend/dist.")
     institution: str = Field(default="Default", description="Name of the default owning institution.")
     max_upload_bytes: int = Field(default=8 * 1024**3, description="Largest accepted upload body.")
@@ -65,7 +75,7 @@ class Settings(BaseSettings):
     dimse_embedded: bool = Field(
         default=False,
         description="`cirrus serve` also runs the DIMSE SCP in its process (`make run` turns it on; "
-        "one HTTP worker only).",
+        "with several HTTP workers it runs in one of them).",
     )
     dimse_max_associations: int = Field(default=32, ge=1, description="Concurrent associations of one process.")
     dimse_timeout_seconds: float = Field(
@@ -83,6 +93,15 @@ class Settings(BaseSettings):
         if self.storage_url:
             return self.storage_url
         return str((self.data_dir / "blobs").resolve())
+
+    @property
+    def resolved_http_workers(self) -> int:
+        """The HTTP worker processes `cirrus serve` runs: as set, else one per core."""
+        return self.http_workers or os.cpu_count() or 1
+
+    @property
+    def resolved_render_processes(self) -> int:
+        return self.render_processes or max(1, (os.cpu_count() or 1) // max(1, self.http_workers))
 
     @property
     def cors_origin_list(self) -> list[str]:

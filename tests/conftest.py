@@ -192,6 +192,9 @@ def live_server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str
             "CIRRUS_DATA_DIR": str(data_dir),
             "CIRRUS_DATABASE_URL": database_url,
             "CIRRUS_WORKERS": "0",
+            # One process, so kill() is a kill -9 of the whole server (tests that need several
+            # HTTP workers set it and stop the process group).
+            "CIRRUS_HTTP_WORKERS": "1",
             "PYTHONPATH": str(ROOT),
         }
     )

@@ -43,6 +43,7 @@ RANKS: list[tuple[str, int]] = [
     ("server.db", 1),
     ("server.storage", 1),
     ("server.memory", 1),
+    ("server.render_pool", 1),
     ("server.settings", 1),
     ("server.app_errors", 1),
 ]

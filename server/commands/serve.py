@@ -1,25 +1,45 @@
-"""``cirrus serve``: run the HTTP server (embedded default: SQLite + files)."""
+"""``cirrus serve``: run the HTTP server (embedded default: SQLite + files).
+
+Without ``--workers`` (or ``CIRRUS_HTTP_WORKERS``) it runs one HTTP worker process per CPU core:
+the app keeps no state of its own between requests (caches are per process and only hold
+immutable data or data re-validated against the index), so N processes answer as one.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+from datetime import timedelta
 
 import uvicorn
 
 from server.app import create_app
 from server.commands.common import add_data_dir, settings_from
+from server.context import open_context
 from server.db.migrate import upgrade
+from server.services.sweep import sweep_orphans
+from server.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help=help_text)
     p.add_argument("--host", help="bind address (default: $CIRRUS_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: $CIRRUS_PORT or 8080)")
-    p.add_argument("--workers", type=int, help="HTTP worker processes (default: $CIRRUS_HTTP_WORKERS or 1)")
+    p.add_argument(
+        "--workers", type=int, help="HTTP worker processes (default: $CIRRUS_HTTP_WORKERS, else one per CPU core)"
+    )
     p.add_argument("--migrate", action="store_true", help="upgrade the schema before serving")
     add_data_dir(p)
     p.set_defaults(func=run)
+
+
+async def _sweep_alone(settings: Settings) -> None:
+    """Before any worker starts: the default institution (no start-up race between workers) and, on
+    SQLite, removal of half-stored instances (no process can be mid-write now)."""
+    async with open_context(settings) as ctx:
+        if ctx.engine.dialect.name == "sqlite":
+            await sweep_orphans(ctx, grace=timedelta(0))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,15 +51,15 @@ def run(args: argparse.Namespace) -> int:
     if args.migrate:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.resolved_database_url)
-    if args.workers:
-        settings.http_workers = args.workers
+    settings.http_workers = args.workers or settings.resolved_http_workers
     if settings.http_workers > 1:
+        # On SQLite this host's processes are the only writers: sweep once here, at once, so a
+        # resend after a crash succeeds; the workers then only sweep what is old (see sweep_orphans).
+        asyncio.run(_sweep_alone(settings))
         # Worker processes build their own app from the environment: hand the resolved settings over.
         os.environ.update({
             "CIRRUS_DATA_DIR": str(settings.data_dir),
             "CIRRUS_HTTP_WORKERS": str(settings.http_workers),
-            # One port cannot serve N processes: run `cirrus dimse` beside them instead.
-            "CIRRUS_DIMSE_EMBEDDED": "false",
         })
         uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.http_workers, log_level="info", access_log=False)

@@ -6,8 +6,10 @@ instances and frames, and let ``server.services.pixels`` do the work.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from dicomweb.errors import BadRequest, NotAcceptable, NotFound
@@ -25,6 +27,7 @@ from dicomweb.pixels.render_params import (
 from dicomweb.pixels.syntaxes import TARGETS
 from dicomweb.uids import uid_problem
 from server.http import ctx_of, path_uids
+from server.render_pool import BATCH
 from server.services import pixels
 from server.services.frame_retrieval import parse_frame_list
 from server.services.retrieve import StoredInstance
@@ -58,15 +61,23 @@ def _image_response(request: Request, out: pixels.RenderedImage) -> Response:
     return Response(out.body, media_type=out.media_type, headers=headers)
 
 
-def _multipart(parts: list[pixels.RenderedImage], media_type: str) -> Response:
+def _multipart(batches: AsyncIterator[list[pixels.RenderedImage]], media_type: str) -> Response:
+    """Parts streamed as their batches are rendered: memory holds one batch, and a client that
+    goes away stops the rendering."""
     boundary = new_boundary()
-    chunks: list[bytes] = []
-    for i, part in enumerate(parts):
-        chunks.append(part_header(media_type, first=i == 0, boundary=boundary))
-        chunks.append(part.body)
-    chunks.append(closing(boundary))
-    return Response(
-        b"".join(chunks), media_type=related_content_type(media_type, boundary), headers={"Cache-Control": "no-cache"}
+
+    async def body() -> AsyncIterator[bytes]:
+        first = True
+        async for batch in batches:
+            chunks: list[bytes] = []
+            for part in batch:
+                chunks += [part_header(media_type, first=first, boundary=boundary), part.body]
+                first = False
+            yield b"".join(chunks)
+        yield closing(boundary)
+
+    return StreamingResponse(
+        body(), media_type=related_content_type(media_type, boundary), headers={"Cache-Control": "no-cache"}
     )
 
 
@@ -99,13 +110,22 @@ async def rendered(request: Request) -> Response:
             raise BadRequest(f"frames: at most {MAX_RENDERED_PARTS} frames can be rendered in one request")
         if params.media_type == "image/gif":
             return _image_response(request, await svc.render_animation(img, numbers, params))
-        return _multipart([await svc.render(img, n, params) for n in numbers], params.media_type)
+        svc.check_frames(img, numbers)  # a 404 before the answer starts
+
+        async def frame_batches() -> AsyncIterator[list[pixels.RenderedImage]]:
+            for start in range(0, len(numbers), BATCH):
+                yield await svc.render_many(img, numbers[start : start + BATCH], params)
+
+        return _multipart(frame_batches(), params.media_type)
     # Study and series: one part per image instance, its first frame.
     images = _with_pixels(rows)
     if len(images) > MAX_RENDERED_PARTS:
         raise BadRequest(f"at most {MAX_RENDERED_PARTS} instances can be rendered in one request")
-    parts = [await svc.render(await svc.image(r), 1, params) for r in images]
-    return _multipart(parts, params.media_type)
+    async def first_frames() -> AsyncIterator[list[pixels.RenderedImage]]:
+        for r in images:
+            yield [await svc.render(await svc.image(r), 1, params)]
+
+    return _multipart(first_frames(), params.media_type)
 
 
 async def thumbnail(request: Request) -> Response:

@@ -1,7 +1,10 @@
 """Pixel work behind /rendered, /thumbnail, WADO-URI and transcoded WADO-RS.
 
-Frames are read by the byte ranges recorded at ingest and decoded one at a
-time in a worker thread (numpy, pillow and the codecs release the GIL).
+Nothing heavier than a look-up runs on the event loop. Native frames are
+rendered in the render pool's worker processes (``server.render_pool``), which
+read the recorded byte ranges themselves, several frames per hand-over;
+compressed frames are decoded in a worker thread (the codecs release the GIL)
+and kept decoded.
 Objects whose frames are not byte-addressable (deflated, big endian) are
 read whole and decoded through pydicom.
 
@@ -38,13 +41,14 @@ from dicomweb.pixels.render_params import RenderParams
 from dicomweb.pixels.syntaxes import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
 from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
 from server.context import AppContext
+from server.render_pool import BATCH
 from server.services import retrieve
 from server.services.retrieve import StoredInstance
+from server.storage import BlobNotFound
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Bump when rendering changes output bytes, so ETags change with them.
 RENDER_VERSION = "1"
-INLINE_RENDER_PIXELS = 512 * 512  # native frames up to this size render on the event loop
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,10 @@ class PixelService:
 
     # -- decoding ---------------------------------------------------------------------------------
 
+    def check_frames(self, img: Image, numbers: list[int]) -> None:
+        for n in numbers:
+            self._check_frame(img, n)
+
     def _check_frame(self, img: Image, frame: int) -> None:
         if frame < 1 or frame > img.frame_count:
             raise NotFound(
@@ -132,15 +140,6 @@ class PixelService:
         raw = await self.ctx.store.get_bytes(img.row.blob_key)
         return await asyncio.to_thread(pydicom.dcmread, io.BytesIO(raw), force=True)
 
-    def _local_ranges(self, img: Image, frame: int) -> tuple[str, list[tuple[int, int]]] | None:
-        """(blob key, ranges) when the store can read the frame synchronously in the worker thread."""
-        frames = img.row.frames()
-        if not hasattr(self.ctx.store, "read_ranges_sync") or frames is None \
-                or img.desc.transfer_syntax_uid == ExplicitVRBigEndian:
-            return None
-        self._check_frame(img, frame)
-        return img.row.blob_key, frames[frame - 1]
-
     @staticmethod
     def _decode(img: Image, source: list[bytes] | Dataset, frame: int) -> tuple[Any, PixelDescription]:
         try:
@@ -155,41 +154,76 @@ class PixelService:
     # -- rendering --------------------------------------------------------------------------------
 
     async def render(self, img: Image, frame: int, params: RenderParams, kind: str = "rendered") -> RenderedImage:
-        self._check_frame(img, frame)
-        etag = render_etag(img.row, frame, params, kind)
-        cached = self.outputs.get(etag)
-        if cached is not None:
-            return RenderedImage(cached, params.media_type, etag)
+        return (await self.render_many(img, [frame], params, kind))[0]
+
+    async def render_many(self, img: Image, numbers: list[int], params: RenderParams,
+                          kind: str = "rendered") -> list[RenderedImage]:
+        """Frames of one instance, rendered off the event loop (native frames in the render pool,
+        ``render_pool.BATCH`` per hand-over) and cached by their ETag."""
+        out: dict[int, RenderedImage] = {}
+        todo: list[tuple[int, str]] = []
+        for n in numbers:
+            self._check_frame(img, n)
+            etag = render_etag(img.row, n, params, kind)
+            cached = self.outputs.get(etag)
+            if cached is not None:
+                out[n] = RenderedImage(cached, params.media_type, etag)
+            else:
+                todo.append((n, etag))
+        frames = img.row.frames()
+        pooled = img.desc.is_native and frames is not None and img.desc.transfer_syntax_uid != ExplicitVRBigEndian
+        for start in range(0, len(todo), BATCH):
+            chunk = todo[start : start + BATCH]
+            if pooled:
+                assert frames is not None
+                bodies = await self._render_pooled(img, frames, [n for n, _ in chunk], params)
+            else:
+                bodies = [await self._render_threaded(img, n, params) for n, _ in chunk]
+            for (n, etag), body in zip(chunk, bodies, strict=True):
+                self.outputs.put(etag, body, len(body))
+                out[n] = RenderedImage(body, params.media_type, etag)
+        return [out[n] for n in numbers]
+
+    async def _render_pooled(self, img: Image, frames: list[list[tuple[int, int]]], numbers: list[int],
+                             params: RenderParams) -> list[bytes]:
+        store = self.ctx.store
+        local = getattr(store, "local_path", None)
+        attrs = [RenderAttributes.from_dataset(img.header, n - 1) for n in numbers]
+        if local is not None:
+            sources = [(None, frames[n - 1], a) for n, a in zip(numbers, attrs, strict=True)]
+            path = local(img.row.blob_key)
+        else:
+            sources = [(await store.get_ranges(img.row.blob_key, frames[n - 1]), None, a)
+                       for n, a in zip(numbers, attrs, strict=True)]
+            path = None
+        try:
+            bodies = await self.ctx.renderer.render(path, img.desc, sources, params)  # type: ignore[arg-type]
+            self.ctx.memory.pixels.renders_pooled += len(bodies)
+            return bodies
+        except FileNotFoundError as exc:
+            raise BlobNotFound(img.row.blob_key) from exc
+
+    async def _render_threaded(self, img: Image, frame: int, params: RenderParams) -> bytes:
+        """Compressed or not byte-addressable frames: decoded in a worker thread (codecs release the
+        GIL) and kept decoded, so a viewer dragging the window skips the codec."""
         decoded_key = (img.row.blob_key, frame)
         decoded = self.decoded.get(decoded_key)
-        local = self._local_ranges(img, frame) if decoded is None else None
-        source = None if decoded is not None or local is not None else await self._frame_source(img, frame)
+        source = None if decoded is not None else await self._frame_source(img, frame)
 
         def work() -> tuple[bytes, Any]:
-            # On a filesystem store the frame is read in this worker thread: one thread hop per request.
             frame_data = decoded
             if frame_data is None:
-                src = self.ctx.store.read_ranges_sync(*local) if local is not None else source
-                assert src is not None
-                frame_data = self._decode(img, src, frame)
+                assert source is not None
+                frame_data = self._decode(img, source, frame)
             arr, desc = frame_data
             attrs = RenderAttributes.from_dataset(img.header, frame - 1)
             return render_frame(arr, desc, attrs, params), frame_data
 
-        small = img.desc.is_native and img.desc.rows * img.desc.columns <= INLINE_RENDER_PIXELS
-        if small and local is not None:
-            # A page-cache read and about a millisecond of numpy + libjpeg-turbo: cheaper on the event
-            # loop than a thread hop (the hop's GIL hand-offs cost more than the work saves).
-            body, frame_data = work()
-            self.ctx.memory.pixels.renders_inline += 1
-        else:
-            body, frame_data = await asyncio.to_thread(work)
-            self.ctx.memory.pixels.renders_off_loop += 1
+        body, frame_data = await asyncio.to_thread(work)
+        self.ctx.memory.pixels.renders_threaded += 1
         if decoded is None and not img.desc.is_native:
-            # Keep decoded compressed frames: a viewer dragging the window re-renders the same frame.
             self.decoded.put(decoded_key, frame_data, int(frame_data[0].nbytes))
-        self.outputs.put(etag, body, len(body))
-        return RenderedImage(body, params.media_type, etag)
+        return body
 
     async def render_animation(self, img: Image, numbers: list[int], params: RenderParams) -> RenderedImage:
         """Frames of one instance as an animated GIF (frames decoded one at a time)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -28,9 +29,26 @@ class StoredInstance:
     frame_index: str | None
 
     def frames(self) -> list[list[tuple[int, int]]] | None:
+        """The (offset, length) fragments of every frame; parsed once per cached row."""
+        return self._frames
+
+    @cached_property
+    def _frames(self) -> list[list[tuple[int, int]]] | None:
         if self.frame_index is None:
             return None
         return [[(int(o), int(n)) for o, n in frame] for frame in orjson.loads(self.frame_index)]
+
+    @property
+    def memory_size(self) -> int:
+        """About what the row takes in memory once its frame table is parsed."""
+        return 600 + 3 * len(self.frame_index or "")
+
+
+INSTANCE_COLUMNS = (
+    Instance.id, Study.study_instance_uid, Series.series_instance_uid, Instance.sop_instance_uid,
+    Instance.sop_class_uid, Instance.transfer_syntax_uid, Instance.blob_key, Instance.size,
+    Instance.number_of_frames, Instance.frame_index,
+)
 
 
 def _where(study: str, series: str | None, sop: str | None):  # type: ignore[no-untyped-def]
@@ -59,15 +77,13 @@ def _what(study: str, series: str | None, sop: str | None) -> str:
     return f"study {study}"
 
 
+ORDER = (Series.series_number, Series.id, Instance.instance_number, Instance.id)
+
+
 async def find_instances(
     ctx: AppContext, study: str, series: str | None = None, sop: str | None = None
 ) -> list[StoredInstance]:
-    stmt = _joined(
-        Instance.id, Study.study_instance_uid, Series.series_instance_uid, Instance.sop_instance_uid,
-        Instance.sop_class_uid, Instance.transfer_syntax_uid, Instance.blob_key, Instance.size,
-        Instance.number_of_frames, Instance.frame_index,
-    ).where(*_where(study, series, sop)).order_by(Series.series_number, Series.id, Instance.instance_number,
-                                                   Instance.id)
+    stmt = _joined(*INSTANCE_COLUMNS).where(*_where(study, series, sop)).order_by(*ORDER)
     async with ctx.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     if not rows:
@@ -76,15 +92,25 @@ async def find_instances(
 
 
 async def find_instance(ctx: AppContext, study: str, series: str, sop: str) -> StoredInstance:
-    """One instance by its full path, through the in-process cache."""
-    cache = ctx.memory.instances
-    key = (study, series, sop)
-    hit = cache.get(key)
-    if hit is not None:
-        return hit  # type: ignore[no-any-return]
-    inst = (await find_instances(ctx, study, series, sop))[0]
-    cache.put(key, inst)
-    return inst
+    """One instance by its full path, from its series' table (one indexed query per series)."""
+    tables = ctx.memory.series
+    table = tables.get(study, series)
+    if table is None:
+        async with ctx.engine.connect() as conn:
+            rows = (await conn.execute(_joined(*INSTANCE_COLUMNS).where(*_where(study, series, None)))).all()
+        table = _remember(ctx, study, series, [StoredInstance(*row) for row in rows])
+    inst = table.get(sop)
+    if inst is None:
+        # Not stored yet when the table was read (or not at all): ask the index for this one.
+        inst = (await find_instances(ctx, study, series, sop))[0]
+        table[sop] = inst
+    return inst  # type: ignore[no-any-return]
+
+
+def _remember(ctx: AppContext, study: str, series: str, rows: list[StoredInstance]) -> dict[str, StoredInstance]:
+    table = {r.sop_instance_uid: r for r in rows}
+    ctx.memory.series.put(study, series, table, sum(r.memory_size for r in rows))
+    return table
 
 
 async def metadata_version(ctx: AppContext, study: str, series: str | None, sop: str | None) -> str:
@@ -101,19 +127,24 @@ async def metadata_version(ctx: AppContext, study: str, series: str | None, sop:
 
 
 async def metadata_documents(ctx: AppContext, study: str, series: str | None, sop: str | None) -> list[bytes]:
-    stmt = _joined(Instance.metadata_json).where(*_where(study, series, sop)).order_by(
-        Series.series_number, Series.id, Instance.instance_number, Instance.id
-    )
+    """The stored DICOM JSON of the named instances. A series' documents come with its instance
+    table, which is kept for the frame and rendered requests a viewer sends next."""
+    whole_series = series is not None and sop is None
+    cols = (Instance.metadata_json, *INSTANCE_COLUMNS) if whole_series else (Instance.metadata_json,)
+    stmt = _joined(*cols).where(*_where(study, series, sop)).order_by(*ORDER)
     async with ctx.engine.connect() as conn:
-        docs = (await conn.execute(stmt)).scalars().all()
-    if not docs:
+        rows = (await conn.execute(stmt)).all()
+    if not rows:
         raise NotFound(f"no {_what(study, series, sop)}")
-    return list(docs)
+    if whole_series:
+        assert series is not None
+        _remember(ctx, study, series, [StoredInstance(*row[1:]) for row in rows])
+    return [row[0] for row in rows]
 
 
 async def delete_instances(ctx: AppContext, study: str, series: str | None, sop: str | None) -> int:
     """Remove the named instances (rows, then blobs); empty series and studies go too."""
-    ctx.memory.instances.evict_where(lambda key: key[0] == study)
+    ctx.memory.series.evict_study(study)
     async with ctx.write() as conn:
         rows = (
             await conn.execute(

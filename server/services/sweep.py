@@ -26,7 +26,9 @@ async def sweep_orphans(ctx: AppContext, grace: timedelta | None = None) -> int:
         alone = ctx.engine.dialect.name == "sqlite" and ctx.settings.http_workers <= 1
         grace = timedelta(0) if alone else timedelta(minutes=10)
     cutoff = utcnow() - grace
-    async with ctx.engine.begin() as conn:
+    # A write transaction from the start: on SQLite a read that later writes fails at once when
+    # another process (a sibling HTTP worker starting) wrote in between.
+    async with ctx.write() as conn:
         rows = (
             await conn.execute(
                 select(Instance.id, Instance.blob_key).where(

@@ -90,6 +90,10 @@ class FileBlobStore:
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         return (await self.get_ranges(key, [(offset, length)]))[0]
 
+    def local_path(self, key: str) -> str:
+        """The blob's file, for worker processes that read byte ranges themselves."""
+        return str(self._path(key))
+
     def read_ranges_sync(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """Blocking ranged read, for callers already in a worker thread."""
         try:

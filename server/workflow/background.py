@@ -8,13 +8,38 @@ Nothing registers itself at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
 from server.context import AppContext
 from server.workflow import detector
 from server.workflow.worker import DEFAULT_LEASE_SECONDS, worker_loop, worker_name
 
 log = logging.getLogger("cirrus.analysis")
+
+
+@contextlib.contextmanager
+def analysis_host(data_dir: Path) -> Iterator[bool]:
+    """True in the one process of this data folder that runs the in-process analysis workers.
+
+    ``cirrus serve`` with N HTTP worker processes would otherwise run N × ``CIRRUS_WORKERS``
+    analyses at once. The elected process holds an exclusive lock on a file of the data folder; the
+    kernel drops it when that process ends (even by kill -9), and the next start elects again.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "analysis-workers.lock", "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 class AnalysisBackground:

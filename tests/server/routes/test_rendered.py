@@ -325,7 +325,7 @@ def test_frame_list_rendered_is_multipart(client) -> None:  # type: ignore[no-un
     assert np.array_equal(back, ref[0])
 
 
-def test_small_native_frames_render_on_the_loop_others_in_a_thread(client) -> None:  # type: ignore[no-untyped-def]
+def test_native_frames_render_in_the_pool_others_in_a_thread(client) -> None:  # type: ignore[no-untyped-def]
     stats = client.app.state.ctx.memory.pixels
     study, series = generate_uid(), generate_uid()
     native = relabel(get_testdata_file("CT_small.dcm"), study, series, 1)  # 128x128 explicit VR LE
@@ -335,7 +335,7 @@ def test_small_native_frames_render_on_the_loop_others_in_a_thread(client) -> No
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     ds = pydicom.dcmread(io.BytesIO(native))
     assert Image.open(io.BytesIO(r.content)).size == (ds.Columns, ds.Rows)
-    assert (stats.renders_inline, stats.renders_off_loop) == (1, 0)  # rendered on the event loop
+    assert (stats.renders_pooled, stats.renders_threaded) == (1, 0)  # rendered in the render pool
     r = client.get(url_of(compressed) + "/frames/1/rendered", params={"window": "40,400"})
     assert r.status_code == 200
-    assert (stats.renders_inline, stats.renders_off_loop) == (1, 1)  # decode + render off the loop
+    assert (stats.renders_pooled, stats.renders_threaded) == (1, 1)  # decoded in a worker thread
