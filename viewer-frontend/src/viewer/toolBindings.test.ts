@@ -59,16 +59,10 @@ describe('tool bindings', () => {
 });
 
 describe('the magnifier lens', () => {
-  it('magnifies by its factor whatever the viewport height', async () => {
-    const { magnifySizeFor, LENS } = await import('./toolBindings');
-    for (const height of [300, 850, 1600]) {
-      const size = magnifySizeFor(LENS.factor, height, LENS.size);
-      // cornerstone shows parallelScale / size (world half-height) in the lens: pixels per mm there
-      // over pixels per mm in the viewport is the magnification.
-      const parallelScale = 120;
-      const viewportPxPerMm = height / (2 * parallelScale);
-      const lensPxPerMm = LENS.size / ((2 * parallelScale) / size);
-      expect(lensPxPerMm / viewportPxPerMm).toBeCloseTo(LENS.factor, 6);
-    }
+  it('reads the square around the cursor that fills the lens at its factor', async () => {
+    const { lensSource, LENS } = await import('./toolBindings');
+    expect(lensSource([300, 200], 200, 2)).toEqual({ sx: 250, sy: 150, size: 100 });
+    const { size } = lensSource([0, 0], LENS.size, LENS.factor);
+    expect(LENS.size / size).toBe(LENS.factor); // magnified, never a shrunken copy
   });
 });

@@ -9,13 +9,93 @@ import * as csTools from '@cornerstonejs/tools';
 export const LENS = { size: 200, factor: 2 };
 
 /**
- * cornerstone's MagnifyTool divides the viewport's parallel scale (half the world height the whole
- * viewport shows) by `magnifySize` and shows that in the lens, so its real magnification is
- * magnifySize × lens height / viewport height: a small value on a tall viewport shows a shrunken copy
- * of the slice. This is the magnifySize that gives `factor` on a viewport `viewportHeight` px high.
+ * Where the lens reads from: the square of the viewport canvas (device pixels) centred on the cursor
+ * that fills a lens of `lensPx` device pixels at `factor` times its size.
  */
-export function magnifySizeFor(factor: number, viewportHeight: number, lensHeight: number): number {
-  return (factor * Math.max(1, viewportHeight)) / Math.max(1, lensHeight);
+export function lensSource(cursor: [number, number], lensPx: number, factor: number): { sx: number; sy: number; size: number } {
+  const size = lensPx / factor;
+  return { sx: cursor[0] - size / 2, sy: cursor[1] - size / 2, size };
+}
+
+interface PointerDetail {
+  element: HTMLDivElement;
+  currentPoints: { canvas: [number, number] };
+}
+
+/**
+ * The magnifier: a lens over the cursor showing the neighbourhood under it at LENS.factor, drawn from
+ * the viewport's own canvas (and the CBF overlay's, when one is shown), so it shows exactly what is on
+ * screen there — window, colour map, overlay — on the CPU and the GPU path alike. (cornerstone's
+ * MagnifyTool renders a second viewport whose camera is reset when its image arrives on the CPU path:
+ * it then shows the whole slice, shrunken.)
+ */
+export class LensTool extends csTools.BaseTool {
+  static toolName = 'CirrusLens';
+  private lens?: HTMLCanvasElement;
+  private host?: HTMLDivElement;
+
+  constructor(props: Record<string, unknown> = {}) {
+    super(props, { supportedInteractionTypes: ['Mouse', 'Touch'], configuration: { size: LENS.size, factor: LENS.factor } });
+  }
+
+  preMouseDownCallback = (evt: { detail: unknown; preventDefault?: () => void }): boolean => {
+    const detail = evt.detail as PointerDetail;
+    this.host = detail.element;
+    this.show(detail.currentPoints.canvas);
+    const end = () => this.hide();
+    const E = csTools.Enums.Events;
+    for (const name of [E.MOUSE_UP, E.MOUSE_CLICK, E.TOUCH_END]) detail.element.addEventListener(name, end, { once: true });
+    evt.preventDefault?.();
+    return true;
+  };
+
+  preTouchStartCallback = (evt: { detail: unknown; preventDefault?: () => void }): boolean => this.preMouseDownCallback(evt);
+
+  mouseDragCallback(evt: { detail: unknown }): void {
+    this.show((evt.detail as PointerDetail).currentPoints.canvas);
+  }
+
+  touchDragCallback(evt: { detail: unknown }): void {
+    this.mouseDragCallback(evt);
+  }
+
+  private show(cursor: [number, number]): void {
+    const host = this.host;
+    if (!host) return;
+    const parent = (host.querySelector('.viewport-element') as HTMLElement | null) ?? host;
+    const source = parent.querySelector('canvas.cornerstone-canvas') as HTMLCanvasElement | null;
+    if (!source) return;
+    const { size, factor } = this.configuration as { size: number; factor: number };
+    if (!this.lens) {
+      this.lens = document.createElement('canvas');
+      this.lens.className = 'cirrus-lens';
+      Object.assign(this.lens.style, { position: 'absolute', width: `${size}px`, height: `${size}px`, pointerEvents: 'none', border: '1px solid #9ab', borderRadius: '4px', zIndex: '5', background: '#000' });
+      parent.appendChild(this.lens);
+    }
+    const dpr = source.width / Math.max(1, source.clientWidth);
+    const px = Math.round(size * dpr);
+    if (this.lens.width !== px) this.lens.width = this.lens.height = px;
+    this.lens.style.left = `${cursor[0] - size / 2}px`;
+    this.lens.style.top = `${cursor[1] - size / 2}px`;
+    const ctx = this.lens.getContext('2d');
+    if (!ctx) return;
+    const { sx, sy, size: side } = lensSource([cursor[0] * dpr, cursor[1] * dpr], px, factor);
+    ctx.imageSmoothingEnabled = false;
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, px, px);
+    ctx.drawImage(source, sx, sy, side, side, 0, 0, px, px);
+    const overlay = parent.querySelector('canvas.parametric-overlay') as HTMLCanvasElement | null;
+    if (overlay?.width) {
+      const k = overlay.width / Math.max(1, source.width);
+      ctx.drawImage(overlay, sx * k, sy * k, side * k, side * k, 0, 0, px, px);
+    }
+  }
+
+  private hide(): void {
+    this.lens?.remove();
+    this.lens = undefined;
+    this.host = undefined;
+  }
 }
 
 /**
@@ -71,20 +151,6 @@ export class WindowLevelByRangeTool extends csTools.WindowLevelTool {
   }
 }
 
-/** MagnifyTool whose lens magnifies by LENS.factor whatever the viewport's size. */
-export class LensTool extends csTools.MagnifyTool {
-  static toolName = 'CirrusLens';
-  constructor(props: ConstructorParameters<typeof csTools.MagnifyTool>[0] = {}) {
-    super({ ...props, configuration: { magnifyWidth: LENS.size, magnifyHeight: LENS.size, ...(props?.configuration ?? {}) } });
-    const start = this.preMouseDownCallback;
-    this.preMouseDownCallback = (evt) => {
-      const element = (evt.detail as { element: HTMLDivElement }).element;
-      const { magnifyHeight } = this.configuration as { magnifyHeight: number };
-      this.configuration.magnifySize = magnifySizeFor(LENS.factor, element.clientHeight, magnifyHeight);
-      return start(evt);
-    };
-  }
-}
 
 export const TOOLS = {
   wl: WindowLevelByRangeTool.toolName,

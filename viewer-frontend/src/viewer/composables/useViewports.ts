@@ -7,7 +7,7 @@ import type { FrameRef } from '../../api/client';
 import { str, type DicomJson } from '../../api/dicomJson';
 import { t, type MessageKey } from '../../i18n';
 import type { HandlerRegistry } from '../handlers/registry';
-import { quantityOf } from '../derived';
+import { isMosaic, quantityOf } from '../derived';
 import { imageKind, type ImageKind } from '../presets';
 
 export type Layout = '1x1' | '1x2' | '2x2';
@@ -31,6 +31,8 @@ export interface Slot {
   imageKind?: ImageKind;
   /** Shown in the perfusion palette (a CBF/ATT map): the pane shows a colour bar. */
   colour?: boolean;
+  /** A Siemens mosaic (no per-slice geometry): no overlay is placed on it. */
+  mosaic?: boolean;
 }
 
 /** The parts of cornerstone this composable drives (the page builds it from the loaded modules). */
@@ -119,6 +121,7 @@ export function useViewports(options: ViewportsOptions) {
       const meta = set.frames[start].meta;
       slot.imageKind = imageKind(str(meta, 'Modality'), quantityOf(meta));
       slot.colour = !!set.colormap;
+      slot.mosaic = isMosaic(meta);
       slot.count = set.frames.length;
       slot.index = start;
       await vp.setStack(imageIds, start);
