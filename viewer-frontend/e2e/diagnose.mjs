@@ -220,6 +220,25 @@ try {
     await page.selectOption('[data-testid=locale]', 'en');
   });
 
+  await test('the overlay menu offers only the maps; no overlay is placed on the Siemens mosaic', async () => {
+    await open(sourceUid);
+    const scUid = series.find((s) => s['0008103E']?.Value?.[0]?.includes('colour'))?.['0020000E'].Value[0];
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=overlay] option').length > 1, null, { timeout: 10000 });
+    const offered = await page.$$eval('[data-testid=overlay] option', (os) => os.map((o) => o.value).filter(Boolean));
+    assert(offered[0] === cbfUid, `first overlay choice ${offered[0]}, the CBF series is ${cbfUid}`);
+    assert(!offered.includes(sourceUid) && !offered.includes(scUid), `raw or colour series offered: ${offered}`);
+    assert(offered.length === 2, `expected the CBF series and the Parametric Map, got ${offered.length}`);
+    await page.selectOption('[data-testid=overlay]', cbfUid);
+    await page.waitForSelector('[data-testid=overlay-refused]', { timeout: 5000 });
+    const drawn = await page.evaluate(() => {
+      const c = document.querySelector('canvas.parametric-overlay');
+      if (!c || !c.width) return 0;
+      return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((v, i) => i % 4 === 3 && v > 0).length;
+    });
+    await page.screenshot({ path: join(ARTIFACTS, 'd04-overlay-mosaic.png') });
+    assert(drawn === 0, `the map was drawn over the mosaic (${drawn} px)`);
+  });
+
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);
 } catch (e) {
   console.log(`not ok - setup: ${e.stack ?? e}`);
