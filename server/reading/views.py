@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from server.auth.principal import Principal
 from server.db.archive import Study
 from server.db.database import aware, utcnow
 from server.db.reading import ReadingAttachment, ReadingEvent, ReadingLock, ReadingRequest, ReportVersion
-from server.reading.service import RequestView
+from server.reading.service import RequestView, holds
 from server.reading.worklists import Page
 
 
@@ -20,15 +21,16 @@ def _institution(names: dict[int, str], inst: int | None) -> dict[str, Any] | No
     return None if inst is None else {"id": inst, "name": names.get(inst, "")}
 
 
-def lock_json(lock: ReadingLock | None) -> dict[str, Any] | None:
+def lock_json(lock: ReadingLock | None, p: Principal) -> dict[str, Any] | None:
     if lock is None:
         return None
-    return {"holder_name": lock.holder_name, "holder_user_id": lock.holder_user_id,
+    return {"mine": holds(p, lock), "holder_name": lock.holder_name, "holder_user_id": lock.holder_user_id,
             "holder_institution_id": lock.holder_institution_id, "acquired_at": iso(lock.acquired_at),
             "expires_at": iso(lock.expires_at), "expired": aware(lock.expires_at) <= utcnow()}
 
 
-def summary_json(req: ReadingRequest, names: dict[int, str], lock: ReadingLock | None) -> dict[str, Any]:
+def summary_json(req: ReadingRequest, names: dict[int, str], lock: ReadingLock | None, p: Principal
+                 ) -> dict[str, Any]:
     return {
         "id": req.id, "number": req.number, "state": req.state, "mode": req.mode,
         "patient_name": req.patient_name, "patient_id": req.patient_id, "patient_sex": req.patient_sex,
@@ -39,15 +41,15 @@ def summary_json(req: ReadingRequest, names: dict[int, str], lock: ReadingLock |
         "assisting_institution": _institution(names, req.assisting_institution_id),
         "requester_name": req.requester_name, "reporter_name": req.reporter_name,
         "reviewer_name": req.reviewer_name, "reason": req.reason,
-        "lock": lock_json(lock if req.state == "reporting" else None),
+        "lock": lock_json(lock if req.state == "reporting" else None, p),
         "report_version": req.report_version, "revision": req.revision,
         "created_at": iso(req.created_at), "updated_at": iso(req.updated_at), "approved_at": iso(req.approved_at),
     }
 
 
-def page_json(page: Page, limit: int, offset: int) -> dict[str, Any]:
+def page_json(page: Page, limit: int, offset: int, p: Principal) -> dict[str, Any]:
     return {"total": page.total, "limit": limit, "offset": offset,
-            "requests": [summary_json(r, page.institutions, page.locks.get(r.id or 0)) for r in page.requests]}
+            "requests": [summary_json(r, page.institutions, page.locks.get(r.id or 0), p) for r in page.requests]}
 
 
 def study_json(s: Study) -> dict[str, Any]:
@@ -75,10 +77,10 @@ def event_json(e: ReadingEvent) -> dict[str, Any]:
             "detail": e.detail, "created_at": iso(e.created_at)}
 
 
-def request_json(view: RequestView) -> dict[str, Any]:
+def request_json(view: RequestView, p: Principal) -> dict[str, Any]:
     req = view.request
     return {
-        **summary_json(req, view.institutions, view.lock),
+        **summary_json(req, view.institutions, view.lock, p),
         "clinical_history": req.clinical_history, "chief_complaint": req.chief_complaint,
         "parties": sorted(p.value for p in view.parties), "actions": view.actions,
         "studies": [study_json(s) for s in view.studies],

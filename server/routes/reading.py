@@ -46,8 +46,9 @@ def _language(request: Request) -> str:
 
 async def list_requests(request: Request) -> Response:
     flt = worklists.parse_filter(dict(request.query_params))
-    page = await worklists.list_requests(ctx_of(request), principal_of(request), flt)
-    return _json(views.page_json(page, flt.limit, flt.offset))
+    p = principal_of(request)
+    page = await worklists.list_requests(ctx_of(request), p, flt)
+    return _json(views.page_json(page, flt.limit, flt.offset, p))
 
 
 async def counts(request: Request) -> Response:
@@ -68,12 +69,13 @@ async def create_request(request: Request) -> Response:
     ctx, p = ctx_of(request), principal_of(request)
     req = await service.create_request(ctx, p, data)
     view = await service.get_request(ctx, p, req.id or 0)
-    return _json(views.request_json(view), status=201)
+    return _json(views.request_json(view, p), status=201)
 
 
 async def get_request(request: Request) -> Response:
-    view = await service.get_request(ctx_of(request), principal_of(request), _id(request))
-    return _json(views.request_json(view))
+    p = principal_of(request)
+    view = await service.get_request(ctx_of(request), p, _id(request))
+    return _json(views.request_json(view, p))
 
 
 async def link_studies(request: Request) -> Response:
@@ -81,14 +83,16 @@ async def link_studies(request: Request) -> Response:
     uids = parse_request({"study_uids": body.get("study_uids", [])}).study_uids
     if not uids:
         raise InvalidInput("study_uids must name at least one study")
-    view = await service.link_studies(ctx_of(request), principal_of(request), _id(request), uids)
-    return _json(views.request_json(view))
+    p = principal_of(request)
+    view = await service.link_studies(ctx_of(request), p, _id(request), uids)
+    return _json(views.request_json(view, p))
 
 
 async def unlink_study(request: Request) -> Response:
     uid = request.path_params["study"]
-    view = await service.unlink_study(ctx_of(request), principal_of(request), _id(request), uid)
-    return _json(views.request_json(view))
+    p = principal_of(request)
+    view = await service.unlink_study(ctx_of(request), p, _id(request), uid)
+    return _json(views.request_json(view, p))
 
 
 async def add_attachment(request: Request) -> Response:
@@ -187,7 +191,7 @@ async def act(request: Request) -> Response:
     if run is None:
         raise NotFoundError(f"no reading action {name[:40]!r} (known: {', '.join(ACTIONS)})")
     body = await _body_json(request)
-    return _json(views.request_json(await run(request, body)))
+    return _json(views.request_json(await run(request, body), principal_of(request)))
 
 
 # -- the report -------------------------------------------------------------------------------------

@@ -133,11 +133,12 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
 
     # Report under the lock: the colleague is told who holds it.
     locked = contract.check(c.post(f"{base}/lock", headers=reporter), T + "/{action}")
-    assert locked["state"] == "reporting" and locked["lock"]["holder_name"] == "报告医生"
+    assert locked["state"] == "reporting" and locked["lock"]["holder_name"] == "报告医生" and locked["lock"]["mine"]
     held = c.post(f"{base}/lock", headers=colleague)
     assert held.status_code == 409 and "报告医生" in held.json()["error"] and held.json()["state"] == "reporting"
     listed = c.get("/api/reading/requests?list=reporting", headers=colleague).json()["requests"][0]
     assert listed["lock"]["holder_name"] == "报告医生" and listed["lock"]["expired"] is False
+    assert listed["lock"]["mine"] is False
     contract.check(c.post(f"{base}/studies", json={"study_uids": [study]}, headers=requester),
                    T + "/studies")  # 409: material is closed while reporting
     contract.check(c.delete(f"{base}/studies/{study}", headers=requester), T + "/studies/{study}")

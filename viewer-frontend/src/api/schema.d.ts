@@ -962,6 +962,8 @@ export interface components {
             name: string;
         };
         ReadingLock: {
+            /** @description the caller holds the lock */
+            mine: boolean;
             holder_name: string;
             holder_user_id: number | null;
             holder_institution_id: number;
