@@ -223,7 +223,8 @@ async def _lock_row(session: AsyncSession, req: ReadingRequest) -> ReadingLock |
     return await session.get(ReadingLock, req.id)
 
 
-def _holds(p: Principal, lock: ReadingLock | None) -> bool:
+def holds(p: Principal, lock: ReadingLock | None) -> bool:
+    """The caller holds ``lock`` (by user id, or by name for callers without one)."""
     if lock is None:
         return False
     if p.user_id is not None and lock.holder_user_id is not None:
@@ -233,7 +234,7 @@ def _holds(p: Principal, lock: ReadingLock | None) -> bool:
 
 async def _require_lock(session: AsyncSession, p: Principal, req: ReadingRequest, action: str) -> ReadingLock:
     lock = await _lock_row(session, req)
-    if not _holds(p, lock):
+    if not holds(p, lock):
         if lock is None:
             raise RequestTransitionError(action, req.state)
         raise LockHeld(req.id or 0, lock.holder_name, lock.expires_at)
@@ -249,7 +250,7 @@ async def lock(ctx: AppContext, p: Principal, request_id: int) -> RequestView:
         check_role("lock", p.role, access.parties_of(p, req))
         if req.state == RequestState.REPORTING:
             held = await _lock_row(session, req)
-            if _holds(p, held):  # locking again is a renewal
+            if holds(p, held):  # locking again is a renewal
                 assert held is not None
                 held.expires_at = utcnow() + timedelta(seconds=seconds)
                 await session.commit()
@@ -309,7 +310,7 @@ async def release(ctx: AppContext, p: Principal, request_id: int) -> RequestView
         req = await _load(session, p, request_id)
         _authorise(p, req, "release")
         held = await _lock_row(session, req)
-        if not _holds(p, held) and p.role not in (Role.ADMIN, Role.INSTITUTION_ADMIN):
+        if not holds(p, held) and p.role not in (Role.ADMIN, Role.INSTITUTION_ADMIN):
             raise ActionForbidden(f"only {held.holder_name if held else 'the holder'} or an admin may release the lock")
         before = req.state
         await _cas(session, req, "release", RequestState.TO_REPORT)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from quant import Source
+from server.reading.states import RequestState
+from server.routes import openapi_reading
 from server.workflow.jobs import M0_MISSING, PARAMETERS
 from server.workflow.states import TRANSITIONS, JobState
 
@@ -136,8 +138,10 @@ UPLOAD_PROPERTIES: dict[str, Any] = {
 
 SCHEMAS: dict[str, Any] = {
     "Error": _closed({"error": STRING, "status": {"type": "integer"},
-                      "state": {"type": "string", "enum": [s.value for s in JobState],
-                                "description": "409: the job's current state"}},
+                      "state": {"type": "string",
+                                "enum": [*(s.value for s in JobState),
+                                         *(s.value for s in RequestState if s.value not in set(JobState))],
+                                "description": "409: the job's or reading request's current state"}},
                      optional=("state",)),
     "JobState": {"type": "string", "enum": list(JobState)},
     "JobAction": {"type": "string", "enum": MANUAL_ACTIONS},
@@ -290,7 +294,7 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "Cirrus API",
         "version": "1",
-        "description": "Uploads and ASL analysis jobs. DICOMweb (QIDO/WADO/STOW) lives under /dicom-web. "
+        "description": "Uploads, ASL analysis jobs and the reading workflow (requests, worklists, reports). DICOMweb (QIDO/WADO/STOW) lives under /dicom-web. "
                        "Errors answer {\"error\": message, \"status\": code}.",
     },
     "servers": [{"url": "/api"}],
@@ -420,11 +424,12 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **openapi_reading.PATHS,
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **_json_body({"type": "object"})}}}},
     },
-    "components": {"schemas": SCHEMAS},
+    "components": {"schemas": {**SCHEMAS, **openapi_reading.SCHEMAS}},
 }
 
 

@@ -11,6 +11,10 @@ describe('parseRoute', () => {
     expect(v.params.studyUid).toBe('1.2.3');
     expect(v.query.get('series')).toBe('4.5');
     expect(parseRoute('/viewer', '').page).toBe('studies');
+    expect(parseRoute('/reading', '?list=mine').page).toBe('reading');
+    const r = parseRoute('/reading/12', '');
+    expect([r.page, r.params.requestId]).toEqual(['report', '12']);
+    expect(parseRoute('/reading/x', '').page).toBe('reading');
   });
   it('round-trips a viewer url', () => {
     const url = new URL(viewerUrl('1.2.840.1', '9.8'), 'http://x');

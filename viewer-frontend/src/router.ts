@@ -1,7 +1,7 @@
-// A minimal history router: four pages do not need more, and the server's SPA fallback serves any path.
+// A minimal history router: a handful of pages do not need more, and the server's SPA fallback serves any path.
 import { reactive } from 'vue';
 
-export type Page = 'studies' | 'viewer' | 'upload' | 'analysis';
+export type Page = 'studies' | 'viewer' | 'upload' | 'analysis' | 'reading' | 'report';
 
 export interface Route {
   page: Page;
@@ -15,6 +15,8 @@ export function parseRoute(pathname: string, search: string): Route {
   if (parts[0] === 'viewer' && parts[1]) return { page: 'viewer', params: { studyUid: parts[1] }, query };
   if (parts[0] === 'upload') return { page: 'upload', params: {}, query };
   if (parts[0] === 'analysis') return { page: 'analysis', params: {}, query };
+  if (parts[0] === 'reading' && parts[1] && /^\d+$/.test(parts[1])) return { page: 'report', params: { requestId: parts[1] }, query };
+  if (parts[0] === 'reading') return { page: 'reading', params: {}, query };
   return { page: 'studies', params: {}, query };
 }
 
@@ -37,4 +39,8 @@ export function navigate(url: string, replace = false): void {
 
 export function viewerUrl(studyUid: string, seriesUid?: string): string {
   return `/viewer/${encodeURIComponent(studyUid)}${seriesUid ? `?series=${encodeURIComponent(seriesUid)}` : ''}`;
+}
+
+export function reportUrl(requestId: number): string {
+  return `/reading/${requestId}`;
 }

@@ -223,6 +223,245 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/reading/requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A worklist: the requests of one list the caller sees, filtered, newest first */
+        get: operations["listReadingRequests"];
+        put?: never;
+        /** Create a request (申请单): self-diagnosis or a superior hospital (which is granted the linked studies) */
+        post: operations["createReadingRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Requests per worklist */
+        get: operations["readingCounts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/institutions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reading hospitals to choose and requesting hospitals to filter by */
+        get: operations["readingInstitutions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One request */
+        get: operations["getReadingRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/studies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Link more studies (requester, while to report or sent back) */
+        post: operations["linkReadingStudies"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/studies/{study}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unlink a study (its grant is removed) */
+        delete: operations["unlinkReadingStudy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Attach one file (the raw body; ?filename=, its Content-Type kept) */
+        post: operations["addReadingAttachment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/attachments/{attachment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An attachment's bytes */
+        get: operations["getReadingAttachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Save the report (autosave): a new version when it changed (201), the same one otherwise (200); the lock holder only, renews the lock */
+        put: operations["saveReadingReport"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The report versions the caller may see */
+        get: operations["listReportVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/versions/{number}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version against another (default: the one before it), line by line */
+        get: operations["diffReportVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The printable report (A4 PDF) of a version (default: the newest the caller sees) */
+        get: operations["readingReportPdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/quantities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Numbers to insert: the newest finished ASL analysis of the linked studies */
+        get: operations["readingQuantities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/{action}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A transition of the state table: cancel, lock, take-over, release, submit, start-review, approve, return, send-back, resubmit, request-assistance, amend (approve stores the SR and the PDF in the study) */
+        post: operations["readingAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -248,10 +487,10 @@ export interface components {
             error: string;
             status: number;
             /**
-             * @description 409: the job's current state
+             * @description 409: the job's or reading request's current state
              * @enum {string}
              */
-            state?: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            state?: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | "to_report" | "reporting" | "reported" | "in_review" | "approved" | "returned" | "sent_back";
         };
         /** @enum {string} */
         JobState: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
@@ -713,6 +952,267 @@ export interface components {
             /** @description the job id */
             id: string;
             data: components["schemas"]["JobSummary"];
+        };
+        /** @enum {string} */
+        ReadingState: "to_report" | "reporting" | "reported" | "in_review" | "approved" | "returned" | "sent_back" | "cancelled";
+        /** @enum {string} */
+        ReadingAction: "create" | "cancel" | "lock" | "take_over" | "release" | "save" | "submit" | "start_review" | "approve" | "return" | "send_back" | "resubmit" | "request_assistance" | "amend";
+        InstitutionRef: {
+            id: number;
+            name: string;
+        };
+        ReadingLock: {
+            /** @description the caller holds the lock */
+            mine: boolean;
+            holder_name: string;
+            holder_user_id: number | null;
+            holder_institution_id: number;
+            /** @description ISO 8601 date and time */
+            acquired_at: string;
+            /** @description ISO 8601 date and time */
+            expires_at: string;
+            /** @description another doctor may take it over */
+            expired: boolean;
+        };
+        /** @description A request as listed */
+        ReadingSummary: {
+            id: number;
+            /** @description diagnosis number (诊断号): date and id */
+            number: string;
+            state: components["schemas"]["ReadingState"];
+            /** @enum {string} */
+            mode: "self" | "superior";
+            patient_name: string;
+            patient_id: string;
+            patient_sex: string;
+            patient_age: string;
+            modality: string;
+            body_part: string;
+            examination: string;
+            requesting_institution: components["schemas"]["InstitutionRef"];
+            reading_institution: components["schemas"]["InstitutionRef"];
+            assisting_institution: components["schemas"]["InstitutionRef"] | null;
+            requester_name: string;
+            reporter_name: string;
+            reviewer_name: string;
+            /** @description of the last return, send back, cancel or assistance request */
+            reason: string;
+            lock: components["schemas"]["ReadingLock"] | null;
+            /** @description newest report version (0: none) */
+            report_version: number;
+            revision: number;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+            /** @description ISO 8601 date and time */
+            updated_at: string;
+            approved_at: string | null;
+        };
+        /** @description One request with its material, report versions and history */
+        ReadingRequest: {
+            id: number;
+            /** @description diagnosis number (诊断号): date and id */
+            number: string;
+            state: components["schemas"]["ReadingState"];
+            /** @enum {string} */
+            mode: "self" | "superior";
+            patient_name: string;
+            patient_id: string;
+            patient_sex: string;
+            patient_age: string;
+            modality: string;
+            body_part: string;
+            examination: string;
+            requesting_institution: components["schemas"]["InstitutionRef"];
+            reading_institution: components["schemas"]["InstitutionRef"];
+            assisting_institution: components["schemas"]["InstitutionRef"] | null;
+            requester_name: string;
+            reporter_name: string;
+            reviewer_name: string;
+            /** @description of the last return, send back, cancel or assistance request */
+            reason: string;
+            lock: components["schemas"]["ReadingLock"] | null;
+            /** @description newest report version (0: none) */
+            report_version: number;
+            revision: number;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+            /** @description ISO 8601 date and time */
+            updated_at: string;
+            approved_at: string | null;
+            clinical_history: string;
+            chief_complaint: string;
+            /** @description the caller's sides of the request */
+            parties: ("requester" | "reader")[];
+            /** @description what the caller may do now (the state table) */
+            actions: components["schemas"]["ReadingAction"][];
+            studies: components["schemas"]["LinkedStudy"][];
+            attachments: components["schemas"]["ReadingAttachment"][];
+            /** @description the versions the caller may see, oldest first */
+            versions: components["schemas"]["ReportVersion"][];
+            events: components["schemas"]["ReadingEvent"][];
+        };
+        ReadingPage: {
+            total: number;
+            limit: number;
+            offset: number;
+            requests: components["schemas"]["ReadingSummary"][];
+        };
+        /** @description requests per worklist */
+        ReadingCounts: {
+            to_report: number;
+            reporting: number;
+            reported: number;
+            in_review: number;
+            review: number;
+            approved: number;
+            cancelled: number;
+            mine: number;
+            assistance: number;
+            all: number;
+        };
+        ReadingInstitutions: {
+            /** @description the caller's hospital and its superiors, nearest first */
+            superiors: {
+                id: number;
+                name: string;
+                superior: boolean;
+                parent_id: number | null;
+            }[];
+            /** @description hospitals whose requests the caller sees */
+            requesting: {
+                id: number;
+                name: string;
+            }[];
+        };
+        LinkedStudy: {
+            study_instance_uid: string;
+            patient_name: string;
+            patient_id: string;
+            study_date: string;
+            study_description: string;
+            modalities: string[];
+        };
+        ReadingAttachment: {
+            id: number;
+            filename: string;
+            media_type: string;
+            size: number;
+            uploaded_by: string;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+        };
+        ReportVersion: {
+            number: number;
+            /** @enum {string} */
+            status: "draft" | "submitted" | "returned" | "approved";
+            findings: string;
+            impression: string;
+            fields: {
+                [key: string]: string;
+            };
+            measurements: components["schemas"]["Measurement"][];
+            key_images: components["schemas"]["KeyImage"][];
+            template_id: string;
+            author_name: string;
+            reviewer_name: string;
+            review_comment: string;
+            signed_at: string | null;
+            /** @description the SR stored in the study on approval ('' before) */
+            sr_sop_instance_uid: string;
+            /** @description the Encapsulated PDF stored on approval ('' before) */
+            pdf_sop_instance_uid: string;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+        };
+        ReportVersions: {
+            versions: components["schemas"]["ReportVersion"][];
+        };
+        ReportDiff: {
+            /** @description 0: against an empty report */
+            from: number;
+            to: number;
+            findings: {
+                /** @enum {string} */
+                op: "=" | "-" | "+";
+                text: string;
+            }[];
+            impression: {
+                /** @enum {string} */
+                op: "=" | "-" | "+";
+                text: string;
+            }[];
+            measurements: {
+                /** @enum {string} */
+                op: "=" | "-" | "+";
+                text: string;
+            }[];
+        };
+        ReadingEvent: {
+            action: string;
+            from_state: string;
+            to_state: string;
+            actor_name: string;
+            detail: string;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+        };
+        Measurement: {
+            name: string;
+            value: number;
+            /** @description UCUM, e.g. ml/(100.g.min) */
+            unit: string;
+            unit_label?: string;
+            source?: string;
+        };
+        KeyImage: {
+            study_instance_uid: string;
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            sop_class_uid?: string;
+            frame?: number;
+            window_center?: number | null;
+            window_width?: number | null;
+            label?: string;
+        };
+        ReportContent: {
+            findings?: string;
+            impression?: string;
+            fields?: {
+                [key: string]: string;
+            };
+            measurements?: components["schemas"]["Measurement"][];
+            key_images?: components["schemas"]["KeyImage"][];
+            template_id?: string;
+        };
+        NewReadingRequest: {
+            /** @description linked studies (StudyInstanceUIDs from the archive) */
+            study_uids?: string[];
+            /** @enum {string} */
+            mode?: "self" | "superior";
+            reading_institution_id?: number | null;
+            patient_name?: string;
+            patient_id?: string;
+            patient_sex?: string;
+            patient_age?: string;
+            modality?: string;
+            body_part?: string;
+            examination?: string;
+            clinical_history?: string;
+            chief_complaint?: string;
+        };
+        ReadingActionBody: {
+            /** @description required for return and send-back */
+            reason?: string;
+            /** @description approve: the reviewer's comment */
+            comment?: string;
+            /** @description request-assistance: the higher hospital */
+            institution_id?: number;
+        };
+        /** @description The newest finished ASL analysis of the linked studies */
+        Quantities: {
+            job_id: number | null;
+            study_instance_uid: string | null;
+            measurements: components["schemas"]["Measurement"][];
         };
     };
     responses: never;
@@ -1390,6 +1890,718 @@ export interface operations {
             };
             /** @description job is not an integer or max_seconds not a number */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listReadingRequests: {
+        parameters: {
+            query?: {
+                list?: "to_report" | "reporting" | "reported" | "in_review" | "review" | "approved" | "cancelled" | "mine" | "assistance" | "all";
+                /** @description comma-separated states */
+                state?: string;
+                preset?: "all" | "today" | "2days" | "week" | "custom";
+                /** @description custom range start YYYY-MM-DD */
+                from?: string;
+                /** @description custom range end YYYY-MM-DD (inclusive) */
+                to?: string;
+                /** @description the caller's minutes east of UTC (days of the presets) */
+                tz?: number;
+                /** @description last digit of the diagnosis number */
+                digit?: string;
+                /** @description requesting hospital id */
+                requesting?: number;
+                /** @description patient name, patient ID or diagnosis number */
+                q?: string;
+                exact?: "0" | "1";
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingPage"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createReadingRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["NewReadingRequest"];
+            };
+        };
+        responses: {
+            /** @description The new request */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingRequest"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or side of the request does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    readingCounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Counts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingCounts"];
+                };
+            };
+        };
+    };
+    readingInstitutions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Institutions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingInstitutions"];
+                };
+            };
+        };
+    };
+    getReadingRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingRequest"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    linkReadingStudies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    study_uids: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description The request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingRequest"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or side of the request does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in the request's current state (`state` names it) or the lock is held by another doctor */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unlinkReadingStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingRequest"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or side of the request does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in the request's current state (`state` names it) or the lock is held by another doctor */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    addReadingAttachment: {
+        parameters: {
+            query: {
+                filename: string;
+            };
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The attachment */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingAttachment"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or side of the request does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in the request's current state (`state` names it) or the lock is held by another doctor */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Larger than the attachment limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getReadingAttachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+                attachment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": unknown;
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    saveReadingReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReportContent"];
+            };
+        };
+        responses: {
+            /** @description Unchanged: the newest version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportVersion"];
+                };
+            };
+            /** @description The new version */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportVersion"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or side of the request does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in the request's current state (`state` names it) or the lock is held by another doctor */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listReportVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Versions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportVersions"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    diffReportVersions: {
+        parameters: {
+            query?: {
+                against?: number;
+            };
+            header?: never;
+            path: {
+                request_id: number;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The diff */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDiff"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    readingReportPdf: {
+        parameters: {
+            query?: {
+                /** @description report language (default: from Accept-Language) */
+                lang?: "zh-CN" | "en";
+                version?: number;
+            };
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description PDF */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": unknown;
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    readingQuantities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Measurements */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quantities"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    readingAction: {
+        parameters: {
+            query?: {
+                /** @description report language (default: from Accept-Language) */
+                lang?: "zh-CN" | "en";
+            };
+            header?: never;
+            path: {
+                request_id: number;
+                action: "cancel" | "lock" | "take-over" | "release" | "submit" | "start-review" | "approve" | "return" | "send-back" | "resubmit" | "request-assistance" | "amend";
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReadingActionBody"];
+            };
+        };
+        responses: {
+            /** @description The request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingRequest"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or side of the request does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in the request's current state (`state` names it) or the lock is held by another doctor */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,60 @@
+"""The numbers a report can insert: the newest finished ASL analysis of the request's linked studies.
+
+Each value carries its UCUM unit, the unit as printed and its source (the analysis job and result
+version), so the editor inserts editable text and the SR gets NUM items with the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from server.auth.principal import Principal
+from server.context import AppContext
+from server.db.analysis import AnalysisJob
+from server.reading import service
+
+CBF_UNIT = ("ml/(100.g.min)", "ml/100g/min")
+SECONDS = ("s", "s")
+PERCENT = ("%", "%")
+# (statistics key, field of that entry, name in the report, (UCUM, printed))
+VALUES: tuple[tuple[str, str | None, str, tuple[str, str]], ...] = (
+    ("whole_brain", "mean", "CBF whole brain", CBF_UNIT),
+    ("grey_matter_like", "mean", "CBF grey matter", CBF_UNIT),
+    ("left_hemisphere", "mean", "CBF left hemisphere", CBF_UNIT),
+    ("right_hemisphere", "mean", "CBF right hemisphere", CBF_UNIT),
+    ("asymmetry_index_percent", None, "CBF asymmetry index", PERCENT),
+    ("att_whole_brain", "mean", "ATT whole brain", SECONDS),
+)
+
+
+def measurements_of(job: AnalysisJob) -> list[dict[str, Any]]:
+    stats = job.statistics or {}
+    source = f"ASL analysis job {job.id} v{job.version}" + (f" ({job.model})" if job.model else "")
+    out = []
+    for key, field, name, (unit, label) in VALUES:
+        entry = stats.get(key)
+        value = entry.get(field) if field and isinstance(entry, dict) else (entry if field is None else None)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            out.append({"name": name, "value": round(float(value), 2), "unit": unit, "unit_label": label,
+                        "source": source})
+    return out
+
+
+async def quantities(ctx: AppContext, p: Principal, request_id: int) -> dict[str, Any]:
+    """The newest succeeded analysis of the linked studies the caller sees (none: an empty list)."""
+    view = await service.get_request(ctx, p, request_id, with_events=False)
+    uids = [s.study_instance_uid for s in view.studies]
+    if not uids:
+        return {"job_id": None, "study_instance_uid": None, "measurements": []}
+    async with ctx.sessions() as session:
+        job = (await session.exec(
+            select(AnalysisJob).where(col(AnalysisJob.study_instance_uid).in_(uids),
+                                      col(AnalysisJob.state) == "succeeded", col(AnalysisJob.version) > 0)
+            .order_by(col(AnalysisJob.finished_at).desc(), col(AnalysisJob.id).desc()).limit(1)
+        )).scalar()
+    if job is None:
+        return {"job_id": None, "study_instance_uid": None, "measurements": []}
+    return {"job_id": job.id, "study_instance_uid": job.study_instance_uid, "measurements": measurements_of(job)}
