@@ -417,7 +417,7 @@ try {
     // the CBF MR series (ImageType DERIVED\SECONDARY\CBF) is shown in colour ...
     if (shown === roles.CBF) {
       const colormap = await page.evaluate(() => window.__cirrus.viewport().getProperties().colormap?.name);
-      assert(colormap === 'jet', `CBF series shown with colour map ${colormap}`);
+      assert(colormap === 'cirrus-perfusion', `CBF series shown with colour map ${colormap}`);
     }
     // ... and leads the overlay choices;
     const firstChoice = await page.$eval('[data-testid=overlay] option:nth-child(2)', (o) => o.value);
@@ -427,7 +427,7 @@ try {
     assert(pm.length === 1, `expected one Parametric Map instance, QIDO found ${pm.length}`);
     await page.click(`.series-item[data-series-uid="${pm[0]['0020000E'].Value[0]}"]`);
     await page.waitForFunction(
-      (uid) => window.__cirrus.viewport().getCurrentImageId()?.includes(uid) && window.__cirrus.viewport().getProperties().colormap?.name === 'jet',
+      (uid) => window.__cirrus.viewport().getCurrentImageId()?.includes(uid) && window.__cirrus.viewport().getProperties().colormap?.name === 'cirrus-perfusion',
       pm[0]['0020000E'].Value[0],
       { timeout: 15000 },
     );

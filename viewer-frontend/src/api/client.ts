@@ -29,6 +29,12 @@ export async function listSeries(studyUid: string, signal?: AbortSignal): Promis
   return rows.sort((a, b) => (num(a, 'SeriesNumber') ?? 1e9) - (num(b, 'SeriesNumber') ?? 1e9));
 }
 
+/** One instance of a series at QIDO instance level (SOP Class UID, ImageType): what kind of object it is. */
+export async function firstInstance(studyUid: string, seriesUid: string, signal?: AbortSignal): Promise<DicomJson | undefined> {
+  const rows = await getDicomJson(`${DICOMWEB}/studies/${studyUid}/series/${seriesUid}/instances?limit=1&includefield=00080008`, signal);
+  return rows[0];
+}
+
 export async function seriesMetadata(studyUid: string, seriesUid: string, signal?: AbortSignal): Promise<DicomJson[]> {
   return getDicomJson(`${DICOMWEB}/studies/${studyUid}/series/${seriesUid}/metadata`, signal);
 }

@@ -9,29 +9,20 @@ import {
   imageLoader,
   imageLoadPoolManager,
   cache,
+  utilities as csUtilities,
   Enums as csEnums,
 } from '@cornerstonejs/core';
 import * as csTools from '@cornerstonejs/tools';
 import dicomImageLoader, { init as dicomLoaderInit } from '@cornerstonejs/dicom-image-loader';
 import type { DicomJson } from '../api/dicomJson';
 import { DICOMWEB, type FrameRef } from '../api/client';
+import { perfusionColormap } from './fusion';
+import { TOOL_CLASSES, addTools, setPrimaryTool as bindPrimary, type ToolKey } from './toolBindings';
 
 export const ENGINE_ID = 'cirrus-engine';
 export const TOOL_GROUP_ID = 'cirrus-tools';
 
-export const TOOLS = {
-  wl: csTools.WindowLevelTool.toolName,
-  pan: csTools.PanTool.toolName,
-  zoom: csTools.ZoomTool.toolName,
-  scroll: csTools.StackScrollTool.toolName,
-  magnify: csTools.MagnifyTool.toolName,
-  length: csTools.LengthTool.toolName,
-  angle: csTools.AngleTool.toolName,
-  ellipse: csTools.EllipticalROITool.toolName,
-  rectangle: csTools.RectangleROITool.toolName,
-} as const;
-export type ToolKey = keyof typeof TOOLS;
-export const REFERENCE_LINES = csTools.ReferenceLinesTool.toolName;
+export { TOOLS, REFERENCE_LINES, type ToolKey } from './toolBindings';
 
 let ready: Promise<void> | undefined;
 
@@ -49,20 +40,9 @@ export function initCornerstone(): Promise<void> {
       maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
     });
     csTools.init();
-    for (const tool of [
-      csTools.WindowLevelTool,
-      csTools.PanTool,
-      csTools.ZoomTool,
-      csTools.StackScrollTool,
-      csTools.MagnifyTool,
-      csTools.LengthTool,
-      csTools.AngleTool,
-      csTools.EllipticalROITool,
-      csTools.RectangleROITool,
-      csTools.ReferenceLinesTool,
-    ]) {
-      csTools.addTool(tool);
-    }
+    for (const tool of TOOL_CLASSES) csTools.addTool(tool);
+    // The perfusion palette (jet, black at the bottom), shared with the overlay, the colour bar and the server.
+    csUtilities.colormap.registerColormap(perfusionColormap() as unknown as Parameters<typeof csUtilities.colormap.registerColormap>[0]);
     // Image cache sized for a few CT series (the default is 1 GB; phones and shared desktops have less).
     cache.setMaxCacheSize(768 * 1024 * 1024);
   })();
@@ -81,39 +61,13 @@ export function toolGroup(): csTools.Types.IToolGroup {
   const existing = csTools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID);
   if (existing) return existing;
   const group = csTools.ToolGroupManager.createToolGroup(TOOL_GROUP_ID)!;
-  for (const name of Object.values(TOOLS)) group.addTool(name);
-  group.addTool(REFERENCE_LINES);
-  const { MouseBindings } = csTools.Enums;
-  group.setToolActive(TOOLS.wl, { bindings: [{ mouseButton: MouseBindings.Primary }] });
-  group.setToolActive(TOOLS.pan, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
-  group.setToolActive(TOOLS.zoom, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
-  group.setToolActive(TOOLS.scroll, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
-  for (const name of [TOOLS.length, TOOLS.angle, TOOLS.ellipse, TOOLS.rectangle]) group.setToolPassive(name);
+  addTools(group);
   return group;
 }
 
-/** Make `key` the left-button tool; annotation tools stay visible (passive) when another is chosen. */
+/** Make `key` the left-button tool (exactly one tool holds the left button after every switch). */
 export function setPrimaryTool(key: ToolKey): void {
-  const group = toolGroup();
-  const { MouseBindings } = csTools.Enums;
-  for (const [k, name] of Object.entries(TOOLS)) {
-    if (k === key || name === TOOLS.pan || name === TOOLS.zoom) continue;
-    if (k === 'scroll') continue;
-    group.setToolPassive(name);
-  }
-  if (key === 'scroll') {
-    group.setToolActive(TOOLS.scroll, {
-      bindings: [{ mouseButton: MouseBindings.Primary }, { mouseButton: MouseBindings.Wheel }],
-    });
-    return;
-  }
-  group.setToolActive(TOOLS.scroll, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
-  const bindings = [{ mouseButton: MouseBindings.Primary }];
-  if (key === 'pan') bindings.push({ mouseButton: MouseBindings.Auxiliary });
-  if (key === 'zoom') bindings.push({ mouseButton: MouseBindings.Secondary });
-  group.setToolActive(TOOLS[key], { bindings });
-  if (key !== 'pan') group.setToolActive(TOOLS.pan, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
-  if (key !== 'zoom') group.setToolActive(TOOLS.zoom, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
+  bindPrimary(toolGroup(), key);
 }
 
 export function frameImageId(studyUid: string, seriesUid: string, ref: FrameRef): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DicomJson } from '../api/dicomJson';
-import { isQuantitativeMap, overlayOrder, quantityFromImageType, quantityOf } from './derived';
+import { isMosaic, isQuantitativeMap, mayBeMap, overlayChoices, overlayOrder, overlayQuantity, quantityFromImageType, quantityOf, type Quantity } from './derived';
 import { SOP_CLASS } from './sopClasses';
 
 const cs = (...v: string[]) => ({ vr: 'CS', Value: v });
@@ -46,5 +46,33 @@ describe('derived objects are recognised by what they are', () => {
     const b = { '0020000E': { vr: 'UI', Value: ['b'] }, '00080008': cs('DERIVED', 'SECONDARY', 'ATT') };
     const c = { '0020000E': { vr: 'UI', Value: ['c'] }, '00080008': cs('DERIVED', 'SECONDARY', 'CBF') };
     expect(overlayOrder([a, b, c])).toEqual([c, a, b]);
+  });
+});
+
+describe('the overlay menu offers only real maps', () => {
+  const ui = (v: string) => ({ vr: 'UI', Value: [v] });
+  const series = (uid: string, modality: string, type: string[] = []): DicomJson => ({ '0020000E': ui(uid), '00080060': cs(modality), '00080008': cs(...type) });
+  const instance = (sopClass: string, type: string[] = []): DicomJson => ({ '00080016': ui(sopClass), '00080008': cs(...type) });
+
+  it('by the SOP class and ImageType of an instance', () => {
+    expect(overlayQuantity(instance(SOP_CLASS.MRImageStorage, ['DERIVED', 'SECONDARY', 'CBF']))).toBe('CBF');
+    expect(overlayQuantity(instance(SOP_CLASS.MRImageStorage, ['DERIVED', 'SECONDARY', 'ATT']))).toBe('ATT');
+    expect(overlayQuantity(instance(SOP_CLASS.ParametricMapStorage, ['DERIVED', 'PRIMARY']))).toBe('CBF');
+    // the colour series (RGB Secondary Capture with a burned-in bar), the report PDF, the raw ASL series
+    expect(overlayQuantity(instance(SOP_CLASS.SecondaryCaptureImageStorage, ['DERIVED', 'SECONDARY', 'CBF']))).toBeUndefined();
+    expect(overlayQuantity(instance(SOP_CLASS.EncapsulatedPDFStorage))).toBeUndefined();
+    expect(overlayQuantity(instance(SOP_CLASS.MRImageStorage, ['ORIGINAL', 'PRIMARY', 'ASL', 'MOSAIC']))).toBeUndefined();
+  });
+
+  it('lists the maps, CBF first, and skips series that cannot be maps without asking', () => {
+    const all = [series('raw', 'MR', ['ORIGINAL', 'PRIMARY']), series('att', 'MR'), series('pdf', 'DOC'), series('cbf', 'MR'), series('sc', 'OT'), series('pm', 'MR')];
+    expect(all.filter(mayBeMap).map((s) => s['0020000E'].Value?.[0])).toEqual(['raw', 'att', 'cbf', 'sc', 'pm']);
+    const q = new Map<string, Quantity | undefined>([['raw', undefined], ['att', 'ATT'], ['cbf', 'CBF'], ['sc', undefined], ['pm', 'CBF']]);
+    expect(overlayChoices(all, q).map((s) => s['0020000E'].Value?.[0])).toEqual(['cbf', 'pm', 'att']);
+  });
+
+  it('recognises a Siemens mosaic by its ImageType', () => {
+    expect(isMosaic({ '00080008': cs('ORIGINAL', 'PRIMARY', 'ASL', 'NONE', 'ND', 'NORM', 'MOSAIC') })).toBe(true);
+    expect(isMosaic({ '00080008': cs('DERIVED', 'SECONDARY', 'CBF') })).toBe(false);
   });
 });

@@ -58,9 +58,43 @@ export function isQuantitativeMap(meta: DicomJson | undefined): boolean {
   return str(meta, 'SOPClassUID') === SOP_CLASS.ParametricMapStorage || quantityOf(meta) !== undefined;
 }
 
-/** Series first that hold CBF (the overlay's quantity), by their series-level ImageType; stable otherwise. */
-export function overlayOrder(series: DicomJson[]): DicomJson[] {
-  const rank = (s: DicomJson) => (quantityFromImageType(s) === 'CBF' ? 0 : 1);
+/** Series-level modalities that never hold pixel maps (documents, reports, segmentations, presentation states). */
+const NON_IMAGE_MODALITIES = new Set(['DOC', 'SR', 'KO', 'PR', 'SEG', 'REG', 'RWV', 'PLAN']);
+
+/** Whether a series could be a map, from its series-level QIDO attributes (to skip asking about the rest). */
+export function mayBeMap(series: DicomJson): boolean {
+  return !NON_IMAGE_MODALITIES.has(str(series, 'Modality'));
+}
+
+/**
+ * The quantity of a series that can be overlaid, from one of its instances (QIDO instance-level:
+ * SOP Class UID and ImageType): a Parametric Map, or a greyscale derived image holding CBF/ATT.
+ * Not the colour Secondary Capture (its pixels are RGB pictures with a burned-in scale), not a
+ * document, not the raw series.
+ */
+export function overlayQuantity(instance: DicomJson | undefined): Quantity | undefined {
+  if (!instance) return undefined;
+  const sopClass = str(instance, 'SOPClassUID');
+  if (sopClass === SOP_CLASS.ParametricMapStorage) return quantityOf(instance) ?? 'CBF';
+  const greyscaleImage: string[] = [SOP_CLASS.MRImageStorage, SOP_CLASS.EnhancedMRImageStorage, SOP_CLASS.CTImageStorage, SOP_CLASS.EnhancedCTImageStorage];
+  if (!greyscaleImage.includes(sopClass)) return undefined;
+  return quantityFromImageType(instance);
+}
+
+/** The overlay choices: the series that are real maps, CBF first; stable otherwise. */
+export function overlayChoices(series: DicomJson[], quantities: Map<string, Quantity | undefined>): DicomJson[] {
+  const maps = series.filter((s) => quantities.get(str(s, 'SeriesInstanceUID')));
+  return overlayOrder(maps, quantities);
+}
+
+/** Series first that hold CBF (the overlay's usual quantity); stable otherwise. */
+export function overlayOrder(series: DicomJson[], quantities?: Map<string, Quantity | undefined>): DicomJson[] {
+  const q = (s: DicomJson) => quantities?.get(str(s, 'SeriesInstanceUID')) ?? quantityFromImageType(s);
+  const rank = (s: DicomJson) => (q(s) === 'CBF' ? 0 : 1);
   return [...series].sort((a, b) => rank(a) - rank(b));
 }
 
+/** A Siemens mosaic: one image holding every slice as tiles; its position is the mosaic's corner, not a slice's. */
+export function isMosaic(meta: DicomJson | undefined): boolean {
+  return codes(meta, 'ImageType').includes('MOSAIC');
+}

@@ -1,21 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { affineFromCorners, colourise, jetLut, lutGradient, nearestSlice, type Plane } from './fusion';
+import { affineFromCorners, colourise, lutGradient, nearestSlice, perfusionColormap, perfusionLut, type Plane, type RGB } from './fusion';
 
-describe('jetLut', () => {
-  it('runs from blue to red', () => {
-    const lut = jetLut();
+describe('perfusionLut', () => {
+  it("is matplotlib's jet (the PDF's and the colour series' palette) with black at the bottom", () => {
+    const lut = perfusionLut();
     expect(lut).toHaveLength(256);
-    expect(lut[0][2]).toBeGreaterThan(100);
-    expect(lut[0][0]).toBe(0);
-    expect(lut[255][0]).toBeGreaterThan(100);
-    expect(lut[255][2]).toBe(0);
-    expect(lutGradient(lut, 3)).toMatch(/^linear-gradient\(to top, rgb\(0,0,\d+\) 0%, .* 100%\)$/);
+    // matplotlib: colormaps['jet'](x) for x = 0.1, 0.25, 0.5, 0.75, 0.9, 1 (entry int(256 x), clipped).
+    const reference: [number, RGB][] = [[25, [0, 0, 241]], [64, [0, 128, 255]], [128, [125, 255, 122]], [192, [255, 148, 0]], [230, [241, 8, 0]], [255, [128, 0, 0]]];
+    for (const [i, rgb] of reference) lut[i].forEach((v, k) => expect(Math.abs(v - rgb[k]), `entry ${i}`).toBeLessThanOrEqual(1));
+    expect(lut[0]).toEqual([0, 0, 0]); // background and no flow: black, not blue
+    expect(lutGradient(lut, 3)).toMatch(/^linear-gradient\(to top, rgb\(0,0,0\) 0%, .* 100%\)$/);
+  });
+
+  it('is registered with cornerstone as the same 256 colours', () => {
+    const map = perfusionColormap();
+    expect(map.RGBPoints).toHaveLength(256 * 4);
+    expect(map.RGBPoints.slice(0, 4)).toEqual([0, 0, 0, 0]);
+    expect(map.RGBPoints.slice(-4)).toEqual([1, 128 / 255, 0, 0]);
   });
 });
 
 describe('colourise', () => {
   it('rescales, maps and keeps low values transparent', () => {
-    const lut = jetLut();
+    const lut = perfusionLut();
     const out = new Uint8ClampedArray(12);
     colourise([0, 50, 100], 1, 0, 0, 100, lut, out);
     expect(out[3]).toBe(0);

@@ -2,17 +2,46 @@
 
 export type RGB = [number, number, number];
 
-/** The classic "jet" map (blue → cyan → yellow → red), 256 entries. */
-export function jetLut(): RGB[] {
+/** matplotlib's "jet" (its segment data), the palette the report PDF and the colour series use. */
+const JET_SEGMENTS: Record<'r' | 'g' | 'b', [number, number][]> = {
+  r: [[0, 0], [0.35, 0], [0.66, 1], [0.89, 1], [1, 0.5]],
+  g: [[0, 0], [0.125, 0], [0.375, 1], [0.64, 1], [0.91, 0], [1, 0]],
+  b: [[0, 0.5], [0.11, 1], [0.34, 1], [0.65, 0], [1, 0]],
+};
+
+function segment(points: [number, number][], x: number): number {
+  for (let k = 1; k < points.length; k += 1) {
+    const [x1, y1] = points[k];
+    const [x0, y0] = points[k - 1];
+    if (x <= x1) return y0 + ((y1 - y0) * (x - x0)) / (x1 - x0 || 1);
+  }
+  return points[points.length - 1][1];
+}
+
+/**
+ * The perfusion palette, 256 entries: matplotlib's jet, except that the lowest entry (values at or
+ * below the bottom of the window: background, no flow) is black rather than dark blue.
+ * quant/derived.py paints the colour series with the same rule.
+ */
+export function perfusionLut(): RGB[] {
   const lut: RGB[] = [];
   for (let i = 0; i < 256; i += 1) {
     const x = i / 255;
-    const r = Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - 3)));
-    const g = Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - 2)));
-    const b = Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - 1)));
-    lut.push([Math.round(r * 255), Math.round(g * 255), Math.round(b * 255)]);
+    lut.push([Math.round(segment(JET_SEGMENTS.r, x) * 255), Math.round(segment(JET_SEGMENTS.g, x) * 255), Math.round(segment(JET_SEGMENTS.b, x) * 255)]);
   }
+  lut[0] = [0, 0, 0];
   return lut;
+}
+
+/** The name the perfusion palette is registered under with cornerstone. */
+export const PERFUSION_COLORMAP = 'cirrus-perfusion';
+
+/** The palette as a cornerstone/vtk colour map (RGBPoints: x, r, g, b in 0..1). */
+export function perfusionColormap(): { Name: string; ColorSpace: string; RGBPoints: number[] } {
+  const lut = perfusionLut();
+  const points: number[] = [];
+  lut.forEach(([r, g, b], i) => points.push(i / 255, r / 255, g / 255, b / 255));
+  return { Name: PERFUSION_COLORMAP, ColorSpace: 'RGB', RGBPoints: points };
 }
 
 /** A CSS gradient for the colour bar, from the same map the overlay uses. */

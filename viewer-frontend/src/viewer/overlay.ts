@@ -2,7 +2,7 @@
 // stacked above cornerstone's, placed with the viewport's own world→canvas mapping so zoom, pan,
 // rotation and flips carry over.
 import { imageLoader, metaData, type Types } from '@cornerstonejs/core';
-import { affineFromCorners, colourise, jetLut, nearestSlice, type Plane, type Vec3 } from './fusion';
+import { affineFromCorners, colourise, perfusionLut, nearestSlice, type Plane, type Vec3 } from './fusion';
 
 interface OverlayFrame {
   imageId: string;
@@ -13,7 +13,7 @@ interface OverlayFrame {
   columnSpacing: number;
 }
 
-const LUT = jetLut();
+const LUT = perfusionLut();
 
 function planeOf(imageId: string): Omit<OverlayFrame, 'imageId'> | undefined {
   const p = metaData.get('imagePlaneModule', imageId) as

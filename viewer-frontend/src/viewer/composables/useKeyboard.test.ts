@@ -14,7 +14,7 @@ function setup() {
     useKeyboard({
       target,
       viewport: () => vp as unknown as ScrollViewport,
-      actions: { invert: () => done.push('invert'), reset: () => done.push('reset'), cine: () => done.push('cine'), presets: [() => done.push('p1'), () => done.push('p2')] },
+      actions: { invert: () => done.push('invert'), reset: () => done.push('reset'), cine: () => done.push('cine'), presets: () => [() => done.push('p1'), () => done.push('p2')] },
     }),
   )!;
   const press = (key: string, tagName = 'BODY') => {

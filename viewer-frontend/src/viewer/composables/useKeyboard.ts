@@ -9,8 +9,8 @@ export interface KeyActions {
   invert: () => void;
   reset: () => void;
   cine: () => void;
-  /** The window presets, in the order of the number keys 1, 2, … */
-  presets: (() => void)[];
+  /** The window presets of the active viewport, in the order of the number keys 1, 2, … */
+  presets: () => (() => void)[];
 }
 
 interface KeyLike {
@@ -42,7 +42,7 @@ export function useKeyboard(options: { target: EventTarget; viewport: () => Scro
       r: actions.reset,
       ' ': actions.cine,
     };
-    actions.presets.forEach((fn, k) => (keys[String(k + 1)] = fn));
+    actions.presets().forEach((fn, k) => (keys[String(k + 1)] = fn));
     const action = keys[e.key];
     if (action) {
       e.preventDefault();

@@ -9,6 +9,7 @@ afterEach(() => scope.stop());
 
 class Canvas implements OverlayCanvas {
   opacity = 0;
+  min = 0;
   max = 0;
   images: string[] = [];
   draws = 0;
@@ -32,11 +33,19 @@ const series = (uid: string, imageType?: string[]): DicomJson => ({
   ...(imageType ? { '00080008': { vr: 'CS', Value: imageType } } : {}),
 });
 
-function setup(shown: string[]) {
-  const all = ref([series('m0'), series('att', ['DERIVED', 'SECONDARY', 'ATT']), series('cbf', ['DERIVED', 'SECONDARY', 'CBF'])]);
+const instances: Record<string, DicomJson> = {
+  m0: { '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.4'] }, '00080008': { vr: 'CS', Value: ['ORIGINAL', 'PRIMARY', 'M0'] } },
+  att: { '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.4'] }, '00080008': { vr: 'CS', Value: ['DERIVED', 'SECONDARY', 'ATT'] } },
+  cbf: { '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.4'] }, '00080008': { vr: 'CS', Value: ['DERIVED', 'SECONDARY', 'CBF'] } },
+  pdf: { '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.104.1'] } },
+  sc: { '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.7'] }, '00080008': { vr: 'CS', Value: ['DERIVED', 'SECONDARY', 'CBF'] } },
+};
+
+function setup(shown: string[], mosaics: string[] = []) {
+  const all = ref([series('m0'), series('att', ['DERIVED', 'SECONDARY', 'ATT']), series('pdf'), series('cbf', ['DERIVED', 'SECONDARY', 'CBF']), series('sc', ['DERIVED', 'SECONDARY', 'CBF'])]);
   const frames = async (uid: string): Promise<FrameRef[]> => [{ sopUid: `${uid}.1`, frame: 1, meta: {} }];
   scope = effectScope();
-  const overlay = scope.run(() => useOverlay({ series: all, shownSeries: () => shown, frames, registerSeries: (uid, f) => f.map((x) => `id:${uid}:${x.sopUid}`) }))!;
+  const overlay = scope.run(() => useOverlay({ series: all, shownSeries: () => shown, frames, registerSeries: (uid, f) => f.map((x) => `id:${uid}:${x.sopUid}`), firstInstance: async (uid) => instances[uid], isMosaic: (uid) => mosaics.includes(uid) }))!;
   const canvases = shown.map(() => new Canvas());
   canvases.forEach((c, i) => overlay.attach(i, c));
   return { overlay, canvases };
@@ -46,15 +55,30 @@ const settle = async () => {
 };
 
 describe('useOverlay', () => {
-  it('offers CBF series first, recognised by ImageType', () => {
+  it('offers only the maps (not the PDF, the colour picture or the raw series), CBF first', async () => {
     const { overlay } = setup([]);
-    expect(overlay.choices.value.map((s) => s['0020000E'].Value?.[0])).toEqual(['cbf', 'm0', 'att']);
+    await settle();
+    expect(overlay.choices.value.map((s) => s['0020000E'].Value?.[0])).toEqual(['cbf', 'att']);
+    overlay.overlaySeries.value = 'att';
+    await settle();
+    expect([overlay.quantity.value, overlay.max.value]).toEqual(['ATT', 2.5]);
+  });
+
+  it('never places a map on a mosaic (its position is the mosaic corner, not a slice)', async () => {
+    const { overlay, canvases } = setup(['m0', 'cbf'], ['m0']);
+    await settle();
+    overlay.overlaySeries.value = 'cbf';
+    await settle();
+    expect(canvases[0].images).toEqual([]);
+    expect([overlay.shownOn('m0'), overlay.refusedOn('m0'), overlay.refusedOn('cbf')]).toEqual([false, true, false]);
   });
 
   it('draws the chosen map over the other viewports, not over itself', async () => {
     const { overlay, canvases } = setup(['m0', 'cbf']);
-    overlay.max.value = 80;
+    await settle();
     overlay.overlaySeries.value = 'cbf';
+    await settle();
+    overlay.max.value = 80;
     await settle();
     expect(canvases[0].images).toEqual(['id:cbf:cbf.1']);
     expect(canvases[1].images).toEqual([]);

@@ -1,13 +1,14 @@
 // The CBF overlay: a chosen parametric series drawn in colour over the other viewports' anatomy
 // (ParametricOverlay, one canvas per viewport), with its opacity and the top of the colour scale.
-import { computed, ref, watch, type Ref } from 'vue';
+import { ref, shallowRef, watch, type Ref } from 'vue';
 import type { FrameRef } from '../../api/client';
-import type { DicomJson } from '../../api/dicomJson';
-import { overlayOrder } from '../derived';
+import { str, type DicomJson } from '../../api/dicomJson';
+import { mayBeMap, overlayChoices, overlayQuantity, type Quantity } from '../derived';
 
 /** The parts of ParametricOverlay this composable drives. */
 export interface OverlayCanvas {
   opacity: number;
+  min: number;
   max: number;
   setImages(imageIds: string[]): void;
   clear(): void;
@@ -21,15 +22,47 @@ export interface OverlayOptions {
   shownSeries: () => string[];
   frames: (seriesUid: string) => Promise<FrameRef[]>;
   registerSeries: (seriesUid: string, frames: FrameRef[]) => string[];
+  /** One instance of a series (QIDO instance level: SOP class, ImageType), to tell maps from the rest. */
+  firstInstance: (seriesUid: string) => Promise<DicomJson | undefined>;
+  /** Series whose images carry no per-slice geometry (a Siemens mosaic): never overlaid. */
+  isMosaic?: (seriesUid: string) => boolean;
 }
+
+/** The top of the colour scale and the unit of each quantity (CBF: the colour series' 0–100). */
+export const OVERLAY_SCALE: Record<Quantity, { min: number; max: number; unit: 'viewer.unit.cbf' | 'viewer.unit.att' }> = {
+  CBF: { min: 0, max: 100, unit: 'viewer.unit.cbf' },
+  ATT: { min: 0.5, max: 2.5, unit: 'viewer.unit.att' },
+};
 
 export function useOverlay(options: OverlayOptions) {
   const overlaySeries = ref('');
   const opacity = ref(0.5);
   const max = ref(100);
   const canvases = new Map<number, OverlayCanvas>();
-  /** Series that hold CBF come first in the choice list (recognised by ImageType, not by name). */
-  const choices = computed(() => overlayOrder(options.series.value));
+  /** The quantity of each series that is a map (undefined: not a map), by series UID. */
+  const quantities = shallowRef(new Map<string, Quantity | undefined>());
+  /** Only real maps (Parametric Maps, greyscale CBF/ATT images), CBF first — never a PDF or a raw series. */
+  const choices = shallowRef<DicomJson[]>([]);
+  const quantity = ref<Quantity>('CBF');
+
+  async function findMaps(): Promise<void> {
+    const found = new Map<string, Quantity | undefined>();
+    await Promise.all(
+      options.series.value.filter(mayBeMap).map(async (s) => {
+        const uid = str(s, 'SeriesInstanceUID');
+        found.set(uid, overlayQuantity(await options.firstInstance(uid).catch(() => undefined)));
+      }),
+    );
+    quantities.value = found;
+    choices.value = overlayChoices(options.series.value, found);
+    setQuantity();
+  }
+
+  function setQuantity(): void {
+    const q = quantities.value.get(overlaySeries.value) ?? 'CBF';
+    quantity.value = q;
+    max.value = OVERLAY_SCALE[q].max;
+  }
 
   function attach(i: number, canvas: OverlayCanvas): void {
     canvases.get(i)?.destroy();
@@ -43,7 +76,12 @@ export function useOverlay(options: OverlayOptions) {
 
   /** Whether viewport `i` shows the overlay (and so its colour bar): not over the overlay series itself. */
   function shownOn(seriesUid: string | undefined): boolean {
-    return !!overlaySeries.value && overlaySeries.value !== seriesUid;
+    return !!overlaySeries.value && overlaySeries.value !== seriesUid && !(seriesUid && options.isMosaic?.(seriesUid));
+  }
+
+  /** The overlay is chosen but cannot be placed on this series (a mosaic): the pane says so. */
+  function refusedOn(seriesUid: string | undefined): boolean {
+    return !!overlaySeries.value && overlaySeries.value !== seriesUid && !!seriesUid && !!options.isMosaic?.(seriesUid);
   }
 
   async function apply(): Promise<void> {
@@ -51,6 +89,7 @@ export function useOverlay(options: OverlayOptions) {
     for (const [i, canvas] of canvases) {
       canvas.opacity = opacity.value;
       canvas.max = max.value;
+      canvas.min = OVERLAY_SCALE[quantity.value].min;
       if (!shownOn(shown[i])) {
         canvas.clear();
         continue;
@@ -69,7 +108,9 @@ export function useOverlay(options: OverlayOptions) {
     for (const canvas of canvases.values()) canvas.draw();
   }
 
+  watch(overlaySeries, setQuantity);
   watch([overlaySeries, max], () => apply());
+  watch(options.series, findMaps, { immediate: true });
   watch(opacity, (v) => {
     for (const canvas of canvases.values()) {
       canvas.opacity = v;
@@ -77,5 +118,5 @@ export function useOverlay(options: OverlayOptions) {
     }
   });
 
-  return { overlaySeries, opacity, max, choices, attach, detach, shownOn, apply, draw, drawAll };
+  return { overlaySeries, opacity, max, quantity, choices, attach, detach, shownOn, refusedOn, apply, draw, drawAll };
 }

@@ -8,6 +8,8 @@ export interface PerfProbe {
   newImages: number;
   viewport: (i?: number) => unknown;
   cachedImages: () => [number, number];
+  /** cornerstone's tools module once loaded (annotation state, tool group), for the e2e tests. */
+  tools?: unknown;
 }
 
 export function usePerfProbe(host: { __cirrus?: PerfProbe }, sources: { viewport: (i?: number) => unknown; cachedImages: () => [number, number]; now?: () => number }) {

@@ -60,7 +60,7 @@ describe('useViewports', () => {
     expect(vps.slots.map((s) => s.seriesUid)).toEqual(['ct', 'cbf', 'pdf', 'ct']);
     expect(log.filter((l) => l.startsWith('enable'))).toEqual(['enable vp-0', 'enable vp-1', 'enable vp-2', 'enable vp-3']);
     expect(requested).toEqual(['ct', 'cbf', 'pdf', 'ct']);
-    expect(viewports.get(vpId(3))?.calls[0]).toEqual(['setStack', ['wadors:ct/ct.0/1', 'wadors:ct/ct.1/1', 'wadors:ct/ct.2/1'], 0]);
+    expect(viewports.get(vpId(3))?.calls[0]).toEqual(['setStack', ['wadors:ct/ct.0/1', 'wadors:ct/ct.1/1', 'wadors:ct/ct.2/1'], 1]); // opens on the middle slice
 
     vps.setActive(3);
     layout.value = '1x2';
@@ -78,8 +78,9 @@ describe('useViewports', () => {
     await settle();
     const [cbf, pdf, sr, ct] = vps.slots;
     expect([cbf.kind, cbf.count]).toEqual(['stack', 3]);
-    expect(viewports.get(vpId(0))?.properties.colormap).toEqual({ name: 'jet' });
+    expect(viewports.get(vpId(0))?.properties.colormap).toEqual({ name: 'cirrus-perfusion' });
     expect(viewports.get(vpId(3))?.properties.colormap).toBeUndefined();
+    expect([cbf.imageKind, cbf.colour, ct.imageKind, ct.colour]).toEqual(['CBF', true, 'other', false]);
     expect([pdf.kind, pdf.count, pdf.document]).toEqual(['document', 0, { uri: 'http://x/bulk', mediaType: 'application/pdf' }]);
     expect([sr.kind, sr.notice]).toEqual(['unsupported', 'viewer.srNotSupported']);
     expect(ct.kind).toBe('stack');
@@ -95,8 +96,9 @@ describe('useViewports', () => {
     vps.on('newImage', (i, index) => events.push(`new ${i}:${index}`));
     await vps.applyLayout();
     await settle();
-    vps.reportLoadError('wadors:ct/ct.0/1', { request: { status: 503 } });
-    expect(vps.slots[0].error).toBe('Image 1 / 3: HTTP 503');
+    expect(vps.slots[0].index).toBe(1); // the middle slice
+    vps.reportLoadError('wadors:ct/ct.1/1', { request: { status: 503 } });
+    expect(vps.slots[0].error).toBe('Image 2 / 3: HTTP 503');
     els[0].dispatchEvent(new CustomEvent('NEW_IMAGE', { detail: { imageIdIndex: 2 } }));
     expect([vps.slots[0].index, vps.slots[0].error]).toEqual([2, '']);
     vps.reportLoadError('wadors:ct/ct.0/1', new Error('decode failed'));
@@ -109,6 +111,14 @@ describe('useViewports', () => {
     vps.destroy();
     els[0].dispatchEvent(new Event('RENDERED'));
     expect(events).toHaveLength(3);
+  });
+
+  it('opens every stack on its middle slice', async () => {
+    const { vps, viewports } = setup(['ct'], { ct: 25 });
+    await vps.applyLayout();
+    await settle();
+    expect(vps.slots[0].index).toBe(12);
+    expect(viewports.get(vpId(0))?.calls.find((c) => c[0] === 'setStack')?.[2]).toBe(12);
   });
 
   it('drops a series answer that arrives after another series was chosen', async () => {

@@ -7,6 +7,8 @@ import type { FrameRef } from '../../api/client';
 import { str, type DicomJson } from '../../api/dicomJson';
 import { t, type MessageKey } from '../../i18n';
 import type { HandlerRegistry } from '../handlers/registry';
+import { isMosaic, quantityOf } from '../derived';
+import { imageKind, type ImageKind } from '../presets';
 
 export type Layout = '1x1' | '1x2' | '2x2';
 export const LAYOUT_SLOTS: Record<Layout, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
@@ -25,6 +27,12 @@ export interface Slot {
   document?: { uri: string; mediaType: string };
   /** Why nothing is shown (an SR, an unknown object). */
   notice?: MessageKey;
+  /** What the images hold, for presets and the colour bar (CT, CBF, ATT, MR, other). */
+  imageKind?: ImageKind;
+  /** Shown in the perfusion palette (a CBF/ATT map): the pane shows a colour bar. */
+  colour?: boolean;
+  /** A Siemens mosaic (no per-slice geometry): no overlay is placed on it. */
+  mosaic?: boolean;
 }
 
 /** The parts of cornerstone this composable drives (the page builds it from the loaded modules). */
@@ -91,7 +99,7 @@ export function useViewports(options: ViewportsOptions) {
     const slot = slots[i];
     const rt = runtime();
     if (!slot || !rt) return;
-    Object.assign(slot, { seriesUid, loading: true, error: '', kind: undefined, document: undefined, notice: undefined });
+    Object.assign(slot, { seriesUid, loading: true, error: '', kind: undefined, document: undefined, notice: undefined, imageKind: undefined, colour: false });
     try {
       const ordered = await frames(seriesUid);
       if (slot.seriesUid !== seriesUid) return;
@@ -108,7 +116,12 @@ export function useViewports(options: ViewportsOptions) {
       stacks.set(i, { imageIds, frames: set.frames });
       const vp = viewport(i);
       if (!vp) return;
-      const start = 0; // the most superior slice, as ordered
+      // The middle of the stack: the first slice of a brain volume is often empty.
+      const start = Math.floor(set.frames.length / 2);
+      const meta = set.frames[start].meta;
+      slot.imageKind = imageKind(str(meta, 'Modality'), quantityOf(meta));
+      slot.colour = !!set.colormap;
+      slot.mosaic = isMosaic(meta);
       slot.count = set.frames.length;
       slot.index = start;
       await vp.setStack(imageIds, start);

@@ -33,9 +33,9 @@ describe('the SOP-class handler registry', () => {
 
   it('colours derived CBF images and parametric maps, but not an RGB capture', () => {
     const cbf = registry.displaySet(frames(image(SOP_CLASS.MRImageStorage, { '00080008': cs('DERIVED', 'SECONDARY', 'CBF') })));
-    expect(cbf).toMatchObject({ kind: 'stack', handler: 'image-stack', colormap: 'jet' });
+    expect(cbf).toMatchObject({ kind: 'stack', handler: 'image-stack', colormap: 'cirrus-perfusion' });
     const pm = registry.displaySet(frames(image(SOP_CLASS.ParametricMapStorage)));
-    expect(pm).toMatchObject({ kind: 'stack', handler: 'parametric-map', colormap: 'jet' });
+    expect(pm).toMatchObject({ kind: 'stack', handler: 'parametric-map', colormap: 'cirrus-perfusion' });
     const rgb = image(SOP_CLASS.SecondaryCaptureImageStorage, { '00280004': cs('RGB'), '00080008': cs('DERIVED', 'SECONDARY', 'CBF') });
     expect(registry.displaySet(frames(rgb))).toMatchObject({ kind: 'stack', colormap: undefined });
   });

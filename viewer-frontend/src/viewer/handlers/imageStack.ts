@@ -1,6 +1,7 @@
 // Images of any SOP class with pixel data: one stack viewport; greyscale quantitative maps in colour.
 import { isQuantitativeMap } from '../derived';
 import { SOP_CLASS } from '../sopClasses';
+import { PERFUSION_COLORMAP } from '../fusion';
 import type { SopClassHandler } from './registry';
 
 export const imageStackHandler: SopClassHandler = {
@@ -9,6 +10,6 @@ export const imageStackHandler: SopClassHandler = {
   sopClassUids: [SOP_CLASS.CTImageStorage, SOP_CLASS.MRImageStorage, SOP_CLASS.EnhancedCTImageStorage, SOP_CLASS.EnhancedMRImageStorage, SOP_CLASS.SecondaryCaptureImageStorage],
   displaySet(frames) {
     // Derived CBF/ATT images (ImageType, value mapping) read better in colour, as the report shows them.
-    return { kind: 'stack', handler: this.id, frames, colormap: isQuantitativeMap(frames[0].meta) ? 'jet' : undefined };
+    return { kind: 'stack', handler: this.id, frames, colormap: isQuantitativeMap(frames[0].meta) ? PERFUSION_COLORMAP : undefined };
   },
 };

@@ -7,7 +7,7 @@ import type { MessageKey } from '../../i18n';
 
 export type DisplaySet =
   /** Images in a stack viewport; `colormap` for greyscale quantitative maps. */
-  | { kind: 'stack'; handler: string; frames: FrameRef[]; colormap?: 'jet' }
+  | { kind: 'stack'; handler: string; frames: FrameRef[]; colormap?: string }
   /** An encapsulated document: a button opens it (the bytes come from `uri`, WADO-RS bulk data). */
   | { kind: 'document'; handler: string; uri: string; mediaType: string }
   /** Recognised or not, nothing to show yet: the pane says so. */
