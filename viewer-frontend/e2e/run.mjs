@@ -406,7 +406,13 @@ try {
     await done.locator('[data-action=open-result]').click();
     await page.waitForFunction(() => window.__cirrus?.firstImageAt > 0, null, { timeout: 20000 });
     assert(new URL(page.url()).searchParams.get('series'), 'result opened without a series');
-    const stats = await canvasStats(page);
+    // The first image is drawn before the stack moves to its middle slice and the map's palette is
+    // applied: wait (bounded) for the settled picture rather than sampling the first frame.
+    let stats = await canvasStats(page);
+    for (let i = 0; i < 50 && !(stats?.lit > 0); i += 1) {
+      await page.waitForTimeout(100);
+      stats = await canvasStats(page);
+    }
     assert(stats.lit > 0, 'result viewport is blank');
     await page.screenshot({ path: join(ARTIFACTS, '13-analysis-result.png') });
 
