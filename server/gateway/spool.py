@@ -1,0 +1,241 @@
+"""The gateway's durable spool: received objects as files, their state in a SQLite file beside them.
+
+Layout of the spool folder::
+
+    objects/<uuid>.dcm   the objects exactly as received (Part 10, pynetdicom's file meta)
+    spool.db             one row per SOP Instance UID: study, caller, file, state, reason
+
+Durability (what a C-STORE success promises): :meth:`Spool.accept` links or copies the
+received file into ``objects/``, fsyncs the file and the folder, then commits its row
+(SQLite ``synchronous=FULL``); only then does the SCP answer success. A crash before the
+commit leaves at most an unreferenced file, removed by :meth:`Spool.recover` at start.
+
+States: ``queued`` (waiting, or retrying while the link is down — ``reason`` says why),
+``sent`` (the cloud reported it stored; the file is removed, the row stays for status and to
+recognise an identical resend), ``failed`` (a permanent refusal; ``reason`` names it, the file
+is kept so ``cirrus gateway retry`` can send it again). A resend after a crash between the
+cloud's answer and our commit is harmless: Cirrus answers an identical instance as success.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+from server.app_errors import AppError, UnusableInput
+from server.services.parse import sha256_file
+
+QUEUED, SENT, FAILED = "queued", "sent", "failed"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instance (
+    sop_instance_uid TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL,
+    calling_ae TEXT NOT NULL,
+    modality TEXT NOT NULL DEFAULT '',
+    file TEXT,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL,
+    sent_at REAL
+);
+CREATE INDEX IF NOT EXISTS instance_state ON instance (state, study_instance_uid, received_at);
+"""
+
+
+class SpoolError(AppError):
+    """A received object cannot be written to the spool (disk full, I/O error)."""
+
+
+class UnreadableObject(UnusableInput):
+    """A received object whose identifiers cannot be read."""
+
+
+@dataclass(frozen=True)
+class SpooledInstance:
+    sop_instance_uid: str
+    study_instance_uid: str
+    path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: str
+    reason: str
+    count: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _identifiers(path: Path) -> tuple[str, str, str]:
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["SOPInstanceUID", "StudyInstanceUID", "Modality"])
+        sop, study = str(ds.get("SOPInstanceUID", "")), str(ds.get("StudyInstanceUID", ""))
+    except Exception as exc:
+        raise UnreadableObject(f"the received object cannot be read: {exc}") from exc
+    if not sop or not study:
+        raise UnreadableObject("the received object has no SOP Instance UID or no Study Instance UID")
+    return sop, study, str(ds.get("Modality", ""))
+
+
+class Spool:
+    """One spool folder. Thread-safe: the SCP's association threads and the forwarder share it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.objects.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(root / "spool.db", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- receive ------------------------------------------------------------------------------
+
+    def accept(self, received: Path, calling_ae: str) -> str:
+        """Take ``received`` into the spool durably; its SOP Instance UID. ``UnreadableObject`` or
+        ``SpoolError`` if not."""
+        sop, study, modality = _identifiers(received)
+        target = self.objects / f"{uuid.uuid4().hex}.dcm"
+        try:
+            try:
+                os.link(received, target)
+            except OSError:
+                shutil.copyfile(received, target)
+            _fsync_file(target)
+            _fsync_dir(self.objects)
+            digest = sha256_file(target)
+            size = target.stat().st_size
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            raise SpoolError(f"writing to the spool failed: {exc}") from exc
+        stale: str | None = None
+        try:
+            with self._tx() as db:
+                row = db.execute("SELECT file, sha256, state FROM instance WHERE sop_instance_uid = ?",
+                                 (sop,)).fetchone()
+                if row is not None and row[1] == digest and row[2] in (SENT, QUEUED):
+                    stale = target.name  # the same object again: already sent or on its way
+                else:
+                    stale = row[0] if row is not None else None
+                    db.execute(
+                        "INSERT OR REPLACE INTO instance (sop_instance_uid, study_instance_uid, calling_ae,"
+                        " modality, file, size, sha256, state, reason, attempts, received_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?)",
+                        (sop, study, calling_ae, modality, target.name, size, digest, QUEUED, time.time()),
+                    )
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        if stale:
+            (self.objects / stale).unlink(missing_ok=True)
+        return sop
+
+    def recover(self) -> int:
+        """Remove object files no row refers to (a crash between fsync and commit); how many."""
+        with self._lock:
+            known = {r[0] for r in self._db.execute("SELECT file FROM instance WHERE file IS NOT NULL")}
+        removed = 0
+        for path in self.objects.iterdir():
+            if path.name not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def next_batch(self, limit: int, settle_seconds: float) -> list[SpooledInstance]:
+        """Up to ``limit`` queued instances of one study: the study waiting longest whose last
+        object arrived ``settle_seconds`` ago, or that already has ``limit`` waiting."""
+        now = time.time()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT study_instance_uid, MIN(received_at), MAX(received_at), COUNT(*) FROM instance"
+                " WHERE state = ? GROUP BY study_instance_uid ORDER BY MIN(received_at)", (QUEUED,)
+            ).fetchall()
+            study = next((r[0] for r in rows if r[3] >= limit or now - r[2] >= settle_seconds), None)
+            if study is None:
+                return []
+            found = self._db.execute(
+                "SELECT sop_instance_uid, file, size FROM instance WHERE state = ? AND study_instance_uid = ?"
+                " ORDER BY received_at LIMIT ?", (QUEUED, study, limit)
+            ).fetchall()
+        return [SpooledInstance(sop, study, self.objects / name, size) for sop, name, size in found]
+
+    def mark_sent(self, sops: list[str]) -> None:
+        with self._tx() as db:
+            files = [r[0] for r in db.execute(
+                f"SELECT file FROM instance WHERE sop_instance_uid IN ({','.join('?' * len(sops))})", sops)]
+            db.executemany("UPDATE instance SET state = ?, reason = '', file = NULL, sent_at = ?,"
+                           " attempts = attempts + 1 WHERE sop_instance_uid = ?",
+                           [(SENT, time.time(), sop) for sop in sops])
+        for name in files:
+            if name:
+                (self.objects / name).unlink(missing_ok=True)
+
+    def mark_failed(self, reasons: dict[str, str]) -> None:
+        with self._tx() as db:
+            db.executemany("UPDATE instance SET state = ?, reason = ?, attempts = attempts + 1"
+                           " WHERE sop_instance_uid = ?", [(FAILED, why, sop) for sop, why in reasons.items()])
+
+    def note_retry(self, sops: list[str], reason: str) -> None:
+        """The batch stays queued; ``reason`` says why it is not sent yet."""
+        with self._tx() as db:
+            db.executemany("UPDATE instance SET reason = ?, attempts = attempts + 1 WHERE sop_instance_uid = ?",
+                           [(reason, sop) for sop in sops])
+
+    def retry_failed(self) -> int:
+        """Queue every failed instance again; how many."""
+        with self._tx() as db:
+            return db.execute("UPDATE instance SET state = ?, reason = '' WHERE state = ?", (QUEUED, FAILED)).rowcount
+
+    # -- status -------------------------------------------------------------------------------
+
+    def counts(self) -> list[StateCount]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state, reason, COUNT(*) FROM instance GROUP BY state, reason ORDER BY state, reason"
+            ).fetchall()
+        return [StateCount(state, reason, count) for state, reason, count in rows]
