@@ -83,6 +83,10 @@ class Settings(BaseSettings):
         default="", description="Comma-separated calling AE titles the gateway accepts; * accepts any; "
         "empty accepts none.",
     )
+    gateway_forward_rules: str = Field(
+        default="", description="Which received objects the gateway forwards, e.g. "
+        "`ae=CT1,CT2 modality=CT; modality=MR` (rules separated by `;`, any may match); empty forwards all.",
+    )
     gateway_target_url: str = Field(
         default="", description="DICOMweb root of the Cirrus cloud the gateway forwards to "
         "(e.g. https://pacs.example.org/dicom-web).",

@@ -14,7 +14,7 @@ import signal
 import threading
 
 from server.commands.common import add_data_dir, settings_from
-from server.gateway.spool import FAILED, QUEUED, SENT, Spool
+from server.gateway.spool import FAILED, QUEUED, SENT, SKIPPED, Spool
 from server.settings import Settings
 
 
@@ -51,7 +51,7 @@ def _status(settings: Settings) -> int:
     spool = Spool(settings.resolved_gateway_spool_dir)
     counts = spool.counts()
     spool.close()
-    totals = {state: sum(c.count for c in counts if c.state == state) for state in (QUEUED, SENT, FAILED)}
+    totals = {state: sum(c.count for c in counts if c.state == state) for state in (QUEUED, SENT, FAILED, SKIPPED)}
     print(" ".join(f"{state}={n}" for state, n in totals.items()))
     for c in counts:
         if c.reason:
@@ -60,7 +60,9 @@ def _status(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    from server.app_errors import InvalidInput
     from server.gateway.forwarder import Forwarder
+    from server.gateway.rules import parse_rules
     from server.gateway.scp import GatewayScp, allowed_titles
     from server.gateway.stow import StowClient
 
@@ -68,6 +70,11 @@ def _serve(settings: Settings) -> int:
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     if not settings.gateway_target_url:
         log.error("CIRRUS_GATEWAY_TARGET_URL is not set: the gateway has nowhere to forward to")
+        return 2
+    try:
+        rules = parse_rules(settings.gateway_forward_rules)
+    except InvalidInput as exc:
+        log.error("CIRRUS_GATEWAY_FORWARD_RULES: %s", exc.message)
         return 2
     allowed = allowed_titles(settings.gateway_allowed_aes)
     if allowed is not None and not allowed:
@@ -85,7 +92,7 @@ def _serve(settings: Settings) -> int:
                           retry_max=settings.gateway_retry_max_seconds)
     scp = GatewayScp(spool, ae_title=settings.gateway_ae_title, host=settings.gateway_host,
                      port=settings.gateway_port, allowed=allowed, timeout=settings.dimse_timeout_seconds,
-                     max_associations=settings.dimse_max_associations)
+                     max_associations=settings.dimse_max_associations, rules=rules)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -24,6 +24,7 @@ from server.dimse.scp import (
     _reject,
     _title,
 )
+from server.gateway.rules import ForwardRules
 from server.gateway.spool import Spool, SpoolError, UnreadableObject
 
 log = logging.getLogger("cirrus.gateway.scp")
@@ -40,8 +41,9 @@ def allowed_titles(setting: str) -> frozenset[str] | None:
 
 class GatewayScp:
     def __init__(self, spool: Spool, *, ae_title: str, host: str, port: int, allowed: frozenset[str] | None,
-                 timeout: float, max_associations: int) -> None:
+                 timeout: float, max_associations: int, rules: ForwardRules | None = None) -> None:
         self.spool = spool
+        self.rules = rules
         self.allowed = allowed
         self.host = host
         self.port = port
@@ -82,7 +84,7 @@ class GatewayScp:
     def _on_store(self, event: evt.Event) -> int:
         caller = _title(event.assoc.requestor.ae_title)
         try:
-            self.spool.accept(Path(event.dataset_path), caller)
+            self.spool.accept(Path(event.dataset_path), caller, self.rules)
         except UnreadableObject as exc:
             log.warning("C-STORE from %s refused: %s", caller, exc)
             return CANNOT_UNDERSTAND

@@ -13,7 +13,8 @@ commit leaves at most an unreferenced file, removed by :meth:`Spool.recover` at 
 States: ``queued`` (waiting, or retrying while the link is down — ``reason`` says why),
 ``sent`` (the cloud reported it stored; the file is removed, the row stays for status and to
 recognise an identical resend), ``failed`` (a permanent refusal; ``reason`` names it, the file
-is kept so ``cirrus gateway retry`` can send it again). A resend after a crash between the
+is kept so ``cirrus gateway retry`` can send it again), ``skipped`` (no forwarding rule
+matches, see ``server.gateway.rules``; not kept). A resend after a crash between the
 cloud's answer and our commit is harmless: Cirrus answers an identical instance as success.
 """
 
@@ -33,9 +34,10 @@ from pathlib import Path
 import pydicom
 
 from server.app_errors import AppError, UnusableInput
+from server.gateway.rules import ForwardRules
 from server.services.parse import sha256_file
 
-QUEUED, SENT, FAILED = "queued", "sent", "failed"
+QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instance (
@@ -134,10 +136,19 @@ class Spool:
 
     # -- receive ------------------------------------------------------------------------------
 
-    def accept(self, received: Path, calling_ae: str) -> str:
+    def accept(self, received: Path, calling_ae: str, rules: ForwardRules | None = None) -> str:
         """Take ``received`` into the spool durably; its SOP Instance UID. ``UnreadableObject`` or
-        ``SpoolError`` if not."""
+        ``SpoolError`` if not. An object no rule forwards is only recorded as skipped."""
         sop, study, modality = _identifiers(received)
+        if rules is not None and not rules.forwards(ae=calling_ae, modality=modality):
+            why = f"no forwarding rule matches (calling AE {calling_ae}, modality {modality or 'none'})"
+            with self._tx() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO instance (sop_instance_uid, study_instance_uid, calling_ae, modality,"
+                    " file, size, sha256, state, reason, received_at) VALUES (?, ?, ?, ?, NULL, 0, '', ?, ?, ?)",
+                    (sop, study, calling_ae, modality, SKIPPED, why, time.time()),
+                )
+            return sop
         target = self.objects / f"{uuid.uuid4().hex}.dcm"
         try:
             try:

@@ -154,7 +154,8 @@ def gateway_env(cloud: LiveServer, **extra: str) -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
         "CIRRUS_GATEWAY_TARGET_URL": cloud.dicomweb_url,
         "CIRRUS_GATEWAY_TOKEN": TOKEN,
-        "CIRRUS_GATEWAY_ALLOWED_AES": "MODALITY",
+        "CIRRUS_GATEWAY_ALLOWED_AES": "MODALITY,OTHER",
+        "CIRRUS_GATEWAY_FORWARD_RULES": "ae=MODALITY modality=CT",
         "CIRRUS_GATEWAY_SETTLE_SECONDS": "0.3",
         "CIRRUS_GATEWAY_RETRY_INITIAL_SECONDS": "0.2",
         "CIRRUS_GATEWAY_RETRY_MAX_SECONDS": "1",
@@ -209,6 +210,12 @@ def test_forwards_while_cloud_down_then_arrives_once(
     refused = gateway.store([next(iter(study_a.values()))], calling="STRANGER")
     assert refused.returncode != 0
 
+    # An allowed caller no forwarding rule names: acknowledged, recorded as skipped, not forwarded.
+    other = make_study(tmp_path / "other", 1, series=1)
+    assert gateway.store(list(other.values()), calling="OTHER").returncode == 0
+    _, text = gateway.status()
+    assert "skipped=1" in text and "no forwarding rule matches (calling AE OTHER" in text, text
+
     # The cloud comes up: everything arrives, once, byte for byte; the spool empties.
     cloud.server.start()
     gateway.wait_for(lambda c: c.get("sent") == 12)
@@ -234,6 +241,8 @@ def test_forwards_while_cloud_down_then_arrives_once(
     _, text = gateway.status()
     assert "0111H" in text, text
     assert len(cloud.instances(str(ds.StudyInstanceUID))) == 9
+    study_other = pydicom.dcmread(next(iter(other.values())), stop_before_pixels=True).StudyInstanceUID
+    assert cloud.instances(str(study_other)) == []
     assert_arrived_once(cloud, study_a)  # the stored object is untouched
 
 
