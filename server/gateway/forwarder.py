@@ -47,16 +47,16 @@ class Forwarder:
             return False
         result = self.client.send(batch)
         if result.retry_reason:
-            self.spool.note_retry([i.sop_instance_uid for i in batch], result.retry_reason)
+            self.spool.note_retry(batch, result.retry_reason)
             self.backoff = min(self.retry_max, self.backoff * 2 if self.backoff else self.retry_initial)
             log.warning("forwarding %d instances of study %s deferred (%s); next try in %.1fs", len(batch),
                         batch[0].study_instance_uid, result.retry_reason, self.backoff)
             return True
         self.backoff = 0.0
         if result.sent:
-            self.spool.mark_sent(result.sent)
+            self.spool.mark_sent(batch, result.sent)
         if result.failed:
-            self.spool.mark_failed(result.failed)
+            self.spool.mark_failed(batch, result.failed)
             for sop, why in result.failed.items():
                 log.error("instance %s refused by the cloud: %s", sop, why)
         log.info("study %s: %d sent, %d failed", batch[0].study_instance_uid, len(result.sent), len(result.failed))

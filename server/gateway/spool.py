@@ -215,27 +215,37 @@ class Spool:
             ).fetchall()
         return [SpooledInstance(sop, study, self.objects / name, size) for sop, name, size in found]
 
-    def mark_sent(self, sops: list[str]) -> None:
-        with self._tx() as db:
-            files = [r[0] for r in db.execute(
-                f"SELECT file FROM instance WHERE sop_instance_uid IN ({','.join('?' * len(sops))})", sops)]
-            db.executemany("UPDATE instance SET state = ?, reason = '', file = NULL, sent_at = ?,"
-                           " attempts = attempts + 1 WHERE sop_instance_uid = ?",
-                           [(SENT, time.time(), sop) for sop in sops])
-        for name in files:
-            if name:
-                (self.objects / name).unlink(missing_ok=True)
+    # Each update names the file that was sent: if the modality re-sent another object under the
+    # same SOP Instance UID meanwhile, that newer row is left queued (and its file kept).
 
-    def mark_failed(self, reasons: dict[str, str]) -> None:
+    def mark_sent(self, batch: list[SpooledInstance], sops: list[str]) -> None:
+        done = set(sops)
+        sent = [item for item in batch if item.sop_instance_uid in done]
+        gone = []
+        with self._tx() as db:
+            for item in sent:
+                changed = db.execute(
+                    "UPDATE instance SET state = ?, reason = '', file = NULL, sent_at = ?, attempts = attempts + 1"
+                    " WHERE sop_instance_uid = ? AND file = ?",
+                    (SENT, time.time(), item.sop_instance_uid, item.path.name)).rowcount
+                if changed:
+                    gone.append(item.path)
+        for path in gone:
+            path.unlink(missing_ok=True)
+
+    def mark_failed(self, batch: list[SpooledInstance], reasons: dict[str, str]) -> None:
         with self._tx() as db:
             db.executemany("UPDATE instance SET state = ?, reason = ?, attempts = attempts + 1"
-                           " WHERE sop_instance_uid = ?", [(FAILED, why, sop) for sop, why in reasons.items()])
+                           " WHERE sop_instance_uid = ? AND file = ?",
+                           [(FAILED, reasons[i.sop_instance_uid], i.sop_instance_uid, i.path.name)
+                            for i in batch if i.sop_instance_uid in reasons])
 
-    def note_retry(self, sops: list[str], reason: str) -> None:
+    def note_retry(self, batch: list[SpooledInstance], reason: str) -> None:
         """The batch stays queued; ``reason`` says why it is not sent yet."""
         with self._tx() as db:
-            db.executemany("UPDATE instance SET reason = ?, attempts = attempts + 1 WHERE sop_instance_uid = ?",
-                           [(reason, sop) for sop in sops])
+            db.executemany("UPDATE instance SET reason = ?, attempts = attempts + 1"
+                           " WHERE sop_instance_uid = ? AND file = ?",
+                           [(reason, i.sop_instance_uid, i.path.name) for i in batch])
 
     def retry_failed(self) -> int:
         """Queue every failed instance again; how many."""

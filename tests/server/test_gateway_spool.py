@@ -210,3 +210,18 @@ def test_forwarding_rules(spool: Spool, tmp_path: Path) -> None:
     assert [(c.state, c.reason) for c in spool.counts() if c.state == SKIPPED] == [
         (SKIPPED, "no forwarding rule matches (calling AE CT_ROOM1, modality US)")]
     assert len(list(spool.objects.iterdir())) == 1
+
+
+def test_a_resend_during_the_upload_is_not_lost(spool: Spool, peer: Peer, tmp_path: Path) -> None:
+    """The modality sends other content under a SOP Instance UID whose upload is in flight: the
+    answer for the old file does not mark (or delete) the new one."""
+    study = generate_uid()
+    sop, first = received(tmp_path, study, "first.dcm")
+    spool.accept(first, "MOD")
+    batch = spool.next_batch(10, 0)
+    _, second = received(tmp_path, study, "second.dcm", sop=sop, PatientName="Changed^Name")
+    spool.accept(second, "MOD")  # while the first is on its way
+    spool.mark_sent(batch, [sop])
+    assert states(spool) == {QUEUED: 1, SENT: 0, FAILED: 0}
+    [again] = spool.next_batch(10, 0)
+    assert again.path.read_bytes() == second.read_bytes()
