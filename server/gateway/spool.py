@@ -198,13 +198,15 @@ class Spool:
     # -- forward ------------------------------------------------------------------------------
 
     def next_batch(self, limit: int, settle_seconds: float) -> list[SpooledInstance]:
-        """Up to ``limit`` queued instances of one study: the study waiting longest whose last
-        object arrived ``settle_seconds`` ago, or that already has ``limit`` waiting."""
+        """Up to ``limit`` queued instances of one study whose last object arrived ``settle_seconds``
+        ago, or that already has ``limit`` waiting: of those, the one retried least, then the oldest."""
         now = time.time()
         with self._lock:
+            # Studies tried least often first, then the oldest: one study the cloud keeps answering
+            # 5xx for does not hold back the others.
             rows = self._db.execute(
                 "SELECT study_instance_uid, MIN(received_at), MAX(received_at), COUNT(*) FROM instance"
-                " WHERE state = ? GROUP BY study_instance_uid ORDER BY MIN(received_at)", (QUEUED,)
+                " WHERE state = ? GROUP BY study_instance_uid ORDER BY MAX(attempts), MIN(received_at)", (QUEUED,)
             ).fetchall()
             study = next((r[0] for r in rows if r[3] >= limit or now - r[2] >= settle_seconds), None)
             if study is None:

@@ -225,3 +225,17 @@ def test_a_resend_during_the_upload_is_not_lost(spool: Spool, peer: Peer, tmp_pa
     assert states(spool) == {QUEUED: 1, SENT: 0, FAILED: 0}
     [again] = spool.next_batch(10, 0)
     assert again.path.read_bytes() == second.read_bytes()
+
+
+def test_a_study_that_keeps_failing_does_not_block_the_next(spool: Spool, peer: Peer, tmp_path: Path) -> None:
+    old, new = generate_uid(), generate_uid()
+    spool.accept(received(tmp_path, old, "old.dcm")[1], "MOD")
+    new_sop, new_path = received(tmp_path, new, "new.dcm")
+    spool.accept(new_path, "MOD")
+    client = StowClient(peer.url, "", timeout=10)
+    forwarder = Forwarder(spool, client, batch_size=10, settle_seconds=0, retry_initial=0.1, retry_max=0.1)
+    peer.answers = [(500, "internal error"), (200, stored(new_sop))]
+    forwarder.step()  # the old study: 500, stays queued
+    forwarder.step()  # the new one goes next
+    assert states(spool) == {QUEUED: 1, SENT: 1, FAILED: 0}
+    client.close()
