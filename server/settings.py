@@ -82,6 +82,46 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="ACSE, DIMSE and idle network timeout of an association (seconds)."
     )
 
+    gateway_spool_dir: Path | None = Field(
+        default=None, description="Spool folder of `cirrus gateway` (objects and spool.db); empty means "
+        "data_dir/gateway.",
+    )
+    gateway_ae_title: str = Field(default="CIRRUSGW", description="AE title of `cirrus gateway` (called AE).")
+    gateway_host: str = Field(default="0.0.0.0", description="Address `cirrus gateway` binds to.")
+    gateway_port: int = Field(default=11113, description="Port `cirrus gateway` listens on.")
+    gateway_allowed_aes: str = Field(
+        default="", description="Comma-separated calling AE titles the gateway accepts; * accepts any; "
+        "empty accepts none.",
+    )
+    gateway_forward_rules: str = Field(
+        default="", description="Which received objects the gateway forwards, e.g. "
+        "`ae=CT1,CT2 modality=CT; modality=MR` (rules separated by `;`, any may match); empty forwards all.",
+    )
+    gateway_target_url: str = Field(
+        default="", description="DICOMweb root of the Cirrus cloud the gateway forwards to "
+        "(e.g. https://pacs.example.org/dicom-web).",
+    )
+    gateway_token: str = Field(
+        default="", description="API token the gateway sends as `Authorization: Bearer`; empty sends none."
+    )
+    gateway_batch_size: int = Field(default=50, ge=1, description="Instances of one study per STOW-RS request.")
+    gateway_settle_seconds: float = Field(
+        default=5.0, ge=0, description="A study is forwarded once no object of it arrived for this long "
+        "(or a full batch is waiting).",
+    )
+    gateway_retry_initial_seconds: float = Field(
+        default=1.0, gt=0, description="First wait after the link or the cloud failed; doubles each time."
+    )
+    gateway_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest wait between retries.")
+    gateway_http_timeout_seconds: float = Field(default=120.0, gt=0, description="Timeout of one STOW-RS request.")
+    gateway_bandwidth_kbps: int = Field(
+        default=0, ge=0, description="Upload limit of the gateway in KiB/s (0: no limit)."
+    )
+
+    @property
+    def resolved_gateway_spool_dir(self) -> Path:
+        return self.gateway_spool_dir or self.data_dir / "gateway"
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

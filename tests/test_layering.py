@@ -34,6 +34,7 @@ RANKS: list[tuple[str, int]] = [
     ("server.workflow", 4),
     ("server.reading", 4),
     ("server.dimse", 4),
+    ("server.gateway", 4),
     ("server.services", 3),
     # Authentication services (sessions, tokens, OIDC) sit beside the other services;
     # the principal itself is a plain value every layer may name.
