@@ -1,8 +1,10 @@
 // A small typed dictionary: English is the reference, and the type checker makes zh-CN carry every key.
 import { ref } from 'vue';
 import type { ParameterName } from './api/jobs';
+import { AUTH_EN, AUTH_ZH } from './i18nAuth';
 
 const en = {
+  ...AUTH_EN,
   'app.title': 'Cirrus PACS',
   'nav.studies': 'Studies',
   'nav.upload': 'Upload',
@@ -240,6 +242,7 @@ export type MessageKey = keyof typeof en;
 type Dictionary = Record<MessageKey, string>;
 
 const zhCN: Dictionary = {
+  ...AUTH_ZH,
   'app.title': 'Cirrus 影像系统',
   'nav.studies': '检查列表',
   'nav.upload': '上传',

@@ -1,7 +1,20 @@
 // A minimal history router: a handful of pages do not need more, and the server's SPA fallback serves any path.
 import { reactive } from 'vue';
 
-export type Page = 'studies' | 'viewer' | 'upload' | 'analysis' | 'reading' | 'report';
+export type Page =
+  | 'studies'
+  | 'viewer'
+  | 'upload'
+  | 'analysis'
+  | 'reading'
+  | 'report'
+  | 'login'
+  | 'users'
+  | 'tokens'
+  | 'institutions';
+
+/** Pages anyone may open without signing in. */
+export const PUBLIC_PAGES: ReadonlySet<Page> = new Set<Page>(['login']);
 
 export interface Route {
   page: Page;
@@ -17,13 +30,58 @@ export function parseRoute(pathname: string, search: string): Route {
   if (parts[0] === 'analysis') return { page: 'analysis', params: {}, query };
   if (parts[0] === 'reading' && parts[1] && /^\d+$/.test(parts[1])) return { page: 'report', params: { requestId: parts[1] }, query };
   if (parts[0] === 'reading') return { page: 'reading', params: {}, query };
+  if (parts[0] === 'login') return { page: 'login', params: {}, query };
+  if (parts[0] === 'admin' && parts[1] === 'users') return { page: 'users', params: {}, query };
+  if (parts[0] === 'admin' && parts[1] === 'institutions') return { page: 'institutions', params: {}, query };
+  if (parts[0] === 'tokens') return { page: 'tokens', params: {}, query };
   return { page: 'studies', params: {}, query };
 }
 
 export const route = reactive<Route>(parseRoute('/', ''));
 
+/** Where to go instead of `path` (pathname + search), or null to stay: the sign-in rule of the app. */
+export type Guard = (target: Route, path: string) => string | null;
+let guard: Guard | undefined;
+
+export function setGuard(next: Guard | undefined): void {
+  guard = next;
+}
+
+/** The login page's address, remembering where the user wanted to go. */
+export function loginUrl(next: string): string {
+  const target = safeNext(next);
+  return target === '/' ? '/login' : `/login?next=${encodeURIComponent(target)}`;
+}
+
+/** A `next` parameter made safe to navigate to: a path of this app (never another origin, never the login page). */
+export function safeNext(next: string | null | undefined): string {
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+  if (parseRoute(next.split('?')[0], '').page === 'login') return '/';
+  return next;
+}
+
+/** The sign-in rule: signed-out users land on login (keeping the route), signed-in users skip it. */
+export function signInRedirect(target: Route, path: string, signedIn: boolean): string | null {
+  if (!signedIn && !PUBLIC_PAGES.has(target.page)) return loginUrl(path);
+  if (signedIn && target.page === 'login') return safeNext(target.query.get('next'));
+  return null;
+}
+
 function sync(): void {
-  Object.assign(route, parseRoute(location.pathname, location.search));
+  const path = location.pathname + location.search;
+  const target = parseRoute(location.pathname, location.search);
+  const redirect = guard?.(target, path);
+  if (redirect && redirect !== path) {
+    history.replaceState(null, '', redirect);
+    Object.assign(route, parseRoute(location.pathname, location.search));
+    return;
+  }
+  Object.assign(route, target);
+}
+
+/** Re-apply the guard to the current address (after signing in or out). */
+export function recheckRoute(): void {
+  sync();
 }
 
 export function startRouter(): void {

@@ -2,19 +2,25 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, errorMessage, request, requestJson } from './http';
+import { ApiError, errorMessage, onUnauthorized, request, requestJson, sessionHeaders, setCsrfToken } from './http';
 
 // A real HTTP server answering the way Cirrus does ({"error": ..., "status": ...} on failures).
 let server: Server;
 let base = '';
-const seen: { method?: string; type?: string; accept?: string; body: string }[] = [];
+const seen: { method?: string; type?: string; accept?: string; csrf?: string; body: string }[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      seen.push({ method: req.method, type: req.headers['content-type'], accept: req.headers.accept, body });
+      seen.push({
+        method: req.method,
+        type: req.headers['content-type'],
+        accept: req.headers.accept,
+        csrf: req.headers['x-csrf-token'] as string | undefined,
+        body,
+      });
       const json = (status: number, value: unknown) => {
         res.writeHead(status, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(value));
@@ -30,7 +36,10 @@ beforeAll(async () => {
         res.writeHead(204);
         res.end();
       } else if (req.url === '/echo') json(200, { got: body ? JSON.parse(body) : null });
-      else json(404, { error: `not found: ${req.url}`, status: 404 });
+      else if (req.url === '/private') {
+        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer' });
+        res.end(JSON.stringify({ error: 'not signed in' }));
+      } else json(404, { error: `not found: ${req.url}`, status: 404 });
     });
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -93,5 +102,43 @@ describe('errorMessage', () => {
     expect(errorMessage(400, 'Bad Request', '{"detail":"x"}', 'application/json')).toBe('{"detail":"x"}');
     expect(errorMessage(500, 'Internal Server Error', '', 'text/html')).toBe('Internal Server Error');
     expect(errorMessage(500, '', '', '')).toBe('HTTP 500');
+  });
+});
+
+describe('session', () => {
+  it('sends the CSRF token on state-changing methods only', async () => {
+    setCsrfToken('tok-123');
+    try {
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'GET', 'HEAD']) await request(`${base}/echo`, { method });
+      expect(seen.slice(-6).map((r) => [r.method, r.csrf])).toEqual([
+        ['POST', 'tok-123'],
+        ['PUT', 'tok-123'],
+        ['PATCH', 'tok-123'],
+        ['DELETE', 'tok-123'],
+        ['GET', undefined],
+        ['HEAD', undefined],
+      ]);
+      expect(sessionHeaders('post')).toEqual({ 'X-CSRF-Token': 'tok-123' });
+    } finally {
+      setCsrfToken('');
+    }
+    await request(`${base}/echo`, { method: 'POST' });
+    expect(seen[seen.length - 1].csrf).toBeUndefined();
+  });
+
+  it('calls the unauthorized handler on a 401, unless the call opts out', async () => {
+    const calls: string[] = [];
+    onUnauthorized((url) => calls.push(url));
+    try {
+      const e = await failure(requestJson(`${base}/private`));
+      expect([e.status, e.message]).toEqual([401, 'not signed in']);
+      expect(calls).toEqual([`${base}/private`]);
+      await failure(requestJson(`${base}/private`, { noLoginRedirect: true }));
+      await request(`${base}/private`, { expect: [401] });
+      await failure(request(`${base}/conflict`, { method: 'POST' }));
+      expect(calls).toHaveLength(1);
+    } finally {
+      onUnauthorized(undefined);
+    }
   });
 });

@@ -1,6 +1,34 @@
 // The one way the app talks to the server (jobs API, QIDO-RS, WADO-RS bulk data, STOW-RS): every call
 // goes through `request` (fetch) or `send` (XHR, for upload progress), and every failure is an ApiError
 // with the HTTP status and the server's own message (its error bodies are {"error": message, "status": code}).
+//
+// Sessions: the browser signs in with a cookie (same origin, so fetch, XHR, <img>, EventSource and
+// cornerstone's WADO-RS loader all send it). State-changing requests also carry the session's CSRF token
+// (from the login / `GET /api/auth/me` answer) in `X-CSRF-Token`. A 401 means the session is gone: the
+// app's handler (set with `onUnauthorized`) sends the user to the login page.
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+let csrfToken = '';
+let unauthorized: ((url: string) => void) | undefined;
+
+/** The CSRF token of the current session ('' when signed out). */
+export function setCsrfToken(token: string): void {
+  csrfToken = token;
+}
+
+/** Called on every 401 answer (except where a call opts out): the app goes to its login page. */
+export function onUnauthorized(handler: ((url: string) => void) | undefined): void {
+  unauthorized = handler;
+}
+
+/** The session headers a request of `method` needs: `X-CSRF-Token` on anything but GET/HEAD/OPTIONS. */
+export function sessionHeaders(method: string): Record<string, string> {
+  return csrfToken && !SAFE_METHODS.has(method.toUpperCase()) ? { 'X-CSRF-Token': csrfToken } : {};
+}
+
+function noticeUnauthorized(status: number, url: string, optOut: boolean | undefined): void {
+  if (status === 401 && !optOut) unauthorized?.(url);
+}
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -25,6 +53,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Statuses >= 400 that are answers rather than failures (STOW-RS 409 carries the store response). */
   expect?: number[];
+  /** A 401 is an answer for this call (login, the session probe): do not send the user to the login page. */
+  noLoginRedirect?: boolean;
 }
 
 /** The message of a failed answer: the server's `error` text, else the start of the body, else the status text. */
@@ -53,7 +83,8 @@ async function failure(res: Response, url: string): Promise<ApiError> {
 
 /** fetch with the app's conventions; resolves only with a successful (or expected) answer. */
 export async function request(url: string, options: RequestOptions = {}): Promise<Response> {
-  const headers: Record<string, string> = { ...options.headers };
+  const method = options.method ?? 'GET';
+  const headers: Record<string, string> = { ...sessionHeaders(method), ...options.headers };
   if (options.accept) headers.Accept = options.accept;
   let body = options.body;
   if (options.json !== undefined) {
@@ -62,12 +93,15 @@ export async function request(url: string, options: RequestOptions = {}): Promis
   }
   let res: Response;
   try {
-    res = await fetch(url, { method: options.method ?? 'GET', headers, body, signal: options.signal });
+    res = await fetch(url, { method, headers, body, signal: options.signal, credentials: 'same-origin' });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, `network error (${(e as Error).message})`, url);
   }
-  if (!res.ok && !options.expect?.includes(res.status)) throw await failure(res, url);
+  if (!res.ok && !options.expect?.includes(res.status)) {
+    noticeUnauthorized(res.status, url, options.noLoginRedirect);
+    throw await failure(res, url);
+  }
   return res;
 }
 
@@ -90,6 +124,7 @@ export interface SendOptions {
   method?: string;
   headers?: Record<string, string>;
   expect?: number[];
+  noLoginRedirect?: boolean;
   onUploadProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
@@ -97,8 +132,9 @@ export interface SendOptions {
 export function send(url: string, body: Blob, options: SendOptions = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open(options.method ?? 'POST', url);
-    for (const [name, value] of Object.entries(options.headers ?? {})) xhr.setRequestHeader(name, value);
+    const method = options.method ?? 'POST';
+    xhr.open(method, url);
+    for (const [name, value] of Object.entries({ ...sessionHeaders(method), ...options.headers })) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => options.onUploadProgress?.(e.loaded, e.total || body.size);
     xhr.onload = () => {
       const res = new Response(xhr.status === 204 ? null : xhr.responseText, {
@@ -107,7 +143,10 @@ export function send(url: string, body: Blob, options: SendOptions = {}): Promis
         headers: { 'Content-Type': xhr.getResponseHeader('Content-Type') ?? '' },
       });
       if (res.ok || options.expect?.includes(res.status)) resolve(res);
-      else failure(res, url).then(reject, reject);
+      else {
+        noticeUnauthorized(res.status, url, options.noLoginRedirect);
+        failure(res, url).then(reject, reject);
+      }
     };
     xhr.onerror = () => reject(new ApiError(0, 'network error', url));
     xhr.onabort = () => reject(new ApiError(0, 'upload aborted', url));
