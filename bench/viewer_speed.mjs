@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '../..');
 const FRONT = join(REPO, 'viewer-frontend');
-const { CHROMIUM, CHROMIUM_ARGS, listFiles, startServer, stowFiles } = await import(join(FRONT, 'e2e/server.mjs'));
+const { CHROMIUM, CHROMIUM_ARGS, listFiles, signIn, startServer, stowFiles } = await import(join(FRONT, 'e2e/server.mjs'));
 const { chromium } = createRequire(join(FRONT, 'package.json'))('playwright-core');
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 250);
@@ -67,7 +67,7 @@ try {
     .trim()
     .split(' ');
   const t0 = Date.now();
-  const { stored } = await stowFiles(server.base, listFiles(work));
+  const { stored } = await stowFiles(server, listFiles(work));
   console.log(`loaded ${stored} CT images (512×512 int16) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -77,10 +77,16 @@ try {
     return page.evaluate(() => window.__cirrus);
   };
 
+  // Sign in once; the cold contexts start with that session cookie (and an empty cache).
+  const login = await browser.newContext();
+  await signIn(await login.newPage(), server);
+  const storageState = await login.storageState();
+  await login.close();
+
   // 1. Cold: a fresh browser context navigates straight to the viewer (HTML, JS, wasm, metadata, frame).
   const cold = [];
   for (let r = 0; r < RUNS; r += 1) {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const ctx = await browser.newContext({ storageState, viewport: { width: 1400, height: 900 } });
     const page = await ctx.newPage();
     await page.goto(viewerUrl);
     const perf = await firstImage(page);
@@ -90,7 +96,7 @@ try {
 
   // 2. In the app: from the study list, click the study (code already loaded, as a doctor would).
   const warm = [];
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const ctx = await browser.newContext({ storageState, viewport: { width: 1400, height: 900 } });
   const page = await ctx.newPage();
   page.on('crash', () => console.log('the page crashed'));
   page.on('pageerror', (e) => console.log(`page error: ${e.message}`));

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, startServer, stowFiles } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 
 const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -42,11 +42,11 @@ try {
   const source = listFiles(join(SHARED_DATA, STUDY));
   execFileSync(PYTHON, ['-m', 'server.cli', 'quant', join(SHARED_DATA, STUDY), '--out', work, '--no-regions'], { cwd: SERVER_DIR, stdio: 'ignore', env: { ...process.env, PYTHONPATH: SERVER_DIR } });
   const derived = listFiles(work).filter((f) => f.endsWith('.dcm'));
-  const loaded = await stowFiles(server.base, [...source, ...derived]);
+  const loaded = await stowFiles(server, [...source, ...derived]);
   assert(loaded.failed === 0 && loaded.stored === source.length + derived.length, `STOW: ${JSON.stringify(loaded)} of ${source.length}+${derived.length}`);
-  const [study] = await (await fetch(`${server.base}/dicom-web/studies`)).json();
+  const [study] = await (await server.fetch('/dicom-web/studies')).json();
   const studyUid = study['0020000D'].Value[0];
-  const series = await (await fetch(`${server.base}/dicom-web/studies/${studyUid}/series?includefield=0008103E&includefield=00080008`)).json();
+  const series = await (await server.fetch(`/dicom-web/studies/${studyUid}/series?includefield=0008103E&includefield=00080008`)).json();
   const byType = (type) => series.find((s) => (s['00080008']?.Value ?? []).join('\\') === type)?.['0020000E'].Value[0];
   const cbfUid = byType('DERIVED\\SECONDARY\\CBF');
   const sourceUid = series.find((s) => (s['00080008']?.Value ?? [])[0] === 'ORIGINAL')?.['0020000E'].Value[0];
@@ -55,6 +55,7 @@ try {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
   const page = await context.newPage();
+  await signIn(page, server);
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
 

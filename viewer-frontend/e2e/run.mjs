@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, startServer, stowFiles } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 
 const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -107,7 +107,7 @@ const server = await startServer({ workers: 1 });
 let browser;
 try {
   // The app needs QIDO-RS; until the server has it there is nothing meaningful to drive.
-  const probe = await fetch(`${server.base}/dicom-web/studies?limit=1`);
+  const probe = await server.fetch('/dicom-web/studies?limit=1');
   if (probe.status === 404 || probe.status === 405) {
     await server.stop();
     console.log('skip - all: the server has no QIDO-RS /studies yet');
@@ -117,20 +117,20 @@ try {
   const expected = {};
   for (const dir of PRELOADED) {
     const files = listFiles(join(SHARED_DATA, dir)).filter(isDicomName);
-    const { stored, failed } = await stowFiles(server.base, files);
+    const { stored, failed } = await stowFiles(server, files);
     assert(failed === 0 && stored === files.length, `loading ${dir}: stored ${stored}, failed ${failed}`);
     expected[dir] = files.length;
   }
   const crossDir = mkdtempSync(join(tmpdir(), 'cirrus-xref-'));
   try {
     execFileSync(join(REPO_DIR, '.venv/bin/python'), ['-c', CROSS_SERIES, crossDir]);
-    const { stored } = await stowFiles(server.base, listFiles(crossDir));
+    const { stored } = await stowFiles(server, listFiles(crossDir));
     assert(stored === 41, `cross-reference series and SR: stored ${stored} of 41`);
   } finally {
     rmSync(crossDir, { recursive: true, force: true });
   }
   // Patient names of the preloaded studies, read from the files themselves (not hard-coded).
-  const names = await (await fetch(`${server.base}/dicom-web/studies?includefield=00100010`)).json().catch(() => []);
+  const names = await (await server.fetch('/dicom-web/studies?includefield=00100010')).json().catch(() => []);
   const qidoWorks = Array.isArray(names) && names.length > 0;
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -138,6 +138,31 @@ try {
   const page = await desktop.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+
+  // The one real browser login of this run: every later test reuses this context's session cookie.
+  await test('signing in: a wrong password is refused, the right one opens the study list', async () => {
+    if (!server.auth) return { skip: 'the server has no accounts yet' };
+    await page.goto(`${server.base}/analysis`);
+    await page.waitForSelector('[data-testid=login-form]', { timeout: 15000 });
+    const asked = new URL(page.url());
+    assert(asked.pathname === '/login' && asked.searchParams.get('next') === '/analysis', `not sent to login: ${page.url()}`);
+    await page.fill('input[name=username]', server.admin.username);
+    await page.fill('input[name=password]', `${server.admin.password}-wrong`);
+    await page.click('[data-testid=login-submit]');
+    const error = page.locator('[data-testid=login-error]');
+    await error.waitFor({ timeout: 10000 });
+    assert((await error.textContent()).includes('Wrong username or password'), `error shown: ${await error.textContent()}`);
+    await page.screenshot({ path: join(ARTIFACTS, '00-login-wrong-password.png') });
+    await page.fill('input[name=password]', server.admin.password);
+    await page.click('[data-testid=login-submit]');
+    await page.waitForSelector('[data-testid=current-user]', { timeout: 15000 });
+    assert(new URL(page.url()).pathname === '/analysis', `after login at ${page.url()}, not the page asked for`);
+    assert((await page.textContent('[data-testid=current-user]')).trim() !== '', 'no user in the header');
+    const cookie = (await desktop.cookies()).find((c) => c.name === 'cirrus_session');
+    assert(cookie && cookie.httpOnly && cookie.sameSite === 'Lax', `session cookie: ${JSON.stringify(cookie)}`);
+    assert(!(await page.evaluate(() => document.cookie)).includes('cirrus_session'), 'session cookie readable from script');
+    await page.screenshot({ path: join(ARTIFACTS, '00b-signed-in.png') });
+  });
 
   await test('study list shows the loaded studies', async () => {
     assert(qidoWorks, 'QIDO-RS /studies returned no studies');
@@ -324,6 +349,7 @@ try {
 
   await test('phone layout works at 390×844', async () => {
     const phone = await browser.newContext({
+      storageState: await desktop.storageState(),
       viewport: { width: 390, height: 844 },
       deviceScaleFactor: 2,
       isMobile: true,
@@ -343,7 +369,7 @@ try {
     assert((await p.locator('.vp-element').count()) === 0, 'phone loaded the desktop viewer');
     const src = await p.getAttribute('[data-testid=mobile-image]', 'src');
     assert(src && src.includes('/rendered'), `image not from /rendered: ${src}`);
-    const rendered = await fetch(new URL(src, server.base));
+    const rendered = await server.fetch(src);
     if (rendered.status === 404) {
       await p.screenshot({ path: join(ARTIFACTS, '11-phone-viewer.png') });
       await phone.close();
@@ -386,7 +412,7 @@ try {
   });
 
   await test('analysis queue updates live and opens the result in the viewer', async () => {
-    const api = await fetch(`${server.base}/api/jobs`);
+    const api = await server.fetch('/api/jobs');
     if (api.status === 404) return { skip: 'the server has no analysis API yet' };
     await page.goto(`${server.base}/analysis`);
     // The preloaded Siemens 3D pCASL study is analysed by the server's worker; the page follows it live.
@@ -399,7 +425,7 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, '12-analysis.png') });
     const done = page.locator('[data-job-id]:has(.badge.succeeded)').first();
     assert((await done.count()) === 1, `no job succeeded: ${await page.textContent('[data-testid=job-table]')}`);
-    const pdf = await fetch(new URL(await done.locator('[data-action=pdf]').getAttribute('href'), server.base));
+    const pdf = await server.fetch(await done.locator('[data-action=pdf]').getAttribute('href'));
     assert(pdf.ok && (pdf.headers.get('content-type') ?? '').includes('pdf'), `report PDF answered ${pdf.status}`);
     await page.evaluate(() => window.__cirrus && (window.__cirrus.firstImageAt = 0));
     const jobId = await done.getAttribute('data-job-id');
@@ -417,7 +443,7 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, '13-analysis-result.png') });
 
     // The derived objects are recognised by what they are (SOP class, ImageType, value mapping):
-    const job = await (await fetch(`${server.base}/api/jobs/${jobId}`)).json();
+    const job = await (await server.fetch(`/api/jobs/${jobId}`)).json();
     const roles = job.results.filter((r) => !r.superseded).at(-1).series;
     const shown = new URL(page.url()).searchParams.get('series');
     // the CBF MR series (ImageType DERIVED\SECONDARY\CBF) is shown in colour ...
@@ -429,7 +455,7 @@ try {
     const firstChoice = await page.$eval('[data-testid=overlay] option:nth-child(2)', (o) => o.value);
     assert(firstChoice === roles.CBF, `first overlay choice ${firstChoice}, CBF is ${roles.CBF}`);
     // the Parametric Map opens as a colour stack;
-    const pm = await (await fetch(`${server.base}/dicom-web/studies/${job.study_instance_uid}/instances?SOPClassUID=1.2.840.10008.5.1.4.1.1.30`)).json();
+    const pm = await (await server.fetch(`/dicom-web/studies/${job.study_instance_uid}/instances?SOPClassUID=1.2.840.10008.5.1.4.1.1.30`)).json();
     assert(pm.length === 1, `expected one Parametric Map instance, QIDO found ${pm.length}`);
     await page.click(`.series-item[data-series-uid="${pm[0]['0020000E'].Value[0]}"]`);
     await page.waitForFunction(
@@ -447,6 +473,73 @@ try {
     const magic = await popup.evaluate(async () => new TextDecoder().decode((await (await fetch(location.href)).arrayBuffer()).slice(0, 5)));
     assert(magic === '%PDF-', `the document is not a PDF: ${magic}`);
     await popup.close();
+  });
+
+  await test('an API token made on the tokens page works as a Bearer token until revoked; logging out ends the session', async () => {
+    if (!server.auth) return { skip: 'the server has no accounts yet' };
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+    try {
+      await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.base }).catch(() => undefined);
+      const p = await ctx.newPage();
+      p.on('pageerror', (e) => pageErrors.push(e.message));
+      // Signed out, the tokens page is the login page (in the browser's language), remembering the way back.
+      await p.goto(`${server.base}/tokens`);
+      await p.waitForSelector('[data-testid=login-form]');
+      assert((await p.textContent('[data-testid=login-submit]')).trim() === '登录', 'login page not in Chinese');
+      await p.screenshot({ path: join(ARTIFACTS, '15-login-zh.png') });
+      await p.fill('input[name=username]', server.admin.username);
+      await p.fill('input[name=password]', 'not-the-password');
+      await p.click('[data-testid=login-submit]');
+      await p.waitForSelector('[data-testid=login-error]');
+      assert((await p.textContent('[data-testid=login-error]')).includes('用户名或密码错误'), `zh error: ${await p.textContent('[data-testid=login-error]')}`);
+      await p.selectOption('[data-testid=locale]', 'en');
+      await p.fill('input[name=password]', server.admin.password);
+      await p.click('[data-testid=login-submit]');
+      await p.waitForSelector('[data-testid=tokens-page]', { timeout: 15000 });
+      assert((await p.textContent('[data-testid=current-user]')).includes(server.admin.username), 'header lacks the user');
+      // Create a read token valid for 7 days: the secret is shown once, with a copy button.
+      await p.fill('input[name=token-name]', 'e2e dicomweb client');
+      await p.selectOption('select[name=token-scope]', 'read');
+      await p.selectOption('select[name=token-expiry]', { label: '7 days' });
+      await p.click('[data-testid=token-create]');
+      await p.waitForSelector('[data-testid=token-secret]', { timeout: 10000 });
+      const secret = await p.inputValue('[data-testid=token-value]');
+      assert(/^cirrus_\S{16,}$/.test(secret), `token shown: ${secret}`);
+      await p.click('[data-testid=token-copy]');
+      assert((await p.textContent('[data-testid=token-copy]')).trim() === 'Copied', 'copy button did not confirm');
+      const row = p.locator('[data-testid=token-table] tr', { hasText: 'e2e dicomweb client' });
+      await row.waitFor();
+      assert((await row.textContent()).includes('read'), `token row: ${await row.textContent()}`);
+      await p.screenshot({ path: join(ARTIFACTS, '16-token-created.png') });
+      const bearer = (token) => fetch(`${server.base}/dicom-web/studies?limit=1`, { headers: { Authorization: `Bearer ${token}`, Accept: 'application/dicom+json' } });
+      const ok = await bearer(secret);
+      assert(ok.status === 200, `QIDO with the new token answered ${ok.status}`);
+      assert((await fetch(`${server.base}/dicom-web/studies?limit=1`)).status === 401, 'QIDO without credentials is not refused');
+      // Revoke it on the page: the token stops working (permission decisions are cached at most 10 s).
+      p.once('dialog', (d) => d.accept());
+      await row.locator('[data-action=revoke]').click();
+      await p.waitForFunction(() => [...document.querySelectorAll('[data-testid=token-table] tr')].some((r) => r.textContent.includes('e2e dicomweb client') && r.textContent.includes('Revoked')), null, { timeout: 10000 });
+      let status = 0;
+      for (let i = 0; i < 24 && status !== 401; i += 1) {
+        status = (await bearer(secret)).status;
+        if (status !== 401) await new Promise((r) => setTimeout(r, 500));
+      }
+      assert(status === 401, `revoked token still answers ${status}`);
+      // Log out from the user menu: back on the login page, and the old cookie no longer opens anything.
+      const cookie = (await ctx.cookies()).find((c) => c.name === 'cirrus_session');
+      await p.click('[data-testid=user-menu]');
+      await p.screenshot({ path: join(ARTIFACTS, '17-user-menu.png') });
+      await p.click('[data-testid=logout]');
+      await p.waitForSelector('[data-testid=login-form]', { timeout: 10000 });
+      const replay = await fetch(`${server.base}/api/auth/me`, { headers: { Cookie: `cirrus_session=${cookie.value}` } });
+      assert(replay.status === 401, `the logged-out session still answers ${replay.status}`);
+      await p.goto(`${server.base}/`);
+      await p.waitForSelector('[data-testid=login-form]');
+      // The other browser's session is untouched.
+      assert((await page.evaluate(async () => (await fetch('/api/auth/me')).status)) === 200, 'logging out here ended the other session');
+    } finally {
+      await ctx.close();
+    }
   });
 
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);

@@ -1,5 +1,9 @@
 // Start a real Cirrus server for browser tests and benches, and load DICOM files into it over STOW-RS.
+// Access control is on: the server starts with a known first-admin password (CIRRUS_ADMIN_PASSWORD);
+// the harness signs in over the API once and its calls (`server.fetch`, `stowFiles`) carry that
+// session's cookie and CSRF token; browser contexts sign in through the login page (`signIn`).
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,6 +48,7 @@ export async function startServer({ log = false, workers = 0 } = {}) {
   if (!existsSync(join(dist, 'index.html'))) throw new Error('no dist/index.html: run `npm run build` first');
   const dataDir = mkdtempSync(join(tmpdir(), 'cirrus-e2e-'));
   const port = await freePort();
+  const admin = { username: 'admin', password: `e2e-${randomBytes(12).toString('base64url')}` };
   const child = spawn(python, ['-m', 'server.cli', 'serve', '--migrate', '--port', String(port)], {
     cwd,
     env: {
@@ -52,6 +57,9 @@ export async function startServer({ log = false, workers = 0 } = {}) {
       CIRRUS_DATA_DIR: dataDir,
       CIRRUS_STATIC_DIR: dist,
       CIRRUS_WORKERS: String(workers),
+      CIRRUS_ADMIN_PASSWORD: admin.password,
+      // Plain http on loopback: a Secure cookie would never be sent back.
+      CIRRUS_COOKIE_SECURE: 'false',
       PYTHONPATH: cwd,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,10 +87,16 @@ export async function startServer({ log = false, workers = 0 } = {}) {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  const session = await apiSession(base, admin);
   return {
     base,
     port,
     dataDir,
+    admin,
+    /** Whether the server has accounts (POST /api/auth/login exists). */
+    auth: session !== null,
+    /** fetch against this server as the signed-in admin: `path` is relative to the base. */
+    fetch: (path, init = {}) => fetch(new URL(path, base), withSession(session, init)),
     output: () => output,
     async stop() {
       if (child.exitCode === null) {
@@ -103,6 +117,45 @@ export async function startServer({ log = false, workers = 0 } = {}) {
   };
 }
 
+/** Sign in over the API: { cookie, csrf } for later calls, or null when the server has no accounts. */
+async function apiSession(base, { username, password }) {
+  const res = await fetch(`${base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status === 404 || res.status === 405) return null;
+  const text = await res.text();
+  if (!res.ok) throw new Error(`harness login answered ${res.status}: ${text.slice(0, 300)}`);
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  if (!cookie) throw new Error('harness login set no cookie');
+  return { cookie, csrf: JSON.parse(text).csrf_token ?? '' };
+}
+
+function withSession(session, init) {
+  if (!session) return init;
+  const headers = new Headers(init.headers ?? {});
+  headers.set('Cookie', session.cookie);
+  if (!['GET', 'HEAD', 'OPTIONS'].includes((init.method ?? 'GET').toUpperCase())) headers.set('X-CSRF-Token', session.csrf);
+  return { ...init, headers };
+}
+
+/**
+ * Sign a browser page in through the login page (a real login: form, cookie, redirect), as `user`
+ * (default: the server's admin). Resolves once the header shows the user. A no-op on a server without accounts.
+ */
+export async function signIn(page, server, user = server.admin) {
+  if (!server.auth) return;
+  await page.goto(`${server.base}/login`);
+  await page.fill('input[name=username]', user.username);
+  await page.fill('input[name=password]', user.password);
+  await page.click('[data-testid=login-submit]');
+  await page.waitForSelector('[data-testid=current-user]', { timeout: 15000 });
+}
+
 export function listFiles(dir) {
   const out = [];
   for (const name of readdirSync(dir).sort()) {
@@ -113,8 +166,12 @@ export function listFiles(dir) {
   return out;
 }
 
-/** STOW files in batches; returns { stored, failed } counted from the server's responses. */
-export async function stowFiles(base, paths, batchSize = 40) {
+/**
+ * STOW files in batches; returns { stored, failed } counted from the server's responses.
+ * `target` is a server from startServer (its session is used) or a bare base URL (no credentials).
+ */
+export async function stowFiles(target, paths, batchSize = 40) {
+  const send = typeof target === 'string' ? (path, init) => fetch(new URL(path, target), init) : target.fetch;
   let stored = 0;
   let failed = 0;
   for (let i = 0; i < paths.length; i += batchSize) {
@@ -124,7 +181,7 @@ export async function stowFiles(base, paths, batchSize = 40) {
       chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), readFileSync(p), Buffer.from('\r\n'));
     }
     chunks.push(Buffer.from(`--${boundary}--\r\n`));
-    const res = await fetch(`${base}/dicom-web/studies`, {
+    const res = await send('/dicom-web/studies', {
       method: 'POST',
       headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' },
       body: Buffer.concat(chunks),
