@@ -157,7 +157,8 @@ try {
     await page.click('[data-testid=login-submit]');
     await page.waitForSelector('[data-testid=current-user]', { timeout: 15000 });
     assert(new URL(page.url()).pathname === '/analysis', `after login at ${page.url()}, not the page asked for`);
-    assert((await page.textContent('[data-testid=current-user]')).trim() !== '', 'no user in the header');
+    assert((await page.getAttribute('[data-testid=current-user]', 'data-username')) === server.admin.username, 'no user in the header');
+    assert((await page.textContent('[data-testid=current-institution]')).trim() !== '', 'no institution in the header');
     const cookie = (await desktop.cookies()).find((c) => c.name === 'cirrus_session');
     assert(cookie && cookie.httpOnly && cookie.sameSite === 'Lax', `session cookie: ${JSON.stringify(cookie)}`);
     assert(!(await page.evaluate(() => document.cookie)).includes('cirrus_session'), 'session cookie readable from script');
@@ -496,7 +497,7 @@ try {
       await p.fill('input[name=password]', server.admin.password);
       await p.click('[data-testid=login-submit]');
       await p.waitForSelector('[data-testid=tokens-page]', { timeout: 15000 });
-      assert((await p.textContent('[data-testid=current-user]')).includes(server.admin.username), 'header lacks the user');
+      assert((await p.getAttribute('[data-testid=current-user]', 'data-username')) === server.admin.username, 'header lacks the user');
       // Create a read token valid for 7 days: the secret is shown once, with a copy button.
       await p.fill('input[name=token-name]', 'e2e dicomweb client');
       await p.selectOption('select[name=token-scope]', 'read');

@@ -3,7 +3,8 @@ import { requestJson, request } from './http';
 
 export const ROLES = ['admin', 'institution_admin', 'requesting_doctor', 'reporting_doctor', 'reviewer', 'technologist', 'read_only'] as const;
 export type Role = (typeof ROLES)[number];
-export const TOKEN_SCOPES = ['read', 'write', 'stow', 'admin'] as const;
+/** Levels, each including the ones before it: read < stow < write < admin. */
+export const TOKEN_SCOPES = ['read', 'stow', 'write', 'admin'] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
 export interface Institution {
@@ -86,30 +87,41 @@ export function createUser(user: NewUser): Promise<User> {
 }
 
 /** Change a user: deactivate / reactivate (`active`), a new password, a role. */
-export function updateUser(id: number, change: Partial<{ active: boolean; password: string; role: string; display_name: string }>): Promise<User> {
+export function updateUser(
+  id: number,
+  change: Partial<{ active: boolean; password: string; role: string; display_name: string; unlock: boolean }>,
+): Promise<User> {
   return requestJson<User>(`/api/users/${id}`, { method: 'PATCH', json: change, empty: {} as User });
 }
 
-/** The caller's tokens; an admin can ask for everyone's. */
-export async function listTokens(all = false): Promise<ApiToken[]> {
-  const answer = await requestJson<unknown>(`/api/tokens${all ? '?all=true' : ''}`, { empty: [] });
+/** The caller's own tokens, or one user's (administrators, institution administrators for their users). */
+export async function listTokens(userId?: number): Promise<ApiToken[]> {
+  const answer = await requestJson<unknown>(`/api/tokens${userId === undefined ? '' : `?user_id=${userId}`}`, { empty: [] });
   return rows<Record<string, unknown>>(answer, 'tokens').map(normaliseToken);
+}
+
+/** Every token the caller may manage: each listed user's (the server lists one user at a time). */
+export async function listAllTokens(): Promise<ApiToken[]> {
+  const users = await listUsers();
+  const lists = await Promise.all(users.map((u) => listTokens(u.id)));
+  return lists.flat().sort((a, b) => a.id - b.id);
 }
 
 export interface NewToken {
   name: string;
   scope: TokenScope;
   /** Days until the token stops working; null for no expiry. */
-  expires_in_days: number | null;
+  expiresInDays: number | null;
 }
 
+/** `POST /api/tokens` answers `{token: {...}, secret}`; the secret is never shown again. */
 export async function createToken(spec: NewToken): Promise<CreatedToken> {
   const raw = await requestJson<Record<string, unknown>>('/api/tokens', {
     method: 'POST',
-    json: { name: spec.name, scope: spec.scope, scopes: [spec.scope], expires_in_days: spec.expires_in_days },
+    json: { name: spec.name, scope: spec.scope, expires_in: spec.expiresInDays === null ? null : `${spec.expiresInDays}d` },
   });
   const inner = (raw.token && typeof raw.token === 'object' ? raw.token : raw) as Record<string, unknown>;
-  const secret = [raw.secret, raw.token, inner.secret, inner.token].find((v): v is string => typeof v === 'string');
+  const secret = [raw.secret, raw.token, inner.secret].find((v): v is string => typeof v === 'string');
   return { ...normaliseToken(inner), token: secret ?? '' };
 }
 

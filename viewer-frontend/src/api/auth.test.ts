@@ -13,6 +13,8 @@ describe('login failures', () => {
     expect(classifyLoginFailure(403, 'account locked until 12:00', {})).toBe('locked');
     expect(classifyLoginFailure(429, 'account is locked', {})).toBe('locked');
     expect(classifyLoginFailure(429, 'too many attempts', {})).toBe('throttled');
+    expect(classifyLoginFailure(429, 'too many failed sign-ins for this account: try again in 5 minute(s)', {})).toBe('locked');
+    expect(classifyLoginFailure(429, 'too many failed sign-ins for this client address: try again in 5 minute(s)', {})).toBe('throttled');
     expect(classifyLoginFailure(401, 'x', { reason: 'throttled' })).toBe('throttled');
     expect(classifyLoginFailure(422, 'password required', {})).toBe('invalid');
     expect(classifyLoginFailure(500, 'boom', {})).toBe('other');

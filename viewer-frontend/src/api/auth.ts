@@ -82,11 +82,16 @@ export function retryAfterSeconds(header: string | null, body: Record<string, un
   return null;
 }
 
-/** What a refused login means: wrong credentials (401), a locked account (423, or a 403/429 saying so), throttling (429). */
+/**
+ * What a refused login means: wrong credentials (401); a locked account (423, or a 429 / 403 that names the
+ * account or says "locked"); throttling of this client (any other 429). Cirrus answers 429 with Retry-After
+ * and "too many failed sign-ins for this account" / "... for this client address".
+ */
 export function classifyLoginFailure(status: number, message: string, body: Record<string, unknown>): LoginFailureKind {
   const reason = typeof body.reason === 'string' ? body.reason : typeof body.code === 'string' ? body.code : '';
   const said = `${reason} ${message}`.toLowerCase();
   if (status === 423 || /\block/.test(said)) return 'locked';
+  if (status === 429 && /\baccount\b/.test(said)) return 'locked';
   if (status === 429 || /throttl|too many/.test(said)) return 'throttled';
   if (status === 401 || status === 403) return 'credentials';
   if (status === 400 || status === 422) return 'invalid';

@@ -29,8 +29,11 @@ beforeAll(async () => {
         res.end(JSON.stringify(value));
       };
       if (req.url !== '/api/auth/login') send(404, { error: 'not found' });
-      else if (username === 'locked') send(423, { error: 'account locked' }, { 'Retry-After': '125' });
-      else if (username === 'busy') send(429, { error: 'too many login attempts' }, { 'Retry-After': '30' });
+      else if (username === 'locked') {
+        send(429, { error: 'too many failed sign-ins for this account: try again in 3 minute(s)' }, { 'Retry-After': '125' });
+      } else if (username === 'busy') {
+        send(429, { error: 'too many failed sign-ins for this client address: try again in 1 minute(s)' }, { 'Retry-After': '30' });
+      }
       else if (username === 'admin' && password === 'right') {
         const user = { id: 1, username: 'admin', role: 'admin', institution_id: 1, institution_name: 'Default', display_name: null };
         send(200, { user, csrf_token: 'csrf-abc' }, { 'Set-Cookie': 'cirrus_session=s; HttpOnly; SameSite=Lax' });
