@@ -123,7 +123,7 @@ try {
   }
   const crossDir = mkdtempSync(join(tmpdir(), 'cirrus-xref-'));
   try {
-    execFileSync(join(REPO_DIR, '.venv/bin/python'), ['-c', CROSS_SERIES, crossDir]);
+    execFileSync(process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python'), ['-c', CROSS_SERIES, crossDir]);
     const { stored } = await stowFiles(server, listFiles(crossDir));
     assert(stored === 41, `cross-reference series and SR: stored ${stored} of 41`);
   } finally {
@@ -350,13 +350,14 @@ try {
 
   await test('phone layout works at 390×844', async () => {
     const phone = await browser.newContext({
-      storageState: await desktop.storageState(),
       viewport: { width: 390, height: 844 },
       deviceScaleFactor: 2,
       isMobile: true,
       hasTouch: true,
       locale: 'zh-CN',
     });
+    // The desktop's session cookie (not its stored settings: the phone picks its own language).
+    await phone.addCookies(await desktop.cookies());
     const p = await phone.newPage();
     await p.goto(`${server.base}/`);
     await p.waitForSelector('.study-row');
