@@ -477,6 +477,105 @@ try {
     await popup.close();
   });
 
+  await test('accounts: an institution tree, a user made and managed on the admin pages, log out everywhere, lockout', async () => {
+    if (!server.auth) return { skip: 'the server has no accounts yet' };
+    const contexts = [];
+    const browserAs = async (user) => {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+      contexts.push(ctx);
+      const p = await ctx.newPage();
+      p.on('pageerror', (e) => pageErrors.push(e.message));
+      if (user) await signIn(p, server, user);
+      return p;
+    };
+    const tryLogin = async (p, username, password) => {
+      await p.goto(`${server.base}/login`);
+      await p.fill('input[name=username]', username);
+      await p.fill('input[name=password]', password);
+      await p.click('[data-testid=login-submit]');
+      await p.waitForSelector('[data-testid=login-error], [data-testid=current-user]', { timeout: 10000 });
+      return (await p.locator('[data-testid=login-error]').count()) ? p.textContent('[data-testid=login-error]') : null;
+    };
+    try {
+      // Institutions: a superior hospital and one that reads through it, shown as a tree.
+      await page.goto(`${server.base}/admin/institutions`);
+      await page.waitForSelector('[data-testid=institution-table]');
+      await page.fill('input[name=institution-name]', 'E2E Provincial Hospital');
+      await page.click('[data-testid=institution-create]');
+      await page.waitForSelector('[data-testid=institution-table] tr:has-text("E2E Provincial Hospital")');
+      await page.fill('input[name=institution-name]', 'E2E County Hospital');
+      await page.selectOption('select[name=institution-parent]', { label: 'E2E Provincial Hospital' });
+      await page.click('[data-testid=institution-create]');
+      const county = page.locator('[data-testid=institution-table] tr', { hasText: 'E2E County Hospital' });
+      await county.waitFor();
+      assert((await county.textContent()).includes('E2E Provincial Hospital'), `county row: ${await county.textContent()}`);
+      const names = await page.$$eval('[data-testid=institution-table] tbody tr', (rs) => rs.map((r) => r.cells[0].textContent.trim()));
+      const parentAt = names.indexOf('E2E Provincial Hospital');
+      assert(parentAt >= 0 && /^└\s*E2E County Hospital$/.test(names[parentAt + 1] ?? ''), `tree order: ${names.join(' | ')}`);
+      await page.screenshot({ path: join(ARTIFACTS, '18-institutions.png') });
+
+      // Users: a reporting doctor of the county hospital.
+      const doctor = { username: 'doctor.e2e', password: 'Reading-Room-42' };
+      await page.goto(`${server.base}/admin/users`);
+      await page.waitForSelector('[data-testid=user-table]');
+      await page.fill('input[name=new-username]', doctor.username);
+      await page.fill('input[name=new-display-name]', 'Dr E2E');
+      await page.fill('input[name=new-password]', doctor.password);
+      await page.selectOption('select[name=new-role]', 'reporting_doctor');
+      await page.selectOption('select[name=new-institution]', { label: 'E2E County Hospital' });
+      await page.click('[data-testid=user-create]');
+      const row = page.locator(`[data-testid=user-table] tr[data-username="${doctor.username}"]`);
+      await row.waitFor({ timeout: 10000 });
+      const rowText = await row.textContent();
+      assert(rowText.includes('Reporting doctor') && rowText.includes('E2E County Hospital') && rowText.includes('Active'), `user row: ${rowText}`);
+      await page.screenshot({ path: join(ARTIFACTS, '19-users.png') });
+
+      // The doctor signs in twice; the header shows their institution; no admin pages in their menu.
+      const d1 = await browserAs(doctor);
+      const d2 = await browserAs(doctor);
+      assert((await d1.textContent('[data-testid=current-institution]')).includes('E2E County Hospital'), 'doctor header lacks the institution');
+      await d1.click('[data-testid=user-menu]');
+      assert((await d1.locator('[data-testid=nav-users]').count()) === 0, 'a doctor is offered the users page');
+      // Log out everywhere from one browser: the other one is sent to the login page on its next call.
+      await d1.click('[data-testid=logout-all]');
+      await d1.waitForSelector('[data-testid=login-form]');
+      await d2.click('[data-testid=nav-analysis]');
+      await d2.waitForSelector('[data-testid=login-form]', { timeout: 15000 });
+      assert(new URL(d2.url()).searchParams.get('next') === '/analysis', `d2 sent to ${d2.url()}`);
+
+      // Reset the doctor's password on the users page; the new one works.
+      const fresh = 'Second-Shift-77';
+      await row.locator('[data-action=reset-password]').click();
+      await page.fill('input[name=reset-password]', fresh);
+      await page.click('[data-testid=password-form] button[type=submit]');
+      await page.waitForSelector('.notice:has-text("Password of doctor.e2e changed")', { timeout: 10000 });
+      const old = await tryLogin(d1, doctor.username, doctor.password);
+      assert(old === 'Wrong username or password.', `the old password: ${old ?? 'signed in'}`);
+      const renewed = await tryLogin(d1, doctor.username, fresh);
+      assert(renewed === null, `the new password: ${renewed}`);
+      // Deactivated, the doctor cannot sign in any more.
+      page.once('dialog', (d) => d.accept());
+      await row.locator('[data-action=deactivate]').click();
+      await page.waitForFunction((u) => document.querySelector(`tr[data-username="${u}"]`)?.textContent.includes('Deactivated'), doctor.username);
+      assert((await tryLogin(d2, doctor.username, fresh)) === 'Wrong username or password.', 'a deactivated user signed in');
+
+      // Lockout: five wrong passwords lock an account; the page says for how long.
+      const tech = { username: 'tech.e2e', password: 'Scanner-Room-9' };
+      const made = await server.fetch('/api/users', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ ...tech, role: 'technologist' }),
+      });
+      assert(made.status === 201, `creating ${tech.username} answered ${made.status}`);
+      let message = '';
+      for (let i = 0; i < 6 && !/locked/.test(message); i += 1) message = (await tryLogin(d2, tech.username, `wrong-${i}-Password`)) ?? '';
+      assert(/locked .* Try again in \d+ (min|s)/.test(message), `lockout message: ${message}`);
+      await d2.screenshot({ path: join(ARTIFACTS, '20-login-locked.png') });
+    } finally {
+      for (const ctx of contexts) await ctx.close();
+    }
+  });
+
   await test('an API token made on the tokens page works as a Bearer token until revoked; logging out ends the session', async () => {
     if (!server.auth) return { skip: 'the server has no accounts yet' };
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
@@ -508,7 +607,7 @@ try {
       const secret = await p.inputValue('[data-testid=token-value]');
       assert(/^cirrus_\S{16,}$/.test(secret), `token shown: ${secret}`);
       await p.click('[data-testid=token-copy]');
-      assert((await p.textContent('[data-testid=token-copy]')).trim() === 'Copied', 'copy button did not confirm');
+      await p.waitForFunction(() => document.querySelector('[data-testid=token-copy]')?.textContent.trim() === 'Copied', null, { timeout: 5000 });
       const row = p.locator('[data-testid=token-table] tr', { hasText: 'e2e dicomweb client' });
       await row.waitFor();
       assert((await row.textContent()).includes('read'), `token row: ${await row.textContent()}`);
