@@ -539,8 +539,13 @@ try {
       // Log out everywhere from one browser: the other one is sent to the login page on its next call.
       await d1.click('[data-testid=logout-all]');
       await d1.waitForSelector('[data-testid=login-form]');
+      // (Each HTTP worker process trusts a resolved session for up to 10 s: allow that long.)
       await d2.click('[data-testid=nav-analysis]');
-      await d2.waitForSelector('[data-testid=login-form]', { timeout: 15000 });
+      for (let i = 0; i < 30 && !(await d2.locator('[data-testid=login-form]').count()); i += 1) {
+        await d2.waitForTimeout(500);
+        if (!(await d2.locator('[data-testid=login-form]').count())) await d2.goto(`${server.base}/analysis`);
+      }
+      await d2.waitForSelector('[data-testid=login-form]', { timeout: 5000 });
       assert(new URL(d2.url()).searchParams.get('next') === '/analysis', `d2 sent to ${d2.url()}`);
 
       // Reset the doctor's password on the users page; the new one works.
@@ -632,8 +637,13 @@ try {
       await p.screenshot({ path: join(ARTIFACTS, '17-user-menu.png') });
       await p.click('[data-testid=logout]');
       await p.waitForSelector('[data-testid=login-form]', { timeout: 10000 });
-      const replay = await fetch(`${server.base}/api/auth/me`, { headers: { Cookie: `cirrus_session=${cookie.value}` } });
-      assert(replay.status === 401, `the logged-out session still answers ${replay.status}`);
+      // (Each HTTP worker process trusts a resolved session for up to 10 s: allow that long.)
+      let replay = 0;
+      for (let i = 0; i < 24 && replay !== 401; i += 1) {
+        replay = (await fetch(`${server.base}/api/auth/me`, { headers: { Cookie: `cirrus_session=${cookie.value}` } })).status;
+        if (replay !== 401) await new Promise((r) => setTimeout(r, 500));
+      }
+      assert(replay === 401, `the logged-out session still answers ${replay}`);
       await p.goto(`${server.base}/`);
       await p.waitForSelector('[data-testid=login-form]');
       // The other browser's session is untouched.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LoginError, classifyLoginFailure, retryAfterSeconds } from './auth';
-import { institutionTree, normaliseToken } from './accounts';
+import { institutionTree, tokenStatus, type ApiToken } from './accounts';
 import { formatWait, loginFailureText } from '../loginMessages';
 import { translate } from '../i18n';
 
@@ -58,8 +58,11 @@ describe('accounts', () => {
     ]);
   });
 
-  it('reads token scopes as a list or a string', () => {
-    expect(normaliseToken({ id: 1, scope: 'read stow' }).scopes).toEqual(['read', 'stow']);
-    expect(normaliseToken({ id: 2, scopes: ['admin'], revoked_at: '2026-01-01T00:00:00Z' })).toMatchObject({ scopes: ['admin'], revoked: true });
+  it('tells a valid token from an expired or revoked one', () => {
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    const token = { id: 1, name: 'x', prefix: 'cirrus_ab', scope: 'read', user_id: 1, username: 'a', created_at: '2026-01-01T00:00:00Z', expires_at: null, revoked_at: null, last_used_at: null } satisfies ApiToken;
+    expect(tokenStatus(token, now)).toBe('valid');
+    expect(tokenStatus({ ...token, expires_at: '2026-05-31T23:59:59Z' }, now)).toBe('expired');
+    expect(tokenStatus({ ...token, expires_at: '2026-07-01T00:00:00Z', revoked_at: '2026-05-01T00:00:00Z' }, now)).toBe('revoked');
   });
 });

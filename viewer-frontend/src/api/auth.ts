@@ -1,23 +1,14 @@
 // The browser session: sign in / out against the server's /api/auth routes and keep the signed-in user
 // (and the session's CSRF token, which the HTTP layer adds to state-changing requests).
 import { reactive } from 'vue';
+import type { components } from './schema';
 import { ApiError, errorMessage, request, requestJson, setCsrfToken } from './http';
 
 export const AUTH = '/api/auth';
 
-export interface SessionUser {
-  id: number;
-  username: string;
-  role: string;
-  institution_id: number | null;
-  institution_name: string | null;
-  display_name: string | null;
-}
-
-export interface AuthAnswer {
-  user: SessionUser;
-  csrf_token: string;
-}
+/** The signed-in user and the session's CSRF token, as `POST /api/auth/login` and `GET /api/auth/me` answer. */
+export type AuthAnswer = components['schemas']['SignIn'];
+export type SessionUser = AuthAnswer['user'];
 
 /** Who is signed in; `checked` turns true once the server has been asked. */
 export const session = reactive<{ user: SessionUser | null; checked: boolean }>({ user: null, checked: false });

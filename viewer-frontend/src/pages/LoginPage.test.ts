@@ -35,7 +35,7 @@ beforeAll(async () => {
         send(429, { error: 'too many failed sign-ins for this client address: try again in 1 minute(s)' }, { 'Retry-After': '30' });
       }
       else if (username === 'admin' && password === 'right') {
-        const user = { id: 1, username: 'admin', role: 'admin', institution_id: 1, institution_name: 'Default', display_name: null };
+        const user = { id: 1, username: 'admin', role: 'admin', institution_id: 1, institution_name: 'Default', display_name: 'Administrator' };
         send(200, { user, csrf_token: 'csrf-abc' }, { 'Set-Cookie': 'cirrus_session=s; HttpOnly; SameSite=Lax' });
       } else send(401, { error: 'wrong username or password' }, { 'WWW-Authenticate': 'Bearer' });
     });
