@@ -626,11 +626,13 @@ try {
       await row.locator('[data-action=revoke]').click();
       await p.waitForFunction(() => [...document.querySelectorAll('[data-testid=token-table] tr')].some((r) => r.textContent.includes('e2e dicomweb client') && r.textContent.includes('Revoked')), null, { timeout: 10000 });
       let status = 0;
+      const revokedAt = Date.now();
       for (let i = 0; i < 24 && status !== 401; i += 1) {
         status = (await bearer(secret)).status;
         if (status !== 401) await new Promise((r) => setTimeout(r, 500));
       }
       assert(status === 401, `revoked token still answers ${status}`);
+      console.log(`  the revoked token was refused after ${Date.now() - revokedAt} ms`);
       // Log out from the user menu: back on the login page, and the old cookie no longer opens anything.
       const cookie = (await ctx.cookies()).find((c) => c.name === 'cirrus_session');
       await p.click('[data-testid=user-menu]');
@@ -639,11 +641,13 @@ try {
       await p.waitForSelector('[data-testid=login-form]', { timeout: 10000 });
       // (Each HTTP worker process trusts a resolved session for up to 10 s: allow that long.)
       let replay = 0;
+      const loggedOutAt = Date.now();
       for (let i = 0; i < 24 && replay !== 401; i += 1) {
         replay = (await fetch(`${server.base}/api/auth/me`, { headers: { Cookie: `cirrus_session=${cookie.value}` } })).status;
         if (replay !== 401) await new Promise((r) => setTimeout(r, 500));
       }
       assert(replay === 401, `the logged-out session still answers ${replay}`);
+      console.log(`  the logged-out cookie was refused after ${Date.now() - loggedOutAt} ms`);
       await p.goto(`${server.base}/`);
       await p.waitForSelector('[data-testid=login-form]');
       // The other browser's session is untouched.
