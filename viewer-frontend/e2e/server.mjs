@@ -96,7 +96,7 @@ export async function startServer({ log = false, workers = 0 } = {}) {
     /** Whether the server has accounts (POST /api/auth/login exists). */
     auth: session !== null,
     /** fetch against this server as the signed-in admin: `path` is relative to the base. */
-    fetch: (path, init = {}) => fetch(new URL(path, base), withSession(session, init)),
+    fetch: (path, init = {}) => retryStale(() => fetch(new URL(path, base), withSession(session, init))),
     output: () => output,
     async stop() {
       if (child.exitCode === null) {
@@ -135,6 +135,21 @@ async function apiSession(base, { username, password }) {
   return { cookie, csrf: JSON.parse(text).csrf_token ?? '' };
 }
 
+/**
+ * fetch once more when a pooled keep-alive connection turned out closed: the server drops idle ones
+ * after 5 s, and a synchronous step in a test (execFileSync) can keep Node from noticing in time.
+ * Only for socket-level failures before any answer; every harness call is safe to repeat (STOW of an
+ * identical instance is a success).
+ */
+async function retryStale(call) {
+  try {
+    return await call();
+  } catch (e) {
+    if (!['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'].includes(e?.cause?.code)) throw e;
+    return call();
+  }
+}
+
 function withSession(session, init) {
   if (!session) return init;
   const headers = new Headers(init.headers ?? {});
@@ -171,7 +186,7 @@ export function listFiles(dir) {
  * `target` is a server from startServer (its session is used) or a bare base URL (no credentials).
  */
 export async function stowFiles(target, paths, batchSize = 40) {
-  const send = typeof target === 'string' ? (path, init) => fetch(new URL(path, target), init) : target.fetch;
+  const send = typeof target === 'string' ? (path, init) => retryStale(() => fetch(new URL(path, target), init)) : target.fetch;
   let stored = 0;
   let failed = 0;
   for (let i = 0; i < paths.length; i += batchSize) {
