@@ -60,6 +60,9 @@ def _int_param(request: Request, name: str) -> int:
 
 async def sign_in(request: Request) -> Response:
     ctx = ctx_of(request)
+    # JSON only: a cross-site form cannot send it without a CORS preflight (no login CSRF).
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != JSON:
+        raise InvalidInput("send the sign-in as application/json")
     body = await _body(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
