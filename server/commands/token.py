@@ -10,7 +10,6 @@ from server.auth import accounts, api_tokens
 from server.auth.secrets import SCOPE_LEVELS
 from server.commands.common import add_data_dir, settings_from
 from server.context import open_context
-from server.db.database import utcnow
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         async with open_context(settings) as ctx:
             if args.verb == "create":
                 user = await accounts.user_by_name(ctx, args.user)
-                expires = utcnow() + api_tokens.parse_duration(args.expires) if args.expires else None
+                expires = api_tokens.expiry_after(args.expires) if args.expires else None
                 token, secret = await api_tokens.create_token(ctx, None, int(user.id or 0), scope=args.scope,
                                                               name=args.name, expires_at=expires)
                 print(secret)
