@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import false, func, or_, update
 from sqlmodel import col, select
 
 from server.app_errors import InvalidInput, NotFoundError, StateConflict
@@ -118,7 +118,10 @@ def parse_filter(params: dict[str, str]) -> JobFilter:
 
 
 def job_visible(p: Principal) -> Any:
-    """The SQL condition: ``p`` sees the job (it sees the job's study)."""
+    """The SQL condition: ``p`` sees the job (it sees the job's study). A share link shows a study's
+    images and report, not the analysis queue (as it shows no reading request)."""
+    if p.is_share:
+        return false()
     return study_uid_visible(p, col(AnalysisJob.study_instance_uid))
 
 
