@@ -1,73 +1,70 @@
-"""Callers for the tenancy tests, set in ONE place.
+"""Callers for the tenancy tests, built in ONE place: real accounts and API tokens.
 
-Until the authentication middleware of branch ``auth`` is merged, a request's principal is put
-where that middleware will put it (``scope["principal"]``, read by ``server.http.principal_of``)
-by ``PrincipalInjector``, from a test header naming one of the principals of ``principals()``.
-A request without the header (or naming no known principal) to a non-public path gets what the
-middleware answers an unauthenticated caller: 401 JSON ``{"error": ...}`` with
-``WWW-Authenticate: Bearer``. This is the only module to change when the tests switch to real
-accounts and tokens (``tests/auth_helpers.py``).
+Each caller is a user of the test database with an API token (``tests/auth_helpers.py``, the same
+services the routes and the CLI use), sent as ``Authorization: Bearer`` through the real
+authentication middleware, so 401 and 403 come from the app itself. A caller without credentials
+is ``anon``.
+
+Share principals have no credential of their own until the share links of branch ``shares`` land:
+``ShareHeaderResolver`` plugs into the middleware's ordered resolvers (the extension point shares
+use) and turns ``x-cirrus-test-share: <institution>,<study uid>`` into the share principal the
+share resolver will make. It is the only stand-in here; replace it with a real share token then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from starlette.requests import HTTPConnection
 
+from server.app import create_app
+from server.auth.middleware import Authenticator
 from server.auth.principal import AuthMethod, Principal, Role, Scope
+from server.context import AppContext
+from server.settings import Settings
+from tests.auth_helpers import bearer, create_user, token_for
 
-HEADER = "x-cirrus-test-as"
-# What the authentication middleware leaves open (SPA static files and index; the login and
-# share-exchange endpoints of other branches do not exist here).
-PROTECTED_PREFIXES = ("/dicom-web", "/api", "/wado")
+SHARE_HEADER = "x-cirrus-test-share"
 
-
-def principal(institution_id: int, role: Role, name: str, user_id: int = 0, *,
-              share_study_uid: str | None = None, scopes: frozenset[Scope] | None = None) -> Principal:
-    method = AuthMethod.SHARE if share_study_uid else AuthMethod.SESSION
-    return Principal(method=method, institution_id=institution_id, role=role, user_id=user_id or None,
-                     username=name, share_study_uid=share_study_uid,
-                     scopes=scopes if scopes is not None else frozenset(Scope))
-
-
-def share_principal(institution_id: int, study_uid: str) -> Principal:
-    return principal(institution_id, Role.READ_ONLY, "share", share_study_uid=study_uid,
-                     scopes=frozenset({Scope.READ}))
+# name -> (role, institution key, token scope); institution "A", "B" or "default"
+CALLERS: dict[str, tuple[Role, str, str]] = {
+    "admin": (Role.ADMIN, "default", "admin"),
+    "doc_a": (Role.REPORTING_DOCTOR, "A", "write"),
+    "ro_a": (Role.READ_ONLY, "A", "read"),
+    "doc_b": (Role.REPORTING_DOCTOR, "B", "write"),
+    "iadm_b": (Role.INSTITUTION_ADMIN, "B", "admin"),
+}
 
 
-class PrincipalInjector:
-    """ASGI wrapper: ``scope["principal"]`` from the ``HEADER`` header (a key of ``known``)."""
+class ShareHeaderResolver:
+    """The share principal of a test header (until branch ``shares`` brings real share tokens)."""
 
-    def __init__(self, app: Any, known: Mapping[str, Principal]) -> None:
-        self.app = app
-        self.known = known
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            name = dict(scope.get("headers", [])).get(HEADER.encode(), b"").decode()
-            found = self.known.get(name)
-            if found is not None:
-                scope["principal"] = found
-            elif scope["path"].startswith(PROTECTED_PREFIXES):
-                await _unauthorized(send)
-                return
-        await self.app(scope, receive, send)
-
-    @property
-    def state(self) -> Any:  # TestClient users reach app.state.ctx through the wrapper
-        return self.app.state
+    async def __call__(self, ctx: AppContext, conn: HTTPConnection) -> Principal | None:
+        raw = conn.headers.get(SHARE_HEADER)
+        if not raw:
+            return None
+        institution, study_uid = raw.split(",", 1)
+        return Principal(method=AuthMethod.SHARE, institution_id=int(institution), role=Role.READ_ONLY,
+                         username="share", share_id=1, share_study_uid=study_uid, scopes=frozenset({Scope.READ}))
 
 
-async def _unauthorized(send: Any) -> None:
-    body = orjson.dumps({"error": "authentication required"})
-    await send({"type": "http.response.start", "status": 401,
-                "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+def tenancy_app(settings: Settings) -> Any:
+    """The app with the real middleware and, last in its resolver list, ``ShareHeaderResolver``."""
+    auth = Authenticator(settings)
+    auth.resolvers.append(ShareHeaderResolver())
+    return create_app(settings, authenticator=auth)
 
 
-def as_(name: str | None) -> dict[str, str]:
-    """Request headers that make the request come from principal ``name`` (None: nobody)."""
-    return {HEADER: name} if name else {}
+async def make_callers(ctx: AppContext, institutions: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """name -> {"headers", "user_id", "institution_id"} for every caller of ``CALLERS``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, (role, inst, scope) in CALLERS.items():
+        institution = ctx.institution_id if inst == "default" else institutions[inst]
+        user = await create_user(ctx, role, institution, username=f"t-{name}")
+        out[name] = {"headers": bearer(await token_for(ctx, user, scope=scope)), "user_id": user.id,
+                     "institution_id": institution}
+    return out
+
+
+def share_headers(institution_id: int, study_uid: str) -> dict[str, str]:
+    return {SHARE_HEADER: f"{institution_id},{study_uid}"}

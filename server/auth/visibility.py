@@ -9,8 +9,8 @@ One rule, one place, as SQLAlchemy expressions every query of the archive puts i
   (``server.db.access``; ``expires_at`` unset or in the future) grants to its institution.
 
 A study outside the rule is answered exactly like one that does not exist (404). What a caller
-may *do* with what it sees (store, delete, act on the analysis queue) is the ``Action`` table
-below; refusing an action is a 403 that never depends on whether the study exists.
+may *do* (store, delete, act on the analysis queue) is decided by role and scope before any route
+runs (``server.auth.rules``), so that 403 never depends on whether a study exists.
 
 Caches that hold rows by study UID (series instance tables, pixel row lists) check
 ``ensure_visible`` before serving an entry; that decision is kept a few seconds per principal
@@ -20,15 +20,13 @@ and study (``ProcessMemory.visibility``), so a revoked grant takes effect within
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, literal, or_, select, true
 from sqlmodel import col
 
 from dicomweb.errors import NotFound
-from server.app_errors import Forbidden
-from server.auth.principal import AuthMethod, Principal, Role, Scope
+from server.auth.principal import AuthMethod, Principal, Role
 from server.context import AppContext
 from server.db.access import StudyGrant
 from server.db.archive import Study
@@ -85,53 +83,10 @@ def forget_decisions(ctx: AppContext) -> None:
     ctx.memory.visibility.evict_where(lambda _key: True)
 
 
-# -- what a principal may do ---------------------------------------------------------------------
-
-
-class Action(StrEnum):
-    READ = "read"  # QIDO, WADO, reports: every authenticated principal, on what it sees
-    STORE = "store"  # STOW-RS, uploads
-    DELETE = "delete"  # DELETE of studies, series, instances
-    ANALYSE = "analyse"  # the analysis queue: parameters, start, cancel, re-run, diagnosis, store report
-
-
-R = Role
-# Roles allowed each action, and the credential scope it needs (a token carries fewer scopes).
-ACTIONS: dict[Action, tuple[frozenset[Role], frozenset[Scope]]] = {
-    Action.READ: (frozenset(Role), frozenset({Scope.READ, Scope.WRITE, Scope.ADMIN})),
-    Action.STORE: (
-        frozenset({R.ADMIN, R.INSTITUTION_ADMIN, R.TECHNOLOGIST, R.REQUESTING_DOCTOR, R.REPORTING_DOCTOR}),
-        frozenset({Scope.STOW, Scope.WRITE}),
-    ),
-    Action.DELETE: (frozenset({R.ADMIN, R.INSTITUTION_ADMIN}), frozenset({Scope.WRITE})),
-    Action.ANALYSE: (
-        frozenset({R.ADMIN, R.INSTITUTION_ADMIN, R.TECHNOLOGIST, R.REQUESTING_DOCTOR, R.REPORTING_DOCTOR,
-                   R.REVIEWER}),
-        frozenset({Scope.WRITE}),
-    ),
-}
-
-
-def may(p: Principal, action: Action) -> bool:
-    roles, scopes = ACTIONS[action]
-    if p.is_share and action is not Action.READ:
-        return False
-    return p.role in roles and bool(p.scopes & scopes)
-
-
-def require(p: Principal, action: Action) -> None:
-    """``Forbidden`` (403) unless ``p`` may perform ``action`` (whatever the study: no existence leak)."""
-    if not may(p, action):
-        raise Forbidden(f"your account may not {action.value} here (role {p.role.value})")
-
-
 def system_principal(institution_id: int) -> Principal:
     """The server's own work (analysis write-back, sweeps, commands): sees and stores everything;
     new studies are owned by ``institution_id``."""
     return Principal(method=AuthMethod.SYSTEM, institution_id=institution_id, role=Role.ADMIN, username="system")
 
 
-__all__ = [
-    "ACTIONS", "Action", "ensure_visible", "forget_decisions", "may", "require", "study_uid_visible",
-    "system_principal", "visible_studies",
-]
+__all__ = ["ensure_visible", "forget_decisions", "study_uid_visible", "system_principal", "visible_studies"]

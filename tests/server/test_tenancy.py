@@ -30,13 +30,12 @@ from starlette.testclient import TestClient
 
 from dicomweb.stow import FailureReason
 from server.app import create_app
-from server.auth.principal import Principal, Role
 from server.db.access import GrantReason, StudyGrant
 from server.db.analysis import AnalysisJob
 from server.db.archive import Institution, Study
 from server.db.database import utcnow
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
-from tests.tenancy_helpers import PrincipalInjector, as_, principal, share_principal
+from tests.tenancy_helpers import make_callers, share_headers, tenancy_app
 
 CALLERS = ["anon", "ro_a", "doc_b", "iadm_b", "doc_a", "admin"]  # the order requests are sent in
 A_SIDE = {"ro_a", "doc_a"}
@@ -63,7 +62,15 @@ class World:
     studies: dict[str, StudyRef] = field(default_factory=dict)
     jobs: dict[str, int] = field(default_factory=dict)
     reading_request: int = 0
-    principals: dict[str, Principal] = field(default_factory=dict)
+    callers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_(self, who: str | None) -> dict[str, str]:
+        """Request headers of caller ``who`` (None or "anon": no credentials)."""
+        if who is None or who == "anon":
+            return {}
+        if who == "share_a":
+            return share_headers(self.a, self.studies["A1"].uid)
+        return dict(self.callers[who]["headers"])
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         assert self.client.portal is not None
@@ -82,16 +89,16 @@ def instance_bytes(study: str, series: str, sop: str, patient: str, number: int 
     return buf.getvalue()
 
 
-def stow(client: TestClient, who: str, parts: list[bytes], study: str | None = None) -> Any:
+def stow(world: World, who: str, parts: list[bytes], study: str | None = None) -> Any:
     url = "/dicom-web/studies" + (f"/{study}" if study else "")
-    return client.post(url, content=multipart(parts), headers={"content-type": STOW_TYPE, **as_(who)})
+    return world.client.post(url, content=multipart(parts), headers={"content-type": STOW_TYPE, **world.as_(who)})
 
 
 def store_study(world: World, who: str, patient: str, n: int = 2) -> StudyRef:
     ref = StudyRef(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
                    [pydicom.uid.generate_uid() for _ in range(n)], patient)
     parts = [instance_bytes(ref.uid, ref.series, s, patient, i + 1) for i, s in enumerate(ref.sops)]
-    r = stow(world.client, who, parts)
+    r = stow(world, who, parts)
     assert r.status_code == 200, r.text
     return ref
 
@@ -137,32 +144,25 @@ async def _study_owner(ctx: Any, uid: str) -> int | None:
 
 @pytest.fixture
 def world(database_url: str, settings_factory) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    app = create_app(settings_factory(database_url))
-    known: dict[str, Principal] = {}
-    with TestClient(PrincipalInjector(app, known), base_url="http://testserver") as client:
+    app = tenancy_app(settings_factory(database_url))
+    with TestClient(app, base_url="http://testserver") as client:
         ctx = app.state.ctx
-        w = World(client, ctx, 0, 0, principals=known)
-        w.a, w.b = w.call(_institutions, ctx)
-        known.update({
-            "admin": principal(ctx.institution_id, Role.ADMIN, "root", 1),
-            "doc_a": principal(w.a, Role.REQUESTING_DOCTOR, "doctor-a", 2),
-            "ro_a": principal(w.a, Role.READ_ONLY, "viewer-a", 3),
-            "doc_b": principal(w.b, Role.REQUESTING_DOCTOR, "doctor-b", 4),
-            "iadm_b": principal(w.b, Role.INSTITUTION_ADMIN, "admin-b", 5),
-        })
-        w.studies["A1"] = store_study(w, "doc_a", "Alpha^Own")
-        w.studies["B1"] = store_study(w, "doc_b", "Bravo^Own")
-        w.studies["BG"] = store_study(w, "doc_b", "Bravo^Granted")
-        w.studies["BX"] = store_study(w, "doc_b", "Bravo^Expired")
-        w.call(_grant, ctx, w.studies["BG"].uid, w.a, False)
-        w.call(_grant, ctx, w.studies["BX"].uid, w.a, True)
-        w.jobs["A1"] = w.call(_job, ctx, w.studies["A1"], w.a)
-        w.jobs["B1"] = w.call(_job, ctx, w.studies["B1"], w.b)
-        r = client.post("/api/reading/requests", json={"study_uids": [w.studies["A1"].uid]}, headers=as_("doc_a"))
+        world = World(client, ctx, 0, 0)
+        world.a, world.b = world.call(_institutions, ctx)
+        world.callers = world.call(make_callers, ctx, {"A": world.a, "B": world.b})
+        world.studies["A1"] = store_study(world, "doc_a", "Alpha^Own")
+        world.studies["B1"] = store_study(world, "doc_b", "Bravo^Own")
+        world.studies["BG"] = store_study(world, "doc_b", "Bravo^Granted")
+        world.studies["BX"] = store_study(world, "doc_b", "Bravo^Expired")
+        world.call(_grant, ctx, world.studies["BG"].uid, world.a, False)
+        world.call(_grant, ctx, world.studies["BX"].uid, world.a, True)
+        world.jobs["A1"] = world.call(_job, ctx, world.studies["A1"], world.a)
+        world.jobs["B1"] = world.call(_job, ctx, world.studies["B1"], world.b)
+        r = client.post("/api/reading/requests", json={"study_uids": [world.studies["A1"].uid]},
+                        headers=world.as_("doc_a"))
         assert r.status_code == 201, r.text
-        w.reading_request = r.json()["id"]
-        known["share_a"] = share_principal(w.a, w.studies["A1"].uid)
-        yield w
+        world.reading_request = r.json()["id"]
+        yield world
 
 
 # -- the route table ----------------------------------------------------------------------------------
@@ -214,8 +214,8 @@ def visible_to_all(ok: set[int]) -> Expect:
 
 
 def a1(level: str = "study", **extra: Any) -> Target:
-    def make(w: World, who: str) -> Req:
-        s = w.studies["A1"]
+    def make(world: World, who: str) -> Req:
+        s = world.studies["A1"]
         params = {"study": s.uid, "series": s.series, "instance": s.sops[0], "frames": "1", "path": "7FE00010"}
         keep = {"study": ["study"], "series": ["study", "series"], "instance": ["study", "series", "instance"]}
         return Req(params={k: params[k] for k in keep.get(level, params)} | extra)
@@ -225,9 +225,9 @@ def a1(level: str = "study", **extra: Any) -> Target:
 
 def fresh_a_study(level: str) -> Target:
     """A study of A stored for this one request (DELETE takes it away)."""
-    def make(w: World, who: str) -> Req:
-        ref = store_study(w, "doc_a", "Alpha^Del")
-        w.studies[f"del-{level}-{who}"] = ref
+    def make(world: World, who: str) -> Req:
+        ref = store_study(world, "doc_a", "Alpha^Del")
+        world.studies[f"del-{level}-{who}"] = ref
         params = {"study": ref.uid, "series": ref.series, "instance": ref.sops[0]}
         return Req(params=params)
 
@@ -235,26 +235,26 @@ def fresh_a_study(level: str) -> Target:
 
 
 def job(name: str = "A1", fresh: bool = False, **req: Any) -> Target:
-    def make(w: World, who: str) -> Req:
-        job_id = w.call(_job, w.ctx, w.studies["A1"], w.a) if fresh else w.jobs[name]
+    def make(world: World, who: str) -> Req:
+        job_id = world.call(_job, world.ctx, world.studies["A1"], world.a) if fresh else world.jobs[name]
         return Req(params={"job_id": job_id}, **req)
 
     return make
 
 
-def new_instance(w: World, who: str) -> Req:
+def new_instance(world: World, who: str) -> Req:
     body = multipart([instance_bytes(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
                                      pydicom.uid.generate_uid(), "Mallory^New")])
     return Req(content=body, headers={"content-type": STOW_TYPE})
 
 
-def into_a1(w: World, who: str) -> Req:
-    s = w.studies["A1"]
+def into_a1(world: World, who: str) -> Req:
+    s = world.studies["A1"]
     body = multipart([instance_bytes(s.uid, pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), "Mallory^Into")])
     return Req(params={"study": s.uid}, content=body, headers={"content-type": STOW_TYPE})
 
 
-def upload(w: World, who: str) -> Req:
+def upload(world: World, who: str) -> Req:
     raw = instance_bytes(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
                          "Mallory^Upload")
     return Req(content=raw, query={"filename": "x.dcm", "analyse": "0"},
@@ -262,24 +262,58 @@ def upload(w: World, who: str) -> Req:
 
 
 def plain(**req: Any) -> Target:
-    return lambda w, who: Req(**req)
+    return lambda world, who: Req(**req)
 
 
 def reading(action: str = "", relink: bool = False, **extra: Any) -> Target:
-    def make(w: World, who: str) -> Req:
+    def make(world: World, who: str) -> Req:
         if relink:  # the study this caller unlinks is linked again first
-            r = w.client.post(f"/api/reading/requests/{w.reading_request}/studies",
-                              json={"study_uids": [w.studies["A1"].uid]}, headers=as_("doc_a"))
+            r = world.client.post(f"/api/reading/requests/{world.reading_request}/studies",
+                              json={"study_uids": [world.studies["A1"].uid]}, headers=world.as_("doc_a"))
             assert r.status_code == 200, r.text
-        return Req(params={"request_id": w.reading_request, "study": w.studies["A1"].uid,
+        return Req(params={"request_id": world.reading_request, "study": world.studies["A1"].uid,
                            "attachment_id": 1, "number": 1, "action": action}, **extra)
 
     return make
 
 
-def wado_uri(w: World, who: str) -> Req:
-    s = w.studies["A1"]
+def wado_uri(world: World, who: str) -> Req:
+    s = world.studies["A1"]
     return Req(query={"requestType": "WADO", "studyUID": s.uid, "seriesUID": s.series, "objectUID": s.sops[0]})
+
+
+def ADMINS_ONLY(ok: set[int], other: set[int] | None = None) -> Expect:  # noqa: N802
+    """Administrators (B's institution admin for its own institution); nobody else."""
+    return {"anon": {401}, "ro_a": {403}, "doc_b": {403}, "doc_a": {403}, "iadm_b": other or ok, "admin": ok}
+
+
+def a_token(world: World, who: str) -> Req:
+    """A fresh token of A's doctor (revoking takes it away)."""
+    from tests.auth_helpers import token_for
+
+    async def mint() -> int:
+        from server.auth import api_tokens
+        from server.auth.accounts import get_user
+
+        user = await get_user(world.ctx, world.callers["doc_a"]["user_id"])
+        await token_for(world.ctx, user, scope="read", name=f"revoke-{who}")
+        rows = await api_tokens.list_tokens(world.ctx, None, user.id)
+        return max(int(t.id or 0) for t, _ in rows)
+
+    return Req(params={"token_id": world.call(mint)})
+
+
+def a_user(world: World, who: str) -> Req:
+    return Req(params={"user_id": world.callers["doc_a"]["user_id"]}, json={"display_name": f"Dr A ({who})"})
+
+
+def new_user(world: World, who: str) -> Req:
+    return Req(json={"username": f"new-{who}-{uuid.uuid4().hex[:6]}", "password": "Another-horse-8",
+                     "role": "read_only"})
+
+
+def new_institution(world: World, who: str) -> Req:
+    return Req(json={"name": f"Clinic {who} {uuid.uuid4().hex[:6]}"})
 
 
 STORE = expect({200}, ro_a={403}, b_side={200})
@@ -351,16 +385,30 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     (J + "/report", "POST"): (job(), expect({201, 409}, ro_a={403})),
     (J + "/report.csv", "GET"): (job(), expect({200, 409})),
     ("/api/events", "GET"): (plain(query={"max_seconds": "0.2"}), visible_to_all(OK)),
-    ("/api/openapi.json", "GET"): (plain(), visible_to_all(OK)),
+    ("/api/openapi.json", "GET"): (plain(), {c: OK for c in CALLERS}),  # public
+    # accounts (identity is tested in tests/server/auth; here: callers and institutions)
+    ("/api/auth/login", "POST"): (plain(json={"username": "nobody", "password": "wrong-password-1"}),
+                                  {c: {401, 429} for c in CALLERS}),
+    ("/api/auth/logout", "POST"): (plain(), visible_to_all({204})),
+    ("/api/auth/logout-all", "POST"): (plain(), visible_to_all({204})),
+    ("/api/auth/me", "GET"): (plain(), visible_to_all(OK)),
+    ("/api/tokens", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/tokens", "POST"): (plain(json={"scope": "read", "name": "matrix"}), ADMINS_ONLY({201})),
+    ("/api/tokens/{token_id}", "DELETE"): (a_token, ADMINS_ONLY({204}, other={403, 404})),
+    ("/api/users", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/users", "POST"): (new_user, ADMINS_ONLY({201})),
+    ("/api/users/{user_id}", "PATCH"): (a_user, ADMINS_ONLY(OK, other={403, 404})),
+    ("/api/institutions", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/institutions", "POST"): (new_institution, ADMINS_ONLY({201}, other={403})),
     # /api/reading
     ("/api/reading/requests", "GET"): (plain(), visible_to_all(OK)),
-    ("/api/reading/requests", "POST"): (lambda w, who: Req(json={"study_uids": [w.studies["A1"].uid]}),
+    ("/api/reading/requests", "POST"): (lambda world, who: Req(json={"study_uids": [world.studies["A1"].uid]}),
                                         expect(READING_PAST, b_side={400}) | {"iadm_b": {403}}),
     ("/api/reading/counts", "GET"): (plain(), visible_to_all(OK)),
     ("/api/reading/institutions", "GET"): (plain(), visible_to_all(OK)),
     (RR, "GET"): (reading(), READING),
-    (RR + "/studies", "POST"): (lambda w, who: Req(params={"request_id": w.reading_request},
-                                                      json={"study_uids": [w.studies["A1"].uid]}), READING),
+    (RR + "/studies", "POST"): (lambda world, who: Req(params={"request_id": world.reading_request},
+                                                      json={"study_uids": [world.studies["A1"].uid]}), READING),
     (RR + "/studies/{study}", "DELETE"): (reading(relink=True), READING),
     (RR + "/attachments", "POST"): (reading(content=b"x", query={"filename": "note.txt"},
                                                          headers={"content-type": "text/plain"}), READING),
@@ -377,7 +425,7 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     (RR + "/{action}", "POST"): (reading("release"), READING),
     # the browser app (static files; no principal)
     ("/", "GET"): (plain(), PUBLIC),
-    ("/{path:path}", "GET"): (lambda w, who: Req(params={"path": "favicon.ico"}), PUBLIC),
+    ("/{path:path}", "GET"): (lambda world, who: Req(params={"path": "favicon.ico"}), PUBLIC),
 }
 
 
@@ -397,14 +445,14 @@ def test_every_route_has_a_rule(sqlite_url: str, settings_factory) -> None:  # t
 # -- leaks ----------------------------------------------------------------------------------------
 
 
-def forbidden_markers(w: World, who: str) -> set[str]:
+def forbidden_markers(world: World, who: str) -> set[str]:
     """UIDs and patient names of the studies ``who`` may not see."""
     if who == "admin":
         return set()
     if who in B_SIDE:
-        hidden = [ref for name, ref in w.studies.items() if name == "A1" or name.startswith("del-")]
+        hidden = [ref for name, ref in world.studies.items() if name == "A1" or name.startswith("del-")]
     else:
-        hidden = [w.studies[n] for n in ("B1", "BX")]
+        hidden = [world.studies[n] for n in ("B1", "BX")]
     out: set[str] = set()
     for ref in hidden:
         out |= {ref.uid, ref.series, *ref.sops, ref.patient}
@@ -427,13 +475,13 @@ def test_route_matrix(world: World) -> None:
             req = target(world, who)
             url = fill(path, req.params)
             r = world.client.request(method, url, params=req.query or None, json=req.json, content=req.content,
-                                     headers={**req.headers, **as_(None if who == "anon" else who)})
+                                     headers={**req.headers, **world.as_(who)})
             sent = url + str(req.query) + orjson.dumps(req.json).decode() + (req.content or b"").decode("latin-1")
             if r.status_code not in expected[who]:
                 failures.append(f"{method} {path} as {who}: {r.status_code} not in {sorted(expected[who])}: "
                                 f"{r.text[:160]}")
             if r.status_code == 401:
-                assert r.headers.get("www-authenticate") == "Bearer"
+                assert r.headers.get("www-authenticate", "").startswith("Bearer")
             found = leaks(r.content, forbidden_markers(world, who), sent)
             if found:
                 failures.append(f"{method} {path} as {who}: answer holds {found}")
@@ -443,8 +491,8 @@ def test_route_matrix(world: World) -> None:
 # -- what the matrix states in detail ---------------------------------------------------------------
 
 
-def _qido(w: World, who: str, url: str) -> list[dict[str, Any]]:
-    r = w.client.get(url, headers=as_(who))
+def _qido(world: World, who: str, url: str) -> list[dict[str, Any]]:
+    r = world.client.get(url, headers=world.as_(who))
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -459,7 +507,7 @@ def test_qido_sees_own_and_granted_studies_with_their_own_counts(world: World) -
     assert _uids(_qido(world, "doc_b", "/dicom-web/studies")) == {st["B1"].uid, st["BG"].uid, st["BX"].uid}
     assert _uids(_qido(world, "admin", "/dicom-web/studies")) >= {s.uid for s in st.values()}
     # A's doctor tries to add an instance to B's study: refused for that instance, never merged.
-    r = stow(world.client, "doc_a", [
+    r = stow(world, "doc_a", [
         instance_bytes(st["B1"].uid, pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), "Mallory^X"),
         instance_bytes(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
                        "Alpha^Second", InstitutionName="Hospital B"),
@@ -482,13 +530,13 @@ def test_qido_sees_own_and_granted_studies_with_their_own_counts(world: World) -
     assert bg["00201208"]["Value"] == [2]
     assert _qido(world, "doc_a", f"/dicom-web/studies/{st['BX'].uid}/instances") == []
     assert _qido(world, "doc_a", f"/dicom-web/instances?StudyInstanceUID={st['B1'].uid}") == []
-    r = world.client.get(f"/dicom-web/studies/{st['BG'].uid}/metadata", headers=as_("doc_a"))
+    r = world.client.get(f"/dicom-web/studies/{st['BG'].uid}/metadata", headers=world.as_("doc_a"))
     assert r.status_code == 200 and "BulkDataURI" in r.text and st["BG"].uid in r.text
     # Another tenant's study answers exactly like one that does not exist.
     missing = pydicom.uid.generate_uid()
     for url in ("/dicom-web/studies/{}/metadata", "/dicom-web/studies/{}", "/dicom-web/studies/{}/thumbnail"):
-        hidden = world.client.get(url.format(st["BX"].uid), headers=as_("doc_a"))
-        absent = world.client.get(url.format(missing), headers=as_("doc_a"))
+        hidden = world.client.get(url.format(st["BX"].uid), headers=world.as_("doc_a"))
+        absent = world.client.get(url.format(missing), headers=world.as_("doc_a"))
         assert hidden.status_code == absent.status_code == 404
         assert hidden.json()["error"].replace(st["BX"].uid, "X") == absent.json()["error"].replace(missing, "X")
 
@@ -496,10 +544,10 @@ def test_qido_sees_own_and_granted_studies_with_their_own_counts(world: World) -
 def test_stow_of_a_stored_sop_instance_of_another_tenant_is_refused(world: World) -> None:
     b1 = world.studies["B1"]
     raw = instance_bytes(b1.uid, b1.series, b1.sops[0], b1.patient)
-    r = stow(world.client, "doc_a", [raw])
+    r = stow(world, "doc_a", [raw])
     assert r.status_code == 409
     assert r.json()["00081198"]["Value"][0]["00081197"]["Value"] == [int(FailureReason.NOT_AUTHORIZED)]
-    assert stow(world.client, "doc_b", [raw]).status_code == 200  # the owner re-sends: a duplicate
+    assert stow(world, "doc_b", [raw]).status_code == 200  # the owner re-sends: a duplicate
 
 
 def test_caches_do_not_bypass_the_rule(world: World) -> None:
@@ -510,33 +558,33 @@ def test_caches_do_not_bypass_the_rule(world: World) -> None:
             f"/dicom-web/studies/{b1.uid}/series/{b1.series}/metadata",
             f"/wado?requestType=WADO&studyUID={b1.uid}&seriesUID={b1.series}&objectUID={b1.sops[1]}"]
     for url in urls:
-        assert world.client.get(url, headers=as_("admin")).status_code == 200, url  # fills the caches
-        assert world.client.get(url, headers=as_("doc_b")).status_code == 200, url
-        assert world.client.get(url, headers=as_("doc_a")).status_code == 404, url
+        assert world.client.get(url, headers=world.as_("admin")).status_code == 200, url  # fills the caches
+        assert world.client.get(url, headers=world.as_("doc_b")).status_code == 200, url
+        assert world.client.get(url, headers=world.as_("doc_a")).status_code == 404, url
     assert world.ctx.memory.series.get(b1.uid, b1.series) is not None  # the table was there to be served
 
 
 def test_share_principal_sees_exactly_its_study_read_only(world: World) -> None:
     a1, b1 = world.studies["A1"], world.studies["B1"]
     assert _uids(_qido(world, "share_a", "/dicom-web/studies")) == {a1.uid}
-    assert world.client.get(f"/dicom-web/studies/{a1.uid}/metadata", headers=as_("share_a")).status_code == 200
-    assert world.client.get(f"/dicom-web/studies/{b1.uid}/metadata", headers=as_("share_a")).status_code == 404
+    assert world.client.get(f"/dicom-web/studies/{a1.uid}/metadata", headers=world.as_("share_a")).status_code == 200
+    assert world.client.get(f"/dicom-web/studies/{b1.uid}/metadata", headers=world.as_("share_a")).status_code == 404
     bg = world.studies["BG"]  # granted to the share's institution, but not shared
-    assert world.client.get(f"/dicom-web/studies/{bg.uid}", headers=as_("share_a")).status_code == 404
-    assert world.client.delete(f"/dicom-web/studies/{a1.uid}", headers=as_("share_a")).status_code == 403
-    assert stow(world.client, "share_a", [instance_bytes(a1.uid, a1.series, pydicom.uid.generate_uid(),
+    assert world.client.get(f"/dicom-web/studies/{bg.uid}", headers=world.as_("share_a")).status_code == 404
+    assert world.client.delete(f"/dicom-web/studies/{a1.uid}", headers=world.as_("share_a")).status_code == 403
+    assert stow(world, "share_a", [instance_bytes(a1.uid, a1.series, pydicom.uid.generate_uid(),
                                                          a1.patient)]).status_code == 403
-    assert world.client.get("/api/jobs", headers=as_("share_a")).json()["jobs"] == []
+    assert world.client.get("/api/jobs", headers=world.as_("share_a")).json()["jobs"] == []
 
 
 def test_job_lists_and_events_are_scoped(world: World) -> None:
-    jobs_a = world.client.get("/api/jobs", headers=as_("doc_a")).json()
+    jobs_a = world.client.get("/api/jobs", headers=world.as_("doc_a")).json()
     assert {j["id"] for j in jobs_a["jobs"]} == {world.jobs["A1"]} and jobs_a["total"] == 1
-    jobs_b = world.client.get("/api/jobs", headers=as_("doc_b")).json()
+    jobs_b = world.client.get("/api/jobs", headers=world.as_("doc_b")).json()
     assert {j["id"] for j in jobs_b["jobs"]} == {world.jobs["B1"]}
-    admin = {j["id"] for j in world.client.get("/api/jobs", headers=as_("admin")).json()["jobs"]}
+    admin = {j["id"] for j in world.client.get("/api/jobs", headers=world.as_("admin")).json()["jobs"]}
     assert admin >= {world.jobs["A1"], world.jobs["B1"]}
-    events = world.client.get("/api/events?max_seconds=0.2", headers=as_("doc_b")).text
+    events = world.client.get("/api/events?max_seconds=0.2", headers=world.as_("doc_b")).text
     assert f"id: {world.jobs['B1']}\n" in events and f"id: {world.jobs['A1']}\n" not in events
-    one = world.client.get(f"/api/events?max_seconds=0.2&job={world.jobs['A1']}", headers=as_("doc_b")).text
+    one = world.client.get(f"/api/events?max_seconds=0.2&job={world.jobs['A1']}", headers=world.as_("doc_b")).text
     assert "event: job" not in one
