@@ -18,6 +18,7 @@ class FailureReason(IntEnum):
 
     PROCESSING_FAILURE = 0x0110
     DUPLICATE_SOP_INSTANCE = 0x0111  # a different object already stored under this SOP Instance UID
+    NOT_AUTHORIZED = 0x0124  # Refused: Not Authorized (PS3.7 Annex C): the study belongs to another tenant
     OUT_OF_RESOURCES = 0xA700
     DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900  # invalid identifiers, or study differs from the URL
     CANNOT_UNDERSTAND = 0xC000

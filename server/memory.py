@@ -13,6 +13,8 @@ entries and by bytes, so no sequence of requests can grow it without limit.
   from the index on every request, so an entry is never served stale.
 - ``PixelCaches``: parsed headers, rendered outputs, decoded frames of compressed instances, and the
   instance lists of study/series pixel requests (``ROW_TTL`` seconds).
+- ``visibility``: (institution, study UID) -> visible, for ``DECISION_TTL`` seconds: the tenant
+  check in front of the caches above (``server.auth.visibility.ensure_visible``).
 - ``MemoryBudget``: bytes of STOW parts held in memory; beyond it parts are spooled to temp files.
 """
 
@@ -27,6 +29,7 @@ from typing import Any, Generic, TypeVar
 V = TypeVar("V")
 
 ROW_TTL = 5.0  # a study/series instance list for pixel requests may lag a STOW or DELETE by this
+DECISION_TTL = 5.0  # a visibility decision (institution, study) kept for cache hits; a revoked grant lags by this
 
 
 class LRU(Generic[V]):
@@ -157,6 +160,7 @@ class ProcessMemory:
     series: SeriesTables = field(default_factory=lambda: SeriesTables(64 * 1024 * 1024, 60.0))
     metadata: LRU[bytes] = field(default_factory=lambda: LRU(100_000, 64 * 1024 * 1024))
     pixels: PixelCaches = field(default_factory=PixelCaches)
+    visibility: TtlLRU[bool] = field(default_factory=lambda: TtlLRU(100_000, DECISION_TTL))
 
 
-__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "ROW_TTL", "SeriesTables", "TtlLRU"]
+__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "DECISION_TTL", "ROW_TTL", "SeriesTables", "TtlLRU"]

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from dicomweb.errors import DicomWebError
 from server.app_errors import AppError
+from server.auth.visibility import system_principal
 from server.commands.common import add_data_dir, settings_from
 from server.context import open_context
 from server.services import uploads
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         async with open_context(settings) as ctx:
             inputs = [(str(p), p.resolve()) for p in args.paths]
             with tqdm(unit="file", desc="ingest", disable=None) as bar:
-                report = await uploads.ingest_inputs(ctx, inputs, progress=bar.update)
+                report = await uploads.ingest_inputs(ctx, inputs, progress=bar.update,
+                                                     principal=system_principal(ctx.institution_id))
             result = report.as_json()
             opened = [] if args.no_analysis else await detector.evaluate_now(ctx, list(report.studies))
             result["jobs"] = [jobs.job_json(j, brief=True) for j in opened]

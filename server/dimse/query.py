@@ -23,7 +23,6 @@ from dicomweb.dimse_query import (
 )
 from server.auth.principal import Principal
 from server.context import AppContext
-from server.reading.access import study_visible
 from server.services.qido import QidoService
 
 
@@ -33,7 +32,7 @@ async def find(
     """The pending-response identifiers of a C-FIND request (raises ``InvalidQuery``)."""
     request: FindRequest = find_request(identifier, model)
     result = await QidoService(ctx).search(request.query, ctx.settings.public_url or "/",
-                                           visible=study_visible(principal))
+                                           principal)
     items: list[dict[str, Any]] = result.items
     if request.level is RetrieveLevel.PATIENT:
         items = patient_results(items)
@@ -53,5 +52,5 @@ async def instances_to_retrieve(
 ) -> list[RetrieveItem]:
     """The stored instances a C-MOVE / C-GET identifier names, as the caller may see them."""
     query = retrieve_query(identifier, model)
-    rows = await QidoService(ctx).stored_objects(query, visible=study_visible(principal))
+    rows = await QidoService(ctx).stored_objects(query, principal)
     return [RetrieveItem(*row) for row in rows]

@@ -8,16 +8,14 @@ granted them likewise (``GrantReason.ASSISTANCE``). Cancelling the request remov
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import ColumnElement, and_, delete, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, delete, false, or_, select, true
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.auth.principal import Principal
+from server.auth.visibility import visible_studies
 from server.db.access import GrantReason, StudyGrant
 from server.db.archive import Institution, Study
-from server.db.database import utcnow
 from server.db.reading import ReadingRequest, ReadingRequestStudy
 from server.reading.states import Party
 
@@ -54,19 +52,8 @@ def parties_of(p: Principal, req: ReadingRequest) -> frozenset[Party]:
     return frozenset(out)
 
 
-def study_visible(p: Principal, now: datetime | None = None) -> ColumnElement[bool]:
-    """The visibility rule of the archive: own institution, or a live grant names it."""
-    if p.is_admin:
-        return true()
-    if p.is_share:
-        return col(Study.study_instance_uid) == p.share_study_uid
-    now = now or utcnow()
-    granted = exists().where(
-        col(StudyGrant.study_id) == col(Study.id),
-        col(StudyGrant.institution_id) == p.institution_id,
-        or_(col(StudyGrant.expires_at).is_(None), col(StudyGrant.expires_at) > now),
-    )
-    return or_(col(Study.institution_id) == p.institution_id, granted)
+# The archive's visibility rule lives in one place; reading requests use it as it is.
+study_visible = visible_studies
 
 
 async def ancestors(session: AsyncSession, institution_id: int) -> list[int]:

@@ -1,6 +1,8 @@
 """JSON API under ``/api``: uploads, analysis jobs, reports, live events, OpenAPI.
 
-Thin handlers: parsing and responses here, logic in ``server/workflow``.
+Thin handlers: parsing and responses here, logic in ``server/workflow``. Every handler takes the
+caller (``principal_of``) and the services put its tenant rule into their SQL; roles and token
+scopes were checked before the route ran (``server.auth.rules``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from server.app_errors import InvalidInput, PayloadTooLarge
-from server.http import ctx_of, json_response
+from server.http import ctx_of, json_response, principal_of
 from server.routes.openapi import OPENAPI
 from server.services import body_readers, uploads
 from server.services.archives import new_workdir, remove_workdir
@@ -60,12 +62,13 @@ def _declared_length(request: Request, limit: int) -> None:
 
 async def _receive_and_store(request: Request, reader: body_readers.UploadBodyReader) -> Response:
     ctx = ctx_of(request)
+    principal = principal_of(request)
     workdir = new_workdir(ctx.settings.tmp_dir)
     try:
         inputs = [f async for f in reader.files(request.stream(), workdir)]
         if not inputs:
             raise InvalidInput("the form holds no files (send them as file fields)")
-        report = await uploads.ingest_inputs(ctx, inputs)
+        report = await uploads.ingest_inputs(ctx, inputs, principal=principal)
     finally:
         remove_workdir(workdir)
     result = report.as_json()
@@ -115,7 +118,7 @@ def _upload_status(result: dict[str, Any]) -> int:
 async def list_jobs(request: Request) -> Response:
     ctx = ctx_of(request)
     flt = jobs.parse_filter(dict(request.query_params))
-    total, rows = await jobs.list_jobs(ctx, flt)
+    total, rows = await jobs.list_jobs(ctx, principal_of(request), flt)
     return _json(
         {
             "total": total,
@@ -128,52 +131,55 @@ async def list_jobs(request: Request) -> Response:
 
 async def get_job(request: Request) -> Response:
     ctx = ctx_of(request)
-    job = await jobs.get_job(ctx, _job_id(request))
+    job = await jobs.get_job(ctx, principal_of(request), _job_id(request))
     return _json(jobs.job_json(job, await jobs.results_of(ctx, job.id or 0)))
 
 
 async def set_parameters(request: Request) -> Response:
-    ctx = ctx_of(request)
+    ctx, p = ctx_of(request), principal_of(request)
     body = await _body_json(request)
     values = body.get("parameters", body)
     if not isinstance(values, dict):
         raise InvalidInput("parameters must be a JSON object")
-    job = await jobs.set_parameters(ctx, _job_id(request), values)
+    job = await jobs.set_parameters(ctx, p, _job_id(request), values)
     return _json(jobs.job_json(job))
 
 
 def _action(fn):  # type: ignore[no-untyped-def]
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        job = await fn(ctx, _job_id(request))
+        ctx, p = ctx_of(request), principal_of(request)
+        job = await fn(ctx, p, _job_id(request))
         return _json(jobs.job_json(job))
 
     return handler
 
 
 async def start_job(request: Request) -> Response:
+    p = principal_of(request)
     urgent = request.query_params.get("urgent", "0").lower() in ("1", "true", "yes")
-    job = await jobs.start(ctx_of(request), _job_id(request), urgent=urgent)
+    job = await jobs.start(ctx_of(request), p, _job_id(request), urgent=urgent)
     return _json(jobs.job_json(job))
 
 
 async def delete_job(request: Request) -> Response:
-    await jobs.delete(ctx_of(request), _job_id(request))
+    p = principal_of(request)
+    await jobs.delete(ctx_of(request), p, _job_id(request))
     return Response(status_code=204)
 
 
 async def set_diagnosis(request: Request) -> Response:
+    p = principal_of(request)
     body = await _body_json(request)
     text = body.get("diagnostic_text", body.get("text", ""))
     if not isinstance(text, str):
         raise InvalidInput("diagnostic_text must be a string")
-    job = await jobs.set_diagnostic_text(ctx_of(request), _job_id(request), text)
+    job = await jobs.set_diagnostic_text(ctx_of(request), p, _job_id(request), text)
     return _json(jobs.job_json(job))
 
 
 async def report_pdf(request: Request) -> Response:
     ctx = ctx_of(request)
-    job = await jobs.finished_job(ctx_of(request), _job_id(request))
+    job = await jobs.finished_job(ctx, principal_of(request), _job_id(request))
     lang = reports.language(request.query_params.get("lang") or request.headers.get("accept-language"))
     figures = await reports.load_figures(ctx, job.id or 0, job.version)
     pdf = await asyncio.to_thread(reports.build_pdf, job, figures, lang)
@@ -186,14 +192,14 @@ async def report_pdf(request: Request) -> Response:
 
 async def store_report(request: Request) -> Response:
     """Store the current PDF report (with the edited diagnostic text) in the study."""
-    ctx = ctx_of(request)
-    job = await jobs.finished_job(ctx_of(request), _job_id(request))
+    ctx, p = ctx_of(request), principal_of(request)
+    job = await jobs.finished_job(ctx, p, _job_id(request))
     lang = reports.language(request.query_params.get("lang") or request.headers.get("accept-language"))
     return _json(await worker.store_report(ctx, job, lang), status=201)
 
 
 async def report_csv(request: Request) -> Response:
-    job = await jobs.finished_job(ctx_of(request), _job_id(request))
+    job = await jobs.finished_job(ctx_of(request), principal_of(request), _job_id(request))
     return Response(
         job.regional_csv,
         media_type="text/csv; charset=utf-8",
@@ -205,12 +211,12 @@ async def report_csv(request: Request) -> Response:
 
 
 async def events(request: Request) -> Response:
-    """Server-sent events: one ``job`` event per job change (from any process).
+    """Server-sent events: one ``job`` event per change of a job the caller sees (from any process).
 
     ``?job=ID`` limits the stream to one job; ``?max_seconds=N`` ends it
     after N seconds (long-poll style clients and tests).
     """
-    ctx = ctx_of(request)
+    ctx, p = ctx_of(request), principal_of(request)
     job_filter = request.query_params.get("job")
     try:
         max_seconds = float(request.query_params.get("max_seconds", "0") or 0)
@@ -224,7 +230,7 @@ async def events(request: Request) -> Response:
         yield b"retry: 2000\n\n"
         with jobs.subscribe(ctx) as changed:
             while True:
-                for job in await jobs.recent_jobs(ctx, job_id):
+                for job in await jobs.recent_jobs(ctx, p, job_id):
                     stamp = (job.updated_at, job.state, job.progress, job.revision)
                     if seen.get(job.id or 0) != stamp:
                         seen[job.id or 0] = stamp

@@ -14,7 +14,7 @@ from dicomweb.media import Offer, negotiate, parse_accept
 from dicomweb.multipart import new_boundary, related_content_type
 from dicomweb.qido import QueryLevel, parse_query
 from dicomweb.xml_model import DICOM_XML, multipart_xml
-from server.http import DICOM_JSON, ctx_of, dicomweb_base, json_response
+from server.http import DICOM_JSON, ctx_of, dicomweb_base, json_response, principal_of
 from server.services.qido import MAX_RESULTS, QidoService
 
 # application/dicom+json first (what */* gets); plain application/json for clients that only take it.
@@ -30,7 +30,7 @@ async def _search(request: Request, level: QueryLevel) -> Response:
         study_uid=request.path_params.get("study"),
         series_uid=request.path_params.get("series"),
     )
-    result = await QidoService(ctx_of(request)).search(query, dicomweb_base(request))
+    result = await QidoService(ctx_of(request)).search(query, dicomweb_base(request), principal_of(request))
     headers = {}
     if result.truncated:
         headers["Warning"] = f'299 cirrus "The results are limited to the first {MAX_RESULTS} matches"'

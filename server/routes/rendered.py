@@ -26,7 +26,7 @@ from dicomweb.pixels.render_params import (
 )
 from dicomweb.pixels.syntaxes import TARGETS
 from dicomweb.uids import uid_problem
-from server.http import ctx_of, path_uids
+from server.http import ctx_of, path_uids, principal_of
 from server.render_pool import BATCH
 from server.services import pixels
 from server.services.frame_retrieval import parse_frame_list
@@ -94,7 +94,7 @@ async def rendered(request: Request) -> Response:
     svc = pixels.PixelService(ctx_of(request))
     study, series, sop = path_uids(request)
     params = _params(request)
-    rows = await svc.instances(study, series, sop)
+    rows = await svc.instances(principal_of(request), study, series, sop)
     frame_text = request.path_params.get("frames")
     if sop is not None:
         numbers = parse_frame_list(frame_text) if frame_text else None
@@ -133,7 +133,7 @@ async def thumbnail(request: Request) -> Response:
     svc = pixels.PixelService(ctx_of(request))
     study, series, sop = path_uids(request)
     params = _params(request, thumbnail=True)
-    rows = await svc.instances(study, series, sop)
+    rows = await svc.instances(principal_of(request), study, series, sop)
     frame_text = request.path_params.get("frames")
     if sop is None:
         images = _with_pixels(rows)
@@ -178,7 +178,7 @@ async def wado_uri(request: Request) -> Response:
             raise BadRequest(f"{name}: {problem}")
     assert study and series and sop
     svc = pixels.PixelService(ctx_of(request))
-    row = (await svc.instances(study, series, sop))[0]
+    row = (await svc.instances(principal_of(request), study, series, sop))[0]
     content_types = [t.split(";")[0].strip().lower() for t in (q.get("contentType") or "").split(",") if t.strip()]
     if not content_types:
         content_types = ["image/jpeg"] if row.number_of_frames > 0 else ["application/dicom"]

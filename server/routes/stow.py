@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from dicomweb.errors import BadRequest
 from dicomweb.stow import FailureReason, InstanceOutcome, http_status, response_json
 from dicomweb.uids import uid_problem
-from server.http import ctx_of, dicomweb_base, json_response
+from server.http import ctx_of, dicomweb_base, json_response, principal_of
 from server.services import body_readers
 from server.services.body_readers import PartFailure
 from server.services.ingest import IngestService, Spooled
@@ -24,6 +24,7 @@ from server.services.ingest import IngestService, Spooled
 
 async def stow(request: Request) -> Response:
     ctx = ctx_of(request)
+    principal = principal_of(request)
     study_uid = request.path_params.get("study")
     if study_uid is not None and uid_problem(study_uid):
         raise BadRequest(f"StudyInstanceUID in the URL is {uid_problem(study_uid)}")
@@ -37,7 +38,7 @@ async def stow(request: Request) -> Response:
         async for part in reader.parts(request.stream()):
             yield _part_failure(part) if isinstance(part, PartFailure) else part
 
-    outcomes = await IngestService(ctx).ingest_stream(items(), study_uid)
+    outcomes = await IngestService(ctx).ingest_stream(items(), study_uid, principal)
     malformed = reader.malformed
     if malformed and not any(o.ok for o in outcomes):
         raise BadRequest(f"malformed multipart body: {malformed}")

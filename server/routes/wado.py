@@ -24,7 +24,7 @@ from dicomweb.pixels.syntaxes import TARGETS
 from dicomweb.transfer import Resource, TransferPlan, plan_transfer
 from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server.context import AppContext
-from server.http import ctx_of, dicomweb_base, json_response, path_uids
+from server.http import ctx_of, dicomweb_base, json_response, path_uids, principal_of
 from server.services import bulk_uri, retrieve
 from server.services import frame_retrieval as frame_service
 from server.services.pixels import PixelService
@@ -42,7 +42,7 @@ async def retrieve_instances(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
-    rows = await retrieve.find_instances(ctx, study, series, sop)
+    rows = await retrieve.find_instances(ctx, principal_of(request), study, series, sop)
     # PS3.18 §8.7.3.5.2: with no syntax named the answer is Explicit VR Little Endian (compressed
     # pixel data decoded); ``transfer-syntax=*`` asks for the stored bytes (dicomweb/transfer.py).
     plans: dict[str, TransferPlan] = {}
@@ -114,7 +114,8 @@ async def metadata(request: Request) -> Response:
                        [Offer("application/dicom+json", multipart=False), Offer("application/json", multipart=False),
                         Offer(DICOM_XML)])
     base = dicomweb_base(request)
-    version = await retrieve.metadata_version(ctx, study, series, sop)
+    p = principal_of(request)
+    version = await retrieve.metadata_version(ctx, p, study, series, sop)
     # One ETag per representation: JSON and XML of the same metadata are different bodies.
     etag = '"' + hashlib.sha1(f"{version}:{base}:{choice.offer.part_type}".encode()).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
@@ -124,7 +125,7 @@ async def metadata(request: Request) -> Response:
     key = (study, series or "", sop or "", version, base)
     body = cache.get(key)
     if body is None:
-        docs = await retrieve.metadata_documents(ctx, study, series, sop)
+        docs = await retrieve.metadata_documents(ctx, p, study, series, sop)
         body = bulk_uri.resolve(b"[" + b",".join(docs) + b"]", base)
         cache.put(key, body, len(body))
     if choice.offer.part_type == DICOM_XML:
@@ -153,7 +154,7 @@ async def frames(request: Request) -> Response:
     study, series, sop = path_uids(request)
     numbers = frame_service.parse_frame_list(request.path_params["frames"])
     assert series is not None and sop is not None
-    inst = await retrieve.find_instance(ctx, study, series, sop)
+    inst = await retrieve.find_instance(ctx, principal_of(request), study, series, sop)
     if inst.number_of_frames == 0:
         raise NotFound(f"instance {sop} has no pixel data")
     for n in numbers:
@@ -185,7 +186,7 @@ async def bulk(request: Request) -> Response:
     path = request.path_params["path"]
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
-    inst = await retrieve.find_instance(ctx, study, series, sop)
+    inst = await retrieve.find_instance(ctx, principal_of(request), study, series, sop)
     if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
         data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
     else:
@@ -223,7 +224,8 @@ async def _element_bytes(ctx: AppContext, inst: retrieve.StoredInstance, path: s
 async def delete_resource(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
-    await retrieve.delete_instances(ctx, study, series, sop)
+    p = principal_of(request)
+    await retrieve.delete_instances(ctx, p, study, series, sop)
     return Response(status_code=204)
 
 

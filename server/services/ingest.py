@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dicomweb.stow import FailureReason, InstanceOutcome
 from server.auth.principal import Principal
+from server.auth.visibility import system_principal, visible_studies
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.db.changes import STUDIES
@@ -88,20 +89,25 @@ def _fail(p: Parsed, reason: FailureReason, message: str) -> InstanceOutcome:
     return InstanceOutcome(**{**o.__dict__, "failure_reason": int(reason), "message": message})
 
 
+def _not_authorized(p: Parsed, message: str) -> InstanceOutcome:
+    return _fail(p, FailureReason.NOT_AUTHORIZED, message)
+
+
 class IngestService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
     # -- entry points -------------------------------------------------------------------------
 
-    async def ingest_file(self, path: Path, expected_study_uid: str | None = None) -> InstanceOutcome:
+    async def ingest_file(self, path: Path, expected_study_uid: str | None = None,
+                          principal: Principal | None = None) -> InstanceOutcome:
         """Store one file the caller keeps (it is copied, never moved)."""
         sha = await asyncio.to_thread(sha256_file, path)
         spooled = Spooled(sha, path=Path(path), delete_after=False)
-        return (await self.ingest_batch([spooled], expected_study_uid))[0]
+        return (await self.ingest_batch([spooled], expected_study_uid, principal))[0]
 
-    async def ingest_datasets(self, datasets: list[Dataset], expected_study_uid: str | None = None
-                              ) -> list[InstanceOutcome]:
+    async def ingest_datasets(self, datasets: list[Dataset], expected_study_uid: str | None = None,
+                              principal: Principal | None = None) -> list[InstanceOutcome]:
         """Store data sets built in memory (analysis results): encoded once, never through a temp file."""
 
         def encode() -> list[Spooled]:
@@ -112,16 +118,19 @@ class IngestService:
                 out.append(Spooled.of_bytes(buf.getvalue()))
             return out
 
-        return await self.ingest_batch(await asyncio.to_thread(encode), expected_study_uid)
+        return await self.ingest_batch(await asyncio.to_thread(encode), expected_study_uid, principal)
 
     async def ingest_batch(
         self, items: list[Spooled], expected_study_uid: str | None = None, principal: Principal | None = None
     ) -> list[InstanceOutcome]:
         """Store a batch; one outcome per item, in order. Never raises for bad input.
 
-        New studies are owned by ``principal``'s institution (the default institution without one).
+        Every entry point takes the caller: new studies are owned by ``principal``'s institution
+        (never by attributes inside the file), and an instance of an existing study ``principal``
+        may not see is refused (``FailureReason.NOT_AUTHORIZED``), never merged into that study.
+        None is the server's own work (``system_principal`` of the default institution).
         """
-        owner = principal.institution_id if principal is not None else self.ctx.institution_id
+        principal = principal or system_principal(self.ctx.institution_id)
         try:
             parsed = await asyncio.to_thread(
                 lambda: [parse_candidate(s.sha256, expected_study_uid, data=s.data, path=s.path) for s in items]
@@ -131,14 +140,15 @@ class IngestService:
             ]
             todo = [(i, p) for i, p in enumerate(parsed) if isinstance(p, Parsed)]
             if todo:
-                await self._store(todo, outcomes, owner)
+                await self._store(todo, outcomes, principal)
             return [o for o in outcomes if o is not None]
         finally:
             for s in items:
                 s.release()
 
     async def ingest_stream(
-        self, items: AsyncIterator[Spooled | InstanceOutcome], expected_study_uid: str | None = None
+        self, items: AsyncIterator[Spooled | InstanceOutcome], expected_study_uid: str | None = None,
+        principal: Principal | None = None,
     ) -> list[InstanceOutcome]:
         """Store objects as they arrive, in batches, one batch stored while the next is received.
 
@@ -159,14 +169,14 @@ class IngestService:
                 if len(batch) >= BATCH_SIZE or batch_bytes >= BATCH_BYTES:
                     if pending is not None:
                         outcomes += await pending
-                    pending = asyncio.ensure_future(self.ingest_batch(batch, expected_study_uid))
+                    pending = asyncio.ensure_future(self.ingest_batch(batch, expected_study_uid, principal))
                     batch, batch_bytes = [], 0
             if pending is not None:
                 outcomes += await pending
                 pending = None
             if batch:
                 last, batch = batch, []
-                outcomes += await self.ingest_batch(last, expected_study_uid)
+                outcomes += await self.ingest_batch(last, expected_study_uid, principal)
         finally:
             if pending is not None:
                 # The client went away: let the batch finish storing (it is acknowledged work).
@@ -178,9 +188,9 @@ class IngestService:
     # -- the two phases -----------------------------------------------------------------------
 
     async def _store(self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None],
-                     owner: int) -> None:
+                     principal: Principal) -> None:
         ctx = self.ctx
-        accepted = await self._phase_creating(todo, outcomes, owner)
+        accepted = await self._phase_creating(todo, outcomes, principal)
         if not accepted:
             return
         written: list[tuple[int, Parsed, str]] = []
@@ -226,7 +236,7 @@ class IngestService:
         await self._notify(studies)
 
     async def _phase_creating(
-        self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], owner: int
+        self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], principal: Principal
     ) -> list[tuple[int, Parsed, str]]:
         """Insert ``creating`` rows; decide duplicates and conflicts. Returns what to write."""
         ctx = self.ctx
@@ -244,10 +254,23 @@ class IngestService:
                     )
                 ).all()
             }
+            # Stored SOP instances of studies the caller cannot see: neither a duplicate nor a conflict
+            # is reported for them (either would confirm what another tenant holds).
+            foreign: set[str] = set()
+            if existing and not principal.is_admin:
+                foreign = set((
+                    await conn.execute(
+                        select(Instance.sop_instance_uid).join(Study, Study.id == Instance.study_id)
+                        .where(Instance.sop_instance_uid.in_(list(existing)), ~visible_studies(principal))
+                    )
+                ).scalars())
             seen: dict[str, str] = {}
             stale: list[tuple[int, str]] = []
             for i, p in todo:
                 sop = p.sop_instance_uid
+                if sop in foreign:
+                    outcomes[i] = _not_authorized(p, f"SOP Instance UID {sop} is in use; not stored")
+                    continue
                 prior_sha = seen.get(sop)
                 row = existing.get(sop)
                 if prior_sha is None and row is not None:
@@ -274,7 +297,15 @@ class IngestService:
                 await conn.execute(delete(Instance).where(Instance.id.in_([s[0] for s in stale])))
             if not accepted:
                 return []
-            study_ids = await self._upsert_studies(conn, [p for _, p, _ in accepted], owner)
+            study_ids = await self._upsert_studies(conn, [p for _, p, _ in accepted], principal)
+            mine = [(i, p, key) for i, p, key in accepted if p.study_instance_uid in study_ids]
+            for i, p, _key in accepted:
+                if p.study_instance_uid not in study_ids:
+                    outcomes[i] = _not_authorized(
+                        p, f"study {p.study_instance_uid} is not accessible to you; the instance was not stored")
+            accepted = mine
+            if not accepted:
+                return []
             series_ids, series_study = await self._upsert_series(conn, [p for _, p, _ in accepted], study_ids)
             rows = []
             keep = []
@@ -303,18 +334,25 @@ class IngestService:
             await ctx.store.delete(key)
         return keep
 
-    async def _upsert_studies(self, conn: AsyncConnection, parsed: list[Parsed], owner: int) -> dict[str, int]:
+    async def _upsert_studies(
+        self, conn: AsyncConnection, parsed: list[Parsed], principal: Principal
+    ) -> dict[str, int]:
+        """Create the studies that do not exist yet (owned by the caller's institution); the ids of
+        those the caller may store into: new ones and existing visible ones. Checked after the insert,
+        in the same transaction, so two tenants racing to create one study cannot both write to it."""
         by_uid: dict[str, Parsed] = {}
         for p in parsed:
             by_uid.setdefault(p.study_instance_uid, p)
         values = [
-            {**p.index.study, "institution_id": owner,
+            {**p.index.study, "institution_id": principal.institution_id,
              "attributes_json": dumps(p.index.study_json), "created_at": utcnow(), "updated_at": utcnow()}
             for p in by_uid.values()
         ]
         await conn.execute(self._insert_ignore(conn, Study, "study_instance_uid"), values)
         rows = await conn.execute(
-            select(Study.study_instance_uid, Study.id).where(Study.study_instance_uid.in_(list(by_uid)))
+            select(Study.study_instance_uid, Study.id).where(
+                Study.study_instance_uid.in_(list(by_uid)), visible_studies(principal)
+            )
         )
         return {uid: sid for uid, sid in rows.all()}
 

@@ -40,6 +40,8 @@ from dicomweb.pixels.render import RenderAttributes, render_animation, render_fr
 from dicomweb.pixels.render_params import RenderParams
 from dicomweb.pixels.syntaxes import DEFAULT_SYNTAX, NATIVE_SYNTAXES, stored_frame_syntax
 from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_dataset
+from server.auth.principal import Principal
+from server.auth.visibility import ensure_visible
 from server.context import AppContext
 from server.render_pool import BATCH
 from server.services import retrieve
@@ -88,15 +90,19 @@ class PixelService:
 
     # -- look-ups ---------------------------------------------------------------------------------
 
-    async def instances(self, study: str, series: str | None = None, sop: str | None = None) -> list[StoredInstance]:
+    async def instances(
+        self, p: Principal, study: str, series: str | None = None, sop: str | None = None
+    ) -> list[StoredInstance]:
+        """The instances a rendered / thumbnail / WADO-URI URL names, as ``p`` sees them."""
         if series is not None and sop is not None:
             # One instance: the archive-wide instance cache (evicted on DELETE in this process).
-            return [await retrieve.find_instance(self.ctx, study, series, sop)]
+            return [await retrieve.find_instance(self.ctx, p, study, series, sop)]
         key = (study, series, sop)
         hit = self.rows.get(key)
         if hit is not None:
+            await ensure_visible(self.ctx, p, study)  # the lists are shared by every caller
             return hit  # type: ignore[no-any-return]
-        rows = await retrieve.find_instances(self.ctx, study, series, sop)
+        rows = await retrieve.find_instances(self.ctx, p, study, series, sop)
         self.rows.put(key, rows)
         return rows
 

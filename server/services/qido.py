@@ -5,11 +5,13 @@ instance (no ORM object loading on this path), executed in one round trip,
 and each row becomes a DICOM JSON object built from the index columns and the
 stored ``attributes_json`` of the levels the response carries.
 
-Visibility: only instances with ``state == 'created'`` count; a study or
-series without such an instance is not returned. Counts and
-ModalitiesInStudy come from the counter columns the ingest path maintains
-(recounted over created instances); ModalitiesInStudy is also matched on that
-column, except wildcard values, which probe the study's visible series.
+Visibility: the caller's tenant rule (``server.auth.visibility``) is part of the query's ``WHERE``
+at every level; only instances with ``state == 'created'`` count; a study or series without such
+an instance is not returned. Counts and ModalitiesInStudy come from the counter columns the ingest
+path maintains (recounted over created instances). A study never mixes two tenants' uploads (STOW
+refuses instances of a study the caller cannot see), so its counts reveal nothing of another
+tenant. ModalitiesInStudy is also matched on that column, except wildcard values, which probe the
+study's visible series.
 
 Ordering (stable, so ``offset`` pages do not overlap): studies by StudyDate
 descending, then newest row first; series by SeriesNumber then row; instances
@@ -42,6 +44,8 @@ from dicomweb.qido import (
     Wildcard,
 )
 from dicomweb.qido_fields import INSTANCE_DEFAULTS, private_entries, return_keywords
+from server.auth.principal import Principal
+from server.auth.visibility import visible_studies
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.services import bulk_uri
@@ -230,8 +234,8 @@ def build_select(query: QidoQuery, dialect: str, limit: int,
                  visible: ColumnElement[bool] | None = None) -> Select[Any]:
     """The one SQL generator: a Core select for ``query`` returning at most ``limit`` rows.
 
-    ``visible`` is the caller's tenant rule over the study row (own institution or a live
-    grant), given by the caller's layer; None applies none (the server's own work).
+    ``visible`` is the caller's tenant rule over the study row (``server.auth.visibility``);
+    None applies none (only for tests of the generated SQL).
     """
     levels = query.returned_levels
     if query.level is QueryLevel.STUDY:
@@ -415,25 +419,23 @@ class QidoService:
         self.dialect = ctx.engine.dialect.name
         self.max_results = max_results
 
-    async def search(self, query: QidoQuery, base_url: str,
-                     visible: ColumnElement[bool] | None = None) -> QidoResult:
-        """Run ``query``; ``base_url`` is the public DICOMweb root used for RetrieveURL;
-        ``visible`` the caller's tenant rule (see ``build_select``)."""
+    async def search(self, query: QidoQuery, base_url: str, principal: Principal) -> QidoResult:
+        """Run ``query`` as ``principal`` sees the archive (its tenant rule is part of the SQL);
+        ``base_url`` is the public DICOMweb root used for RetrieveURL."""
         cap = self.max_results
         wanted = min(query.limit or cap, cap)
         # One extra row tells whether the server-side cap cut the answer short.
-        stmt = build_select(query, self.dialect, wanted + 1, visible)
+        stmt = build_select(query, self.dialect, wanted + 1, visible_studies(principal))
         async with self.ctx.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         truncated = len(rows) > wanted and (query.limit is None or query.limit > cap)
         return QidoResult(ResultBuilder(query, base_url).build(rows[:wanted]), truncated)
 
-    async def stored_objects(self, query: QidoQuery,
-                             visible: ColumnElement[bool] | None = None) -> list[tuple[str, str, str, str]]:
+    async def stored_objects(self, query: QidoQuery, principal: Principal) -> list[tuple[str, str, str, str]]:
         """(SOPClassUID, SOPInstanceUID, transfer syntax, blob key) of every instance an
         instance-level ``query`` matches, in QIDO order (for DIMSE retrieve)."""
         assert query.level is QueryLevel.INSTANCE
-        stmt = build_select(query, self.dialect, self.max_results, visible).with_only_columns(
+        stmt = build_select(query, self.dialect, self.max_results, visible_studies(principal)).with_only_columns(
             INSTANCE.c.sop_class_uid, INSTANCE.c.sop_instance_uid, INSTANCE.c.transfer_syntax_uid,
             INSTANCE.c.blob_key,
         )

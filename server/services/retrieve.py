@@ -1,4 +1,9 @@
-"""Look-ups behind WADO-RS and DELETE: which stored instances a URL names."""
+"""Look-ups behind WADO-RS and DELETE: which stored instances a URL names, as the caller sees them.
+
+Every query carries the tenant rule (``server.auth.visibility``) in its ``WHERE``; a study the
+caller may not see answers ``NotFound`` like one that does not exist. The series instance tables
+kept in memory are shared by all callers, so a hit is served only after ``ensure_visible``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dicomweb.errors import NotFound
+from server.auth.principal import Principal
+from server.auth.visibility import ensure_visible, visible_studies
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.services.ingest import lock_and_list, recount
@@ -51,8 +58,8 @@ INSTANCE_COLUMNS = (
 )
 
 
-def _where(study: str, series: str | None, sop: str | None):  # type: ignore[no-untyped-def]
-    clauses = [Study.study_instance_uid == study, Instance.state == InstanceState.CREATED]
+def _where(p: Principal, study: str, series: str | None, sop: str | None):  # type: ignore[no-untyped-def]
+    clauses = [Study.study_instance_uid == study, Instance.state == InstanceState.CREATED, visible_studies(p)]
     if series is not None:
         clauses.append(Series.series_instance_uid == series)
     if sop is not None:
@@ -81,9 +88,9 @@ ORDER = (Series.series_number, Series.id, Instance.instance_number, Instance.id)
 
 
 async def find_instances(
-    ctx: AppContext, study: str, series: str | None = None, sop: str | None = None
+    ctx: AppContext, p: Principal, study: str, series: str | None = None, sop: str | None = None
 ) -> list[StoredInstance]:
-    stmt = _joined(*INSTANCE_COLUMNS).where(*_where(study, series, sop)).order_by(*ORDER)
+    stmt = _joined(*INSTANCE_COLUMNS).where(*_where(p, study, series, sop)).order_by(*ORDER)
     async with ctx.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     if not rows:
@@ -91,18 +98,22 @@ async def find_instances(
     return [StoredInstance(*row) for row in rows]
 
 
-async def find_instance(ctx: AppContext, study: str, series: str, sop: str) -> StoredInstance:
+async def find_instance(ctx: AppContext, p: Principal, study: str, series: str, sop: str) -> StoredInstance:
     """One instance by its full path, from its series' table (one indexed query per series)."""
     tables = ctx.memory.series
     table = tables.get(study, series)
-    if table is None:
+    if table is not None:
+        await ensure_visible(ctx, p, study)  # the table is shared by every caller
+    else:
         async with ctx.engine.connect() as conn:
-            rows = (await conn.execute(_joined(*INSTANCE_COLUMNS).where(*_where(study, series, None)))).all()
+            rows = (await conn.execute(_joined(*INSTANCE_COLUMNS).where(*_where(p, study, series, None)))).all()
+        if not rows:
+            raise NotFound(f"no {_what(study, series, sop)}")
         table = _remember(ctx, study, series, [StoredInstance(*row) for row in rows])
     inst = table.get(sop)
     if inst is None:
         # Not stored yet when the table was read (or not at all): ask the index for this one.
-        inst = (await find_instances(ctx, study, series, sop))[0]
+        inst = (await find_instances(ctx, p, study, series, sop))[0]
         table[sop] = inst
     return inst  # type: ignore[no-any-return]
 
@@ -113,11 +124,11 @@ def _remember(ctx: AppContext, study: str, series: str, rows: list[StoredInstanc
     return table
 
 
-async def metadata_version(ctx: AppContext, study: str, series: str | None, sop: str | None) -> str:
+async def metadata_version(ctx: AppContext, p: Principal, study: str, series: str | None, sop: str | None) -> str:
     """A token that changes whenever the metadata would: count, highest id and newest creation time
     of the visible instances (the time covers SQLite handing a deleted row's id to a new row)."""
     stmt = _joined(func.count(Instance.id), func.max(Instance.id), func.max(Instance.created_at)).where(
-        *_where(study, series, sop)
+        *_where(p, study, series, sop)
     )
     async with ctx.engine.connect() as conn:
         count, max_id, newest = (await conn.execute(stmt)).one()
@@ -126,12 +137,14 @@ async def metadata_version(ctx: AppContext, study: str, series: str | None, sop:
     return f"{int(count)}:{int(max_id)}:{newest}"
 
 
-async def metadata_documents(ctx: AppContext, study: str, series: str | None, sop: str | None) -> list[bytes]:
+async def metadata_documents(
+    ctx: AppContext, p: Principal, study: str, series: str | None, sop: str | None
+) -> list[bytes]:
     """The stored DICOM JSON of the named instances. A series' documents come with its instance
     table, which is kept for the frame and rendered requests a viewer sends next."""
     whole_series = series is not None and sop is None
     cols = (Instance.metadata_json, *INSTANCE_COLUMNS) if whole_series else (Instance.metadata_json,)
-    stmt = _joined(*cols).where(*_where(study, series, sop)).order_by(*ORDER)
+    stmt = _joined(*cols).where(*_where(p, study, series, sop)).order_by(*ORDER)
     async with ctx.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     if not rows:
@@ -142,19 +155,19 @@ async def metadata_documents(ctx: AppContext, study: str, series: str | None, so
     return [row[0] for row in rows]
 
 
-async def delete_instances(ctx: AppContext, study: str, series: str | None, sop: str | None) -> int:
+async def delete_instances(ctx: AppContext, p: Principal, study: str, series: str | None, sop: str | None) -> int:
     """Remove the named instances (rows, then blobs); empty series and studies go too."""
-    ctx.memory.series.evict_study(study)
     async with ctx.write() as conn:
         rows = (
             await conn.execute(
                 _joined(Instance.id, Instance.blob_key, Instance.series_id, Instance.study_id).where(
-                    *_where(study, series, sop)
+                    *_where(p, study, series, sop)
                 )
             )
         ).all()
         if not rows:
             raise NotFound(f"no {_what(study, series, sop)}")
+        ctx.memory.series.evict_study(study)
         series_ids = sorted({r.series_id for r in rows})
         study_ids = sorted({r.study_id for r in rows})
         await lock_and_list(conn, Series, Series.id.in_(series_ids))

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from server.auth.principal import Principal
 from server.context import AppContext
 from server.db.archive import Series, Study
 from server.services.archives import (
@@ -60,8 +61,10 @@ async def ingest_inputs(
     ctx: AppContext,
     inputs: list[tuple[str, Path]],
     progress: Callable[[int], None] | None = None,
+    principal: Principal | None = None,
 ) -> UploadReport:
-    """Expand ``inputs`` (files, folders, ZIPs) and store every DICOM instance through ingest."""
+    """Expand ``inputs`` (files, folders, ZIPs) and store every DICOM instance through ingest, as
+    ``principal`` (None: the server's own work; see ``IngestService.ingest_batch``)."""
     workdir = new_workdir(ctx.settings.tmp_dir)
     report = UploadReport()
     try:
@@ -78,7 +81,7 @@ async def ingest_inputs(
                 return [Spooled(sha256_file(c.path), path=c.path, delete_after=c.path.is_relative_to(workdir))
                         for c in chunk]
 
-            outcomes = await service.ingest_batch(await asyncio.to_thread(spool))
+            outcomes = await service.ingest_batch(await asyncio.to_thread(spool), principal=principal)
             for cand, outcome in zip(chunk, outcomes, strict=True):
                 if outcome.status == "failed":
                     report.failed.append({"name": cand.name, "reason": outcome.message or "rejected"})

@@ -3,6 +3,10 @@
 Routes call these; every state change goes through ``states`` so the table
 of transitions stays the single authority. Actions bump ``revision`` so a
 worker holding the job notices at its next heartbeat.
+
+Every function takes the caller: a job is visible when its study is
+(``server.auth.visibility.study_uid_visible``, part of each query's SQL); a job
+of a study the caller cannot see is "not found".
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import false, func, or_, update
 from sqlmodel import col, select
 
 from server.app_errors import InvalidInput, NotFoundError, StateConflict
+from server.auth.principal import Principal
+from server.auth.visibility import study_uid_visible
 from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisResult
 from server.db.changes import JOBS, Subscription
@@ -111,9 +117,17 @@ def parse_filter(params: dict[str, str]) -> JobFilter:
     )
 
 
-async def list_jobs(ctx: AppContext, flt: JobFilter) -> tuple[int, list[AnalysisJob]]:
+def job_visible(p: Principal) -> Any:
+    """The SQL condition: ``p`` sees the job (it sees the job's study). A share link shows a study's
+    images and report, not the analysis queue (as it shows no reading request)."""
+    if p.is_share:
+        return false()
+    return study_uid_visible(p, col(AnalysisJob.study_instance_uid))
+
+
+async def list_jobs(ctx: AppContext, p: Principal, flt: JobFilter) -> tuple[int, list[AnalysisJob]]:
     J = AnalysisJob
-    conditions: list[Any] = [J.institution_id == ctx.institution_id]
+    conditions: list[Any] = [job_visible(p)]
     if flt.status:
         conditions.append(col(J.state).in_(flt.status))
     if flt.patient:
@@ -141,9 +155,10 @@ async def list_jobs(ctx: AppContext, flt: JobFilter) -> tuple[int, list[Analysis
     return int(total), list(rows)
 
 
-async def recent_jobs(ctx: AppContext, job_id: int | None = None, limit: int = 200) -> list[AnalysisJob]:
-    """The most recently changed jobs (or the one ``job_id``), for live event streams."""
-    stmt = select(AnalysisJob).where(AnalysisJob.institution_id == ctx.institution_id)
+async def recent_jobs(ctx: AppContext, p: Principal, job_id: int | None = None, limit: int = 200
+                      ) -> list[AnalysisJob]:
+    """The most recently changed jobs ``p`` sees (or the one ``job_id``), for live event streams."""
+    stmt = select(AnalysisJob).where(job_visible(p))
     if job_id is not None:
         stmt = stmt.where(AnalysisJob.id == job_id)
     else:
@@ -152,17 +167,21 @@ async def recent_jobs(ctx: AppContext, job_id: int | None = None, limit: int = 2
         return list((await s.exec(stmt)).all())
 
 
-async def get_job(ctx: AppContext, job_id: int) -> AnalysisJob:
-    async with ctx.sessions() as s:
-        job = await s.get(AnalysisJob, job_id)
-    if job is None or job.institution_id != ctx.institution_id:
+async def _visible_job(s: Any, p: Principal, job_id: int) -> AnalysisJob:
+    job = (await s.exec(select(AnalysisJob).where(col(AnalysisJob.id) == job_id, job_visible(p)))).first()
+    if job is None:
         raise NotFoundError(f"analysis job {job_id} not found")
-    return job
+    return job  # type: ignore[no-any-return]
 
 
-async def finished_job(ctx: AppContext, job_id: int) -> AnalysisJob:
+async def get_job(ctx: AppContext, p: Principal, job_id: int) -> AnalysisJob:
+    async with ctx.sessions() as s:
+        return await _visible_job(s, p, job_id)
+
+
+async def finished_job(ctx: AppContext, p: Principal, job_id: int) -> AnalysisJob:
     """A job that has a result (409 naming its state otherwise)."""
-    job = await get_job(ctx, job_id)
+    job = await get_job(ctx, p, job_id)
     if job.version < 1:
         raise JobConflict(f"analysis job {job.id} has no result yet (it is {job.state})", job.state)
     return job
@@ -225,13 +244,12 @@ def remaining_missing(job: AnalysisJob, overrides: dict[str, Any]) -> list[str]:
 
 
 async def _apply(
-    ctx: AppContext, job_id: int, action: str, mutate, *, expect_revision: int | None = None  # type: ignore[no-untyped-def]
+    ctx: AppContext, p: Principal, job_id: int, action: str, mutate,  # type: ignore[no-untyped-def]
+    *, expect_revision: int | None = None,
 ) -> AnalysisJob:
     """Run ``mutate(job)`` under the state machine, optimistic on ``revision``."""
     async with ctx.write_session() as s:
-        job = await s.get(AnalysisJob, job_id)
-        if job is None or job.institution_id != ctx.institution_id:
-            raise NotFoundError(f"analysis job {job_id} not found")
+        job = await _visible_job(s, p, job_id)
         states.check(action, job.state)
         seen_revision, seen_state = job.revision, job.state
         values = mutate(job)
@@ -257,7 +275,7 @@ async def _apply(
     return job.model_copy(update=values)
 
 
-async def set_parameters(ctx: AppContext, job_id: int, values: dict[str, Any]) -> AnalysisJob:
+async def set_parameters(ctx: AppContext, p: Principal, job_id: int, values: dict[str, Any]) -> AnalysisJob:
     clean = validate_parameters(values)
 
     def mutate(job: AnalysisJob) -> dict[str, Any]:
@@ -274,7 +292,7 @@ async def set_parameters(ctx: AppContext, job_id: int, values: dict[str, Any]) -
             out["reason"] = waiting_reason(missing)
         return out
 
-    return await _apply(ctx, job_id, "set_parameters", mutate)
+    return await _apply(ctx, p, job_id, "set_parameters", mutate)
 
 
 def waiting_reason(missing: list[str]) -> str:
@@ -282,17 +300,17 @@ def waiting_reason(missing: list[str]) -> str:
     return "waiting for: " + ", ".join(labels) if labels else ""
 
 
-async def start(ctx: AppContext, job_id: int, urgent: bool = False) -> AnalysisJob:
+async def start(ctx: AppContext, p: Principal, job_id: int, urgent: bool = False) -> AnalysisJob:
     def mutate(job: AnalysisJob) -> dict[str, Any]:
         if job.missing:
             raise JobConflict(f"cannot start: {waiting_reason(job.missing)} (set them first)", job.state)
         priority = URGENT_PRIORITY if urgent else max(job.priority, MANUAL_PRIORITY)
         return {"state": states.target_state("start", job.state, []), "priority": priority, "queued_at": utcnow()}
 
-    return await _apply(ctx, job_id, "start", mutate)
+    return await _apply(ctx, p, job_id, "start", mutate)
 
 
-async def cancel(ctx: AppContext, job_id: int) -> AnalysisJob:
+async def cancel(ctx: AppContext, p: Principal, job_id: int) -> AnalysisJob:
     def mutate(job: AnalysisJob) -> dict[str, Any]:
         return {
             "state": states.target_state("cancel", job.state, []),
@@ -303,10 +321,10 @@ async def cancel(ctx: AppContext, job_id: int) -> AnalysisJob:
             "stage": "",
         }
 
-    return await _apply(ctx, job_id, "cancel", mutate)
+    return await _apply(ctx, p, job_id, "cancel", mutate)
 
 
-async def rerun(ctx: AppContext, job_id: int) -> AnalysisJob:
+async def rerun(ctx: AppContext, p: Principal, job_id: int) -> AnalysisJob:
     def mutate(job: AnalysisJob) -> dict[str, Any]:
         missing = remaining_missing(job, job.overrides)
         target = states.target_state("rerun", job.state, missing)
@@ -323,30 +341,26 @@ async def rerun(ctx: AppContext, job_id: int) -> AnalysisJob:
             "finished_at": None,
         }
 
-    return await _apply(ctx, job_id, "rerun", mutate)
+    return await _apply(ctx, p, job_id, "rerun", mutate)
 
 
-async def set_diagnostic_text(ctx: AppContext, job_id: int, text: str) -> AnalysisJob:
+async def set_diagnostic_text(ctx: AppContext, p: Principal, job_id: int, text: str) -> AnalysisJob:
     if len(text) > 20_000:
         raise InvalidInput("diagnostic information is limited to 20000 characters")
     async with ctx.write_session() as s:
-        job = await s.get(AnalysisJob, job_id)
-        if job is None or job.institution_id != ctx.institution_id:
-            raise NotFoundError(f"analysis job {job_id} not found")
+        job = await _visible_job(s, p, job_id)
         job.diagnostic_text = text
         job.updated_at = utcnow()
         s.add(job)
         await s.commit()
     notify(ctx)
-    return await get_job(ctx, job_id)
+    return await get_job(ctx, p, job_id)
 
 
-async def delete(ctx: AppContext, job_id: int) -> None:
+async def delete(ctx: AppContext, p: Principal, job_id: int) -> None:
     """Remove a job that is not running; its derived series stay in the study."""
     async with ctx.write_session() as s:
-        job = await s.get(AnalysisJob, job_id)
-        if job is None or job.institution_id != ctx.institution_id:
-            raise NotFoundError(f"analysis job {job_id} not found")
+        job = await _visible_job(s, p, job_id)
         try:
             states.check("delete", job.state)
         except TransitionError as exc:

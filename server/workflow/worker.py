@@ -24,6 +24,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 import quant
+from server.auth.visibility import system_principal
 from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisResult
 from server.db.archive import Instance, InstanceState
@@ -225,7 +226,9 @@ async def ingest_datasets(ctx: AppContext, study_uid: str, datasets: list[pydico
     todo = [ds for ds in datasets if str(ds.SOPInstanceUID) not in present]
     if not todo:
         return
-    outcomes = await IngestService(ctx).ingest_datasets(todo, expected_study_uid=study_uid)
+    # The server's own write-back into a study it already holds.
+    outcomes = await IngestService(ctx).ingest_datasets(todo, expected_study_uid=study_uid,
+                                                        principal=system_principal(ctx.institution_id))
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         # UIDs are derived from (job, version, position): an object already

@@ -244,6 +244,20 @@ def test_refusals_unknown_ae_conflict_tenant_and_destination(sqlite_url: str, tm
                    "-od", str(got))
         assert not list(got.iterdir())
 
+        # The other institution's AE cannot add an instance to that study: 0124H (Refused: Not
+        # Authorized) for that instance, and the study keeps its one instance.
+        intruder = pydicom.dcmread(big)
+        intruder.SOPInstanceUID = intruder.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        intruder.SeriesInstanceUID = pydicom.uid.generate_uid()
+        intruder_path = tmp_path / "intruder.dcm"
+        intruder.save_as(intruder_path)
+        refused = dimse.tool("storescu", "OTHERWS", "-xb", str(intruder_path))
+        assert refused.returncode != 0, refused.stderr
+        assert "refused (0x0124)" in dimse.output()
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as http:
+            [row] = http.get(f"/dicom-web/studies?StudyInstanceUID={study}").json()
+            assert row["00201208"]["Value"] == [1]
+
         # C-MOVE to an AE that is no destination, or another institution's: A801H.
         for dest in ("NOBODY", "OTHERWS"):
             moved = dimse.tool("movescu", "MODALITY", "-S", "-aem", dest, "-k", "QueryRetrieveLevel=STUDY",

@@ -287,13 +287,15 @@ def test_paging_is_stable_and_complete(archive) -> None:
 
 def test_server_cap_truncates_and_says_so(archive) -> None:
     from dicomweb.qido import QueryLevel, parse_query
+    from server.auth.visibility import system_principal
     from server.services.qido import QidoService
 
     service = QidoService(archive.app.state.ctx, max_results=3)
+    admin = system_principal(archive.app.state.ctx.institution_id)
 
     def search(params: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
         query = parse_query(QueryLevel.STUDY, params)
-        return archive.portal.call(service.search, query, "http://testserver/dicom-web/")
+        return archive.portal.call(service.search, query, "http://testserver/dicom-web/", admin)
 
     everything = study_uids(archive.get("/dicom-web/studies"))
     capped = search([])

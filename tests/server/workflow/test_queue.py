@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from server.auth.visibility import system_principal
 from server.context import open_context
 from server.db.analysis import AnalysisJob
 from server.db.database import create_engine, session_factory, utcnow
@@ -139,12 +140,13 @@ async def test_cancel_while_running_takes_the_job_from_its_worker(database_url: 
     settings = Settings(data_dir=tmp_path, database_url=database_url)
     async with open_context(settings) as ctx:
         [job_id] = await add_jobs(ctx.engine, [{}])
+        admin = system_principal(ctx.institution_id)
         lease = await queue.claim(ctx.engine, "w1", 30)
         assert lease is not None
-        cancelled = await jobs.cancel(ctx, job_id)
+        cancelled = await jobs.cancel(ctx, admin, job_id)
         assert (cancelled.state, cancelled.lease_owner) == ("cancelled", "")
         assert not await queue.heartbeat(ctx.engine, lease, 30)  # the worker learns it lost the job
         assert not await queue.finish(ctx.engine, lease, "succeed")
-        assert (await jobs.get_job(ctx, job_id)).state == "cancelled"
-        rerun = await jobs.rerun(ctx, job_id)
+        assert (await jobs.get_job(ctx, admin, job_id)).state == "cancelled"
+        rerun = await jobs.rerun(ctx, admin, job_id)
         assert (rerun.state, rerun.priority, rerun.attempts) == ("queued", jobs.MANUAL_PRIORITY, 0)

@@ -1,0 +1,590 @@
+"""Tenancy on SQLite and PostgreSQL: every route of the app × the callers, and nothing leaks.
+
+Two hospitals (A and B) store studies through STOW as their own doctors; B grants nothing, a study
+of B is granted to A (live) and another was (expired). The matrix is generated from the app's
+route table: every path and method must have a rule in ``CASES`` (a new route without one fails
+``test_every_route_has_a_rule``), and each rule says what every caller gets — 401 unauthenticated,
+403 when the role may not, 404 for another tenant's study or job (like one that does not exist),
+and success otherwise. Every answer is also searched for the UIDs and patient names of the studies
+the caller may not see (QIDO results and counts, BulkDataURIs, job lists, events, reports).
+
+Callers come from ``tests/tenancy_helpers.py`` (one place to switch to real accounts).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pydicom
+import pytest
+from sqlmodel import col, select
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from dicomweb.stow import FailureReason
+from server.app import create_app
+from server.db.access import GrantReason, StudyGrant
+from server.db.analysis import AnalysisJob
+from server.db.archive import Institution, Study
+from server.db.database import utcnow
+from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
+from tests.tenancy_helpers import make_callers, share_headers, tenancy_app
+
+CALLERS = ["anon", "ro_a", "doc_b", "iadm_b", "doc_a", "admin"]  # the order requests are sent in
+A_SIDE = {"ro_a", "doc_a"}
+B_SIDE = {"doc_b", "iadm_b"}
+
+
+# -- the ground ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyRef:
+    uid: str
+    series: str
+    sops: list[str]
+    patient: str
+
+
+@dataclass
+class World:
+    client: TestClient
+    ctx: Any
+    a: int
+    b: int
+    studies: dict[str, StudyRef] = field(default_factory=dict)
+    jobs: dict[str, int] = field(default_factory=dict)
+    reading_request: int = 0
+    callers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_(self, who: str | None) -> dict[str, str]:
+        """Request headers of caller ``who`` (None or "anon": no credentials)."""
+        if who is None or who == "anon":
+            return {}
+        if who == "share_a":
+            return share_headers(self.a, self.studies["A1"].uid)
+        return dict(self.callers[who]["headers"])
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self.client.portal is not None
+        return self.client.portal.call(fn, *args)
+
+
+def instance_bytes(study: str, series: str, sop: str, patient: str, number: int = 1, **extra: str) -> bytes:
+    raw = ct_instance(study, series, sop, number=number, patient=patient)
+    if not extra:
+        return raw
+    ds = pydicom.dcmread(io.BytesIO(raw))
+    for k, v in extra.items():
+        setattr(ds, k, v)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def stow(world: World, who: str, parts: list[bytes], study: str | None = None) -> Any:
+    url = "/dicom-web/studies" + (f"/{study}" if study else "")
+    return world.client.post(url, content=multipart(parts), headers={"content-type": STOW_TYPE, **world.as_(who)})
+
+
+def store_study(world: World, who: str, patient: str, n: int = 2) -> StudyRef:
+    ref = StudyRef(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
+                   [pydicom.uid.generate_uid() for _ in range(n)], patient)
+    parts = [instance_bytes(ref.uid, ref.series, s, patient, i + 1) for i, s in enumerate(ref.sops)]
+    r = stow(world, who, parts)
+    assert r.status_code == 200, r.text
+    return ref
+
+
+async def _institutions(ctx: Any) -> tuple[int, int]:
+    async with ctx.write_session() as s:
+        tag = uuid.uuid4().hex[:6]
+        a, b = Institution(name=f"Hospital A {tag}"), Institution(name=f"Hospital B {tag}")
+        s.add(a)
+        s.add(b)
+        await s.commit()
+        return a.id, b.id
+
+
+async def _grant(ctx: Any, study_uid: str, institution: int, expired: bool) -> None:
+    async with ctx.write_session() as s:
+        study = (await s.exec(study_query(study_uid))).one()
+        s.add(StudyGrant(study_id=study.id, institution_id=institution, reason=GrantReason.ASSISTANCE.value,
+                         source_id=0, expires_at=utcnow() - timedelta(hours=1) if expired else None))
+        await s.commit()
+
+
+def study_query(study_uid: str) -> Any:
+    return select(Study).where(col(Study.study_instance_uid) == study_uid)
+
+
+async def _job(ctx: Any, ref: StudyRef, institution: int) -> int:
+    async with ctx.write_session() as s:
+        job = AnalysisJob(institution_id=institution, study_instance_uid=ref.uid, acquisition_key=uuid.uuid4().hex,
+                          series_uids=[ref.series], patient_name=ref.patient, patient_name_upper=ref.patient.upper(),
+                          patient_id="PID", study_date="20240315", state="waiting", missing=["pld"],
+                          detected={"missing_raw": ["pld"]}, reason="waiting for: pld")
+        s.add(job)
+        await s.commit()
+        return job.id or 0
+
+
+async def _study_owner(ctx: Any, uid: str) -> int | None:
+    async with ctx.sessions() as s:
+        study = (await s.exec(study_query(uid))).one_or_none()
+        return None if study is None else study.institution_id
+
+
+@pytest.fixture
+def world(database_url: str, settings_factory) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    app = tenancy_app(settings_factory(database_url))
+    with TestClient(app, base_url="http://testserver") as client:
+        ctx = app.state.ctx
+        world = World(client, ctx, 0, 0)
+        world.a, world.b = world.call(_institutions, ctx)
+        world.callers = world.call(make_callers, ctx, {"A": world.a, "B": world.b})
+        world.studies["A1"] = store_study(world, "doc_a", "Alpha^Own")
+        world.studies["B1"] = store_study(world, "doc_b", "Bravo^Own")
+        world.studies["BG"] = store_study(world, "doc_b", "Bravo^Granted")
+        world.studies["BX"] = store_study(world, "doc_b", "Bravo^Expired")
+        world.call(_grant, ctx, world.studies["BG"].uid, world.a, False)
+        world.call(_grant, ctx, world.studies["BX"].uid, world.a, True)
+        world.jobs["A1"] = world.call(_job, ctx, world.studies["A1"], world.a)
+        world.jobs["B1"] = world.call(_job, ctx, world.studies["B1"], world.b)
+        r = client.post("/api/reading/requests", json={"study_uids": [world.studies["A1"].uid]},
+                        headers=world.as_("doc_a"))
+        assert r.status_code == 201, r.text
+        world.reading_request = r.json()["id"]
+        yield world
+
+
+# -- the route table ----------------------------------------------------------------------------------
+
+
+def route_table(app: Any) -> list[tuple[str, str]]:
+    """Every (path, method) the app serves (HEAD is GET's)."""
+    out: list[tuple[str, str]] = []
+
+    def walk(routes: list[Any], prefix: str) -> None:
+        for r in routes:
+            if isinstance(r, Mount):
+                if r.routes:
+                    walk(r.routes, prefix + r.path)
+                else:
+                    out.append((prefix + r.path + "/{path:path}", "GET"))  # static files
+            elif isinstance(r, Route):
+                for m in sorted((r.methods or {"GET"}) - {"HEAD"}):
+                    out.append((prefix + r.path, m))
+
+    walk(app.routes, "")
+    return out
+
+
+@dataclass(frozen=True)
+class Req:
+    params: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Target = Callable[[World, str], Req]
+Expect = dict[str, set[int]]
+
+OK = {200}
+STATEFUL = {200, 201, 204, 409}  # passed the tenant and role checks; the state decides
+
+
+def expect(ok: set[int], ro_a: set[int] | None = None, b_side: set[int] | None = None,
+           doc_a: set[int] | None = None, anon: set[int] | None = None) -> Expect:
+    return {"anon": anon or {401}, "ro_a": ro_a or ok, "doc_b": b_side or {404}, "iadm_b": b_side or {404},
+            "doc_a": doc_a or ok, "admin": ok}
+
+
+def visible_to_all(ok: set[int]) -> Expect:
+    return expect(ok, b_side=ok)
+
+
+def a1(level: str = "study", **extra: Any) -> Target:
+    def make(world: World, who: str) -> Req:
+        s = world.studies["A1"]
+        params = {"study": s.uid, "series": s.series, "instance": s.sops[0], "frames": "1", "path": "7FE00010"}
+        keep = {"study": ["study"], "series": ["study", "series"], "instance": ["study", "series", "instance"]}
+        return Req(params={k: params[k] for k in keep.get(level, params)} | extra)
+
+    return make
+
+
+def fresh_a_study(level: str) -> Target:
+    """A study of A stored for this one request (DELETE takes it away)."""
+    def make(world: World, who: str) -> Req:
+        ref = store_study(world, "doc_a", "Alpha^Del")
+        world.studies[f"del-{level}-{who}"] = ref
+        params = {"study": ref.uid, "series": ref.series, "instance": ref.sops[0]}
+        return Req(params=params)
+
+    return make
+
+
+def job(name: str = "A1", fresh: bool = False, **req: Any) -> Target:
+    def make(world: World, who: str) -> Req:
+        job_id = world.call(_job, world.ctx, world.studies["A1"], world.a) if fresh else world.jobs[name]
+        return Req(params={"job_id": job_id}, **req)
+
+    return make
+
+
+def new_instance(world: World, who: str) -> Req:
+    body = multipart([instance_bytes(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
+                                     pydicom.uid.generate_uid(), "Mallory^New")])
+    return Req(content=body, headers={"content-type": STOW_TYPE})
+
+
+def into_a1(world: World, who: str) -> Req:
+    s = world.studies["A1"]
+    body = multipart([instance_bytes(s.uid, pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), "Mallory^Into")])
+    return Req(params={"study": s.uid}, content=body, headers={"content-type": STOW_TYPE})
+
+
+def upload(world: World, who: str) -> Req:
+    raw = instance_bytes(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
+                         "Mallory^Upload")
+    return Req(content=raw, query={"filename": "x.dcm", "analyse": "0"},
+               headers={"content-type": "application/dicom"})
+
+
+def plain(**req: Any) -> Target:
+    return lambda world, who: Req(**req)
+
+
+def reading(action: str = "", relink: bool = False, **extra: Any) -> Target:
+    def make(world: World, who: str) -> Req:
+        if relink:  # the study this caller unlinks is linked again first
+            r = world.client.post(f"/api/reading/requests/{world.reading_request}/studies",
+                              json={"study_uids": [world.studies["A1"].uid]}, headers=world.as_("doc_a"))
+            assert r.status_code == 200, r.text
+        return Req(params={"request_id": world.reading_request, "study": world.studies["A1"].uid,
+                           "attachment_id": 1, "number": 1, "action": action}, **extra)
+
+    return make
+
+
+def wado_uri(world: World, who: str) -> Req:
+    s = world.studies["A1"]
+    return Req(query={"requestType": "WADO", "studyUID": s.uid, "seriesUID": s.series, "objectUID": s.sops[0]})
+
+
+def ADMINS_ONLY(ok: set[int], other: set[int] | None = None) -> Expect:  # noqa: N802
+    """Administrators (B's institution admin for its own institution); nobody else."""
+    return {"anon": {401}, "ro_a": {403}, "doc_b": {403}, "doc_a": {403}, "iadm_b": other or ok, "admin": ok}
+
+
+def a_token(world: World, who: str) -> Req:
+    """A fresh token of A's doctor (revoking takes it away)."""
+    from tests.auth_helpers import token_for
+
+    async def mint() -> int:
+        from server.auth import api_tokens
+        from server.auth.accounts import get_user
+
+        user = await get_user(world.ctx, world.callers["doc_a"]["user_id"])
+        await token_for(world.ctx, user, scope="read", name=f"revoke-{who}")
+        rows = await api_tokens.list_tokens(world.ctx, None, user.id)
+        return max(int(t.id or 0) for t, _ in rows)
+
+    return Req(params={"token_id": world.call(mint)})
+
+
+def a_user(world: World, who: str) -> Req:
+    return Req(params={"user_id": world.callers["doc_a"]["user_id"]}, json={"display_name": f"Dr A ({who})"})
+
+
+def new_user(world: World, who: str) -> Req:
+    return Req(json={"username": f"new-{who}-{uuid.uuid4().hex[:6]}", "password": "Another-horse-8",
+                     "role": "read_only"})
+
+
+def new_institution(world: World, who: str) -> Req:
+    return Req(json={"name": f"Clinic {who} {uuid.uuid4().hex[:6]}"})
+
+
+STORE = expect({200}, ro_a={403}, b_side={200})
+STORE_INTO_A = expect({200}, ro_a={403}, b_side={409})
+DELETE = expect({204}, ro_a={403}, doc_a={403}, b_side=None) | {"doc_b": {403}, "iadm_b": {404}}
+ANALYSE = expect(STATEFUL, ro_a={403})
+# Reading: roles, sides and states are the reading tests' business; here the tenant rule: the other
+# hospital's callers get 404, everybody else gets past it (whatever the role and state then say).
+READING_PAST = {200, 201, 204, 400, 403, 409, 413, 415, 422}
+READING = expect(READING_PAST)
+PUBLIC = {c: {200, 404} for c in CALLERS}  # SPA files: no principal involved
+
+S, SE = "/dicom-web/studies/{study}", "/dicom-web/studies/{study}/series/{series}"
+IN = SE + "/instances/{instance}"
+J = "/api/jobs/{job_id}"
+RR = "/api/reading/requests/{request_id}"
+
+CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
+    ("/dicom-web", "GET"): (plain(), visible_to_all(OK)),
+    ("/dicom-web", "OPTIONS"): (plain(), visible_to_all(OK)),
+    ("/dicom-web/", "GET"): (plain(), visible_to_all(OK)),
+    ("/dicom-web/", "OPTIONS"): (plain(), visible_to_all(OK)),
+    # STOW
+    ("/dicom-web/studies", "POST"): (new_instance, STORE),
+    (S, "POST"): (into_a1, STORE_INTO_A),
+    # QIDO: a search is 200 for everyone; what another tenant gets is checked for leaks (an empty list)
+    ("/dicom-web/studies", "GET"): (plain(), visible_to_all(OK)),
+    ("/dicom-web/series", "GET"): (plain(), visible_to_all(OK)),
+    ("/dicom-web/instances", "GET"): (plain(query={"includefield": "all"}), visible_to_all(OK)),
+    (S + "/series", "GET"): (a1("study"), visible_to_all(OK)),
+    (S + "/instances", "GET"): (a1("study", ), visible_to_all(OK)),
+    (SE + "/instances", "GET"): (a1("series"), visible_to_all(OK)),
+    # WADO-RS
+    (S, "GET"): (a1("study"), expect(OK)),
+    (SE, "GET"): (a1("series"), expect(OK)),
+    (IN, "GET"): (a1("instance"), expect(OK)),
+    (S + "/metadata", "GET"): (a1("study"), expect(OK)),
+    (SE + "/metadata", "GET"): (a1("series"), expect(OK)),
+    (IN + "/metadata", "GET"): (a1("instance"), expect(OK)),
+    (IN + "/frames/{frames}", "GET"): (a1("all"), expect(OK)),
+    (IN + "/bulk/{path}", "GET"): (a1("all"), expect(OK)),
+    (S + "/rendered", "GET"): (a1("study"), expect(OK)),
+    (SE + "/rendered", "GET"): (a1("series"), expect(OK)),
+    (IN + "/rendered", "GET"): (a1("instance"), expect(OK)),
+    (IN + "/frames/{frames}/rendered", "GET"): (a1("all"), expect(OK)),
+    (S + "/thumbnail", "GET"): (a1("study"), expect(OK)),
+    (SE + "/thumbnail", "GET"): (a1("series"), expect(OK)),
+    (IN + "/thumbnail", "GET"): (a1("instance"), expect(OK)),
+    (IN + "/frames/{frames}/thumbnail", "GET"): (a1("all"), expect(OK)),
+    ("/wado", "GET"): (wado_uri, expect(OK)),
+    # DELETE
+    (S, "DELETE"): (fresh_a_study("study"), DELETE),
+    (SE, "DELETE"): (fresh_a_study("series"), DELETE),
+    (IN, "DELETE"): (fresh_a_study("instance"), DELETE),
+    # /api
+    ("/api/uploads", "POST"): (upload, STORE),
+    ("/api/uploads/stream", "POST"): (upload, STORE),
+    ("/api/uploads/stream", "PUT"): (upload, STORE),
+    ("/api/jobs", "GET"): (plain(), visible_to_all(OK)),
+    (J, "GET"): (job(), expect(OK)),
+    (J, "DELETE"): (job(fresh=True), expect({204}, ro_a={403})),
+    (J + "/parameters", "POST"): (job(json={"pld": 1.8}), ANALYSE),
+    (J + "/start", "POST"): (job(), ANALYSE),
+    (J + "/cancel", "POST"): (job(), ANALYSE),
+    (J + "/rerun", "POST"): (job(), ANALYSE),
+    (J + "/diagnosis", "POST"): (job(json={"diagnostic_text": "ok"}), expect(OK, ro_a={403})),
+    (J + "/diagnosis", "PUT"): (job(json={"diagnostic_text": "ok"}), expect(OK, ro_a={403})),
+    (J + "/report.pdf", "GET"): (job(), expect({200, 409})),
+    (J + "/report", "POST"): (job(), expect({201, 409}, ro_a={403})),
+    (J + "/report.csv", "GET"): (job(), expect({200, 409})),
+    ("/api/events", "GET"): (plain(query={"max_seconds": "0.2"}), visible_to_all(OK)),
+    ("/api/openapi.json", "GET"): (plain(), {c: OK for c in CALLERS}),  # public
+    # accounts (identity is tested in tests/server/auth; here: callers and institutions)
+    ("/api/auth/login", "POST"): (plain(json={"username": "nobody", "password": "wrong-password-1"}),
+                                  {c: {401, 429} for c in CALLERS}),
+    ("/api/auth/logout", "POST"): (plain(), visible_to_all({204})),
+    ("/api/auth/logout-all", "POST"): (plain(), visible_to_all({204})),
+    ("/api/auth/me", "GET"): (plain(), visible_to_all(OK)),
+    ("/api/tokens", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/tokens", "POST"): (plain(json={"scope": "read", "name": "matrix"}), ADMINS_ONLY({201})),
+    ("/api/tokens/{token_id}", "DELETE"): (a_token, ADMINS_ONLY({204}, other={403, 404})),
+    ("/api/users", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/users", "POST"): (new_user, ADMINS_ONLY({201})),
+    ("/api/users/{user_id}", "PATCH"): (a_user, ADMINS_ONLY(OK, other={403, 404})),
+    ("/api/institutions", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/institutions", "POST"): (new_institution, ADMINS_ONLY({201}, other={403})),
+    # /api/reading
+    ("/api/reading/requests", "GET"): (plain(), visible_to_all(OK)),
+    ("/api/reading/requests", "POST"): (lambda world, who: Req(json={"study_uids": [world.studies["A1"].uid]}),
+                                        expect(READING_PAST, b_side={400}) | {"iadm_b": {403}}),
+    ("/api/reading/counts", "GET"): (plain(), visible_to_all(OK)),
+    ("/api/reading/institutions", "GET"): (plain(), visible_to_all(OK)),
+    (RR, "GET"): (reading(), READING),
+    (RR + "/studies", "POST"): (lambda world, who: Req(params={"request_id": world.reading_request},
+                                                      json={"study_uids": [world.studies["A1"].uid]}), READING),
+    (RR + "/studies/{study}", "DELETE"): (reading(relink=True), READING),
+    (RR + "/attachments", "POST"): (reading(content=b"x", query={"filename": "note.txt"},
+                                                         headers={"content-type": "text/plain"}), READING),
+    (RR + "/attachments/{attachment_id}", "GET"): (reading(), READING | {"doc_a": {200, 404}, "ro_a": {200, 404},
+                                                                           "admin": {200, 404}}),
+    (RR + "/report", "PUT"): (reading(json={"findings": "x"}), READING),
+    (RR + "/report", "POST"): (reading(json={"findings": "x"}), READING),
+    (RR + "/versions", "GET"): (reading(), READING),
+    (RR + "/versions/{number}/diff", "GET"): (reading(), READING | {"doc_a": READING_PAST | {404},
+                                                                  "ro_a": READING_PAST | {404},
+                                                                  "admin": READING_PAST | {404}}),
+    (RR + "/report.pdf", "GET"): (reading(), READING),
+    (RR + "/quantities", "GET"): (reading(), READING),
+    (RR + "/{action}", "POST"): (reading("release"), READING),
+    # the browser app (static files; no principal)
+    ("/", "GET"): (plain(), PUBLIC),
+    ("/{path:path}", "GET"): (lambda world, who: Req(params={"path": "favicon.ico"}), PUBLIC),
+}
+
+
+def missing_rules(app: Any) -> list[tuple[str, str]]:
+    return [key for key in route_table(app) if key not in CASES]
+
+
+def test_every_route_has_a_rule(sqlite_url: str, settings_factory) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(settings_factory(sqlite_url))
+    assert missing_rules(app) == [], "routes without a tenancy rule in CASES"
+    assert not [key for key in CASES if key not in route_table(app)], "rules for routes that do not exist"
+    # The check is real: a route added without a rule is reported.
+    app.router.routes.append(Route("/api/brand-new", lambda request: None, methods=["GET", "POST"]))
+    assert missing_rules(app) == [("/api/brand-new", "GET"), ("/api/brand-new", "POST")]
+
+
+# -- leaks ----------------------------------------------------------------------------------------
+
+
+def forbidden_markers(world: World, who: str) -> set[str]:
+    """UIDs and patient names of the studies ``who`` may not see."""
+    if who == "admin":
+        return set()
+    if who in B_SIDE:
+        hidden = [ref for name, ref in world.studies.items() if name == "A1" or name.startswith("del-")]
+    else:
+        hidden = [world.studies[n] for n in ("B1", "BX")]
+    out: set[str] = set()
+    for ref in hidden:
+        out |= {ref.uid, ref.series, *ref.sops, ref.patient}
+    return out
+
+
+def leaks(body: bytes, markers: set[str], sent: str) -> list[str]:
+    text = body.decode("latin-1")
+    return sorted(m for m in markers if m in text and m not in sent)
+
+
+def fill(path: str, params: dict[str, Any]) -> str:
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(params[m.group(1)]), path)
+
+
+def test_route_matrix(world: World) -> None:
+    failures: list[str] = []
+    for (path, method), (target, expected) in CASES.items():
+        for who in CALLERS:
+            req = target(world, who)
+            url = fill(path, req.params)
+            r = world.client.request(method, url, params=req.query or None, json=req.json, content=req.content,
+                                     headers={**req.headers, **world.as_(who)})
+            sent = url + str(req.query) + orjson.dumps(req.json).decode() + (req.content or b"").decode("latin-1")
+            if r.status_code not in expected[who]:
+                failures.append(f"{method} {path} as {who}: {r.status_code} not in {sorted(expected[who])}: "
+                                f"{r.text[:160]}")
+            if r.status_code == 401:
+                assert r.headers.get("www-authenticate", "").startswith("Bearer")
+            found = leaks(r.content, forbidden_markers(world, who), sent)
+            if found:
+                failures.append(f"{method} {path} as {who}: answer holds {found}")
+    assert not failures, "\n".join(failures)
+
+
+# -- what the matrix states in detail ---------------------------------------------------------------
+
+
+def _qido(world: World, who: str, url: str) -> list[dict[str, Any]]:
+    r = world.client.get(url, headers=world.as_(who))
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _uids(items: list[dict[str, Any]]) -> set[str]:
+    return {i["0020000D"]["Value"][0] for i in items}
+
+
+def test_qido_sees_own_and_granted_studies_with_their_own_counts(world: World) -> None:
+    st = world.studies
+    assert _uids(_qido(world, "doc_a", "/dicom-web/studies")) == {st["A1"].uid, st["BG"].uid}
+    assert _uids(_qido(world, "doc_b", "/dicom-web/studies")) == {st["B1"].uid, st["BG"].uid, st["BX"].uid}
+    assert _uids(_qido(world, "admin", "/dicom-web/studies")) >= {s.uid for s in st.values()}
+    # A's doctor tries to add an instance to B's study: refused for that instance, never merged.
+    r = stow(world, "doc_a", [
+        instance_bytes(st["B1"].uid, pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), "Mallory^X"),
+        instance_bytes(pydicom.uid.generate_uid(), pydicom.uid.generate_uid(), pydicom.uid.generate_uid(),
+                       "Alpha^Second", InstitutionName="Hospital B"),
+    ])
+    assert r.status_code == 202, r.text
+    [failed] = r.json()["00081198"]["Value"]
+    assert failed["00081197"]["Value"] == [int(FailureReason.NOT_AUTHORIZED)]
+    assert "not accessible" in failed["0040A160"]["Value"][0]
+    stored_study = r.json()["00081199"]["Value"][0]["00081190"]["Value"][0].split("/studies/")[1].split("/")[0]
+    # Ownership comes from the caller, never from attributes inside the file.
+    assert world.call(_study_owner, world.ctx, stored_study) == world.a
+    for who in ("doc_b", "admin"):
+        [b1] = [i for i in _qido(world, who, f"/dicom-web/studies?StudyInstanceUID={st['B1'].uid}")]
+        assert b1["00201208"]["Value"] == [2]  # NumberOfStudyRelatedInstances
+        assert b1["00201206"]["Value"] == [1]
+        assert b1["00080061"]["Value"] == ["CT"]
+    assert len(_qido(world, "admin", f"/dicom-web/studies/{st['B1'].uid}/instances")) == 2
+    # The granted study: counts and instances as its owner sees them; the expired grant shows nothing.
+    [bg] = _qido(world, "doc_a", f"/dicom-web/studies?StudyInstanceUID={st['BG'].uid}")
+    assert bg["00201208"]["Value"] == [2]
+    assert _qido(world, "doc_a", f"/dicom-web/studies/{st['BX'].uid}/instances") == []
+    assert _qido(world, "doc_a", f"/dicom-web/instances?StudyInstanceUID={st['B1'].uid}") == []
+    r = world.client.get(f"/dicom-web/studies/{st['BG'].uid}/metadata", headers=world.as_("doc_a"))
+    assert r.status_code == 200 and "BulkDataURI" in r.text and st["BG"].uid in r.text
+    # Another tenant's study answers exactly like one that does not exist.
+    missing = pydicom.uid.generate_uid()
+    for url in ("/dicom-web/studies/{}/metadata", "/dicom-web/studies/{}", "/dicom-web/studies/{}/thumbnail"):
+        hidden = world.client.get(url.format(st["BX"].uid), headers=world.as_("doc_a"))
+        absent = world.client.get(url.format(missing), headers=world.as_("doc_a"))
+        assert hidden.status_code == absent.status_code == 404
+        assert hidden.json()["error"].replace(st["BX"].uid, "X") == absent.json()["error"].replace(missing, "X")
+
+
+def test_stow_of_a_stored_sop_instance_of_another_tenant_is_refused(world: World) -> None:
+    b1 = world.studies["B1"]
+    raw = instance_bytes(b1.uid, b1.series, b1.sops[0], b1.patient)
+    r = stow(world, "doc_a", [raw])
+    assert r.status_code == 409
+    assert r.json()["00081198"]["Value"][0]["00081197"]["Value"] == [int(FailureReason.NOT_AUTHORIZED)]
+    assert stow(world, "doc_b", [raw]).status_code == 200  # the owner re-sends: a duplicate
+
+
+def test_caches_do_not_bypass_the_rule(world: World) -> None:
+    b1 = world.studies["B1"]
+    inst = f"/dicom-web/studies/{b1.uid}/series/{b1.series}/instances/{b1.sops[0]}"
+    urls = [inst + "/frames/1", inst + "/rendered", inst + "/thumbnail", inst + "/metadata",
+            f"/dicom-web/studies/{b1.uid}/series/{b1.series}/rendered", f"/dicom-web/studies/{b1.uid}/thumbnail",
+            f"/dicom-web/studies/{b1.uid}/series/{b1.series}/metadata",
+            f"/wado?requestType=WADO&studyUID={b1.uid}&seriesUID={b1.series}&objectUID={b1.sops[1]}"]
+    for url in urls:
+        assert world.client.get(url, headers=world.as_("admin")).status_code == 200, url  # fills the caches
+        assert world.client.get(url, headers=world.as_("doc_b")).status_code == 200, url
+        assert world.client.get(url, headers=world.as_("doc_a")).status_code == 404, url
+    assert world.ctx.memory.series.get(b1.uid, b1.series) is not None  # the table was there to be served
+
+
+def test_share_principal_sees_exactly_its_study_read_only(world: World) -> None:
+    a1, b1 = world.studies["A1"], world.studies["B1"]
+    assert _uids(_qido(world, "share_a", "/dicom-web/studies")) == {a1.uid}
+    assert world.client.get(f"/dicom-web/studies/{a1.uid}/metadata", headers=world.as_("share_a")).status_code == 200
+    assert world.client.get(f"/dicom-web/studies/{b1.uid}/metadata", headers=world.as_("share_a")).status_code == 404
+    bg = world.studies["BG"]  # granted to the share's institution, but not shared
+    assert world.client.get(f"/dicom-web/studies/{bg.uid}", headers=world.as_("share_a")).status_code == 404
+    assert world.client.delete(f"/dicom-web/studies/{a1.uid}", headers=world.as_("share_a")).status_code == 403
+    assert stow(world, "share_a", [instance_bytes(a1.uid, a1.series, pydicom.uid.generate_uid(),
+                                                         a1.patient)]).status_code == 403
+    assert world.client.get("/api/jobs", headers=world.as_("share_a")).json()["jobs"] == []
+
+
+def test_job_lists_and_events_are_scoped(world: World) -> None:
+    jobs_a = world.client.get("/api/jobs", headers=world.as_("doc_a")).json()
+    assert {j["id"] for j in jobs_a["jobs"]} == {world.jobs["A1"]} and jobs_a["total"] == 1
+    jobs_b = world.client.get("/api/jobs", headers=world.as_("doc_b")).json()
+    assert {j["id"] for j in jobs_b["jobs"]} == {world.jobs["B1"]}
+    admin = {j["id"] for j in world.client.get("/api/jobs", headers=world.as_("admin")).json()["jobs"]}
+    assert admin >= {world.jobs["A1"], world.jobs["B1"]}
+    events = world.client.get("/api/events?max_seconds=0.2", headers=world.as_("doc_b")).text
+    assert f"id: {world.jobs['B1']}\n" in events and f"id: {world.jobs['A1']}\n" not in events
+    one = world.client.get(f"/api/events?max_seconds=0.2&job={world.jobs['A1']}", headers=world.as_("doc_b")).text
+    assert "event: job" not in one
