@@ -15,9 +15,10 @@ from starlette.routing import Mount, Route
 
 from server import errors
 from server.context import open_context
-from server.routes import api, qido, reading, rendered, spa, stow, wado
+from server.routes import api, qido, reading, rendered, shares, spa, stow, wado
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
+from server.shares.middleware import ShareMiddleware
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
-        Mount("/api", routes=api.routes),
+        Mount("/api", routes=[*shares.routes, *api.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_age=600,
         ),
         Middleware(errors.CatchAllMiddleware),
+        # Resolves ``Bearer shr_...`` and holds a share principal to its study (server/shares).
+        Middleware(ShareMiddleware),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
     return Starlette(

@@ -8,7 +8,10 @@ Hierarchy::
     ├── Forbidden             the caller may see the thing but not do this (role, side of a request)
     ├── StateConflict         the action is not allowed in the thing's current state (names it)
     ├── UnusableInput         well-formed but unusable content (a hostile archive, nothing to store)
-    └── PayloadTooLarge       a body over a configured limit
+    ├── PayloadTooLarge       a body over a configured limit
+    ├── Gone                  the thing existed but is over (an expired or revoked share link)
+    └── Throttled             too many failed attempts; ``retry_after`` seconds to wait
+        └── LockedOut         the thing itself is locked for ``retry_after`` seconds
 
 The DICOMweb protocol errors are ``dicomweb.errors``; ``server.errors`` maps both trees to HTTP
 responses in one place. Domain code raises these, never HTTP exceptions.
@@ -49,6 +52,21 @@ class PayloadTooLarge(AppError):
     pass
 
 
+class Gone(AppError):
+    pass
+
+
+class Throttled(AppError):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class LockedOut(Throttled):
+    pass
+
+
 __all__ = [
-    "AppError", "Forbidden", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "UnusableInput",
+    "AppError", "Forbidden", "Gone", "InvalidInput", "LockedOut", "NotFoundError", "PayloadTooLarge",
+    "StateConflict", "Throttled", "UnusableInput",
 ]

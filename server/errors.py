@@ -30,6 +30,9 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (app.Forbidden, 403),
     (app.StateConflict, 409),
     (app.PayloadTooLarge, 413),
+    (app.Gone, 410),
+    (app.LockedOut, 423),
+    (app.Throttled, 429),
     (app.UnusableInput, 422),
     (app.InvalidInput, 400),
 ]
@@ -42,8 +45,8 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
-def error_response(status: int, message: str, **extra: object) -> Response:
-    return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> Response:
+    return JSONResponse({"error": message, "status": status, **extra}, status_code=status, headers=headers)
 
 
 async def handle_domain_error(request: Request, exc: Exception) -> Response:
@@ -57,6 +60,9 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         message = f"not found: {exc}"
     if isinstance(exc, dw.NotAcceptable) and exc.available:  # PS3.18 §8.5: list the available media types
         return error_response(status, message, available=list(exc.available))
+    if isinstance(exc, app.Throttled):
+        return error_response(status, message, headers={"Retry-After": str(exc.retry_after)},
+                              retry_after=exc.retry_after)
     if isinstance(exc, app.StateConflict) and exc.current_state:
         return error_response(status, message, state=exc.current_state)
     return error_response(status, message)
