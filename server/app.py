@@ -14,11 +14,13 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 
 from server import errors
+from server.auth.accounts import ensure_first_admin
+from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
-from server.routes import api, qido, reading, rendered, shares, spa, stow, wado
+from server.routes import accounts, api, qido, reading, rendered, shares, spa, stow, wado
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
-from server.shares.middleware import ShareMiddleware
+from server.shares.middleware import ShareGuardMiddleware
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -56,14 +58,16 @@ def _embedded_scp(ctx):  # type: ignore[no-untyped-def]
     return running_scp(ctx)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, authenticator: Authenticator | None = None) -> Starlette:
     settings = settings or Settings()
+    auth = authenticator or Authenticator(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with analysis_host(settings.data_dir) as host:
             async with open_context(settings) as ctx:
                 await sweep_orphans(ctx)
+                await ensure_first_admin(ctx)
                 # The detector always runs in API processes (they see the ingest); analysis workers
                 # only when the embedded default asks for them (``cirrus worker`` runs them apart),
                 # and only in one of the HTTP worker processes — as does the embedded DIMSE SCP.
@@ -82,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
-        Mount("/api", routes=[*shares.routes, *api.routes]),
+        Mount("/api", routes=[*accounts.routes, *shares.routes, *api.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
@@ -96,13 +100,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_age=600,
         ),
         Middleware(errors.CatchAllMiddleware),
-        # Resolves ``Bearer shr_...`` and holds a share principal to its study (server/shares).
-        Middleware(ShareMiddleware),
+        # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
+        Middleware(AuthMiddleware, authenticator=auth),
+        # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
+        Middleware(ShareGuardMiddleware),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers=errors.EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.auth = auth
+    return app

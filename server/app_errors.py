@@ -4,14 +4,15 @@ Hierarchy::
 
     AppError                  ``message`` is safe to show to a client
     ├── InvalidInput          a parameter or body the operation cannot take (names it)
+    ├── Unauthenticated       no valid credentials (answers 401 with ``WWW-Authenticate``)
+    ├── TooManyAttempts       sign-ins refused for a while (a locked account or client address)
+    │   └── LockedOut         the thing itself is locked for a while (a share link after wrong codes)
     ├── NotFoundError         the thing does not exist (or is not visible to the caller)
     ├── Forbidden             the caller may see the thing but not do this (role, side of a request)
     ├── StateConflict         the action is not allowed in the thing's current state (names it)
     ├── UnusableInput         well-formed but unusable content (a hostile archive, nothing to store)
     ├── PayloadTooLarge       a body over a configured limit
-    ├── Gone                  the thing existed but is over (an expired or revoked share link)
-    └── Throttled             too many failed attempts; ``retry_after`` seconds to wait
-        └── LockedOut         the thing itself is locked for ``retry_after`` seconds
+    └── Gone                  the thing existed but is over (an expired or revoked share link)
 
 The DICOMweb protocol errors are ``dicomweb.errors``; ``server.errors`` maps both trees to HTTP
 responses in one place. Domain code raises these, never HTTP exceptions.
@@ -32,6 +33,16 @@ class InvalidInput(AppError):
 
 class NotFoundError(AppError):
     pass
+
+
+class Unauthenticated(AppError):
+    pass
+
+
+class TooManyAttempts(AppError):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Forbidden(AppError):
@@ -56,17 +67,11 @@ class Gone(AppError):
     pass
 
 
-class Throttled(AppError):
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = max(1, int(retry_after))
-
-
-class LockedOut(Throttled):
-    pass
+class LockedOut(TooManyAttempts):
+    """The thing itself (a share link) is locked for ``retry_after`` seconds (423)."""
 
 
 __all__ = [
-    "AppError", "Forbidden", "Gone", "InvalidInput", "LockedOut", "NotFoundError", "PayloadTooLarge",
-    "StateConflict", "Throttled", "UnusableInput",
+    "AppError", "Forbidden", "Gone", "InvalidInput", "LockedOut", "NotFoundError", "PayloadTooLarge", "StateConflict",
+    "TooManyAttempts", "Unauthenticated", "UnusableInput",
 ]

@@ -27,12 +27,13 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (dw.Unprocessable, 422),
     (dw.BadRequest, 400),
     (app.NotFoundError, 404),
+    (app.Unauthenticated, 401),
+    (app.LockedOut, 423),
+    (app.TooManyAttempts, 429),
     (app.Forbidden, 403),
     (app.StateConflict, 409),
     (app.PayloadTooLarge, 413),
     (app.Gone, 410),
-    (app.LockedOut, 423),
-    (app.Throttled, 429),
     (app.UnusableInput, 422),
     (app.InvalidInput, 400),
 ]
@@ -45,8 +46,8 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> Response:
-    return JSONResponse({"error": message, "status": status, **extra}, status_code=status, headers=headers)
+def error_response(status: int, message: str, **extra: object) -> Response:
+    return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
 async def handle_domain_error(request: Request, exc: Exception) -> Response:
@@ -60,12 +61,27 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         message = f"not found: {exc}"
     if isinstance(exc, dw.NotAcceptable) and exc.available:  # PS3.18 §8.5: list the available media types
         return error_response(status, message, available=list(exc.available))
-    if isinstance(exc, app.Throttled):
-        return error_response(status, message, headers={"Retry-After": str(exc.retry_after)},
-                              retry_after=exc.retry_after)
     if isinstance(exc, app.StateConflict) and exc.current_state:
         return error_response(status, message, state=exc.current_state)
-    return error_response(status, message)
+    response = error_response(status, message)
+    response.headers.update(auth_headers(exc))
+    return response
+
+
+def auth_headers(exc: Exception) -> dict[str, str]:
+    """Headers an authentication refusal carries (RFC 6750 §3, RFC 6585 §4)."""
+    if isinstance(exc, app.Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="cirrus"'}
+    if isinstance(exc, app.TooManyAttempts):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
+def app_error_response(exc: app.AppError) -> Response:
+    """The answer to an application error raised outside the routes (the authentication middleware)."""
+    response = error_response(status_for(exc), exc.message)
+    response.headers.update(auth_headers(exc))
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,7 @@
 """patient share links, their exchanged tokens and the wrong-code throttle
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,19 +1,22 @@
-"""ASGI middleware: resolve ``Authorization: Bearer shr_...`` and hold a share principal to its study.
+"""Share links in the authentication chain: the ``Bearer shr_...`` resolver and the share guard.
 
-Resolution (``resolve_share``) has the shape of the authentication middleware's resolvers, so it
-can be one of them; the guard runs for every request whose principal is a share, whoever resolved
-it, and answers before any route: 404 outside the shared study, 403 for writes and for downloads
-a link does not allow. A ``shr_`` token that is unknown, expired or revoked answers 401.
+``ShareResolver`` has the shape of the authentication middleware's resolvers (``server.auth.
+resolvers``) and is one of them: a ``shr_`` token that is unknown, expired or revoked refuses the
+request (401). ``ShareGuardMiddleware`` runs after authentication for every request whose principal
+is a share, and answers before any route: 404 outside the shared study, 403 for writes and for
+downloads the link does not allow (``server.shares.guard``). The services' SQL holds the same
+principal to ``share_study_uid`` (the tenant rule); the guard adds the series and download limits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.requests import HTTPConnection
 
+from server.app_errors import Unauthenticated
 from server.auth.principal import Principal
 from server.context import AppContext
 from server.shares import guard, service
@@ -26,61 +29,47 @@ MESSAGES = {
 }
 
 
-def bearer(headers: Mapping[str, str]) -> str | None:
-    value = headers.get("authorization", "")
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+def _bearer(conn: HTTPConnection) -> str | None:
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def resolve_share(ctx: AppContext, headers: Mapping[str, str]) -> Principal | None:
-    """The share principal of a ``Bearer shr_...`` header; None when the header is not a share token."""
-    token = bearer(headers)
-    if token is None or not token.startswith(TOKEN_PREFIX):
-        return None
-    access = await service.resolve_token(ctx, token)
-    return access.principal if access is not None else None
+class ShareResolver:
+    """``Authorization: Bearer shr_...``: the token a share link's access code was exchanged for."""
+
+    async def __call__(self, ctx: AppContext, conn: HTTPConnection) -> Principal | None:
+        token = _bearer(conn)
+        if token is None or not token.startswith(TOKEN_PREFIX):
+            return None
+        access = await service.resolve_token(ctx, token)
+        if access is None:
+            raise Unauthenticated("the share token has expired or was revoked; enter the access code again")
+        return access.principal
 
 
-async def _send_json(send: Any, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:
-    data = orjson.dumps({**body, "status": status})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *extra]
+async def _send_json(send: Any, status: int, message: str) -> None:
+    data = orjson.dumps({"error": message, "status": status})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 
-class ShareMiddleware:
+class ShareGuardMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        ctx: AppContext = scope["app"].state.ctx
-        principal = scope.get("principal")
-        if not isinstance(principal, Principal):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            token = bearer(headers)
-            if token is not None and token.startswith(TOKEN_PREFIX):
-                principal = await resolve_share(ctx, headers)
-                if principal is None:
-                    await _send_json(send, 401, {"error": "the share token has expired or was revoked; "
-                                                          "enter the access code again"},
-                                     [(b"www-authenticate", b'Bearer error="invalid_token"')])
-                    return
-                scope["principal"] = principal
+        principal = scope.get("principal") if scope["type"] == "http" else None
         if isinstance(principal, Principal) and principal.is_share:
-            access = await service.access_of(ctx, principal)
+            access = await service.access_of(scope["app"].state.ctx, principal)
             if access is None:
-                await _send_json(send, 401, {"error": "the share link has expired or was revoked"},
-                                 [(b"www-authenticate", b'Bearer error="invalid_token"')])
+                await _send_json(send, 401, "the share link has expired or was revoked")
                 return
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             decision = guard.decide(access.study_uid, access.series_uid, access.public_id, access.allow_download,
                                     scope["method"], scope["path"], query)
             if decision is not guard.Decision.ALLOW:
-                status, message = MESSAGES[decision]
-                await _send_json(send, status, {"error": message}, [])
+                await _send_json(send, *MESSAGES[decision])
                 return
             scope["share"] = access
         await self.app(scope, receive, send)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlmodel import col
 
-from server.app_errors import Forbidden, Gone, InvalidInput, LockedOut, NotFoundError, Throttled
+from server.app_errors import Forbidden, Gone, InvalidInput, LockedOut, NotFoundError, TooManyAttempts
 from server.auth.principal import AuthMethod, Principal, Role, Scope
 from server.context import AppContext
 from server.db.archive import Series, Study
@@ -226,7 +226,7 @@ def _raise_lock(lock: throttle.Lock) -> None:
     if lock.key.startswith("link:"):
         raise LockedOut(f"this share link is locked after {throttle.MAX_FAILURES} wrong codes; "
                         f"try again in {_wait(lock.retry_after)}", lock.retry_after)
-    raise Throttled(f"too many wrong codes from your address; try again in {_wait(lock.retry_after)}",
+    raise TooManyAttempts(f"too many wrong codes from your address; try again in {_wait(lock.retry_after)}",
                     lock.retry_after)
 
 

@@ -1,9 +1,9 @@
 """Patient share links over HTTP on SQLite and PostgreSQL: create, list, revoke, QR, exchange and
 lockout, and what the exchanged ``shr_`` token may and may not see.
 
-Staff callers are set the way the authentication middleware sets them (``scope["principal"]``)
-by a test header (as in tests/server/reading/test_http.py); the share token goes through the real
-``ShareMiddleware``.
+Staff callers are real users of the alliance's hospitals calling with API tokens of their own
+(``tests/auth_helpers.py``); the default caller is the first ``admin``. The share token goes through
+the real authentication middleware (``ShareResolver``) and the share guard.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pydicom
@@ -30,8 +31,9 @@ from server.db.shares import ShareLink, ShareToken
 from server.reading.documents import ReportDocument, build_pdf, encapsulated_pdf
 from server.services.ingest import IngestService
 from server.shares import service
+from tests.auth_helpers import bearer, create_user, token_for
+from tests.conftest import authed_client
 from tests.server.reading.helpers import Alliance, make_alliance, store_study
-from tests.server.reading.test_http import PrincipalFromHeader, who
 
 Ground = tuple[TestClient, Alliance, Any]
 
@@ -39,28 +41,38 @@ Ground = tuple[TestClient, Alliance, Any]
 @pytest.fixture
 def ground(database_url: str, settings_factory) -> Iterator[Ground]:  # type: ignore[no-untyped-def]
     app = create_app(settings_factory(database_url, public_url="https://pacs.example.org"))
-    with TestClient(PrincipalFromHeader(app), base_url="http://testserver") as c:
+    with authed_client(app) as c:
         ctx = app.state.ctx
         assert c.portal is not None
         yield c, c.portal.call(make_alliance, ctx), ctx
 
 
-def staff(a: Alliance, inst: int | None = None) -> dict[str, str]:
-    return who(inst or a.county, Role.TECHNOLOGIST, 7, "技师")
+_tokens: dict[tuple[int, int, Role], dict[str, str]] = {}
+
+
+def who(c: TestClient, inst: int, role: Role) -> dict[str, str]:
+    """Headers of a real user with ``role`` at ``inst`` (one per test app), calling with their API token."""
+    ctx = c.app.state.ctx  # type: ignore[attr-defined]
+    key = (id(ctx), inst, role)
+    if key not in _tokens:
+        assert c.portal is not None
+        user = c.portal.call(partial(create_user, ctx, role, inst))
+        _tokens[key] = bearer(c.portal.call(partial(token_for, ctx, user, "write")))
+    return _tokens[key]
+
+
+def staff(c: TestClient, inst: int) -> dict[str, str]:
+    return who(c, inst, Role.TECHNOLOGIST)
 
 
 def create(c: TestClient, a: Alliance, study: str, **body: Any) -> dict[str, Any]:
-    r = c.post(f"/api/studies/{study}/shares", json={"expires_in_days": 30, **body}, headers=staff(a))
+    r = c.post(f"/api/studies/{study}/shares", json={"expires_in_days": 30, **body}, headers=staff(c, a.county))
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 
 
 def exchange(c: TestClient, share: str, code: str) -> Any:
     return c.post(f"/api/shares/{share}/exchange", json={"code": code})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_create_list_revoke_and_code_hashed(ground: Ground) -> None:
@@ -83,17 +95,17 @@ def test_create_list_revoke_and_code_hashed(ground: Ground) -> None:
         assert row.code_hash.startswith("$argon2id$")
         assert made["code"] not in row.code_hash and letters["code"] not in row.code_hash
 
-    listed = c.get(f"/api/studies/{study}/shares", headers=staff(a)).json()["shares"]
+    listed = c.get(f"/api/studies/{study}/shares", headers=staff(c, a.county)).json()["shares"]
     assert [s["id"] for s in listed] == [letters["id"], made["id"]]
     assert all("code" not in s for s in listed)
     # Another hospital sees neither the study's shares nor the link.
-    assert c.get(f"/api/studies/{study}/shares", headers=staff(a, a.other)).status_code == 404
-    assert c.delete(f"/api/shares/{made['id']}", headers=staff(a, a.other)).status_code == 404
+    assert c.get(f"/api/studies/{study}/shares", headers=staff(c, a.other)).status_code == 404
+    assert c.delete(f"/api/shares/{made['id']}", headers=staff(c, a.other)).status_code == 404
     # A read-only user may not share.
-    ro = who(a.county, Role.READ_ONLY, 8, "只读")
+    ro = who(c, a.county, Role.READ_ONLY)
     assert c.post(f"/api/studies/{study}/shares", json={"expires_in_days": 1}, headers=ro).status_code == 403
 
-    revoked = c.delete(f"/api/shares/{made['id']}", headers=staff(a))
+    revoked = c.delete(f"/api/shares/{made['id']}", headers=staff(c, a.county))
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
     assert exchange(c, made["id"], made["code"]).status_code == 410
 
@@ -102,12 +114,12 @@ def test_create_refusals(ground: Ground) -> None:
     c, a, ctx = ground
     assert c.portal is not None
     study, _ = c.portal.call(store_study, ctx, a.county)
-    url = f"/api/studies/{study}/shares"
-    assert c.post(url, json={}, headers=staff(a)).status_code == 400  # expiry is mandatory
-    assert c.post(url, json={"expires_in_days": 91}, headers=staff(a)).status_code == 400
-    assert c.post(url, json={"expires_in_days": 1, "code_kind": "emoji"}, headers=staff(a)).status_code == 400
-    assert c.post(url, json={"expires_in_days": 1, "series_uid": "1.2.3"}, headers=staff(a)).status_code == 400
-    assert c.post("/api/studies/1.2.3.4/shares", json={"expires_in_days": 1}, headers=staff(a)).status_code == 404
+    url, h = f"/api/studies/{study}/shares", staff(c, a.county)
+    assert c.post(url, json={}, headers=h).status_code == 400  # expiry is mandatory
+    assert c.post(url, json={"expires_in_days": 91}, headers=h).status_code == 400
+    assert c.post(url, json={"expires_in_days": 1, "code_kind": "emoji"}, headers=h).status_code == 400
+    assert c.post(url, json={"expires_in_days": 1, "series_uid": "1.2.3"}, headers=h).status_code == 400
+    assert c.post("/api/studies/1.2.3.4/shares", json={"expires_in_days": 1}, headers=h).status_code == 404
 
 
 def test_qr_codes_encode_the_url(ground: Ground) -> None:
@@ -115,15 +127,15 @@ def test_qr_codes_encode_the_url(ground: Ground) -> None:
     assert c.portal is not None
     study, _ = c.portal.call(store_study, ctx, a.county)
     made = create(c, a, study)
-    png = c.get(made["qr_png"], headers=staff(a))
+    png = c.get(made["qr_png"], headers=staff(c, a.county))
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
     assert [b.text for b in found] == [made["url"]]
     assert made["code"] not in found[0].text
-    svg = c.get(made["qr_svg"], headers=staff(a))
+    svg = c.get(made["qr_svg"], headers=staff(c, a.county))
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in svg.content
-    assert c.get(f"/api/shares/{made['id']}/qr.gif", headers=staff(a)).status_code == 404
+    assert c.get(f"/api/shares/{made['id']}/qr.gif").status_code == 404
 
 
 def test_exchange_and_what_the_token_sees(ground: Ground) -> None:
@@ -164,19 +176,21 @@ def test_exchange_and_what_the_token_sees(ground: Ground) -> None:
     assert c.get(f"/dicom-web/studies/{other}/metadata", headers=h).status_code == 404
     assert c.get("/dicom-web/studies", headers=h).status_code == 404
     assert c.get("/api/jobs", headers=h).status_code == 404
-    assert c.get(f"/api/studies/{study}/shares", headers=h).status_code == 404
-    assert c.get(f"/api/shares/{made['id']}/qr.png", headers=h).status_code == 404
+    # Staff routes: the rule table refuses the share's read-only credential first (403), never 200.
+    assert c.get(f"/api/studies/{study}/shares", headers=h).status_code == 403
+    assert c.get(f"/api/shares/{made['id']}/qr.png", headers=h).status_code == 403
     assert c.delete(f"/dicom-web/studies/{study}", headers=h).status_code == 403
     assert c.get(f"/dicom-web/studies/{study}", headers=h).status_code == 403
     assert c.get(f"{base}/instances/{inst[0]['sop_instance_uid']}", headers=h).status_code == 403
     assert c.get(f"{base}/instances/{inst[0]['sop_instance_uid']}/frames/1", headers=h).status_code == 403
     assert c.get(f"/wado?requestType=WADO&studyUID={study}&seriesUID={series}&objectUID="
                  f"{inst[0]['sop_instance_uid']}&contentType=application/dicom", headers=h).status_code == 403
-    # Without a token the page's API answers 404; a bad token 401.
+    # Staff (here the admin) do not read the patient's page API; no token is 401, a bad one too.
     assert c.get(f"/api/shares/{made['id']}/view").status_code == 404
+    assert c.get(f"/api/shares/{made['id']}/view", headers={"Authorization": ""}).status_code == 401
     assert c.get(f"/api/shares/{made['id']}/view", headers=bearer("shr_nonsense")).status_code == 401
     # Revoking the link ends its tokens at once.
-    assert c.delete(f"/api/shares/{made['id']}", headers=staff(a)).status_code == 200
+    assert c.delete(f"/api/shares/{made['id']}", headers=staff(c, a.county)).status_code == 200
     assert c.get(f"/api/shares/{made['id']}/view", headers=h).status_code == 401
 
 
