@@ -4,11 +4,12 @@
 // and five wrong codes lock the link. Screenshots go to <repo>/test-artifacts/e2e/share-*.png.
 // Prints `e2e share: N passed, M failed` and exits non-zero on any failure.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, devices } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, startServer, stowFiles } from './server.mjs';
+import * as harness from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, startServer } from './server.mjs';
 
 const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -57,11 +58,51 @@ function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-/** The staff side's HTTP calls (signed in once the server has accounts; main's fallback before that). */
+// The staff side signs in as the first admin (POST /api/auth/login) and mints an API token, sent as
+// `Authorization: Bearer` by this script and by the desktop browser context. The password is the
+// harness's ADMIN_PASSWORD when it sets one, else the one the server prints at its first start.
+let staffHeaders = {};
+
+async function signIn(server) {
+  const probe = await fetch(`${server.base}/api/auth/me`);
+  if (probe.status === 404) return; // a server without accounts: everything is the default admin
+  const password = harness.ADMIN_PASSWORD ?? /password: (\S+)/.exec(server.output())?.[1];
+  assert(password, 'no admin password: neither the harness nor the server output has one');
+  const login = await fetch(`${server.base}/api/auth/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
+  });
+  if (!login.ok) throw new Error(`sign-in answered ${login.status}: ${await login.text()}`);
+  const { csrf_token: csrf } = await login.json();
+  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('cirrus_session='))?.split(';')[0];
+  const minted = await fetch(`${server.base}/api/tokens`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf },
+    body: JSON.stringify({ scope: 'admin', name: 'e2e share' }),
+  });
+  if (!minted.ok) throw new Error(`token answered ${minted.status}: ${await minted.text()}`);
+  staffHeaders = { Authorization: `Bearer ${(await minted.json()).secret}` };
+}
+
+/** STOW-RS of the files in one request, as the signed-in staff. */
+async function stow(base, paths) {
+  const boundary = `share-e2e-${Date.now()}`;
+  const chunks = [];
+  for (const p of paths) chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), readFileSync(p), Buffer.from('\r\n'));
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  const res = await fetch(`${base}/dicom-web/studies`, {
+    method: 'POST',
+    headers: { ...staffHeaders, 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' },
+    body: Buffer.concat(chunks),
+  });
+  const text = await res.text();
+  assert(res.ok, `STOW answered ${res.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text)['00081199']?.Value?.length ?? 0;
+}
+
+/** The staff side's HTTP calls. */
 async function api(base, path, { method = 'GET', json } = {}) {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: json === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { ...staffHeaders, ...(json === undefined ? {} : { 'Content-Type': 'application/json' }) },
     body: json === undefined ? undefined : JSON.stringify(json),
   });
   const text = await res.text();
@@ -102,11 +143,12 @@ function imageStats(page) {
 const server = await startServer();
 let browser;
 try {
+  await signIn(server);
   const dir = mkdtempSync(join(tmpdir(), 'cirrus-share-'));
   let studyUid;
   try {
     studyUid = execFileSync(PYTHON, ['-c', CT_STUDY, dir]).toString().trim();
-    const { stored } = await stowFiles(server.base, listFiles(dir));
+    const stored = await stow(server.base, listFiles(dir));
     assert(stored === 12, `stored ${stored} of 12 slices`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -118,7 +160,7 @@ try {
   let share = { url: '', code: '' };
 
   await test('the share dialog creates a link with a code and a QR code', async () => {
-    const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
+    const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN', extraHTTPHeaders: staffHeaders });
     const page = await desktop.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(`${server.base}/`);
