@@ -19,7 +19,6 @@ from server.auth import accounts, api_tokens, login, sessions
 from server.auth.middleware import Authenticator
 from server.auth.principal import AuthMethod
 from server.auth.resolvers import client_address, session_key
-from server.db.database import utcnow
 from server.http import ctx_of, json_response, principal_of
 
 JSON = "application/json"
@@ -121,7 +120,7 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
         return None
     if not isinstance(expires, str):
         raise InvalidInput("expires_in must be a duration like 30d, 12h or 90m")
-    return utcnow() + api_tokens.parse_duration(expires)
+    return api_tokens.expiry_after(expires)
 
 
 async def create_token(request: Request) -> Response:
