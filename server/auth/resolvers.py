@@ -33,7 +33,7 @@ from server.auth.sessions import COOKIE, CSRF_HEADER
 from server.context import AppContext
 from server.db.accounts import ApiToken, AuthSession, User
 from server.db.database import aware, utcnow
-from server.shares.middleware import ShareResolver
+from server.shares.tokens import ShareResolver
 
 Resolver = Callable[[AppContext, HTTPConnection], Awaitable[Principal | None]]
 Clock = Callable[[], float]

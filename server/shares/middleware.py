@@ -1,9 +1,8 @@
-"""Share links in the authentication chain: the ``Bearer shr_...`` resolver and the share guard.
+"""The share guard: a share principal is held to its one study (or series), read-only.
 
-``ShareResolver`` has the shape of the authentication middleware's resolvers (``server.auth.
-resolvers``) and is one of them: a ``shr_`` token that is unknown, expired or revoked refuses the
-request (401). ``ShareGuardMiddleware`` runs after authentication for every request whose principal
-is a share, and answers before any route: 404 outside the shared study, 403 for writes and for
+The principal comes from ``server.shares.tokens.ShareResolver``, one of the authentication
+middleware's resolvers. ``ShareGuardMiddleware`` runs after authentication for every request whose
+principal is a share, and answers before any route: 404 outside the shared study, 403 for writes and for
 downloads the link does not allow (``server.shares.guard``). The services' SQL holds the same
 principal to ``share_study_uid`` (the tenant rule); the guard adds the series and download limits.
 """
@@ -14,37 +13,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import HTTPConnection
 
-from server.app_errors import Unauthenticated
 from server.auth.principal import Principal
-from server.context import AppContext
-from server.shares import guard, service
-from server.shares.codes import TOKEN_PREFIX
+from server.shares import guard, tokens
 
 MESSAGES = {
     guard.Decision.NOT_FOUND: (404, "not found"),
     guard.Decision.READ_ONLY: (403, "a share link opens a study read-only"),
     guard.Decision.NO_DOWNLOAD: (403, "this share link does not allow downloads"),
 }
-
-
-def _bearer(conn: HTTPConnection) -> str | None:
-    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
-class ShareResolver:
-    """``Authorization: Bearer shr_...``: the token a share link's access code was exchanged for."""
-
-    async def __call__(self, ctx: AppContext, conn: HTTPConnection) -> Principal | None:
-        token = _bearer(conn)
-        if token is None or not token.startswith(TOKEN_PREFIX):
-            return None
-        access = await service.resolve_token(ctx, token)
-        if access is None:
-            raise Unauthenticated("the share token has expired or was revoked; enter the access code again")
-        return access.principal
 
 
 async def _send_json(send: Any, status: int, message: str) -> None:
@@ -61,7 +38,7 @@ class ShareGuardMiddleware:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         principal = scope.get("principal") if scope["type"] == "http" else None
         if isinstance(principal, Principal) and principal.is_share:
-            access = await service.access_of(scope["app"].state.ctx, principal)
+            access = await tokens.access_of(scope["app"].state.ctx, principal)
             if access is None:
                 await _send_json(send, 401, "the share link has expired or was revoked")
                 return

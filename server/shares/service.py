@@ -9,7 +9,6 @@ returned once by ``create_share`` and only its hash is kept.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,18 +17,17 @@ from sqlalchemy import delete, select, update
 from sqlmodel import col
 
 from server.app_errors import Forbidden, Gone, InvalidInput, LockedOut, NotFoundError, TooManyAttempts
-from server.auth.principal import AuthMethod, Principal, Role, Scope
+from server.auth.principal import Principal, Role, Scope
 from server.context import AppContext
 from server.db.archive import Series, Study
 from server.db.database import aware, utcnow
 from server.db.shares import ShareLink, ShareToken
 from server.reading.access import study_visible
-from server.shares import codes, throttle
+from server.shares import codes, throttle, tokens
+from server.shares.tokens import ShareAccess, access_from, state_of
 
 MAX_DAYS = 90
 TOKEN_TTL = timedelta(minutes=30)
-# A resolved token is trusted this long in one process (revocation takes effect within it).
-CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -38,26 +36,6 @@ class ShareInput:
     code_kind: codes.CodeKind
     allow_download: bool
     series_uid: str | None
-
-
-@dataclass(frozen=True)
-class ShareAccess:
-    """What one exchanged token opens."""
-
-    share_id: int
-    public_id: str
-    study_id: int
-    study_uid: str
-    series_uid: str | None
-    allow_download: bool
-    institution_id: int
-    expires_at: datetime  # the earlier of the token's and the link's expiry
-
-    @property
-    def principal(self) -> Principal:
-        return Principal(method=AuthMethod.SHARE, institution_id=self.institution_id, role=Role.READ_ONLY,
-                         username=f"share:{self.public_id}", share_id=self.share_id,
-                         share_study_uid=self.study_uid, scopes=frozenset({Scope.READ}))
 
 
 def parse_create(body: dict[str, Any], now: datetime | None = None) -> ShareInput:
@@ -90,14 +68,6 @@ def parse_create(body: dict[str, Any], now: datetime | None = None) -> ShareInpu
     if series is not None and (not isinstance(series, str) or not series or len(series) > 64):
         raise InvalidInput("series_uid must be a series instance UID")
     return ShareInput(expires, codes.CodeKind(kind), allow, series)
-
-
-def state_of(link: ShareLink, now: datetime | None = None) -> str:
-    if link.revoked_at is not None:
-        return "revoked"
-    if aware(link.expires_at) <= (now or utcnow()):
-        return "expired"
-    return "active"
 
 
 def _staff(p: Principal) -> None:
@@ -167,8 +137,7 @@ async def revoke_share(ctx: AppContext, p: Principal, public_id: str) -> ShareLi
         await session.exec(delete(ShareToken).where(col(ShareToken.share_id) == link.id))
         await session.commit()
         fresh = await session.get(ShareLink, link.id)
-    _cache.clear()
-    _by_id.clear()
+    tokens.forget_all()
     assert fresh is not None
     return fresh
 
@@ -219,7 +188,7 @@ async def exchange(ctx: AppContext, public_id: str, typed: str, address: str) ->
         await session.exec(delete(ShareToken).where(col(ShareToken.share_id) == link.id,
                                                     col(ShareToken.expires_at) < now))
         await session.commit()
-    return token, _access(link, study_uid, expires)
+    return token, access_from(link, study_uid, expires)
 
 
 def _raise_lock(lock: throttle.Lock) -> None:
@@ -228,75 +197,6 @@ def _raise_lock(lock: throttle.Lock) -> None:
                         f"try again in {_wait(lock.retry_after)}", lock.retry_after)
     raise TooManyAttempts(f"too many wrong codes from your address; try again in {_wait(lock.retry_after)}",
                     lock.retry_after)
-
-
-def _access(link: ShareLink, study_uid: str, expires: datetime) -> ShareAccess:
-    return ShareAccess(share_id=link.id or 0, public_id=link.public_id, study_id=link.study_id,
-                       study_uid=study_uid, series_uid=link.series_instance_uid,
-                       allow_download=link.allow_download, institution_id=link.institution_id,
-                       expires_at=expires)
-
-
-_cache: dict[str, tuple[float, ShareAccess]] = {}
-_by_id: dict[int, tuple[float, ShareAccess]] = {}
-
-
-async def access_of(ctx: AppContext, p: Principal) -> ShareAccess | None:
-    """The live share behind a share principal (whoever resolved it), or None once it is over."""
-    if p.share_id is None:
-        return None
-    now = utcnow()
-    hit = _by_id.get(p.share_id)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1] if aware(hit[1].expires_at) > now else None
-    async with ctx.sessions() as session:
-        row = (await session.exec(select(ShareLink, Study.study_instance_uid)
-                                  .join(Study, col(Study.id) == col(ShareLink.study_id))
-                                  .where(col(ShareLink.id) == p.share_id))).first()
-    if row is None or state_of(row[0], now) != "active":
-        _by_id.pop(p.share_id, None)
-        return None
-    access = _access(row[0], row[1], aware(row[0].expires_at))
-    _remember(access)
-    return access
-
-
-def _remember(access: ShareAccess, digest: str | None = None) -> None:
-    if len(_cache) > 10_000 or len(_by_id) > 10_000:
-        _cache.clear()
-        _by_id.clear()
-    until = time.monotonic() + CACHE_SECONDS
-    _by_id[access.share_id] = (until, access)
-    if digest is not None:
-        _cache[digest] = (until, access)
-
-
-async def resolve_token(ctx: AppContext, token: str) -> ShareAccess | None:
-    """The share a ``shr_`` token opens now, or None (unknown, expired, link revoked or expired)."""
-    if not token.startswith(codes.TOKEN_PREFIX) or len(token) > 128:
-        return None
-    digest = codes.token_digest(token)
-    now = utcnow()
-    hit = _cache.get(digest)
-    if hit is not None and hit[0] > time.monotonic() and hit[1].expires_at > now:
-        return hit[1]
-    async with ctx.sessions() as session:
-        row = (await session.exec(
-            select(ShareToken.expires_at, ShareLink, Study.study_instance_uid)
-            .join(ShareLink, col(ShareLink.id) == col(ShareToken.share_id))
-            .join(Study, col(Study.id) == col(ShareLink.study_id))
-            .where(col(ShareToken.token_hash) == digest))).first()
-    if row is None:
-        _cache.pop(digest, None)
-        return None
-    token_expires, link, study_uid = row
-    expires = min(aware(token_expires), aware(link.expires_at))
-    if link.revoked_at is not None or expires <= now:
-        _cache.pop(digest, None)
-        return None
-    access = _access(link, study_uid, expires)
-    _remember(access, digest)
-    return access
 
 
 def link_json(link: ShareLink, study_uid: str, url: str) -> dict[str, Any]:
@@ -312,6 +212,6 @@ def link_json(link: ShareLink, study_uid: str, url: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "MAX_DAYS", "TOKEN_TTL", "ShareAccess", "ShareInput", "access_of", "create_share", "exchange",
-    "link_json", "list_shares", "parse_create", "resolve_token", "revoke_share", "staff_link", "state_of",
+    "MAX_DAYS", "TOKEN_TTL", "ShareAccess", "ShareInput", "create_share", "exchange", "link_json", "list_shares",
+    "parse_create", "revoke_share", "staff_link", "state_of",
 ]
