@@ -29,11 +29,13 @@ from server.db.database import utcnow
 from server.db.reading import ReadingRequest, ReadingRequestStudy, ReportVersion
 from server.db.shares import ShareLink, ShareToken
 from server.reading.documents import ReportDocument, build_pdf, encapsulated_pdf
+from server.routes.openapi import OPENAPI
 from server.services.ingest import IngestService
 from server.shares import tokens
 from tests.auth_helpers import bearer, create_user, token_for
 from tests.conftest import authed_client
 from tests.server.reading.helpers import Alliance, make_alliance, store_study
+from tests.server.routes.test_openapi_contract import Contract
 
 Ground = tuple[TestClient, Alliance, Any]
 
@@ -250,37 +252,37 @@ def test_expired_link_is_gone(ground: Ground) -> None:
     assert exchange(c, "no-such-link", "123456").status_code == 404
 
 
+async def study_with_report(ctx: Any, a: Alliance) -> tuple[str, str, list[pydicom.Dataset]]:
+    """A study of the county hospital with an approved report version and its Encapsulated PDF."""
+    study, datasets = await store_study(ctx, a.county)
+    now = utcnow()
+    async with ctx.write_session() as s:
+        study_id = (await s.exec(select(Study.id).where(col(Study.study_instance_uid) == study))).scalar()
+        req = ReadingRequest(number="20261202000001", state="approved", requesting_institution_id=a.county,
+                             reading_institution_id=a.city, examination="头颅CT平扫", modality="CT")
+        s.add(req)
+        await s.flush()
+        s.add(ReadingRequestStudy(request_id=req.id or 0, study_id=study_id or 0))
+        pdf_uid = pydicom.uid.generate_uid()
+        s.add(ReportVersion(request_id=req.id or 0, number=1, findings="脑实质未见异常密度。",
+                            impression="未见明显异常。", author_name="报告医生", status="approved",
+                            reviewer_name="审核医生", signed_at=now, pdf_sop_instance_uid=pdf_uid))
+        await s.commit()
+    doc = ReportDocument(request_number="20261202000001", version=1, hospital="County", reading_hospital="City",
+                         patient_name="Zhang San", patient_id="P1", patient_sex="M", patient_age="050Y",
+                         examination="头颅CT平扫", modality="CT", clinical_history="",
+                         findings="脑实质未见异常密度。", impression="未见明显异常。", fields={}, measurements=[],
+                         key_images=[], reporter="报告医生", reviewer="审核医生", signed_at=now)
+    ds = encapsulated_pdf(build_pdf(doc), datasets[0], doc, series_uid=pydicom.uid.generate_uid(), sop_uid=pdf_uid)
+    outcomes = await IngestService(ctx).ingest_datasets([ds], expected_study_uid=study)
+    assert all(o.status != "failed" for o in outcomes), outcomes
+    return study, pdf_uid, datasets
+
+
 def test_the_patient_sees_the_approved_report(ground: Ground) -> None:
     c, a, ctx = ground
     assert c.portal is not None
-    study, datasets = c.portal.call(store_study, ctx, a.county)
-
-    async def approved_report() -> str:
-        now = utcnow()
-        async with ctx.write_session() as s:
-            study_id = (await s.exec(select(Study.id).where(col(Study.study_instance_uid) == study))).scalar()
-            req = ReadingRequest(number="20261202000001", state="approved", requesting_institution_id=a.county,
-                                 reading_institution_id=a.city, examination="头颅CT平扫", modality="CT")
-            s.add(req)
-            await s.flush()
-            s.add(ReadingRequestStudy(request_id=req.id or 0, study_id=study_id or 0))
-            pdf_uid = pydicom.uid.generate_uid()
-            s.add(ReportVersion(request_id=req.id or 0, number=1, findings="脑实质未见异常密度。",
-                                impression="未见明显异常。", author_name="报告医生", status="approved",
-                                reviewer_name="审核医生", signed_at=now, pdf_sop_instance_uid=pdf_uid))
-            await s.commit()
-        doc = ReportDocument(request_number="20261202000001", version=1, hospital="County", reading_hospital="City",
-                             patient_name="Zhang San", patient_id="P1", patient_sex="M", patient_age="050Y",
-                             examination="头颅CT平扫", modality="CT", clinical_history="",
-                             findings="脑实质未见异常密度。",
-                             impression="未见明显异常。", fields={}, measurements=[], key_images=[],
-                             reporter="报告医生", reviewer="审核医生", signed_at=now)
-        ds = encapsulated_pdf(build_pdf(doc), datasets[0], doc, series_uid=pydicom.uid.generate_uid(), sop_uid=pdf_uid)
-        outcomes = await IngestService(ctx).ingest_datasets([ds], expected_study_uid=study)
-        assert all(o.status != "failed" for o in outcomes), outcomes
-        return pdf_uid
-
-    pdf_uid = c.portal.call(approved_report)
+    study, pdf_uid, datasets = c.portal.call(study_with_report, ctx, a)
     made = create(c, a, study)
     h = bearer(exchange(c, made["id"], made["code"]).json()["token"])
     body = c.get(f"/api/shares/{made['id']}/view", headers=h).json()
@@ -297,3 +299,62 @@ def test_spa_serves_the_share_page(ground: Ground) -> None:
     c, _, _ = ground
     r = c.get("/s/abcdef")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+
+
+def test_answers_match_the_openapi_document(ground: Ground) -> None:
+    """Every documented answer of the share paths is produced here and matches its schema."""
+    c, a, ctx = ground
+    assert c.portal is not None
+    contract = Contract(OPENAPI)
+    study, datasets = c.portal.call(store_study, ctx, a.county)
+    h = staff(c, a.county)
+    S, L = "/studies/{study}/shares", "/shares/{share}"
+    url = f"/api/studies/{study}/shares"
+    made = contract.check(c.post(url, json={"expires_in_days": 7}, headers=h), S)
+    contract.check(c.post(url, json={}, headers=h), S)  # 400
+    contract.check(c.post(url, json={"expires_in_days": 7}, headers={"Authorization": ""}), S)  # 401
+    contract.check(c.post(url, json={"expires_in_days": 7}, headers=who(c, a.county, Role.READ_ONLY)), S)  # 403
+    contract.check(c.post("/api/studies/1.2.3/shares", json={"expires_in_days": 7}, headers=h), S)  # 404
+    contract.check(c.get(url, headers=h), S)
+    contract.check(c.get(url, headers={"Authorization": ""}), S)  # 401
+    contract.check(c.get(url, headers=staff(c, a.other)), S)  # 404
+    share = made["id"]
+    contract.check(c.get(f"/api/shares/{share}/qr.png", headers=h), L + "/qr.png")
+    contract.check(c.get("/api/shares/nope/qr.png", headers=h), L + "/qr.png")  # 404
+    contract.check(c.get(f"/api/shares/{share}/qr.svg", headers=h), L + "/qr.svg")
+    contract.check(c.get("/api/shares/nope/qr.svg", headers=h), L + "/qr.svg")  # 404
+    x = L + "/exchange"
+    contract.check(c.post(f"/api/shares/{share}/exchange", json={}), x)  # 400
+    contract.check(c.post("/api/shares/nope/exchange", json={"code": "123456"}), x)  # 404
+    session = contract.check(c.post(f"/api/shares/{share}/exchange", json={"code": made["code"]}), x)
+    token = bearer(session["token"])
+    contract.check(c.get(url, headers=token), S)  # 403: the share's credential may not list
+    contract.check(c.get(f"/api/shares/{share}/qr.png", headers=token), L + "/qr.png")  # 403
+    contract.check(c.delete(f"/api/shares/{share}", headers=token), L)  # 403
+    contract.check(c.get(f"/api/shares/{share}/view", headers=token), L + "/view")
+    contract.check(c.get(f"/api/shares/{share}/view"), L + "/view")  # 404: the admin has no share
+    contract.check(c.get(f"/api/shares/{share}/view", headers=bearer("shr_x")), L + "/view")  # 401
+    d = L + "/documents/{sop}"
+    contract.check(c.get(f"/api/shares/{share}/documents/{datasets[0].SOPInstanceUID}", headers=token), d)  # 404
+    wrong = "000000" if made["code"] != "000000" else "111111"
+    for _ in range(4):
+        contract.check(c.post(f"/api/shares/{share}/exchange", json={"code": wrong}), x)  # 403
+    contract.check(c.post(f"/api/shares/{share}/exchange", json={"code": wrong}), x)  # 423
+    other = contract.check(c.post(url, json={"expires_in_days": 7}, headers=h), S)
+    contract.check(c.post(f"/api/shares/{other['id']}/exchange", json={"code": other["code"]}), x)  # 429
+    contract.check(c.delete(f"/api/shares/{other['id']}", headers=h), L)
+    contract.check(c.delete(f"/api/shares/{other['id']}", headers=staff(c, a.other)), L)  # 404
+    contract.check(c.post(f"/api/shares/{other['id']}/exchange", json={"code": other["code"]}), x)  # 410
+    # The documents route's 200 is produced by the report test; here the one with a PDF:
+    pdf_study, pdf_uid, _ = c.portal.call(study_with_report, ctx, a)
+    shared = contract.check(c.post(f"/api/studies/{pdf_study}/shares", json={"expires_in_days": 7}, headers=h), S)
+
+    async def unlock() -> None:
+        async with ctx.write() as conn:
+            await conn.execute(text("DELETE FROM share_throttle"))
+    c.portal.call(unlock)
+    t2 = bearer(c.post(f"/api/shares/{shared['id']}/exchange", json={"code": shared["code"]}).json()["token"])
+    contract.check(c.get(f"/api/shares/{shared['id']}/documents/{pdf_uid}", headers=t2), d)
+
+    mine = {k for k in contract.documented() if k[0].startswith(("/studies/", "/shares/"))}
+    assert mine - contract.seen == set(), f"documented answers never produced: {sorted(mine - contract.seen)}"

@@ -1,31 +1,15 @@
-// Patient share links: staff create/list/revoke them; the share page exchanges the access code for a
+// Patient share links (types from the server's OpenAPI document, schema.d.ts): staff create/list/revoke them; the share page exchanges the access code for a
 // short-lived `shr_` token and sends it as a Bearer header with every request (images are fetched as
 // blobs, so the token never appears in a URL).
 import { ApiError, request, requestJson } from './http';
+import type { components } from './schema';
 import { WL_PRESETS, type PresetName } from '../viewer/presets';
 
-export type CodeKind = 'digits' | 'letters';
-export type ShareState = 'active' | 'expired' | 'revoked';
-
-export interface ShareLink {
-  id: string;
-  url: string;
-  study_uid: string;
-  series_uid: string | null;
-  code_kind: CodeKind;
-  allow_download: boolean;
-  expires_at: string;
-  revoked_at: string | null;
-  created_at: string;
-  created_by: string;
-  state: ShareState;
-}
-
-export interface CreatedShare extends ShareLink {
-  code: string;
-  qr_png: string;
-  qr_svg: string;
-}
+type Schemas = components['schemas'];
+export type CodeKind = Schemas['ShareLink']['code_kind'];
+export type ShareState = Schemas['ShareLink']['state'];
+export type ShareLink = Schemas['ShareLink'];
+export type CreatedShare = Schemas['NewShareLink'];
 
 export interface ShareOptions {
   expiresInDays: number;
@@ -51,40 +35,10 @@ export function revokeShare(id: string): Promise<ShareLink> {
 
 // -- the patient's page ---------------------------------------------------------------------------
 
-export interface ShareSeries {
-  series_uid: string;
-  modality: string;
-  number: number | null;
-  description: string;
-  window: { center: number | null; width: number | null };
-  instances: { sop_instance_uid: string; frames: number }[];
-}
-
-export interface ShareReport {
-  number: string;
-  examination: string;
-  findings: string;
-  impression: string;
-  reporter: string;
-  reviewer: string;
-  signed_at: string | null;
-  hospital: string;
-}
-
-export interface ShareView {
-  id: string;
-  study: { study_uid: string; patient_name: string; study_date: string; description: string; modalities: string[] };
-  series: ShareSeries[];
-  report: ShareReport | null;
-  documents: { sop_instance_uid: string; url: string }[];
-  allow_download: boolean;
-  expires_at: string;
-}
-
-export interface ShareSession {
-  token: string;
-  expires_at: string;
-}
+export type ShareSeries = Schemas['ShareSeries'];
+export type ShareReport = Schemas['ShareReport'];
+export type ShareView = Schemas['ShareView'];
+export type ShareSession = Schemas['ShareSession'];
 
 /** What a failed exchange means for the patient (the page shows a sentence per kind). */
 export type ExchangeFailure = 'wrong' | 'locked' | 'throttled' | 'gone' | 'notFound' | 'other';
