@@ -317,3 +317,19 @@ def test_kill_gateway_while_the_modality_sends_keeps_what_was_acknowledged(
     assert len(arrived) - len(acked) <= 1 and len(arrived) == counts["sent"]
     assert_arrived_once(cloud, {sop: study[sop] for sop in arrived})
     assert gateway.spooled_files() == []
+
+
+def test_a_gateway_with_a_wrong_token_is_refused_by_the_cloud(
+    cloud: Cloud, gateway_factory: Callable[[dict[str, str]], Gateway], tmp_path: Path
+) -> None:
+    cloud.server.start()
+    gateway = gateway_factory(gateway_env(cloud, CIRRUS_GATEWAY_TOKEN="cirrus_not-the-gateways-token")).start()
+    study = make_study(tmp_path / "a", 2, series=1)
+    assert gateway.store(list(study.values())).returncode == 0  # the modality's C-STOREs succeed
+    counts = gateway.wait_for(lambda c: c.get("failed") == 2)
+    assert counts["sent"] == 0
+    _, text = gateway.status()
+    assert "401" in text, text
+    first = pydicom.dcmread(next(iter(study.values())), stop_before_pixels=True)
+    found = cloud.http.get("/dicom-web/studies", params={"StudyInstanceUID": str(first.StudyInstanceUID)})
+    assert found.status_code == 204 or found.json() == [], found.text  # nothing was stored

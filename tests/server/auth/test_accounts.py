@@ -4,6 +4,7 @@ no password in any log, and the cached decisions expiring within 10 s (an inject
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -148,3 +149,19 @@ async def test_expired_tokens_and_idle_sessions_are_refused(ctx: AppContext) -> 
     assert api_tokens.parse_duration("30d") == timedelta(days=30)
     with pytest.raises(InvalidInput):
         api_tokens.parse_duration("forever")
+
+
+async def test_http_basic_only_when_enabled(ctx: AppContext) -> None:
+    await create_user(ctx, Role.REVIEWER, username="legacy")
+    good = "Basic " + base64.b64encode(f"legacy:{PASSWORD}".encode()).decode()
+    bad = "Basic " + base64.b64encode(b"legacy:Wrong-password-1").decode()
+    off = Authenticator(ctx.settings)
+    assert ctx.settings.auth_basic is False
+    assert await off.resolve(ctx, _conn({"Authorization": good})) is None  # not a credential it takes
+    on = Authenticator(ctx.settings.model_copy(update={"auth_basic": True}))
+    principal = await on.resolve(ctx, _conn({"Authorization": good}))
+    assert principal is not None and principal.method is AuthMethod.BASIC and principal.username == "legacy"
+    with pytest.raises(Unauthenticated):
+        await on.resolve(ctx, _conn({"Authorization": bad}))
+    with pytest.raises(Unauthenticated, match="malformed"):
+        await on.resolve(ctx, _conn({"Authorization": "Basic !!!"}))
