@@ -52,15 +52,20 @@ async def revoke(request: Request) -> Response:
     return json_response(service.link_json(link, study, _share_url(request, link.public_id)), media_type=JSON)
 
 
-async def qr_code(request: Request) -> Response:
-    kind = request.path_params["kind"]
-    if kind not in ("png", "svg"):
-        raise NotFoundError(f"a share link's QR code is qr.png or qr.svg, not qr.{kind[:10]}")
+async def _qr(request: Request, kind: str) -> Response:
     link, _ = await service.staff_link(ctx_of(request), principal_of(request), request.path_params["share"])
     url = _share_url(request, link.public_id)
     if kind == "png":
         return Response(qr.qr_png(url), media_type="image/png", headers=NO_STORE)
     return Response(qr.qr_svg(url), media_type="image/svg+xml", headers=NO_STORE)
+
+
+async def qr_png(request: Request) -> Response:
+    return await _qr(request, "png")
+
+
+async def qr_svg(request: Request) -> Response:
+    return await _qr(request, "svg")
 
 
 async def exchange(request: Request) -> Response:
@@ -95,7 +100,8 @@ routes: list[BaseRoute] = [
     Route("/studies/{study}/shares", create, methods=["POST"]),
     Route("/studies/{study}/shares", list_for_study, methods=["GET"]),
     Route("/shares/{share}", revoke, methods=["DELETE"]),
-    Route("/shares/{share}/qr.{kind:str}", qr_code, methods=["GET"]),
+    Route("/shares/{share}/qr.png", qr_png, methods=["GET"]),
+    Route("/shares/{share}/qr.svg", qr_svg, methods=["GET"]),
     Route("/shares/{share}/exchange", exchange, methods=["POST"]),
     Route("/shares/{share}/view", view, methods=["GET"]),
     Route("/shares/{share}/documents/{sop}", document, methods=["GET"]),
