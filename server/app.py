@@ -17,9 +17,10 @@ from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
-from server.routes import accounts, api, qido, reading, rendered, spa, stow, wado
+from server.routes import accounts, api, qido, reading, rendered, shares, spa, stow, wado
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
+from server.shares.middleware import ShareGuardMiddleware
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
-        Mount("/api", routes=[*accounts.routes, *api.routes]),
+        Mount("/api", routes=[*accounts.routes, *shares.routes, *api.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Middleware(errors.CatchAllMiddleware),
         # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
         Middleware(AuthMiddleware, authenticator=auth),
+        # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
+        Middleware(ShareGuardMiddleware),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
     app = Starlette(

@@ -6,11 +6,13 @@ Hierarchy::
     ├── InvalidInput          a parameter or body the operation cannot take (names it)
     ├── Unauthenticated       no valid credentials (answers 401 with ``WWW-Authenticate``)
     ├── TooManyAttempts       sign-ins refused for a while (a locked account or client address)
+    │   └── LockedOut         the thing itself is locked for a while (a share link after wrong codes)
     ├── NotFoundError         the thing does not exist (or is not visible to the caller)
     ├── Forbidden             the caller may see the thing but not do this (role, side of a request)
     ├── StateConflict         the action is not allowed in the thing's current state (names it)
     ├── UnusableInput         well-formed but unusable content (a hostile archive, nothing to store)
-    └── PayloadTooLarge       a body over a configured limit
+    ├── PayloadTooLarge       a body over a configured limit
+    └── Gone                  the thing existed but is over (an expired or revoked share link)
 
 The DICOMweb protocol errors are ``dicomweb.errors``; ``server.errors`` maps both trees to HTTP
 responses in one place. Domain code raises these, never HTTP exceptions.
@@ -61,7 +63,15 @@ class PayloadTooLarge(AppError):
     pass
 
 
+class Gone(AppError):
+    pass
+
+
+class LockedOut(TooManyAttempts):
+    """The thing itself (a share link) is locked for ``retry_after`` seconds (423)."""
+
+
 __all__ = [
-    "AppError", "Forbidden", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "TooManyAttempts",
-    "Unauthenticated", "UnusableInput",
+    "AppError", "Forbidden", "Gone", "InvalidInput", "LockedOut", "NotFoundError", "PayloadTooLarge", "StateConflict",
+    "TooManyAttempts", "Unauthenticated", "UnusableInput",
 ]

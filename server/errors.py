@@ -28,10 +28,12 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (dw.BadRequest, 400),
     (app.NotFoundError, 404),
     (app.Unauthenticated, 401),
+    (app.LockedOut, 423),
     (app.TooManyAttempts, 429),
     (app.Forbidden, 403),
     (app.StateConflict, 409),
     (app.PayloadTooLarge, 413),
+    (app.Gone, 410),
     (app.UnusableInput, 422),
     (app.InvalidInput, 400),
 ]

@@ -42,6 +42,14 @@ RANKS: list[tuple[str, int]] = [
     # The authentication middleware is HTTP glue (it answers refusals through server.errors).
     ("server.auth.middleware", 5),
     ("server.auth", 3),
+    # Share links: staff service and patient view beside the reading workflow; the token resolver
+    # is asked by the authentication layer; the guard middleware is HTTP glue.
+    ("server.shares.middleware", 5),
+    ("server.shares.tokens", 3),
+    ("server.shares.codes", 3),
+    ("server.shares.throttle", 3),
+    ("server.shares.guard", 1),
+    ("server.shares", 4),
     ("server.context", 2),
     ("server.db", 1),
     ("server.storage", 1),

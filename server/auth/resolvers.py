@@ -33,6 +33,7 @@ from server.auth.sessions import COOKIE, CSRF_HEADER
 from server.context import AppContext
 from server.db.accounts import ApiToken, AuthSession, User
 from server.db.database import aware, utcnow
+from server.shares.tokens import ShareResolver
 
 Resolver = Callable[[AppContext, HTTPConnection], Awaitable[Principal | None]]
 Clock = Callable[[], float]
@@ -213,7 +214,9 @@ class BasicResolver:
 def default_resolvers(ctx_settings: Any, cache: DecisionCache) -> list[Resolver]:
     """The resolvers in the order they are asked. Extension point: share links and OIDC append
     theirs here (``ShareResolver(cache)`` for ``Bearer shr_...``, ``OidcResolver`` for JWTs)."""
-    resolvers: list[Resolver] = [TokenResolver(cache), SessionResolver(cache)]
+    # Share tokens before the session cookie: the share page sends its token explicitly, and a doctor
+    # signed in in the same browser still sees exactly what the link opens.
+    resolvers: list[Resolver] = [TokenResolver(cache), ShareResolver(), SessionResolver(cache)]
     if ctx_settings.auth_basic:
         resolvers.append(BasicResolver(cache))
     return resolvers

@@ -68,6 +68,12 @@ RULES: list[Rule] = [
     _rule("POST PUT DELETE", r"/api/jobs/.+", Scope.WRITE, ANALYSTS),
     _rule("GET HEAD", r"/api/reading/.+", Scope.READ),
     _rule("POST PUT PATCH DELETE", r"/api/reading/.+", Scope.WRITE),
+    # Share links: staff of the owning institution make, list, print and revoke them; the patient's
+    # token reads the share page's API (server/shares/guard.py holds it to its study).
+    _rule("GET HEAD POST", r"/api/studies/[^/]+/shares", Scope.WRITE, NOT_READ_ONLY),
+    _rule("DELETE", r"/api/shares/[^/]+", Scope.WRITE, NOT_READ_ONLY),
+    _rule("GET HEAD", r"/api/shares/[^/]+/qr\.(png|svg)", Scope.WRITE, NOT_READ_ONLY),
+    _rule("GET HEAD", r"/api/shares/[^/]+/(view|documents/[^/]+)", Scope.READ),
 ]
 
 FALLBACK = Rule(frozenset(), re.compile(".*"), Scope.ADMIN, frozenset({Role.ADMIN}))

@@ -1,6 +1,6 @@
 import { createApp } from 'vue';
 import App from './App.vue';
-import { loginUrl, navigate, route, setGuard, signInRedirect, startRouter } from './router';
+import { PUBLIC_PAGES, loginUrl, navigate, route, setGuard, signInRedirect, startRouter } from './router';
 import { clearSession, loadSession, session } from './api/auth';
 import { onUnauthorized } from './api/http';
 import { locale } from './i18n';
@@ -12,7 +12,8 @@ document.documentElement.lang = locale.value;
 // the session ended (expired, logged out elsewhere, deactivated): back to login, then on to the same page.
 setGuard((target, path) => signInRedirect(target, path, session.user !== null));
 onUnauthorized(() => {
-  if (route.page === 'login') return;
+  // Public pages (login, the patient's share page) answer their own 401s.
+  if (PUBLIC_PAGES.has(route.page)) return;
   const wasSignedIn = session.user !== null;
   clearSession();
   const url = loginUrl(location.pathname + location.search);

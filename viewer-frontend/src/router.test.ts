@@ -15,6 +15,9 @@ describe('parseRoute', () => {
     const r = parseRoute('/reading/12', '');
     expect([r.page, r.params.requestId]).toEqual(['report', '12']);
     expect(parseRoute('/reading/x', '').page).toBe('reading');
+    const sh = parseRoute('/s/AbC-_9', '');
+    expect([sh.page, sh.params.shareId]).toEqual(['share', 'AbC-_9']);
+    expect(parseRoute('/s', '').page).toBe('studies');
   });
   it('round-trips a viewer url', () => {
     const url = new URL(viewerUrl('1.2.840.1', '9.8'), 'http://x');

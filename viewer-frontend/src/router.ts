@@ -11,10 +11,11 @@ export type Page =
   | 'login'
   | 'users'
   | 'tokens'
-  | 'institutions';
+  | 'institutions'
+  | 'share';
 
 /** Pages anyone may open without signing in. */
-export const PUBLIC_PAGES: ReadonlySet<Page> = new Set<Page>(['login']);
+export const PUBLIC_PAGES: ReadonlySet<Page> = new Set<Page>(['login', 'share']);
 
 export interface Route {
   page: Page;
@@ -26,6 +27,8 @@ export function parseRoute(pathname: string, search: string): Route {
   const query = new URLSearchParams(search);
   const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
   if (parts[0] === 'viewer' && parts[1]) return { page: 'viewer', params: { studyUid: parts[1] }, query };
+  // The patient's share page (`/s/{id}`): public, outside the archive's navigation.
+  if (parts[0] === 's' && parts[1]) return { page: 'share', params: { shareId: parts[1] }, query };
   if (parts[0] === 'upload') return { page: 'upload', params: {}, query };
   if (parts[0] === 'analysis') return { page: 'analysis', params: {}, query };
   if (parts[0] === 'reading' && parts[1] && /^\d+$/.test(parts[1])) return { page: 'report', params: { requestId: parts[1] }, query };

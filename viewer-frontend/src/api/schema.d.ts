@@ -618,6 +618,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/studies/{study}/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The study's share links (never their codes) */
+        get: operations["listShares"];
+        put?: never;
+        /** Share the study with the patient: a link, an access code (shown once) and QR codes */
+        post: operations["createShare"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shares/{share}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke the link: its tokens stop working at once */
+        delete: operations["revokeShare"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shares/{share}/qr.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QR code of the link's URL (PNG, for printing) */
+        get: operations["shareQrPng"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shares/{share}/qr.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QR code of the link's URL (SVG) */
+        get: operations["shareQrSvg"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shares/{share}/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The access code for a short-lived token bound to the shared study (public) */
+        post: operations["exchangeShareCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shares/{share}/view": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The share page: study, image series, report and documents (Bearer shr_...) */
+        get: operations["shareView"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shares/{share}/documents/{sop}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A report PDF of the shared study (Encapsulated PDF content; Bearer shr_...) */
+        get: operations["shareDocument"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -1437,6 +1557,129 @@ export interface components {
         };
         InstitutionList: {
             institutions: components["schemas"]["Institution"][];
+        };
+        ShareLink: {
+            /** @description public id, the last segment of the URL */
+            id: string;
+            /** @description the patient's page, {public base}/s/{id}; the QR codes encode only this */
+            url: string;
+            study_uid: string;
+            series_uid: string | null;
+            /** @enum {string} */
+            code_kind: "digits" | "letters";
+            allow_download: boolean;
+            /** @description ISO 8601 date and time */
+            expires_at: string;
+            revoked_at: string | null;
+            last_opened_at: string | null;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+            created_by: string;
+            /** @enum {string} */
+            state: "active" | "expired" | "revoked";
+        };
+        NewShareLink: {
+            /** @description public id, the last segment of the URL */
+            id: string;
+            /** @description the patient's page, {public base}/s/{id}; the QR codes encode only this */
+            url: string;
+            study_uid: string;
+            series_uid: string | null;
+            /** @enum {string} */
+            code_kind: "digits" | "letters";
+            allow_download: boolean;
+            /** @description ISO 8601 date and time */
+            expires_at: string;
+            revoked_at: string | null;
+            last_opened_at: string | null;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+            created_by: string;
+            /** @enum {string} */
+            state: "active" | "expired" | "revoked";
+            /** @description the access code: shown this once, stored hashed */
+            code: string;
+            qr_png: string;
+            qr_svg: string;
+        };
+        ShareLinkList: {
+            shares: components["schemas"]["ShareLink"][];
+        };
+        NewShare: {
+            /** @description at most 90; this or expires_at is required */
+            expires_in_days?: number;
+            /** @description ISO 8601 date and time */
+            expires_at?: string;
+            /**
+             * @description 6 digits (default) or 8 letters
+             * @enum {string}
+             */
+            code_kind?: "digits" | "letters";
+            allow_download?: boolean;
+            /** @description share one series of the study only */
+            series_uid?: string | null;
+        };
+        ShareSession: {
+            /** @description shr_...; send as Authorization: Bearer */
+            token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** @description ISO 8601 date and time */
+            expires_at: string;
+            study_uid: string;
+            series_uid: string | null;
+            allow_download: boolean;
+        };
+        ShareSeries: {
+            series_uid: string;
+            modality: string;
+            number: number | null;
+            description: string;
+            window: {
+                center: number | null;
+                width: number | null;
+            };
+            instances: {
+                sop_instance_uid: string;
+                frames: number;
+            }[];
+        };
+        ShareReport: {
+            number: string;
+            version: number;
+            examination: string;
+            modality: string;
+            findings: string;
+            impression: string;
+            fields: {
+                [key: string]: string;
+            };
+            reporter: string;
+            reviewer: string;
+            signed_at: string | null;
+            hospital: string;
+            pdf_sop_instance_uid: string | null;
+        };
+        ShareView: {
+            id: string;
+            study: {
+                study_uid: string;
+                patient_name: string;
+                study_date: string;
+                description: string;
+                modalities: string[];
+            };
+            series: components["schemas"]["ShareSeries"][];
+            /** @description the newest approved report, null before one exists */
+            report: components["schemas"]["ShareReport"] | null;
+            documents: {
+                sop_instance_uid: string;
+                series_uid: string;
+                url: string;
+            }[];
+            allow_download: boolean;
+            /** @description ISO 8601 date and time */
+            expires_at: string;
         };
     };
     responses: never;
@@ -2878,15 +3121,6 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A body over 64 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
             /** @description Too many failed sign-ins for the account or the client address (Retry-After) */
             429: {
                 headers: {
@@ -3459,6 +3693,391 @@ export interface operations {
             };
             /** @description The name is taken */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listShares: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study Instance UID */
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Links, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareLinkList"];
+                };
+            };
+            /** @description No valid credentials (or an expired or revoked share token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the write scope, the role may not share, or the study belongs to another institution */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study or share link (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study Instance UID */
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["NewShare"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewShareLink"];
+                };
+            };
+            /** @description No expiry, one over 90 days, an unknown code kind or series (names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials (or an expired or revoked share token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the write scope, the role may not share, or the study belongs to another institution */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study or share link (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's public id */
+                share: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareLink"];
+                };
+            };
+            /** @description The credential lacks the write scope, the role may not share, or the study belongs to another institution */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study or share link (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    shareQrPng: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's public id */
+                share: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description PNG */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description The credential lacks the write scope, the role may not share, or the study belongs to another institution */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study or share link (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    shareQrSvg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's public id */
+                share: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description SVG */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description No such study or share link (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exchangeShareCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's public id */
+                share: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareSession"];
+                };
+            };
+            /** @description No code given */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Wrong access code (says how many attempts are left) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such share link */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The link has expired or was revoked */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The link is locked after 5 wrong codes (Retry-After: seconds) */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many wrong codes from this client address (Retry-After: seconds) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    shareView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's public id */
+                share: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the link opens */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareView"];
+                };
+            };
+            /** @description No valid credentials (or an expired or revoked share token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not this link's token (or no share token at all) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    shareDocument: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's public id */
+                share: string;
+                /** @description SOP Instance UID */
+                sop: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description PDF */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description No such document in the shared study */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
