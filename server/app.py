@@ -14,8 +14,10 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 
 from server import errors
+from server.auth.accounts import ensure_first_admin
+from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
-from server.routes import api, audit, qido, reading, rendered, spa, stow, wado
+from server.routes import accounts, api, audit, qido, reading, rendered, spa, stow, wado
 from server.routes.audit_record import AuditMiddleware
 from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
@@ -57,14 +59,16 @@ def _embedded_scp(ctx):  # type: ignore[no-untyped-def]
     return running_scp(ctx)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, authenticator: Authenticator | None = None) -> Starlette:
     settings = settings or Settings()
+    auth = authenticator or Authenticator(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with analysis_host(settings.data_dir) as host:
             async with open_context(settings) as ctx:
                 await sweep_orphans(ctx)
+                await ensure_first_admin(ctx)
                 # The detector always runs in API processes (they see the ingest); analysis workers
                 # only when the embedded default asks for them (``cirrus worker`` runs them apart),
                 # and only in one of the HTTP worker processes — as does the embedded DIMSE SCP.
@@ -89,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
         *audit.routes,
-        Mount("/api", routes=api.routes),
+        Mount("/api", routes=[*accounts.routes, *api.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
@@ -105,11 +109,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Outside authentication, so refused credentials (401) are audited too.
         Middleware(AuditMiddleware),
         Middleware(errors.CatchAllMiddleware),
+        # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
+        Middleware(AuthMiddleware, authenticator=auth),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers=errors.EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.auth = auth
+    return app

@@ -4,6 +4,8 @@ Hierarchy::
 
     AppError                  ``message`` is safe to show to a client
     ├── InvalidInput          a parameter or body the operation cannot take (names it)
+    ├── Unauthenticated       no valid credentials (answers 401 with ``WWW-Authenticate``)
+    ├── TooManyAttempts       sign-ins refused for a while (a locked account or client address)
     ├── NotFoundError         the thing does not exist (or is not visible to the caller)
     ├── Forbidden             the caller may see the thing but not do this (role, side of a request)
     ├── StateConflict         the action is not allowed in the thing's current state (names it)
@@ -31,6 +33,16 @@ class NotFoundError(AppError):
     pass
 
 
+class Unauthenticated(AppError):
+    pass
+
+
+class TooManyAttempts(AppError):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Forbidden(AppError):
     pass
 
@@ -50,5 +62,6 @@ class PayloadTooLarge(AppError):
 
 
 __all__ = [
-    "AppError", "Forbidden", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "UnusableInput",
+    "AppError", "Forbidden", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "TooManyAttempts",
+    "Unauthenticated", "UnusableInput",
 ]

@@ -27,6 +27,8 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (dw.Unprocessable, 422),
     (dw.BadRequest, 400),
     (app.NotFoundError, 404),
+    (app.Unauthenticated, 401),
+    (app.TooManyAttempts, 429),
     (app.Forbidden, 403),
     (app.StateConflict, 409),
     (app.PayloadTooLarge, 413),
@@ -59,7 +61,25 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         return error_response(status, message, available=list(exc.available))
     if isinstance(exc, app.StateConflict) and exc.current_state:
         return error_response(status, message, state=exc.current_state)
-    return error_response(status, message)
+    response = error_response(status, message)
+    response.headers.update(auth_headers(exc))
+    return response
+
+
+def auth_headers(exc: Exception) -> dict[str, str]:
+    """Headers an authentication refusal carries (RFC 6750 §3, RFC 6585 §4)."""
+    if isinstance(exc, app.Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="cirrus"'}
+    if isinstance(exc, app.TooManyAttempts):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
+def app_error_response(exc: app.AppError) -> Response:
+    """The answer to an application error raised outside the routes (the authentication middleware)."""
+    response = error_response(status_for(exc), exc.message)
+    response.headers.update(auth_headers(exc))
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

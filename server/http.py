@@ -10,7 +10,8 @@ from starlette.responses import Response
 
 from dicomweb.errors import BadRequest
 from dicomweb.uids import uid_problem
-from server.auth.principal import AuthMethod, Principal, Role
+from server.app_errors import Unauthenticated
+from server.auth.principal import Principal
 from server.context import AppContext
 
 DICOM_JSON = "application/dicom+json"
@@ -23,14 +24,15 @@ def ctx_of(request: Request) -> AppContext:
 def principal_of(request: Request) -> Principal:
     """The caller, as resolved once by the authentication middleware (``scope["principal"]``).
 
-    Routes pass it to the services, which put the tenant rule into their SQL. Until the
-    authentication middleware is installed every caller acts as the default institution's
-    administrator, which is what the server did before accounts existed.
+    Routes pass it to the services, which put the tenant rule into their SQL. ``create_app``
+    always installs the middleware (``server.auth.middleware``), which refuses unauthenticated
+    requests before any non-public route runs; there is no fallback (DIMSE and the workers build
+    their own principals and never come here).
     """
     found = request.scope.get("principal")
     if isinstance(found, Principal):
         return found
-    return Principal(method=AuthMethod.SYSTEM, institution_id=ctx_of(request).institution_id, role=Role.ADMIN)
+    raise Unauthenticated("sign in, or send an API token (Authorization: Bearer)")
 
 
 def _forwarded(header: str) -> dict[str, str]:

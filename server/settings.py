@@ -82,6 +82,38 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="ACSE, DIMSE and idle network timeout of an association (seconds)."
     )
 
+    admin_password: str = Field(
+        default="", description="Password of the first `admin` account, created at the first start when no "
+        "user exists; empty generates one and prints it once on the console.",
+    )
+    cookie_secure: bool = Field(
+        default=True, description="Mark the session cookie Secure (sent over HTTPS only); false for plain "
+        "http:// development setups.",
+    )
+    auth_basic: bool = Field(
+        default=False, description="Accept HTTP Basic (username and password) for legacy DICOMweb clients.",
+    )
+    session_idle_seconds: float = Field(
+        default=2 * 3600.0, gt=0, description="A browser session ends after this long without a request.",
+    )
+    session_max_seconds: float = Field(
+        default=12 * 3600.0, gt=0, description="A browser session ends this long after sign-in, whatever the activity.",
+    )
+    auth_cache_seconds: float = Field(
+        default=10.0, ge=0, le=10.0, description="How long a resolved token or session is trusted without "
+        "looking at the database again (revocations and role changes take effect within it; at most 10).",
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins in a row after which an account is locked.",
+    )
+    login_address_max_failures: int = Field(
+        default=20, ge=1, description="Failed sign-ins from one client address (within the lockout period) "
+        "after which the address is locked.",
+    )
+    login_lockout_seconds: float = Field(
+        default=900.0, gt=0, description="How long a locked account or client address stays locked.",
+    )
+
     gateway_spool_dir: Path | None = Field(
         default=None, description="Spool folder of `cirrus gateway` (objects and spool.db); empty means "
         "data_dir/gateway.",

@@ -21,8 +21,11 @@ import httpx
 import jwt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
 
+from server.app_errors import Unauthenticated
 from server.auth.principal import AuthMethod, Principal, Role, Scope
+from server.context import AppContext
 from server.db.archive import Institution
 from server.settings import Settings
 
@@ -33,11 +36,11 @@ JWKS_TIMEOUT_SECONDS = 10.0
 ROLE_NAMES = frozenset(r.value for r in Role)
 
 
-class OidcRefused(Exception):
+class OidcRefused(Unauthenticated):
     """A JWT was presented but is not acceptable; ``reason`` says why (safe to show the caller)."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(f"OIDC access token refused: {reason}")
         self.reason = reason
 
 
@@ -126,9 +129,13 @@ class JwksCache:
 
 
 class OidcResolver:
-    """Bearer JWT → ``Principal`` (method OIDC); ``None`` when the bearer is not a JWT."""
+    """Bearer JWT → ``Principal`` (method OIDC); ``None`` when the bearer is not a JWT.
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, jwks: JwksCache | None = None) -> None:
+    A resolver of ``server.auth.resolvers`` (``await resolver(ctx, conn)``); ``engine`` is taken from
+    the context at the first request unless given.
+    """
+
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None, jwks: JwksCache | None = None) -> None:
         if not settings.oidc_issuer or not settings.oidc_audience:
             raise ValueError("OIDC needs oidc_issuer and oidc_audience")
         self.issuer = settings.oidc_issuer
@@ -149,9 +156,13 @@ class OidcResolver:
         )
         self._institutions: dict[int, float] = {}
 
-    @classmethod
-    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> OidcResolver | None:
-        return cls(settings, engine) if settings.oidc_issuer else None
+    async def __call__(self, ctx: AppContext, conn: HTTPConnection) -> Principal | None:
+        token = bearer_of(conn.headers)
+        if token is None:
+            return None
+        if self.engine is None:
+            self.engine = ctx.engine
+        return await self.resolve(token)
 
     async def resolve(self, token: str) -> Principal | None:
         """The principal of ``token``; None if it is no JWT; ``OidcRefused`` if it is a bad one."""
@@ -216,6 +227,7 @@ class OidcResolver:
         seen = self._institutions.get(institution_id)
         if seen is not None and time.monotonic() - seen < 10.0:  # permission decisions cached ≤ 10 s
             return True
+        assert self.engine is not None, "OidcResolver needs an engine (given, or from the first request)"
         async with self.engine.connect() as conn:
             found = (await conn.execute(select(Institution.id).where(Institution.id == institution_id))).first()
         if found is None:

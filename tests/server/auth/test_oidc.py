@@ -174,3 +174,41 @@ async def test_claim_mapping_and_unknown_claims(tmp_path: Path, engine, issuer: 
     plain = OidcResolver(oidc_settings(tmp_path, oidc_jwks_url=jwks_server.url), engine)
     assert "no known role" in await refused(plain, issuer.token(kid, role="superuser"))
     assert "no known institution" in await refused(plain, issuer.token(kid, institution="42"))
+
+
+def test_jwt_bearer_on_a_dicomweb_query_end_to_end(database_url: str, settings_factory, issuer: Issuer,  # type: ignore[no-untyped-def]
+                                                   jwks_server: JwksServer) -> None:
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+
+    settings = settings_factory(database_url, oidc_issuer=ISSUER, oidc_audience=AUDIENCE,
+                                oidc_jwks_url=jwks_server.url)
+    app = create_app(settings)
+    with TestClient(app) as c:
+        kid = issuer.published[0]
+        r = c.get("/dicom-web/studies", headers={"Authorization": f"Bearer {issuer.token(kid)}"})
+        assert r.status_code == 200, r.text
+        for bad, reason in ((issuer.token(kid, lifetime=-60), "token expired"),
+                            (issuer.token(kid, aud="other"), "token is for another audience")):
+            r = c.get("/dicom-web/studies", headers={"Authorization": f"Bearer {bad}"})
+            assert r.status_code == 401 and r.json()["error"] == f"OIDC access token refused: {reason}"
+            assert r.headers["www-authenticate"].startswith("Bearer")
+        # A role the rule table does not allow for the route: 403, not 401.
+        r = c.get("/api/audit", headers={"Authorization": f"Bearer {issuer.token(kid)}"})
+        assert r.status_code == 403
+        c.portal.call(app.state.audit.drain)  # type: ignore[union-attr]
+
+        async def rows() -> list[tuple[object, ...]]:
+            from sqlalchemy import text
+
+            engine = create_engine(database_url)
+            try:
+                async with engine.connect() as conn:
+                    result = await conn.execute(text("SELECT actor, auth_method, status FROM audit_log ORDER BY id"))
+                    return [tuple(row) for row in result]
+            finally:
+                await engine.dispose()
+
+        assert c.portal.call(rows) == [("dr.li", "oidc", 200), ("", "", 401), ("", "", 401),  # type: ignore[union-attr]
+                                       ("dr.li", "oidc", 403)]

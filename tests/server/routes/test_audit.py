@@ -18,8 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.auth.principal import AuthMethod, Principal, Role, Scope
+from server.auth.principal import Role
 from server.db.database import create_engine
+from tests.auth_helpers import PASSWORD, bearer, create_user, token_for
+from tests.conftest import authed_client
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
 
 ACCEPT_DICOM = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
@@ -69,6 +71,8 @@ def test_dicomweb_requests_give_the_right_rows(client: TestClient) -> None:
     assert [r["patient_id"] for r in rows if r["study_uid"] == study] == ["PID-WANG"] * 5
     assert rows[1]["path"] == "/dicom-web/studies?PatientID=PID-WANG"
     assert all(r["client_address"] == "testclient" and r["at"] for r in rows)
+    assert {(r["actor"], r["auth_method"], r["acting_for_institution_id"]) for r in rows} == {("admin", "token", 1)}
+    assert all(isinstance(r["token_id"], int) and isinstance(r["actor_user_id"], int) for r in rows)
     # Filters.
     assert [r["action"] for r in records(client, study=study, action="view,download")] == ["view", "download"]
     assert len(records(client, patient="PID-WANG")) == 5
@@ -154,45 +158,50 @@ def test_csv_and_xml_exports(client: TestClient) -> None:
     assert failed and failed[0].find("EventIdentification/EventOutcomeDescription").text == "HTTP 404"  # type: ignore[union-attr]
 
 
-class AsPrincipal:
-    """Puts a principal into the scope, as the authentication middleware does."""
-
-    def __init__(self, app: Any, principal: Principal) -> None:
-        self.app, self.principal = app, principal
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope["principal"] = self.principal
-        await self.app(scope, receive, send)
+async def _doctor_token(ctx: Any) -> str:
+    doctor = await create_user(ctx, Role.REPORTING_DOCTOR, username="dr.zhang")
+    return await token_for(ctx, doctor, scope="read")
 
 
-def test_non_admin_gets_403_and_the_actor_is_recorded(database_url: str, settings_factory) -> None:  # type: ignore[no-untyped-def]
-    doctor = Principal(method=AuthMethod.TOKEN, institution_id=1, role=Role.REPORTING_DOCTOR, user_id=7,
-                       username="dr.zhang", token_id=3, scopes=frozenset({Scope.READ}))
-    app = create_app(settings_factory(database_url))
-    # Outermost here; the audit middleware reads scope["principal"] after the request either way.
-    app.add_middleware(AsPrincipal, principal=doctor)  # type: ignore[arg-type]
-    with TestClient(app) as c:
+def _rows(c: TestClient, database_url: str) -> list[tuple[Any, ...]]:
+    async def read() -> list[Any]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return list(await conn.execute(text(
+                    "SELECT actor, actor_user_id, token_id, auth_method, acting_for_institution_id, action, "
+                    "outcome, status, path, detail FROM audit_log ORDER BY id")))
+        finally:
+            await engine.dispose()
+
+    drain(c)
+    return [tuple(r) for r in c.portal.call(read)]  # type: ignore[union-attr]
+
+
+def test_non_admin_gets_403_and_every_actor_and_refusal_is_recorded(
+    database_url: str, settings_factory  # type: ignore[no-untyped-def]
+) -> None:
+    with TestClient(create_app(settings_factory(database_url))) as c:
+        token = c.portal.call(_doctor_token, c.app.state.ctx)  # type: ignore[union-attr,attr-defined]
         for path in ("/api/audit", "/api/audit/export.csv", "/api/audit/export.xml"):
-            r = c.get(path)
-            assert r.status_code == 403 and r.json()["error"] == "the audit log is for administrators"
-        c.get("/dicom-web/studies")
-        c.portal.call(app.state.audit.drain)
-
-        async def read() -> list[Any]:
-            engine = create_engine(database_url)
-            try:
-                async with engine.connect() as conn:
-                    return list(await conn.execute(text(
-                        "SELECT actor, actor_user_id, token_id, auth_method, acting_for_institution_id, action, "
-                        "outcome, status FROM audit_log ORDER BY id")))
-            finally:
-                await engine.dispose()
-
-        rows = [tuple(r) for r in c.portal.call(read)]
-    assert rows[0] == ("dr.zhang", 7, 3, "token", 1, "query", "denied", 403)
-    assert rows[-1] == ("dr.zhang", 7, 3, "token", 1, "query", "success", 200)
-    assert [r[5] for r in rows] == ["query", "download", "download", "query"]
+            assert c.get(path, headers=bearer(token)).status_code == 403
+        assert c.get("/dicom-web/studies", headers=bearer(token)).status_code == 200
+        assert c.get("/dicom-web/studies", headers=bearer("cirrus_not-a-real-token")).status_code == 401
+        assert c.get("/dicom-web/studies").status_code == 401
+        assert c.post("/api/auth/login", json={"username": "dr.zhang", "password": "wrong"}).status_code == 401
+        assert c.post("/api/auth/login", json={"username": "dr.zhang", "password": PASSWORD}).status_code == 200
+        rows = _rows(c, database_url)
+    doctor = rows[0][1]
+    assert isinstance(doctor, int) and rows[0][2] is not None
+    me = ("dr.zhang", doctor, rows[0][2], "token", 1)
+    assert [r[:8] for r in rows[:4]] == [
+        (*me, "query", "denied", 403), (*me, "download", "denied", 403), (*me, "download", "denied", 403),
+        (*me, "query", "success", 200)]
+    assert [r[:8] for r in rows[4:6]] == [("", None, None, "", None, "query", "denied", 401)] * 2
+    assert rows[6][:8] == ("dr.zhang", None, None, "", None, "failed_login", "denied", 401)
+    assert rows[6][9] == "wrong username or password"
+    assert rows[7][:8] == ("dr.zhang", doctor, None, "session", 1, "login", "success", 200)
+    assert len(rows) == 8
 
 
 def _hold_audit_table(database_url: str, held: threading.Event, release: threading.Event) -> None:
@@ -221,7 +230,7 @@ def _hold_audit_table(database_url: str, held: threading.Event, release: threadi
 def test_a_burst_is_answered_while_the_writer_is_blocked_and_all_recorded_after(
     database_url: str, settings_factory  # type: ignore[no-untyped-def]
 ) -> None:
-    with TestClient(create_app(settings_factory(database_url))) as c:
+    with authed_client(create_app(settings_factory(database_url))) as c:
         study = generate_uid()
         stow(c, study)
         drain(c)

@@ -1,0 +1,91 @@
+"""The access rule table: which paths are public, and what scope and role every other request needs.
+
+One table for the whole HTTP surface, read by the authentication middleware before a route runs.
+A rule names the scope the credential must carry (a token's scope; sessions carry all) and the
+roles allowed; the tenant rule (which studies) is the services' SQL, not this table.
+
+The first matching rule wins; a request no rule matches needs the ``admin`` scope and role, so a
+new route is closed until a rule opens it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from server.auth.principal import Principal, Role, Scope
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ALL_ROLES = frozenset(Role)
+NOT_READ_ONLY = ALL_ROLES - {Role.READ_ONLY}
+ADMINS = frozenset({Role.ADMIN, Role.INSTITUTION_ADMIN})
+# Removing archive content: the people who manage the archive's intake.
+DELETERS = frozenset({Role.ADMIN, Role.INSTITUTION_ADMIN, Role.TECHNOLOGIST})
+# The analysis queue (start, cancel, rerun, parameters, delete, reports of a job).
+ANALYSTS = NOT_READ_ONLY - {Role.REQUESTING_DOCTOR}
+
+
+@dataclass(frozen=True)
+class Rule:
+    methods: frozenset[str]  # empty: any method
+    pattern: re.Pattern[str]
+    scope: Scope | None  # None: any authenticated caller
+    roles: frozenset[Role] = ALL_ROLES
+
+    def matches(self, method: str, path: str) -> bool:
+        return (not self.methods or method in self.methods) and self.pattern.fullmatch(path) is not None
+
+
+def _rule(methods: str, pattern: str, scope: Scope | None, roles: frozenset[Role] = ALL_ROLES) -> Rule:
+    return Rule(frozenset(methods.split()) if methods != "*" else frozenset(), re.compile(pattern), scope, roles)
+
+
+# Paths answered without credentials. The SPA is everything outside the API prefixes (it shows its
+# own sign-in page); /s/{id} is the patient's share page, and its code exchange is public by design.
+PUBLIC: list[Rule] = [
+    _rule("POST", r"/api/auth/login", None),
+    _rule("GET HEAD", r"/api/openapi\.json", None),
+    _rule("GET HEAD", r"/healthz", None),
+    _rule("GET HEAD", r"/s/[^/]+", None),
+    _rule("POST", r"/api/shares/[^/]+/exchange", None),
+    _rule("GET HEAD", r"/(?!api(/|$)|dicom-web(/|$)|wado(/|$)).*", None),
+]
+
+RULES: list[Rule] = [
+    # Own session and own credentials.
+    _rule("*", r"/api/auth/(logout|logout-all|me)", None),
+    _rule("*", r"/api/tokens(/[^/]+)?", Scope.ADMIN),
+    # Accounts and institutions: administrators (institution admins within their institution).
+    _rule("*", r"/api/(users|institutions)(/[^/]+)?", Scope.ADMIN, ADMINS),
+    # DICOMweb and WADO-URI.
+    _rule("GET HEAD OPTIONS", r"/(dicom-web|wado)(/.*)?", Scope.READ),
+    _rule("POST", r"/dicom-web/studies(/[^/]+)?", Scope.STOW, NOT_READ_ONLY),
+    _rule("DELETE", r"/dicom-web/studies/.+", Scope.WRITE, DELETERS),
+    # Uploads store like STOW; the analysis queue; live events; the reading workflow (whose
+    # services decide who may do what on a request by role and side).
+    _rule("POST PUT", r"/api/uploads(/stream)?", Scope.STOW, NOT_READ_ONLY),
+    _rule("GET HEAD", r"/api/(jobs|events)(/.*)?", Scope.READ),
+    _rule("POST PUT DELETE", r"/api/jobs/.+", Scope.WRITE, ANALYSTS),
+    _rule("GET HEAD", r"/api/reading/.+", Scope.READ),
+    _rule("POST PUT PATCH DELETE", r"/api/reading/.+", Scope.WRITE),
+]
+
+FALLBACK = Rule(frozenset(), re.compile(".*"), Scope.ADMIN, frozenset({Role.ADMIN}))
+
+
+def is_public(method: str, path: str) -> bool:
+    return any(rule.matches(method, path) for rule in PUBLIC)
+
+
+def rule_for(method: str, path: str) -> Rule:
+    return next((rule for rule in RULES if rule.matches(method, path)), FALLBACK)
+
+
+def refusal(principal: Principal, method: str, path: str) -> str | None:
+    """Why ``principal`` may not make this request, or None when the table allows it."""
+    rule = rule_for(method, path)
+    if rule.scope is not None and not principal.may(rule.scope):
+        return f"this credential lacks the {rule.scope.value!r} scope"
+    if principal.role not in rule.roles:
+        return f"the role {principal.role.value!r} may not do this"
+    return None
