@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 pytest_plugins = ["tests.s3_fixtures"]
 
+# The first admin's password of every app and live server the tests start (tests/auth_helpers.py).
+ADMIN_PASSWORD = "Test-admin-pw-1"
 PG_ADMIN_URL = os.environ.get("CIRRUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -112,6 +114,7 @@ def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
             "database_url": database_url,
             "workers": 0,
             "static_dir": str(tmp_path / "no-frontend"),
+            "admin_password": ADMIN_PASSWORD,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
@@ -119,24 +122,45 @@ def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
     return make
 
 
-@pytest.fixture
-def client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
-    """A Starlette TestClient (lifespan run) on SQLite and on PostgreSQL."""
+def authenticated(client):  # type: ignore[no-untyped-def]
+    """``client`` (a started TestClient) sends an admin API token of the real ``admin`` account."""
+    from tests.auth_helpers import admin_token
+
+    assert client.portal is not None
+    token = client.portal.call(admin_token, client.app.state.ctx)
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def authed_client(app, **kwargs):  # type: ignore[no-untyped-def]
+    """A started TestClient of ``app`` authenticated as the admin (``with authed_client(app) as c``)."""
+    import contextlib
+
     from starlette.testclient import TestClient
 
+    @contextlib.contextmanager
+    def run():  # type: ignore[no-untyped-def]
+        with TestClient(app, base_url="http://testserver", **kwargs) as c:
+            yield authenticated(c)
+
+    return run()
+
+
+@pytest.fixture
+def client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
+    """A Starlette TestClient (lifespan run) on SQLite and on PostgreSQL, signed in as the admin
+    (an API token of the real ``admin`` account in its ``Authorization`` header)."""
     from server.app import create_app
 
-    with TestClient(create_app(settings_factory(database_url)), base_url="http://testserver") as c:
+    with authed_client(create_app(settings_factory(database_url))) as c:
         yield c
 
 
 @pytest.fixture
 def sqlite_client(sqlite_url: str, settings_factory):  # type: ignore[no-untyped-def]
-    from starlette.testclient import TestClient
-
     from server.app import create_app
 
-    with TestClient(create_app(settings_factory(sqlite_url)), base_url="http://testserver") as c:
+    with authed_client(create_app(settings_factory(sqlite_url))) as c:
         yield c
 
 
@@ -148,6 +172,13 @@ class LiveServer:
         self.data_dir = data_dir
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        # An admin API token minted at start (sign-in as ``admin`` with the env's password).
+        self.token = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Send these with every request: ``Authorization: Bearer <admin token>``."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     @property
     def url(self) -> str:
@@ -168,6 +199,9 @@ class LiveServer:
                 stderr=subprocess.STDOUT,
             )
         wait_for_port(self.port, proc=self.proc)
+        from tests.auth_helpers import live_admin_token
+
+        self.token = live_admin_token(self.url, self.env.get("CIRRUS_ADMIN_PASSWORD", ADMIN_PASSWORD))
         return self
 
     def kill(self) -> None:
@@ -195,6 +229,7 @@ def live_server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str
             # One process, so kill() is a kill -9 of the whole server (tests that need several
             # HTTP workers set it and stop the process group).
             "CIRRUS_HTTP_WORKERS": "1",
+            "CIRRUS_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "PYTHONPATH": str(ROOT),
         }
     )

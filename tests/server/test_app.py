@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.testclient import TestClient
-
 from server.app import create_app
+from tests.conftest import authed_client
 
 MARKER = "cirrus-test-index-7f3a"
 
@@ -25,7 +24,7 @@ def test_a_built_app_is_served_with_a_fallback_for_client_routes(  # type: ignor
     (dist / "index.html").write_text(f"<!doctype html><title>{MARKER}</title>")
     (dist / "assets" / "app-1234.js").write_text("console.log('cirrus')")
     (dist / "favicon.svg").write_text("<svg/>")
-    with TestClient(create_app(settings_factory(sqlite_url, static_dir=str(dist)))) as client:
+    with authed_client(create_app(settings_factory(sqlite_url, static_dir=str(dist)))) as client:
         root = client.get("/")
         assert root.status_code == 200 and MARKER in root.text
         assert root.headers["cache-control"] == "no-cache"  # a new build is picked up at once

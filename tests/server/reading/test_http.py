@@ -1,18 +1,17 @@
 """``/api/reading`` over HTTP on SQLite and PostgreSQL: the full flow, the refusals, and the contract.
 
-The callers are set the way the authentication middleware will set them (``scope["principal"]``,
-the contract of ``server.http.principal_of``): a small ASGI wrapper reads a test header naming the
-institution, role and user. Without the header a call is the default institution's admin (what
-``principal_of`` answers until the middleware lands). Every answer is checked against the OpenAPI
-document, and every documented ``/reading`` answer must have been produced.
+The callers are real users of the alliance's hospitals (rows in the test database), each calling
+with an API token of their own; without other headers a call is the first ``admin``. Every answer
+is checked against the OpenAPI document, and every documented ``/reading`` answer must have been
+produced.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
-from urllib.parse import quote, unquote
 
 import pydicom
 import pytest
@@ -21,39 +20,29 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.auth.principal import Role
 from server.routes.openapi import OPENAPI
-from tests.server.reading.helpers import Alliance, doctor, make_alliance, store_study
+from tests.auth_helpers import bearer, create_user, token_for
+from tests.conftest import authed_client
+from tests.server.reading.helpers import Alliance, make_alliance, store_study
 from tests.server.routes.test_openapi_contract import Contract
 
-HEADER = "x-test-principal"
 T = "/reading/requests/{request_id}"  # the OpenAPI path of one request
-
-
-class PrincipalFromHeader:
-    """Sets ``scope["principal"]`` from ``x-test-principal: institution,role,user_id,name``."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            for key, value in scope.get("headers", []):
-                if key.decode() == HEADER:
-                    inst, role, uid, name = value.decode().split(",")
-                    scope["principal"] = doctor(int(inst), Role(role), int(uid), unquote(name))
-        await self.app(scope, receive, send)
 
 
 @pytest.fixture
 def ground(database_url: str, settings_factory) -> Iterator[tuple[TestClient, Alliance, Any]]:  # type: ignore[no-untyped-def]
     app = create_app(settings_factory(database_url, reading_lock_seconds=600))
-    with TestClient(PrincipalFromHeader(app), base_url="http://testserver") as c:
+    with authed_client(app) as c:
         ctx = app.state.ctx
         assert c.portal is not None
         yield c, c.portal.call(make_alliance, ctx), ctx
 
 
-def who(inst: int, role: Role, uid: int, name: str) -> dict[str, str]:
-    return {HEADER: f"{inst},{role.value},{uid},{quote(name)}"}
+def who(c: TestClient, inst: int, role: Role, name: str) -> dict[str, str]:
+    """Headers of a real user (``name``, ``role`` at ``inst``) calling with an API token of theirs."""
+    assert c.portal is not None
+    ctx = c.app.state.ctx  # type: ignore[attr-defined]
+    user = c.portal.call(partial(create_user, ctx, role, inst, name))
+    return bearer(c.portal.call(token_for, ctx, user))
 
 
 CONTENT = {"findings": "双侧大脑半球对称。\n灰白质分界清楚。", "impression": "未见明显异常。",
@@ -67,11 +56,11 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
     assert c.portal is not None
     study, _ = c.portal.call(store_study, ctx, a.county)
     outside, _ = c.portal.call(store_study, ctx, a.other, "Li^Si")
-    requester = who(a.county, Role.REQUESTING_DOCTOR, 1, "申请医生")
-    reporter = who(a.city, Role.REPORTING_DOCTOR, 2, "报告医生")
-    colleague = who(a.city, Role.REPORTING_DOCTOR, 3, "同事")
-    reviewer = who(a.city, Role.REVIEWER, 4, "审核医生")
-    outsider = who(a.other, Role.REVIEWER, 5, "外院")
+    requester = who(c, a.county, Role.REQUESTING_DOCTOR, "申请医生")
+    reporter = who(c, a.city, Role.REPORTING_DOCTOR, "报告医生")
+    colleague = who(c, a.city, Role.REPORTING_DOCTOR, "同事")
+    reviewer = who(c, a.city, Role.REVIEWER, "审核医生")
+    outsider = who(c, a.other, Role.REVIEWER, "外院")
 
     # The requester's choices and a request to the superior (city) hospital.
     inst = contract.check(c.get("/api/reading/institutions", headers=requester), "/reading/institutions")
@@ -79,7 +68,7 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
     bad = contract.check(c.post("/api/reading/requests", json={"mode": "superior"}, headers=requester),
                          "/reading/requests")
     assert "reading_institution_id" in bad["error"]
-    reader_only = who(a.county, Role.READ_ONLY, 9, "x")
+    reader_only = who(c, a.county, Role.READ_ONLY, "x")
     contract.check(c.post("/api/reading/requests", json={"mode": "self"}, headers=reader_only),
                    "/reading/requests")  # 403
     contract.check(c.post("/api/reading/requests", json={"study_uids": [outside]}, headers=requester),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pydicom
 from pydicom.uid import generate_uid
-from starlette.testclient import TestClient
 
 from server.app import create_app
+from tests.conftest import authed_client
 from tests.dicom_helpers import BOUNDARY, STOW_TYPE, ct_instance, multipart
 
 SQ_REFERENCED = "00081199"
@@ -174,7 +174,7 @@ def test_series_uid_reused_under_another_study_is_refused(client) -> None:  # ty
 def test_parts_spool_in_memory_within_a_budget_and_spill_to_disk_beyond(database_url, settings_factory) -> None:  # type: ignore[no-untyped-def]
     # A 1 MiB budget holds about three of these ~290 KB parts; the rest of the batch goes to disk.
     settings = settings_factory(database_url, stow_memory_mb=1)
-    with TestClient(create_app(settings), base_url="http://testserver") as client:
+    with authed_client(create_app(settings)) as client:
         budget = client.app.state.ctx.memory.stow_budget
         study, series = generate_uid(), generate_uid()
         sops = [generate_uid() for _ in range(8)]
@@ -192,7 +192,7 @@ def test_parts_spool_in_memory_within_a_budget_and_spill_to_disk_beyond(database
     # A part larger than the per-part limit goes to disk even with budget to spare; failures give
     # back what they held too.
     settings = settings_factory(database_url, stow_part_memory_kb=100)
-    with TestClient(create_app(settings), base_url="http://testserver") as client:
+    with authed_client(create_app(settings)) as client:
         budget = client.app.state.ctx.memory.stow_budget
         r = stow(client, [ct_instance(study=study, size=384), b"not DICOM at all"])
         assert r.status_code == 202, r.text

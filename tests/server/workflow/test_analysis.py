@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from tests.conftest import authed_client
 from tests.server.workflow.analysis_helpers import colourful_fraction, ink_fraction, pdf_pages, wait_jobs, zip_folder
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -21,7 +22,7 @@ ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 @pytest.fixture
 def worker_client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
     settings = settings_factory(database_url, workers=1, stable_seconds=1.0)
-    with TestClient(create_app(settings), base_url="http://testserver") as c:
+    with authed_client(create_app(settings)) as c:
         yield c
 
 
