@@ -20,8 +20,10 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.auth.principal import Role
 from server.db.database import create_engine
+from server.routes.openapi import OPENAPI
 from tests.auth_helpers import PASSWORD, bearer, create_user, token_for
 from tests.conftest import authed_client
+from tests.server.routes.test_openapi_contract import Contract
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
 
 ACCEPT_DICOM = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
@@ -253,3 +255,20 @@ def test_a_burst_is_answered_while_the_writer_is_blocked_and_all_recorded_after(
         assert elapsed < 20, elapsed
         rows = records(c, study=study, action="query")
         assert len(rows) == 200 and writer.dropped == 0
+
+
+def test_answers_match_the_openapi_document(client: TestClient) -> None:
+    contract = Contract(OPENAPI)
+    stow(client, generate_uid())
+    drain(client)
+    doctor = client.portal.call(_doctor_token, client.app.state.ctx)  # type: ignore[union-attr,attr-defined]
+    for template in ("/audit", "/audit/export.csv", "/audit/export.xml"):
+        path = "/api" + template
+        contract.check(client.get(path), template)
+        contract.check(client.get(path, params={"since": "yesterday"}), template)
+        contract.check(client.get(path, headers={"Authorization": ""}), template)
+        contract.check(client.get(path, headers=bearer(doctor)), template)
+    page = contract.check(client.get("/api/audit", params={"action": "upload,query"}), "/audit")
+    assert page["records"] and {r["action"] for r in page["records"]} <= {"upload", "query"}
+    documented = {d for d in contract.documented() if d[0].startswith("/audit")}
+    assert documented - contract.seen == set()
