@@ -23,8 +23,8 @@ from server.db.database import create_engine
 from server.routes.openapi import OPENAPI
 from tests.auth_helpers import PASSWORD, bearer, create_user, token_for
 from tests.conftest import authed_client
-from tests.server.routes.test_openapi_contract import Contract
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
+from tests.server.routes.test_openapi_contract import Contract
 
 ACCEPT_DICOM = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
 
