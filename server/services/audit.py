@@ -33,6 +33,8 @@ from server.db.database import aware, utcnow
 log = logging.getLogger("cirrus.audit")
 
 RETRY_SECONDS = (0.2, 1.0, 5.0)
+# How long the writer waits after the first entry of a batch for more to arrive.
+LINGER_SECONDS = 0.1
 PATIENT_CACHE_SIZE = 10000
 EXPORT_LIMIT = 100000
 COLUMNS = ["id", "at", "actor_user_id", "actor", "acting_for_institution_id", "token_id", "share_id",
@@ -115,9 +117,11 @@ async def ingest_listener(ctx: AppContext, study_uid: str, series_uids: set[str]
 class AuditWriter:
     """Bounded queue → batched inserts, one task per process."""
 
-    def __init__(self, ctx: AppContext, queue_size: int = 10000, batch_size: int = 500) -> None:
+    def __init__(self, ctx: AppContext, queue_size: int = 10000, batch_size: int = 500,
+                 linger: float = LINGER_SECONDS) -> None:
         self.ctx = ctx
         self.batch_size = batch_size
+        self.linger = linger
         self.queue: asyncio.Queue[AuditEntry] = asyncio.Queue(maxsize=queue_size)
         self.written = 0
         self.dropped = 0
@@ -163,6 +167,8 @@ class AuditWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self.queue.get()]
+            if self.linger > 0 and self.queue.qsize() < self.batch_size:
+                await asyncio.sleep(self.linger)  # gather a batch: one transaction for many requests
             while len(batch) < self.batch_size and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
