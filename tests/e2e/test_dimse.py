@@ -72,7 +72,7 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
     server = LiveServer(env, data).start()
     dimse = DimseProcess(env, data / "dimse.log").start()
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as http:
             yield Site(env, http, dimse)
     finally:
         dimse.stop()
@@ -222,7 +222,7 @@ def test_refusals_unknown_ae_conflict_tenant_and_destination(sqlite_url: str, tm
         assert "Store Response (Unknown Status: 0x111)" in conflict.stderr, conflict.stderr
         assert "refused (0x0111)" in dimse.output()
         study, series, sop = _uids(big)
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as http:
             r = http.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}",
                          headers={"Accept": ANY_SYNTAX})
             assert r.status_code == 200
@@ -347,7 +347,7 @@ def test_embedded_scp_in_serve_accepting_any_caller(database_url: str, tmp_path:
                                str(ct)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         study, _, sop = _uids(ct)
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as http:
             found = http.get(f"/dicom-web/studies/{study}/instances").json()
         assert [first(i, "00080018") for i in found] == [sop]
     finally:
