@@ -37,6 +37,8 @@ RETRY_SECONDS = (0.2, 1.0, 5.0)
 LINGER_SECONDS = 0.1
 PATIENT_CACHE_SIZE = 10000
 EXPORT_LIMIT = 100000
+LIMITS = {"path": 512, "detail": 512, "actor": 128, "client_address": 64, "method": 8, "patient_id": 64,
+          "study_uid": 64, "auth_method": 16, "action": 32, "outcome": 16}
 COLUMNS = ["id", "at", "actor_user_id", "actor", "acting_for_institution_id", "token_id", "share_id",
            "auth_method", "client_address", "action", "outcome", "status", "patient_id", "study_uid",
            "method", "path", "detail"]
@@ -77,10 +79,8 @@ class AuditEntry:
 
     def row(self) -> dict[str, Any]:
         out = asdict(self)
-        out["path"] = out["path"][:512]
-        out["detail"] = out["detail"][:512]
-        out["actor"] = out["actor"][:128]
-        out["client_address"] = out["client_address"][:64]
+        for name, size in LIMITS.items():  # never let one long value fail a whole batch
+            out[name] = out[name][:size]
         return out
 
 
@@ -187,10 +187,20 @@ class AuditWriter:
                 return
             except Exception as exc:  # the database is down or refuses: retry, then drop loudly
                 if pause is None:
-                    self._drop(batch, f"writing failed {attempt + 1} times: {exc}")
+                    await self._write_one_by_one(batch, f"writing failed {attempt + 1} times: {exc}")
                     return
                 log.warning("audit write failed (%s); retrying in %.1f s", exc, pause)
                 await asyncio.sleep(pause)
+
+    async def _write_one_by_one(self, batch: list[AuditEntry], why: str) -> None:
+        """Last resort: each entry alone, so that one the database refuses does not take the others."""
+        for entry in batch:
+            try:
+                async with self.ctx.write() as conn:
+                    await conn.execute(insert(AuditRecord), [entry.row()])
+                self.written += 1
+            except Exception:
+                self._drop([entry], why)
 
     async def _fill_patients(self, batch: Iterable[AuditEntry]) -> None:
         wanted = {e.study_uid for e in batch if e.study_uid and not e.patient_id} - set(self._patients)

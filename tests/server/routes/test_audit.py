@@ -19,8 +19,10 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.auth.principal import Role
+from server.context import open_context
 from server.db.database import create_engine
 from server.routes.openapi import OPENAPI
+from server.services.audit import AuditEntry, AuditWriter
 from tests.auth_helpers import PASSWORD, bearer, create_user, token_for
 from tests.conftest import authed_client
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
@@ -272,3 +274,32 @@ def test_answers_match_the_openapi_document(client: TestClient) -> None:
     assert page["records"] and {r["action"] for r in page["records"]} <= {"upload", "query"}
     documented = {d for d in contract.documented() if d[0].startswith("/audit")}
     assert documented - contract.seen == set()
+
+
+async def test_a_full_queue_counts_and_logs_every_drop(database_url: str, settings_factory,  # type: ignore[no-untyped-def]
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    async with open_context(settings_factory(database_url)) as ctx:
+        writer = AuditWriter(ctx, queue_size=2, batch_size=10, linger=0)
+        writer.start()
+        held, release = threading.Event(), threading.Event()
+        holder = threading.Thread(target=_hold_audit_table, args=(database_url, held, release))
+        holder.start()
+        try:
+            assert await asyncio.to_thread(held.wait, 10)
+            writer.record(AuditEntry(action="view", outcome="success", path="/first"))
+            await asyncio.sleep(0.2)  # the writer takes the first one and waits for the table
+            for n in range(5):
+                writer.record(AuditEntry(action="view", outcome="success", path=f"/p{n}",
+                                         method="VERYLONGMETHOD"))
+            assert writer.dropped == 3
+        finally:
+            release.set()
+            await asyncio.to_thread(holder.join)
+        await writer.drain()
+        assert (writer.written, writer.dropped) == (3, 3)
+        dropped = [r.getMessage() for r in caplog.records if "audit record dropped" in r.getMessage()]
+        assert len(dropped) == 3 and "/p2" in dropped[0] and "the audit queue is full" in dropped[0]
+        await writer.stop()
+        async with ctx.engine.connect() as conn:
+            paths = (await conn.execute(text("SELECT path, method FROM audit_log ORDER BY id"))).all()
+        assert [tuple(p) for p in paths] == [("/first", ""), ("/p0", "VERYLONG"), ("/p1", "VERYLONG")]
