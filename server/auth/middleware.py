@@ -84,6 +84,7 @@ class AuthMiddleware:
         try:
             principal = await self.auth.authorize(ctx, conn)
         except AppError as exc:
+            scope["auth_refusal"] = exc.message  # the audit log records why
             await app_error_response(exc)(scope, receive, send)
             return
         if principal is not None:

@@ -73,5 +73,6 @@ class AuditMiddleware:
                 writer.record(AuditEntry(
                     action=classified.action, outcome=outcome, status=status,
                     client_address=client_address(scope), method=scope["method"],
-                    path=_path(scope), study_uid=study_uid, patient_id=patient_id, detail=note.detail,
+                    path=_path(scope), study_uid=study_uid, patient_id=patient_id,
+                    detail=note.detail or str(scope.get("auth_refusal", "")),
                 ).with_principal(principal if isinstance(principal, Principal) else None))

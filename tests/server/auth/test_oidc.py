@@ -205,10 +205,15 @@ def test_jwt_bearer_on_a_dicomweb_query_end_to_end(database_url: str, settings_f
             engine = create_engine(database_url)
             try:
                 async with engine.connect() as conn:
-                    result = await conn.execute(text("SELECT actor, auth_method, status FROM audit_log ORDER BY id"))
+                    result = await conn.execute(text(
+                        "SELECT actor, auth_method, status, detail FROM audit_log ORDER BY id"))
                     return [tuple(row) for row in result]
             finally:
                 await engine.dispose()
 
-        assert c.portal.call(rows) == [("dr.li", "oidc", 200), ("", "", 401), ("", "", 401),  # type: ignore[union-attr]
-                                       ("dr.li", "oidc", 403)]
+        assert c.portal.call(rows) == [  # type: ignore[union-attr]
+            ("dr.li", "oidc", 200, ""),
+            ("", "", 401, "OIDC access token refused: token expired"),
+            ("", "", 401, "OIDC access token refused: token is for another audience"),
+            ("dr.li", "oidc", 403, "the role 'reporting_doctor' may not do this"),
+        ]
