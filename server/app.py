@@ -17,7 +17,9 @@ from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
-from server.routes import accounts, api, qido, reading, rendered, shares, spa, stow, wado
+from server.routes import accounts, api, audit, qido, reading, rendered, shares, spa, stow, wado
+from server.routes.audit_record import AuditMiddleware
+from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
 from server.shares.middleware import ShareGuardMiddleware
@@ -74,18 +76,24 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 analysis = AnalysisBackground(ctx, settings.workers if host else 0)
                 await analysis.start()
                 app.state.ctx = ctx
+                app.state.audit = AuditWriter(ctx, settings.audit_queue_size, settings.audit_batch_size)
+                app.state.audit.start()
+                ctx.ingest_listeners.append(ingest_listener)
                 try:
                     embedded = settings.dimse_embedded and host
                     async with _embedded_scp(ctx) if embedded else contextlib.nullcontext():
                         yield
                 finally:
                     await analysis.stop()
+                    ctx.ingest_listeners.remove(ingest_listener)
+                    await app.state.audit.stop()
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
     routes = [
         Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
+        *audit.routes,
         Mount("/api", routes=[*accounts.routes, *shares.routes, *api.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
@@ -99,6 +107,8 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
         ),
+        # Outside authentication, so refused credentials (401) are audited too.
+        Middleware(AuditMiddleware),
         Middleware(errors.CatchAllMiddleware),
         # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
         Middleware(AuthMiddleware, authenticator=auth),

@@ -150,6 +150,40 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Upload limit of the gateway in KiB/s (0: no limit)."
     )
 
+    oidc_issuer: str = Field(
+        default="", description="Issuer (`iss`) of accepted OIDC access tokens (JWTs); empty turns OIDC off."
+    )
+    oidc_audience: str = Field(default="", description="Required audience (`aud`) of OIDC access tokens.")
+    oidc_jwks_url: str = Field(default="", description="URL of the issuer's JSON Web Key Set.")
+    oidc_jwks_file: str = Field(default="", description="A JSON Web Key Set file (instead of oidc_jwks_url).")
+    oidc_institution_claim: str = Field(
+        default="institution", description="Claim naming the caller's institution (dotted path, e.g. `org.id`)."
+    )
+    oidc_role_claim: str = Field(
+        default="role", description="Claim naming the caller's role (dotted path, e.g. `realm_access.roles`)."
+    )
+    oidc_institution_map: str = Field(
+        default="", description="Claim value → institution id, e.g. `hosp-a=2,hosp-b=3`; empty means the "
+        "claim holds the institution id."
+    )
+    oidc_role_map: str = Field(
+        default="", description="Claim value → Cirrus role, e.g. `radiologist=reporting_doctor`; empty means "
+        "the claim holds the role name."
+    )
+    oidc_algorithms: str = Field(default="RS256,ES256", description="Accepted JWS algorithms (asymmetric only).")
+    oidc_leeway_seconds: float = Field(default=30.0, ge=0, description="Clock skew allowed on exp/nbf/iat.")
+    oidc_jwks_max_age_seconds: float = Field(
+        default=3600.0, gt=0, description="The key set is fetched again after this long."
+    )
+    oidc_jwks_min_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="A token with an unknown key id fetches the key set at most this often."
+    )
+    audit_queue_size: int = Field(
+        default=10000, ge=1, description="Audit records waiting to be written; beyond it they are counted "
+        "as dropped and logged."
+    )
+    audit_batch_size: int = Field(default=500, ge=1, description="Audit records written per transaction.")
+
     @property
     def resolved_gateway_spool_dir(self) -> Path:
         return self.gateway_spool_dir or self.data_dir / "gateway"

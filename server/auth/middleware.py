@@ -64,6 +64,8 @@ class Authenticator:
             raise Unauthenticated("sign in, or send an API token (Authorization: Bearer)")
         refusal = rules.refusal(principal, method, path)
         if refusal:
+            # Known but not allowed: the audit log records who was refused (the route never runs).
+            conn.scope["principal"] = principal
             raise Forbidden(refusal)
         return principal
 
@@ -82,6 +84,7 @@ class AuthMiddleware:
         try:
             principal = await self.auth.authorize(ctx, conn)
         except AppError as exc:
+            scope["auth_refusal"] = exc.message  # the audit log records why
             await app_error_response(exc)(scope, receive, send)
             return
         if principal is not None:

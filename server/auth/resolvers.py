@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 
 from server.app_errors import Forbidden, Unauthenticated
 from server.auth.login import check_password
+from server.auth.oidc import OidcResolver
 from server.auth.principal import AuthMethod, Principal, Role, Scope
 from server.auth.secrets import TOKEN_PREFIX, digest, same, scopes_of
 from server.auth.sessions import COOKIE, CSRF_HEADER
@@ -219,4 +220,6 @@ def default_resolvers(ctx_settings: Any, cache: DecisionCache) -> list[Resolver]
     resolvers: list[Resolver] = [TokenResolver(cache), ShareResolver(), SessionResolver(cache)]
     if ctx_settings.auth_basic:
         resolvers.append(BasicResolver(cache))
+    if ctx_settings.oidc_issuer:
+        resolvers.append(OidcResolver(ctx_settings))
     return resolvers

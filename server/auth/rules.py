@@ -57,6 +57,8 @@ RULES: list[Rule] = [
     _rule("*", r"/api/tokens(/[^/]+)?", Scope.ADMIN),
     # Accounts and institutions: administrators (institution admins within their institution).
     _rule("*", r"/api/(users|institutions)(/[^/]+)?", Scope.ADMIN, ADMINS),
+    # The audit log: administrators of the whole alliance only.
+    _rule("GET HEAD", r"/api/audit(/export\.(csv|xml))?", Scope.ADMIN, frozenset({Role.ADMIN})),
     # DICOMweb and WADO-URI.
     _rule("GET HEAD OPTIONS", r"/(dicom-web|wado)(/.*)?", Scope.READ),
     _rule("POST", r"/dicom-web/studies(/[^/]+)?", Scope.STOW, NOT_READ_ONLY),

@@ -14,12 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server.app_errors import InvalidInput, PayloadTooLarge, Unauthenticated
+from server.app_errors import AppError, InvalidInput, PayloadTooLarge, Unauthenticated
 from server.auth import accounts, api_tokens, login, sessions
 from server.auth.middleware import Authenticator
 from server.auth.principal import AuthMethod
-from server.auth.resolvers import client_address, session_key
+from server.auth.resolvers import client_address, session_key, user_principal
+from server.errors import status_for
 from server.http import ctx_of, json_response, principal_of
+from server.routes.audit_record import writer_of
+from server.services.audit import record_sign_in
 
 JSON = "application/json"
 MAX_BODY = 64 * 1024
@@ -67,7 +70,15 @@ async def sign_in(request: Request) -> Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise InvalidInput("send {\"username\": ..., \"password\": ...}")
-    user = await login.check_password(ctx, username, password, client_address(request))
+    address = client_address(request)
+    try:
+        user = await login.check_password(ctx, username, password, address)
+    except AppError as exc:
+        record_sign_in(writer_of(request.scope), username=username, ok=False, client_address=address,
+                       reason=exc.message, status=status_for(exc))
+        raise
+    record_sign_in(writer_of(request.scope), username=username, ok=True, client_address=address,
+                   principal=user_principal(user, AuthMethod.SESSION))
     previous = request.cookies.get(sessions.COOKIE)
     cookie, csrf = await sessions.start_session(ctx, user, client_address(request), previous)
     if previous:

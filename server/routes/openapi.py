@@ -14,7 +14,7 @@ from typing import Any
 
 from quant import Source
 from server.reading.states import RequestState
-from server.routes import openapi_accounts, openapi_reading, openapi_shares
+from server.routes import openapi_accounts, openapi_audit, openapi_reading, openapi_shares
 from server.workflow.jobs import M0_MISSING, PARAMETERS
 from server.workflow.states import TRANSITIONS, JobState
 
@@ -427,12 +427,13 @@ OPENAPI: dict[str, Any] = {
         **openapi_reading.PATHS,
         **openapi_accounts.PATHS,
         **openapi_shares.PATHS,
+        **openapi_audit.PATHS,
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **_json_body({"type": "object"})}}}},
     },
     "components": {"schemas": {**SCHEMAS, **openapi_reading.SCHEMAS, **openapi_accounts.SCHEMAS,
-                               **openapi_shares.SCHEMAS}},
+                               **openapi_shares.SCHEMAS, **openapi_audit.SCHEMAS}},
 }
 
 

@@ -1,0 +1,58 @@
+"""Route and method → audit action and study (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.services.audit_actions import classify, outcome_of
+
+S = "1.2.3.4"
+CASES = [
+    ("GET", "/dicom-web/studies", b"PatientID=X", ("query", "")),
+    ("GET", f"/dicom-web/studies/{S}/series", b"", ("query", S)),
+    ("GET", f"/dicom-web/studies/{S}/series/5.6/instances", b"", ("query", S)),
+    ("GET", f"/dicom-web/studies/{S}", b"", ("download", S)),
+    ("GET", f"/dicom-web/studies/{S}/series/5.6/instances/7.8", b"", ("download", S)),
+    ("GET", f"/dicom-web/studies/{S}/metadata", b"", ("view", S)),
+    ("GET", f"/dicom-web/studies/{S}/series/5.6/instances/7.8/frames/1", b"", ("view", S)),
+    ("GET", f"/dicom-web/studies/{S}/series/5.6/instances/7.8/bulk/7FE00010", b"", ("download", S)),
+    ("GET", f"/dicom-web/studies/{S}/rendered", b"", ("view", S)),
+    ("GET", f"/dicom-web/studies/{S}/series/5.6/thumbnail", b"", ("view", S)),
+    ("POST", "/dicom-web/studies", b"", ("upload", "")),
+    ("POST", f"/dicom-web/studies/{S}", b"", ("upload", S)),
+    ("DELETE", f"/dicom-web/studies/{S}/series/5.6", b"", ("delete", S)),
+    ("GET", "/wado", f"requestType=WADO&studyUID={S}&contentType=application/dicom".encode(), ("download", S)),
+    ("GET", "/wado", f"requestType=WADO&studyUID={S}".encode(), ("view", S)),
+    ("POST", "/api/uploads", b"", ("upload", "")),
+    ("GET", "/api/jobs", b"", ("query", "")),
+    ("GET", "/api/jobs/3", b"", ("view", "")),
+    ("GET", "/api/jobs/3/report.pdf", b"", ("download", "")),
+    ("POST", "/api/jobs/3/start", b"", ("change", "")),
+    ("DELETE", "/api/jobs/3", b"", ("delete", "")),
+    ("DELETE", f"/api/reading/requests/4/studies/{S}", b"", ("change", S)),
+    ("POST", "/api/auth/logout", b"", ("logout", "")),
+    ("POST", "/api/shares/abc/exchange", b"", ("login", "")),
+    ("POST", "/api/users", b"", ("admin", "")),
+    ("GET", "/api/audit", b"", ("query", "")),
+    ("GET", "/api/audit/export.xml", b"", ("download", "")),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "query", "expected"), CASES)
+def test_classify(method: str, path: str, query: bytes, expected: tuple[str, str]) -> None:
+    found = classify(method, path, query)
+    assert found is not None and (found.action.value, found.study_uid) == expected
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/"), ("GET", "/assets/app.js"), ("GET", "/dicom-web"), ("GET", "/dicom-web/"),
+    ("OPTIONS", "/dicom-web/studies"), ("GET", "/api/openapi.json"), ("GET", "/api/events"),
+    ("POST", "/api/auth/login"), ("GET", "/s/abc"),
+])
+def test_not_audited(method: str, path: str) -> None:
+    assert classify(method, path) is None
+
+
+def test_outcomes() -> None:
+    assert [outcome_of(s) for s in (200, 204, 302, 400, 401, 403, 404, 409, 500, 0)] == [
+        "success", "success", "success", "refused", "denied", "denied", "not_found", "refused", "error", "error"]
