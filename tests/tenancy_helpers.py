@@ -5,26 +5,19 @@ services the routes and the CLI use), sent as ``Authorization: Bearer`` through 
 authentication middleware, so 401 and 403 come from the app itself. A caller without credentials
 is ``anon``.
 
-Share principals have no credential of their own until the share links of branch ``shares`` land:
-``ShareHeaderResolver`` plugs into the middleware's ordered resolvers (the extension point shares
-use) and turns ``x-cirrus-test-share: <institution>,<study uid>`` into the share principal the
-share resolver will make. It is the only stand-in here; replace it with a real share token then.
+The share principal is a real share link of the tests' study, its code exchanged for a ``shr_``
+token (``tests/server/test_tenancy.py``'s ground).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import HTTPConnection
-
 from server.app import create_app
-from server.auth.middleware import Authenticator
-from server.auth.principal import AuthMethod, Principal, Role, Scope
+from server.auth.principal import Role
 from server.context import AppContext
 from server.settings import Settings
 from tests.auth_helpers import bearer, create_user, token_for
-
-SHARE_HEADER = "x-cirrus-test-share"
 
 # name -> (role, institution key, token scope); institution "A", "B" or "default"
 CALLERS: dict[str, tuple[Role, str, str]] = {
@@ -36,23 +29,9 @@ CALLERS: dict[str, tuple[Role, str, str]] = {
 }
 
 
-class ShareHeaderResolver:
-    """The share principal of a test header (until branch ``shares`` brings real share tokens)."""
-
-    async def __call__(self, ctx: AppContext, conn: HTTPConnection) -> Principal | None:
-        raw = conn.headers.get(SHARE_HEADER)
-        if not raw:
-            return None
-        institution, study_uid = raw.split(",", 1)
-        return Principal(method=AuthMethod.SHARE, institution_id=int(institution), role=Role.READ_ONLY,
-                         username="share", share_id=1, share_study_uid=study_uid, scopes=frozenset({Scope.READ}))
-
-
 def tenancy_app(settings: Settings) -> Any:
-    """The app with the real middleware and, last in its resolver list, ``ShareHeaderResolver``."""
-    auth = Authenticator(settings)
-    auth.resolvers.append(ShareHeaderResolver())
-    return create_app(settings, authenticator=auth)
+    """The app as it runs: the real authentication middleware and resolvers (share tokens included)."""
+    return create_app(settings)
 
 
 async def make_callers(ctx: AppContext, institutions: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -64,7 +43,3 @@ async def make_callers(ctx: AppContext, institutions: dict[str, int]) -> dict[st
         out[name] = {"headers": bearer(await token_for(ctx, user, scope=scope)), "user_id": user.id,
                      "institution_id": institution}
     return out
-
-
-def share_headers(institution_id: int, study_uid: str) -> dict[str, str]:
-    return {SHARE_HEADER: f"{institution_id},{study_uid}"}

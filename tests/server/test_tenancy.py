@@ -35,7 +35,7 @@ from server.db.analysis import AnalysisJob
 from server.db.archive import Institution, Study
 from server.db.database import utcnow
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
-from tests.tenancy_helpers import make_callers, share_headers, tenancy_app
+from tests.tenancy_helpers import make_callers, tenancy_app
 
 CALLERS = ["anon", "ro_a", "doc_b", "iadm_b", "doc_a", "admin"]  # the order requests are sent in
 A_SIDE = {"ro_a", "doc_a"}
@@ -62,6 +62,7 @@ class World:
     studies: dict[str, StudyRef] = field(default_factory=dict)
     jobs: dict[str, int] = field(default_factory=dict)
     reading_request: int = 0
+    share: dict[str, str] = field(default_factory=dict)  # a real share link of A1: id, code, token
     callers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_(self, who: str | None) -> dict[str, str]:
@@ -69,7 +70,7 @@ class World:
         if who is None or who == "anon":
             return {}
         if who == "share_a":
-            return share_headers(self.a, self.studies["A1"].uid)
+            return {"authorization": f"Bearer {self.share['token']}"}
         return dict(self.callers[who]["headers"])
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -162,7 +163,19 @@ def world(database_url: str, settings_factory) -> Iterator[World]:  # type: igno
                         headers=world.as_("doc_a"))
         assert r.status_code == 201, r.text
         world.reading_request = r.json()["id"]
+        world.share = new_share(world)
+        r = client.post(f"/api/shares/{world.share['id']}/exchange", json={"code": world.share["code"]})
+        assert r.status_code == 200, r.text
+        world.share["token"] = r.json()["token"]
         yield world
+
+
+def new_share(world: World) -> dict[str, str]:
+    """A real share link of A1, made by A's doctor: {"id", "code"}."""
+    r = world.client.post(f"/api/studies/{world.studies['A1'].uid}/shares",
+                          json={"expires_in_days": 7}, headers=world.as_("doc_a"))
+    assert r.status_code == 201, r.text
+    return {"id": r.json()["id"], "code": r.json()["code"]}
 
 
 # -- the route table ----------------------------------------------------------------------------------
@@ -316,6 +329,19 @@ def new_institution(world: World, who: str) -> Req:
     return Req(json={"name": f"Clinic {who} {uuid.uuid4().hex[:6]}"})
 
 
+def share(**req: Any) -> Target:
+    return lambda world, who: Req(params={"share": world.share["id"], "sop": world.studies["A1"].sops[0],
+                                          "study": world.studies["A1"].uid}, **req)
+
+
+def fresh_share(world: World, who: str) -> Req:
+    return Req(params={"share": new_share(world)["id"]})
+
+
+def right_code(world: World, who: str) -> Req:
+    return Req(params={"share": world.share["id"]}, json={"code": world.share["code"]})
+
+
 STORE = expect({200}, ro_a={403}, b_side={200})
 STORE_INTO_A = expect({200}, ro_a={403}, b_side={409})
 DELETE = expect({204}, ro_a={403}, doc_a={403}, b_side=None) | {"doc_b": {403}, "iadm_b": {404}}
@@ -400,6 +426,22 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     ("/api/users/{user_id}", "PATCH"): (a_user, ADMINS_ONLY(OK, other={403, 404})),
     ("/api/institutions", "GET"): (plain(), ADMINS_ONLY(OK)),
     ("/api/institutions", "POST"): (new_institution, ADMINS_ONLY({201}, other={403})),
+    # share links: staff of the owning institution manage them; the code is exchanged by anyone (public);
+    # the patient's view takes the exchanged token only (tests/server/shares)
+    ("/api/studies/{study}/shares", "POST"): (lambda world, who: Req(params={"study": world.studies["A1"].uid},
+                                                                        json={"expires_in_days": 7}),
+                                              expect({201}, ro_a={403})),
+    ("/api/studies/{study}/shares", "GET"): (a1("study"), expect(OK, ro_a={200, 403})),
+    ("/api/shares/{share}", "DELETE"): (fresh_share, expect(OK, ro_a={403})),
+    ("/api/shares/{share}/qr.png", "GET"): (share(), expect(OK, ro_a={200, 403})),
+    ("/api/shares/{share}/qr.svg", "GET"): (share(), expect(OK, ro_a={200, 403})),
+    ("/api/shares/{share}/exchange", "POST"): (right_code, {c: OK for c in CALLERS}),
+    ("/api/shares/{share}/view", "GET"): (share(), expect({404}, b_side={404})),
+    ("/api/shares/{share}/documents/{sop}", "GET"): (share(), expect({404}, b_side={404})),
+    # the audit log: administrators of the whole alliance only
+    ("/api/audit", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),
+    ("/api/audit/export.csv", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),
+    ("/api/audit/export.xml", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),
     # /api/reading
     ("/api/reading/requests", "GET"): (plain(), visible_to_all(OK)),
     ("/api/reading/requests", "POST"): (lambda world, who: Req(json={"study_uids": [world.studies["A1"].uid]}),
@@ -427,6 +469,11 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     ("/", "GET"): (plain(), PUBLIC),
     ("/{path:path}", "GET"): (lambda world, who: Req(params={"path": "favicon.ico"}), PUBLIC),
 }
+
+
+# Answers that name a study to whoever holds its credential: the share code is that credential (any
+# caller who has it is the patient, or someone the patient gave it to).
+CREDENTIAL_ANSWERS = {("/api/shares/{share}/exchange", "POST")}
 
 
 def missing_rules(app: Any) -> list[tuple[str, str]]:
@@ -482,7 +529,8 @@ def test_route_matrix(world: World) -> None:
                                 f"{r.text[:160]}")
             if r.status_code == 401:
                 assert r.headers.get("www-authenticate", "").startswith("Bearer")
-            found = leaks(r.content, forbidden_markers(world, who), sent)
+            hidden = set() if (path, method) in CREDENTIAL_ANSWERS else forbidden_markers(world, who)
+            found = leaks(r.content, hidden, sent)
             if found:
                 failures.append(f"{method} {path} as {who}: answer holds {found}")
     assert not failures, "\n".join(failures)
@@ -566,7 +614,10 @@ def test_caches_do_not_bypass_the_rule(world: World) -> None:
 
 def test_share_principal_sees_exactly_its_study_read_only(world: World) -> None:
     a1, b1 = world.studies["A1"], world.studies["B1"]
-    assert _uids(_qido(world, "share_a", "/dicom-web/studies")) == {a1.uid}
+    # Only the shared study's own resources answer (the share guard); an archive search does not.
+    assert {i["0020000E"]["Value"][0] for i in _qido(world, "share_a", f"/dicom-web/studies/{a1.uid}/series")} == {
+        a1.series}
+    assert world.client.get("/dicom-web/studies", headers=world.as_("share_a")).status_code == 404
     assert world.client.get(f"/dicom-web/studies/{a1.uid}/metadata", headers=world.as_("share_a")).status_code == 200
     assert world.client.get(f"/dicom-web/studies/{b1.uid}/metadata", headers=world.as_("share_a")).status_code == 404
     bg = world.studies["BG"]  # granted to the share's institution, but not shared
@@ -574,7 +625,7 @@ def test_share_principal_sees_exactly_its_study_read_only(world: World) -> None:
     assert world.client.delete(f"/dicom-web/studies/{a1.uid}", headers=world.as_("share_a")).status_code == 403
     assert stow(world, "share_a", [instance_bytes(a1.uid, a1.series, pydicom.uid.generate_uid(),
                                                          a1.patient)]).status_code == 403
-    assert world.client.get("/api/jobs", headers=world.as_("share_a")).json()["jobs"] == []
+    assert world.client.get("/api/jobs", headers=world.as_("share_a")).status_code == 404
 
 
 def test_job_lists_and_events_are_scoped(world: World) -> None:
