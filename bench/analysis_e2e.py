@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT.parent / "shared" / "data" / "asl" / "siemens" / "pcasl2d"
 sys.path.insert(0, str(ROOT))
 
+from bench.common import BENCH_ADMIN_PASSWORD, cirrus_token  # noqa: E402
 from dicomweb.multipart import closing, new_boundary, part_header  # noqa: E402
 
 
@@ -61,6 +62,7 @@ def start_server(data_dir: Path, database_url: str, quiet: float) -> tuple[subpr
         CIRRUS_DATABASE_URL=database_url,
         CIRRUS_WORKERS="1",
         CIRRUS_STABLE_SECONDS=str(quiet),
+        CIRRUS_ADMIN_PASSWORD=BENCH_ADMIN_PASSWORD,
         PYTHONPATH=str(ROOT),
     )
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115  (lives as long as the server)
@@ -136,7 +138,8 @@ def _measure(data_dir: Path, url: str, quiet: float, files: list[Path], study: s
     proc, base = start_server(data_dir, url, quiet)
     try:
         body, ctype = stow_body(files)
-        with httpx.Client(base_url=base, timeout=120) as http:
+        token = cirrus_token(base)
+        with httpx.Client(base_url=base, timeout=120, headers={"Authorization": f"Bearer {token}"}) as http:
             t0 = time.perf_counter()
             r = http.post("/dicom-web/studies", content=body, headers={"content-type": ctype})
             r.raise_for_status()

@@ -6,6 +6,7 @@ client caps near 200 requests/s on this kind of machine and would measure itself
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
@@ -37,6 +39,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# The first admin's password of the Cirrus servers the benchmarks start (CIRRUS_ADMIN_PASSWORD).
+BENCH_ADMIN_PASSWORD = "Bench-admin-pw-1"
+
+
+def cirrus_token(base_url: str, password: str = BENCH_ADMIN_PASSWORD) -> str:
+    """Sign in to a Cirrus at ``base_url`` as ``admin`` and mint an API token (sent as a Bearer)."""
+
+    def post(path: str, body: dict[str, str], headers: dict[str, str]) -> tuple[dict[str, Any], Any]:
+        req = urllib.request.Request(f"{base_url}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read()), r.headers
+
+    signed, headers = post("/api/auth/login", {"username": "admin", "password": password}, {})
+    cookie = next(c.split(";")[0] for c in headers.get_all("Set-Cookie") if c.startswith("cirrus_session="))
+    made, _ = post("/api/tokens", {"scope": "admin", "name": "bench"},
+                   {"Cookie": cookie, "X-CSRF-Token": signed["csrf_token"]})
+    return str(made["secret"])
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> None:
@@ -217,7 +239,7 @@ function init(args)
 end
 request = function()
   i = i + 1
-  return wrk.format("GET", paths[(i %% #paths) + 1], {["Accept"] = "%(accept)s"})
+  return wrk.format("GET", paths[(i %% #paths) + 1], {["Accept"] = "%(accept)s"%(extra)s})
 end
 """
 
@@ -251,15 +273,19 @@ def _latency_ms(text: str) -> float:
 
 
 def wrk(
-    base_url: str, paths: Sequence[str], accept: str, seconds: float = 10.0, connections: int = 8, threads: int = 2
+    base_url: str, paths: Sequence[str], accept: str, seconds: float = 10.0, connections: int = 8, threads: int = 2,
+    headers: Sequence[str] = (),
 ) -> WrkRun:
-    """GET ``paths`` round-robin against ``base_url`` for ``seconds`` with ``connections`` kept alive."""
+    """GET ``paths`` round-robin against ``base_url`` for ``seconds`` with ``connections`` kept alive
+    (``headers``: more ``Name: value`` lines, e.g. ``Authorization``)."""
     require("wrk")
     with tempfile.TemporaryDirectory() as tmp:
         paths_file = Path(tmp) / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
         script = Path(tmp) / "cycle.lua"
-        script.write_text(WRK_SCRIPT % {"paths": paths_file, "threads": threads, "accept": accept.replace('"', '\\"')})
+        extra = "".join(f', ["{n.strip()}"] = "{v.strip()}"' for n, _, v in (h.partition(":") for h in headers))
+        script.write_text(WRK_SCRIPT % {"paths": paths_file, "threads": threads, "accept": accept.replace('"', '\\"'),
+                                        "extra": extra})
         argv = [
             "wrk",
             "-t",

@@ -29,6 +29,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,12 @@ if __package__ in (None, ""):
 
 from bench import synth  # noqa: E402
 from bench.common import (  # noqa: E402
+    BENCH_ADMIN_PASSWORD,
     FRAME_ACCEPT,
     INSTANCE_ACCEPT,
     ROOT,
     Process,
+    cirrus_token,
     curl,
     free_port,
     percentile,
@@ -73,6 +76,7 @@ class CirrusDefaults:
         self.work = work
         self.port = free_port()
         self.process: Process | None = None
+        self.auth: list[str] = []  # the Authorization header of an admin token minted at start
 
     @property
     def dicomweb_url(self) -> str:
@@ -81,7 +85,8 @@ class CirrusDefaults:
     def start(self) -> CirrusDefaults:
         self.work.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
-        env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "PYTHONPATH": str(ROOT)})
+        env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "PYTHONPATH": str(ROOT),
+                    "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
         log = self.work / "cirrus.log"
         self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"http://127.0.0.1:{self.port}/", 90)
@@ -94,6 +99,7 @@ class CirrusDefaults:
             if done and done >= text.count("Started server process"):
                 break
             time.sleep(0.2)
+        self.auth = [f"Authorization: Bearer {cirrus_token(f'http://127.0.0.1:{self.port}')}"]
         return self
 
     def stop(self) -> None:
@@ -109,9 +115,10 @@ def instance_url(base: str, study: synth.StudyInfo, series: str, sop: str) -> st
     return f"{base}/studies/{study.study_uid}/series/{series}/instances/{sop}"
 
 
-def delete_study(name: str, base: str, study_uid: str) -> None:
+def delete_study(name: str, base: str, study_uid: str, auth: list[str]) -> None:
     if name == "Cirrus":
-        req = urllib.request.Request(f"{base}/studies/{study_uid}", method="DELETE")
+        req = urllib.request.Request(f"{base}/studies/{study_uid}", method="DELETE",
+                                     headers=dict(h.split(": ", 1) for h in auth))
         with urllib.request.urlopen(req, timeout=120) as r:
             r.read()
         return
@@ -127,10 +134,13 @@ def delete_study(name: str, base: str, study_uid: str) -> None:
 
 
 def measure(name: str, base: str, study: synth.StudyInfo, bodies: list[Path], boundary: str,
-            frames_n: int, rendered_n: int, stow_again: bool) -> tuple[dict[str, Any], list[str]]:
+            frames_n: int, rendered_n: int, stow_again: bool, auth: Sequence[str] = ()
+            ) -> tuple[dict[str, Any], list[str]]:
+    """``auth``: header lines every request carries (Cirrus: its token)."""
     out: dict[str, Any] = {}
     notes: list[str] = []
-    stow_headers = [f"Content-Type: {stow_content_type(boundary)}", f"Accept: {JSON_ACCEPT}"]
+    auth = list(auth)
+    stow_headers = [f"Content-Type: {stow_content_type(boundary)}", f"Accept: {JSON_ACCEPT}", *auth]
 
     def stow() -> float | None:
         run = curl([f"{base}/studies"] * len(bodies), headers=stow_headers, parallel=4, uploads=bodies)
@@ -141,12 +151,12 @@ def measure(name: str, base: str, study: synth.StudyInfo, bodies: list[Path], bo
 
     out["stow_instances_per_s"] = stow()
     if stow_again:
-        delete_study(name, base, study.study_uid)
+        delete_study(name, base, study.study_uid, auth)
         out["stow_again_instances_per_s"] = stow()
 
     meta = [f"{base}/studies/{study.study_uid}/series/{s.series_uid}/metadata" for s in study.series]
-    first = curl(meta, headers=[f"Accept: {JSON_ACCEPT}"])
-    warm = curl(meta * 3, headers=[f"Accept: {JSON_ACCEPT}"])
+    first = curl(meta, headers=[f"Accept: {JSON_ACCEPT}", *auth])
+    warm = curl(meta * 3, headers=[f"Accept: {JSON_ACCEPT}", *auth])
     if first.ok and warm.ok:
         out["metadata_first_ms"] = percentile(first.latencies_ms(), 50)
         out["metadata_warm_ms"] = percentile(warm.latencies_ms(), 50)
@@ -162,21 +172,21 @@ def measure(name: str, base: str, study: synth.StudyInfo, bodies: list[Path], bo
     frame_urls = [instance_url(base, study, se, sop) + "/frames/1" for se, sop in frame_pairs]
     frame_len = study.series[0].pixel_length
     for key in ("frames_first_per_s", "frames_warm_per_s"):
-        run = curl(frame_urls, headers=[f"Accept: {FRAME_ACCEPT}"], parallel=8)
+        run = curl(frame_urls, headers=[f"Accept: {FRAME_ACCEPT}", *auth], parallel=8)
         if not run.ok or run.bytes < len(frame_urls) * frame_len:
             notes.append(f"frames answered {run.statuses}, {run.bytes} bytes")
             break
         out[key] = run.per_second
     rendered_urls = [instance_url(base, study, se, sop) + "/rendered" for se, sop in rendered_pairs]
     for key in ("rendered_first_per_s", "rendered_warm_per_s"):
-        run = curl(rendered_urls, headers=["Accept: image/jpeg"], parallel=4)
+        run = curl(rendered_urls, headers=["Accept: image/jpeg", *auth], parallel=4)
         if not run.ok:
             notes.append(f"rendered answered {run.statuses}")
             break
         out[key] = run.per_second
     retrieve = [f"{base}/studies/{study.study_uid}/series/{s.series_uid}" for s in study.series]
     for key in ("retrieve_first_mb_per_s", "retrieve_warm_mb_per_s"):
-        run = curl(retrieve, headers=[f"Accept: {INSTANCE_ACCEPT}"], parallel=len(retrieve))
+        run = curl(retrieve, headers=[f"Accept: {INSTANCE_ACCEPT}", *auth], parallel=len(retrieve))
         if not run.ok or run.bytes < study.total_bytes:
             notes.append(f"series retrieve answered {run.statuses}, {run.bytes} bytes")
             break
@@ -234,7 +244,8 @@ def run(a: argparse.Namespace, work: Path) -> tuple[dict[str, dict[str, Any]], l
         try:
             load = os.getloadavg()[0]
             print(f"{name}: first-read run, load average before {load:.2f}", flush=True)
-            res, n = measure(name, server.dicomweb_url, study, bodies, boundary, a.frames, a.rendered, a.stow_again)
+            res, n = measure(name, server.dicomweb_url, study, bodies, boundary, a.frames, a.rendered, a.stow_again,
+                             getattr(server, "auth", []))
             res["load_before"] = load
             results[name] = res
             notes += [f"{name}: {x}" for x in n]

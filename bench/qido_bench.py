@@ -37,6 +37,7 @@ from sqlalchemy import insert, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import BENCH_ADMIN_PASSWORD, cirrus_token  # noqa: E402
 from dicomweb.json_model import dataset_to_json  # noqa: E402
 from server.db.archive import Instance, InstanceState, Institution, Series, Study  # noqa: E402
 from server.db.database import create_engine  # noqa: E402
@@ -178,7 +179,8 @@ def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
     env.update({"CIRRUS_DATA_DIR": str(data_dir), "CIRRUS_DATABASE_URL": url, "CIRRUS_WORKERS": "0",
-                "PYTHONPATH": str(ROOT), "CIRRUS_INSTITUTION": "Default"})
+                "PYTHONPATH": str(ROOT), "CIRRUS_INSTITUTION": "Default",
+                "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -229,7 +231,8 @@ def queries(rows: dict[str, list[dict[str, Any]]], rng: random.Random) -> dict[s
 
 async def measure(base: str, qs: dict[str, Callable[[], str]], repeat: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    token = await asyncio.to_thread(cirrus_token, base.removesuffix("/dicom-web"))
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
         for name, make in qs.items():
             await client.get(make())  # warm-up
             times = []

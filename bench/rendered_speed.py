@@ -39,6 +39,10 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import BENCH_ADMIN_PASSWORD, cirrus_token  # noqa: E402
+
 BOUNDARY = "rendered-bench-boundary"
 SHARED = ROOT.parent / "shared" / "data" / "transfer-syntaxes"
 
@@ -67,12 +71,14 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 6
 def start_cirrus(work: Path, workers: int) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
-    env.update({"CIRRUS_DATA_DIR": str(work / "cirrus"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT)})
+    env.update({"CIRRUS_DATA_DIR": str(work / "cirrus"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT),
+                "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
     log = open(work / "cirrus.log", "ab")  # noqa: SIM115 - lives as long as the process
     cmd = [sys.executable, "-m", "server.cli", "serve", "--migrate", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/dicom-web/", proc)
+    AUTH[url] = f"Authorization: Bearer {cirrus_token(url)}"
     return url, proc
 
 
@@ -147,6 +153,15 @@ def part10(ds: Dataset) -> bytes:
     return buf.getvalue()
 
 
+# Header line (``Authorization: Bearer ...``) of each server root that needs one (Cirrus).
+AUTH: dict[str, str] = {}
+
+
+def auth_args(url: str) -> list[str]:
+    """curl arguments sending the credentials of the server ``url`` belongs to."""
+    return next((["-H", line] for base, line in AUTH.items() if url.startswith(base)), [])
+
+
 def stow(base: str, blobs: list[bytes], work: Path) -> None:
     body = work / "stow.body"
     with open(body, "wb") as f:
@@ -158,7 +173,7 @@ def stow(base: str, blobs: list[bytes], work: Path) -> None:
     r = subprocess.run(
         ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", f"@{body}",
          "-H", f'Content-Type: multipart/related; type="application/dicom"; boundary={BOUNDARY}',
-         base + "/dicom-web/studies"], capture_output=True)
+         *auth_args(base), base + "/dicom-web/studies"], capture_output=True)
     if r.stdout.strip() not in (b"200", b"202"):
         raise SystemExit(f"STOW to {base} answered {r.stdout!r}")
 
@@ -171,6 +186,7 @@ local n = 0
 local counter = 0
 local id = 0
 local threads = 1
+local H = %(headers)s
 for line in io.lines("%(paths)s") do n = n + 1; paths[n] = line end
 function setup(thread) thread:set("tid", %(next_id)s) end
 function init(args) id = tid or 0; threads = %(threads)d end
@@ -186,10 +202,12 @@ def wrk(base: str, paths: list[str], unique: bool, seconds: int, connections: in
     """Requests/s over ``paths``; with ``unique`` each request gets its own window width."""
     plist = work / "paths.txt"
     plist.write_text("\n".join(paths) + "\n")
-    body = ('return wrk.format("GET", path .. "&window=40," .. (400 + id + threads * counter) .. ",linear")'
-            if unique else 'return wrk.format("GET", path)')
+    body = ('return wrk.format("GET", path .. "&window=40," .. (400 + id + threads * counter) .. ",linear", H)'
+            if unique else 'return wrk.format("GET", path, H)')
+    name, _, value = AUTH.get(base, "").partition(": ")
+    headers = f'{{["{name}"] = "{value}"}}' if value else "{}"
     script = work / "bench.lua"
-    script.write_text(WRK_SCRIPT % {"paths": plist, "threads": 2, "body": body,
+    script.write_text(WRK_SCRIPT % {"paths": plist, "threads": 2, "body": body, "headers": headers,
                                     "next_id": "(function() _G.__n = (_G.__n or 0) + 1; return _G.__n end)()"})
     r = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base],
                        capture_output=True, text=True)
@@ -205,7 +223,7 @@ def wrk(base: str, paths: list[str], unique: bool, seconds: int, connections: in
 def curl_times(urls: list[str], headers: list[str] | None = None) -> list[float]:
     times = []
     for u in urls:
-        cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}"]
+        cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", *auth_args(u)]
         for h in headers or []:
             cmd += ["-H", h]
         code, t = subprocess.run(cmd + [u], capture_output=True, text=True).stdout.split()
@@ -221,6 +239,8 @@ def curl_times(urls: list[str], headers: list[str] | None = None) -> list[float]
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="Cirrus root URL (default: start one)")
+    ap.add_argument("--token", default=os.environ.get("CIRRUS_TOKEN", ""),
+                    help="API token for --url (default: $CIRRUS_TOKEN)")
     ap.add_argument("--compare", help="Orthanc root URL (default: start one if installed)")
     ap.add_argument("--no-compare", action="store_true")
     ap.add_argument("--workers", type=int, default=2, help="HTTP workers of the Cirrus started here")
@@ -236,6 +256,8 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         cirrus = args.url
+        if cirrus and args.token:
+            AUTH[cirrus] = f"Authorization: Bearer {args.token}"
         if not cirrus:
             cirrus, p = start_cirrus(work, args.workers)
             procs.append(p)
@@ -293,7 +315,7 @@ def main() -> int:
                 url = (f"{base}/dicom-web/studies/{study}/series/{jls.SeriesInstanceUID}/instances/"
                        f"{jls.SOPInstanceUID}/frames/1")
                 for _ in range(5):
-                    subprocess.run(["curl", "-s", "-o", "/dev/null", "-m", "20", "-H",
+                    subprocess.run(["curl", "-s", "-o", "/dev/null", "-m", "20", *auth_args(url), "-H",
                                     "Accept: multipart/related; type=application/octet-stream; "
                                     "transfer-syntax=1.2.840.10008.1.2.1", url])
             except SystemExit as exc:

@@ -43,11 +43,13 @@ if __package__ in (None, ""):
 
 from bench import firstread, synth  # noqa: E402
 from bench.common import (  # noqa: E402
+    BENCH_ADMIN_PASSWORD,
     FRAME_ACCEPT,
     INSTANCE_ACCEPT,
     ROOT,
     Process,
     bulk_get,
+    cirrus_token,
     curl,
     free_port,
     percentile,
@@ -72,6 +74,7 @@ class Cirrus:
         self.storage_url = storage_url
         self.process: Process | None = None
         self.startup_failures = 0
+        self.token = ""  # an admin API token, minted at each start
 
     @property
     def url(self) -> str:
@@ -85,7 +88,8 @@ class Cirrus:
         self.work.mkdir(parents=True, exist_ok=True)
         # The caller's S3 settings pass through (for --cirrus-storage-url s3://...); nothing else does.
         env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_") or k.startswith("CIRRUS_S3_")}
-        env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT)})
+        env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT),
+                    "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
         if self.storage_url:
             env["CIRRUS_STORAGE_URL"] = self.storage_url
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
@@ -95,6 +99,7 @@ class Cirrus:
             offset = log.stat().st_size if log.exists() else 0
             self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"{self.url}/", timeout=60)
             if self._workers_up(log, offset):
+                self.token = cirrus_token(self.url)
                 return self
             # Seen on a fresh database with several workers: they race to create the default
             # institution, one dies and uvicorn stops the rest. A second start finds the row.
@@ -130,6 +135,7 @@ class Target:
     restart: Callable[[], None] | None = None
     reset: Callable[[Target, str], None] | None = None  # restarts the server on an empty store
     server: Any = None  # the Cirrus/Orthanc object when the harness started it
+    auth: Callable[[], list[str]] = lambda: []  # header lines each request carries (a Cirrus token)
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     samples: dict[str, list[float]] = field(default_factory=dict)
@@ -173,8 +179,9 @@ def prepare_stow(study: synth.StudyInfo, folder: Path, batch: int) -> tuple[list
 # -- measurements -------------------------------------------------------------------------------
 
 
-def get_json(url: str) -> Any:
-    req = urllib.request.Request(url, headers={"Accept": JSON_ACCEPT})
+def get_json(url: str, auth: list[str] | None = None) -> Any:
+    extra = dict(h.split(": ", 1) for h in auth or [])
+    req = urllib.request.Request(url, headers={"Accept": JSON_ACCEPT, **extra})
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read() or b"null")
 
@@ -182,7 +189,7 @@ def get_json(url: str) -> Any:
 def measure_stow(t: Target, bodies: list[Path], boundary: str, count: int, parallel: int) -> None:
     run = curl(
         [f"{t.dicomweb_url}/studies"] * len(bodies),
-        headers=[f"Content-Type: {stow_content_type(boundary)}", f"Accept: {JSON_ACCEPT}"],
+        headers=[f"Content-Type: {stow_content_type(boundary)}", f"Accept: {JSON_ACCEPT}", *t.auth()],
         parallel=parallel,
         uploads=bodies,
     )
@@ -265,10 +272,10 @@ def qido_urls(t: Target, study: synth.StudyInfo) -> list[str]:
 
 def measure_qido(t: Target, study: synth.StudyInfo, rounds: int) -> None:
     urls = qido_urls(t, study)
-    found = get_json(urls[3])
+    found = get_json(urls[3], t.auth())
     if not isinstance(found, list) or len(found) != 1:
         t.notes.append(f"QIDO by StudyInstanceUID returned {found!r:.80}")
-    run = curl(urls * rounds, headers=[f"Accept: {JSON_ACCEPT}"])
+    run = curl(urls * rounds, headers=[f"Accept: {JSON_ACCEPT}", *t.auth()])
     if not run.ok:
         t.notes.append(f"QIDO answered {run.statuses}")
         return
@@ -285,18 +292,18 @@ def measure_metadata(t: Target, study: synth.StudyInfo, rounds: int) -> None:
     urls = metadata_urls(t, study)
     if t.restart is not None:
         t.restart()
-        cold = curl(urls, headers=[f"Accept: {JSON_ACCEPT}"])
+        cold = curl(urls, headers=[f"Accept: {JSON_ACCEPT}", *t.auth()])
         if cold.ok:
             t.results["metadata_cold_ms"] = percentile(cold.latencies_ms(), 50)
         else:
             t.notes.append(f"cold metadata answered {cold.statuses}")
     else:
         t.notes.append("cold metadata not measured (server not started by the harness)")
-    docs = get_json(urls[0])
+    docs = get_json(urls[0], t.auth())
     expected = len(study.series[0].sop_uids)
     if not isinstance(docs, list) or len(docs) != expected:
         t.notes.append(f"series metadata held {len(docs) if isinstance(docs, list) else docs!r} of {expected}")
-    warm = curl(urls * rounds, headers=[f"Accept: {JSON_ACCEPT}"])
+    warm = curl(urls * rounds, headers=[f"Accept: {JSON_ACCEPT}", *t.auth()])
     if not warm.ok:
         t.notes.append(f"warm metadata answered {warm.statuses}")
         return
@@ -323,7 +330,7 @@ def plan_throughput(t: Target, study: synth.StudyInfo) -> None:
     """Decide the frame paths and series URLs of a server, after checking one answer of each."""
     t.frame_host = host_of(t.dicomweb_url)
     t.frame_paths = frame_paths(t, study)
-    check = curl([t.frame_host + t.frame_paths[0]], headers=[f"Accept: {FRAME_ACCEPT}"])
+    check = curl([t.frame_host + t.frame_paths[0]], headers=[f"Accept: {FRAME_ACCEPT}", *t.auth()])
     if not check.ok or check.transfers[0].size < study.series[0].pixel_length:
         t.notes.append(f"frame request answered {check.statuses}, {check.transfers[0].size} bytes")
         t.frame_paths = []
@@ -341,7 +348,8 @@ def plan_roof(nginx: Nginx, study: synth.StudyInfo) -> Target:
 def sample_frames(t: Target, study: synth.StudyInfo, a: Any) -> None:
     if not t.frame_paths:
         return
-    run = wrk(t.frame_host, t.frame_paths, FRAME_ACCEPT, seconds=a.seconds, connections=a.connections)
+    run = wrk(t.frame_host, t.frame_paths, FRAME_ACCEPT, seconds=a.seconds, connections=a.connections,
+              headers=t.auth())
     if run.errors:
         t.notes.append(f"frames: {run.errors} of {run.requests} requests failed")
         return
@@ -362,13 +370,13 @@ def sample_retrieve(t: Target, study: synth.StudyInfo, a: Any) -> None:
         return
     urls = t.retrieve_urls * a.retrieve_rounds
     expected = study.total_bytes * a.retrieve_rounds
-    run = curl(urls, headers=[f"Accept: {INSTANCE_ACCEPT}"], parallel=len(t.retrieve_urls))
+    run = curl(urls, headers=[f"Accept: {INSTANCE_ACCEPT}", *t.auth()], parallel=len(t.retrieve_urls))
     if not run.ok or run.bytes < expected:
         t.notes.append(f"series retrieve answered {run.statuses}, {run.bytes} of >= {expected} bytes")
         t.retrieve_urls = []
         return
     t.samples.setdefault("retrieve_curl_mb_per_s", []).append(run.mb_per_second)
-    bulk = bulk_get(urls, headers=[f"Accept: {INSTANCE_ACCEPT}"], connections=len(t.retrieve_urls))
+    bulk = bulk_get(urls, headers=[f"Accept: {INSTANCE_ACCEPT}", *t.auth()], connections=len(t.retrieve_urls))
     if not bulk.ok or bulk.bytes < expected:
         t.notes.append(f"series retrieve (bulk client) answered {bulk.statuses}, {bulk.bytes} of >= {expected}")
         return
@@ -501,6 +509,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--compare-name", default=None, help="its name in the table")
     p.add_argument("--cirrus", metavar="URL", help="measure an already-running Cirrus at this DICOMweb URL")
+    p.add_argument("--cirrus-token", default=os.environ.get("CIRRUS_TOKEN", ""),
+                   help="API token for --cirrus (default: $CIRRUS_TOKEN; `cirrus token create --user admin`)")
     p.add_argument("--no-peer", action="store_true", help="measure Cirrus and the roof only")
     p.add_argument("--cirrus-storage-url", default="", help="CIRRUS_STORAGE_URL for the Cirrus started here")
     p.add_argument(
@@ -574,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         started.append(nginx)
         targets: list[Target] = []
         if a.cirrus:
-            targets.append(Target("Cirrus", a.cirrus.rstrip("/")))
+            given = [f"Authorization: Bearer {a.cirrus_token}"] if a.cirrus_token else []
+            targets.append(Target("Cirrus", a.cirrus.rstrip("/"), auth=lambda: given))
         else:
             cirrus = Cirrus(work / "cirrus", a.cirrus_storage_url, a.cirrus_workers).start()
             started.append(cirrus)
@@ -584,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
                 c.start()
 
             targets.append(
-                Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, reset=fresh_cirrus, server=cirrus)
+                Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, reset=fresh_cirrus, server=cirrus,
+                       auth=lambda: [f"Authorization: Bearer {cirrus.token}"])
             )
         if a.compare:
             targets.append(Target(a.compare_name or "peer", a.compare.rstrip("/")))

@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
             allow_headers=["*"],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,

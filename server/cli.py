@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "dimse": "run the DICOM (DIMSE) SCP: C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET",
     "ae": "manage the DIMSE AE table (calling AEs, C-MOVE destinations)",
     "gateway": "run the hospital-side forwarder (C-STORE SCP, spool, STOW-RS to the cloud); status; retry",
+    "user": "manage user accounts: create, passwd, list",
+    "institution": "manage institutions (hospitals): create, list",
+    "token": "manage API tokens: create (printed once), list, revoke",
 }
 
 

@@ -6,15 +6,18 @@ is faked. ``live_admin_token`` signs in to a running server over HTTP and mints 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
 from server.auth import accounts, api_tokens
 from server.auth.principal import Role
-from server.context import AppContext
+from server.context import AppContext, open_context
 from server.db.accounts import User
+from server.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 
 PASSWORD = "Correct-horse-7"
@@ -74,3 +77,16 @@ def live_admin_token(base_url: str, password: str = ADMIN_PASSWORD) -> str:
                    headers={"Cookie": f"cirrus_session={cookie}", "X-CSRF-Token": csrf})
     r.raise_for_status()
     return str(r.json()["secret"])
+
+
+def provision_token(database_url: str, data_dir: Path, username: str, role: Role = Role.TECHNOLOGIST,
+                    scope: str = "stow") -> str:
+    """A user and an API token of theirs in a (migrated) database no server runs on yet; the token."""
+
+    async def run() -> str:
+        settings = Settings(database_url=database_url, data_dir=data_dir, admin_password=ADMIN_PASSWORD)
+        async with open_context(settings) as ctx:
+            await accounts.ensure_first_admin(ctx)  # as the server's first start would
+            return await token_for(ctx, await create_user(ctx, role, username=username), scope, name=username)
+
+    return asyncio.run(run())

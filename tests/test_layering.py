@@ -39,6 +39,8 @@ RANKS: list[tuple[str, int]] = [
     # Authentication services (sessions, tokens, OIDC) sit beside the other services;
     # the principal itself is a plain value every layer may name.
     ("server.auth.principal", 1),
+    # The authentication middleware is HTTP glue (it answers refusals through server.errors).
+    ("server.auth.middleware", 5),
     ("server.auth", 3),
     ("server.context", 2),
     ("server.db", 1),

@@ -245,7 +245,10 @@ async def ensure_first_admin(ctx: AppContext) -> bool:
     given = ctx.settings.admin_password
     password = given or secrets.token_urlsafe(15)
     if given:
-        check_policy(given, FIRST_ADMIN)
+        try:
+            check_policy(given, FIRST_ADMIN)
+        except InvalidInput as exc:
+            raise InvalidInput(f"CIRRUS_ADMIN_PASSWORD is refused: {exc.message}") from None
     hashed = await hash_password_async(password)
     insert = pg_insert if ctx.engine.dialect.name == "postgresql" else sqlite_insert
     now = utcnow()

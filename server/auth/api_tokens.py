@@ -32,6 +32,11 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
+def expiry_after(text: str) -> datetime:
+    """The expiry of a token living ``text`` (``30d``, ``12h``, ``90m``) from now."""
+    return utcnow() + parse_duration(text)
+
+
 def token_json(token: ApiToken, username: str = "") -> dict[str, Any]:
     return {
         "id": token.id, "name": token.name, "prefix": token.prefix, "scope": level_of(scopes_of(token.scopes)),

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: 
     p.add_argument("--host", help="bind address (default: $CIRRUS_GATEWAY_HOST or 0.0.0.0)")
     p.add_argument("--port", type=int, help="port (default: $CIRRUS_GATEWAY_PORT or 11113; 0 picks a free one)")
     p.add_argument("--ae", dest="ae_title", help="our AE title (default: $CIRRUS_GATEWAY_AE_TITLE or CIRRUSGW)")
+    p.add_argument("--token", help="API token for the cloud, e.g. from `cirrus token create --user gw --scope stow` "
+                   "(default: $CIRRUS_GATEWAY_TOKEN, which keeps it out of the process list)")
     add_data_dir(p)
     p.set_defaults(func=run)
 
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         settings.gateway_port = args.port
     if args.ae_title:
         settings.gateway_ae_title = args.ae_title
+    if args.token:
+        settings.gateway_token = args.token
     return _serve(settings)
 
 
@@ -71,6 +75,8 @@ def _serve(settings: Settings) -> int:
     if not settings.gateway_target_url:
         log.error("CIRRUS_GATEWAY_TARGET_URL is not set: the gateway has nowhere to forward to")
         return 2
+    if not settings.gateway_token:
+        log.warning("no CIRRUS_GATEWAY_TOKEN: the cloud refuses unauthenticated uploads (401)")
     try:
         rules = parse_rules(settings.gateway_forward_rules)
     except InvalidInput as exc:

@@ -15,6 +15,7 @@ from datetime import timedelta
 import uvicorn
 
 from server.app import create_app
+from server.auth.accounts import ensure_first_admin
 from server.commands.common import add_data_dir, settings_from
 from server.context import open_context
 from server.db.migrate import upgrade
@@ -35,9 +36,11 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: 
 
 
 async def _sweep_alone(settings: Settings) -> None:
-    """Before any worker starts: the default institution (no start-up race between workers) and, on
-    SQLite, removal of half-stored instances (no process can be mid-write now)."""
+    """Before any worker starts: the default institution and the first admin (no start-up race
+    between workers; its generated password printed once, here) and, on SQLite, removal of
+    half-stored instances (no process can be mid-write now)."""
     async with open_context(settings) as ctx:
+        await ensure_first_admin(ctx)
         if ctx.engine.dialect.name == "sqlite":
             await sweep_orphans(ctx, grace=timedelta(0))
 

@@ -14,15 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server.app_errors import InvalidInput, Unauthenticated
+from server.app_errors import InvalidInput, PayloadTooLarge, Unauthenticated
 from server.auth import accounts, api_tokens, login, sessions
 from server.auth.middleware import Authenticator
 from server.auth.principal import AuthMethod
 from server.auth.resolvers import client_address, session_key
-from server.db.database import utcnow
 from server.http import ctx_of, json_response, principal_of
 
 JSON = "application/json"
+MAX_BODY = 64 * 1024
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -34,8 +34,13 @@ def _auth(request: Request) -> Authenticator:
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    raw = b""
+    async for chunk in request.stream():  # the sign-in is public: never buffer a large body
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise PayloadTooLarge(f"the body of an accounts request is at most {MAX_BODY} bytes")
     try:
-        data = orjson.loads(await request.body() or b"{}")
+        data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"request body is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -55,6 +60,9 @@ def _int_param(request: Request, name: str) -> int:
 
 async def sign_in(request: Request) -> Response:
     ctx = ctx_of(request)
+    # JSON only: a cross-site form cannot send it without a CORS preflight (no login CSRF).
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != JSON:
+        raise InvalidInput("send the sign-in as application/json")
     body = await _body(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
@@ -121,7 +129,7 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
         return None
     if not isinstance(expires, str):
         raise InvalidInput("expires_in must be a duration like 30d, 12h or 90m")
-    return utcnow() + api_tokens.parse_duration(expires)
+    return api_tokens.expiry_after(expires)
 
 
 async def create_token(request: Request) -> Response:

@@ -78,7 +78,7 @@ PATHS: dict[str, Any] = {
         "operationId": "signIn",
         "requestBody": _json_body(_closed({"username": STRING, "password": STRING})),
         "responses": {"200": {"description": "Signed in", **_json_body(_ref("SignIn"))}, "400": BAD,
-                      "401": _error("Wrong username or password"),
+                      "401": _error("Wrong username or password"), "413": _error("A body over 64 KiB"),
                       "429": _error("Too many failed sign-ins for the account or the client address (Retry-After)")}}},
     "/auth/logout": {"post": {"summary": "End this session", "operationId": "signOut",
                               "responses": {"204": NO_CONTENT, "401": UNAUTHENTICATED, "403": FORBIDDEN}}},

@@ -22,12 +22,12 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+from tests.auth_helpers import bearer, provision_token
 from tests.conftest import ROOT, LiveServer, free_port, live_server_env, wait_for_port
 from tests.e2e.dimse_helpers import cirrus, dataset_bytes, require_dcmtk
 from tests.server.routes.test_wado import split_multipart
 
 ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-TOKEN = "cirrus_gateway_test_token"
 
 
 def make_study(folder: Path, count: int, series: int = 2) -> dict[str, Path]:
@@ -113,9 +113,12 @@ class Gateway:
 
 
 class Cloud:
-    def __init__(self, server: LiveServer) -> None:
+    """The Cirrus cloud the gateway forwards to; ``token`` is the gateway's (stow scope, also reads)."""
+
+    def __init__(self, server: LiveServer, token: str) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.url, timeout=60)
+        self.token = token
+        self.http = httpx.Client(base_url=server.url, timeout=60, headers=bearer(token))
 
     def instances(self, study: str) -> list[dict]:
         r = self.http.get(f"/dicom-web/studies/{study}/instances")
@@ -141,7 +144,10 @@ def cloud_env(sqlite_url: str, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def cloud(cloud_env: dict[str, str]) -> Iterator[Cloud]:
-    made = Cloud(LiveServer(cloud_env, Path(cloud_env["CIRRUS_DATA_DIR"])))  # started by the test
+    data = Path(cloud_env["CIRRUS_DATA_DIR"])
+    # The gateway's account exists before the cloud first starts (the gateway may start first).
+    token = provision_token(cloud_env["CIRRUS_DATABASE_URL"], data, "gateway")
+    made = Cloud(LiveServer(cloud_env, data), token)  # started by the test
     try:
         yield made
     finally:
@@ -149,12 +155,12 @@ def cloud(cloud_env: dict[str, str]) -> Iterator[Cloud]:
         made.server.stop()
 
 
-def gateway_env(cloud: LiveServer, **extra: str) -> dict[str, str]:
+def gateway_env(cloud: Cloud, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}  # no database, no data dir
     env.update({
         "PYTHONPATH": str(ROOT),
-        "CIRRUS_GATEWAY_TARGET_URL": cloud.dicomweb_url,
-        "CIRRUS_GATEWAY_TOKEN": TOKEN,
+        "CIRRUS_GATEWAY_TARGET_URL": cloud.server.dicomweb_url,
+        "CIRRUS_GATEWAY_TOKEN": cloud.token,
         "CIRRUS_GATEWAY_ALLOWED_AES": "MODALITY,OTHER",
         "CIRRUS_GATEWAY_FORWARD_RULES": "ae=MODALITY modality=CT",
         "CIRRUS_GATEWAY_SETTLE_SECONDS": "0.3",
@@ -194,7 +200,7 @@ def assert_arrived_once(cloud: Cloud, files: dict[str, Path]) -> None:
 def test_forwards_while_cloud_down_then_arrives_once(
     cloud: Cloud, gateway_factory: Callable[[dict[str, str]], Gateway], tmp_path: Path
 ) -> None:
-    gateway = gateway_factory(gateway_env(cloud.server)).start()
+    gateway = gateway_factory(gateway_env(cloud)).start()
     study_a = make_study(tmp_path / "a", 9)
     study_b = make_study(tmp_path / "b", 3, series=1)
 
@@ -252,7 +258,7 @@ def test_kill_gateway_mid_transfer_loses_and_duplicates_nothing(
 ) -> None:
     cloud.server.start()
     # Paced uploads (≈ 40 KiB objects at 160 KiB/s) so a STOW-RS request is in flight when killed.
-    env = gateway_env(cloud.server, CIRRUS_GATEWAY_BANDWIDTH_KBPS="160")
+    env = gateway_env(cloud, CIRRUS_GATEWAY_BANDWIDTH_KBPS="160")
     gateway = gateway_factory(env).start()
     study = make_study(tmp_path / "study", 20)
     sent = gateway.store(list(study.values()))
@@ -284,7 +290,7 @@ def _acknowledged(storescu_log: str) -> list[str]:
 def test_kill_gateway_while_the_modality_sends_keeps_what_was_acknowledged(
     cloud: Cloud, gateway_factory: Callable[[dict[str, str]], Gateway], tmp_path: Path
 ) -> None:
-    gateway = gateway_factory(gateway_env(cloud.server)).start()  # the cloud is down meanwhile
+    gateway = gateway_factory(gateway_env(cloud)).start()  # the cloud is down meanwhile
     study = make_study(tmp_path / "study", 60)
     by_path = {str(path): sop for sop, path in study.items()}
     log = tmp_path / "storescu.log"
@@ -311,3 +317,19 @@ def test_kill_gateway_while_the_modality_sends_keeps_what_was_acknowledged(
     assert len(arrived) - len(acked) <= 1 and len(arrived) == counts["sent"]
     assert_arrived_once(cloud, {sop: study[sop] for sop in arrived})
     assert gateway.spooled_files() == []
+
+
+def test_a_gateway_with_a_wrong_token_is_refused_by_the_cloud(
+    cloud: Cloud, gateway_factory: Callable[[dict[str, str]], Gateway], tmp_path: Path
+) -> None:
+    cloud.server.start()
+    gateway = gateway_factory(gateway_env(cloud, CIRRUS_GATEWAY_TOKEN="cirrus_not-the-gateways-token")).start()
+    study = make_study(tmp_path / "a", 2, series=1)
+    assert gateway.store(list(study.values())).returncode == 0  # the modality's C-STOREs succeed
+    counts = gateway.wait_for(lambda c: c.get("failed") == 2)
+    assert counts["sent"] == 0
+    _, text = gateway.status()
+    assert "401" in text, text
+    first = pydicom.dcmread(next(iter(study.values())), stop_before_pixels=True)
+    found = cloud.http.get("/dicom-web/studies", params={"StudyInstanceUID": str(first.StudyInstanceUID)})
+    assert found.status_code == 204 or found.json() == [], found.text  # nothing was stored

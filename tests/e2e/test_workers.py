@@ -66,7 +66,7 @@ def upload(http: httpx.Client, folder: Path) -> list[dict]:
 
 @pytest.fixture
 def http(api: LiveServer):  # type: ignore[no-untyped-def]
-    with httpx.Client(base_url=api.url, timeout=120) as client:
+    with httpx.Client(base_url=api.url, timeout=120, headers=api.headers) as client:
         yield client
 
 
@@ -127,14 +127,14 @@ def test_queued_jobs_survive_a_server_restart(database_url: str, shared_data: Pa
     env = live_server_env(database_url, data, CIRRUS_STABLE_SECONDS="1")
     server = LiveServer(env, data).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=120) as http:
+        with httpx.Client(base_url=server.url, timeout=120, headers=server.headers) as http:
             [job] = upload(http, shared_data / "asl/siemens/pcasl2d")
         assert job["state"] == "queued"
     finally:
         server.kill()  # no clean shutdown
     restarted = LiveServer({**env, "CIRRUS_WORKERS": "1"}, data).start()
     try:
-        with httpx.Client(base_url=restarted.url, timeout=120) as http:
+        with httpx.Client(base_url=restarted.url, timeout=120, headers=restarted.headers) as http:
             done = wait_jobs(http.get, [job["id"]], timeout=120, final={"succeeded", "failed"})[job["id"]]
         assert done["state"] == "succeeded", done["reason"]
         assert len(done["results"]) == 1

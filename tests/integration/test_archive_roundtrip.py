@@ -73,7 +73,7 @@ def test_every_shared_file_round_trips(
     assert len(files) > 1000, "expected the shared Philips/Siemens/transfer-syntax files"
     if request.node.callspec.params["archive"] not in FULL:
         files = [f for f in files if "philips" not in f.parts]
-    client = DICOMwebClient(archive.dicomweb_url)
+    client = DICOMwebClient(archive.dicomweb_url, headers=archive.headers)
     originals: dict[str, bytes] = {}
     by_series: dict[tuple[str, str], list[str]] = defaultdict(list)
     batch: list[pydicom.Dataset] = []
@@ -101,6 +101,7 @@ def test_every_shared_file_round_trips(
             assert series[se]["00201209"]["Value"][0] == len(sops)
 
     session = requests.Session()
+    session.headers.update(archive.headers)
     for (study_uid, series_uid), sops in by_series.items():
         # WADO-RS series retrieve: the stored bytes, identical.
         r = session.get(f"{archive.dicomweb_url}/studies/{study_uid}/series/{series_uid}",

@@ -26,6 +26,7 @@ def test_kill_during_stow_loses_nothing_acknowledged(database_url: str, tmp_path
 
     def sender() -> None:
         session = requests.Session()
+        session.headers.update(server.headers)
         n = 0
         while not stop.is_set() and n < 1000:
             parts = []
@@ -58,10 +59,11 @@ def test_kill_during_stow_loses_nothing_acknowledged(database_url: str, tmp_path
     restarted = LiveServer(env, data_dir).start()
     try:
         base = restarted.dicomweb_url
-        meta = requests.get(f"{base}/studies/{study}/series/{series}/metadata").json()
+        meta = requests.get(f"{base}/studies/{study}/series/{series}/metadata", headers=restarted.headers).json()
         visible = {m["00080018"]["Value"][0] for m in meta}
         assert acknowledged <= visible
         session = requests.Session()
+        session.headers.update(restarted.headers)
         for sop in visible:  # everything visible is complete and identical to what was sent
             r = session.get(f"{base}/studies/{study}/series/{series}/instances/{sop}")
             assert r.status_code == 200
@@ -90,7 +92,7 @@ def test_concurrent_stow_into_one_new_study(live_server: LiveServer, workers: in
     def post(i: int) -> None:
         parts = [ct_instance(study=study, series=series[j % 2], number=i * 10 + j) for j in range(10)]
         r = requests.post(f"{live_server.dicomweb_url}/studies", data=multipart(parts),
-                          headers={"Content-Type": STOW_TYPE}, timeout=60)
+                          headers={"Content-Type": STOW_TYPE, **live_server.headers}, timeout=60)
         if r.status_code != 200:
             errors.append(r.text)
 
@@ -100,5 +102,5 @@ def test_concurrent_stow_into_one_new_study(live_server: LiveServer, workers: in
     for t in threads:
         t.join()
     assert errors == []
-    meta = requests.get(f"{live_server.dicomweb_url}/studies/{study}/metadata").json()
+    meta = requests.get(f"{live_server.dicomweb_url}/studies/{study}/metadata", headers=live_server.headers).json()
     assert len(meta) == workers * 10

@@ -36,19 +36,20 @@ def multiframe(study: str, frames: int = 2000, size: int = 64) -> bytes:
 
 
 def test_qido_answers_during_a_2000_frame_1024_render(live_server: LiveServer) -> None:
-    base = live_server.dicomweb_url
+    base, auth = live_server.dicomweb_url, live_server.headers
     study = generate_uid()
     data = multiframe(study)
-    r = requests.post(f"{base}/studies", data=multipart([data]), headers={"Content-Type": STOW_TYPE}, timeout=120)
+    r = requests.post(f"{base}/studies", data=multipart([data]), headers={"Content-Type": STOW_TYPE, **auth},
+                      timeout=120)
     assert r.status_code == 200, r.text
-    meta = requests.get(f"{base}/studies/{study}/metadata", timeout=30).json()[0]
+    meta = requests.get(f"{base}/studies/{study}/metadata", headers=auth, timeout=30).json()[0]
     series, sop = meta["0020000E"]["Value"][0], meta["00080018"]["Value"][0]
     url = f"{base}/studies/{study}/series/{series}/instances/{sop}/rendered?viewport=1024,1024"
     received = [0]
     stop = threading.Event()
 
     def render() -> None:
-        with requests.get(url, headers={"Accept": "image/jpeg"}, stream=True, timeout=120) as resp:
+        with requests.get(url, headers={"Accept": "image/jpeg", **auth}, stream=True, timeout=120) as resp:
             assert resp.status_code == 200
             for chunk in resp.iter_content(1 << 16):
                 received[0] += len(chunk)
@@ -64,6 +65,7 @@ def test_qido_answers_during_a_2000_frame_1024_render(live_server: LiveServer) -
             time.sleep(0.05)
         latencies = []
         with requests.Session() as s:
+            s.headers.update(auth)
             for _ in range(10):
                 t0 = time.perf_counter()
                 q = s.get(f"{base}/studies?StudyInstanceUID={study}", timeout=30)

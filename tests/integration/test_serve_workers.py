@@ -14,6 +14,7 @@ import requests
 from pydicom.uid import generate_uid
 
 from server.settings import Settings
+from tests.auth_helpers import bearer, live_admin_token
 from tests.conftest import ROOT, free_port, live_server_env, make_database_url, wait_for_port
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
 
@@ -50,6 +51,7 @@ def test_two_workers_store_and_read_concurrently_on_sqlite(tmp_path: Path) -> No
             time.sleep(0.2)
         assert len(_children(proc.pid)) >= 2
         base = f"http://127.0.0.1:{port}/dicom-web"
+        auth = bearer(live_admin_token(f"http://127.0.0.1:{port}"))
         study = generate_uid()
         series = [generate_uid() for _ in range(4)]
         errors: list[str] = []
@@ -58,6 +60,7 @@ def test_two_workers_store_and_read_concurrently_on_sqlite(tmp_path: Path) -> No
 
         def writer(w: int) -> None:
             with requests.Session() as s:
+                s.headers.update(auth)
                 for b in range(5):
                     sops = [generate_uid() for _ in range(10)]
                     body = multipart([ct_instance(study=study, series=series[w], sop=sop, number=b * 10 + i + 1)
@@ -69,6 +72,7 @@ def test_two_workers_store_and_read_concurrently_on_sqlite(tmp_path: Path) -> No
 
         def reader() -> None:
             with requests.Session() as s:
+                s.headers.update(auth)
                 while not done.is_set():
                     for path in (f"/studies?StudyInstanceUID={study}", f"/studies/{study}/series"):
                         r = s.get(base + path, timeout=60)
@@ -91,7 +95,7 @@ def test_two_workers_store_and_read_concurrently_on_sqlite(tmp_path: Path) -> No
         for t in readers:
             t.join()
         assert errors == []
-        meta = requests.get(f"{base}/studies/{study}/metadata", timeout=60).json()
+        meta = requests.get(f"{base}/studies/{study}/metadata", headers=auth, timeout=60).json()
         assert len(meta) == 200
         text = log_path.read_text()
         assert "database is locked" not in text

@@ -49,19 +49,20 @@ def test_two_gigabyte_stow_streams(tmp_path: Path) -> None:
         try:
             assert server.proc is not None
             one = b"".join(body(generate_uid(), generate_uid(), 1))
-            warm = requests.post(f"{server.dicomweb_url}/studies", data=one, headers={"Content-Type": STOW_TYPE})
+            warm = requests.post(f"{server.dicomweb_url}/studies", data=one,
+                                 headers={"Content-Type": STOW_TYPE, **server.headers})
             assert warm.status_code == 200
             before = peak_rss_mb(server.proc.pid)
             count = TOTAL // (SIDE * SIDE * 2) + 1
             study = generate_uid()
             r = requests.post(f"{server.dicomweb_url}/studies", data=body(study, generate_uid(), count),
-                              headers={"Content-Type": STOW_TYPE}, timeout=600)
+                              headers={"Content-Type": STOW_TYPE, **server.headers}, timeout=600)
             assert r.status_code == 200, r.text[:500]
             assert len(r.json()["00081199"]["Value"]) == count
             growth = peak_rss_mb(server.proc.pid) - before
             print(f"peak RSS before {before:.0f} MB, growth during a {count * 8} MB STOW: {growth:.0f} MB")
             assert growth < 200
-            meta = requests.get(f"{server.dicomweb_url}/studies/{study}/metadata").json()
+            meta = requests.get(f"{server.dicomweb_url}/studies/{study}/metadata", headers=server.headers).json()
             assert len(meta) == count
         finally:
             server.stop()

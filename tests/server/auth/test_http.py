@@ -80,6 +80,11 @@ def test_sign_in_session_csrf_fixation_logout_and_logout_all(app_and_client) -> 
 
     contract.check(login(c, "admin", "wrong-password-1"), "/auth/login")  # 401
     contract.check(c.post("/api/auth/login", json={"username": 3}), "/auth/login")  # 400
+    form = c.post("/api/auth/login", content=b'{"username": "admin", "password": "x"}',
+                  headers={"content-type": "text/plain"})  # what a cross-site form could send
+    assert form.status_code == 400 and "application/json" in form.json()["error"]
+    contract.check(c.post("/api/auth/login", content=b"{" + b" " * 70_000 + b"}",
+                          headers={"content-type": "application/json"}), "/auth/login")  # 413
     planted = "planted-session-id"
     first, csrf, r = sign_in(planted)
     assert r.json()["user"]["username"] == "admin" and r.json()["user"]["role"] == "admin"

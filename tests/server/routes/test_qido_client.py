@@ -18,7 +18,7 @@ from tests.server.routes.test_qido import SPECS, first, synthetic, uid, values
 
 @pytest.fixture
 def dw(live_server: LiveServer) -> DICOMwebClient:
-    client = DICOMwebClient(url=live_server.dicomweb_url)
+    client = DICOMwebClient(url=live_server.dicomweb_url, headers=live_server.headers)
     datasets = [synthetic(s) for s in SPECS if s.state == "created"]
     datasets += [dcmread(get_testdata_file(name)) for name in ("CT_small.dcm", "MR_small.dcm")]
     response = client.store_instances(datasets)

@@ -266,7 +266,7 @@ def test_cirrus_serve_runs_on_s3(s3_server: str, sqlite_url: str, tmp_path: Path
         r = httpx.post(
             server.dicomweb_url + "/studies",
             content=source.read_bytes(),
-            headers={"Content-Type": "application/dicom", "Accept": "application/dicom+json"},
+            headers={"Content-Type": "application/dicom", "Accept": "application/dicom+json", **server.headers},
             timeout=30,
         )
         assert r.status_code == 200, r.text
@@ -275,7 +275,7 @@ def test_cirrus_serve_runs_on_s3(s3_server: str, sqlite_url: str, tmp_path: Path
             f"/instances/{ds.SOPInstanceUID}/frames/1"
         )
         accept = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
-        r = httpx.get(url, headers={"Accept": accept}, timeout=10)
+        r = httpx.get(url, headers={"Accept": accept, **server.headers}, timeout=10)
         assert r.status_code == 200
         assert ds.PixelData in r.content
     finally:
