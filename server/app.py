@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 
 from server import errors
 from server.context import open_context
-from server.routes import api, qido, reading, rendered, spa, stow, wado
+from server.routes import api, api_dce, qido, reading, rendered, spa, stow, wado
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
 from server.workflow.background import AnalysisBackground, analysis_host
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
-        Mount("/api", routes=api.routes),
+        Mount("/api", routes=[*api.routes, *api_dce.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
