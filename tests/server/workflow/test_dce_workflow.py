@@ -218,3 +218,31 @@ def test_non_dce_files_classify_as_nothing(shared_data: Path) -> None:
     files += [Path(get_testdata_file(n)) for n in ("MR_small.dcm", "MR_small_RLE.dcm", "CT_small.dcm")]
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     assert dce.classify(datasets) == []
+
+
+def test_missing_flip_angle_waits_and_a_bad_value_fails_visibly(worker_client: TestClient) -> None:
+    c = worker_client
+    p = phantom(shape=(2, 24, 24), n_phases=20, dt=4.0, injection_phase=4)
+    datasets = dce_study(p, "ge")
+    for ds in datasets:
+        if ds.SeriesDescription == "DCE":
+            del ds.FlipAngle
+    study = str(datasets[0].StudyInstanceUID)
+    assert c.post("/dicom-web/studies", content=multipart([_bytes(d) for d in datasets]),
+                  headers={"Content-Type": STOW_TYPE}).status_code == 200
+    brief = _wait_for_dce_job(c, study)
+    job = wait_jobs(c.get, [brief["id"]], timeout=60)[brief["id"]]
+    assert job["state"] == "waiting" and job["missing"] == ["flip_angle"], job
+    assert job["reason"] == "waiting for: flip angle of the dynamic series"
+    assert "start" in job["actions"] and "set_parameters" in job["actions"]
+    # An unknown agent is refused at once; a value the engine refuses fails the run, saying why.
+    r = c.post(f"/api/jobs/{job['id']}/parameters", json={"agent": "water"})
+    assert r.status_code == 400 and "contrast agent must be one of" in r.json()["error"]
+    r = c.post(f"/api/jobs/{job['id']}/parameters", json={"flip_angle": 15, "injection_phase": 0})
+    assert r.status_code == 200 and r.json()["state"] == "queued", r.text
+    done = wait_jobs(c.get, [job["id"]], timeout=120)[job["id"]]
+    assert done["state"] == "failed", done
+    assert "injection_phase 0" in done["reason"] and "internal error" not in done["reason"]
+    assert "rerun" in done["actions"] and done["parameters"]["overrides"]["flip_angle"] == 15
+    listed = c.get("/api/jobs?status=failed").json()["jobs"]
+    assert [j["method"] for j in listed if j["id"] == job["id"]] == ["DCE"]
