@@ -67,6 +67,8 @@ SCHEMAS: dict[str, Any] = {
         "version": {"type": "integer", "minimum": 1},
         "roi": _ref("DceRoi"),
         "n_voxels": INT,
+        "maps": {"type": "object", "additionalProperties": _ref("DceMapSummary"),
+                 "description": "the ROI's model maps (ktrans, ve, kep, vp as the job's model gives them)"},
         "phase_times_s": {**NUMBERS, "description": "from the first phase"},
         "signal": {**NUMBERS, "description": "mean signal of the ROI per phase"},
         "relative_enhancement": {**NUMBERS, "description": "signal / baseline − 1"},

@@ -170,16 +170,19 @@ def compute(acq: qdce.DceAcquisition, overrides: dict[str, Any], model: str) -> 
 
 
 def roi_curve(acq: qdce.DceAcquisition, provenance: dict[str, Any], roi: dict[str, Any]) -> dict[str, Any]:
-    """The mean time–intensity curve of one drawn ROI: signal, relative enhancement, concentration.
+    """The mean time–intensity curve of one drawn ROI: signal, relative enhancement, concentration,
+    and the ROI's Ktrans / ve / kep / vp (n, mean, median, sd, quartiles).
 
-    The run's injection phase, baseline, T10 choice and relaxivity (its provenance) are used again,
-    so the curve is the one the maps were fitted to; only the ROI's voxels are fitted.
+    The run's injection phase, baseline, T10 choice, relaxivity, model and population AIF with its
+    fitted onset (its provenance) are used again, so the curve is the one the maps were fitted to;
+    only the ROI's voxels are fitted. A measured or detected AIF's region is not kept with the job:
+    the ROI's model values then use Parker's population AIF (the curves do not depend on the AIF).
     """
     shape = acq.geometry.shape
     mask = roi_mask(shape, roi)
     keep = {}
     for name in ("injection_phase", "baseline_phases", "bolus_arrival_time", "relaxivity", "hematocrit", "t10",
-                 "flip_angle", "tr", "vfa_tr", "temporal_resolution", "aif"):
+                 "flip_angle", "tr", "vfa_tr", "temporal_resolution", "aif", "model"):
         p = provenance.get(name)
         if isinstance(p, dict) and p.get("value") is not None and not (name == "t10" and p["value"] == "map"):
             keep[name] = p["value"]
@@ -193,8 +196,10 @@ def roi_curve(acq: qdce.DceAcquisition, provenance: dict[str, Any], roi: dict[st
     signal = np.asarray(curve["signal"], dtype=float)
     base = float(signal[:nb].mean()) if nb else float(signal[0])
     enhancement = (signal / base - 1.0) if base > 0 else np.zeros_like(signal)
+    fitted = result.statistics["rois"]["roi"]["maps"]
     return {
         "n_voxels": int(mask.sum()),
+        "maps": jsonable({k: fitted[k] for k in result.model_maps if k in fitted}),
         "phase_times_s": [float(v) for v in result.phase_times],
         "signal": [float(v) for v in signal],
         "relative_enhancement": [float(v) for v in enhancement],

@@ -174,6 +174,10 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
     expected = p.conc[:, truth_mask].mean(axis=1)
     assert np.allclose(answer["concentration_mM"], expected, atol=0.01 * expected.max())
     assert answer["phase_times_s"] == pytest.approx(list(p.times))
+    kt, ve, vp = QUADRANTS["q3"]
+    assert answer["maps"]["ktrans"]["median"] == pytest.approx(kt, rel=0.02)
+    assert answer["maps"]["ve"]["median"] == pytest.approx(ve, rel=0.02)
+    assert answer["maps"]["vp"]["median"] == pytest.approx(vp, rel=0.05)
     assert len(answer["aif"]["plasma_mM"]) == p.times.size and answer["aif"]["kind"] == "parker"
     assert max(answer["relative_enhancement"][:p.injection_phase]) < 0.01 < max(answer["relative_enhancement"])
     rect = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x - 1}&y={y - 1}&width=3&height=3"),

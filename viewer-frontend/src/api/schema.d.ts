@@ -1125,6 +1125,10 @@ export interface components {
             version: number;
             roi: components["schemas"]["DceRoi"];
             n_voxels: number;
+            /** @description the ROI's model maps (ktrans, ve, kep, vp as the job's model gives them) */
+            maps: {
+                [key: string]: components["schemas"]["DceMapSummary"];
+            };
             /** @description from the first phase */
             phase_times_s: number[];
             /** @description mean signal of the ROI per phase */

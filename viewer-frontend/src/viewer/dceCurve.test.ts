@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { curvePlot, polyline } from './dceCurve';
+import { curvePlot, mapSummary, polyline } from './dceCurve';
 import { dceCurveQuery } from '../api/jobs';
 import { overlayQuantity, quantityOf } from './derived';
 import { presetsFor } from './presets';
@@ -20,6 +20,10 @@ describe('DCE curve panel', () => {
   it('survives empty and non-finite values', () => {
     expect(polyline([], [], 10, 10, 1)).toBe('');
     expect(curvePlot([0, 1], [Number.NaN, 0], [], 10, 10).aif.points).toBe('');
+  });
+
+  it('summarises the ROI maps the model gave', () => {
+    expect(mapSummary({ ktrans: { median: 0.2 }, ve: { median: 0.4 }, kep: { median: null } })).toBe('Ktrans 0.200 /min · ve 0.400');
   });
 
   it('asks for a circle or a rectangle', () => {

@@ -43,3 +43,13 @@ export function curvePlot(times: readonly number[], tissue: readonly number[], a
     duration: times.length ? times[times.length - 1] - times[0] : 0,
   };
 }
+
+const MAP_LABELS: Record<string, [string, string]> = { ktrans: ['Ktrans', '/min'], ve: ['ve', ''], kep: ['kep', '/min'], vp: ['vp', ''] };
+
+/** "Ktrans 0.200 /min · ve 0.400 · ..." from the ROI's map medians (maps the model does not give are left out). */
+export function mapSummary(maps: Record<string, { median: number | null } | undefined>): string {
+  return Object.entries(MAP_LABELS)
+    .filter(([key]) => maps[key]?.median != null)
+    .map(([key, [label, unit]]) => `${label} ${(maps[key]?.median ?? 0).toFixed(3)}${unit ? ` ${unit}` : ''}`)
+    .join(' · ');
+}
