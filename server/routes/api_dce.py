@@ -1,8 +1,11 @@
-"""DCE-specific JSON API: the time–intensity curve of an ROI drawn on a DCE job's dynamic series.
+"""DCE-specific JSON API: the time–intensity curve of an ROI drawn on a DCE job's dynamic series,
+and the ROIs (e.g. the tumour) kept with the job and reported in its statistics, CSV and PDF.
 
 ``GET /api/jobs/{job_id}/dce/curve?slice=k&x=col&y=row&r=radius`` (a circle) or
 ``...&width=w&height=h`` (a rectangle from its top-left corner), pixel coordinates of the dynamic
-series (the derived maps share its grid). Mounted under ``/api``; documented in ``openapi.py``.
+series (the derived maps share its grid). ``PUT /api/jobs/{job_id}/dce/rois`` with
+``{"rois": {"tumour": {"slice": k, "x": .., "y": .., "r": ..}}}`` keeps them (a finished job runs
+again). Mounted under ``/api``; documented in ``openapi_dce.py``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -17,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from quant import QuantError
 from server.app_errors import InvalidInput
 from server.http import ctx_of, json_response
-from server.workflow import dce, dce_params, jobs, quant_bridge, study_loader
+from server.workflow import dce, dce_jobs, dce_params, jobs, quant_bridge, study_loader
 
 ROI_FIELDS = ("slice", "x", "y", "r", "width", "height")
 
@@ -72,4 +76,19 @@ async def curve(request: Request) -> Response:
     return json_response(body, media_type="application/json")
 
 
-routes: list[BaseRoute] = [Route("/jobs/{job_id}/dce/curve", curve, methods=["GET"])]
+async def put_rois(request: Request) -> Response:
+    job_id = _job_id(request)
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON ({exc})") from None
+    if not isinstance(body, dict) or "rois" not in body:
+        raise InvalidInput('the body must be {"rois": {name: roi}}')
+    job = await dce_jobs.set_rois(ctx_of(request), job_id, body["rois"])
+    return json_response(jobs.job_json(job), media_type="application/json")
+
+
+routes: list[BaseRoute] = [
+    Route("/jobs/{job_id}/dce/curve", curve, methods=["GET"]),
+    Route("/jobs/{job_id}/dce/rois", put_rois, methods=["PUT"]),
+]

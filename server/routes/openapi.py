@@ -162,7 +162,10 @@ SCHEMAS: dict[str, Any] = {
     "JobParameters": _closed({
         "detected": {"type": "object", "additionalProperties": _ref("DetectedParameter"),
                      "description": "what the server read from the headers, by parameter name"},
-        "overrides": _closed(PARAMETER_PROPERTIES, optional=tuple(PARAMETERS),
+        "overrides": _closed({**PARAMETER_PROPERTIES,
+                              "rois": {"type": "object", "additionalProperties": _ref("DceRoi"),
+                                       "description": "DCE: drawn ROIs (PUT /jobs/{job_id}/dce/rois)"}},
+                             optional=(*PARAMETERS, "rois"),
                              description="values a person set (POST /jobs/{job_id}/parameters)"),
         "model": {"type": "string", "enum": PARAMETERS["model"]["choices"]},
     }),

@@ -87,7 +87,27 @@ ROI_PARAMETERS = [
     {"name": "height", "in": "query", "schema": {"type": "number"}, "description": "rectangle height (pixels)"},
 ]
 
+ROIS_BODY = {"content": {"application/json": {"schema": _closed({
+    "rois": {"type": "object", "additionalProperties": _ref("DceRoi"), "maxProperties": 8,
+             "description": "name (letters, digits, _ and -) → ROI; {} removes them"},
+})}}}
+
 PATHS: dict[str, Any] = {
+    "/jobs/{job_id}/dce/rois": {
+        "put": {
+            "summary": "Keep drawn ROIs (e.g. the tumour) with a DCE job: reported as roi_<name> in its statistics, CSV and PDF; a finished job runs again",
+            "operationId": "setDceRois",
+            "parameters": [JOB_ID],
+            "requestBody": ROIS_BODY,
+            "responses": {
+                "200": {"description": "The job (queued again when it had finished)",
+                        "content": {"application/json": {"schema": _ref("Job")}}},
+                "400": _error("A malformed ROI, an ROI outside the series, or not a DCE job"),
+                "404": _error("No such job"),
+                "409": _error("The job is running"),
+            }
+        }
+    },
     "/jobs/{job_id}/dce/curve": {
         "get": {
             "summary": "Time–intensity curve of a circle (r) or rectangle (width, height) on one slice of a DCE job's dynamic series",

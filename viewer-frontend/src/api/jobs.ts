@@ -122,3 +122,8 @@ export function dceCurveQuery(roi: DceRoi): URLSearchParams {
 export function getDceCurve(id: number, roi: DceRoi): Promise<DceRoiCurve> {
   return requestJson<DceRoiCurve>(`${API}/jobs/${id}/dce/curve?${dceCurveQuery(roi)}`);
 }
+
+/** Keep drawn ROIs (e.g. the tumour) with a DCE job; a finished job runs again and reports them. */
+export function setDceRois(id: number, rois: Record<string, DceRoi>): Promise<Job> {
+  return requestJson<Job>(`${API}/jobs/${id}/dce/rois`, { method: 'PUT', json: { rois } });
+}

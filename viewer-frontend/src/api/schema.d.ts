@@ -223,6 +223,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs/{job_id}/dce/rois": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Keep drawn ROIs (e.g. the tumour) with a DCE job: reported as roi_<name> in its statistics, CSV and PDF; a finished job runs again */
+        put: operations["setDceRois"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs/{job_id}/dce/curve": {
         parameters: {
             query?: never;
@@ -797,6 +814,10 @@ export interface components {
                 aif?: "parker" | "weinmann" | "auto";
                 /** @description pre-contrast tissue T1 (without a VFA series) in s */
                 t10?: number;
+                /** @description DCE: drawn ROIs (PUT /jobs/{job_id}/dce/rois) */
+                rois?: {
+                    [key: string]: components["schemas"]["DceRoi"];
+                };
             };
             /** @enum {string} */
             model: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak";
@@ -2077,6 +2098,64 @@ export interface operations {
             };
             /** @description job is not an integer or max_seconds not a number */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setDceRois: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description name (letters, digits, _ and -) → ROI; {} removes them */
+                    rois: {
+                        [key: string]: components["schemas"]["DceRoi"];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The job (queued again when it had finished) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description A malformed ROI, an ROI outside the series, or not a DCE job */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job is running */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
