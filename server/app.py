@@ -17,7 +17,7 @@ from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
-from server.routes import accounts, api, audit, qido, reading, rendered, shares, spa, stow, wado
+from server.routes import accounts, api, api_dce, audit, qido, reading, rendered, shares, spa, stow, wado
 from server.routes.audit_record import AuditMiddleware
 from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
         *audit.routes,
-        Mount("/api", routes=[*accounts.routes, *shares.routes, *api.routes]),
+        Mount("/api", routes=[*accounts.routes, *shares.routes, *api.routes, *api_dce.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]

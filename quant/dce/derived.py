@@ -311,6 +311,8 @@ def _colour_series(values: NDArray[np.float64], refs: Sequence[Dataset], number:
             patient_orientation=orientation,
         )
         sc.SeriesDescription = f"Ktrans colour (0-{KTRANS_DISPLAY_MAX:g} /min)"
+        # The quantity in ImageType, as on the greyscale maps: what names the series' role (quant.roles).
+        sc.ImageType = ["DERIVED", "SECONDARY", "KTRANS"]
         out.append(sc)
     return out
 

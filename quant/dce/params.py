@@ -21,6 +21,7 @@ Override names accepted by :func:`quant.dce.quantify` (times in **seconds** unle
 ``t10``                   fixed pre-contrast tissue T1 (s), used without a VFA map
 ``t10_map``               numpy array (slice, row, column) of T1 (s)
 ``t1_blood``              pre-contrast blood T1 (s) for a measured AIF
+``vfa_tr``                repetition time of the VFA series (s), when the headers do not give one
 ``vfa``                   ``"linear"`` (default) or ``"nonlinear"`` VFA T1 fit; ``"off"`` ignores the VFA series
 ``aif``                   ``"parker"`` (default), ``"weinmann"``, ``"measured"`` (needs ``aif_mask``) or ``"auto"``
 ``aif_mask``              boolean numpy array: arterial ROI for a measured AIF
@@ -127,6 +128,7 @@ UNITS: dict[str, str] = {
     "t10": "s",
     "t10_map": "s",
     "t1_blood": "s",
+    "vfa_tr": "s",
     "ktrans_max": "1/min",
     "kep_bounds": "1/min",
     "auc_window": "s",
@@ -151,6 +153,7 @@ OVERRIDE_NAMES = frozenset(
         "t10_map",
         "t1_blood",
         "vfa",
+        "vfa_tr",
         "aif",
         "aif_mask",
         "model",

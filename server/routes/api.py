@@ -22,7 +22,7 @@ from server.http import ctx_of, json_response, principal_of
 from server.routes.openapi import OPENAPI
 from server.services import body_readers, uploads
 from server.services.archives import new_workdir, remove_workdir
-from server.workflow import detector, jobs, reports, worker
+from server.workflow import dce_report, detector, jobs, reports, worker
 
 JSON = "application/json"
 KEEPALIVE_SECONDS = 15.0
@@ -182,7 +182,7 @@ async def report_pdf(request: Request) -> Response:
     job = await jobs.finished_job(ctx, principal_of(request), _job_id(request))
     lang = reports.language(request.query_params.get("lang") or request.headers.get("accept-language"))
     figures = await reports.load_figures(ctx, job.id or 0, job.version)
-    pdf = await asyncio.to_thread(reports.build_pdf, job, figures, lang)
+    pdf = await asyncio.to_thread(dce_report.build_pdf_for, job, figures, lang)
     return Response(
         pdf,
         media_type="application/pdf",

@@ -14,7 +14,7 @@ from typing import Any
 
 from quant import Source
 from server.reading.states import RequestState
-from server.routes import openapi_accounts, openapi_audit, openapi_reading, openapi_shares
+from server.routes import openapi_accounts, openapi_audit, openapi_dce, openapi_reading, openapi_shares
 from server.workflow.jobs import M0_MISSING, PARAMETERS
 from server.workflow.states import TRANSITIONS, JobState
 
@@ -77,6 +77,7 @@ PARAMETER_PROPERTIES: dict[str, Any] = {name: _parameter_value(spec) for name, s
 
 JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
     "id": {"type": "integer"},
+    "method": {"type": "string", "enum": ["ASL", "DCE"], "description": "the analysis: ASL perfusion or DCE-MRI pharmacokinetics"},
     "state": _ref("JobState"),
     "actions": {"type": "array", "items": _ref("JobAction"), "uniqueItems": True,
                 "description": "what a person may do in this state (the state table's manual transitions)"},
@@ -118,7 +119,8 @@ JOB_PROPERTIES: dict[str, Any] = {
     "timings": {"type": "object", "additionalProperties": {"type": "number"}, "description": "seconds per stage"},
     "diagnostic_text": STRING,
     "parameter_schema": {"type": "object", "properties": {name: _ref("ParameterSpec") for name in PARAMETERS},
-                         "required": list(PARAMETERS), "additionalProperties": False},
+                         "required": [], "additionalProperties": False,
+                         "description": "the parameters of this job's method a person may set"},
 }
 
 JOB_DETAIL_PROPERTIES: dict[str, Any] = {
@@ -160,7 +162,10 @@ SCHEMAS: dict[str, Any] = {
     "JobParameters": _closed({
         "detected": {"type": "object", "additionalProperties": _ref("DetectedParameter"),
                      "description": "what the server read from the headers, by parameter name"},
-        "overrides": _closed(PARAMETER_PROPERTIES, optional=tuple(PARAMETERS),
+        "overrides": _closed({**PARAMETER_PROPERTIES,
+                              "rois": {"type": "object", "additionalProperties": _ref("DceRoi"),
+                                       "description": "DCE: drawn ROIs (PUT /jobs/{job_id}/dce/rois)"}},
+                             optional=(*PARAMETERS, "rois"),
                              description="values a person set (POST /jobs/{job_id}/parameters)"),
         "model": {"type": "string", "enum": PARAMETERS["model"]["choices"]},
     }),
@@ -208,8 +213,9 @@ SCHEMAS: dict[str, Any] = {
         "model": {"type": "string", "description": "the model that computed the result"},
         "qc": _ref("QualityControl"),
         "regions": _ref("Regions"),
+        "dce": _ref("DceStatistics"),
     }, optional=("whole_brain", "grey_matter_like", "left_hemisphere", "right_hemisphere", "asymmetry_index_percent",
-                 "per_slice", "att_whole_brain", "model", "qc", "regions"),
+                 "per_slice", "att_whole_brain", "model", "qc", "regions", "dce"),
         description="CBF (ml/100g/min) and ATT (s) of the newest result by region; empty before the first result"),
     "QualityControl": _closed({
         "status": {"type": "string", "enum": ["pass", "warning", "fail"],
@@ -294,7 +300,7 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "Cirrus API",
         "version": "1",
-        "description": "Uploads, ASL analysis jobs and the reading workflow (requests, worklists, reports). DICOMweb (QIDO/WADO/STOW) lives under /dicom-web. "
+        "description": "Uploads, ASL and DCE analysis jobs and the reading workflow (requests, worklists, reports). DICOMweb (QIDO/WADO/STOW) lives under /dicom-web. "
                        "Errors answer {\"error\": message, \"status\": code}.",
     },
     "servers": [{"url": "/api"}],
@@ -424,6 +430,7 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **openapi_dce.PATHS,
         **openapi_reading.PATHS,
         **openapi_accounts.PATHS,
         **openapi_shares.PATHS,
@@ -432,7 +439,7 @@ OPENAPI: dict[str, Any] = {
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **_json_body({"type": "object"})}}}},
     },
-    "components": {"schemas": {**SCHEMAS, **openapi_reading.SCHEMAS, **openapi_accounts.SCHEMAS,
+    "components": {"schemas": {**SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS, **openapi_accounts.SCHEMAS,
                                **openapi_shares.SCHEMAS, **openapi_audit.SCHEMAS}},
 }
 

@@ -5,7 +5,7 @@ Each ingest commit records a change on the study's ``analysis_watch`` row
 rows whose last change is older than ``settings.stable_seconds`` and that
 changed since their last evaluation, claims the evaluation with a
 conditional UPDATE (one process wins), classifies the study and opens or
-updates one job per ASL acquisition.
+updates one job per ASL or DCE acquisition.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisWatch
 from server.db.database import utcnow
-from server.workflow import jobs, quant_bridge, states, study_loader
+from server.workflow import dce, jobs, quant_bridge, states, study_loader
 from server.workflow.states import JobState
 
 log = logging.getLogger("cirrus.analysis")
@@ -102,9 +102,10 @@ async def evaluate_now(ctx: AppContext, study_uids: list[str]) -> list[AnalysisJ
 async def evaluate_study(ctx: AppContext, study_uid: str) -> list[AnalysisJob]:
     """Classify the study and open/update its jobs; returns the study's jobs."""
     exclude = await study_loader.own_result_series(ctx, study_uid)
-    # ASL is MR: a CT or X-ray study (thousands of instances) costs one query, no reads.
+    # ASL and DCE are MR: a CT or X-ray study (thousands of instances) costs one query, no reads.
     datasets = await study_loader.load_datasets(ctx, study_uid, pixels=False, exclude=exclude, modalities=["MR"])
     found = await asyncio.to_thread(quant_bridge.classify, datasets) if datasets else []
+    found += await asyncio.to_thread(dce.classify, datasets) if datasets else []
     counts: dict[str, int] = {}
     for ds in datasets:
         uid = str(ds.get("SeriesInstanceUID", ""))

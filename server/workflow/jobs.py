@@ -26,7 +26,7 @@ from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisResult
 from server.db.changes import JOBS, Subscription
 from server.db.database import utcnow
-from server.workflow import states
+from server.workflow import dce_params, states
 from server.workflow.states import JobState, TransitionError
 
 # Queue order: urgent, then manual (a person started or re-ran it), then automatic.
@@ -41,14 +41,22 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "ti1": {"unit": "s", "kind": "seconds", "label": "PASL bolus duration TI1"},
     "ti": {"unit": "s", "kind": "seconds", "label": "PASL inversion time TI"},
     "labeling_type": {"kind": "choice", "choices": ["pcasl", "pasl", "casl"], "label": "labeling type"},
-    "model": {"kind": "choice", "choices": ["auto", "consensus", "ge", "kinetic", "weighted_delay"],
-              "label": "model"},
+    "model": {"kind": "choice", "choices": ["auto", "consensus", "ge", "kinetic", "weighted_delay",
+                                            *dce_params.DCE_MODELS], "label": "model"},
     "vendor": {"kind": "choice", "choices": ["GE", "Philips", "Siemens", "generic"], "label": "vendor"},
     "field_strength": {"unit": "T", "kind": "number", "label": "field strength"},
     "t1_blood": {"unit": "s", "kind": "seconds", "label": "T1 of blood"},
     "labeling_efficiency": {"kind": "number", "label": "labeling efficiency"},
     "background_suppression": {"kind": "integer", "label": "background-suppression pulses"},
 }
+ASL_PARAMETER_NAMES = tuple(PARAMETERS)
+PARAMETERS.update({k: v for k, v in dce_params.PARAMETERS.items() if k not in PARAMETERS})
+
+
+def parameter_schema(job: AnalysisJob) -> dict[str, dict[str, Any]]:
+    """The parameters a person may set on this job (its method's)."""
+    names = (*dce_params.PARAMETERS, *dce_params.SHARED) if dce_params.is_dce(job) else ASL_PARAMETER_NAMES
+    return {name: PARAMETERS[name] for name in names}
 
 
 # Not a parameter: an input series the study lacks.
@@ -390,6 +398,7 @@ def _iso(value: datetime | None) -> str | None:
 def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brief: bool = False) -> dict:
     out: dict[str, Any] = {
         "id": job.id,
+        "method": dce_params.method_of(job),
         "state": job.state,
         "actions": states.actions_for(job.state),
         "missing": job.missing,
@@ -430,7 +439,7 @@ def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brie
             "statistics": job.statistics,
             "timings": job.timings,
             "diagnostic_text": job.diagnostic_text,
-            "parameter_schema": PARAMETERS,
+            "parameter_schema": parameter_schema(job),
         }
     )
     if results is not None:

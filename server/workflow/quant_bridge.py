@@ -141,6 +141,7 @@ class Computed:
     cbf: Any  # numpy array (slice, row, column) in ml/100g/min, for the report figures
     notes: list[str]
     regions: Any = None  # quant.regions.RegionalAnalysis (label map for the panel figures)
+    dce: Any = None  # quant.dce.DceResult of a DCE job (maps and curves for its report figures)
 
 
 def compute(acq: Any, overrides: dict[str, Any], model: str, *, regions: bool = True) -> Computed:

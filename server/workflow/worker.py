@@ -31,7 +31,7 @@ from server.db.archive import Instance, InstanceState
 from server.db.changes import JOBS
 from server.db.database import aware, utcnow
 from server.services.ingest import IngestService
-from server.workflow import jobs, quant_bridge, queue, reports, study_loader
+from server.workflow import dce, dce_params, dce_report, jobs, quant_bridge, queue, reports, study_loader
 from server.workflow.states import JobState
 
 log = logging.getLogger("cirrus.worker")
@@ -93,14 +93,15 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
         step("load", t)
         await stage("classifying", 0.2)
         t = time.perf_counter()
-        found = await asyncio.to_thread(quant_bridge.classify, datasets)
+        bridge: Any = dce if dce_params.is_dce(job) else quant_bridge
+        found = await asyncio.to_thread(bridge.classify, datasets)
         f = quant_bridge.pick(found, job.acquisition_key) or (found[0] if len(found) == 1 else None)
         step("classify", t)
         if f is None:
-            raise quant.InputError("the ASL series of this job are no longer in the study")
+            raise quant.InputError(f"the {dce_params.method_of(job)} series of this job are no longer in the study")
         await stage("quantifying", 0.3)
         t = time.perf_counter()
-        computed = await asyncio.to_thread(quant_bridge.compute, f.acquisition, job.overrides, job.model)
+        computed = await asyncio.to_thread(bridge.compute, f.acquisition, job.overrides, job.model)
         step("quantify", t)
         if lost.is_set():
             raise LeaseLost()
@@ -259,18 +260,22 @@ async def store_results(
     if lost.is_set():
         raise LeaseLost()
     await ingest_datasets(ctx, job.study_instance_uid, computed.datasets)
-    figures = await asyncio.to_thread(
-        reports.render_figures, computed.cbf, computed.statistics, computed.regional_csv, computed.regions
-    )
+    if computed.dce is not None:
+        figures = await asyncio.to_thread(dce_report.render_figures, computed.dce)
+    else:
+        figures = await asyncio.to_thread(
+            reports.render_figures, computed.cbf, computed.statistics, computed.regional_csv, computed.regions
+        )
     await reports.save_figures(ctx, job.id or 0, version, figures)
     job_view = job.model_copy(
         update={"version": version, "statistics": computed.statistics, "provenance": computed.provenance,
                 "regional_csv": computed.regional_csv}
     )
-    pdf = await asyncio.to_thread(reports.build_pdf, job_view, figures)
+    pdf = await asyncio.to_thread(dce_report.build_pdf_for, job_view, figures)
     epdf = reports.encapsulated_pdf(
         pdf, reference, series_uid=report_series, sop_uid=stable_uid(report_series, 0), version=version
     )
+    dce_report.name_report(epdf, job, version)
     await ingest_datasets(ctx, job.study_instance_uid, [epdf])
     return roles
 
@@ -288,7 +293,7 @@ async def store_report(ctx: AppContext, job: AnalysisJob, lang: str = "zh-CN") -
         blob = await ctx.store.get_bytes(rows[0][1].blob_key)
         reference = pydicom.dcmread(io.BytesIO(blob), specific_tags=list(reports.PATIENT_STUDY_KEYWORDS))
     figures = await reports.load_figures(ctx, job.id or 0, job.version)
-    pdf = await asyncio.to_thread(reports.build_pdf, job, figures, lang)
+    pdf = await asyncio.to_thread(dce_report.build_pdf_for, job, figures, lang)
     number = len(rows) + 1
     epdf = reports.encapsulated_pdf(
         pdf,
@@ -299,6 +304,7 @@ async def store_report(ctx: AppContext, job: AnalysisJob, lang: str = "zh-CN") -
         study_uid=job.study_instance_uid,
     )
     epdf.InstanceNumber = number
+    dce_report.name_report(epdf, job, job.version)
     await ingest_datasets(ctx, job.study_instance_uid, [epdf])
     return {"series_instance_uid": series, "sop_instance_uid": str(epdf.SOPInstanceUID), "instance_number": number}
 

@@ -5,6 +5,7 @@ import { JOB_EVENT, JOB_STATES, currentResult, jobActions, jobKind, jobQuery, la
 // in the OpenAPI document fails the type check of this file (vue-tsc includes tests).
 const summary: JobSummary = {
   id: 3,
+  method: 'ASL',
   state: 'waiting',
   actions: ['set_parameters', 'start', 'cancel', 'delete'],
   missing: ['pld'],

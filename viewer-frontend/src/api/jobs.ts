@@ -105,3 +105,25 @@ export function subscribeJobs(onJob: (job: JobSummary) => void, onState: (live: 
   source.onerror = () => onState(false);
   return () => source.close();
 }
+
+export type DceRoi = Schemas['DceRoi'];
+export type DceRoiCurve = Schemas['DceRoiCurve'];
+type DceCurveQuery = operations['getDceCurve']['parameters']['query'];
+
+/** The query of GET /jobs/{id}/dce/curve: a circle (r) or a rectangle (width, height) on one slice. */
+export function dceCurveQuery(roi: DceRoi): URLSearchParams {
+  const query: DceCurveQuery = { slice: roi.slice, x: roi.x, y: roi.y };
+  if (roi.r != null) query.r = roi.r;
+  else if (roi.width != null && roi.height != null) Object.assign(query, { width: roi.width, height: roi.height });
+  return new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+}
+
+/** The time–intensity curve of an ROI of a DCE job's dynamic series, with the job's AIF. */
+export function getDceCurve(id: number, roi: DceRoi): Promise<DceRoiCurve> {
+  return requestJson<DceRoiCurve>(`${API}/jobs/${id}/dce/curve?${dceCurveQuery(roi)}`);
+}
+
+/** Keep drawn ROIs (e.g. the tumour) with a DCE job; a finished job runs again and reports them. */
+export function setDceRois(id: number, rois: Record<string, DceRoi>): Promise<Job> {
+  return requestJson<Job>(`${API}/jobs/${id}/dce/rois`, { method: 'PUT', json: { rois } });
+}

@@ -223,6 +223,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs/{job_id}/dce/rois": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Keep drawn ROIs (e.g. the tumour) with a DCE job: reported as roi_<name> in its statistics, CSV and PDF; a finished job runs again */
+        put: operations["setDceRois"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/dce/curve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Time–intensity curve of a circle (r) or rectangle (width, height) on one slice of a DCE job's dynamic series */
+        get: operations["getDceCurve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/reading/requests": {
         parameters: {
             query?: never;
@@ -775,6 +809,11 @@ export interface components {
         /** @description A job as listed, in events and in upload answers */
         JobSummary: {
             id: number;
+            /**
+             * @description the analysis: ASL perfusion or DCE-MRI pharmacokinetics
+             * @enum {string}
+             */
+            method: "ASL" | "DCE";
             state: components["schemas"]["JobState"];
             /** @description what a person may do in this state (the state table's manual transitions) */
             actions: components["schemas"]["JobAction"][];
@@ -814,6 +853,11 @@ export interface components {
         /** @description A job after an action: the summary with parameters and outcome */
         Job: {
             id: number;
+            /**
+             * @description the analysis: ASL perfusion or DCE-MRI pharmacokinetics
+             * @enum {string}
+             */
+            method: "ASL" | "DCE";
             state: components["schemas"]["JobState"];
             /** @description what a person may do in this state (the state table's manual transitions) */
             actions: components["schemas"]["JobAction"][];
@@ -860,23 +904,39 @@ export interface components {
                 [key: string]: number;
             };
             diagnostic_text: string;
+            /** @description the parameters of this job's method a person may set */
             parameter_schema: {
-                pld: components["schemas"]["ParameterSpec"];
-                labeling_duration: components["schemas"]["ParameterSpec"];
-                ti1: components["schemas"]["ParameterSpec"];
-                ti: components["schemas"]["ParameterSpec"];
-                labeling_type: components["schemas"]["ParameterSpec"];
-                model: components["schemas"]["ParameterSpec"];
-                vendor: components["schemas"]["ParameterSpec"];
-                field_strength: components["schemas"]["ParameterSpec"];
-                t1_blood: components["schemas"]["ParameterSpec"];
-                labeling_efficiency: components["schemas"]["ParameterSpec"];
-                background_suppression: components["schemas"]["ParameterSpec"];
+                pld?: components["schemas"]["ParameterSpec"];
+                labeling_duration?: components["schemas"]["ParameterSpec"];
+                ti1?: components["schemas"]["ParameterSpec"];
+                ti?: components["schemas"]["ParameterSpec"];
+                labeling_type?: components["schemas"]["ParameterSpec"];
+                model?: components["schemas"]["ParameterSpec"];
+                vendor?: components["schemas"]["ParameterSpec"];
+                field_strength?: components["schemas"]["ParameterSpec"];
+                t1_blood?: components["schemas"]["ParameterSpec"];
+                labeling_efficiency?: components["schemas"]["ParameterSpec"];
+                background_suppression?: components["schemas"]["ParameterSpec"];
+                flip_angle?: components["schemas"]["ParameterSpec"];
+                tr?: components["schemas"]["ParameterSpec"];
+                temporal_resolution?: components["schemas"]["ParameterSpec"];
+                vfa_tr?: components["schemas"]["ParameterSpec"];
+                injection_phase?: components["schemas"]["ParameterSpec"];
+                agent?: components["schemas"]["ParameterSpec"];
+                relaxivity?: components["schemas"]["ParameterSpec"];
+                hematocrit?: components["schemas"]["ParameterSpec"];
+                aif?: components["schemas"]["ParameterSpec"];
+                t10?: components["schemas"]["ParameterSpec"];
             };
         };
         /** @description GET /jobs/{job_id}: the job with its result versions */
         JobDetail: {
             id: number;
+            /**
+             * @description the analysis: ASL perfusion or DCE-MRI pharmacokinetics
+             * @enum {string}
+             */
+            method: "ASL" | "DCE";
             state: components["schemas"]["JobState"];
             /** @description what a person may do in this state (the state table's manual transitions) */
             actions: components["schemas"]["JobAction"][];
@@ -923,18 +983,29 @@ export interface components {
                 [key: string]: number;
             };
             diagnostic_text: string;
+            /** @description the parameters of this job's method a person may set */
             parameter_schema: {
-                pld: components["schemas"]["ParameterSpec"];
-                labeling_duration: components["schemas"]["ParameterSpec"];
-                ti1: components["schemas"]["ParameterSpec"];
-                ti: components["schemas"]["ParameterSpec"];
-                labeling_type: components["schemas"]["ParameterSpec"];
-                model: components["schemas"]["ParameterSpec"];
-                vendor: components["schemas"]["ParameterSpec"];
-                field_strength: components["schemas"]["ParameterSpec"];
-                t1_blood: components["schemas"]["ParameterSpec"];
-                labeling_efficiency: components["schemas"]["ParameterSpec"];
-                background_suppression: components["schemas"]["ParameterSpec"];
+                pld?: components["schemas"]["ParameterSpec"];
+                labeling_duration?: components["schemas"]["ParameterSpec"];
+                ti1?: components["schemas"]["ParameterSpec"];
+                ti?: components["schemas"]["ParameterSpec"];
+                labeling_type?: components["schemas"]["ParameterSpec"];
+                model?: components["schemas"]["ParameterSpec"];
+                vendor?: components["schemas"]["ParameterSpec"];
+                field_strength?: components["schemas"]["ParameterSpec"];
+                t1_blood?: components["schemas"]["ParameterSpec"];
+                labeling_efficiency?: components["schemas"]["ParameterSpec"];
+                background_suppression?: components["schemas"]["ParameterSpec"];
+                flip_angle?: components["schemas"]["ParameterSpec"];
+                tr?: components["schemas"]["ParameterSpec"];
+                temporal_resolution?: components["schemas"]["ParameterSpec"];
+                vfa_tr?: components["schemas"]["ParameterSpec"];
+                injection_phase?: components["schemas"]["ParameterSpec"];
+                agent?: components["schemas"]["ParameterSpec"];
+                relaxivity?: components["schemas"]["ParameterSpec"];
+                hematocrit?: components["schemas"]["ParameterSpec"];
+                aif?: components["schemas"]["ParameterSpec"];
+                t10?: components["schemas"]["ParameterSpec"];
             };
             /** @description every result version, oldest first */
             results: components["schemas"]["JobResult"][];
@@ -979,7 +1050,7 @@ export interface components {
                  * @description model
                  * @enum {string}
                  */
-                model?: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay";
+                model?: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak";
                 /**
                  * @description vendor
                  * @enum {string}
@@ -993,9 +1064,39 @@ export interface components {
                 labeling_efficiency?: number;
                 /** @description background-suppression pulses */
                 background_suppression?: number;
+                /** @description flip angle of the dynamic series in deg */
+                flip_angle?: number;
+                /** @description repetition time TR of the dynamic series in s */
+                tr?: number;
+                /** @description time between phases in s */
+                temporal_resolution?: number;
+                /** @description repetition time TR of the VFA series in s */
+                vfa_tr?: number;
+                /** @description injection phase (index of the first phase with contrast) */
+                injection_phase?: number;
+                /**
+                 * @description contrast agent
+                 * @enum {string}
+                 */
+                agent?: "gadobenate" | "gadobutrol" | "gadodiamide" | "gadopentetate" | "gadoterate" | "gadoteridol" | "gadoxetate";
+                /** @description relaxivity r1 in 1/(mM.s) */
+                relaxivity?: number;
+                /** @description hematocrit */
+                hematocrit?: number;
+                /**
+                 * @description arterial input function
+                 * @enum {string}
+                 */
+                aif?: "parker" | "weinmann" | "auto";
+                /** @description pre-contrast tissue T1 (without a VFA series) in s */
+                t10?: number;
+                /** @description DCE: drawn ROIs (PUT /jobs/{job_id}/dce/rois) */
+                rois?: {
+                    [key: string]: components["schemas"]["DceRoi"];
+                };
             };
             /** @enum {string} */
-            model: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay";
+            model: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak";
         };
         DetectedParameter: {
             name: string;
@@ -1033,7 +1134,7 @@ export interface components {
              * @description model
              * @enum {string}
              */
-            model?: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay";
+            model?: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak";
             /**
              * @description vendor
              * @enum {string}
@@ -1047,6 +1148,32 @@ export interface components {
             labeling_efficiency?: number;
             /** @description background-suppression pulses */
             background_suppression?: number;
+            /** @description flip angle of the dynamic series in deg */
+            flip_angle?: number;
+            /** @description repetition time TR of the dynamic series in s */
+            tr?: number;
+            /** @description time between phases in s */
+            temporal_resolution?: number;
+            /** @description repetition time TR of the VFA series in s */
+            vfa_tr?: number;
+            /** @description injection phase (index of the first phase with contrast) */
+            injection_phase?: number;
+            /**
+             * @description contrast agent
+             * @enum {string}
+             */
+            agent?: "gadobenate" | "gadobutrol" | "gadodiamide" | "gadopentetate" | "gadoterate" | "gadoteridol" | "gadoxetate";
+            /** @description relaxivity r1 in 1/(mM.s) */
+            relaxivity?: number;
+            /** @description hematocrit */
+            hematocrit?: number;
+            /**
+             * @description arterial input function
+             * @enum {string}
+             */
+            aif?: "parker" | "weinmann" | "auto";
+            /** @description pre-contrast tissue T1 (without a VFA series) in s */
+            t10?: number;
         };
         Upload: {
             /** @description files found (archives expanded) */
@@ -1116,6 +1243,7 @@ export interface components {
             model?: string;
             qc?: components["schemas"]["QualityControl"];
             regions?: components["schemas"]["Regions"];
+            dce?: components["schemas"]["DceStatistics"];
         };
         /** @description Quality control of the result (quant.qc) */
         QualityControl: {
@@ -1228,6 +1356,86 @@ export interface components {
             /** @description the job id */
             id: string;
             data: components["schemas"]["JobSummary"];
+        };
+        /** @description DCE results: Ktrans (1/min), ve, kep (1/min), vp and curve parameters by region */
+        DceStatistics: {
+            mask: components["schemas"]["DceRegion"];
+            /** @description hotspot (top decile of Ktrans in the mask) and drawn ROIs (roi_<name>) */
+            rois: {
+                [key: string]: components["schemas"]["DceRegion"];
+            };
+            /** @description mean curves of the mask, the arterial region (aif_region) and drawn ROIs */
+            curves: {
+                [key: string]: components["schemas"]["DceCurve"];
+            };
+            phase_times_s: number[];
+            aif: components["schemas"]["DceAif"];
+            /** @description UCUM unit of each map */
+            units: {
+                [key: string]: string;
+            };
+            /** @description slices, rows, columns of the maps */
+            shape: number[];
+        };
+        DceRegion: {
+            n_voxels: number;
+            /** @description voxels of the region inside the fitted mask */
+            n_fitted?: number;
+            /** @description by map name */
+            maps: {
+                [key: string]: components["schemas"]["DceMapSummary"];
+            };
+        };
+        DceMapSummary: {
+            n: number;
+            mean: number | null;
+            median: number | null;
+            sd: number | null;
+            p25: number | null;
+            p75: number | null;
+        };
+        DceCurve: {
+            signal: number[];
+            concentration_mM: number[];
+        };
+        DceAif: {
+            /** @description parker, weinmann, measured or auto (empty: unknown) */
+            kind: string;
+            /** @description plasma concentration at the phase times */
+            plasma_mM: number[];
+        };
+        DceRoi: {
+            /** @description 0-based slice of the dynamic series (and of the maps) */
+            slice: number;
+            /** @description column (circle centre, or rectangle's left edge) */
+            x: number;
+            /** @description row (circle centre, or rectangle's top edge) */
+            y: number;
+            /** @description circle radius in pixels */
+            r?: number;
+            width?: number;
+            height?: number;
+        };
+        /** @description The time–intensity curve of an ROI with the job's AIF */
+        DceRoiCurve: {
+            job_id: number;
+            version: number;
+            roi: components["schemas"]["DceRoi"];
+            n_voxels: number;
+            /** @description the ROI's model maps (ktrans, ve, kep, vp as the job's model gives them) */
+            maps: {
+                [key: string]: components["schemas"]["DceMapSummary"];
+            };
+            /** @description from the first phase */
+            phase_times_s: number[];
+            /** @description mean signal of the ROI per phase */
+            signal: number[];
+            /** @description signal / baseline − 1 */
+            relative_enhancement: number[];
+            /** @description mean contrast-agent concentration (SPGR, the run's T10 and r1) */
+            concentration_mM: number[];
+            baseline_phases: number;
+            aif: components["schemas"]["DceAif"];
         };
         /** @enum {string} */
         ReadingState: "to_report" | "reporting" | "reported" | "in_review" | "approved" | "returned" | "sent_back" | "cancelled";
@@ -2357,6 +2565,125 @@ export interface operations {
             };
             /** @description job is not an integer or max_seconds not a number */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setDceRois: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description name (letters, digits, _ and -) → ROI; {} removes them */
+                    rois: {
+                        [key: string]: components["schemas"]["DceRoi"];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The job (queued again when it had finished) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description A malformed ROI, an ROI outside the series, or not a DCE job */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job is running */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDceCurve: {
+        parameters: {
+            query: {
+                slice: number;
+                /** @description column */
+                x: number;
+                /** @description row */
+                y: number;
+                /** @description circle radius (pixels) */
+                r?: number;
+                /** @description rectangle width (pixels) */
+                width?: number;
+                /** @description rectangle height (pixels) */
+                height?: number;
+            };
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ROI's curves and the AIF */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DceRoiCurve"];
+                };
+            };
+            /** @description A malformed ROI, an ROI outside the series, or not a DCE job */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job has no result yet */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

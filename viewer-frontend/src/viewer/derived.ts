@@ -6,8 +6,10 @@
 import { codes, items, str, type DicomJson } from '../api/dicomJson';
 import { SOP_CLASS } from './sopClasses';
 
-export type Quantity = 'CBF' | 'ATT';
-const QUANTITIES: readonly Quantity[] = ['CBF', 'ATT'];
+// ASL: CBF, ATT. DCE-MRI (Cirrus writes DERIVED\SECONDARY\KTRANS and Parametric Maps labelled KTRANS, ...):
+// Ktrans and kep (1/min), ve and vp (fractions).
+export type Quantity = 'CBF' | 'ATT' | 'KTRANS' | 'VE' | 'KEP' | 'VP';
+const QUANTITIES: readonly Quantity[] = ['CBF', 'ATT', 'KTRANS', 'VE', 'KEP', 'VP'];
 /** UCUM units that name the quantity on their own (seconds do not: many maps are in seconds). */
 const UNIT_QUANTITY: Record<string, Quantity> = { 'ml/(100.g.min)': 'CBF' };
 
@@ -81,7 +83,7 @@ export function overlayQuantity(instance: DicomJson | undefined): Quantity | und
   return quantityFromImageType(instance);
 }
 
-/** The overlay choices: the series that are real maps, CBF first; stable otherwise. */
+/** The overlay choices: the series that are real maps, CBF (or Ktrans) first; stable otherwise. */
 export function overlayChoices(series: DicomJson[], quantities: Map<string, Quantity | undefined>): DicomJson[] {
   const maps = series.filter((s) => quantities.get(str(s, 'SeriesInstanceUID')));
   return overlayOrder(maps, quantities);
@@ -90,7 +92,7 @@ export function overlayChoices(series: DicomJson[], quantities: Map<string, Quan
 /** Series first that hold CBF (the overlay's usual quantity); stable otherwise. */
 export function overlayOrder(series: DicomJson[], quantities?: Map<string, Quantity | undefined>): DicomJson[] {
   const q = (s: DicomJson) => quantities?.get(str(s, 'SeriesInstanceUID')) ?? quantityFromImageType(s);
-  const rank = (s: DicomJson) => (q(s) === 'CBF' ? 0 : 1);
+  const rank = (s: DicomJson) => (q(s) === 'CBF' || q(s) === 'KTRANS' ? 0 : 1);
   return [...series].sort((a, b) => rank(a) - rank(b));
 }
 

@@ -81,7 +81,11 @@ export class ParametricOverlay {
     off.height = image.rows;
     const ctx = off.getContext('2d')!;
     const data = ctx.createImageData(image.columns, image.rows);
-    colourise(image.getPixelData(), image.slope ?? 1, image.intercept ?? 0, this.min, this.max, LUT, data.data);
+    // The image loader may have applied the Modality LUT already (preScale): the values are then real.
+    const scaled = (image as { preScale?: { scaled?: boolean } }).preScale?.scaled;
+    const slope = scaled ? 1 : (image.slope ?? 1);
+    const intercept = scaled ? 0 : (image.intercept ?? 0);
+    colourise(image.getPixelData(), slope, intercept, this.min, this.max, LUT, data.data);
     ctx.putImageData(data, 0, 0);
     this.bitmaps.set(key, off);
     return off;

@@ -15,7 +15,7 @@ export const WL_PRESETS: Record<PresetName, { center: number; width: number }> =
 };
 
 /** What the presets are chosen by. */
-export type ImageKind = 'CT' | 'CBF' | 'ATT' | 'MR' | 'other';
+export type ImageKind = 'CT' | Quantity | 'MR' | 'other';
 
 export interface Preset {
   id: string;
@@ -55,6 +55,14 @@ export function presetsFor(kind: ImageKind): Preset[] {
       return [span('cbf80', 0, 80, 'ml/100g/min'), span('cbf100', 0, 100, 'ml/100g/min'), AUTO];
     case 'ATT':
       return [span('att', 0.5, 2.5, 's'), AUTO];
+    case 'KTRANS':
+      return [span('ktrans', 0, 0.5, '/min'), AUTO];
+    case 'KEP':
+      return [span('kep', 0, 2, '/min'), AUTO];
+    case 'VE':
+      return [span('ve', 0, 1, ''), AUTO];
+    case 'VP':
+      return [span('vp', 0, 0.2, ''), AUTO];
     default:
       return [AUTO];
   }

@@ -3,6 +3,7 @@
 import { ref, shallowRef, watch, type Ref } from 'vue';
 import type { FrameRef } from '../../api/client';
 import { str, type DicomJson } from '../../api/dicomJson';
+import type { MessageKey } from '../../i18n';
 import { mayBeMap, overlayChoices, overlayQuantity, type Quantity } from '../derived';
 
 /** The parts of ParametricOverlay this composable drives. */
@@ -29,9 +30,14 @@ export interface OverlayOptions {
 }
 
 /** The top of the colour scale and the unit of each quantity (CBF: the colour series' 0–100). */
-export const OVERLAY_SCALE: Record<Quantity, { min: number; max: number; unit: 'viewer.unit.cbf' | 'viewer.unit.att' }> = {
+export const OVERLAY_SCALE: Record<Quantity, { min: number; max: number; unit: MessageKey }> = {
   CBF: { min: 0, max: 100, unit: 'viewer.unit.cbf' },
   ATT: { min: 0.5, max: 2.5, unit: 'viewer.unit.att' },
+  // DCE: the top of the Ktrans colour series (0–0.5 /min); kep, ve and vp in their usual tumour ranges.
+  KTRANS: { min: 0, max: 0.5, unit: 'viewer.unit.perMin' },
+  KEP: { min: 0, max: 2, unit: 'viewer.unit.perMin' },
+  VE: { min: 0, max: 1, unit: 'viewer.unit.ratio' },
+  VP: { min: 0, max: 0.2, unit: 'viewer.unit.ratio' },
 };
 
 export function useOverlay(options: OverlayOptions) {

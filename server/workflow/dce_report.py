@@ -1,0 +1,213 @@
+"""The report of a DCE job: figures (Ktrans slices, ROI curves against the AIF) and the PDF.
+
+Figures are PNGs kept in the blob store under the same names as the ASL ones (``slices`` and
+``plot``), so ``reports.load_figures`` finds them and the PDF can be rebuilt after the diagnostic
+text was edited. ``build_pdf_for`` picks the ASL or the DCE layout by the job's kind.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image as PILImage
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from server.db.analysis import AnalysisJob
+from server.workflow import reports
+from server.workflow.dce_params import is_dce
+
+KTRANS_VMAX = 0.5  # 1/min, as the colour series
+CURVE_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "DCE-MRI pharmacokinetic analysis report",
+        "ktrans": "Ktrans (volume transfer constant), 1/min",
+        "summary": "Fitted (enhancing) voxels",
+        "curves": "Time–intensity curves: tissue regions and arterial input function (AIF)",
+        "regional": "Regional values",
+        "model": "Model",
+        "region": "Region", "map": "Map", "n": "Voxels", "mean": "Mean", "median": "Median", "sd": "SD",
+        "p25": "P25", "p75": "P75", "unit": "Unit",
+        "mask": "Enhancing mask", "hotspot": "Ktrans hot spot (top 10 %)",
+    },
+    "zh-CN": {
+        "title": "DCE-MRI 药代动力学分析报告",
+        "ktrans": "Ktrans（容积转运常数），1/min",
+        "summary": "拟合（强化）体素",
+        "curves": "时间-信号强度曲线：组织区域与动脉输入函数（AIF）",
+        "regional": "分区数值",
+        "model": "模型",
+        "region": "区域", "map": "参数图", "n": "体素数", "mean": "平均值", "median": "中位数", "sd": "标准差",
+        "p25": "P25", "p75": "P75", "unit": "单位",
+        "mask": "强化区域", "hotspot": "Ktrans 热点（前 10 %）",
+    },
+}
+MODEL_NAMES = {"extended_tofts": "extended Tofts", "tofts": "Tofts", "patlak": "Patlak"}
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def render_figures(result: Any) -> dict[str, bytes]:
+    """``slices``: a Ktrans montage with a colour bar; ``plot``: mean concentration curves of the
+    mask and the ROIs against the plasma AIF (matplotlib object API: safe in worker threads)."""
+    vol = np.nan_to_num(np.asarray(result.maps["ktrans"], dtype=float))
+    nz = vol.shape[0]
+    picks = np.unique(np.linspace(0, nz - 1, min(nz, 12)).round().astype(int))
+    cols = min(4, len(picks))
+    rows = int(np.ceil(len(picks) / cols))
+    fig = Figure(figsize=(8, 2.1 * rows + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    image = None
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, z in zip(axes.flat, picks, strict=False):
+        image = ax.imshow(vol[z], cmap="inferno", vmin=0, vmax=KTRANS_VMAX, interpolation="nearest")
+        ax.set_title(f"slice {z + 1}", fontsize=8)
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
+        bar.set_label("Ktrans 1/min", fontsize=8)
+    out = {"slices": _png(fig)}
+
+    t = np.asarray(result.phase_times, dtype=float)
+    fig = Figure(figsize=(7.5, 3.4))
+    ax = fig.subplots()
+    curves = {k: v for k, v in result.curves.items() if k != "aif_region"}
+    for i, (name, curve) in enumerate(curves.items()):
+        ax.plot(t, curve["concentration_mM"], color=CURVE_COLOURS[i % len(CURVE_COLOURS)], label=name, lw=1.6)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("tissue concentration (mM)")
+    twin = ax.twinx()
+    twin.plot(t, result.aif, color="#d95f02", ls="--", lw=1.4, label=f"AIF ({result.aif_kind}, plasma)")
+    twin.set_ylabel("AIF plasma concentration (mM)", color="#d95f02")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper right")
+    fig.tight_layout()
+    out["plot"] = _png(fig)
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value[:12]) + (" …" if len(value) > 12 else "")
+    return "" if value is None else str(value)
+
+
+def build_pdf_for(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
+    """The job's PDF in its method's layout."""
+    return build_pdf(job, figures, lang) if is_dce(job) else reports.build_pdf(job, figures, lang)
+
+
+def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
+    lang = reports.language(lang)
+    t = {**reports.LABELS[lang], **LABELS[lang]}
+    font = reports.report_font()
+    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
+    small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
+    h1 = ParagraphStyle("h1", parent=body, fontSize=16, leading=20, spaceAfter=6)
+    h2 = ParagraphStyle("h2", parent=body, fontSize=11.5, leading=15, spaceBefore=8, spaceAfter=4)
+
+    def para(text: str, style: ParagraphStyle = body) -> Paragraph:
+        return Paragraph(
+            text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br/>"), style
+        )
+
+    def table(rows: list[list[str]], widths: list[float] | None = None, header: bool = True) -> Table:
+        tbl = Table([[para(c, small) for c in r] for r in rows], colWidths=widths, repeatRows=1 if header else 0)
+        style = [("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]
+        if header:
+            style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef7")))
+        tbl.setStyle(TableStyle(style))
+        return tbl
+
+    def image(data: bytes, width: float) -> Image:
+        w, h = PILImage.open(io.BytesIO(data)).size
+        return Image(io.BytesIO(data), width=width, height=width * h / w)
+
+    dce = (job.statistics or {}).get("dce") or {}
+    model = str((job.statistics or {}).get("model", ""))
+    story: list[Any] = [para(t["title"], h1)]
+    header = [
+        [t["patient"], job.patient_name.replace("^", " "), t["patient_id"], job.patient_id],
+        [t["study_date"], job.study_date, t["study"], job.study_description],
+        [t["acquisition"], job.label, t["version"], str(job.version)],
+        [t["model"], MODEL_NAMES.get(model, model), "", ""],
+    ]
+    story.append(table(header, [28 * mm, 62 * mm, 28 * mm, 62 * mm], header=False))
+    story.append(para(t["ktrans"], h2))
+    if "slices" in figures:
+        story.append(image(figures["slices"], 175 * mm))
+    mask = dce.get("mask") or {}
+    maps = mask.get("maps") or {}
+    units = dce.get("units") or {}
+    parts = [
+        f"{name} {_fmt((maps.get(name) or {}).get('median'))} {units.get(name, '')}".strip()
+        for name in ("ktrans", "ve", "kep", "vp")
+        if name in maps
+    ]
+    story.append(para(f"{t['summary']}: {mask.get('n_voxels', 0)}; {t['median']}: " + ", ".join(parts)))
+    story.append(PageBreak())
+
+    story.append(para(t["curves"], h2))
+    if "plot" in figures:
+        story.append(image(figures["plot"], 165 * mm))
+    story.append(para(t["regional"], h2))
+    head, rows = reports.regional_rows(job.regional_csv)
+    if head:
+        names = {"mask": t["mask"], "hotspot": t["hotspot"]}
+        shown = [r for r in rows if r and r[1] in ("ktrans", "ve", "kep", "vp", "auc", "ttp", "max_enhancement")]
+        table_rows = [[names.get(r[0], r[0]), *r[1:]] for r in shown[:60]]
+        story.append(table([[t.get(h, h) for h in head], *table_rows]))
+    story.append(PageBreak())
+
+    story.append(para(t["parameters"], h2))
+    prov_rows = [[t["name"], t["value"], t["source"]]]
+    for name, p in sorted((job.provenance or {}).items()):
+        if isinstance(p, dict):
+            unit = p.get("unit") or ""
+            source = " ".join(x for x in (p.get("source", ""), p.get("detail", "")) if x)
+            prov_rows.append([name, f"{_fmt(p.get('value'))} {unit}".strip(), source])
+    story.append(table(prov_rows, [45 * mm, 55 * mm, 80 * mm]))
+    if job.timings:
+        story.append(Spacer(1, 3 * mm))
+        story.append(para(f"{t['timings']}: " + ", ".join(f"{k} {v}" for k, v in job.timings.items()), small))
+    story.append(para(t["diagnosis"], h2))
+    story.append(table([[job.diagnostic_text or t["none"]]], [180 * mm], header=False))
+
+    def footer(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(font, 7)
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+        canvas.drawString(15 * mm, 10 * mm, f"{t['generated']}  {stamp}  job {job.id} v{job.version}")
+        canvas.drawRightString(195 * mm, 10 * mm, f"{t['page']} {doc.page}")
+        canvas.restoreState()
+
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=14 * mm, bottomMargin=16 * mm,
+        title=t["title"], author="Cirrus",
+    )
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    return buf.getvalue()
+
+
+def name_report(epdf: Any, job: AnalysisJob, version: int) -> None:
+    """Series description and title of a DCE job's Encapsulated PDF."""
+    if is_dce(job):
+        epdf.SeriesDescription = f"DCE-MRI report (v{version})"
+        epdf.DocumentTitle = f"DCE-MRI pharmacokinetic report v{version}"
