@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from quant import QuantError
 from server.app_errors import InvalidInput
-from server.http import ctx_of, json_response
+from server.http import ctx_of, json_response, principal_of
 from server.workflow import dce, dce_jobs, dce_params, jobs, quant_bridge, study_loader
 
 ROI_FIELDS = ("slice", "x", "y", "r", "width", "height")
@@ -52,7 +52,7 @@ def roi_of(params: dict[str, str]) -> dict[str, Any]:
 
 async def curve(request: Request) -> Response:
     ctx = ctx_of(request)
-    job = await jobs.finished_job(ctx, _job_id(request))
+    job = await jobs.finished_job(ctx, principal_of(request), _job_id(request))
     roi = roi_of(dict(request.query_params))
     if not dce_params.is_dce(job):
         raise InvalidInput(f"analysis job {job.id} is an {dce_params.method_of(job)} job: it has no DCE curve")
@@ -84,7 +84,7 @@ async def put_rois(request: Request) -> Response:
         raise InvalidInput(f"request body is not valid JSON ({exc})") from None
     if not isinstance(body, dict) or "rois" not in body:
         raise InvalidInput('the body must be {"rois": {name: roi}}')
-    job = await dce_jobs.set_rois(ctx_of(request), job_id, body["rois"])
+    job = await dce_jobs.set_rois(ctx_of(request), principal_of(request), job_id, body["rois"])
     return json_response(jobs.job_json(job), media_type="application/json")
 
 

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from quant import QuantError
 from server.app_errors import InvalidInput
+from server.auth.principal import Principal
 from server.context import AppContext
 from server.db.analysis import AnalysisJob
 from server.db.database import utcnow
@@ -44,9 +45,9 @@ def validate_rois(rois: Any, shape: tuple[int, int, int] | None) -> dict[str, di
     return clean
 
 
-async def set_rois(ctx: AppContext, job_id: int, rois: Any) -> AnalysisJob:
+async def set_rois(ctx: AppContext, p: Principal, job_id: int, rois: Any) -> AnalysisJob:
     """Keep the drawn ROIs with the job; a finished job runs again to report them."""
-    job = await jobs.get_job(ctx, job_id)
+    job = await jobs.get_job(ctx, p, job_id)
     if not dce_params.is_dce(job):
         raise InvalidInput(f"analysis job {job_id} is an {dce_params.method_of(job)} job: it has no DCE regions")
     if job.state == JobState.RUNNING:
@@ -65,6 +66,6 @@ async def set_rois(ctx: AppContext, job_id: int, rois: Any) -> AnalysisJob:
         if not (await conn.execute(stmt)).rowcount:
             raise jobs.JobConflict(f"analysis job {job_id} changed meanwhile; reload and try again", job.state)
     if job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
-        return await jobs.rerun(ctx, job_id)
+        return await jobs.rerun(ctx, p, job_id)
     jobs.notify(ctx)
-    return await jobs.get_job(ctx, job_id)
+    return await jobs.get_job(ctx, p, job_id)

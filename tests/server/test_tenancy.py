@@ -410,6 +410,8 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     (J + "/report.pdf", "GET"): (job(), expect({200, 409})),
     (J + "/report", "POST"): (job(), expect({201, 409}, ro_a={403})),
     (J + "/report.csv", "GET"): (job(), expect({200, 409})),
+    (J + "/dce/curve", "GET"): (job(query={"slice": "0", "x": "1", "y": "1", "r": "1"}), expect({400, 409})),
+    (J + "/dce/rois", "PUT"): (job(json={"rois": {}}), expect(STATEFUL | {400}, ro_a={403})),
     ("/api/events", "GET"): (plain(query={"max_seconds": "0.2"}), visible_to_all(OK)),
     ("/api/openapi.json", "GET"): (plain(), {c: OK for c in CALLERS}),  # public
     # accounts (identity is tested in tests/server/auth; here: callers and institutions)

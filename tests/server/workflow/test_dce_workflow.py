@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.routes.openapi import OPENAPI
 from server.workflow import dce
+from tests.conftest import authed_client
 from tests.dicom_helpers import BOUNDARY, multipart, shared_dicom_files
 from tests.quant.dce.builders import QUADRANTS, dce_study, phantom
 from tests.server.routes.test_openapi_contract import Contract
@@ -35,7 +36,7 @@ MAP_ROLES = ("KTRANS", "VE", "KEP", "VP")
 @pytest.fixture
 def worker_client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
     settings = settings_factory(database_url, workers=1, stable_seconds=0.5)
-    with TestClient(create_app(settings), base_url="http://testserver") as c:
+    with authed_client(create_app(settings)) as c:
         yield c
 
 
@@ -216,7 +217,7 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
 @pytest.fixture
 def detector_client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
     settings = settings_factory(database_url, workers=0, stable_seconds=0.5)
-    with TestClient(create_app(settings), base_url="http://testserver") as c:
+    with authed_client(create_app(settings)) as c:
         yield c
 
 
