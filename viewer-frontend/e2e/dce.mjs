@@ -2,13 +2,13 @@
 // the forward model (tests/quant/dce/builders.py) goes over STOW-RS into a real `cirrus serve` with one
 // worker; the DCE job is queued on arrival and fitted; "Open result" in the analysis queue opens the
 // dynamic series with the Ktrans overlay and the ROI curve panel, whose curve and map values are checked,
-// in English and in Chinese. Prints `e2e-dce: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/.
+// in English and in Chinese, signed in as the admin. Prints `e2e-dce: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, startServer, stowFiles } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 
 const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -46,13 +46,13 @@ const work = mkdtempSync(join(tmpdir(), 'cirrus-dce-'));
 try {
   execFileSync(PYTHON, ['-c', MAKE_STUDY, work], { cwd: SERVER_DIR, stdio: 'inherit', env: { ...process.env, PYTHONPATH: SERVER_DIR } });
   const files = listFiles(work);
-  const loaded = await stowFiles(server.base, files);
+  const loaded = await stowFiles(server, files);
   assert(loaded.failed === 0 && loaded.stored === files.length, `STOW: ${JSON.stringify(loaded)} of ${files.length}`);
 
   let job;
   const deadline = Date.now() + 180000;
   while (Date.now() < deadline) {
-    const page = await (await fetch(`${server.base}/api/jobs`)).json();
+    const page = await (await server.fetch('/api/jobs')).json();
     job = page.jobs.find((j) => j.method === 'DCE');
     if (job && ['succeeded', 'failed'].includes(job.state)) break;
     await new Promise((r) => setTimeout(r, 1000));
@@ -66,6 +66,7 @@ try {
       const page = await context.newPage();
       const errors = [];
       page.on('pageerror', (e) => errors.push(e.message));
+      await signIn(page, server);
       await page.goto(`${server.base}/analysis`);
       await page.locator('[data-testid=job-table] [data-action=open-result]').first().click();
       await page.waitForSelector('[data-testid=dce-curve]', { timeout: 30000 });

@@ -772,6 +772,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Query the audit log (administrators) */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The matching records as CSV, oldest first (one column per AuditRecord field) */
+        get: operations["exportAuditCsv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit/export.xml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The matching records as DICOM PS3.15 A.5 audit messages (IHE ATNA) inside one AuditMessages element */
+        get: operations["exportAuditXml"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -1888,6 +1939,43 @@ export interface components {
             allow_download: boolean;
             /** @description ISO 8601 date and time */
             expires_at: string;
+        };
+        /** @description One audit log entry (append-only) */
+        AuditRecord: {
+            id: number;
+            /** @description ISO 8601 date and time (UTC) */
+            at: string;
+            actor_user_id: number | null;
+            /** @description user name; empty when unauthenticated */
+            actor: string;
+            /** @description the institution the caller acted for */
+            acting_for_institution_id: number | null;
+            token_id: number | null;
+            /** @description set when a patient share link was used */
+            share_id: number | null;
+            /** @description session, token, basic, oidc, share, dimse, system or empty */
+            auth_method: string;
+            client_address: string;
+            /** @enum {string} */
+            action: "query" | "view" | "download" | "upload" | "share" | "change" | "delete" | "login" | "logout" | "failed_login" | "admin";
+            /** @enum {string} */
+            outcome: "success" | "denied" | "not_found" | "refused" | "error";
+            /** @description HTTP status */
+            status: number;
+            patient_id: string;
+            study_uid: string;
+            method: string;
+            /** @description path and query string */
+            path: string;
+            /** @description e.g. why a sign-in failed */
+            detail: string;
+        };
+        AuditPage: {
+            total: number;
+            limit: number;
+            offset: number;
+            /** @description newest first */
+            records: components["schemas"]["AuditRecord"][];
         };
     };
     responses: never;
@@ -4414,6 +4502,191 @@ export interface operations {
             };
             /** @description No such document in the shared study */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description user name (exact) */
+                actor?: string;
+                /** @description StudyInstanceUID */
+                study?: string;
+                /** @description patient ID */
+                patient?: string;
+                /** @description comma-separated actions: query, view, download, upload, share, change, delete, login, logout, failed_login, admin */
+                action?: string;
+                outcome?: "success" | "denied" | "not_found" | "refused" | "error";
+                /** @description ISO 8601 date or date and time (inclusive; UTC if no offset) */
+                since?: string;
+                /** @description ISO 8601 date or date and time (exclusive) */
+                until?: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of records */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description A filter is malformed (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No credentials, or wrong ones */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportAuditCsv: {
+        parameters: {
+            query?: {
+                /** @description user name (exact) */
+                actor?: string;
+                /** @description StudyInstanceUID */
+                study?: string;
+                /** @description patient ID */
+                patient?: string;
+                /** @description comma-separated actions: query, view, download, upload, share, change, delete, login, logout, failed_login, admin */
+                action?: string;
+                outcome?: "success" | "denied" | "not_found" | "refused" | "error";
+                /** @description ISO 8601 date or date and time (inclusive; UTC if no offset) */
+                since?: string;
+                /** @description ISO 8601 date or date and time (exclusive) */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description A filter is malformed (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No credentials, or wrong ones */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportAuditXml: {
+        parameters: {
+            query?: {
+                /** @description user name (exact) */
+                actor?: string;
+                /** @description StudyInstanceUID */
+                study?: string;
+                /** @description patient ID */
+                patient?: string;
+                /** @description comma-separated actions: query, view, download, upload, share, change, delete, login, logout, failed_login, admin */
+                action?: string;
+                outcome?: "success" | "denied" | "not_found" | "refused" | "error";
+                /** @description ISO 8601 date or date and time (inclusive; UTC if no offset) */
+                since?: string;
+                /** @description ISO 8601 date or date and time (exclusive) */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description XML */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/xml": unknown;
+                };
+            };
+            /** @description A filter is malformed (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No credentials, or wrong ones */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not an administrator */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
