@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dicomweb.stow import FailureReason, InstanceOutcome
@@ -180,7 +181,7 @@ class IngestService:
     async def _store(self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None],
                      owner: int) -> None:
         ctx = self.ctx
-        accepted = await self._phase_creating(todo, outcomes, owner)
+        accepted = await self._creating_each_on_error(todo, outcomes, owner)
         if not accepted:
             return
         written: list[tuple[int, Parsed, str]] = []
@@ -224,6 +225,28 @@ class IngestService:
         for _, p, _ in written:
             studies.setdefault(p.study_instance_uid, set()).add(p.series_instance_uid)
         await self._notify(studies)
+
+    async def _creating_each_on_error(
+        self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], owner: int
+    ) -> list[tuple[int, Parsed, str]]:
+        """``_phase_creating`` for the batch; when the database refuses it, once per instance, so one
+        object the database cannot encode fails alone and the rest of the batch is stored."""
+        try:
+            return await self._phase_creating(todo, outcomes, owner)
+        except (DBAPIError, StatementError) as exc:
+            if len(todo) == 1:
+                i, p = todo[0]
+                log.warning("index refused %s: %s", p.sop_instance_uid, exc)
+                transient = isinstance(exc, OperationalError | InterfaceError)
+                outcomes[i] = _fail(
+                    p, FailureReason.PROCESSING_FAILURE if transient else FailureReason.CANNOT_UNDERSTAND,
+                    f"the index refused this object's attributes: {type(getattr(exc, 'orig', exc)).__name__}",
+                )
+                return []
+        accepted: list[tuple[int, Parsed, str]] = []
+        for item in todo:
+            accepted += await self._creating_each_on_error([item], outcomes, owner)
+        return accepted
 
     async def _phase_creating(
         self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], owner: int
