@@ -6,6 +6,7 @@ instances and frames, and let ``server.services.pixels`` do the work.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -160,15 +161,26 @@ def _float(name: str, text: str | None) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        raise BadRequest(f"{name}: {text!r} is not a number") from None
+        raise BadRequest(f"{name}: {text[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise BadRequest(f"{name}: {text[:40]!r} is not a finite number")
+    return number
+
+
+# WADO-URI parameters (PS3.18 §9.1.2) this server does not implement; refused, never ignored.
+WADO_URI_REFUSED = ("anonymize", "region", "presentationUID", "presentationSeriesUID")
 
 
 async def wado_uri(request: Request) -> Response:
     q = request.query_params
     if q.get("requestType") != "WADO":
         raise BadRequest("requestType: must be WADO")
+    for name in WADO_URI_REFUSED:
+        if name in q:
+            # Ignoring these would answer something else than asked (anonymize: full patient data).
+            raise BadRequest(f"{name}: not supported by this server")
     study, series, sop = q.get("studyUID"), q.get("seriesUID"), q.get("objectUID")
     for name, value in (("studyUID", study), ("seriesUID", series), ("objectUID", sop)):
         if not value:
