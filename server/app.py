@@ -11,10 +11,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route
 
 from server import errors
 from server.context import open_context
+from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from server.routes import api, qido, reading, rendered, spa, stow, wado
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
@@ -40,6 +42,25 @@ GZIP_EXCLUDED = (
 )
 
 EXPOSED_HEADERS = ["ETag", "Content-Type", "Content-Length", "Content-Location", "Location", "Warning"]
+
+
+def cors_middleware(origins: list[str]) -> list[Middleware]:
+    """CORS for the configured origins: none configured, none sent (same origin only). Listed
+    origins may send credentials and change state; ``*`` lets any origin read, never write."""
+    if not origins:
+        return []
+    wildcard = "*" in origins
+    return [Middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if wildcard else origins,
+        allow_methods=["GET", "HEAD", "OPTIONS"] if wildcard else ["GET", "POST", "PUT", "PATCH", "DELETE",
+                                                                   "OPTIONS", "HEAD"],
+        allow_credentials=not wildcard,
+        allow_headers=["*"] if wildcard else ["Authorization", "Content-Type", "Accept", "X-CSRF-Token",
+                                              "If-None-Match", "Cache-Control"],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )]
 
 
 def frontend_dir(settings: Settings) -> Path:
@@ -86,15 +107,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *spa.routes(frontend_dir(settings)),
     ]
     middleware = [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"],
-            allow_headers=["*"],
-            expose_headers=EXPOSED_HEADERS,
-            max_age=600,
-        ),
+        Middleware(ProxyHeadersMiddleware, proxies=settings.trusted_proxy_list),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.public_url.startswith("https:")),
+        *([Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_host_list)]
+          if settings.allowed_host_list else []),
+        *cors_middleware(settings.cors_origin_list),
         Middleware(errors.CatchAllMiddleware),
+        Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
     return Starlette(

@@ -8,7 +8,8 @@ Hierarchy::
     ├── Forbidden             the caller may see the thing but not do this (role, side of a request)
     ├── StateConflict         the action is not allowed in the thing's current state (names it)
     ├── UnusableInput         well-formed but unusable content (a hostile archive, nothing to store)
-    └── PayloadTooLarge       a body over a configured limit
+    ├── PayloadTooLarge       a body over a configured limit
+    └── RequestTimeout        a body that stalled longer than the configured timeout
 
 The DICOMweb protocol errors are ``dicomweb.errors``; ``server.errors`` maps both trees to HTTP
 responses in one place. Domain code raises these, never HTTP exceptions.
@@ -49,6 +50,11 @@ class PayloadTooLarge(AppError):
     pass
 
 
+class RequestTimeout(AppError):
+    """The client stopped sending its request body (``body_timeout_seconds``)."""
+
+
 __all__ = [
-    "AppError", "Forbidden", "InvalidInput", "NotFoundError", "PayloadTooLarge", "StateConflict", "UnusableInput",
+    "AppError", "Forbidden", "InvalidInput", "NotFoundError", "PayloadTooLarge", "RequestTimeout", "StateConflict",
+    "UnusableInput",
 ]

@@ -30,6 +30,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (app.Forbidden, 403),
     (app.StateConflict, 409),
     (app.PayloadTooLarge, 413),
+    (app.RequestTimeout, 408),
     (app.UnusableInput, 422),
     (app.InvalidInput, 400),
 ]
@@ -59,7 +60,10 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         return error_response(status, message, available=list(exc.available))
     if isinstance(exc, app.StateConflict) and exc.current_state:
         return error_response(status, message, state=exc.current_state)
-    return error_response(status, message)
+    response = error_response(status, message)
+    if isinstance(exc, app.RequestTimeout | app.PayloadTooLarge):
+        response.headers["Connection"] = "close"  # the rest of the body is not read: end the connection
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -98,7 +98,7 @@ async def rendered(request: Request) -> Response:
     rows = await svc.instances(study, series, sop)
     frame_text = request.path_params.get("frames")
     if sop is not None:
-        numbers = parse_frame_list(frame_text) if frame_text else None
+        numbers = parse_frame_list(frame_text, ctx_of(request).settings.max_frames_per_request) if frame_text else None
         if numbers is not None and len(numbers) == 1:
             early = _not_modified(request, rows[0], numbers[0], params, "rendered")
             if early is not None:
@@ -147,7 +147,7 @@ async def thumbnail(request: Request) -> Response:
         row = rows[0]
     img = await svc.image(row)
     if frame_text:
-        numbers = parse_frame_list(frame_text)
+        numbers = parse_frame_list(frame_text, ctx_of(request).settings.max_frames_per_request)
         frame = numbers[0]
     else:
         frame = (img.frame_count + 1) // 2

@@ -152,7 +152,7 @@ def _multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
 async def frames(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
-    numbers = frame_service.parse_frame_list(request.path_params["frames"])
+    numbers = frame_service.parse_frame_list(request.path_params["frames"], ctx.settings.max_frames_per_request)
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, study, series, sop)
     if inst.number_of_frames == 0:
