@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from orjson import dumps
+from orjson import dumps, loads
 from pydicom.dataset import Dataset
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
@@ -36,6 +36,7 @@ from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.db.changes import STUDIES
 from server.db.database import aware, utcnow
+from server.db.lease import holder_alive
 from server.memory import MemoryBudget
 from server.services.parse import Parsed, parse_candidate, sha256_file
 
@@ -263,6 +264,9 @@ class IngestService:
                         select(
                             Instance.id, Instance.sop_instance_uid, Instance.state, Instance.sha256,
                             Instance.created_at, Instance.blob_key,
+                            # Only intents carry their lease there; never read a stored object's metadata.
+                            case((Instance.state == InstanceState.CREATING, Instance.metadata_json),
+                                 else_=None).label("metadata_json"),
                         ).where(Instance.sop_instance_uid.in_(sops))
                     )
                 ).all()
@@ -276,7 +280,7 @@ class IngestService:
                 if prior_sha is None and row is not None:
                     if row.state == InstanceState.CREATED:
                         prior_sha = row.sha256
-                    elif aware(row.created_at) < utcnow() - CREATING_GRACE:
+                    elif aware(row.created_at) < utcnow() - CREATING_GRACE or not await _intent_alive(conn, row):
                         stale.append((row.id, row.blob_key))
                     else:
                         outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE,
@@ -312,7 +316,8 @@ class IngestService:
                     "study_id": study_ids[p.study_instance_uid],
                     "series_id": series_ids[p.series_instance_uid],
                     "state": InstanceState.CREATING,
-                    "metadata_json": b"{}",
+                    # Until "created", the metadata column names the process lease of the intent.
+                    "metadata_json": dumps({"lease": ctx.lease.key}) if ctx.lease.key else b"{}",
                     "attributes_json": dumps(p.index.instance_json),
                     "blob_key": key,
                     "size": p.size,
@@ -417,6 +422,17 @@ class IngestService:
                     await listener(self.ctx, study_uid, series)
                 except Exception:
                     log.exception("ingest listener failed for study %s", study_uid)
+
+
+async def _intent_alive(conn: AsyncConnection, row) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the process that wrote this ``creating`` row still lives (PostgreSQL leases)."""
+    try:
+        key = loads(row.metadata_json or b"{}").get("lease")
+    except ValueError:
+        return True
+    if not isinstance(key, int):
+        return True  # an intent without a lease: only the grace period recovers it
+    return await holder_alive(conn, key)
 
 
 async def lock_and_list(conn: AsyncConnection, model: type, where):  # type: ignore[no-untyped-def]
