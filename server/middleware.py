@@ -93,9 +93,10 @@ class ProxyHeadersMiddleware:
 APP_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    "connect-src 'self' blob: data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+APP_TYPES = (b"text/html", b"text/javascript", b"application/javascript")
 
 
 class SecurityHeadersMiddleware:
@@ -121,7 +122,9 @@ class SecurityHeadersMiddleware:
                     b"x-content-type-options": b"nosniff",
                     b"x-frame-options": b"DENY",
                     b"referrer-policy": b"same-origin",
-                    b"content-security-policy": (APP_CSP if content_type.startswith(b"text/html") else API_CSP
+                    # Documents and scripts (web workers take their policy from their own script) get
+                    # the app's policy; data answers a deny-all one.
+                    b"content-security-policy": (APP_CSP if content_type.startswith(APP_TYPES) else API_CSP
                                                  ).encode(),
                 }
                 if tls:
