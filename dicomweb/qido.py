@@ -406,6 +406,9 @@ def parse_match(keyword: str, value: str, fuzzy: bool = False) -> AttributeMatch
     return _parse_text(keyword, vr, value, fuzzy)
 
 
+MAX_COUNT = 2**31 - 1  # what every database takes for LIMIT/OFFSET
+
+
 def _parse_count(name: str, value: str, minimum: int) -> int:
     try:
         number = int(value.strip())
@@ -413,6 +416,8 @@ def _parse_count(name: str, value: str, minimum: int) -> int:
         raise InvalidQuery(f"{name}: {value!r} is not an integer") from None
     if number < minimum:
         raise InvalidQuery(f"{name}: {value!r} must be at least {minimum}")
+    if number > MAX_COUNT:
+        raise InvalidQuery(f"{name}: {value[:40]!r} must be at most {MAX_COUNT}")
     return number
 
 
@@ -468,6 +473,9 @@ def parse_query(
 
     for name, value in items:
         reserved = name.strip().lower()
+        if "\x00" in value or "\x00" in name:
+            # No DICOM value holds NUL, and PostgreSQL text cannot: a matching value with one is malformed.
+            raise InvalidQuery(f"{name.replace(chr(0), '')[:64] or 'parameter'}: NUL characters are not allowed")
         if reserved == "fuzzymatching":
             fuzzy = _parse_bool("fuzzymatching", value)
         elif reserved == "limit":

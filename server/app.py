@@ -11,12 +11,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route
 
 from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
+from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from server.routes import accounts, api, api_dce, audit, qido, reading, rendered, shares, spa, stow, wado
 from server.routes.audit_record import AuditMiddleware
 from server.services.audit import AuditWriter, ingest_listener
@@ -45,6 +47,25 @@ GZIP_EXCLUDED = (
 )
 
 EXPOSED_HEADERS = ["ETag", "Content-Type", "Content-Length", "Content-Location", "Location", "Warning"]
+
+
+def cors_middleware(origins: list[str]) -> list[Middleware]:
+    """CORS for the configured origins: none configured, none sent (same origin only). Listed
+    origins may send credentials and change state; ``*`` lets any origin read, never write."""
+    if not origins:
+        return []
+    wildcard = "*" in origins
+    return [Middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if wildcard else origins,
+        allow_methods=["GET", "HEAD", "OPTIONS"] if wildcard else ["GET", "POST", "PUT", "PATCH", "DELETE",
+                                                                   "OPTIONS", "HEAD"],
+        allow_credentials=not wildcard,
+        allow_headers=["*"] if wildcard else ["Authorization", "Content-Type", "Accept", "X-CSRF-Token",
+                                              "If-None-Match", "Cache-Control"],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )]
 
 
 def frontend_dir(settings: Settings) -> Path:
@@ -99,17 +120,16 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         *spa.routes(frontend_dir(settings)),
     ]
     middleware = [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
-            allow_headers=["*"],
-            expose_headers=EXPOSED_HEADERS,
-            max_age=600,
-        ),
+        # Client address and scheme from trusted proxies only, first: lockouts and the audit log use them.
+        Middleware(ProxyHeadersMiddleware, proxies=settings.trusted_proxy_list),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.public_url.startswith("https:")),
+        *([Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_host_list)]
+          if settings.allowed_host_list else []),
+        *cors_middleware(settings.cors_origin_list),
         # Outside authentication, so refused credentials (401) are audited too.
         Middleware(AuditMiddleware),
         Middleware(errors.CatchAllMiddleware),
+        Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds),
         # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
         Middleware(AuthMiddleware, authenticator=auth),
         # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).

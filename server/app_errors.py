@@ -12,7 +12,8 @@ Hierarchy::
     ├── StateConflict         the action is not allowed in the thing's current state (names it)
     ├── UnusableInput         well-formed but unusable content (a hostile archive, nothing to store)
     ├── PayloadTooLarge       a body over a configured limit
-    └── Gone                  the thing existed but is over (an expired or revoked share link)
+    ├── Gone                  the thing existed but is over (an expired or revoked share link)
+    └── RequestTimeout        a body that stalled longer than the configured timeout
 
 The DICOMweb protocol errors are ``dicomweb.errors``; ``server.errors`` maps both trees to HTTP
 responses in one place. Domain code raises these, never HTTP exceptions.
@@ -67,11 +68,16 @@ class Gone(AppError):
     pass
 
 
+class RequestTimeout(AppError):
+    """The client stopped sending its request body (``body_timeout_seconds``)."""
+
+
 class LockedOut(TooManyAttempts):
     """The thing itself (a share link) is locked for ``retry_after`` seconds (423)."""
 
 
 __all__ = [
-    "AppError", "Forbidden", "Gone", "InvalidInput", "LockedOut", "NotFoundError", "PayloadTooLarge", "StateConflict",
+    "AppError", "Forbidden", "Gone", "InvalidInput", "LockedOut", "NotFoundError", "PayloadTooLarge", "RequestTimeout",
+    "StateConflict",
     "TooManyAttempts", "Unauthenticated", "UnusableInput",
 ]

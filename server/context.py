@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.db.bootstrap import ensure_institution
 from server.db.changes import ChangeBus
 from server.db.database import create_engine, session_factory, write_transaction
+from server.db.lease import ProcessLease
 from server.memory import MemoryBudget, ProcessMemory
 from server.render_pool import RenderPool
 from server.settings import Settings
@@ -44,6 +45,8 @@ class AppContext:
     # Sessions whose transaction writes (SQLite: BEGIN IMMEDIATE); use them through ``write_session``.
     write_sessions: async_sessionmaker[AsyncSession]
     institution_id: int = 1
+    # This process's life as PostgreSQL sees it: intents it records are recoverable once it dies.
+    lease: ProcessLease = field(default_factory=lambda: ProcessLease(None, None))
     # Serialises write transactions of this process on SQLite (None on PostgreSQL).
     write_lock: asyncio.Lock | None = None
     ingest_listeners: list[IngestListener] = field(default_factory=list)
@@ -78,8 +81,10 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     store = open_store(settings)
     changes = ChangeBus(engine)
     renderer = RenderPool(settings.resolved_render_processes, settings.render_memory_mb * 1024 * 1024)
+    lease: ProcessLease | None = None
     try:
         institution_id = await ensure_institution(engine, settings.institution)
+        lease = await ProcessLease.acquire(engine)
         await changes.start()
         yield AppContext(
             settings=settings,
@@ -91,8 +96,11 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             memory=ProcessMemory(stow_budget=MemoryBudget(settings.stow_memory_mb * 1024 * 1024)),
             renderer=renderer,
             institution_id=institution_id,
+            lease=lease,
         )
     finally:
+        if lease is not None:
+            await lease.release()
         renderer.close()
         await changes.close()
         await store.close()

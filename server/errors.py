@@ -34,6 +34,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (app.StateConflict, 409),
     (app.PayloadTooLarge, 413),
     (app.Gone, 410),
+    (app.RequestTimeout, 408),
     (app.UnusableInput, 422),
     (app.InvalidInput, 400),
 ]
@@ -65,6 +66,8 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         return error_response(status, message, state=exc.current_state)
     response = error_response(status, message)
     response.headers.update(auth_headers(exc))
+    if isinstance(exc, app.RequestTimeout | app.PayloadTooLarge):
+        response.headers["Connection"] = "close"  # the rest of the body is not read: end the connection
     return response
 
 

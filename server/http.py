@@ -49,12 +49,17 @@ def _forwarded(header: str) -> dict[str, str]:
 def public_base(request: Request) -> str:
     """Absolute base URL of the server as the client sees it, without a trailing slash.
 
-    Order: CIRRUS_PUBLIC_URL, ``Forwarded``, ``X-Forwarded-Proto/Host/Prefix``, the request.
+    Order: CIRRUS_PUBLIC_URL, ``Forwarded``, ``X-Forwarded-Proto/Host/Prefix`` (only from a trusted
+    proxy, ``CIRRUS_TRUSTED_PROXIES``), the request (its Host header is checked against
+    ``CIRRUS_ALLOWED_HOSTS`` when that is set).
     """
     settings = ctx_of(request).settings
     if settings.public_url:
         return settings.public_url.rstrip("/")
     h = request.headers
+    if not request.scope.get("cirrus.trusted_proxy", False):
+        # Forwarded headers from anyone but a configured proxy are ignored (server.middleware).
+        return f"{request.url.scheme}://{h.get('host') or request.url.netloc}"
     proto = host = None
     prefix = h.get("x-forwarded-prefix", "").rstrip("/")
     if "forwarded" in h:

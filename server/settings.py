@@ -36,7 +36,18 @@ class Settings(BaseSettings):
         description="Absolute base URL clients see (e.g. https://pacs.example.org); "
         "empty means derived from the request and Forwarded headers.",
     )
-    cors_origins: str = Field(default="*", description="Comma-separated allowed CORS origins, or *.")
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS (with credentials); * allows any origin "
+        "to read (GET/HEAD only, no credentials); empty: same origin only."
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1,::1", description="Comma-separated proxy addresses or networks whose Forwarded / "
+        "X-Forwarded-* headers are honoured; * trusts any peer; empty trusts none."
+    )
+    allowed_hosts: str = Field(
+        default="", description="Comma-separated Host header values answered (e.g. pacs.example.org, *.example.org); "
+        "empty answers any."
+    )
     host: str = Field(default="127.0.0.1", description="Address `cirrus serve` binds to.")
     port: int = Field(default=8080, description="Port `cirrus serve` binds to.")
     http_workers: int = Field(
@@ -58,6 +69,31 @@ class Settings(BaseSettings):
     stow_part_memory_kb: int = Field(
         default=4096, ge=0, description="Largest STOW part held in memory (KiB); larger parts go to temp files."
     )
+    stow_max_bytes: int = Field(
+        default=4 * 1024**3, ge=1, description="Largest STOW-RS request body (bytes); larger answers 413."
+    )
+    stow_max_instance_bytes: int = Field(
+        default=1024**3, ge=1,
+        description="Largest object in a STOW-RS request (bytes); a larger part is that part's failure (0xA700).",
+    )
+    stow_max_parts: int = Field(
+        default=10_000, ge=1, description="Most parts in one STOW-RS request; more answers 413."
+    )
+    max_frames_per_request: int = Field(
+        default=4096, ge=1, description="Most frame numbers in one frame list (retrieve and rendered)."
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0,
+        description="A request body that sends nothing for this long is answered 408 and its connection closed.",
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="An idle keep-alive connection is closed after this long (uvicorn)."
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, description="Largest request line plus headers (bytes; uvicorn h11)."
+    )
+    certfile: str = Field(default="", description="TLS certificate (PEM) for `cirrus serve` without a proxy.")
+    keyfile: str = Field(default="", description="TLS private key (PEM) matching ``certfile``.")
     stable_seconds: float = Field(default=10.0, description="Quiet period before a study is analysed.")
     workers: int = Field(default=1, description="In-process analysis workers (0 disables them).")
     reading_lock_seconds: float = Field(
@@ -212,6 +248,14 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [o.strip() for o in self.trusted_proxies.split(",") if o.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [o.strip() for o in self.allowed_hosts.split(",") if o.strip()]
 
     @property
     def tmp_dir(self) -> Path:

@@ -132,7 +132,7 @@ def authenticated(client):  # type: ignore[no-untyped-def]
     return client
 
 
-def authed_client(app, **kwargs):  # type: ignore[no-untyped-def]
+def authed_client(app, base_url: str = "http://testserver", **kwargs):  # type: ignore[no-untyped-def]
     """A started TestClient of ``app`` authenticated as the admin (``with authed_client(app) as c``)."""
     import contextlib
 
@@ -140,7 +140,7 @@ def authed_client(app, **kwargs):  # type: ignore[no-untyped-def]
 
     @contextlib.contextmanager
     def run():  # type: ignore[no-untyped-def]
-        with TestClient(app, base_url="http://testserver", **kwargs) as c:
+        with TestClient(app, base_url=base_url, **kwargs) as c:
             yield authenticated(c)
 
     return run()
@@ -188,7 +188,8 @@ class LiveServer:
     def dicomweb_url(self) -> str:
         return f"{self.url}/dicom-web"
 
-    def start(self) -> LiveServer:
+    def start(self, mint_token: bool = True) -> LiveServer:
+        """Start and wait for the port; then (``mint_token``) sign in over plain HTTP for ``token``."""
         # The child keeps its own copy of the log descriptor; ours is closed at once.
         with open(self.data_dir / f"server-{self.port}.log", "ab") as log:
             self.proc = subprocess.Popen(
@@ -199,6 +200,8 @@ class LiveServer:
                 stderr=subprocess.STDOUT,
             )
         wait_for_port(self.port, proc=self.proc)
+        if not mint_token:
+            return self
         from tests.auth_helpers import live_admin_token
 
         self.token = live_admin_token(self.url, self.env.get("CIRRUS_ADMIN_PASSWORD", ADMIN_PASSWORD))

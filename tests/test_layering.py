@@ -30,6 +30,7 @@ RANKS: list[tuple[str, int]] = [
     ("server.commands", 6),
     ("server.routes", 5),
     ("server.http", 5),
+    ("server.middleware", 5),
     ("server.errors", 5),
     ("server.workflow", 4),
     ("server.reading", 4),

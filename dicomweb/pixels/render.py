@@ -257,6 +257,9 @@ def palette_lut(name: str) -> np.ndarray:
     return np.asarray(apply_color_lut(np.arange(256, dtype=np.uint8), palette=PALETTES[name]))
 
 
+MAX_OUTPUT_PIXELS = 4096 * 4096  # an enlarged rendering; never more pixels than this (or the source)
+
+
 def _apply_viewport(img: Image.Image, viewport: Viewport | None) -> Image.Image:
     if viewport is None:
         return img
@@ -275,6 +278,9 @@ def _apply_viewport(img: Image.Image, viewport: Viewport | None) -> Image.Image:
             img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
     scale = min(viewport.width / img.width, viewport.height / img.height)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    if size[0] * size[1] > MAX_OUTPUT_PIXELS and size[0] * size[1] > img.width * img.height:
+        raise BadRequest(f"viewport: the rendered image would be {size[0]}x{size[1]} pixels, more than the limit "
+                         f"of {MAX_OUTPUT_PIXELS} (4096x4096)")
     if size == img.size:
         return img
     resample = Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.LANCZOS

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:  # type: 
         "--workers", type=int, help="HTTP worker processes (default: $CIRRUS_HTTP_WORKERS, else one per CPU core)"
     )
     p.add_argument("--migrate", action="store_true", help="upgrade the schema before serving")
+    p.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS without a proxy ($CIRRUS_CERTFILE)")
+    p.add_argument("--keyfile", help="TLS private key (PEM) for --certfile ($CIRRUS_KEYFILE)")
     add_data_dir(p)
     p.set_defaults(func=run)
 
@@ -54,7 +56,14 @@ def run(args: argparse.Namespace) -> int:
     if args.migrate:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.resolved_database_url)
+    if args.certfile:
+        settings.certfile = args.certfile
+    if args.keyfile:
+        settings.keyfile = args.keyfile
+    if bool(settings.certfile) != bool(settings.keyfile):
+        raise SystemExit("cirrus serve: --certfile and --keyfile go together")
     settings.http_workers = args.workers or settings.resolved_http_workers
+    server_options = uvicorn_options(settings)
     if settings.http_workers > 1:
         # On SQLite this host's processes are the only writers: sweep once here, at once, so a
         # resend after a crash succeeds; the workers then only sweep what is old (see sweep_orphans).
@@ -63,10 +72,25 @@ def run(args: argparse.Namespace) -> int:
         os.environ.update({
             "CIRRUS_DATA_DIR": str(settings.data_dir),
             "CIRRUS_HTTP_WORKERS": str(settings.http_workers),
+            "CIRRUS_CERTFILE": settings.certfile,
+            "CIRRUS_KEYFILE": settings.keyfile,
         })
-        uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
-                    workers=settings.http_workers, log_level="info", access_log=False)
+        uvicorn.run("server.app:create_app", factory=True, workers=settings.http_workers, **server_options)
         return 0
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(app, **server_options)
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    """Listening address, TLS and the connection-level limits of uvicorn (see README, Hard limits)."""
+    options: dict[str, object] = {
+        "host": settings.host, "port": settings.port, "log_level": "info", "access_log": False,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        # Forwarded headers are judged by the app (server.middleware.ProxyHeadersMiddleware).
+        "proxy_headers": False,
+    }
+    if settings.certfile:
+        options.update(ssl_certfile=settings.certfile, ssl_keyfile=settings.keyfile)
+    return options

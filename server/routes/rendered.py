@@ -6,6 +6,7 @@ instances and frames, and let ``server.services.pixels`` do the work.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -97,7 +98,7 @@ async def rendered(request: Request) -> Response:
     rows = await svc.instances(principal_of(request), study, series, sop)
     frame_text = request.path_params.get("frames")
     if sop is not None:
-        numbers = parse_frame_list(frame_text) if frame_text else None
+        numbers = parse_frame_list(frame_text, ctx_of(request).settings.max_frames_per_request) if frame_text else None
         if numbers is not None and len(numbers) == 1:
             early = _not_modified(request, rows[0], numbers[0], params, "rendered")
             if early is not None:
@@ -146,7 +147,7 @@ async def thumbnail(request: Request) -> Response:
         row = rows[0]
     img = await svc.image(row)
     if frame_text:
-        numbers = parse_frame_list(frame_text)
+        numbers = parse_frame_list(frame_text, ctx_of(request).settings.max_frames_per_request)
         frame = numbers[0]
     else:
         frame = (img.frame_count + 1) // 2
@@ -160,15 +161,26 @@ def _float(name: str, text: str | None) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        raise BadRequest(f"{name}: {text!r} is not a number") from None
+        raise BadRequest(f"{name}: {text[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise BadRequest(f"{name}: {text[:40]!r} is not a finite number")
+    return number
+
+
+# WADO-URI parameters (PS3.18 §9.1.2) this server does not implement; refused, never ignored.
+WADO_URI_REFUSED = ("anonymize", "region", "presentationUID", "presentationSeriesUID")
 
 
 async def wado_uri(request: Request) -> Response:
     q = request.query_params
     if q.get("requestType") != "WADO":
         raise BadRequest("requestType: must be WADO")
+    for name in WADO_URI_REFUSED:
+        if name in q:
+            # Ignoring these would answer something else than asked (anonymize: full patient data).
+            raise BadRequest(f"{name}: not supported by this server")
     study, series, sop = q.get("studyUID"), q.get("seriesUID"), q.get("objectUID")
     for name, value in (("studyUID", study), ("seriesUID", series), ("objectUID", sop)):
         if not value:

@@ -14,8 +14,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dicomweb.errors import BadRequest
-from dicomweb.stow import FailureReason, InstanceOutcome, http_status, response_json
+from dicomweb.stow import InstanceOutcome, http_status, response_json
 from dicomweb.uids import uid_problem
+from server.app_errors import PayloadTooLarge
 from server.http import ctx_of, dicomweb_base, json_response, principal_of
 from server.services import body_readers
 from server.services.body_readers import PartFailure
@@ -29,8 +30,14 @@ async def stow(request: Request) -> Response:
     if study_uid is not None and uid_problem(study_uid):
         raise BadRequest(f"StudyInstanceUID in the URL is {uid_problem(study_uid)}")
     ctx.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    settings = ctx.settings
+    limits = body_readers.StowLimits(settings.stow_max_bytes, settings.stow_max_instance_bytes,
+                                     settings.stow_max_parts)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limits.max_bytes} bytes")
     spool = body_readers.SpoolConfig(
-        ctx.settings.tmp_dir, ctx.memory.stow_budget, ctx.settings.stow_part_memory_kb * 1024
+        settings.tmp_dir, ctx.memory.stow_budget, settings.stow_part_memory_kb * 1024, limits
     )
     reader = body_readers.dicom_reader(request.headers.get("content-type"), spool)
 
@@ -60,7 +67,7 @@ async def stow(request: Request) -> Response:
 
 
 def _part_failure(part: PartFailure) -> InstanceOutcome:
-    return InstanceOutcome("", "", "", "", "failed", int(FailureReason.CANNOT_UNDERSTAND), part.message)
+    return InstanceOutcome("", "", "", "", "failed", int(part.reason), part.message)
 
 
 routes: list[BaseRoute] = [

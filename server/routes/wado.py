@@ -7,6 +7,7 @@ import collections
 import hashlib
 import io
 import itertools
+import re
 from collections.abc import AsyncIterator
 
 import orjson
@@ -16,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from dicomweb.capabilities import WADL, capabilities_json, wadl
-from dicomweb.errors import NotAcceptable, NotFound
+from dicomweb.errors import BadRequest, NotAcceptable, NotFound
 from dicomweb.media import Offer, frame_media_type, negotiate, parse_accept
 from dicomweb.multipart import closing, new_boundary, part_header, related_content_type
 from dicomweb.pixels.decode import can_decode
@@ -152,7 +153,7 @@ def _multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
 async def frames(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
-    numbers = frame_service.parse_frame_list(request.path_params["frames"])
+    numbers = frame_service.parse_frame_list(request.path_params["frames"], ctx.settings.max_frames_per_request)
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, principal_of(request), study, series, sop)
     if inst.number_of_frames == 0:
@@ -184,6 +185,9 @@ async def bulk(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
     path = request.path_params["path"]
+    if not BULK_PATH.fullmatch(path):
+        raise BadRequest(f"bulk data path: {path[:80]!r} is not tag(.item.tag)* (8 hex digits per tag, item numbers"
+                         " from 0)")
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, principal_of(request), study, series, sop)
@@ -208,7 +212,7 @@ async def _element_bytes(ctx: AppContext, inst: retrieve.StoredInstance, path: s
             for i in range(0, len(parts) - 1, 2):
                 node = node[int(parts[i], 16)].value[int(parts[i + 1])]
             elem = node[int(parts[-1], 16)]
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
             raise NotFound(f"no bulk data element {path} in instance {inst.sop_instance_uid}") from exc
         value = elem.value
         if isinstance(value, bytes):
@@ -238,6 +242,9 @@ async def capabilities(request: Request) -> Response:
         return Response(wadl(base), media_type=WADL, headers={"Vary": "Accept"})
     return json_response(capabilities_json(base), media_type="application/json", headers={"Vary": "Accept"})
 
+
+# A bulk data element: its tag, or sequence tag, item index (from 0) and so on (see bulk_uri).
+BULK_PATH = re.compile(r"[0-9A-Fa-f]{8}(\.[0-9]{1,6}\.[0-9A-Fa-f]{8})*")
 
 S = "/studies/{study}"
 SE = S + "/series/{series}"

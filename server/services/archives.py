@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -156,7 +157,40 @@ def check_archive(zf: zipfile.ZipFile, archive_name: str, limits: UploadLimits) 
             f"{archive_name}: the archive expands to {declared} bytes, more than the limit of "
             f"{limits.max_total_bytes}"
         )
+    problem = overlap_problem(zf)
+    if problem:
+        raise UploadRejected(f"{archive_name}: {problem} (zip bomb?)")
     return members
+
+
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, 22 bytes of fields, name and extra lengths
+
+
+def overlap_problem(zf: zipfile.ZipFile) -> str | None:
+    """Entries whose bytes overlap each other or the central directory, or whose local header is
+    missing: an archive of such entries inflates the same data many times (a non-recursive zip
+    bomb). Python before 3.12 does not check this; every entry is checked before inflating any."""
+    fp = zf.fp
+    assert fp is not None
+    start_dir = getattr(zf, "start_dir", None)
+    spans = []
+    for info in zf.infolist():
+        fp.seek(info.header_offset)
+        raw = fp.read(_LOCAL_HEADER.size)
+        if len(raw) < _LOCAL_HEADER.size:
+            return f"entry {info.filename[:80]!r} points past the end of the archive"
+        signature, name_len, extra_len = _LOCAL_HEADER.unpack(raw)
+        if signature != b"PK\x03\x04":
+            return f"entry {info.filename[:80]!r} has no local header where the directory says"
+        end = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
+        spans.append((info.header_offset, end, info.filename))
+    spans.sort()
+    for (_, end, name), (next_start, _, next_name) in zip(spans, spans[1:], strict=False):
+        if next_start < end:
+            return f"entries {name[:80]!r} and {next_name[:80]!r} overlap"
+    if spans and isinstance(start_dir, int) and spans[-1][1] > start_dir:
+        return f"entry {spans[-1][2][:80]!r} overlaps the central directory"
+    return None
 
 
 class _Budget:

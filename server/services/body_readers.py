@@ -35,6 +35,16 @@ STOW_HINT = 'send multipart/related; type="application/dicom"'
 Body = AsyncIterator[bytes]
 
 
+async def limited(body: Body, max_bytes: int) -> Body:
+    """``body``, refused with 413 once more than ``max_bytes`` came (the rest is never read)."""
+    total = 0
+    async for chunk in body:
+        total += len(chunk)
+        if total > max_bytes:
+            raise PayloadTooLarge(f"request body larger than the limit of {max_bytes} bytes")
+        yield chunk
+
+
 async def multipart_events(
     body: Body, decoder: MultipartDecoder
 ) -> AsyncIterator[PartStart | PartData | PartEnd]:
@@ -106,6 +116,16 @@ class PartFailure:
 
     index: int
     message: str
+    reason: int = 0xC000  # Cannot understand; 0xA700 (out of resources) for a part over the size limit
+
+
+@dataclass(frozen=True)
+class StowLimits:
+    """Hard limits of one STOW-RS request (settings ``stow_max_*``)."""
+
+    max_bytes: int = 4 * 1024**3
+    max_part_bytes: int = 1024**3
+    max_parts: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,7 @@ class SpoolConfig:
     tmp_dir: Path
     budget: MemoryBudget
     part_memory_max: int
+    limits: StowLimits = StowLimits()
 
     def new(self) -> Spool:
         return Spool(self.tmp_dir, self.budget, self.part_memory_max)
@@ -134,8 +155,9 @@ class SingleDicomReader:
 
     async def parts(self, body: Body) -> AsyncIterator[Spooled | PartFailure]:
         spool = self.spool.new()
+        limits = self.spool.limits
         try:
-            async for chunk in body:
+            async for chunk in limited(body, min(limits.max_bytes, limits.max_part_bytes)):
                 spool.write(chunk)
         except BaseException:
             spool.abort()
@@ -155,22 +177,34 @@ class MultipartDicomReader:
     async def parts(self, body: Body) -> AsyncIterator[Spooled | PartFailure]:
         spool: Spool | None = None
         bad_type: str | None = None
+        too_large = False
         index = 0
+        limits = self.spool.limits
         try:
-            async for ev in multipart_events(body, MultipartDecoder(self.boundary)):
+            async for ev in multipart_events(limited(body, limits.max_bytes), MultipartDecoder(self.boundary)):
                 if isinstance(ev, PartStart):
                     index += 1
+                    if index > limits.max_parts:
+                        raise PayloadTooLarge(f"more than the limit of {limits.max_parts} parts in one request")
                     ptype = parse_media_type(ev.headers.get("content-type", self.default_type)).type
                     bad_type = None if ptype in ACCEPTED_PART_TYPES else ptype
+                    too_large = False
                     spool = self.spool.new()
                 elif isinstance(ev, PartData) and spool is not None:
+                    if too_large:
+                        continue  # the rest of an oversized part is read and dropped
                     spool.write(ev.data)
+                    if spool.size > limits.max_part_bytes:
+                        too_large = True
+                        spool.abort()
                 elif isinstance(ev, PartEnd) and spool is not None:
                     done, spool = spool, None
-                    if bad_type:
+                    if bad_type or too_large:
                         done.abort()
-                        message = f"part {index} has Content-Type {bad_type}, expected application/dicom"
-                        yield PartFailure(index, message)
+                        message = (f"part {index} is larger than the limit of {limits.max_part_bytes} bytes"
+                                   if too_large else
+                                   f"part {index} has Content-Type {bad_type}, expected application/dicom")
+                        yield PartFailure(index, message, 0xA700 if too_large else 0xC000)
                     else:
                         yield done.finish()
         except BadRequest as exc:

@@ -36,15 +36,20 @@ class FramePlan:
     transcode_to: str | None = None
 
 
-def parse_frame_list(text: str) -> list[int]:
+def parse_frame_list(text: str, limit: int = 10000) -> list[int]:
+    """Frame numbers of a frame list: positive, each at most once, at most ``limit`` of them."""
+    pieces = text.replace("%2C", ",").replace("%2c", ",").split(",")
+    if len(pieces) > limit:
+        raise InvalidFrameList(f"more than {limit} frames requested at once")
     numbers = []
-    for piece in text.replace("%2C", ",").replace("%2c", ",").split(","):
+    for piece in pieces:
         piece = piece.strip()
-        if not piece.isdigit() or int(piece) < 1:
-            raise InvalidFrameList(f"frame numbers must be positive integers separated by commas, got {piece!r}")
+        if not piece.isdigit() or len(piece) > 12 or int(piece) < 1:
+            raise InvalidFrameList(
+                f"frame numbers must be positive integers separated by commas, got {piece[:40]!r}")
         numbers.append(int(piece))
-    if len(numbers) > 10000:
-        raise InvalidFrameList("more than 10000 frames requested at once")
+    if len(set(numbers)) != len(numbers):
+        raise InvalidFrameList("a frame number is repeated in the frame list")
     return numbers
 
 

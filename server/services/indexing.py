@@ -40,8 +40,11 @@ def _text(ds: Dataset, keyword: str) -> str:
     if value is None:
         return ""
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value).strip()
+    # NUL is no DICOM character (some writers pad with it); PostgreSQL text cannot hold it.
+    return text.replace("\x00", "").strip() if "\x00" in text else text
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
@@ -49,9 +52,11 @@ def _int(ds: Dataset, keyword: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         return None
+    # IS holds -2**31..2**31-1 (PS3.5 §6.2); the index columns hold no more.
+    return number if -(2**31) <= number < 2**31 else None
 
 
 def _tags(keywords: tuple[str, ...]) -> tuple[str, ...]:

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from orjson import dumps
+from orjson import dumps, loads
 from pydicom.dataset import Dataset
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dicomweb.stow import FailureReason, InstanceOutcome
@@ -36,6 +37,7 @@ from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.db.changes import STUDIES
 from server.db.database import aware, utcnow
+from server.db.lease import holder_alive
 from server.memory import MemoryBudget
 from server.services.parse import Parsed, parse_candidate, sha256_file
 
@@ -44,6 +46,7 @@ log = logging.getLogger("cirrus.ingest")
 CREATING_GRACE = timedelta(minutes=10)
 BATCH_SIZE = 64  # measured: 64 beats 32 by ~20 % (fewer transactions per instance)
 BATCH_BYTES = 256 * 1024 * 1024
+LISTENER_RETRY_DELAYS = (0.05, 0.25, 1.0, 3.0)
 
 
 @dataclass
@@ -190,7 +193,7 @@ class IngestService:
     async def _store(self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None],
                      principal: Principal) -> None:
         ctx = self.ctx
-        accepted = await self._phase_creating(todo, outcomes, principal)
+        accepted = await self._creating_each_on_error(todo, outcomes, principal)
         if not accepted:
             return
         written: list[tuple[int, Parsed, str]] = []
@@ -235,6 +238,28 @@ class IngestService:
             studies.setdefault(p.study_instance_uid, set()).add(p.series_instance_uid)
         await self._notify(studies)
 
+    async def _creating_each_on_error(
+        self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], principal: Principal
+    ) -> list[tuple[int, Parsed, str]]:
+        """``_phase_creating`` for the batch; when the database refuses it, once per instance, so one
+        object the database cannot encode fails alone and the rest of the batch is stored."""
+        try:
+            return await self._phase_creating(todo, outcomes, principal)
+        except (DBAPIError, StatementError) as exc:
+            if len(todo) == 1:
+                i, p = todo[0]
+                log.warning("index refused %s: %s", p.sop_instance_uid, exc)
+                transient = isinstance(exc, OperationalError | InterfaceError)
+                outcomes[i] = _fail(
+                    p, FailureReason.PROCESSING_FAILURE if transient else FailureReason.CANNOT_UNDERSTAND,
+                    f"the index refused this object's attributes: {type(getattr(exc, 'orig', exc)).__name__}",
+                )
+                return []
+        accepted: list[tuple[int, Parsed, str]] = []
+        for item in todo:
+            accepted += await self._creating_each_on_error([item], outcomes, principal)
+        return accepted
+
     async def _phase_creating(
         self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], principal: Principal
     ) -> list[tuple[int, Parsed, str]]:
@@ -250,6 +275,9 @@ class IngestService:
                         select(
                             Instance.id, Instance.sop_instance_uid, Instance.state, Instance.sha256,
                             Instance.created_at, Instance.blob_key,
+                            # Only intents carry their lease there; never read a stored object's metadata.
+                            case((Instance.state == InstanceState.CREATING, Instance.metadata_json),
+                                 else_=None).label("metadata_json"),
                         ).where(Instance.sop_instance_uid.in_(sops))
                     )
                 ).all()
@@ -276,7 +304,7 @@ class IngestService:
                 if prior_sha is None and row is not None:
                     if row.state == InstanceState.CREATED:
                         prior_sha = row.sha256
-                    elif aware(row.created_at) < utcnow() - CREATING_GRACE:
+                    elif aware(row.created_at) < utcnow() - CREATING_GRACE or not await _intent_alive(conn, row):
                         stale.append((row.id, row.blob_key))
                     else:
                         outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE,
@@ -320,7 +348,8 @@ class IngestService:
                     "study_id": study_ids[p.study_instance_uid],
                     "series_id": series_ids[p.series_instance_uid],
                     "state": InstanceState.CREATING,
-                    "metadata_json": b"{}",
+                    # Until "created", the metadata column names the process lease of the intent.
+                    "metadata_json": dumps({"lease": ctx.lease.key}) if ctx.lease.key else b"{}",
                     "attributes_json": dumps(p.index.instance_json),
                     "blob_key": key,
                     "size": p.size,
@@ -428,10 +457,31 @@ class IngestService:
         self.ctx.changes.publish(STUDIES)
         for listener in list(self.ctx.ingest_listeners):
             for study_uid, series in studies.items():
-                try:
-                    await listener(self.ctx, study_uid, series)
-                except Exception:
-                    log.exception("ingest listener failed for study %s", study_uid)
+                # A listener (the analysis detector's change record) may meet a busy database:
+                # retried with backoff, so an acquisition is not silently left without a job.
+                for attempt, delay in enumerate((*LISTENER_RETRY_DELAYS, None)):
+                    try:
+                        await listener(self.ctx, study_uid, series)
+                        break
+                    except Exception:
+                        if delay is None:
+                            log.exception("ingest listener failed for study %s after %d attempts",
+                                          study_uid, attempt + 1)
+                        else:
+                            log.warning("ingest listener failed for study %s; retrying", study_uid,
+                                        exc_info=True)
+                            await asyncio.sleep(delay)
+
+
+async def _intent_alive(conn: AsyncConnection, row) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the process that wrote this ``creating`` row still lives (PostgreSQL leases)."""
+    try:
+        key = loads(row.metadata_json or b"{}").get("lease")
+    except ValueError:
+        return True
+    if not isinstance(key, int):
+        return True  # an intent without a lease: only the grace period recovers it
+    return await holder_alive(conn, key)
 
 
 async def lock_and_list(conn: AsyncConnection, model: type, where):  # type: ignore[no-untyped-def]

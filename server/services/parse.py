@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from dicomweb.frames import frame_ranges
 from dicomweb.json_model import dataset_to_json
 from dicomweb.media import DEFLATED_LE
 from dicomweb.stow import FailureReason, InstanceOutcome
+from dicomweb.structure import Cut, check_part10, meta_end
 from dicomweb.uids import uid_problem
 from server.services import bulk_uri
 from server.services.indexing import IndexRecord, extract_index
@@ -82,7 +84,42 @@ def parse_candidate(
     if size == 0:
         return _failed(FailureReason.CANNOT_UNDERSTAND, "empty part: no DICOM data")
     try:
+        return _parse(sha256, expected_study_uid, data, path, size)
+    except RecursionError:
+        return _failed(FailureReason.CANNOT_UNDERSTAND, "the data set is nested too deeply")
+    except Exception as exc:  # every problem of one object is that object's failure, never the batch's
+        return _failed(
+            FailureReason.CANNOT_UNDERSTAND,
+            f"cannot parse the DICOM data set: {type(exc).__name__}: {str(exc)[:200]}",
+        )
+
+
+def _whole(data: bytes | None, fp: Any, ts: pydicom.uid.UID) -> str | None:
+    """The structural problem of the object (cut, lengths overrunning it, nested too deeply), or None."""
+    if data is not None:
+        return check_part10(data, ts.is_little_endian, not ts.is_implicit_VR, deflated=ts.is_deflated)
+    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return check_part10(mm, ts.is_little_endian, not ts.is_implicit_VR, deflated=ts.is_deflated)
+
+
+def _meta_problem(head: bytes) -> str | None:
+    if len(head) < 132 or head[128:132] != b"DICM":
+        return None  # not Part 10: the normalising path decides
+    try:
+        meta_end(head)
+    except Cut as exc:
+        return f"File Meta Information: {exc}"
+    return None
+
+
+def _parse(sha256: str, expected_study_uid: str | None, data: bytes | None, path: Path | None, size: int
+           ) -> Parsed | InstanceOutcome:
+    try:
         with io.BytesIO(data) if data is not None else open(path, "rb") as fp:  # type: ignore[arg-type]
+            problem = _meta_problem(data[:65536] if data is not None else fp.read(65536))
+            if problem:
+                return _failed(FailureReason.CANNOT_UNDERSTAND, problem)
+            fp.seek(0)
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=1024)
             except InvalidDicomError:
@@ -93,11 +130,19 @@ def parse_candidate(
                         FailureReason.CANNOT_UNDERSTAND,
                         "not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)",
                     )
-                return parse_candidate(hashlib.sha256(normalized).hexdigest(), expected_study_uid, data=normalized)
+                return _parse(hashlib.sha256(normalized).hexdigest(), expected_study_uid, normalized, None,
+                              len(normalized))
             pixel_offset = fp.tell()
             ts = ds.file_meta.get("TransferSyntaxUID")
             if not ts:
                 return _failed(FailureReason.CANNOT_UNDERSTAND, "file meta has no TransferSyntaxUID", ds)
+            ts = pydicom.uid.UID(str(ts))
+            if not ts.is_transfer_syntax:
+                return _failed(FailureReason.CANNOT_UNDERSTAND, f"unknown TransferSyntaxUID {str(ts)[:64]}")
+            problem = _whole(data, fp, ts)
+            if problem:
+                # Never index what was read from a cut object (a truncated UID still looks valid).
+                return _failed(FailureReason.CANNOT_UNDERSTAND, f"the object is not whole: {problem}")
             for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
                 problem = uid_problem(ds.get(kw))
                 if problem:
@@ -114,6 +159,10 @@ def parse_candidate(
             index = extract_index(ds, meta)
             frame_index: str | None = None
             has_pixels = pixel_offset + 8 <= size and not _at_end(fp, pixel_offset)
+            if not has_pixels and str(ts) != DEFLATED_LE and _needs_pixels(ds):
+                # A cut at an element boundary before the pixel data reads as a whole, smaller object.
+                return _failed(FailureReason.CANNOT_UNDERSTAND,
+                               "an image object without pixel data (the object is incomplete or truncated)")
             if has_pixels and str(ts) != DEFLATED_LE:
                 frames, vr = frame_ranges(fp, ds, pixel_offset, size)
                 frame_index = orjson.dumps(frames).decode()
@@ -187,6 +236,13 @@ def normalize_part10(raw: bytes) -> bytes | None:
         return out.getvalue()
     except Exception:
         return None
+
+
+def _needs_pixels(ds: Any) -> bool:
+    """Whether the object's IOD requires pixel data (image storage classes, or an Image Pixel module)."""
+    if "Rows" in ds and "Columns" in ds:
+        return True
+    return str(pydicom.uid.UID(str(ds.SOPClassUID)).name).endswith("Image Storage")
 
 
 def _at_end(fp: Any, offset: int) -> bool:

@@ -72,6 +72,19 @@ async def claim_evaluation(ctx: AppContext, watch_id: int, change_count: int) ->
         return bool((await conn.execute(stmt)).rowcount)
 
 
+async def release_claim(ctx: AppContext, watch_id: int, change_count: int) -> None:
+    """An evaluation failed: its changes are due again after another quiet period, so detection is
+    retried until it succeeds (never lost to a transient error such as a locked database)."""
+    W = AnalysisWatch
+    stmt = (
+        update(W)
+        .where(col(W.id) == watch_id, col(W.evaluated_count) == change_count)
+        .values(evaluated_count=change_count - 1, last_change_at=utcnow())
+    )
+    async with ctx.write() as conn:
+        await conn.execute(stmt)
+
+
 async def mark_evaluated(ctx: AppContext, study_uid: str) -> None:
     """After an explicit evaluation (uploads), skip the quiet-period one for the same changes."""
     W = AnalysisWatch
@@ -218,7 +231,9 @@ async def detector_loop(ctx: AppContext, stop: asyncio.Event) -> None:
                     try:
                         await evaluate_study(ctx, study_uid)
                     except Exception:
-                        log.exception("analysis detection failed for study %s", study_uid)
+                        log.exception("analysis detection failed for study %s; retried after %gs",
+                                      study_uid, ctx.settings.stable_seconds)
+                        await release_claim(ctx, watch_id, count)
         except Exception:
             log.exception("analysis detector tick failed")
         try:

@@ -105,8 +105,8 @@ def parse_filter(params: dict[str, str]) -> JobFilter:
         offset = int(params.get("offset", "0"))
     except ValueError:
         raise InvalidInput("limit and offset must be integers") from None
-    if not 1 <= limit <= 500 or offset < 0:
-        raise InvalidInput("limit must be 1-500 and offset >= 0")
+    if not 1 <= limit <= 500 or not 0 <= offset < 2**31:
+        raise InvalidInput("limit must be 1-500 and offset 0-2147483647")
     date_from, date_to = params.get("date_from", ""), params.get("date_to", "")
     if date_range := params.get("date", ""):
         # DICOM range syntax: "20240101-20240131", "20240101-", "-20240131" or one date.

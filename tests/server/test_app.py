@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from server.app import create_app
 from tests.conftest import authed_client
 
 MARKER = "cirrus-test-index-7f3a"
+
+
+@pytest.fixture
+def client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
+    """The app as deployed behind a proxy for a viewer on another origin (the test client's peer
+    address is ``testclient``): CORS for that origin, forwarded headers honoured."""
+    settings = settings_factory(database_url, cors_origins="http://ohif.example,http://viewer.example",
+                                trusted_proxies="testclient")
+    with authed_client(create_app(settings)) as c:
+        yield c
 
 
 def test_without_a_built_app_the_root_explains_how_to_build_it(sqlite_client) -> None:  # type: ignore[no-untyped-def]

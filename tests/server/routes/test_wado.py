@@ -7,9 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 from pydicom.uid import generate_uid
 
+from server.app import create_app
+from tests.conftest import authed_client
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
+
+
+@pytest.fixture
+def client(database_url: str, settings_factory):  # type: ignore[no-untyped-def]
+    """The app as deployed behind a proxy for a viewer on another origin (the test client's peer
+    address is ``testclient``): CORS for that origin, forwarded headers honoured."""
+    settings = settings_factory(database_url, cors_origins="http://ohif.example,http://viewer.example",
+                                trusted_proxies="testclient")
+    with authed_client(create_app(settings)) as c:
+        yield c
 
 
 def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str], bytes]]:

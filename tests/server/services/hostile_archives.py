@@ -47,3 +47,29 @@ def gbk_named_zip(data: bytes) -> bytes:
 
 def dicom_zip(paths: list[Path], prefix: str = "DICOM") -> bytes:
     return zip_bytes({f"{prefix}/{p.parent.name}/{p.name}": p.read_bytes() for p in paths})
+
+
+def overlapping_zip(copies: int = 50, size: int = 1024 * 1024) -> bytes:
+    """One stored entry listed ``copies`` times in the central directory (a non-recursive zip bomb:
+    every listing inflates the same bytes). Names are kept equal to the local header's."""
+    import struct
+
+    single = zip_bytes({"a.dcm": bytes(range(256)) * (size // 256)}, zipfile.ZIP_DEFLATED)
+    eocd_at = single.rindex(b"PK\x05\x06")
+    _, _, _, _, _, cd_size, cd_offset, _ = struct.unpack("<4sHHHHIIH", single[eocd_at:eocd_at + 22])
+    record = single[cd_offset:cd_offset + cd_size]
+    body = single[:cd_offset] + record * copies
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, copies, copies, cd_size * copies, cd_offset, 0)
+    return body + eocd
+
+
+def lying_size_zip() -> bytes:
+    """An entry whose central directory states a smaller size than what it inflates to."""
+    import struct
+
+    data = zip_bytes({"a.dcm": b"x" * 100_000})
+    eocd_at = data.rindex(b"PK\x05\x06")
+    cd_offset = struct.unpack("<I", data[eocd_at + 16:eocd_at + 20])[0]
+    out = bytearray(data)
+    out[cd_offset + 24:cd_offset + 28] = struct.pack("<I", 10)  # uncompressed size in the central record
+    return bytes(out)

@@ -95,3 +95,19 @@ def test_folders_and_loose_files(tmp_path: Path, workdir: Path, shared_data: Pat
     assert sorted(i.name for i in items if isinstance(i, Candidate)) == ["m0/0001.dcm", "m0/0041.dcm"]
     skipped = [(i.name, i.reason) for i in items if isinstance(i, Skipped)]
     assert skipped == [("missing", "no such file or folder")]
+
+
+def test_overlapping_entries_rejected_before_inflating(tmp_path: Path, workdir: Path) -> None:
+    z = write(tmp_path, "overlap.zip", hostile.overlapping_zip())
+    with pytest.raises(UploadRejected, match="overlap.*zip bomb"):
+        expand([("overlap.zip", z)], workdir, UploadLimits())
+    assert list(workdir.iterdir()) == []
+
+
+def test_an_entry_lying_about_its_size_stops_at_the_declared_size(tmp_path: Path, workdir: Path) -> None:
+    """Inflation stops at the declared size; the entry is skipped as unreadable, nothing kept."""
+    z = write(tmp_path, "lie.zip", hostile.lying_size_zip())
+    results = list(expand([("lie.zip", z)], workdir, UploadLimits()))
+    assert [type(r) for r in results] == [Skipped]
+    assert "unreadable entry" in results[0].reason
+    assert list(workdir.iterdir()) == []
