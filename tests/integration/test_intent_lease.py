@@ -27,6 +27,7 @@ CHILD = r"""
 import asyncio, os, signal, sys
 from pathlib import Path
 from server.context import open_context
+from server.auth.visibility import system_principal
 from server.services.ingest import IngestService
 from server.services.parse import parse_candidate
 from server.settings import Settings
@@ -40,7 +41,7 @@ async def main():
             import hashlib
             todo.append((i, parse_candidate(hashlib.sha256(data).hexdigest(), data=data)))
         outcomes = [None] * len(todo)
-        accepted = await IngestService(ctx)._phase_creating(todo, outcomes, ctx.institution_id)
+        accepted = await IngestService(ctx)._phase_creating(todo, outcomes, system_principal(ctx.institution_id))
         assert len(accepted) == len(todo), outcomes
         print("INTENTS", flush=True)
         if os.environ.get("HOLD"):
