@@ -1,0 +1,307 @@
+// End-to-end test of the reading workflow across hospitals (issue 16), with real accounts: the admin makes a
+// superior hospital, a primary hospital under it and an unrelated one, and their doctors, over the API. The
+// requesting doctor (zh-CN browser) stores a CT study and sends a reading request to the superior hospital
+// through the request form; the reporting doctor (another context) finds it in the worklist, takes the lock,
+// writes findings and impression and submits; the reviewer approves; the requesting doctor sees the approved
+// report, its PDF, and the SR and PDF series stored in the study (QIDO-RS). A doctor of the unrelated hospital
+// sees neither the request nor the study. Prints `e2e-reading: N passed, M failed`; screenshots go to
+// <repo>/test-artifacts/e2e/reading-*.png.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+
+const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
+mkdirSync(ARTIFACTS, { recursive: true });
+const PYTHON = process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python');
+const SR_CLASSES = ['1.2.840.10008.5.1.4.1.1.88.22', '1.2.840.10008.5.1.4.1.1.88.33', '1.2.840.10008.5.1.4.1.1.88.34'];
+const PDF_CLASS = '1.2.840.10008.5.1.4.1.1.104.1';
+
+// 8 axial CT slices of a disc, HU-scaled, made with pydicom; prints the Study Instance UID.
+const CT_STUDY = `
+import sys, numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid, CTImageStorage
+out = sys.argv[1]
+study, series, frame = generate_uid(), generate_uid(), generate_uid()
+yy, xx = np.mgrid[0:64, 0:64]
+for i in range(8):
+    img = (((xx - 32) ** 2 + (yy - 32) ** 2) < (12 + i) ** 2) * 1100 + 1000
+    m = FileMetaDataset(); m.MediaStorageSOPClassUID = CTImageStorage
+    m.MediaStorageSOPInstanceUID = generate_uid(); m.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset(); ds.file_meta = m; ds.SOPClassUID = CTImageStorage; ds.SOPInstanceUID = m.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+    ds.PatientName, ds.PatientID, ds.StudyDate, ds.Modality = "LI^MING", "READ1", "20261201", "CT"
+    ds.PatientSex, ds.PatientAge = "M", "061Y"
+    ds.StudyDescription, ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = "Head CT", "Axial", 1, i + 1
+    ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [-32, -32, 5 * i]
+    ds.PixelSpacing, ds.SliceThickness = [1, 1], 5
+    ds.RescaleIntercept, ds.RescaleSlope, ds.WindowCenter, ds.WindowWidth = -1024, 1, 40, 80
+    ds.Rows = ds.Columns = 64; ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16; ds.BitsStored = 16; ds.HighBit = 15; ds.PixelRepresentation = 0
+    ds.PixelData = img.astype(np.uint16).tobytes()
+    ds.save_as(f"{out}/ct_{i:03d}.dcm", enforce_file_format=True)
+print(study)
+`;
+
+const FINDINGS = 'Right basal ganglia: a 12 mm hypodense focus. No midline shift. 右侧基底节区低密度灶。';
+const IMPRESSION = 'Small lacunar infarct in the right basal ganglia. 右侧基底节区腔隙性脑梗死。';
+
+const results = [];
+async function test(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, status: 'passed' });
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, status: 'failed' });
+    console.log(`not ok - ${name}: ${e.stack ?? e}`);
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** A JSON call as the harness's admin; throws on an unexpected status. */
+async function adminJson(server, path, json, expect = 201) {
+  const res = await server.fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify(json),
+  });
+  const text = await res.text();
+  if (res.status !== expect) throw new Error(`POST ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+/** Sign `user` in over the API: a `{ fetch }` target for stowFiles, with the user's cookie and CSRF token. */
+async function apiAs(server, user) {
+  const res = await fetch(`${server.base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ username: user.username, password: user.password }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`login of ${user.username} answered ${res.status}: ${text.slice(0, 300)}`);
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const csrf = JSON.parse(text).csrf_token;
+  return {
+    fetch(path, init = {}) {
+      const headers = new Headers(init.headers ?? {});
+      headers.set('Cookie', cookie);
+      if ((init.method ?? 'GET') !== 'GET') headers.set('X-CSRF-Token', csrf);
+      return fetch(new URL(path, server.base), { ...init, headers });
+    },
+  };
+}
+
+/** The series of a study as one browser context sees it (its cookies): status and the QIDO-RS rows. */
+async function seriesOf(page, base, studyUid) {
+  const res = await page.request.get(`${base}/dicom-web/studies/${studyUid}/series?includefield=00080016`, {
+    headers: { Accept: 'application/dicom+json' },
+  });
+  const text = await res.text();
+  return { status: res.status(), rows: res.status() === 200 && text ? JSON.parse(text) : [] };
+}
+
+const started = Date.now();
+const server = await startServer();
+let browser;
+const work = mkdtempSync(join(tmpdir(), 'cirrus-reading-'));
+const pageErrors = [];
+try {
+  // -- accounts, through the real API as the admin ------------------------------------------------------
+  const tag = randomBytes(3).toString('hex');
+  const superior = await adminJson(server, '/api/institutions', { name: `Provincial Hospital ${tag}` });
+  const primary = await adminJson(server, '/api/institutions', { name: `County Hospital ${tag}`, parent_id: superior.id });
+  const other = await adminJson(server, '/api/institutions', { name: `Unrelated Hospital ${tag}` });
+  const password = `Rd-${randomBytes(9).toString('base64url')}7`;
+  const makeUser = async (username, role, institution, display) => {
+    const user = await adminJson(server, '/api/users', { username, password, role, institution_id: institution.id, display_name: display });
+    return { ...user, username, password, display };
+  };
+  const requester = await makeUser(`req_${tag}`, 'requesting_doctor', primary, 'Dr Requester');
+  const reporter = await makeUser(`rep_${tag}`, 'reporting_doctor', superior, 'Dr Reporter');
+  const reviewer = await makeUser(`rev_${tag}`, 'reviewer', superior, 'Dr Reviewer');
+  const outsider = await makeUser(`out_${tag}`, 'reporting_doctor', other, 'Dr Outsider');
+
+  // -- the requesting doctor's study, stored under their own account --------------------------------------
+  const studyUid = execFileSync(PYTHON, ['-c', CT_STUDY, work]).toString().trim();
+  const files = listFiles(work);
+  const stowed = await stowFiles(await apiAs(server, requester), files);
+  assert(stowed.stored === files.length && stowed.failed === 0, `STOW: ${JSON.stringify(stowed)} of ${files.length}`);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const contextFor = async (user, locale) => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${user.username}: ${e.message}`));
+    await signIn(page, server, user);
+    return { context, page };
+  };
+  const A = await contextFor(requester, 'zh-CN');
+  let requestId = 0;
+  let number = '';
+
+  await test('zh-CN: the requesting doctor sends a reading request to the superior hospital', async () => {
+    const { page } = A;
+    await page.click('[data-testid=nav-reading]');
+    await page.waitForSelector('[data-testid=worklist-tabs]');
+    assert((await page.textContent('[data-testid=nav-reading]')).trim() === '诊断工作台', 'nav label is not zh-CN');
+    assert((await page.textContent('[data-testid=tab-mine]')).includes('我的申请'), 'the "my requests" tab is not zh-CN');
+    await page.click('[data-testid=new-request]');
+    await page.waitForSelector('[data-testid=request-form]');
+    assert((await page.textContent('[data-testid=request-form] h3')).trim() === '新建申请单', 'form title is not zh-CN');
+    await page.selectOption('[data-testid=rf-mode]', 'superior');
+    await page.waitForSelector('[data-testid=rf-superior]');
+    const offered = await page.locator('[data-testid=rf-superior] option').evaluateAll((os) => os.map((o) => Number(o.value)));
+    assert(JSON.stringify(offered) === JSON.stringify([superior.id]), `superior choices ${offered}, expected [${superior.id}]`);
+    await page.selectOption('[data-testid=rf-superior]', String(superior.id));
+    await page.fill('[data-testid=rf-history]', '高血压病史10年。');
+    await page.fill('[data-testid=rf-complaint]', '左侧肢体无力2天。');
+    await page.click(`tr[data-study-uid="${studyUid}"] [data-testid=rf-add-study]`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=rf-picked] li:not(.muted)').length === 1);
+    assert((await page.inputValue('[data-testid=rf-patient]')).includes('LI'), 'the study did not fill in the patient');
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-01-request-form-zh.png') });
+    const created = page.waitForResponse((r) => r.url().endsWith('/api/reading/requests') && r.request().method() === 'POST');
+    await page.click('[data-testid=rf-submit]');
+    const res = await created;
+    assert(res.status() === 201, `create answered ${res.status()}: ${await res.text()}`);
+    const body = await res.json();
+    requestId = body.id;
+    number = body.number;
+    await page.waitForSelector('[data-testid=report-editor] h2');
+    assert(new URL(page.url()).pathname === `/reading/${requestId}`, `editor URL ${page.url()}`);
+    const heading = await page.textContent('[data-testid=report-editor] h2');
+    assert(heading.includes(number) && heading.includes('待报告'), `editor heading: ${heading}`);
+    assert(body.reading_institution.id === superior.id && body.requesting_institution.id === primary.id, `routing: ${JSON.stringify(body)}`);
+    assert(body.studies.length === 1 && body.studies[0].study_instance_uid === studyUid, 'the study is not linked');
+  });
+
+  const B = await contextFor(reporter, 'en-US');
+
+  await test('the reporting doctor finds the request in the worklist, locks it, writes and submits', async () => {
+    assert(requestId, 'no request was created');
+    const { page } = B;
+    // The superior hospital is granted the linked study.
+    const granted = await seriesOf(page, server.base, studyUid);
+    assert(granted.status === 200 && granted.rows.length === 1, `the reader sees the study's series: ${granted.status} ${granted.rows.length}`);
+    await page.goto(`${server.base}/reading?list=to_report`);
+    const row = page.locator(`[data-testid=worklist-row][data-request-id="${requestId}"]`);
+    await row.waitFor({ timeout: 15000 });
+    const cells = await row.textContent();
+    assert(cells.includes(primary.name) && cells.includes(superior.name) && cells.includes('To report'), `worklist row: ${cells}`);
+    await row.locator('[data-testid=open-request]').click();
+    await page.waitForSelector('[data-testid=act-lock]');
+    await page.click('[data-testid=act-lock]');
+    await page.waitForSelector('[data-testid=lock-indicator].mine');
+    assert((await page.locator('[data-testid=findings]').getAttribute('readonly')) === null, 'findings stay read-only under the lock');
+    await page.fill('[data-testid=findings]', FINDINGS);
+    await page.fill('[data-testid=impression]', IMPRESSION);
+    // Autosave writes a version before the submit.
+    await page.waitForFunction(() => /saved|已保存|v\d/i.test(document.querySelector('[data-testid=autosave]')?.textContent ?? ''), null, { timeout: 10000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-02-editor-locked.png') });
+    await page.click('[data-testid=act-submit]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=report-editor] h2')?.textContent.includes('Reported'), null, { timeout: 15000 });
+    assert((await page.locator('[data-testid=act-approve]').count()) === 0, 'a reporting doctor is offered approve');
+  });
+
+  const R = await contextFor(reviewer, 'en-US');
+
+  await test('the reviewer starts the review and approves', async () => {
+    const { page } = R;
+    await page.goto(`${server.base}/reading?list=review`);
+    const row = page.locator(`[data-testid=worklist-row][data-request-id="${requestId}"]`);
+    await row.waitFor({ timeout: 15000 });
+    await row.locator('[data-testid=open-request]').click();
+    await page.waitForSelector('[data-testid=act-start_review]');
+    assert((await page.inputValue('[data-testid=findings]')) === FINDINGS, 'the reviewer does not see the findings');
+    await page.click('[data-testid=act-start_review]');
+    await page.waitForSelector('[data-testid=act-approve]');
+    await page.fill('[data-testid=reason]', 'Agreed.');
+    const approved = page.waitForResponse((r) => r.url().includes(`/api/reading/requests/${requestId}/approve`));
+    await page.click('[data-testid=act-approve]');
+    const res = await approved;
+    assert(res.status() === 200, `approve answered ${res.status()}: ${await res.text()}`);
+    await page.waitForSelector('[data-testid=signed]', { timeout: 15000 });
+    const signed = await page.textContent('[data-testid=signed]');
+    assert(signed.includes(reviewer.username) || signed.includes(reviewer.display), `signed line: ${signed}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-03-approved-reviewer.png') });
+  });
+
+  await test('zh-CN: the requesting doctor sees the approved report, its PDF, and the SR and PDF in the study', async () => {
+    const { page } = A;
+    await page.goto(`${server.base}/reading?list=mine`);
+    const row = page.locator(`[data-testid=worklist-row][data-request-id="${requestId}"]`);
+    await row.waitFor({ timeout: 15000 });
+    assert((await row.textContent()).includes('已审核'), `state in my requests: ${await row.textContent()}`);
+    await row.locator('[data-testid=open-request]').click();
+    await page.waitForSelector('[data-testid=signed]', { timeout: 15000 });
+    assert((await page.inputValue('[data-testid=findings]')) === FINDINGS, 'findings differ');
+    assert((await page.inputValue('[data-testid=impression]')) === IMPRESSION, 'impression differs');
+    assert((await page.textContent('[data-testid=report-editor] h2')).includes('已审核'), 'heading does not say 已审核');
+    assert((await page.textContent('[data-testid=signed]')).includes('审核'), 'signed line is not zh-CN');
+    assert((await page.locator('[data-testid=actions] button').count()) === 0, 'the requester is offered actions on an approved report');
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-04-approved-requester-zh.png'), fullPage: true });
+    const href = await page.getAttribute('[data-testid=print-pdf]', 'href');
+    const pdf = await page.request.get(new URL(href, server.base).toString());
+    const bytes = await pdf.body();
+    assert(pdf.status() === 200 && bytes.subarray(0, 5).toString() === '%PDF-', `report PDF: ${pdf.status()} ${pdf.headers()['content-type']}`);
+    const { status, rows } = await seriesOf(page, server.base, studyUid);
+    const modalities = rows.map((r) => r['00080060']?.Value?.[0]).sort();
+    assert(status === 200 && modalities.includes('SR') && modalities.includes('DOC') && modalities.includes('CT'), `series of the study: ${status} ${modalities}`);
+    // The stored objects are the approved version's SR and PDF.
+    const detail = await (await page.request.get(`${server.base}/api/reading/requests/${requestId}`)).json();
+    const version = detail.versions.find((v) => v.status === 'approved');
+    assert(version?.sr_sop_instance_uid && version?.pdf_sop_instance_uid, `approved version: ${JSON.stringify(version)}`);
+    const instances = await page.request.get(`${server.base}/dicom-web/studies/${studyUid}/instances?includefield=00080016`, { headers: { Accept: 'application/dicom+json' } });
+    const byUid = Object.fromEntries((await instances.json()).map((r) => [r['00080018'].Value[0], r['00080016']?.Value?.[0]]));
+    assert(SR_CLASSES.includes(byUid[version.sr_sop_instance_uid]), `SR instance class ${byUid[version.sr_sop_instance_uid]}`);
+    assert(byUid[version.pdf_sop_instance_uid] === PDF_CLASS, `PDF instance class ${byUid[version.pdf_sop_instance_uid]}`);
+  });
+
+  await test('a doctor of an unrelated hospital sees neither the request nor the study', async () => {
+    const C = await contextFor(outsider, 'en-US');
+    const { page } = C;
+    await page.goto(`${server.base}/reading?list=all`);
+    await page.waitForSelector('[data-testid=worklist-tabs]');
+    await page.waitForLoadState('networkidle');
+    assert((await page.locator('[data-testid=worklist-row]').count()) === 0, 'the outsider\'s worklist lists requests');
+    const direct = await page.request.get(`${server.base}/api/reading/requests/${requestId}`);
+    assert(direct.status() === 404, `GET the request answered ${direct.status()}`);
+    const pdf = await page.request.get(`${server.base}/api/reading/requests/${requestId}/report.pdf`);
+    assert(pdf.status() === 404, `GET the report PDF answered ${pdf.status()}`);
+    const series = await seriesOf(page, server.base, studyUid);
+    assert(series.status === 404 || series.rows.length === 0, `the outsider sees the study's series: ${series.status} ${series.rows.length}`);
+    const search = await page.request.get(`${server.base}/dicom-web/studies?StudyInstanceUID=${studyUid}`, { headers: { Accept: 'application/dicom+json' } });
+    const found = search.status() === 200 && (await search.text()) ? await search.json() : [];
+    assert(found.length === 0, `QIDO finds the study for the outsider: ${found.length}`);
+    const meta = await page.request.get(`${server.base}/dicom-web/studies/${studyUid}/metadata`);
+    assert(meta.status() === 404, `WADO metadata answered ${meta.status()}`);
+    // The editor page of the request says it does not exist, not a report.
+    await page.goto(`${server.base}/reading/${requestId}`);
+    await page.waitForSelector('[data-testid=editor-error]', { timeout: 10000 });
+    assert((await page.locator('[data-testid=findings]').count()) === 0, 'the editor shows a report to the outsider');
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-05-outsider.png') });
+    await C.context.close();
+  });
+
+  await test('no page errors in any browser context', async () => {
+    assert(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
+  });
+  for (const c of [A, B, R]) await c.context.close();
+} catch (e) {
+  results.push({ name: 'setup', status: 'failed' });
+  console.log(`not ok - setup: ${e.stack ?? e}\n${server.output()}`);
+} finally {
+  await browser?.close();
+  await server.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+const failed = results.filter((r) => r.status === 'failed').length;
+console.log(`e2e-reading: ${results.length - failed} passed, ${failed} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+process.exit(failed ? 1 : 0);
