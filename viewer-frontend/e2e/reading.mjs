@@ -8,7 +8,7 @@
 // <repo>/test-artifacts/e2e/reading-*.png.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -246,11 +246,15 @@ try {
     assert((await page.textContent('[data-testid=report-editor] h2')).includes('已审核'), 'heading does not say 已审核');
     assert((await page.textContent('[data-testid=signed]')).includes('审核'), 'signed line is not zh-CN');
     assert((await page.locator('[data-testid=actions] button').count()) === 0, 'the requester is offered actions on an approved report');
+    const events = await page.textContent('[data-testid=events]');
+    assert(events.includes('提交报告') && events.includes('审核通过') && !/ · (submit|approve) /.test(events), `event log not in zh-CN: ${events}`);
+    assert((await page.locator('[data-testid=reason]').count()) === 0, 'a comment box is offered without any action');
     await page.screenshot({ path: join(ARTIFACTS, 'reading-04-approved-requester-zh.png'), fullPage: true });
     const href = await page.getAttribute('[data-testid=print-pdf]', 'href');
     const pdf = await page.request.get(new URL(href, server.base).toString());
     const bytes = await pdf.body();
     assert(pdf.status() === 200 && bytes.subarray(0, 5).toString() === '%PDF-', `report PDF: ${pdf.status()} ${pdf.headers()['content-type']}`);
+    writeFileSync(join(ARTIFACTS, 'reading-report.pdf'), bytes);
     const { status, rows } = await seriesOf(page, server.base, studyUid);
     const modalities = rows.map((r) => r['00080060']?.Value?.[0]).sort();
     assert(status === 200 && modalities.includes('SR') && modalities.includes('DOC') && modalities.includes('CT'), `series of the study: ${status} ${modalities}`);
