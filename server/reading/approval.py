@@ -68,6 +68,7 @@ async def approve(ctx: AppContext, p: Principal, request_id: int, comment: str =
         ids = [i for i in (req.requesting_institution_id, req.reading_institution_id) if i]
         names = dict((await session.exec(select(Institution.id, Institution.name)
                                             .where(col(Institution.id).in_(ids)))).all())
+        reviewer = await service.person_name(session, p)
         reference = None
         key_headers: dict[str, Dataset] = {}
         previous: list[Dataset] = []
@@ -98,7 +99,6 @@ async def approve(ctx: AppContext, p: Principal, request_id: int, comment: str =
                 d.SOPInstanceUID = old.sr_sop_instance_uid
                 previous.append(d)
     signed_at = utcnow()
-    reviewer = service.actor_name(p)
     doc = document_of(req, version, names, reviewer, signed_at, language)
     sr_uid = pdf_uid = ""
     if study is not None and reference is not None:

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.app_errors import InvalidInput, NotFoundError, StateConflict
 from server.auth.principal import Principal, Role
 from server.context import AppContext
+from server.db.accounts import User
 from server.db.archive import Institution, Study
 from server.db.changes import READING
 from server.db.database import aware, utcnow
@@ -80,6 +81,18 @@ def actor_name(p: Principal) -> str:
     return p.username or (f"user {p.user_id}" if p.user_id else p.method.value)
 
 
+async def person_name(session: AsyncSession, p: Principal) -> str:
+    """The caller's name on the report and the lock: the account's display name, else ``actor_name``.
+
+    Event rows keep ``actor_name`` (the login name, the audit identity); people read display names.
+    """
+    if p.user_id is not None:
+        shown = (await session.exec(select(User.display_name).where(col(User.id) == p.user_id))).scalar()
+        if shown and shown.strip():
+            return shown.strip()
+    return actor_name(p)
+
+
 def diagnosis_number(created: datetime, request_id: int) -> str:
     """The diagnosis number: the date and the id, e.g. 20261202000017 (its last digit is a filter)."""
     return f"{created:%Y%m%d}{request_id:06d}"
@@ -134,7 +147,7 @@ async def create_request(ctx: AppContext, p: Principal, data: RequestInput) -> R
         req = R(
             state=RequestState.TO_REPORT.value, mode=data.mode,
             requesting_institution_id=p.institution_id, reading_institution_id=reading,
-            requester_user_id=p.user_id, requester_name=actor_name(p),
+            requester_user_id=p.user_id, requester_name=await person_name(session, p),
             patient_name=patient_name, patient_name_upper=patient_name.upper(),
             patient_id=data.patient_id or (first.patient_id if first else ""),
             patient_sex=data.patient_sex or (first.patient_sex if first else ""),
@@ -259,10 +272,10 @@ async def lock(ctx: AppContext, p: Principal, request_id: int) -> RequestView:
                 raise LockHeld(req.id or 0, held.holder_name, held.expires_at)
         before = req.state
         await _cas(session, req, "lock", RequestState.REPORTING, reporter_user_id=p.user_id,
-                   reporter_name=actor_name(p))
+                   reporter_name=await person_name(session, p))
         await session.exec(delete(ReadingLock).where(col(ReadingLock.request_id) == req.id))
-        session.add(ReadingLock(request_id=req.id or 0, holder_user_id=p.user_id, holder_name=actor_name(p),
-                                holder_institution_id=p.institution_id,
+        session.add(ReadingLock(request_id=req.id or 0, holder_user_id=p.user_id,
+                                holder_name=await person_name(session, p), holder_institution_id=p.institution_id,
                                 expires_at=utcnow() + timedelta(seconds=seconds)))
         session.add(_event(req, p, "lock", before))
         await session.commit()
@@ -283,19 +296,21 @@ async def take_over(ctx: AppContext, p: Principal, request_id: int) -> RequestVi
         if held is not None:
             result = await session.exec(
                 update(ReadingLock).where(col(ReadingLock.request_id) == req.id, col(ReadingLock.expires_at) < now)
-                .values(holder_user_id=p.user_id, holder_name=actor_name(p), holder_institution_id=p.institution_id,
-                        acquired_at=now, expires_at=now + timedelta(seconds=seconds))
+                .values(holder_user_id=p.user_id, holder_name=await person_name(session, p),
+                        holder_institution_id=p.institution_id, acquired_at=now,
+                        expires_at=now + timedelta(seconds=seconds))
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise LockHeld(req.id or 0, held.holder_name, held.expires_at)
             expired = aware(held.expires_at).isoformat(timespec="seconds")
         else:
-            session.add(ReadingLock(request_id=req.id or 0, holder_user_id=p.user_id, holder_name=actor_name(p),
-                                    holder_institution_id=p.institution_id,
+            session.add(ReadingLock(request_id=req.id or 0, holder_user_id=p.user_id,
+                                    holder_name=await person_name(session, p), holder_institution_id=p.institution_id,
                                     expires_at=now + timedelta(seconds=seconds)))
             expired = "no lock"
         await session.exec(update(R).where(col(R.id) == req.id).values(
-            reporter_user_id=p.user_id, reporter_name=actor_name(p), revision=col(R.revision) + 1, updated_at=now))
+            reporter_user_id=p.user_id, reporter_name=await person_name(session, p), revision=col(R.revision) + 1,
+            updated_at=now))
         await session.refresh(req)
         session.add(_event(req, p, "take_over", req.state, f"lock of {previous or 'nobody'} expired ({expired})"))
         await session.commit()
@@ -344,7 +359,7 @@ async def save_report(ctx: AppContext, p: Principal, request_id: int, content: R
             findings=content.findings, impression=content.impression, fields=content.fields,
             measurements=[m.as_json() for m in content.measurements],
             key_images=[k.as_json() for k in content.key_images], template_id=content.template_id,
-            author_user_id=p.user_id, author_name=actor_name(p), status="draft",
+            author_user_id=p.user_id, author_name=await person_name(session, p), status="draft",
         )
         session.add(version)
         await session.exec(update(R).where(col(R.id) == req.id).values(
@@ -396,15 +411,15 @@ async def simple_action(ctx: AppContext, p: Principal, request_id: int, action: 
         if reason or t.needs_reason:
             values["reason"] = reason
         if action == "start_review":
-            values.update(reviewer_user_id=p.user_id, reviewer_name=actor_name(p))
+            values.update(reviewer_user_id=p.user_id, reviewer_name=await person_name(session, p))
         await _cas(session, req, action, t.target, **values)
         latest = await _latest(session, req)
         if action == "return" and latest is not None:
             latest.status = "returned"
             latest.review_comment = reason
         if action == "amend":
-            session.add(ReadingLock(request_id=req.id or 0, holder_user_id=p.user_id, holder_name=actor_name(p),
-                                    holder_institution_id=p.institution_id,
+            session.add(ReadingLock(request_id=req.id or 0, holder_user_id=p.user_id,
+                                    holder_name=await person_name(session, p), holder_institution_id=p.institution_id,
                                     expires_at=utcnow() + timedelta(seconds=ctx.settings.reading_lock_seconds)))
         if action == "cancel":
             await access.revoke_grants(session, req.id or 0)
@@ -515,7 +530,7 @@ async def add_attachment(ctx: AppContext, p: Principal, request_id: int, filenam
         _check_material(p, req)
         att = ReadingAttachment(request_id=request_id, filename=name, media_type=media_type[:128] or
                                 "application/octet-stream", size=len(data), blob_key=key, sha256=digest,
-                                uploaded_by=actor_name(p))
+                                uploaded_by=await person_name(session, p))
         session.add(att)
         session.add(_event(req, p, "attach", req.state, name))
         await session.commit()
