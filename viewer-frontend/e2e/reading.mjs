@@ -205,6 +205,12 @@ try {
     // Autosave writes a version before the submit.
     await page.waitForFunction(() => /saved|已保存|v\d/i.test(document.querySelector('[data-testid=autosave]')?.textContent ?? ''), null, { timeout: 10000 });
     await page.screenshot({ path: join(ARTIFACTS, 'reading-02-editor-locked.png') });
+    // The requesting hospital sees who holds the lock, by the doctor's name (zh-CN).
+    await A.page.goto(`${server.base}/reading?list=mine`);
+    const mine = A.page.locator(`[data-testid=worklist-row][data-request-id="${requestId}"]`);
+    await mine.waitFor({ timeout: 15000 });
+    const holder = await mine.locator('[data-testid=lock-holder]').textContent();
+    assert(holder.includes(reporter.display) && (await mine.textContent()).includes('报告中'), `lock column at the requester: ${holder}`);
     await page.click('[data-testid=act-submit]');
     await page.waitForFunction(() => document.querySelector('[data-testid=report-editor] h2')?.textContent.includes('Reported'), null, { timeout: 15000 });
     assert((await page.locator('[data-testid=act-approve]').count()) === 0, 'a reporting doctor is offered approve');
@@ -229,7 +235,7 @@ try {
     assert(res.status() === 200, `approve answered ${res.status()}: ${await res.text()}`);
     await page.waitForSelector('[data-testid=signed]', { timeout: 15000 });
     const signed = await page.textContent('[data-testid=signed]');
-    assert(signed.includes(reviewer.username) || signed.includes(reviewer.display), `signed line: ${signed}`);
+    assert(signed.includes(reviewer.display), `signed line: ${signed}`);
     await page.screenshot({ path: join(ARTIFACTS, 'reading-03-approved-reviewer.png') });
   });
 
@@ -255,6 +261,8 @@ try {
     const bytes = await pdf.body();
     assert(pdf.status() === 200 && bytes.subarray(0, 5).toString() === '%PDF-', `report PDF: ${pdf.status()} ${pdf.headers()['content-type']}`);
     writeFileSync(join(ARTIFACTS, 'reading-report.pdf'), bytes);
+    const text = execFileSync('pdftotext', [join(ARTIFACTS, 'reading-report.pdf'), '-']).toString();
+    for (const want of [number, '右侧基底节区腔隙性脑梗死', reporter.display, reviewer.display]) assert(text.includes(want), `the PDF lacks ${want}:\n${text}`);
     const { status, rows } = await seriesOf(page, server.base, studyUid);
     const modalities = rows.map((r) => r['00080060']?.Value?.[0]).sort();
     assert(status === 200 && modalities.includes('SR') && modalities.includes('DOC') && modalities.includes('CT'), `series of the study: ${status} ${modalities}`);
