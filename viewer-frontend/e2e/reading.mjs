@@ -203,7 +203,10 @@ try {
     await page.fill('[data-testid=findings]', FINDINGS);
     await page.fill('[data-testid=impression]', IMPRESSION);
     // Autosave writes a version before the submit.
-    await page.waitForFunction(() => /saved|已保存|v\d/i.test(document.querySelector('[data-testid=autosave]')?.textContent ?? ''), null, { timeout: 10000 });
+    await page.waitForFunction(() => /Saved as version \d+/.test(document.querySelector('[data-testid=autosave]')?.textContent ?? ''), null, { timeout: 10000 });
+    // The holder of a live lock is not offered to take it over.
+    const offered = await page.locator('[data-testid=actions] button').evaluateAll((bs) => bs.map((b) => b.dataset.testid));
+    assert(JSON.stringify(offered) === JSON.stringify(['act-release', 'act-submit']), `actions under a live lock: ${offered}`);
     await page.screenshot({ path: join(ARTIFACTS, 'reading-02-editor-locked.png') });
     // The requesting hospital sees who holds the lock, by the doctor's name (zh-CN).
     await A.page.goto(`${server.base}/reading?list=mine`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { insertMeasurements, measurementLine, mergeMeasurements, sameContent, segmentOf, worklistQuery } from './reading';
+import { insertMeasurements, measurementLine, mergeMeasurements, sameContent, segmentOf, shownActions, worklistQuery } from './reading';
+import type { ReadingRequest } from './reading';
 
 const cbf = { name: 'CBF whole brain', value: 47.5, unit: 'ml/(100.g.min)', unit_label: 'ml/100g/min', source: 'ASL analysis job 3 v1' };
 
@@ -26,5 +27,27 @@ describe('reading api helpers', () => {
   it('compares report contents field by field', () => {
     expect(sameContent({ findings: 'a' }, { findings: 'a', impression: '' })).toBe(true);
     expect(sameContent({ findings: 'a' }, { findings: 'b' })).toBe(false);
+  });
+});
+
+describe('shownActions', () => {
+  const lock = (mine: boolean, expired: boolean): ReadingRequest['lock'] => ({
+    mine, expired, holder_name: 'Dr Wang', holder_user_id: 7, holder_institution_id: 2,
+    acquired_at: '2026-12-02T08:00:00+00:00', expires_at: '2026-12-02T08:30:00+00:00',
+  });
+  const reporting = ['take_over', 'release', 'submit', 'request_assistance'] as ReadingRequest['actions'];
+
+  it('offers the holder of a live lock release and submit only', () => {
+    expect(shownActions({ actions: reporting, lock: lock(true, false) }, false)).toEqual(['release', 'submit']);
+  });
+  it('offers another doctor nothing while the lock is live, and the takeover once it expired', () => {
+    expect(shownActions({ actions: reporting, lock: lock(false, false) }, false)).toEqual([]);
+    expect(shownActions({ actions: reporting, lock: lock(false, true) }, false)).toEqual(['take_over']);
+  });
+  it('lets an administrator release someone else\'s lock', () => {
+    expect(shownActions({ actions: reporting, lock: lock(false, false) }, true)).toEqual(['release']);
+  });
+  it('keeps the actions that do not depend on a lock', () => {
+    expect(shownActions({ actions: ['lock', 'send_back', 'request_assistance'], lock: null }, false)).toEqual(['lock', 'send_back']);
   });
 });

@@ -150,3 +150,19 @@ export function contentOf(v: ReportVersion | undefined): Required<ReportContent>
 export function sameContent(a: ReportContent, b: ReportContent): boolean {
   return JSON.stringify(contentOf(a as ReportVersion)) === JSON.stringify(contentOf(b as ReportVersion));
 }
+
+/**
+ * The buttons of a request for its viewer: the server's `actions` (its state table, by role and side) less
+ * those the lock rules out: submit for anyone but the holder, taking over a live lock or one's own, releasing
+ * someone else's lock unless an administrator. Assistance has its own control.
+ */
+export function shownActions(req: Pick<ReadingRequest, 'actions' | 'lock'>, isAdmin: boolean): ReadingAction[] {
+  const lock = req.lock;
+  return req.actions.filter((a) => {
+    if (a === 'request_assistance') return false;
+    if (a === 'take_over') return !!lock && lock.expired && !lock.mine;
+    if (a === 'submit') return !!lock?.mine;
+    if (a === 'release') return !!lock?.mine || isAdmin;
+    return true;
+  });
+}
