@@ -1,8 +1,8 @@
 """The names people read on a request and its report are the accounts' display names (SQLite and PostgreSQL).
 
 Requester, lock holder, reporter, author, reviewer and the observers of the stored SR (and the PDF's
-signing lines, built from the same names) show ``display_name``; the event log keeps the login name (the audit identity); an account without a display
-name shows its login name.
+signing lines, built from the same names) show ``display_name``; the event log keeps the login name
+(the audit identity); an account without a display name shows its login name.
 """
 
 from __future__ import annotations
