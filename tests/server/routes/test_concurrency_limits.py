@@ -22,9 +22,11 @@ from server import limits
 from server.app import create_app
 from server.auth import api_tokens
 from server.auth.principal import Role
+from server.routes.openapi import OPENAPI
 from tests.auth_helpers import bearer, create_user, provision_token, token_for
 from tests.conftest import LiveServer, authed_client, live_server_env
 from tests.dicom_helpers import ct_instance
+from tests.server.routes.test_openapi_contract import Contract
 
 JLS = 'multipart/related; type="image/jls"; transfer-syntax=1.2.840.10008.1.2.4.80'
 
@@ -141,6 +143,7 @@ def test_uploads_over_the_limit_answer_429_until_one_ends(database_url: str, tmp
             while (r := _upload(server, server.headers)).status_code != 429 and time.monotonic() < deadline:
                 time.sleep(0.1)  # until the stalled request has reached the limiter
             assert r.status_code == 429, r.text
+            Contract(OPENAPI).check(r, "/uploads/stream")  # the documented error body
             assert r.headers["retry-after"] == "5"
             assert "too many uploads in progress for this client: the limit is 1 at a time " \
                    "(CIRRUS_MAX_CONCURRENT_UPLOADS)" in r.json()["error"]

@@ -21,10 +21,13 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.auth.principal import Role
 from server.db.access import GrantReason, StudyGrant
+from server.db.analysis import AnalysisJob
 from server.db.archive import Study
+from server.routes.openapi import OPENAPI
 from tests.auth_helpers import bearer, create_institution, create_user, token_for
 from tests.conftest import authed_client
 from tests.dicom_helpers import ct_instance
+from tests.server.routes.test_openapi_contract import Contract
 from tests.server.workflow.analysis_helpers import zip_folder
 
 
@@ -179,3 +182,50 @@ def test_only_the_owning_institution_analyses_a_study(quiet_client: TestClient) 
     portal.call(_grant, ctx, study, int(who["other"]))
     r = c.post(f"/api/studies/{study}/analyse", headers=bearer(who["other_tech"]))
     assert r.status_code == 403 and "owns" in r.json()["error"], r.text
+
+
+async def _waiting_job(ctx: Any, study_uid: str) -> int:
+    async with ctx.write_session() as s:
+        job = AnalysisJob(study_instance_uid=study_uid, acquisition_key="1.2.826.0.1.3680043.10.9", state="waiting",
+                          missing=["pld"], detected={"missing_raw": ["pld"]})
+        s.add(job)
+        await s.commit()
+        return int(job.id or 0)
+
+
+def test_the_answers_match_the_openapi_document(quiet_client: TestClient, tmp_path: Path) -> None:
+    c = quiet_client
+    ctx = c.app.state.ctx  # type: ignore[attr-defined]
+    assert c.portal is not None
+    contract = Contract(OPENAPI)
+    analyse, retry = "/studies/{study}/analyse", "/jobs/{job_id}/retry-detection"
+
+    async def read_only() -> str:
+        return await token_for(ctx, await create_user(ctx, Role.READ_ONLY), scope="write")
+
+    ro = bearer(c.portal.call(read_only))
+    raw = ct_instance()
+    ct_study = str(pydicom.dcmread(io.BytesIO(raw)).StudyInstanceUID)
+    store(c, raw)
+    data, mr_study = mr_instance()
+    store(c, data)
+    assert contract.check(c.post(f"/api/studies/{ct_study}/analyse"), analyse)["outcome"] == "no_acquisition"
+    contract.check(c.post("/api/studies/bad-uid/analyse"), analyse)  # 400
+    contract.check(c.post("/api/studies/1.2.3.999/analyse"), analyse)  # 404
+    contract.check(c.post(f"/api/studies/{ct_study}/analyse", headers=ro), analyse)  # 403
+    blobs, aside = ctx.settings.data_dir / "blobs", tmp_path / "aside"
+    shutil.move(str(blobs), str(aside))
+    failed = contract.check(c.post(f"/api/studies/{mr_study}/analyse"), analyse)
+    assert failed["outcome"] == "detection_failed"
+    shutil.move(str(aside), str(blobs))
+    job_id = failed["detection_failure"]["id"]
+    contract.check(c.post(f"/api/jobs/{job_id}/retry-detection", headers=ro), retry)  # 403
+    assert contract.check(c.post(f"/api/jobs/{job_id}/retry-detection"), retry)["outcome"] == "no_acquisition"
+    contract.check(c.post(f"/api/jobs/{job_id}/retry-detection"), retry)  # 404: the row is gone
+    contract.check(c.post("/api/jobs/abc/retry-detection"), retry)  # 400
+    waiting = c.portal.call(_waiting_job, ctx, mr_study)
+    contract.check(c.post(f"/api/jobs/{waiting}/retry-detection"), retry)  # 409
+    mine = {d for d in contract.documented() if d[0] in (analyse, retry)}
+    assert mine - contract.seen == set()
+    listed = contract.check(c.get("/api/jobs?status=detection_failed"), "/jobs")
+    assert listed["jobs"] == []
