@@ -72,7 +72,10 @@ def start_cirrus(work: Path, workers: int) -> tuple[str, subprocess.Popen[bytes]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
     env.update({"CIRRUS_DATA_DIR": str(work / "cirrus"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT),
-                "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
+                "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD,
+                # One token drives every connection: the per-client limits would turn capacity into 429s.
+                "CIRRUS_MAX_CONCURRENT_RENDERS": "0", "CIRRUS_MAX_CONCURRENT_TRANSCODES": "0",
+                "CIRRUS_MAX_CONCURRENT_UPLOADS": "0"})
     log = open(work / "cirrus.log", "ab")  # noqa: SIM115 - lives as long as the process
     cmd = [sys.executable, "-m", "server.cli", "serve", "--migrate", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

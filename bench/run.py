@@ -89,7 +89,10 @@ class Cirrus:
         # The caller's S3 settings pass through (for --cirrus-storage-url s3://...); nothing else does.
         env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_") or k.startswith("CIRRUS_S3_")}
         env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "CIRRUS_WORKERS": "0", "PYTHONPATH": str(ROOT),
-                    "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
+                    "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD,
+                    # One token drives every connection: the per-client limits would turn capacity into 429s.
+                    "CIRRUS_MAX_CONCURRENT_RENDERS": "0", "CIRRUS_MAX_CONCURRENT_TRANSCODES": "0",
+                    "CIRRUS_MAX_CONCURRENT_UPLOADS": "0"})
         if self.storage_url:
             env["CIRRUS_STORAGE_URL"] = self.storage_url
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]

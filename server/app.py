@@ -18,6 +18,7 @@ from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
+from server.limits import ConcurrencyLimiter, ConcurrencyLimitMiddleware
 from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from server.routes import accounts, api, api_dce, audit, qido, reading, rendered, shares, spa, stow, wado
 from server.routes.audit_record import AuditMiddleware
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
+    limiter = ConcurrencyLimiter.from_settings(settings)
     middleware = [
         # Client address and scheme from trusted proxies only, first: lockouts and the audit log use them.
         Middleware(ProxyHeadersMiddleware, proxies=settings.trusted_proxy_list),
@@ -134,6 +136,8 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Middleware(AuthMiddleware, authenticator=auth),
         # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
         Middleware(ShareGuardMiddleware),
+        # Per-client concurrency of rendering and uploads (server/limits.py); after auth: keyed by principal.
+        Middleware(ConcurrencyLimitMiddleware, limiter=limiter),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
     app = Starlette(
@@ -143,4 +147,5 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         lifespan=lifespan,
     )
     app.state.auth = auth
+    app.state.limiter = limiter
     return app

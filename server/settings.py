@@ -82,6 +82,19 @@ class Settings(BaseSettings):
     max_frames_per_request: int = Field(
         default=4096, ge=1, description="Most frame numbers in one frame list (retrieve and rendered)."
     )
+    max_concurrent_renders: int = Field(
+        default=8, ge=0, description="Rendered, thumbnail and WADO-URI requests one client may have in progress "
+        "at a time (more answer 429 with Retry-After); 0 means no limit."
+    )
+    max_concurrent_transcodes: int = Field(
+        default=4, ge=0, description="Transcoded frame requests one client may have in progress at a time; 0: none."
+    )
+    max_concurrent_uploads: int = Field(
+        default=2, ge=0, description="Uploads one client may have in progress at a time; 0 means no limit."
+    )
+    concurrency_retry_after_seconds: int = Field(
+        default=1, ge=1, description="Retry-After (seconds) of a 429 from the concurrency limits."
+    )
     body_timeout_seconds: float = Field(
         default=60.0, gt=0,
         description="A request body that sends nothing for this long is answered 408 and its connection closed.",

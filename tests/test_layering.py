@@ -31,6 +31,8 @@ RANKS: list[tuple[str, int]] = [
     ("server.routes", 5),
     ("server.http", 5),
     ("server.middleware", 5),
+    # Per-client concurrency limits: HTTP glue (a middleware, and a slot the frame route takes).
+    ("server.limits", 5),
     ("server.errors", 5),
     ("server.workflow", 4),
     ("server.reading", 4),

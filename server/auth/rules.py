@@ -23,6 +23,9 @@ ADMINS = frozenset({Role.ADMIN, Role.INSTITUTION_ADMIN})
 DELETERS = frozenset({Role.ADMIN, Role.INSTITUTION_ADMIN, Role.TECHNOLOGIST})
 # The analysis queue (start, cancel, rerun, parameters, delete, reports of a job).
 ANALYSTS = NOT_READ_ONLY - {Role.REQUESTING_DOCTOR}
+# "Analyse this study": technologists and doctors (of the owning institution: the service), admin.
+STUDY_ANALYSERS = frozenset({Role.ADMIN, Role.TECHNOLOGIST, Role.REQUESTING_DOCTOR, Role.REPORTING_DOCTOR,
+                             Role.REVIEWER})
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ RULES: list[Rule] = [
     _rule("POST PUT", r"/api/uploads(/stream)?", Scope.STOW, NOT_READ_ONLY),
     _rule("GET HEAD", r"/api/(jobs|events)(/.*)?", Scope.READ),
     _rule("POST PUT DELETE", r"/api/jobs/.+", Scope.WRITE, ANALYSTS),
+    _rule("POST", r"/api/studies/[^/]+/analyse", Scope.WRITE, STUDY_ANALYSERS),
     _rule("GET HEAD", r"/api/reading/.+", Scope.READ),
     _rule("POST PUT PATCH DELETE", r"/api/reading/.+", Scope.WRITE),
     # Share links: staff of the owning institution make, list, print and revoke them; the patient's

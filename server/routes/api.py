@@ -18,11 +18,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from server.app_errors import InvalidInput, PayloadTooLarge
-from server.http import ctx_of, json_response, principal_of
+from server.http import ctx_of, json_response, path_uids, principal_of
 from server.routes.openapi import OPENAPI
 from server.services import body_readers, uploads
 from server.services.archives import new_workdir, remove_workdir
-from server.workflow import dce_report, detector, jobs, reports, worker
+from server.workflow import analyse, dce_report, detector, jobs, reports, worker
 
 JSON = "application/json"
 KEEPALIVE_SECONDS = 15.0
@@ -167,6 +167,18 @@ async def delete_job(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def analyse_study(request: Request) -> Response:
+    """Run the analysis detection of one study now: its jobs, the new ones, or why there are none."""
+    study, _, _ = path_uids(request)
+    result = await analyse.analyse_study(ctx_of(request), principal_of(request), study)
+    return _json(result.as_json())
+
+
+async def retry_detection(request: Request) -> Response:
+    result = await analyse.retry_detection(ctx_of(request), principal_of(request), _job_id(request))
+    return _json(result.as_json())
+
+
 async def set_diagnosis(request: Request) -> Response:
     p = principal_of(request)
     body = await _body_json(request)
@@ -266,6 +278,8 @@ routes: list[BaseRoute] = [
     Route("/jobs/{job_id}/start", start_job, methods=["POST"]),
     Route("/jobs/{job_id}/cancel", _action(jobs.cancel), methods=["POST"]),
     Route("/jobs/{job_id}/rerun", _action(jobs.rerun), methods=["POST"]),
+    Route("/jobs/{job_id}/retry-detection", retry_detection, methods=["POST"]),
+    Route("/studies/{study}/analyse", analyse_study, methods=["POST"]),
     Route("/jobs/{job_id}/diagnosis", set_diagnosis, methods=["POST", "PUT"]),
     Route("/jobs/{job_id}/report.pdf", report_pdf, methods=["GET"]),
     Route("/jobs/{job_id}/report", store_report, methods=["POST"]),

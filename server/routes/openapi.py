@@ -14,7 +14,14 @@ from typing import Any
 
 from quant import Source
 from server.reading.states import RequestState
-from server.routes import openapi_accounts, openapi_audit, openapi_dce, openapi_reading, openapi_shares
+from server.routes import (
+    openapi_accounts,
+    openapi_analyse,
+    openapi_audit,
+    openapi_dce,
+    openapi_reading,
+    openapi_shares,
+)
 from server.workflow.jobs import M0_MISSING, PARAMETERS
 from server.workflow.states import TRANSITIONS, JobState
 
@@ -83,7 +90,7 @@ JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
                 "description": "what a person may do in this state (the state table's manual transitions)"},
     "missing": {"type": "array", "items": {"type": "string"},
                 "description": f"names of missing parameters (keys of parameter_schema) or {M0_MISSING!r} for a missing M0 series"},
-    "reason": {"type": "string", "description": "why the job waits or failed, or notes on the result"},
+    "reason": {"type": "string", "description": "why the job waits or failed (detection_failed: why the study's analysis detection failed), or notes on the result"},
     "label": STRING,
     "vendor": STRING,
     "labeling": STRING,
@@ -288,6 +295,7 @@ def _upload_responses() -> dict[str, Any]:
         "200": {"description": "What was stored and the jobs opened", **_json_body(_ref("Upload"))},
         "400": _error("Not a readable upload (no boundary, no files, empty body)"),
         "413": _error("Larger than CIRRUS_MAX_UPLOAD_BYTES"),
+        "429": _error("The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds)"),
         "422": {"description": "Nothing could be stored", **_json_body(_ref("UploadRefused"))},
     }
 
@@ -430,6 +438,7 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **openapi_analyse.PATHS,
         **openapi_dce.PATHS,
         **openapi_reading.PATHS,
         **openapi_accounts.PATHS,
@@ -439,7 +448,7 @@ OPENAPI: dict[str, Any] = {
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **_json_body({"type": "object"})}}}},
     },
-    "components": {"schemas": {**SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS, **openapi_accounts.SCHEMAS,
+    "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS, **openapi_accounts.SCHEMAS,
                                **openapi_shares.SCHEMAS, **openapi_audit.SCHEMAS}},
 }
 

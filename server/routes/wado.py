@@ -24,6 +24,7 @@ from dicomweb.pixels.decode import can_decode
 from dicomweb.pixels.syntaxes import TARGETS
 from dicomweb.transfer import Resource, TransferPlan, plan_transfer
 from dicomweb.xml_model import DICOM_XML, multipart_xml
+from server import limits
 from server.context import AppContext
 from server.http import ctx_of, dicomweb_base, json_response, path_uids, principal_of
 from server.services import bulk_uri, retrieve
@@ -172,7 +173,9 @@ async def frames(request: Request) -> Response:
         boundary = new_boundary()
         body: bytes | memoryview = await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary)
     else:
-        data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
+        limiter: limits.ConcurrencyLimiter = request.app.state.limiter
+        async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
+            data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
         body, boundary = _multipart_body([(ctype, d) for d in data])
     return Response(body, media_type=related_content_type(plan.media_type, boundary),
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})

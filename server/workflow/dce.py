@@ -56,11 +56,16 @@ def _queue_parameters(acq: qdce.DceAcquisition) -> dict[str, Param]:
 
 def classify(datasets: list[pydicom.Dataset]) -> list[Found]:
     """The DCE acquisitions of a study (``[]`` when it holds none)."""
+    return classify_explained(datasets)[0]
+
+
+def classify_explained(datasets: list[pydicom.Dataset]) -> tuple[list[Found], str]:
+    """The DCE acquisitions, and why there are none (empty when some were found)."""
     try:
         with library_warnings_logged():
             acquisitions = qdce.classify_study(datasets)
-    except qdce.NotDceError:
-        return []
+    except qdce.NotDceError as exc:
+        return [], str(exc)
     found = []
     for acq in acquisitions:
         uids = sorted(acq.series_uids)
@@ -79,7 +84,7 @@ def classify(datasets: list[pydicom.Dataset]) -> list[Found]:
                 acquisition=acq,
             )
         )
-    return found
+    return found, ""
 
 
 def roi_mask(shape: tuple[int, int, int], roi: dict[str, Any]) -> np.ndarray:

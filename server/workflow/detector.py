@@ -6,12 +6,17 @@ rows whose last change is older than ``settings.stable_seconds`` and that
 changed since their last evaluation, claims the evaluation with a
 conditional UPDATE (one process wins), classifies the study and opens or
 updates one job per ASL or DCE acquisition.
+
+An evaluation that fails is retried after another quiet period until it succeeds; meanwhile the
+queue shows it (``detection_failures``: a ``detection_failed`` row with the reason and a retry
+button), and a person may analyse any study at once (``server.workflow.analyse``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -21,7 +26,7 @@ from sqlmodel import col, select
 from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisWatch
 from server.db.database import utcnow
-from server.workflow import dce, jobs, quant_bridge, states, study_loader
+from server.workflow import dce, detection_failures, jobs, quant_bridge, states, study_loader
 from server.workflow.states import JobState
 
 log = logging.getLogger("cirrus.analysis")
@@ -104,21 +109,45 @@ async def evaluate_now(ctx: AppContext, study_uids: list[str]) -> list[AnalysisJ
         try:
             found = await evaluate_study(ctx, uid)
             await mark_evaluated(ctx, uid)
-        except Exception:
-            # The instances are stored; the quiet-period detector will try again.
+        except Exception as exc:
+            # The instances are stored; the quiet-period detector will try again, and the queue
+            # shows the failure meanwhile.
             log.exception("analysis detection failed for uploaded study %s", uid)
+            if await detection_failures.record(ctx, uid, exc):
+                jobs.notify(ctx)
             continue
         opened.extend(found)
     return opened
 
 
+@dataclass(frozen=True)
+class Detection:
+    jobs: list[AnalysisJob]
+    # Why the study holds no perfusion acquisition (empty when it holds one).
+    reason: str = ""
+
+
+NO_MR_REASON = "the study holds no MR series (analysis needs an ASL or DCE perfusion acquisition)"
+
+
 async def evaluate_study(ctx: AppContext, study_uid: str) -> list[AnalysisJob]:
     """Classify the study and open/update its jobs; returns the study's jobs."""
+    return (await detect(ctx, study_uid)).jobs
+
+
+async def detect(ctx: AppContext, study_uid: str) -> Detection:
+    """Classify the study and open/update its jobs; on success a recorded detection failure of the
+    study is removed. Raises whatever went wrong (the callers record it)."""
     exclude = await study_loader.own_result_series(ctx, study_uid)
     # ASL and DCE are MR: a CT or X-ray study (thousands of instances) costs one query, no reads.
     datasets = await study_loader.load_datasets(ctx, study_uid, pixels=False, exclude=exclude, modalities=["MR"])
-    found = await asyncio.to_thread(quant_bridge.classify, datasets) if datasets else []
-    found += await asyncio.to_thread(dce.classify, datasets) if datasets else []
+    found: list[quant_bridge.Found] = []
+    reason = NO_MR_REASON
+    if datasets:
+        found, not_asl = await asyncio.to_thread(quant_bridge.classify_explained, datasets)
+        dce_found, not_dce = await asyncio.to_thread(dce.classify_explained, datasets)
+        found += dce_found
+        reason = "" if found else f"not a perfusion acquisition: {not_asl}; {not_dce}"
     counts: dict[str, int] = {}
     for ds in datasets:
         uid = str(ds.get("SeriesInstanceUID", ""))
@@ -128,28 +157,10 @@ async def evaluate_study(ctx: AppContext, study_uid: str) -> list[AnalysisJob]:
     for f in found:
         n = sum(counts.get(u, 0) for u in [*f.series_uids, f.m0_series_uid] if u)
         out.append(await upsert_job(ctx, study_uid, study, f, n))
-    if any(j.state == JobState.QUEUED for j in out):
+    recovered = await detection_failures.clear(ctx, study_uid)
+    if recovered or any(j.state == JobState.QUEUED for j in out):
         jobs.notify(ctx)
-    return out
-
-
-def _study_values(study) -> dict:  # type: ignore[no-untyped-def]
-    if study is None:
-        return {}
-    return {
-        "institution_id": study.institution_id,
-        "patient_name": study.patient_name,
-        "patient_name_upper": study.patient_name_upper or study.patient_name.upper(),
-        "patient_id": study.patient_id,
-        "study_date": study.study_date,
-        "study_description": study.study_description,
-        "exam_datetime": exam_datetime(study.study_date, study.study_time),
-    }
-
-
-def exam_datetime(date: str, time: str) -> str:
-    """Sortable "YYYYMMDDHHMMSS" (empty when the date is unknown)."""
-    return f"{date}{time.split('.')[0]:0<6}" if date else ""
+    return Detection(out, reason)
 
 
 async def upsert_job(ctx: AppContext, study_uid: str, study, f: quant_bridge.Found, n: int) -> AnalysisJob:  # type: ignore[no-untyped-def]
@@ -163,7 +174,7 @@ async def upsert_job(ctx: AppContext, study_uid: str, study, f: quant_bridge.Fou
         "labeling": f.labeling,
         "input_instances": n,
         "detected": detected,
-        **_study_values(study),
+        **study_loader.study_values(study),
     }
     async with ctx.write_session() as s:
         stmt = select(AnalysisJob).where(
@@ -230,10 +241,12 @@ async def detector_loop(ctx: AppContext, stop: asyncio.Event) -> None:
                 if await claim_evaluation(ctx, watch_id, count):
                     try:
                         await evaluate_study(ctx, study_uid)
-                    except Exception:
+                    except Exception as exc:
                         log.exception("analysis detection failed for study %s; retried after %gs",
                                       study_uid, ctx.settings.stable_seconds)
                         await release_claim(ctx, watch_id, count)
+                        if await detection_failures.record(ctx, study_uid, exc):
+                            jobs.notify(ctx)
         except Exception:
             log.exception("analysis detector tick failed")
         try:

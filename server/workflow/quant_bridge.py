@@ -95,11 +95,16 @@ def _describe(acq: Any, asl_series: list[Any]) -> str:
 
 def classify(datasets: list[pydicom.Dataset]) -> list[Found]:
     """Run the engine's classifier; one ``Found`` per acquisition."""
+    return classify_explained(datasets)[0]
+
+
+def classify_explained(datasets: list[pydicom.Dataset]) -> tuple[list[Found], str]:
+    """The acquisitions, and why there are none (the engine's words; empty when some were found)."""
     try:
         with library_warnings_logged():
             acquisitions = quant.classify_study(datasets)
-    except quant.NotAslError:
-        return []
+    except quant.NotAslError as exc:
+        return [], str(exc)
     found = []
     for acq in acquisitions:
         asl = [s for s in acq.series if s.role == ASL_ROLE] or list(acq.series)
@@ -123,7 +128,7 @@ def classify(datasets: list[pydicom.Dataset]) -> list[Found]:
                 acquisition=acq,
             )
         )
-    return found
+    return found, ""
 
 
 def pick(found: list[Found], key: str) -> Found | None:

@@ -12,6 +12,8 @@ transition is performed somewhere and that no code writes a job state on its own
        └──────── back to waiting ────────────┼───────────────────┘
     any non-terminal ──cancel──▶ cancelled;  succeeded/failed/cancelled ──rerun──▶ queued|waiting
     new input instances ──reevaluate──▶ queued|waiting
+    detection of the study fails ──detection_fail──▶ detection_failed ──retry_detection / a later
+    detection succeeds (detection_recovered)──▶ removed (the study's acquisitions get their own jobs)
 
 Superseding is not a job state change: when a run succeeds, the job's older result versions are
 flagged superseded (``worker.supersede_older``) and the viewer shows only the current one.
@@ -32,6 +34,9 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Not an acquisition: the study's detection failed (``reason`` says why); one row per study,
+    # removed once a detection of the study succeeds. Its button retries the detection.
+    DETECTION_FAILED = "detection_failed"
 
 
 ACTIVE_STATES = frozenset({JobState.WAITING, JobState.QUEUED, JobState.RUNNING})
@@ -60,7 +65,7 @@ class Transition:
 
 
 S = JobState
-_NOT_RUNNING = frozenset({S.WAITING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELLED})
+_NOT_RUNNING = frozenset({S.WAITING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.DETECTION_FAILED})
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
@@ -84,6 +89,14 @@ TRANSITIONS: dict[str, Transition] = {
         Transition(
             "reevaluate", frozenset({S.SUCCEEDED, S.FAILED, S.WAITING, S.QUEUED, S.RUNNING}), None, manual=False
         ),
+        # Detection of a study failed (a locked database, an unreadable header): its failure row is
+        # opened, or updated while the detector keeps retrying; always allowed, like ``detect``.
+        Transition("detection_fail", frozenset(), S.DETECTION_FAILED, manual=False),
+        # A person asks for the detection again; on success the failure row is removed.
+        Transition("retry_detection", frozenset({S.DETECTION_FAILED}), None, manual=True, targets=frozenset()),
+        # A later detection of the study (the detector's retry, an upload, "analyse") succeeded.
+        Transition("detection_recovered", frozenset({S.DETECTION_FAILED}), None, manual=False,
+                   targets=frozenset()),
         # Removes the job (no target state); its derived series stay in the study.
         Transition("delete", _NOT_RUNNING, None, manual=True, targets=frozenset()),
     )

@@ -77,3 +77,23 @@ async def load_datasets(
 
     # Parsing hundreds of files would stall the event loop (and the API with it).
     return await asyncio.to_thread(parse)
+
+
+def study_values(study: Study | None) -> dict:
+    """Copies of study attributes a job row keeps (listing and filtering jobs needs no join)."""
+    if study is None:
+        return {}
+    return {
+        "institution_id": study.institution_id,
+        "patient_name": study.patient_name,
+        "patient_name_upper": study.patient_name_upper or study.patient_name.upper(),
+        "patient_id": study.patient_id,
+        "study_date": study.study_date,
+        "study_description": study.study_description,
+        "exam_datetime": exam_datetime(study.study_date, study.study_time),
+    }
+
+
+def exam_datetime(date: str, time: str) -> str:
+    """Sortable "YYYYMMDDHHMMSS" (empty when the date is unknown)."""
+    return f"{date}{time.split('.')[0]:0<6}" if date else ""

@@ -405,6 +405,10 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     (J + "/start", "POST"): (job(), ANALYSE),
     (J + "/cancel", "POST"): (job(), ANALYSE),
     (J + "/rerun", "POST"): (job(), ANALYSE),
+    # a waiting job is not a failed detection: 409 for whoever gets past the role and tenant rules
+    (J + "/retry-detection", "POST"): (job(), ANALYSE),
+    # "analyse this study": technologists, doctors and admin; B's institution admin fails the role rule
+    ("/api/studies/{study}/analyse", "POST"): (a1("study"), expect(OK, ro_a={403}) | {"iadm_b": {403}}),
     (J + "/diagnosis", "POST"): (job(json={"diagnostic_text": "ok"}), expect(OK, ro_a={403})),
     (J + "/diagnosis", "PUT"): (job(json={"diagnostic_text": "ok"}), expect(OK, ro_a={403})),
     (J + "/report.pdf", "GET"): (job(), expect({200, 409})),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_EVENT, JOB_STATES, currentResult, jobActions, jobKind, jobQuery, latestJobByStudy, type JobDetail, type JobSummary } from './jobs';
+import { JOB_EVENT, JOB_STATES, analysisOutcome, currentResult, jobActions, jobKind, jobQuery, latestJobByStudy, type JobDetail, type JobSummary } from './jobs';
 
 // A job as the server sends it; typed against the generated schema, so a renamed or new required field
 // in the OpenAPI document fails the type check of this file (vue-tsc includes tests).
@@ -64,9 +64,19 @@ describe('jobs API', () => {
   });
 
   it('lists every state once and has one call per button action', () => {
-    expect(new Set(JOB_STATES).size).toBe(6);
-    expect(Object.keys(jobActions).sort()).toEqual(['cancel', 'delete', 'rerun', 'start']);
+    expect(new Set(JOB_STATES).size).toBe(7);
+    expect(Object.keys(jobActions).sort()).toEqual(['cancel', 'delete', 'rerun', 'retry_detection', 'start']);
     expect(JOB_EVENT).toBe('job');
+  });
+
+  it('says what an analysis run found: jobs, none with the reason, or a failed detection', () => {
+    const base = { study_instance_uid: '1.2', jobs: [], created: [], reason: '', detection_failure: null };
+    expect(analysisOutcome({ ...base, outcome: 'jobs', jobs: [summary, summary], created: [3] })).toEqual(
+      { key: 'analysis.outcome.jobs', params: { total: 2, created: 1 } });
+    expect(analysisOutcome({ ...base, outcome: 'no_acquisition', reason: 'the study holds no MR series' })).toEqual(
+      { key: 'analysis.outcome.none', params: { reason: 'the study holds no MR series' } });
+    expect(analysisOutcome({ ...base, outcome: 'detection_failed', reason: 'analysis detection failed: OSError' }).key)
+      .toBe('analysis.outcome.failed');
   });
 
   it('picks the newest result that is not superseded', () => {

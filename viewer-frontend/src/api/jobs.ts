@@ -15,12 +15,13 @@ export type ParameterSpec = Schemas['ParameterSpec'];
 export type ParameterValues = Schemas['ParameterValues'];
 export type ParameterName = keyof ParameterValues;
 export type DetectedParameter = Schemas['DetectedParameter'];
+export type Analysis = Schemas['Analysis'];
 type ListJobsQuery = NonNullable<operations['listJobs']['parameters']['query']>;
 
 const API = '/api';
 
 /** The job states in the order a job goes through them, for the status filter. */
-export const JOB_STATES = ['waiting', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const satisfies readonly JobState[];
+export const JOB_STATES = ['waiting', 'queued', 'running', 'succeeded', 'failed', 'cancelled', 'detection_failed'] as const satisfies readonly JobState[];
 // The build fails here when the server's document gains a state this list lacks.
 const EVERY_STATE_LISTED: Exclude<JobState, (typeof JOB_STATES)[number]> extends never ? true : never = true;
 void EVERY_STATE_LISTED;
@@ -66,11 +67,24 @@ export const jobActions: Record<ButtonAction, (id: number) => Promise<unknown>> 
   start: (id) => post(id, 'start'),
   cancel: (id) => post(id, 'cancel'),
   rerun: (id) => post(id, 'rerun'),
+  // A failed detection (state detection_failed): run the study's detection again.
+  retry_detection: (id) => requestJson<Analysis>(`${API}/jobs/${id}/retry-detection`, { method: 'POST' }),
   delete: (id) => request(`${API}/jobs/${id}`, { method: 'DELETE' }),
 };
 
 export function setParameters(id: number, values: ParameterValues): Promise<Job> {
   return requestJson<Job>(`${API}/jobs/${id}/parameters`, { method: 'POST', json: values });
+}
+
+/** "Analyse this study": run the detection now; the study's jobs, the new ones, or why there are none. */
+export function analyseStudy(studyUid: string): Promise<Analysis> {
+  return requestJson<Analysis>(`${API}/studies/${encodeURIComponent(studyUid)}/analyse`, { method: 'POST' });
+}
+
+/** What an analysis run found, as one line (the caller translates the keys). */
+export function analysisOutcome(result: Analysis): { key: 'analysis.outcome.jobs' | 'analysis.outcome.none' | 'analysis.outcome.failed'; params: Record<string, string | number> } {
+  if (result.outcome === 'jobs') return { key: 'analysis.outcome.jobs', params: { total: result.jobs.length, created: result.created.length } };
+  return { key: result.outcome === 'no_acquisition' ? 'analysis.outcome.none' : 'analysis.outcome.failed', params: { reason: result.reason } };
 }
 
 export const reportUrl = (id: number, kind: 'pdf' | 'csv'): string => `${API}/jobs/${id}/report.${kind}`;

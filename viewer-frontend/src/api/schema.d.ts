@@ -223,6 +223,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/studies/{study}/analyse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Analyse this study: run the ASL/DCE detection now; answers the jobs that exist or were opened, or why there are none */
+        post: operations["analyseStudy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/retry-detection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry the failed analysis detection of a detection_failed row (removed once the detection succeeds) */
+        post: operations["retryDetectionJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs/{job_id}/dce/rois": {
         parameters: {
             query?: never;
@@ -851,12 +885,12 @@ export interface components {
              * @description 409: the job's or reading request's current state
              * @enum {string}
              */
-            state?: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | "to_report" | "reporting" | "reported" | "in_review" | "approved" | "returned" | "sent_back";
+            state?: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | "detection_failed" | "to_report" | "reporting" | "reported" | "in_review" | "approved" | "returned" | "sent_back";
         };
         /** @enum {string} */
-        JobState: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        JobState: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | "detection_failed";
         /** @enum {string} */
-        JobAction: "set_parameters" | "start" | "cancel" | "rerun" | "delete";
+        JobAction: "set_parameters" | "start" | "cancel" | "rerun" | "retry_detection" | "delete";
         /** @description A job as listed, in events and in upload answers */
         JobSummary: {
             id: number;
@@ -870,7 +904,7 @@ export interface components {
             actions: components["schemas"]["JobAction"][];
             /** @description names of missing parameters (keys of parameter_schema) or 'm0' for a missing M0 series */
             missing: string[];
-            /** @description why the job waits or failed, or notes on the result */
+            /** @description why the job waits or failed (detection_failed: why the study's analysis detection failed), or notes on the result */
             reason: string;
             label: string;
             vendor: string;
@@ -914,7 +948,7 @@ export interface components {
             actions: components["schemas"]["JobAction"][];
             /** @description names of missing parameters (keys of parameter_schema) or 'm0' for a missing M0 series */
             missing: string[];
-            /** @description why the job waits or failed, or notes on the result */
+            /** @description why the job waits or failed (detection_failed: why the study's analysis detection failed), or notes on the result */
             reason: string;
             label: string;
             vendor: string;
@@ -993,7 +1027,7 @@ export interface components {
             actions: components["schemas"]["JobAction"][];
             /** @description names of missing parameters (keys of parameter_schema) or 'm0' for a missing M0 series */
             missing: string[];
-            /** @description why the job waits or failed, or notes on the result */
+            /** @description why the job waits or failed (detection_failed: why the study's analysis detection failed), or notes on the result */
             reason: string;
             label: string;
             vendor: string;
@@ -1407,6 +1441,23 @@ export interface components {
             /** @description the job id */
             id: string;
             data: components["schemas"]["JobSummary"];
+        };
+        /** @description What an analysis detection run found */
+        Analysis: {
+            study_instance_uid: string;
+            /**
+             * @description jobs: the study has analysis jobs; no_acquisition: it holds no ASL or DCE acquisition (reason says why); detection_failed: the detection failed (reason; the queue shows it)
+             * @enum {string}
+             */
+            outcome: "jobs" | "no_acquisition" | "detection_failed";
+            /** @description every analysis job of the study */
+            jobs: components["schemas"]["JobSummary"][];
+            /** @description ids of the jobs this run opened */
+            created: number[];
+            /** @description why there are no jobs (empty when there are) */
+            reason: string;
+            /** @description the queue's detection_failed row when the detection failed */
+            detection_failure: components["schemas"]["JobSummary"] | null;
         };
         /** @description DCE results: Ktrans (1/min), ve, kep (1/min), vp and curve parameters by region */
         DceStatistics: {
@@ -2040,6 +2091,15 @@ export interface operations {
                     "application/json": components["schemas"]["UploadRefused"];
                 };
             };
+            /** @description The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     uploadStream: {
@@ -2096,12 +2156,21 @@ export interface operations {
                     "application/json": components["schemas"]["UploadRefused"];
                 };
             };
+            /** @description The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listJobs: {
         parameters: {
             query?: {
-                /** @description comma-separated states: waiting, queued, running, succeeded, failed, cancelled */
+                /** @description comma-separated states: waiting, queued, running, succeeded, failed, cancelled, detection_failed */
                 status?: string;
                 /** @description patient name or ID; * or % match any text, ? one character */
                 patient?: string;
@@ -2653,6 +2722,114 @@ export interface operations {
             };
             /** @description job is not an integer or max_seconds not a number */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    analyseStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description StudyInstanceUID */
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the detection found */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Analysis"];
+                };
+            };
+            /** @description A malformed UID or job id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role, or an institution that does not own the study */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retryDetectionJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the detection found */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Analysis"];
+                };
+            };
+            /** @description A malformed UID or job id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role, or an institution that does not own the study */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job is not a failed detection */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
