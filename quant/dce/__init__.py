@@ -24,6 +24,7 @@ from quant.dce.params import DEFAULTS, OVERRIDE_NAMES, RELAXIVITY, relaxivity_pa
 from quant.dce.recognition import MIN_PHASES, classify_series, classify_study
 from quant.dce.semiquant import SEMIQUANT_UNITS, curve_parameters
 from quant.dce.signal import concentration, spgr_signal, vfa_t1
+from quant.dce.stats import map_statistics
 
 __all__ = [
     "DEFAULTS",
@@ -49,6 +50,7 @@ __all__ = [
     "curve_parameters",
     "detect_arterial_voxels",
     "fit_model",
+    "map_statistics",
     "forward",
     "parker_blood",
     "quantify",

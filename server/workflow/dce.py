@@ -18,18 +18,28 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from quant import dce as qdce
-from quant.dce.params import DEFAULTS
-from quant.dce.stats import map_statistics
-from quant.errors import InputError
-from quant.params import Param
+from quant import InputError, Param
+from quant.dce import (
+    DEFAULTS,
+    MODELS,
+    OVERRIDE_NAMES,
+    DceAcquisition,
+    DceResult,
+    NotDceError,
+    build_derived_datasets,
+    classify_study,
+    map_statistics,
+    quantify,
+    relaxivity_param,
+    statistics_csv,
+)
 from server.workflow.dce_params import DCE_KIND, KEY_PREFIX, MISSING_ALIASES
 from server.workflow.quant_bridge import Computed, Found, acquisition_key, jsonable, library_warnings_logged
 
 HOTSPOT_QUANTILE = 0.9
 
 
-def _queue_parameters(acq: qdce.DceAcquisition) -> dict[str, Param]:
+def _queue_parameters(acq: DceAcquisition) -> dict[str, Param]:
     """What the job will use, known before the run: the headers' values and the defaults."""
     params = dict(acq.parameters)
 
@@ -41,7 +51,7 @@ def _queue_parameters(acq: qdce.DceAcquisition) -> dict[str, Param]:
     for name in ("field_strength", "agent", "hematocrit", "aif", "model"):
         default(name)
     try:
-        r1 = qdce.relaxivity_param(str(params["agent"].value), float(params["field_strength"].value))
+        r1 = relaxivity_param(str(params["agent"].value), float(params["field_strength"].value))
         params["relaxivity"] = r1
     except InputError:
         pass  # an agent without a table value: the run asks for the relaxivity
@@ -63,8 +73,8 @@ def classify_explained(datasets: list[pydicom.Dataset]) -> tuple[list[Found], st
     """The DCE acquisitions, and why there are none (empty when some were found)."""
     try:
         with library_warnings_logged():
-            acquisitions = qdce.classify_study(datasets)
-    except qdce.NotDceError as exc:
+            acquisitions = classify_study(datasets)
+    except NotDceError as exc:
         return [], str(exc)
     found = []
     for acq in acquisitions:
@@ -123,14 +133,14 @@ def roi_mask(shape: tuple[int, int, int], roi: dict[str, Any]) -> np.ndarray:
 
 def engine_overrides(overrides: dict[str, Any], shape: tuple[int, int, int]) -> dict[str, Any]:
     """A job's overrides as the engine takes them (unknown names dropped, drawn ROIs as masks)."""
-    out = {k: v for k, v in overrides.items() if k in qdce.OVERRIDE_NAMES and k not in ("rois", "mask", "aif_mask")}
+    out = {k: v for k, v in overrides.items() if k in OVERRIDE_NAMES and k not in ("rois", "mask", "aif_mask")}
     drawn = overrides.get("rois")
     if isinstance(drawn, dict) and drawn:
         out["rois"] = {f"roi_{name}": roi_mask(shape, spec) for name, spec in drawn.items()}
     return out
 
 
-def _add_hotspot(result: qdce.DceResult) -> None:
+def _add_hotspot(result: DceResult) -> None:
     kt = result.maps["ktrans"]
     inside = kt[result.mask]
     if inside.size < 10:
@@ -141,13 +151,13 @@ def _add_hotspot(result: qdce.DceResult) -> None:
     result.statistics.setdefault("rois", {}).update(extra)
 
 
-def compute(acq: qdce.DceAcquisition, overrides: dict[str, Any], model: str) -> Computed:
+def compute(acq: DceAcquisition, overrides: dict[str, Any], model: str) -> Computed:
     """Quantify one DCE acquisition and build its derived DICOM (CPU-bound; run in a thread)."""
-    chosen = model if model in qdce.MODELS else None
+    chosen = model if model in MODELS else None
     with library_warnings_logged():
-        result = qdce.quantify(acq, engine_overrides(overrides, acq.geometry.shape), chosen)
+        result = quantify(acq, engine_overrides(overrides, acq.geometry.shape), chosen)
         _add_hotspot(result)
-        datasets = list(qdce.build_derived_datasets(result, acq))
+        datasets = list(build_derived_datasets(result, acq))
     summary = result.as_dict()
     statistics = {
         "model": result.model,
@@ -167,14 +177,14 @@ def compute(acq: qdce.DceAcquisition, overrides: dict[str, Any], model: str) -> 
         datasets=datasets,
         statistics=statistics,
         provenance={k: jsonable(p) for k, p in result.parameters.items()},
-        regional_csv=qdce.statistics_csv(result),
+        regional_csv=statistics_csv(result),
         cbf=None,
         notes=[*acq.notes, *result.warnings],
         dce=result,
     )
 
 
-def roi_curve(acq: qdce.DceAcquisition, provenance: dict[str, Any], roi: dict[str, Any]) -> dict[str, Any]:
+def roi_curve(acq: DceAcquisition, provenance: dict[str, Any], roi: dict[str, Any]) -> dict[str, Any]:
     """The mean time–intensity curve of one drawn ROI: signal, relative enhancement, concentration,
     and the ROI's Ktrans / ve / kep / vp (n, mean, median, sd, quartiles).
 
@@ -195,7 +205,7 @@ def roi_curve(acq: qdce.DceAcquisition, provenance: dict[str, Any], roi: dict[st
         keep.pop("aif", None)  # a measured AIF's region is not kept: the curve does not depend on it
     keep["fit_arrival"] = False
     with library_warnings_logged():
-        result = qdce.quantify(acq, {**keep, "mask": mask, "rois": {"roi": mask}}, None)
+        result = quantify(acq, {**keep, "mask": mask, "rois": {"roi": mask}}, None)
     curve = result.curves["roi"]
     nb = int(result.parameters["baseline_phases"].value)
     signal = np.asarray(curve["signal"], dtype=float)

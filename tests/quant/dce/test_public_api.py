@@ -30,6 +30,7 @@ EXPECTED = {
     "curve_parameters",
     "detect_arterial_voxels",
     "fit_model",
+    "map_statistics",
     "forward",
     "parker_blood",
     "quantify",
