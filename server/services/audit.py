@@ -1,7 +1,8 @@
 """Recording and reading the audit log.
 
-Requests are recorded in one place (``server.routes.audit_record.AuditMiddleware``); sign-ins by
-their route (``record_sign_in``). Recording never waits for the database: entries go into a bounded
+Requests are recorded in one place (``server.routes.audit_record.AuditMiddleware``); sign-ins and
+share-code exchanges by their route (``record_sign_in``, ``record_share_exchange``), DIMSE
+operations by the SCP (``record_dimse``). Recording never waits for the database: entries go into a bounded
 queue that one writer task per process drains in batches (started from the app's lifespan). A full
 queue or a database that keeps failing drops entries — each drop is counted (``AuditWriter.dropped``)
 and logged, never silent. The patient of a study is looked up by the writer, in batches.
@@ -24,11 +25,12 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import select
 
-from server.auth.principal import Principal
+from server.auth.principal import AuthMethod, Principal
 from server.context import AppContext
 from server.db.archive import Study
 from server.db.audit import AuditAction, AuditOutcome, AuditRecord
 from server.db.database import aware, utcnow
+from server.services.audit_actions import outcome_of
 
 log = logging.getLogger("cirrus.audit")
 
@@ -247,6 +249,24 @@ def record_sign_in(writer: AuditWriter | None, *, username: str, ok: bool, princ
         status=status or (200 if ok else 401),
     ).with_principal(principal)
     entry.actor = entry.actor or username[:128]
+    writer.record(entry)
+
+
+def record_share_exchange(writer: AuditWriter | None, *, public_id: str, share_id: int | None, study_uid: str,
+                          status: int, reason: str = "", principal: Principal | None = None,
+                          client_address: str = "") -> None:
+    """Audit a share link's code exchange: which link and study, the outcome and, when refused, why
+    (``wrong code``, ``locked``, ``throttled``, ``expired``, ``revoked``, ``no such link``, ...)."""
+    if writer is None:
+        return
+    ok = 0 < status < 400
+    entry = AuditEntry(
+        action=AuditAction.LOGIN if ok else AuditAction.FAILED_LOGIN, outcome=outcome_of(status),
+        client_address=client_address, method="POST", path=f"/api/shares/{public_id}/exchange",
+        share_id=share_id, study_uid=study_uid, auth_method=AuthMethod.SHARE.value, status=status,
+        detail=reason,
+    ).with_principal(principal)
+    entry.actor = entry.actor or f"share:{public_id}"
     writer.record(entry)
 
 
