@@ -270,6 +270,37 @@ def record_share_exchange(writer: AuditWriter | None, *, public_id: str, share_i
     writer.record(entry)
 
 
+# DIMSE operations: what each one is in the log, and its status (PS3.7 Annex C) as an outcome.
+DIMSE_ACTIONS = {"C-STORE": AuditAction.UPLOAD, "C-FIND": AuditAction.QUERY, "C-MOVE": AuditAction.DOWNLOAD,
+                 "C-GET": AuditAction.DOWNLOAD}
+DIMSE_NOT_AUTHORISED = 0x0124
+DIMSE_ERRORS = frozenset({0x0110, 0xA700, 0xC001, 0xC513})  # processing failure, out of resources
+
+
+def dimse_outcome(status: int) -> AuditOutcome:
+    if status == 0 or 0xB000 <= status <= 0xBFFF:  # success, warning
+        return AuditOutcome.SUCCESS
+    if status == DIMSE_NOT_AUTHORISED:
+        return AuditOutcome.DENIED
+    if status in DIMSE_ERRORS or 0xA701 <= status <= 0xA7FF:
+        return AuditOutcome.ERROR
+    return AuditOutcome.REFUSED
+
+
+def dimse_entry(operation: str, *, principal: Principal | None, calling_ae: str, called_ae: str, status: int,
+                study_uid: str = "", client_address: str = "", detail: str = "") -> AuditEntry:
+    """The audit record of one DIMSE operation (or, for C-STORE, of one study's instances in one
+    association); ``status`` is the DIMSE status, kept as it is in the record's ``status``."""
+    entry = AuditEntry(
+        action=DIMSE_ACTIONS[operation], outcome=dimse_outcome(status), status=status, method=operation,
+        path=f"dimse:{called_ae}", study_uid=study_uid, client_address=client_address,
+        auth_method=AuthMethod.DIMSE.value,
+        detail="; ".join(part for part in (f"calling AE {calling_ae}", f"status 0x{status:04X}", detail) if part),
+    ).with_principal(principal)
+    entry.actor = entry.actor or calling_ae
+    return entry
+
+
 # -- reading ------------------------------------------------------------------------------------
 
 
