@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from server.app_errors import Forbidden, Gone, InvalidInput, LockedOut, NotFoundError, TooManyAttempts
 from server.auth.principal import Principal, Role, Scope
+from server.auth.visibility import forget_decisions
 from server.context import AppContext
 from server.db.archive import Series, Study
 from server.db.database import aware, utcnow
@@ -138,6 +139,7 @@ async def revoke_share(ctx: AppContext, p: Principal, public_id: str) -> ShareLi
         await session.commit()
         fresh = await session.get(ShareLink, link.id)
     tokens.forget_all()
+    forget_decisions(ctx)
     assert fresh is not None
     return fresh
 
