@@ -53,7 +53,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 def _int_param(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # ids are 32-bit (INTEGER on PostgreSQL)
         raise InvalidInput(f"{name} must be a positive integer, got {raw[:40]!r}")
     return int(raw)
 
@@ -128,7 +128,7 @@ async def me(request: Request) -> Response:
 
 async def list_tokens(request: Request) -> Response:
     raw = request.query_params.get("user_id")
-    if raw is not None and (not (raw.isascii() and raw.isdigit()) or len(raw) > 18):
+    if raw is not None and (not (raw.isascii() and raw.isdigit()) or len(raw) > 9):
         raise InvalidInput("user_id must be a positive integer")
     rows = await api_tokens.list_tokens(ctx_of(request), principal_of(request), int(raw) if raw else None)
     return _json({"tokens": [api_tokens.token_json(t, name) for t, name in rows]})

@@ -309,8 +309,15 @@ def with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
         concrete = "/api" + re.sub(r"\{[^}]+\}", "x", template)
         for method in HTTP_METHODS:
             operation = item.get(method)
-            if operation is not None and not rules.is_public(method.upper(), concrete):
-                for status, response in REFUSALS.items():
+            if operation is None or rules.is_public(method.upper(), concrete):
+                continue
+            rule = rules.rule_for(method.upper(), concrete)
+            # A read any signed-in caller may make is never refused with 403 (every credential reads;
+            # no role or CSRF check).
+            anyone_reads = (method in ("get", "head") and rule.scope in (None, rules.Scope.READ)
+                            and rule.roles == rules.ALL_ROLES)
+            for status, response in REFUSALS.items():
+                if not (status == "403" and anyone_reads):
                     operation["responses"].setdefault(status, response)
     return paths
 

@@ -32,7 +32,7 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _id(request: Request, name: str = "request_id") -> int:
     raw = request.path_params[name]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # ids are 32-bit (INTEGER on PostgreSQL)
         raise InvalidInput(f"{name.replace('_', ' ')} must be a positive integer, got {raw[:40]!r}")
     return int(raw)
 
