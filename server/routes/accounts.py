@@ -147,6 +147,8 @@ async def create_token(request: Request) -> Response:
     ctx, p = ctx_of(request), principal_of(request)
     body = await _body(request)
     user_id = body.get("user_id", p.user_id)
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 0 < user_id < 2**31:
+        raise InvalidInput("user_id must be a user's id")
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise InvalidInput("user_id must be an integer")
     token, secret = await api_tokens.create_token(ctx, p, user_id, scope=body.get("scope", "write"),
