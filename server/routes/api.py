@@ -223,6 +223,8 @@ async def events(request: Request) -> Response:
         job_id = int(job_filter) if job_filter else None
     except ValueError:
         raise InvalidInput("job must be an integer and max_seconds a number") from None
+    if job_id is not None and not -2**31 <= job_id < 2**31:  # checked before the stream starts
+        raise InvalidInput("job must be a job's id")
 
     async def stream() -> AsyncIterator[bytes]:
         started = time.monotonic()
