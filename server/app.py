@@ -75,11 +75,11 @@ def frontend_dir(settings: Settings) -> Path:
     return Path(__file__).resolve().parents[1] / "viewer-frontend" / "dist"
 
 
-def _embedded_scp(ctx):  # type: ignore[no-untyped-def]
+def _embedded_scp(ctx, audit):  # type: ignore[no-untyped-def]
     # Imported only when asked for: pynetdicom is not needed by a plain API process.
     from server.dimse.running import running_scp
 
-    return running_scp(ctx)
+    return running_scp(ctx, audit)
 
 
 def create_app(settings: Settings | None = None, authenticator: Authenticator | None = None) -> Starlette:
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 ctx.ingest_listeners.append(ingest_listener)
                 try:
                     embedded = settings.dimse_embedded and host
-                    async with _embedded_scp(ctx) if embedded else contextlib.nullcontext():
+                    async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext():
                         yield
                 finally:
                     await analysis.stop()

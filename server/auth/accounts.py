@@ -216,7 +216,8 @@ async def create_institution(ctx: AppContext, principal: Principal | None, name:
         raise Forbidden("only an administrator creates institutions")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
         raise InvalidInput("name must be a text of 1 to 128 characters")
-    if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)):
+    if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)
+                                  or not 0 < parent_id < 2**31):  # ids are INTEGER on PostgreSQL
         raise InvalidInput("parent_id must be an integer or null")
     async with ctx.write_session() as s:
         if parent_id is not None and await s.get(Institution, parent_id) is None:

@@ -219,7 +219,7 @@ class OidcResolver:
         values = claim_values(claims, self.institution_claim)
         for value in values:
             raw = self.institution_map.get(value, value if not self.institution_map else "")
-            if raw.isdigit() and await self._institution_exists(int(raw)):
+            if raw.isascii() and raw.isdigit() and await self._institution_exists(int(raw)):
                 return int(raw)
         raise OidcRefused(f"claim {self.institution_claim!r} names no known institution (got {values[:5]})")
 

@@ -45,6 +45,7 @@ class RetrieveItem:
     sop_instance_uid: str
     transfer_syntax_uid: str
     blob_key: str
+    study_instance_uid: str
 
 
 async def instances_to_retrieve(

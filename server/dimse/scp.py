@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ from server.dimse.ae_table import AEEntry, dimse_principal, find_ae
 from server.dimse.bridge import LoopBridge
 from server.dimse.query import RetrieveItem, find, instances_to_retrieve
 from server.dimse.store import StoreBatcher, spool_received, store_status
+from server.services.audit import AuditWriter, dimse_entry
 
 log = logging.getLogger("cirrus.dimse")
 
@@ -80,6 +82,7 @@ CANCEL = 0xFE00
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
 UNABLE_TO_PROCESS = 0xC001
 NOT_AUTHORISED = 0x0124
+MOVE_DESTINATION_UNKNOWN = 0xA801
 
 # A-ASSOCIATE-RJ (result, source, diagnostic), PS3.8 Table 9-21.
 REJECT_UNKNOWN_CALLER = (0x01, 0x01, 0x03)
@@ -134,8 +137,9 @@ class DimseServer:
     """One listening SCP bound to an AppContext whose loop runs in another thread."""
 
     def __init__(self, ctx: AppContext, bridge: LoopBridge, batcher: StoreBatcher, *,
-                 ae_title: str, host: str, port: int) -> None:
+                 ae_title: str, host: str, port: int, audit: AuditWriter | None = None) -> None:
         self.ctx = ctx
+        self.audit = audit
         self.bridge = bridge
         self.batcher = batcher
         self.ae_title = ae_title
@@ -143,6 +147,9 @@ class DimseServer:
         self.port = port
         self.spool_dir = ctx.settings.tmp_dir / "dimse"
         self._callers: dict[Association, Caller] = {}
+        # C-STOREs of each open association: (study, status) → instances, one audit record each
+        # when the association ends (a study's images are one transfer, not a record per image).
+        self._stored: dict[Association, Counter[tuple[str, int]]] = {}
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server: Any = None
@@ -223,6 +230,9 @@ class DimseServer:
             caller = self._callers.pop(event.assoc, None)
             if caller is not None:
                 self._open[caller.ae_title] -= 1
+            stored = self._stored.pop(event.assoc, None)
+        for (study_uid, status), count in sorted((stored or {}).items()):
+            self._audit(event, "C-STORE", status, study_uid, f"{count} instance(s)", caller)
 
     def _caller(self, event: evt.Event) -> Caller | None:
         with self._lock:
@@ -232,6 +242,26 @@ class DimseServer:
         caller = self._caller(event)
         return None if caller is None else caller.principal(self.ctx.institution_id)
 
+    # -- audit --------------------------------------------------------------------------------
+
+    def _audit(self, event: evt.Event, operation: str, status: int, study_uid: str = "", detail: str = "",
+               caller: Caller | None = None) -> None:
+        """Queue the audit record of one operation on the loop (``AuditWriter.record`` is not
+        thread-safe; it never waits)."""
+        if self.audit is None:
+            return
+        assoc = event.assoc
+        caller = caller or self._caller(event)
+        entry = dimse_entry(
+            operation, principal=None if caller is None else caller.principal(self.ctx.institution_id),
+            calling_ae=_title(assoc.requestor.ae_title), called_ae=self.ae_title, status=status,
+            study_uid=study_uid, client_address=str(assoc.requestor.address or ""), detail=detail)
+        self.bridge.loop.call_soon_threadsafe(self.audit.record, entry)
+
+    def _tally_store(self, event: evt.Event, study_uid: str, status: int) -> None:
+        with self._lock:
+            self._stored.setdefault(event.assoc, Counter())[(study_uid, status)] += 1
+
     # -- services -----------------------------------------------------------------------------
 
     def _on_echo(self, event: evt.Event) -> int:
@@ -240,15 +270,18 @@ class DimseServer:
     def _on_store(self, event: evt.Event) -> int:
         principal = self._principal(event)
         if principal is None:
+            self._tally_store(event, "", NOT_AUTHORISED)
             return NOT_AUTHORISED
         sop = _title(event.request.AffectedSOPInstanceUID)
         try:
             item = spool_received(Path(event.dataset_path), self.spool_dir)
         except OSError:
             log.exception("spooling a received object failed (%s)", sop)
+            self._tally_store(event, "", 0xA700)
             return 0xA700
         outcome = self.bridge.run(self.batcher.store(item, principal))
         status = store_status(outcome)
+        self._tally_store(event, outcome.study_instance_uid, status)
         if status:
             log.warning("C-STORE of %s from %s refused (0x%04X): %s", sop, principal.username, status,
                         outcome.message)
@@ -257,40 +290,58 @@ class DimseServer:
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
         principal = self._principal(event)
         if principal is None:
+            self._audit(event, "C-FIND", NOT_AUTHORISED)
             yield NOT_AUTHORISED, None
             return
         model = FIND_MODELS[event.request.AffectedSOPClassUID]
         try:
             identifier = event.identifier
+            study_uid = _named_study(identifier)
+            level = _title(identifier.get("QueryRetrieveLevel", ""))
             answers = self.bridge.run(find(self.ctx, identifier, model, principal, self.ae_title))
         except DicomWebError as exc:
             log.warning("C-FIND from %s refused: %s", principal.username, exc.message)
+            self._audit(event, "C-FIND", IDENTIFIER_DOES_NOT_MATCH, detail=exc.message)
             yield IDENTIFIER_DOES_NOT_MATCH, None
             return
         except Exception:
             log.exception("C-FIND from %s failed", principal.username)
+            self._audit(event, "C-FIND", UNABLE_TO_PROCESS)
             yield UNABLE_TO_PROCESS, None
             return
+        sent = 0
         for answer in answers:
             if event.is_cancelled:
+                self._audit(event, "C-FIND", CANCEL, study_uid, f"{level} level; cancelled after {sent} match(es)")
                 yield CANCEL, None
                 return
+            sent += 1
             yield PENDING, answer
+        self._audit(event, "C-FIND", 0, study_uid, f"{level} level; {sent} match(es)")
 
-    def _retrieve_items(self, event: evt.Event, models: dict[str, InformationModel]
-                        ) -> tuple[list[RetrieveItem] | None, int]:
+    def _retrieve_items(self, event: evt.Event, models: dict[str, InformationModel], operation: str,
+                        detail: str = "") -> tuple[list[RetrieveItem] | None, int]:
+        """The instances to send, audited: one record per study they belong to (or one refusal)."""
         principal = self._principal(event)
         if principal is None:
+            self._audit(event, operation, NOT_AUTHORISED, detail=detail)
             return None, NOT_AUTHORISED
         try:
             items = self.bridge.run(instances_to_retrieve(
                 self.ctx, event.identifier, models[event.request.AffectedSOPClassUID], principal))
         except DicomWebError as exc:
             log.warning("retrieve from %s refused: %s", principal.username, exc.message)
+            self._audit(event, operation, IDENTIFIER_DOES_NOT_MATCH, detail=_join(detail, exc.message))
             return None, IDENTIFIER_DOES_NOT_MATCH
         except Exception:
             log.exception("retrieve look-up failed")
+            self._audit(event, operation, UNABLE_TO_PROCESS, detail=detail)
             return None, UNABLE_TO_PROCESS
+        per_study = Counter(item.study_instance_uid for item in items)
+        for study_uid, count in per_study.items():
+            self._audit(event, operation, 0, study_uid, _join(detail, f"{count} instance(s)"))
+        if not items:
+            self._audit(event, operation, 0, _named_study(event.identifier), _join(detail, "0 instances"))
         return items, 0
 
     def _load(self, item: RetrieveItem) -> pydicom.Dataset:
@@ -311,7 +362,7 @@ class DimseServer:
             yield PENDING, ds
 
     def _on_get(self, event: evt.Event) -> Iterator[Any]:
-        items, status = self._retrieve_items(event, GET_MODELS)
+        items, status = self._retrieve_items(event, GET_MODELS, "C-GET")
         if items is None:
             yield status, None
             return
@@ -326,9 +377,11 @@ class DimseServer:
             principal is not None and entry.institution_id != principal.institution_id
         ):
             log.warning("C-MOVE to %r refused: not a C-MOVE destination of the caller's institution", destination)
+            self._audit(event, "C-MOVE", MOVE_DESTINATION_UNKNOWN, _named_study(event.identifier),
+                        f"destination {destination} refused")
             yield None, None  # A801H Move destination unknown
             return
-        items, status = self._retrieve_items(event, MOVE_MODELS)
+        items, status = self._retrieve_items(event, MOVE_MODELS, "C-MOVE", f"destination {destination}")
         if items is None:
             # After the address pynetdicom takes only a count: refusing here answers C513H
             # (failure, unable to process) without contacting the destination.
@@ -337,6 +390,20 @@ class DimseServer:
         yield entry.host, entry.port, {"contexts": _contexts_for(items)}
         yield len(items)
         yield from self._send(event, items)
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)
+
+
+def _named_study(identifier: Any) -> str:
+    """The one Study Instance UID an identifier names ("" for none, a list or a wildcard)."""
+    try:
+        value = identifier.get("StudyInstanceUID", "")
+    except Exception:
+        return ""
+    value = str(value or "").strip()
+    return value if value and "\\" not in value and "*" not in value and "?" not in value else ""
 
 
 def _contexts_for(items: list[RetrieveItem]) -> list[Any]:

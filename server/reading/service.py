@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.app_errors import InvalidInput, NotFoundError, StateConflict
 from server.auth.principal import Principal, Role
+from server.auth.visibility import forget_decisions
 from server.context import AppContext
 from server.db.accounts import User
 from server.db.archive import Institution, Study
@@ -165,6 +166,7 @@ async def create_request(ctx: AppContext, p: Principal, data: RequestInput) -> R
         await access.route_grants(session, req)
         session.add(_event(req, p, "create", "", f"mode {data.mode}, {len(studies)} studies"))
         await session.commit()
+    forget_decisions(ctx)  # the reading hospital sees the studies now, not a cached "no" later
     notify(ctx)
     return req
 
@@ -425,6 +427,8 @@ async def simple_action(ctx: AppContext, p: Principal, request_id: int, action: 
             await access.revoke_grants(session, req.id or 0)
         session.add(_event(req, p, action, before, reason))
         await session.commit()
+        if action == "cancel":
+            forget_decisions(ctx)  # the grants are gone: no cached "yes" may outlive them here
         view = await _view(session, p, req, True)
     notify(ctx)
     return view
@@ -447,6 +451,7 @@ async def request_assistance(ctx: AppContext, p: Principal, request_id: int, ins
         await access.route_grants(session, req)
         session.add(_event(req, p, "request_assistance", req.state, f"institution {institution_id}: {reason}"))
         await session.commit()
+        forget_decisions(ctx)
         view = await _view(session, p, req, True)
     notify(ctx)
     return view
@@ -479,6 +484,7 @@ async def link_studies(ctx: AppContext, p: Principal, request_id: int, uids: lis
                                                                            updated_at=utcnow()))
         session.add(_event(req, p, "link_studies", req.state, ", ".join(s.study_instance_uid for s in added)))
         await session.commit()
+        forget_decisions(ctx)
         await session.refresh(req)
         view = await _view(session, p, req, True)
     notify(ctx)
@@ -499,6 +505,7 @@ async def unlink_study(ctx: AppContext, p: Principal, request_id: int, uid: str)
         await access.revoke_grants(session, req.id or 0, [sid])
         session.add(_event(req, p, "unlink_study", req.state, uid))
         await session.commit()
+        forget_decisions(ctx)
         view = await _view(session, p, req, True)
     notify(ctx)
     return view

@@ -72,7 +72,7 @@ def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -
     raw = params.get(name, "")
     if raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise InvalidInput(f"{name} must be an integer from {low} to {high}, got {raw[:40]!r}")
     return int(raw)
 
@@ -104,16 +104,16 @@ def parse_filter(params: dict[str, str]) -> WorklistFilter:
     date_from = _day(params["from"], "from") if params.get("from") else ""
     date_to = _day(params["to"], "to") if params.get("to") else ""
     digit = params.get("digit", "")
-    if digit and not (len(digit) == 1 and digit.isdigit()):
+    if digit and not (len(digit) == 1 and digit.isascii() and digit.isdigit()):
         raise InvalidInput(f"digit must be one digit 0-9, got {digit[:40]!r}")
     requesting = params.get("requesting", "")
-    if requesting and not requesting.isdigit():
+    if requesting and not (requesting.isascii() and requesting.isdigit()):
         raise InvalidInput(f"requesting must be an institution id, got {requesting[:40]!r}")
     keyword = (params.get("q") or "").strip()
     if len(keyword) > 128:
         raise InvalidInput("q is longer than 128 characters")
     tz = params.get("tz", "") or "0"
-    if not tz.lstrip("-").isdigit() or abs(int(tz)) > 14 * 60:
+    if not (tz.lstrip("-").isascii() and tz.lstrip("-").isdigit()) or abs(int(tz)) > 14 * 60:
         raise InvalidInput(f"tz must be minutes east of UTC (-840 to 840), got {tz[:40]!r}")
     return WorklistFilter(
         tz_minutes=int(tz),

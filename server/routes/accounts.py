@@ -53,7 +53,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 def _int_param(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # ids are 32-bit (INTEGER on PostgreSQL)
         raise InvalidInput(f"{name} must be a positive integer, got {raw[:40]!r}")
     return int(raw)
 
@@ -128,8 +128,8 @@ async def me(request: Request) -> Response:
 
 async def list_tokens(request: Request) -> Response:
     raw = request.query_params.get("user_id")
-    if raw is not None and not raw.isdigit():
-        raise InvalidInput("user_id must be an integer")
+    if raw is not None and (not (raw.isascii() and raw.isdigit()) or len(raw) > 9):
+        raise InvalidInput("user_id must be a positive integer")
     rows = await api_tokens.list_tokens(ctx_of(request), principal_of(request), int(raw) if raw else None)
     return _json({"tokens": [api_tokens.token_json(t, name) for t, name in rows]})
 
@@ -147,6 +147,8 @@ async def create_token(request: Request) -> Response:
     ctx, p = ctx_of(request), principal_of(request)
     body = await _body(request)
     user_id = body.get("user_id", p.user_id)
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 0 < user_id < 2**31:
+        raise InvalidInput("user_id must be a user's id")
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise InvalidInput("user_id must be an integer")
     token, secret = await api_tokens.create_token(ctx, p, user_id, scope=body.get("scope", "write"),

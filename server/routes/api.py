@@ -34,7 +34,7 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _job_id(request: Request) -> int:
     raw = request.path_params["job_id"]
-    if not raw.isdigit() or len(raw) > 18:  # ids are positive 64-bit integers
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # ids are 32-bit (INTEGER on PostgreSQL)
         raise InvalidInput(f"job id must be a positive integer, got {raw[:40]!r}")
     return int(raw)
 
@@ -54,7 +54,7 @@ async def _body_json(request: Request) -> dict[str, Any]:
 
 def _declared_length(request: Request, limit: int) -> None:
     raw = request.headers.get("content-length") or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise InvalidInput(f"Content-Length must be a number of bytes, got {raw[:40]!r}")
     if int(raw) > limit:
         raise PayloadTooLarge(f"upload larger than the limit of {limit} bytes")
@@ -235,6 +235,8 @@ async def events(request: Request) -> Response:
         job_id = int(job_filter) if job_filter else None
     except ValueError:
         raise InvalidInput("job must be an integer and max_seconds a number") from None
+    if job_id is not None and not -2**31 <= job_id < 2**31:  # checked before the stream starts
+        raise InvalidInput("job must be a job's id")
 
     async def stream() -> AsyncIterator[bytes]:
         started = time.monotonic()

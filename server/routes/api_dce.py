@@ -28,7 +28,7 @@ ROI_FIELDS = ("slice", "x", "y", "r", "width", "height")
 
 def _job_id(request: Request) -> int:
     raw = request.path_params["job_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # ids are 32-bit (INTEGER on PostgreSQL)
         raise InvalidInput(f"job id must be a positive integer, got {raw[:40]!r}")
     return int(raw)
 

@@ -10,9 +10,11 @@ object schema is closed (``additionalProperties: false``) and lists what is alwa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from quant import Source
+from server.auth import rules
 from server.reading.states import RequestState
 from server.routes import (
     openapi_accounts,
@@ -303,6 +305,31 @@ def _upload_responses() -> dict[str, Any]:
 ANALYSE = {"name": "analyse", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]},
            "description": "0 stores without opening analysis jobs"}
 
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+REFUSALS = {"401": _error("No valid credentials"),
+            "403": _error("The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token)")}
+
+
+def with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation the access rule table does not make public may answer 401 and 403 (the
+    authentication middleware refuses before the route runs); add what an operation does not say."""
+    for template, item in paths.items():
+        concrete = "/api" + re.sub(r"\{[^}]+\}", "x", template)
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if operation is None or rules.is_public(method.upper(), concrete):
+                continue
+            rule = rules.rule_for(method.upper(), concrete)
+            # A read any signed-in caller may make is never refused with 403 (every credential reads;
+            # no role or CSRF check).
+            anyone_reads = (method in ("get", "head") and rule.scope in (None, rules.Scope.READ)
+                            and rule.roles == rules.ALL_ROLES)
+            for status, response in REFUSALS.items():
+                if not (status == "403" and anyone_reads):
+                    operation["responses"].setdefault(status, response)
+    return paths
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -312,7 +339,7 @@ OPENAPI: dict[str, Any] = {
                        "Errors answer {\"error\": message, \"status\": code}.",
     },
     "servers": [{"url": "/api"}],
-    "paths": {
+    "paths": with_refusals({
         "/uploads": {
             "post": {
                 "summary": "Upload ZIP archives and/or DICOM files (multipart/form-data, any field names)",
@@ -447,8 +474,9 @@ OPENAPI: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **_json_body({"type": "object"})}}}},
-    },
-    "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS, **openapi_accounts.SCHEMAS,
+    }),
+    "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS,
+                               **openapi_accounts.SCHEMAS,
                                **openapi_shares.SCHEMAS, **openapi_audit.SCHEMAS}},
 }
 

@@ -104,6 +104,7 @@ PATHS: dict[str, Any] = {
                                "401": UNAUTHENTICATED, "403": FORBIDDEN, "404": NOT_FOUND}},
         "get": {"summary": "The study's share links (never their codes)", "operationId": "listShares",
                 "responses": {"200": {"description": "Links, newest first", **_json_body(_ref("ShareLinkList"))},
+                              "400": _error("The study UID in the URL is not a valid UID"),
                               "401": UNAUTHENTICATED, "403": FORBIDDEN, "404": NOT_FOUND}},
     },
     "/shares/{share}": {

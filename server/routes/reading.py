@@ -32,7 +32,7 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _id(request: Request, name: str = "request_id") -> int:
     raw = request.path_params[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # ids are 32-bit (INTEGER on PostgreSQL)
         raise InvalidInput(f"{name.replace('_', ' ')} must be a positive integer, got {raw[:40]!r}")
     return int(raw)
 
@@ -98,7 +98,7 @@ async def unlink_study(request: Request) -> Response:
 async def add_attachment(request: Request) -> Response:
     """One file as the raw body (``?filename=``, its Content-Type kept)."""
     raw = request.headers.get("content-length") or "0"
-    if raw.isdigit() and int(raw) > service.ATTACHMENT_LIMIT:
+    if raw.isascii() and raw.isdigit() and int(raw) > service.ATTACHMENT_LIMIT:
         raise PayloadTooLarge(f"an attachment may be at most {service.ATTACHMENT_LIMIT} bytes")
     data = await request.body()
     media = (request.headers.get("content-type") or "application/octet-stream").split(";")[0].strip()
@@ -220,7 +220,7 @@ async def diff_versions(request: Request) -> Response:
     if number not in by_number:
         raise NotFoundError(f"reading request {view.request.id} has no report version {number} you may see")
     raw = request.query_params.get("against", "")
-    if raw and not raw.isdigit():
+    if raw and not (raw.isascii() and raw.isdigit()):
         raise InvalidInput(f"against must be a version number, got {raw[:40]!r}")
     against = int(raw) if raw else max((n for n in by_number if n < number), default=0)
     if against and against not in by_number:
@@ -230,7 +230,7 @@ async def diff_versions(request: Request) -> Response:
 
 async def report_pdf(request: Request) -> Response:
     raw = request.query_params.get("version", "")
-    if raw and not raw.isdigit():
+    if raw and (not (raw.isascii() and raw.isdigit()) or len(raw) > 9):
         raise InvalidInput(f"version must be a version number, got {raw[:40]!r}")
     rid = _id(request)
     pdf = await approval.report_pdf(ctx_of(request), principal_of(request), rid, int(raw) if raw else None,

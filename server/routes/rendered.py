@@ -216,7 +216,7 @@ async def wado_uri(request: Request) -> Response:
     params = RenderParams(media_type=media_type, window=window, viewport=viewport, quality=quality)
     img = await svc.image(row)
     frame_text = q.get("frameNumber")
-    if frame_text is not None and not frame_text.strip().isdigit():
+    if frame_text is not None and not (frame_text.strip().isascii() and frame_text.strip().isdigit()):
         raise BadRequest(f"frameNumber: {frame_text!r} is not a positive integer")
     frame = int(frame_text) if frame_text else 1
     return _image_response(request, await svc.render(img, frame, params))

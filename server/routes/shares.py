@@ -11,9 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server.app_errors import NotFoundError
+from server.app_errors import AppError, NotFoundError
+from server.errors import status_for
 from server.http import ctx_of, json_response, path_uids, principal_of, public_base
 from server.routes.api import _body_json
+from server.routes.audit_record import writer_of
+from server.services.audit import record_share_exchange
 from server.shares import patient, qr, service
 from server.shares.service import ShareAccess
 
@@ -69,9 +72,19 @@ async def qr_svg(request: Request) -> Response:
 
 
 async def exchange(request: Request) -> Response:
-    body = await _body_json(request)
-    token, access = await service.exchange(ctx_of(request), request.path_params["share"], body.get("code"),
-                                           _client_address(request))
+    public_id, address = request.path_params["share"], _client_address(request)
+    attempt = service.ExchangeAttempt()
+    try:
+        body = await _body_json(request)
+        token, access = await service.exchange(ctx_of(request), public_id, body.get("code"), address, attempt)
+    except Exception as exc:
+        record_share_exchange(writer_of(request.scope), public_id=public_id, share_id=attempt.share_id,
+                              study_uid=attempt.study_uid, status=status_for(exc), client_address=address,
+                              reason=attempt.reason or (exc.message if isinstance(exc, AppError) else "error"))
+        raise
+    record_share_exchange(writer_of(request.scope), public_id=public_id, share_id=access.share_id,
+                          study_uid=access.study_uid, status=200, client_address=address,
+                          principal=access.principal)
     return json_response({"token": token, "token_type": "Bearer", "expires_at": access.expires_at.isoformat(),
                           "study_uid": access.study_uid, "series_uid": access.series_uid,
                           "allow_download": access.allow_download}, media_type=JSON, headers=NO_STORE)

@@ -34,7 +34,7 @@ async def stow(request: Request) -> Response:
     limits = body_readers.StowLimits(settings.stow_max_bytes, settings.stow_max_instance_bytes,
                                      settings.stow_max_parts)
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limits.max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > limits.max_bytes:
         raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limits.max_bytes} bytes")
     spool = body_readers.SpoolConfig(
         settings.tmp_dir, ctx.memory.stow_budget, settings.stow_part_memory_kb * 1024, limits

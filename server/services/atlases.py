@@ -55,7 +55,7 @@ def read_label_names(path: Path) -> dict[int, str]:
     out: dict[int, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0].isdigit():
+        if len(parts) >= 2 and parts[0].isascii() and parts[0].isdigit():
             out[int(parts[0])] = parts[1]
     return out
 

@@ -1,7 +1,8 @@
 """Recording and reading the audit log.
 
-Requests are recorded in one place (``server.routes.audit_record.AuditMiddleware``); sign-ins by
-their route (``record_sign_in``). Recording never waits for the database: entries go into a bounded
+Requests are recorded in one place (``server.routes.audit_record.AuditMiddleware``); sign-ins and
+share-code exchanges by their route (``record_sign_in``, ``record_share_exchange``), DIMSE
+operations by the SCP (``record_dimse``). Recording never waits for the database: entries go into a bounded
 queue that one writer task per process drains in batches (started from the app's lifespan). A full
 queue or a database that keeps failing drops entries — each drop is counted (``AuditWriter.dropped``)
 and logged, never silent. The patient of a study is looked up by the writer, in batches.
@@ -24,11 +25,12 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import select
 
-from server.auth.principal import Principal
+from server.auth.principal import AuthMethod, Principal
 from server.context import AppContext
 from server.db.archive import Study
 from server.db.audit import AuditAction, AuditOutcome, AuditRecord
 from server.db.database import aware, utcnow
+from server.services.audit_actions import outcome_of
 
 log = logging.getLogger("cirrus.audit")
 
@@ -248,6 +250,55 @@ def record_sign_in(writer: AuditWriter | None, *, username: str, ok: bool, princ
     ).with_principal(principal)
     entry.actor = entry.actor or username[:128]
     writer.record(entry)
+
+
+def record_share_exchange(writer: AuditWriter | None, *, public_id: str, share_id: int | None, study_uid: str,
+                          status: int, reason: str = "", principal: Principal | None = None,
+                          client_address: str = "") -> None:
+    """Audit a share link's code exchange: which link and study, the outcome and, when refused, why
+    (``wrong code``, ``locked``, ``throttled``, ``expired``, ``revoked``, ``no such link``, ...)."""
+    if writer is None:
+        return
+    ok = 0 < status < 400
+    entry = AuditEntry(
+        action=AuditAction.LOGIN if ok else AuditAction.FAILED_LOGIN, outcome=outcome_of(status),
+        client_address=client_address, method="POST", path=f"/api/shares/{public_id}/exchange",
+        share_id=share_id, study_uid=study_uid, auth_method=AuthMethod.SHARE.value, status=status,
+        detail=reason,
+    ).with_principal(principal)
+    entry.actor = entry.actor or f"share:{public_id}"
+    writer.record(entry)
+
+
+# DIMSE operations: what each one is in the log, and its status (PS3.7 Annex C) as an outcome.
+DIMSE_ACTIONS = {"C-STORE": AuditAction.UPLOAD, "C-FIND": AuditAction.QUERY, "C-MOVE": AuditAction.DOWNLOAD,
+                 "C-GET": AuditAction.DOWNLOAD}
+DIMSE_NOT_AUTHORISED = 0x0124
+DIMSE_ERRORS = frozenset({0x0110, 0xA700, 0xC001, 0xC513})  # processing failure, out of resources
+
+
+def dimse_outcome(status: int) -> AuditOutcome:
+    if status == 0 or 0xB000 <= status <= 0xBFFF:  # success, warning
+        return AuditOutcome.SUCCESS
+    if status == DIMSE_NOT_AUTHORISED:
+        return AuditOutcome.DENIED
+    if status in DIMSE_ERRORS or 0xA701 <= status <= 0xA7FF:
+        return AuditOutcome.ERROR
+    return AuditOutcome.REFUSED
+
+
+def dimse_entry(operation: str, *, principal: Principal | None, calling_ae: str, called_ae: str, status: int,
+                study_uid: str = "", client_address: str = "", detail: str = "") -> AuditEntry:
+    """The audit record of one DIMSE operation (or, for C-STORE, of one study's instances in one
+    association); ``status`` is the DIMSE status, kept as it is in the record's ``status``."""
+    entry = AuditEntry(
+        action=DIMSE_ACTIONS[operation], outcome=dimse_outcome(status), status=status, method=operation,
+        path=f"dimse:{called_ae}", study_uid=study_uid, client_address=client_address,
+        auth_method=AuthMethod.DIMSE.value,
+        detail="; ".join(part for part in (f"calling AE {calling_ae}", f"status 0x{status:04X}", detail) if part),
+    ).with_principal(principal)
+    entry.actor = entry.actor or calling_ae
+    return entry
 
 
 # -- reading ------------------------------------------------------------------------------------

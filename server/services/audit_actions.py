@@ -1,8 +1,8 @@
 """Which requests are audited, as what action, about which study: route and method → ``Classified``.
 
 Pure: the path, method and query string in, no I/O. Paths that are not audited (the app's static
-files, the OpenAPI document, the event stream, CORS preflights, sign-in, which its route records
-itself with the user name) give ``None``.
+files, the OpenAPI document, the event stream, CORS preflights, sign-in and share-code exchange,
+which their routes record themselves with the user name or the link) give ``None``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _api(method: str, path: str) -> Classified | None:
     if path == "/api/auth/logout" or path == "/api/auth/logout-all":
         return Classified(AuditAction.LOGOUT)
     if re.fullmatch(r"/api/shares/[^/]+/exchange", path):
-        return Classified(AuditAction.LOGIN)  # a share code exchanged for a token
+        return None  # its route records it, with the link, the study and the reason of a refusal
     if path.startswith("/api/shares") or re.search(r"/studies/[^/]+/shares", path):
         return Classified(AuditAction.VIEW if method in READ else AuditAction.SHARE, study)
     if path.startswith("/api/audit/export"):

@@ -44,7 +44,7 @@ def parse_frame_list(text: str, limit: int = 10000) -> list[int]:
     numbers = []
     for piece in pieces:
         piece = piece.strip()
-        if not piece.isdigit() or len(piece) > 12 or int(piece) < 1:
+        if not (piece.isascii() and piece.isdigit()) or len(piece) > 12 or int(piece) < 1:
             raise InvalidFrameList(
                 f"frame numbers must be positive integers separated by commas, got {piece[:40]!r}")
         numbers.append(int(piece))

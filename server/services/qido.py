@@ -431,13 +431,13 @@ class QidoService:
         truncated = len(rows) > wanted and (query.limit is None or query.limit > cap)
         return QidoResult(ResultBuilder(query, base_url).build(rows[:wanted]), truncated)
 
-    async def stored_objects(self, query: QidoQuery, principal: Principal) -> list[tuple[str, str, str, str]]:
-        """(SOPClassUID, SOPInstanceUID, transfer syntax, blob key) of every instance an
-        instance-level ``query`` matches, in QIDO order (for DIMSE retrieve)."""
+    async def stored_objects(self, query: QidoQuery, principal: Principal) -> list[tuple[str, str, str, str, str]]:
+        """(SOPClassUID, SOPInstanceUID, transfer syntax, blob key, StudyInstanceUID) of every
+        instance an instance-level ``query`` matches, in QIDO order (for DIMSE retrieve)."""
         assert query.level is QueryLevel.INSTANCE
         stmt = build_select(query, self.dialect, self.max_results, visible_studies(principal)).with_only_columns(
             INSTANCE.c.sop_class_uid, INSTANCE.c.sop_instance_uid, INSTANCE.c.transfer_syntax_uid,
-            INSTANCE.c.blob_key,
+            INSTANCE.c.blob_key, STUDY.c.study_instance_uid,
         )
         async with self.ctx.engine.connect() as conn:
             return [tuple(row) for row in (await conn.execute(stmt)).all()]  # type: ignore[misc]

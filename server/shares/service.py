@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from server.app_errors import Forbidden, Gone, InvalidInput, LockedOut, NotFoundError, TooManyAttempts
 from server.auth.principal import Principal, Role, Scope
+from server.auth.visibility import forget_decisions
 from server.context import AppContext
 from server.db.archive import Series, Study
 from server.db.database import aware, utcnow
@@ -138,6 +139,7 @@ async def revoke_share(ctx: AppContext, p: Principal, public_id: str) -> ShareLi
         await session.commit()
         fresh = await session.get(ShareLink, link.id)
     tokens.forget_all()
+    forget_decisions(ctx)
     assert fresh is not None
     return fresh
 
@@ -152,9 +154,23 @@ def _wait(seconds: int) -> str:
     return f"{(seconds + 59) // 60} min"
 
 
-async def exchange(ctx: AppContext, public_id: str, typed: str, address: str) -> tuple[str, ShareAccess]:
+@dataclass
+class ExchangeAttempt:
+    """What one code exchange was about and why it failed, filled in as it runs (for the audit log:
+    the route records it whatever the outcome)."""
+
+    share_id: int | None = None
+    study_uid: str = ""
+    reason: str = ""  # empty on success; "malformed code", "no such link", "revoked", "expired",
+    # "wrong code", "locked" (the link), "throttled" (the client address)
+
+
+async def exchange(ctx: AppContext, public_id: str, typed: str, address: str,
+                   attempt: ExchangeAttempt | None = None) -> tuple[str, ShareAccess]:
     """The access code for a short-lived bearer token bound to the link's study."""
+    attempt = attempt if attempt is not None else ExchangeAttempt()
     if not isinstance(typed, str) or not typed.strip() or len(typed) > 64:
+        attempt.reason = "malformed code"
         raise InvalidInput("code must be the access code printed with the link")
     now = utcnow()
     async with ctx.sessions() as session:
@@ -162,12 +178,18 @@ async def exchange(ctx: AppContext, public_id: str, typed: str, address: str) ->
                                   .join(Study, col(Study.id) == col(ShareLink.study_id))
                                   .where(col(ShareLink.public_id) == public_id))).first()
         if row is None:
+            attempt.reason = "no such link"
             raise NotFoundError("no such share link")
         link, study_uid = row
+        attempt.share_id, attempt.study_uid = link.id, study_uid
+        state = state_of(link, now)
+        if state != "active":
+            attempt.reason = state
         _over(link, now)
         keys = [throttle.link_key(link.id or 0), throttle.address_key(address)]
         lock = await throttle.locked(session, keys, now)
     if lock is not None:
+        attempt.reason = _lock_reason(lock)
         _raise_lock(lock)
     ok = await asyncio.to_thread(codes.code_matches, link.code_hash, typed)
     async with ctx.write_session() as session:
@@ -175,7 +197,9 @@ async def exchange(ctx: AppContext, public_id: str, typed: str, address: str) ->
             left_link, lock_link = await throttle.fail(session, keys[0], now)
             left_addr, lock_addr = await throttle.fail(session, keys[1], now)
             await session.commit()
+            attempt.reason = "wrong code"
             if lock_link or lock_addr:
+                attempt.reason = f"wrong code, {_lock_reason(lock_link or lock_addr)}"  # type: ignore[arg-type]
                 _raise_lock(lock_link or lock_addr)  # type: ignore[arg-type]
             raise Forbidden(f"wrong access code ({min(left_link, left_addr)} attempts left)")
         await throttle.clear(session, keys[0])
@@ -189,6 +213,10 @@ async def exchange(ctx: AppContext, public_id: str, typed: str, address: str) ->
                                                     col(ShareToken.expires_at) < now))
         await session.commit()
     return token, access_from(link, study_uid, expires)
+
+
+def _lock_reason(lock: throttle.Lock) -> str:
+    return "locked" if lock.key.startswith("link:") else "throttled"
 
 
 def _raise_lock(lock: throttle.Lock) -> None:

@@ -90,7 +90,7 @@ def _like(pattern: str) -> str:
 
 def _date(value: str, name: str) -> str:
     digits = value.replace("-", "")
-    if digits and (len(digits) != 8 or not digits.isdigit()):
+    if digits and (len(digits) != 8 or not (digits.isascii() and digits.isdigit())):
         raise InvalidInput(f"{name} must be a date YYYYMMDD or YYYY-MM-DD, got {value!r}")
     return digits
 

@@ -118,7 +118,7 @@ REGIONS: dict[str, dict[str, str]] = {
 
 def region_label(key: str, lang: str) -> str:
     names = REGIONS[lang]
-    if key.startswith("slice_") and key[6:].isdigit():
+    if key.startswith("slice_") and key[6:].isascii() and key[6:].isdigit():
         return f"{names['slice']} {int(key[6:]) + 1}"
     return names.get(key, key)
 

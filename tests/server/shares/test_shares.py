@@ -336,6 +336,14 @@ def test_answers_match_the_openapi_document(ground: Ground) -> None:
     contract.check(c.get(f"/api/shares/{share}/view", headers=bearer("shr_x")), L + "/view")  # 401
     d = L + "/documents/{sop}"
     contract.check(c.get(f"/api/shares/{share}/documents/{datasets[0].SOPInstanceUID}", headers=token), d)  # 404
+    # The refusals every authenticated operation may answer (added by the document in one place).
+    nobody = {"Authorization": ""}
+    contract.check(c.get("/api/studies/%C2%95/shares", headers=h), S)  # 400
+    contract.check(c.delete(f"/api/shares/{share}", headers=nobody), L)  # 401
+    contract.check(c.get(f"/api/shares/{share}/qr.png", headers=nobody), L + "/qr.png")  # 401
+    contract.check(c.get(f"/api/shares/{share}/qr.svg", headers=nobody), L + "/qr.svg")  # 401
+    contract.check(c.get(f"/api/shares/{share}/qr.svg", headers=token), L + "/qr.svg")  # 403
+    contract.check(c.get(f"/api{d.replace('{share}', share).replace('{sop}', '1.2')}", headers=bearer("shr_x")), d)
     wrong = "000000" if made["code"] != "000000" else "111111"
     for _ in range(4):
         contract.check(c.post(f"/api/shares/{share}/exchange", json={"code": wrong}), x)  # 403
