@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,11 @@ from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.auth.principal import Role
 from server.db.analysis import AnalysisJob
 from server.db.database import create_engine, session_factory
 from server.routes.openapi import JOB_EVENT, OPENAPI
+from tests.auth_helpers import bearer, create_user, token_for
 from tests.conftest import authed_client
 
 DOC_URI = "urn:cirrus:api:openapi"
@@ -80,6 +84,18 @@ class Contract:
         self.validate(body, _pointer("paths", template, method, "responses", status, "content", media, "schema"))
         return body
 
+    def provoke_refusals(self, c: TestClient, wanted: Callable[[str], bool]) -> None:
+        """Send every documented 401 and 403 of the operations ``wanted`` picks that were not seen yet:
+        without credentials (401) and as a read-only user (403). Both come from the authentication
+        middleware and its rule table, before the route runs, so placeholder path values do."""
+        read_only = c.portal.call(_read_only_token, c.app.state.ctx)  # type: ignore[union-attr]
+        for template, method, status in sorted(self.documented() - self.seen):
+            if status not in ("401", "403") or not wanted(template):
+                continue
+            path = "/api" + re.sub(r"\{[^}]+\}", "1", template)
+            headers = {"Authorization": ""} if status == "401" else bearer(read_only)
+            self.check(c.request(method.upper(), path, headers=headers), template)
+
     def documented(self) -> set[tuple[str, str, str]]:
         return {
             (path, method, status)
@@ -87,6 +103,10 @@ class Contract:
             for method, op in ops.items()
             for status in op["responses"]
         }
+
+
+async def _read_only_token(ctx: Any) -> str:
+    return await token_for(ctx, await create_user(ctx, Role.READ_ONLY), scope="read", name="contract")
 
 
 def parse_event_stream(text: str) -> list[dict[str, Any]]:
@@ -281,6 +301,7 @@ def test_real_answers_match_the_document(app_client: TestClient, database_url: s
     # tests/server/workflow/test_dce_workflow.py, tests/server/workflow/test_detection_failures.py).
     own_runs = ("/reading/", "/auth/", "/tokens", "/users", "/institutions", "/studies/", "/shares/", "/audit",
                 "/jobs/{job_id}/dce/", "/jobs/{job_id}/retry-detection")
+    contract.provoke_refusals(c, lambda template: not template.startswith(own_runs))
     documented = {d for d in contract.documented() if not d[0].startswith(own_runs)}
     missing = documented - contract.seen - NOT_PROVOKED
     assert not missing, f"documented answers never produced: {sorted(missing)}"

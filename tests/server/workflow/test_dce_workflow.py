@@ -208,6 +208,7 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
     assert float(by[("roi_tumour", "ktrans")]["median"]) == pytest.approx(kt, rel=0.02)
     assert set(again["statistics"]["dce"]["curves"]) >= {"mask", "roi_tumour"}
     contract.check(c.get(f"/api/jobs/{job['id']}"), "/jobs/{job_id}")
+    contract.provoke_refusals(c, lambda template: template.startswith("/jobs/{job_id}/dce/"))
     for path in ("/jobs/{job_id}/dce/curve", "/jobs/{job_id}/dce/rois"):
         documented = {d for d in contract.documented() if d[0] == path}
         # 409 (no result yet / running) needs a job caught before or during its run.

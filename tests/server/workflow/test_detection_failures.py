@@ -225,6 +225,7 @@ def test_the_answers_match_the_openapi_document(quiet_client: TestClient, tmp_pa
     contract.check(c.post("/api/jobs/abc/retry-detection"), retry)  # 400
     waiting = c.portal.call(_waiting_job, ctx, mr_study)
     contract.check(c.post(f"/api/jobs/{waiting}/retry-detection"), retry)  # 409
+    contract.provoke_refusals(c, lambda template: template in (analyse, retry))
     mine = {d for d in contract.documented() if d[0] in (analyse, retry)}
     assert mine - contract.seen == set()
     listed = contract.check(c.get("/api/jobs?status=detection_failed"), "/jobs")
