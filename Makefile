@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FRONT  := viewer-frontend
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 .PHONY: run test install frontend frontend-test migrate postgres system-deps bench lint clean
@@ -44,11 +45,24 @@ postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start"; exit 1
 
+# pytest runs on $(PYTEST_WORKERS) xdist workers (files stay whole on one worker: module fixtures
+# are built once) while the frontend's `npm test` runs beside it, its output kept in
+# test-artifacts/frontend-test.log and printed after pytest's; the target fails if either fails.
 test: install system-deps postgres frontend
 	$(BIN)/ruff check dicomweb quant server tests bench
 	$(BIN)/mypy dicomweb quant
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
-	@if [ -f $(FRONT)/package.json ]; then cd $(FRONT) && npm test; fi
+	@mkdir -p test-artifacts; front=""; \
+	if [ -f $(FRONT)/package.json ]; then \
+	  (cd $(FRONT) && npm test) > test-artifacts/frontend-test.log 2>&1 & front=$$!; \
+	  echo "npm test (frontend) runs in the background; output: test-artifacts/frontend-test.log"; \
+	fi; \
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); py=$$?; \
+	fe=0; if [ -n "$$front" ]; then \
+	  wait $$front; fe=$$?; \
+	  echo "===== frontend: npm test (exit $$fe) ====="; cat test-artifacts/frontend-test.log; \
+	fi; \
+	echo "pytest exit $$py, npm test exit $$fe"; \
+	[ $$py -eq 0 ] && [ $$fe -eq 0 ]
 
 # Benchmarks against Orthanc (Debian packages) and an nginx roof; prints a table.
 bench: install
