@@ -112,9 +112,10 @@ async def test_heartbeat_extends_and_finish_records(database_url: str) -> None:
         [job_id] = await add_jobs(engine, [{}])
         lease = await queue.claim(engine, "w1", 0.2)
         assert lease is not None
-        for _ in range(3):
+        for _ in range(3):  # 0.3 s in all: past the claim's 0.2 s lease, so only the heartbeats keep it
             await asyncio.sleep(0.1)
-            assert await queue.heartbeat(engine, lease, 0.2, progress=0.5, stage="fitting")
+            # Each heartbeat extends by 2 s, so a loaded machine does not reap it between the two calls.
+            assert await queue.heartbeat(engine, lease, 2.0, progress=0.5, stage="fitting")
             assert await queue.reap_expired(engine) == []
         assert await queue.finish(engine, lease, "succeed", progress=1.0)
         async with session_factory(engine)() as s:
