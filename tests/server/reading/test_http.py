@@ -214,6 +214,7 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
                    T + "/attachments")
 
     _cancel_and_material(c, a, contract, requester, reporter, study)
+    contract.provoke_refusals(c, lambda template: template.startswith("/reading/"))
     documented = {d for d in contract.documented() if d[0].startswith("/reading/")}
     missing = documented - contract.seen
     assert not missing, f"documented answers never produced: {sorted(missing)}"
