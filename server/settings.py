@@ -87,7 +87,8 @@ class Settings(BaseSettings):
         "at a time (more answer 429 with Retry-After); 0 means no limit."
     )
     max_concurrent_transcodes: int = Field(
-        default=4, ge=0, description="Transcoded frame requests one client may have in progress at a time; 0: none."
+        default=16, ge=0, description="Transcoded frame requests one client may have in progress at a time "
+        "(above a browser's parallel requests per host); 0: none."
     )
     max_concurrent_uploads: int = Field(
         default=2, ge=0, description="Uploads one client may have in progress at a time; 0 means no limit."
