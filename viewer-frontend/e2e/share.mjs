@@ -66,7 +66,7 @@ let staffHeaders = {};
 async function signIn(server) {
   const probe = await fetch(`${server.base}/api/auth/me`);
   if (probe.status === 404) return; // a server without accounts: everything is the default admin
-  const password = harness.ADMIN_PASSWORD ?? /password: (\S+)/.exec(server.output())?.[1];
+  const password = server.admin?.password ?? harness.ADMIN_PASSWORD ?? /password: (\S+)/.exec(server.output())?.[1];
   assert(password, 'no admin password: neither the harness nor the server output has one');
   const login = await fetch(`${server.base}/api/auth/login`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
