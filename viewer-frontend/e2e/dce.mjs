@@ -74,6 +74,8 @@ try {
       assert(panelTitle === title, `panel title ${panelTitle}`);
       const url = new URL(page.url());
       assert(url.searchParams.get('overlay') && url.searchParams.get('job') === String(job.id), `viewer URL ${page.url()}`);
+      // The overlay menu is filled once the result's maps are listed (the first page of a fresh browser may be later).
+      await page.waitForFunction(() => document.querySelector('[data-testid=overlay]')?.value, null, { timeout: 15000 }).catch(() => undefined);
       const overlaySelected = await page.locator('[data-testid=overlay]').inputValue();
       assert(overlaySelected === url.searchParams.get('overlay'), `overlay ${overlaySelected}`);
       const offered = await page.locator('[data-testid=overlay] option').count();
