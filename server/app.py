@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -101,11 +102,15 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 app.state.audit = AuditWriter(ctx, settings.audit_queue_size, settings.audit_batch_size)
                 app.state.audit.start()
                 ctx.ingest_listeners.append(ingest_listener)
+                # Render workers start beside the server's own start-up, not inside a viewer's first request.
+                warming = asyncio.create_task(ctx.renderer.warm()) if settings.render_prewarm else None
                 try:
                     embedded = settings.dimse_embedded and host
                     async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext():
                         yield
                 finally:
+                    if warming is not None and not warming.done():
+                        warming.cancel()
                     await analysis.stop()
                     ctx.ingest_listeners.remove(ingest_listener)
                     await app.state.audit.stop()

@@ -19,9 +19,11 @@ takes the GIL from the loop in slices long enough to be felt.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import resource
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +37,7 @@ from dicomweb.pixels.render import RenderAttributes, render_frame
 from dicomweb.pixels.render_params import RenderParams
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 BATCH = 16  # frames per hand-over
 
@@ -47,6 +50,13 @@ def _init_worker(memory_bytes: int) -> None:
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def _ready() -> int:
+    """A task for a fresh worker: proves it started (and keeps it busy a moment, so the next one
+    goes to another worker)."""
+    time.sleep(0.05)
+    return os.getpid()
 
 
 def render_batch(path: str | None, desc: PixelDescription, frames: Sequence[FrameSource],
@@ -104,6 +114,18 @@ class RenderPool:
                 raise Unprocessable("rendering failed: the renderer ran out of resources") from None
             self.batches += 1
             return result
+
+    async def warm(self) -> int:
+        """Start every worker process now (forkserver, imports, fork), so the first images a
+        viewer asks for do not wait for them; returns how many distinct workers answered."""
+        loop = asyncio.get_running_loop()
+        try:
+            pool = self._pool()
+            pids = await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(self.processes)))
+        except (OSError, BrokenProcessPool) as exc:  # the first request will try again
+            log.warning("render workers did not start ahead of requests: %s", exc)
+            return 0
+        return len(set(pids))
 
     async def render(self, path: str | None, desc: PixelDescription, frames: Sequence[FrameSource],
                      params: RenderParams) -> list[bytes]:

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         default=0, ge=0,
         description="Render worker processes per HTTP worker; 0 means the cores divided among the HTTP workers.",
     )
+    render_prewarm: bool = Field(
+        default=True,
+        description="Start the render worker processes with the server (else on the first rendered request).",
+    )
     render_memory_mb: int = Field(
         default=1536, ge=0, description="Address-space cap of each render worker process (MiB); 0 means none."
     )

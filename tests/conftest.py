@@ -115,6 +115,8 @@ def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
             "workers": 0,
             "static_dir": str(tmp_path / "no-frontend"),
             "admin_password": ADMIN_PASSWORD,
+            # Hundreds of apps per run: their render workers start on demand, not with each app.
+            "render_prewarm": False,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

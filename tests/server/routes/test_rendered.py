@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from dicomweb.pixels.decode import decode_frame
 from dicomweb.pixels.description import PixelDescription
 from dicomweb.pixels.render import voi_window
 from dicomweb.pixels.render_params import Window
+from server.app import create_app
+from tests.conftest import authed_client
 from tests.dicom_helpers import STOW_TYPE, multipart
 from tests.server.routes.test_wado import split_multipart
 
@@ -339,3 +342,30 @@ def test_native_frames_render_in_the_pool_others_in_a_thread(client) -> None:  #
     r = client.get(url_of(compressed) + "/frames/1/rendered", params={"window": "40,400"})
     assert r.status_code == 200
     assert (stats.renders_pooled, stats.renders_threaded) == (1, 1)  # decoded in a worker thread
+
+
+def test_render_workers_start_with_the_server(sqlite_url: str, settings_factory) -> None:  # type: ignore[no-untyped-def]
+    """``render_prewarm`` (the default of ``cirrus serve``): every render worker is running before
+    the first rendered request, which then pays no process start-up."""
+    app = create_app(settings_factory(sqlite_url, render_prewarm=True, render_processes=2))
+    with authed_client(app) as c:
+        renderer = c.app.state.ctx.renderer
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            executor = renderer._executor
+            procs = list(getattr(executor, "_processes", {}).values()) if executor is not None else []
+            if len(procs) == 2 and all(p.is_alive() for p in procs):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the render workers did not start with the server")
+        assert renderer.batches == 0  # started before, and without, any rendering
+        # The warm pool renders: the first request goes to a started worker.
+        native = relabel(get_testdata_file("CT_small.dcm"), generate_uid(), generate_uid())
+        store(c, [native])
+        r = c.get(url_of(native) + "/rendered", headers={"Accept": "image/png"})
+        assert r.status_code == 200 and renderer.batches == 1
+
+
+def test_render_workers_start_on_demand_when_not_prewarmed(sqlite_client) -> None:  # type: ignore[no-untyped-def]
+    assert sqlite_client.app.state.ctx.renderer._executor is None
