@@ -16,6 +16,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from dicomweb.json_fast import raw_to_json
+
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 DEFAULT_BULK_THRESHOLD = 1024
 # Pixel data is always referenced, whatever its size: clients fetch it as frames.
@@ -39,11 +41,13 @@ def dataset_to_json(
     bulk_uri: BulkUriFactory | None,
     threshold: int = DEFAULT_BULK_THRESHOLD,
     prefix: str = "",
+    fast: bool = True,
 ) -> dict[str, Any]:
     """Convert ``ds`` to a DICOM JSON object (PS3.18 §F.2).
 
     Group 0x0002 (file meta) and group length elements are left out, as are
-    elements that cannot be decoded (lenient on read).
+    elements that cannot be decoded (lenient on read). ``fast``: common raw elements are
+    converted from their bytes (``dicomweb.json_fast``, same output); ``False`` is pydicom only.
     """
     out: dict[str, Any] = {}
     for tag in sorted(ds.keys()):
@@ -62,13 +66,18 @@ def dataset_to_json(
         ):
             out[key] = {"vr": vr, "BulkDataURI": bulk_uri(path)}
             continue
+        if fast and isinstance(raw, RawDataElement) and vr not in BULK_VRS:
+            converted = raw_to_json(raw)
+            if converted is not None:
+                out[key] = converted
+                continue
         try:
             elem = ds[btag]
         except Exception:  # undecodable element: skip it rather than fail the instance
             continue
         if elem.VR == "SQ":
             items = [
-                dataset_to_json(item, bulk_uri, threshold, prefix=f"{path}.{i}.")
+                dataset_to_json(item, bulk_uri, threshold, prefix=f"{path}.{i}.", fast=fast)
                 for i, item in enumerate(elem.value)
             ]
             out[key] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
