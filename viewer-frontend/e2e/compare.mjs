@@ -161,6 +161,9 @@ try {
     assert(colour.index !== colourBefore.index, `the map pane stayed on slice ${colour.index + 1}`);
     assert(d(colour.origin, cbfAfter.origin, cbfAfter.normal) < 0.5, `map slice ${colour.index + 1} is ${d(colour.origin, cbfAfter.origin, cbfAfter.normal).toFixed(1)} mm from CBF slice ${cbf.index + 1}`);
     assert(await crossOn(1), 'no cross on the Parametric Map');
+    // Both panes' corner texts name the same slice position (the map's from its per-frame geometry).
+    const pos = async (i) => (await page.textContent(`[data-testid=corner-bl] >> nth=${i}`)).match(/Pos (-?[\d.]+) mm/)?.[1];
+    assert((await pos(0)) && (await pos(0)) === (await pos(1)), `corner positions ${await pos(0)} / ${await pos(1)}`);
     await page.screenshot({ path: join(ARTIFACTS, 'c02-crosshair-cbf-map.png') });
   });
 

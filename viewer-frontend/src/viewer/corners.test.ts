@@ -33,3 +33,10 @@ describe('corner texts', () => {
     expect(c).toEqual({ topLeft: [], bottomLeft: [], bottomRight: [] });
   });
 });
+
+describe('corner texts of a multi-frame object', () => {
+  it('take the slice position the viewport knows over the instance attributes', () => {
+    const c = cornerTexts(meta, { index: 0, count: 40, position: -12.25 });
+    expect(c.bottomLeft[1]).toBe('Pos -12.3 mm · Thk 5.0 mm');
+  });
+});

@@ -24,10 +24,11 @@ export function slicePosition(meta: DicomJson | undefined): number | undefined {
 
 const mm = (v: number): string => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1));
 
-export function cornerTexts(meta: DicomJson | undefined, view: { index: number; count: number; wl?: string; zoom?: number }): Corners {
+export function cornerTexts(meta: DicomJson | undefined, view: { index: number; count: number; wl?: string; zoom?: number; position?: number }): Corners {
   const sexAge = [str(meta, 'PatientSex'), str(meta, 'PatientAge')].filter(Boolean).join(' ');
   const topLeft = [str(meta, 'PatientName'), [str(meta, 'PatientID'), sexAge].filter(Boolean).join(' · '), formatDate(str(meta, 'StudyDate'))].filter(Boolean);
-  const pos = slicePosition(meta);
+  // The viewport's own plane when it knows it (per-frame geometry of a multi-frame object), else the frame's.
+  const pos = view.position ?? slicePosition(meta);
   const thickness = num(meta, 'SliceThickness');
   const where = [pos !== undefined ? t('viewer.corner.position', { mm: mm(pos) }) : '', thickness ? t('viewer.corner.thickness', { mm: mm(thickness) }) : ''].filter(Boolean).join(' · ');
   const bottomLeft = [view.count ? t('viewer.image', { index: view.index + 1, count: view.count }) : '', where].filter(Boolean);
