@@ -210,14 +210,27 @@ try {
     }
   });
 
-  await test('phone 390×844: the viewer of the same study (zh-CN and en screenshots)', async () => {
+  await test('phone 390×844: a CBF map opens on its middle slice in the perfusion palette with a colour bar (zh-CN, en)', async () => {
     for (const locale of ['zh-CN', 'en']) {
       const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: locale === 'en' ? 'en-US' : 'zh-CN', isMobile: true, hasTouch: true });
       const p = await phone.newPage();
       await signIn(p, server);
       await p.goto(`${server.base}/viewer/${aslUid}?series=${cbfUid}`);
-      await p.waitForSelector('img', { timeout: 20000 });
-      await p.waitForTimeout(1500);
+      await p.waitForSelector('[data-testid=mobile-image]', { state: 'attached', timeout: 20000 });
+      // Coloured pixels on the map's canvas (the rendered JPEG is grey).
+      await p.waitForFunction(() => {
+        const c = document.querySelector('[data-testid=mobile-map]');
+        if (!c || !c.width) return false;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let coloured = 0;
+        for (let i = 0; i < d.length; i += 4) if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) coloured += 1;
+        return coloured > 200;
+      }, null, { timeout: 20000 });
+      const info = await p.textContent('.stage .info');
+      assert(info.includes(locale === 'en' ? 'Image 21 / 40' : '图像 21 / 40'), `phone opened on ${info}, not the middle of 40`);
+      assert((await p.inputValue('[data-testid=mobile-slider]')) === '20', `slider at ${await p.inputValue('[data-testid=mobile-slider]')}, the image is 21`);
+      assert((await p.textContent('[data-testid=colour-bar-unit]')).includes('ml/100g/min'), 'no unit on the phone colour bar');
+      assert((await p.textContent('[data-testid=colour-bar-top]')).trim() === '100', `phone colour bar top ${await p.textContent('[data-testid=colour-bar-top]')}`);
       await p.screenshot({ path: join(ARTIFACTS, `c06-phone-cbf-${locale}.png`) });
       await phone.close();
     }
