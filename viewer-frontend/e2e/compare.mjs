@@ -167,6 +167,27 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, 'c02-crosshair-cbf-map.png') });
   });
 
+  await test('zoom/pan sync (cornerstone's ZoomPan synchronizer): zooming one pane zooms the other by the same factor', async () => {
+    await openTwo(crossUid);
+    const scales = () => page.evaluate(() => [0, 1].map((i) => window.__cirrus.viewport(i).getZoom()));
+    const [z0, z1] = await scales();
+    await page.check('[data-testid=sync-zoom-pan]');
+    await page.click('[data-tool=zoom]');
+    const b = await box(0);
+    const c = [b.x + b.width / 2, b.y + b.height / 2];
+    await page.mouse.move(c[0], c[1]);
+    await page.mouse.down();
+    for (let k = 1; k <= 8; k += 1) await page.mouse.move(c[0], c[1] - 8 * k);
+    await page.mouse.up();
+    await page.waitForTimeout(400);
+    const [a0, a1] = await scales();
+    assert(Math.abs(a0 / z0 - 1) > 0.1, `the zoom drag did not zoom pane 1 (${z0} → ${a0})`);
+    assert(Math.abs(a1 / z1 - a0 / z0) < 0.02, `pane 2 zoomed ×${(a1 / z1).toFixed(2)}, pane 1 ×${(a0 / z0).toFixed(2)}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'c07-zoom-pan-sync.png') });
+    await page.uncheck('[data-testid=sync-zoom-pan]');
+    await page.click('[data-tool=wl]');
+  });
+
   await test('corner texts: patient, study date, slice position and thickness, W/L and zoom; H hides them (en, zh-CN)', async () => {
     for (const locale of ['en', 'zh-CN']) {
       await page.goto(`${server.base}/`);
