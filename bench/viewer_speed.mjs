@@ -62,7 +62,7 @@ const work = mkdtempSync(join(tmpdir(), 'cirrus-bench-'));
 const server = await startServer();
 let browser;
 try {
-  const [studyUid, seriesUid] = execFileSync(join(REPO, '.venv/bin/python'), ['-c', SYNTH, work, String(IMAGES)])
+  const [studyUid, seriesUid] = execFileSync(process.env.CIRRUS_PYTHON ?? join(REPO, '.venv/bin/python'), ['-c', SYNTH, work, String(IMAGES)])
     .toString()
     .trim()
     .split(' ');

@@ -29,6 +29,7 @@ export const TAGS = {
   PatientID: '00100020',
   PatientBirthDate: '00100030',
   PatientSex: '00100040',
+  PatientAge: '00101010',
   SliceThickness: '00180050',
   StudyInstanceUID: '0020000D',
   SeriesInstanceUID: '0020000E',

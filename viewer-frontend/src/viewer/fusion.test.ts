@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { affineFromCorners, colourise, lutGradient, nearestSlice, perfusionColormap, perfusionLut, type Plane, type RGB } from './fusion';
+import { affineFromCorners, colourise, lutGradient, nearestSlice, paletteGrey, perfusionColormap, perfusionLut, type Plane, type RGB } from './fusion';
 
 describe('perfusionLut', () => {
   it("is matplotlib's jet (the PDF's and the colour series' palette) with black at the bottom", () => {
@@ -53,5 +53,16 @@ describe('affineFromCorners', () => {
     const map = (x: number, y: number) => [a * x + c * y + e, b * x + d * y + f];
     expect(map(0, 0)).toEqual([10, 20]);
     expect(map(4, 2)).toEqual([18, 26]);
+  });
+});
+
+describe('paletteGrey', () => {
+  it('maps grey levels through the perfusion palette (black stays black, white is the top colour)', () => {
+    const lut = perfusionLut();
+    const px = new Uint8ClampedArray([0, 0, 0, 255, 255, 255, 255, 255, 128, 128, 128, 255]);
+    paletteGrey(px, lut);
+    expect([...px.slice(0, 3)]).toEqual([0, 0, 0]);
+    expect([...px.slice(4, 7)]).toEqual(lut[255]);
+    expect([...px.slice(8, 11)]).toEqual(lut[128]);
   });
 });

@@ -116,3 +116,17 @@ export function affineFromCorners(
 ): [number, number, number, number, number, number] {
   return [px[0] - p0[0], px[1] - p0[1], py[0] - p0[0], py[1] - p0[1], p0[0], p0[1]];
 }
+
+/**
+ * Recolour a rendered greyscale image (RGBA, grey 0–255 across the window) in place with the palette:
+ * the phone viewer gets server-rendered JPEGs of a CBF/ATT map and shows them in the map's colours.
+ */
+export function paletteGrey(rgba: Uint8ClampedArray, lut: RGB[]): void {
+  for (let o = 0; o < rgba.length; o += 4) {
+    const [r, g, b] = lut[Math.min(255, rgba[o])];
+    rgba[o] = r;
+    rgba[o + 1] = g;
+    rgba[o + 2] = b;
+    rgba[o + 3] = 255;
+  }
+}

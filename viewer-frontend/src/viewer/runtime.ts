@@ -44,6 +44,7 @@ export function syncDriver(rt: ViewerRuntime): SyncDriver {
     engineId: rt.cs.ENGINE_ID,
     createSliceSync: (id) => synchronizers.createImageSliceSynchronizer(id),
     createVoiSync: (id) => synchronizers.createVOISynchronizer(id, { syncInvertState: false, syncColormap: false }),
+    createZoomPanSync: (id) => synchronizers.createZoomPanSynchronizer(id),
     destroySync: (id) => SynchronizerManager.destroySynchronizer(id),
     referenceLines: {
       show(source) {

@@ -4,6 +4,7 @@
 // cornerstone's setToolActive *adds* bindings to the ones a tool already has, so re-activating pan
 // with "middle button" alone would leave it on the left button too — hence passive first.
 import * as csTools from '@cornerstonejs/tools';
+import { StackCrosshairTool } from './crosshair';
 
 /** The lens: its size in CSS pixels and how many times it magnifies what is under the cursor. */
 export const LENS = { size: 200, factor: 2 };
@@ -163,6 +164,7 @@ export const TOOLS = {
   ellipse: csTools.EllipticalROITool.toolName,
   rectangle: csTools.RectangleROITool.toolName,
   probe: csTools.ProbeTool.toolName,
+  crosshair: StackCrosshairTool.toolName,
 } as const;
 export type ToolKey = keyof typeof TOOLS;
 export const TOOL_KEYS = Object.keys(TOOLS) as ToolKey[];
@@ -180,6 +182,7 @@ export const TOOL_CLASSES = [
   csTools.EllipticalROITool,
   csTools.RectangleROITool,
   csTools.ProbeTool,
+  StackCrosshairTool,
   csTools.ReferenceLinesTool,
 ];
 

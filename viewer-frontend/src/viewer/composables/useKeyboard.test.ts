@@ -14,7 +14,7 @@ function setup() {
     useKeyboard({
       target,
       viewport: () => vp as unknown as ScrollViewport,
-      actions: { invert: () => done.push('invert'), reset: () => done.push('reset'), cine: () => done.push('cine'), presets: () => [() => done.push('p1'), () => done.push('p2')] },
+      actions: { invert: () => done.push('invert'), reset: () => done.push('reset'), cine: () => done.push('cine'), presets: () => [() => done.push('p1'), () => done.push('p2')], corners: () => done.push('corners'), crosshair: () => done.push('crosshair'), help: () => done.push('help') },
     }),
   )!;
   const press = (key: string, tagName = 'BODY') => {
@@ -56,5 +56,15 @@ describe('useKeyboard', () => {
     scope.stop();
     target.dispatchEvent(key('i'));
     expect(done).toEqual(['invert']);
+  });
+
+  it('hides the corners, takes the crosshair and opens the help without a viewport action', () => {
+    const { vp, done, press } = setup();
+    expect(press('h')).toBe(true);
+    expect(press('c')).toBe(true);
+    expect(press('?')).toBe(true);
+    expect(press('h', 'INPUT')).toBe(false);
+    expect(done).toEqual(['corners', 'crosshair', 'help']);
+    expect(vp.index).toBe(5);
   });
 });

@@ -1,6 +1,6 @@
 import { effectScope, nextTick, ref } from 'vue';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SLICE_SYNC, VOI_SYNC, useSync, type SyncDriver } from './useSync';
+import { SLICE_SYNC, VOI_SYNC, ZOOM_PAN_SYNC, useSync, type SyncDriver } from './useSync';
 
 let scope = effectScope();
 afterEach(() => scope.stop());
@@ -11,6 +11,7 @@ function setup(count: number) {
     engineId: 'eng',
     createSliceSync: (id) => ({ add: (v) => log.push(`${id} + ${v.renderingEngineId}/${v.viewportId}`) }),
     createVoiSync: (id) => ({ add: (v) => log.push(`${id} + ${v.renderingEngineId}/${v.viewportId}`) }),
+    createZoomPanSync: (id) => ({ add: (v) => log.push(`${id} + ${v.renderingEngineId}/${v.viewportId}`) }),
     destroySync: (id) => log.push(`destroy ${id}`),
     referenceLines: { show: (source) => log.push(`lines ${source ?? 'off'}`), refresh: () => log.push('refresh') },
     render: () => log.push('render'),
@@ -29,11 +30,18 @@ describe('useSync', () => {
     sync.syncWL.value = true;
     await nextTick();
     expect(log).toEqual([
-      `destroy ${SLICE_SYNC}`, `destroy ${VOI_SYNC}`,
+      `destroy ${SLICE_SYNC}`, `destroy ${VOI_SYNC}`, `destroy ${ZOOM_PAN_SYNC}`,
       `${SLICE_SYNC} + eng/vp-0`, `${SLICE_SYNC} + eng/vp-1`,
       `${VOI_SYNC} + eng/vp-0`, `${VOI_SYNC} + eng/vp-1`,
       'lines off', 'render',
     ]);
+  });
+
+  it('links zoom and pan of every viewport when asked', async () => {
+    const { sync, log } = setup(2);
+    sync.syncZoomPan.value = true;
+    await nextTick();
+    expect(log.filter((l) => l.includes('+'))).toEqual([`${ZOOM_PAN_SYNC} + eng/vp-0`, `${ZOOM_PAN_SYNC} + eng/vp-1`]);
   });
 
   it('links nothing with a single viewport', () => {
@@ -66,6 +74,6 @@ describe('useSync', () => {
   it('removes its synchronizers when it ends', () => {
     const { sync, log } = setup(2);
     sync.destroy();
-    expect(log).toEqual([`destroy ${SLICE_SYNC}`, `destroy ${VOI_SYNC}`]);
+    expect(log).toEqual([`destroy ${SLICE_SYNC}`, `destroy ${VOI_SYNC}`, `destroy ${ZOOM_PAN_SYNC}`]);
   });
 });

@@ -1,4 +1,4 @@
-// Linking viewports: scroll and W/L synchronizers over every viewport of the layout, and reference lines
+// Linking viewports: scroll, W/L and zoom/pan synchronizers over every viewport of the layout, and reference lines
 // from the active viewport onto the others.
 import { ref, watch, type Ref } from 'vue';
 
@@ -12,6 +12,7 @@ export interface SyncDriver {
   engineId: string;
   createSliceSync(id: string): { add(viewport: ViewportRef): void };
   createVoiSync(id: string): { add(viewport: ViewportRef): void };
+  createZoomPanSync(id: string): { add(viewport: ViewportRef): void };
   destroySync(id: string): void;
   referenceLines: {
     /** Enable them with this viewport as the source; `undefined` disables them. */
@@ -24,16 +25,19 @@ export interface SyncDriver {
 
 export const SLICE_SYNC = 'cirrus-slice';
 export const VOI_SYNC = 'cirrus-voi';
+export const ZOOM_PAN_SYNC = 'cirrus-zoom-pan';
+const SYNCS = [SLICE_SYNC, VOI_SYNC, ZOOM_PAN_SYNC];
 
 export function useSync(options: { viewportIds: () => string[]; active: Ref<number>; driver: () => SyncDriver | undefined }) {
   const syncScroll = ref(false);
   const syncWL = ref(false);
   const refLines = ref(false);
+  const syncZoomPan = ref(false);
 
   function apply(): void {
     const driver = options.driver();
     if (!driver) return;
-    for (const id of [SLICE_SYNC, VOI_SYNC]) driver.destroySync(id);
+    for (const id of SYNCS) driver.destroySync(id);
     const ids = options.viewportIds();
     const refs = ids.map((viewportId) => ({ renderingEngineId: driver.engineId, viewportId }));
     const linked = refs.length > 1;
@@ -43,6 +47,10 @@ export function useSync(options: { viewportIds: () => string[]; active: Ref<numb
     }
     if (syncWL.value && linked) {
       const s = driver.createVoiSync(VOI_SYNC);
+      refs.forEach((v) => s.add(v));
+    }
+    if (syncZoomPan.value && linked) {
+      const s = driver.createZoomPanSync(ZOOM_PAN_SYNC);
       refs.forEach((v) => s.add(v));
     }
     driver.referenceLines.show(refLines.value && linked ? ids[options.active.value] : undefined);
@@ -56,13 +64,13 @@ export function useSync(options: { viewportIds: () => string[]; active: Ref<numb
 
   function destroy(): void {
     const driver = options.driver();
-    for (const id of [SLICE_SYNC, VOI_SYNC]) driver?.destroySync(id);
+    for (const id of SYNCS) driver?.destroySync(id);
   }
 
-  watch([syncScroll, syncWL, refLines], apply);
+  watch([syncScroll, syncWL, refLines, syncZoomPan], apply);
   watch(options.active, () => {
     if (refLines.value) apply();
   });
 
-  return { syncScroll, syncWL, refLines, apply, onRendered, destroy };
+  return { syncScroll, syncWL, refLines, syncZoomPan, apply, onRendered, destroy };
 }
