@@ -200,4 +200,5 @@ class ProcessMemory:
     dce: SeriesArrays = field(default_factory=lambda: SeriesArrays(DCE_CACHE_BYTES))
 
 
-__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "DECISION_TTL", "ROW_TTL", "SeriesArrays", "SeriesTables", "TtlLRU"]
+__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "DECISION_TTL", "ROW_TTL", "SeriesArrays",
+           "SeriesTables", "TtlLRU"]

@@ -85,7 +85,8 @@ def _pdf_title(pdf: bytes) -> str:
 
 
 def _pdf_text(pdf: bytes) -> str:
-    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    done = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    return done.stdout.decode()
 
 
 def _centre(p, name: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
