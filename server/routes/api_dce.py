@@ -55,12 +55,16 @@ def _points(raw: str) -> list[list[float]]:
 
 
 def roi_of(params: dict[str, str]) -> dict[str, Any]:
+    """The ROI of the query; ``slice`` may be left to ``sop`` (the image it was drawn on, see ``_slice_of``)."""
+    params = dict(params)
+    if params.get("sop") and params.get("slice") in (None, ""):
+        params["slice"] = "-1"  # resolved from the image once the series is loaded
     roi: dict[str, Any] = {}
     if params.get("points"):
         if set(params) & {"x", "y", "r", "rx", "ry", "width", "height"}:
             raise InvalidInput("give points (freehand) or x and y with a size, not both")
         if params.get("slice") in (None, ""):
-            raise InvalidInput("slice is required")
+            raise InvalidInput("slice (or sop, the image the ROI was drawn on) is required")
         try:
             return {"slice": int(params["slice"]), "points": _points(params["points"])}
         except ValueError:
@@ -74,13 +78,22 @@ def roi_of(params: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             raise InvalidInput(f"{name} must be a number, got {value[:40]!r}") from None
     if not {"slice", "x", "y"} <= set(roi):
-        raise InvalidInput("slice, x and y are required (with r for a circle, or width and height)")
+        raise InvalidInput("slice (or sop), x and y are required (with r, rx and ry, or width and height), "
+                           "or points")
     shapes = [name for name, keys in (("circle", ("r",)), ("ellipse", ("rx", "ry")), ("rectangle", ("width", "height")))
               if any(k in roi for k in keys)]
     if len(shapes) > 1:
         raise InvalidInput(f"give one shape: r (circle), rx and ry (ellipse) or width and height (rectangle), "
                            f"not {' and '.join(shapes)}")
     return roi
+
+
+def _slice_of(acq: Any, sop: str) -> int:
+    """The slice of the dynamic series holding the image ``sop`` (any phase of it)."""
+    for phase in acq.phases:
+        if sop in phase.sop_instance_uids:
+            return int(phase.sop_instance_uids.index(sop))
+    raise InvalidInput(f"image {sop[:70]} is not an image of the job's dynamic series")
 
 
 async def curve(request: Request) -> Response:
@@ -92,6 +105,12 @@ async def curve(request: Request) -> Response:
     acq = await dce_cache.acquisition(ctx, job.study_instance_uid, job.series_uids, job.acquisition_key)
     if acq is None:
         raise InvalidInput(f"the DCE series of analysis job {job.id} are no longer in the study")
+    sop = request.query_params.get("sop", "")
+    if sop:
+        given = request.query_params.get("slice", "")
+        roi["slice"] = _slice_of(acq, sop)
+        if given and int(given) != roi["slice"]:
+            raise InvalidInput(f"image {sop[:70]} is on slice {roi['slice']}, not {given}")
     stats = (job.statistics or {}).get("dce") or {}
     region = (stats.get("aif") or {}).get("region")
     try:

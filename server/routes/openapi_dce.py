@@ -96,7 +96,10 @@ SCHEMAS: dict[str, Any] = {
 }
 
 ROI_PARAMETERS = [
-    {"name": "slice", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 0}},
+    {"name": "slice", "in": "query", "schema": {"type": "integer", "minimum": 0},
+     "description": "0-based slice (required unless sop names the image the ROI was drawn on)"},
+    {"name": "sop", "in": "query", "schema": {"type": "string"},
+     "description": "SOP Instance UID of the image the ROI was drawn on (any phase): gives the slice"},
     {"name": "x", "in": "query", "schema": {"type": "number"}, "description": "column (required unless points)"},
     {"name": "y", "in": "query", "schema": {"type": "number"}, "description": "row (required unless points)"},
     {"name": "r", "in": "query", "schema": {"type": "number"}, "description": "circle radius (pixels)"},

@@ -12,6 +12,7 @@ import io
 import re
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -206,8 +207,18 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
     for bad in (f"slice=1&points={x},{y};{x + 1},{y}", "slice=1&points=1,2;3;4,5", f"slice=1&x=3&points={square}",
                 "slice=1&x=3&y=3&rx=2&r=1"):
         assert "error" in contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?{bad}"), "/jobs/{job_id}/dce/curve")
+    # The ROI drawn on an image of the dynamic series (any phase) names it by SOP Instance UID: its slice.
+    dynamic = Counter(str(d.SeriesInstanceUID) for d in datasets).most_common(1)[0][0]
+    on_slice = [d for d in datasets if str(d.SeriesInstanceUID) == dynamic
+                and float(d.ImagePositionPatient[2]) == pytest.approx(slice_z)]
+    by_sop = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={on_slice[-1].SOPInstanceUID}&points={square}"),
+                            "/jobs/{job_id}/dce/curve")
+    assert by_sop["roi"]["slice"] == 1 and by_sop["concentration_mM"] == pytest.approx(poly["concentration_mM"])
+    other = next(d for d in datasets if str(d.SeriesInstanceUID) != dynamic)
+    assert "error" in contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={other.SOPInstanceUID}&x=3&y=3&r=1"),
+                                     "/jobs/{job_id}/dce/curve")
     # The series was read once for all these curves; the cache holds its phases and VFA volumes as float32.
-    assert cache.loads == loads + 1 and cache.hits >= 3
+    assert cache.loads == loads + 1 and cache.hits >= 5
     assert cache.size == (p.times.size + 4) * int(np.prod(p.shape)) * 4
     for bad in ("slice=1&x=3", "slice=9&x=3&y=3&r=2", "slice=1&x=3&y=3&r=2&width=2", "slice=1&x=a&y=3&r=1"):
         r = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?{bad}"), "/jobs/{job_id}/dce/curve")
