@@ -281,7 +281,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Time–intensity curve of a circle (r) or rectangle (width, height) on one slice of a DCE job's dynamic series */
+        /** Time–intensity curve of a circle (r), ellipse (rx, ry), rectangle (width, height) or freehand polygon (points) on one slice of a DCE job's dynamic series (the series is kept loaded per process) */
         get: operations["getDceCurve"];
         put?: never;
         post?: never;
@@ -1179,6 +1179,7 @@ export interface components {
                 rois?: {
                     [key: string]: components["schemas"]["DceRoi"];
                 };
+                aif_roi?: components["schemas"]["DceRoi"];
             };
             /** @enum {string} */
             model: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak";
@@ -1505,18 +1506,47 @@ export interface components {
             kind: string;
             /** @description plasma concentration at the phase times */
             plasma_mM: number[];
+            region?: components["schemas"]["DceAifRegion"];
+        };
+        /** @description The arterial region a measured AIF was taken from, recorded with the job */
+        DceAifRegion: {
+            /**
+             * @description detected automatically (early, high, washing-out peak) or drawn by a person
+             * @enum {string}
+             */
+            how: "auto" | "drawn";
+            detail: string;
+            roi: components["schemas"]["DceRoi"] | null;
+            n_voxels: number;
+            /** @description 0-based slices holding arterial voxels */
+            slices: number[];
+            /** @description [first, last] per axis */
+            bbox: {
+                slice: number[];
+                row: number[];
+                column: number[];
+            };
+            /** @description slice, row, column */
+            centroid: number[];
+            voxels: number[][] | null;
         };
         DceRoi: {
             /** @description 0-based slice of the dynamic series (and of the maps) */
             slice: number;
-            /** @description column (circle centre, or rectangle's left edge) */
-            x: number;
-            /** @description row (circle centre, or rectangle's top edge) */
-            y: number;
+            /** @description column (circle or ellipse centre, or rectangle's left edge) */
+            x?: number;
+            /** @description row (circle or ellipse centre, or rectangle's top edge) */
+            y?: number;
             /** @description circle radius in pixels */
             r?: number;
+            /** @description ellipse half-width in pixels */
+            rx?: number;
+            /** @description ellipse half-height in pixels */
+            ry?: number;
             width?: number;
             height?: number;
+            /** @description freehand polygon: [x, y] vertices in pixels */
+            points?: number[][];
         };
         /** @description The time–intensity curve of an ROI with the job's AIF */
         DceRoiCurve: {
@@ -3080,6 +3110,8 @@ export interface operations {
                     rois: {
                         [key: string]: components["schemas"]["DceRoi"];
                     };
+                    /** @description a drawn arterial region: the AIF is measured there (null removes it; absent keeps it) */
+                    aif_roi?: components["schemas"]["DceRoi"] | null;
                 };
             };
         };
@@ -3142,14 +3174,23 @@ export interface operations {
     };
     getDceCurve: {
         parameters: {
-            query: {
-                slice: number;
-                /** @description column */
-                x: number;
-                /** @description row */
-                y: number;
+            query?: {
+                /** @description 0-based slice (required unless sop names the image the ROI was drawn on) */
+                slice?: number;
+                /** @description SOP Instance UID of the image the ROI was drawn on (any phase): gives the slice */
+                sop?: string;
+                /** @description column (required unless points) */
+                x?: number;
+                /** @description row (required unless points) */
+                y?: number;
                 /** @description circle radius (pixels) */
                 r?: number;
+                /** @description ellipse half-width (pixels) */
+                rx?: number;
+                /** @description ellipse half-height (pixels) */
+                ry?: number;
+                /** @description freehand polygon: x1,y1;x2,y2;... (pixels, at least 3 vertices) */
+                points?: string;
                 /** @description rectangle width (pixels) */
                 width?: number;
                 /** @description rectangle height (pixels) */

@@ -162,6 +162,7 @@ export const TOOLS = {
   angle: csTools.AngleTool.toolName,
   ellipse: csTools.EllipticalROITool.toolName,
   rectangle: csTools.RectangleROITool.toolName,
+  freehand: csTools.PlanarFreehandROITool.toolName,
   probe: csTools.ProbeTool.toolName,
 } as const;
 export type ToolKey = keyof typeof TOOLS;
@@ -179,6 +180,7 @@ export const TOOL_CLASSES = [
   csTools.AngleTool,
   csTools.EllipticalROITool,
   csTools.RectangleROITool,
+  csTools.PlanarFreehandROITool,
   csTools.ProbeTool,
   csTools.ReferenceLinesTool,
 ];
