@@ -186,7 +186,7 @@ try {
       // A freehand contour (a triangle) in the same quadrant.
       await page.click('[data-tool=freehand]');
       const freeAnswer = drawnCurve();
-      const tri = [at(9.5, 25.5), at(16.5, 26), at(11, 32)];
+      const tri = [at(4.5, 27), at(9, 23), at(8.5, 31)]; // away from the rectangle (a press near it would grab its handles)
       await page.mouse.move(...tri[0]);
       await page.mouse.down();
       for (const p of [tri[1], tri[2], tri[0]]) await page.mouse.move(...p, { steps: 12 });
