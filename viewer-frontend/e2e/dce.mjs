@@ -183,10 +183,15 @@ try {
       assert(Math.abs(kt - typed.maps.ktrans.median) < 0.0015 && Math.abs(kt - 0.2) < 0.004, `shown Ktrans ${kt}, server ${typed.maps.ktrans.median}`);
       const shown = (await page.locator('[data-testid=dce-tissue]').getAttribute('points')).split(' ');
       assert(shown.length === 30, `curve points ${shown.length}`);
-      // A freehand contour (a triangle) in the same quadrant.
+      // A freehand contour (a triangle) in the same quadrant, on a fresh page (a press on the rectangle's
+      // statistics box would move that box instead of drawing).
+      await page.reload();
+      await page.waitForSelector('[data-testid=dce-curve]', { timeout: 30000 });
+      await page.waitForFunction(() => document.querySelector('canvas.cornerstone-canvas')?.width > 0, null, { timeout: 30000 });
+      await page.waitForTimeout(500);
       await page.click('[data-tool=freehand]');
       const freeAnswer = drawnCurve();
-      const tri = [at(4.5, 27), at(9, 23), at(8.5, 31)]; // away from the rectangle (a press near it would grab its handles)
+      const tri = [at(6, 27), at(13, 23.5), at(11, 31)];
       await page.mouse.move(...tri[0]);
       await page.mouse.down();
       for (const p of [tri[1], tri[2], tri[0]]) await page.mouse.move(...p, { steps: 12 });
