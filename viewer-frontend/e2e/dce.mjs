@@ -140,7 +140,7 @@ try {
     return n;
   };
   for (const [locale, drawnWord] of [['en-US', 'Drawn ROI'], ['zh-CN', '绘制的感兴趣区']]) {
-    await test(`${locale}: an ROI drawn with the mouse gives the server's curve of that ROI; a drawn arterial region becomes the AIF`, async () => {
+    await test(`${locale}: ROIs drawn with the mouse (rectangle, freehand) give the server's curve of those ROIs`, async () => {
       const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale });
       const page = await context.newPage();
       const errors = [];
