@@ -15,6 +15,8 @@ entries and by bytes, so no sequence of requests can grow it without limit.
   instance lists of study/series pixel requests (``ROW_TTL`` seconds).
 - ``visibility``: (institution, study UID) -> visible, for ``DECISION_TTL`` seconds: the tenant
   check in front of the caches above (``server.auth.visibility.ensure_visible``).
+- ``SeriesArrays``: DCE series loaded as arrays for the ROI curve endpoint, bounded by bytes and
+  keyed by the series' instance fingerprint (``server.workflow.dce_cache``).
 - ``MemoryBudget``: bytes of STOW parts held in memory; beyond it parts are spooled to temp files.
 """
 
@@ -29,6 +31,7 @@ from typing import Any, Generic, TypeVar
 V = TypeVar("V")
 
 ROW_TTL = 5.0  # a study/series instance list for pixel requests may lag a STOW or DELETE by this
+DCE_CACHE_BYTES = 1536 * 1024 * 1024  # a 256×256×20×60 float32 series is ~315 MB: a quarter must hold one
 DECISION_TTL = 5.0  # a visibility decision (institution, study) kept for cache hits; a revoked grant lags by this
 
 
@@ -123,6 +126,38 @@ class SeriesTables:
         return self._lru.size
 
 
+class SeriesArrays:
+    """(study, series, acquisition, fingerprint) -> a loaded DCE acquisition, bounded by its arrays' bytes."""
+
+    def __init__(self, max_bytes: int, max_entries: int = 64) -> None:
+        self._lru: LRU[Any] = LRU(max_entries, max_bytes)
+        self.loads = 0  # acquisitions loaded from the store (figures for tests and tuning)
+        self.hits = 0
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        hit = self._lru.get(key)
+        if hit is not None:
+            self.hits += 1
+        return hit
+
+    def put(self, key: tuple[Any, ...], value: Any, size: int) -> None:
+        self._lru.put(key, value, size)
+
+    def evict_where(self, match: Any) -> None:
+        for key in [k for k in self._lru.keys() if match(k)]:
+            self._lru.pop(key)
+
+    def evict_study(self, study: str) -> None:
+        self.evict_where(lambda k: k[0] == study)
+
+    @property
+    def size(self) -> int:
+        return self._lru.size
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+
 @dataclass
 class PixelCaches:
     headers: LRU[Any] = field(default_factory=lambda: LRU(4096, 128 * 1024 * 1024))
@@ -161,6 +196,9 @@ class ProcessMemory:
     metadata: LRU[bytes] = field(default_factory=lambda: LRU(100_000, 64 * 1024 * 1024))
     pixels: PixelCaches = field(default_factory=PixelCaches)
     visibility: TtlLRU[bool] = field(default_factory=lambda: TtlLRU(100_000, DECISION_TTL))
+    # DCE series as 4D arrays for the ROI curve endpoint (server.workflow.dce_cache).
+    dce: SeriesArrays = field(default_factory=lambda: SeriesArrays(DCE_CACHE_BYTES))
 
 
-__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "DECISION_TTL", "ROW_TTL", "SeriesTables", "TtlLRU"]
+__all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "DECISION_TTL", "ROW_TTL", "SeriesArrays",
+           "SeriesTables", "TtlLRU"]

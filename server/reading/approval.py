@@ -23,7 +23,7 @@ from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Institution, Study
 from server.db.database import utcnow
 from server.db.reading import ReadingRequestStudy, ReportVersion
-from server.reading import service
+from server.reading import key_images, service
 from server.reading.documents import ReportDocument, build_pdf, build_sr, encapsulated_pdf
 from server.reading.states import RequestState
 from server.workflow.worker import ingest_datasets
@@ -40,7 +40,7 @@ def _header(metadata_json: bytes) -> Dataset:
 
 
 def document_of(req: service.ReadingRequest, version: ReportVersion, names: dict[int, str], reviewer: str,
-                signed_at: datetime, language: str) -> ReportDocument:
+                signed_at: datetime, language: str, captures: dict[str, bytes] | None = None) -> ReportDocument:
     return ReportDocument(
         request_number=req.number, version=version.number,
         hospital=names.get(req.requesting_institution_id, ""),
@@ -50,6 +50,7 @@ def document_of(req: service.ReadingRequest, version: ReportVersion, names: dict
         clinical_history=req.clinical_history, findings=version.findings, impression=version.impression,
         fields=dict(version.fields), measurements=list(version.measurements), key_images=list(version.key_images),
         reporter=version.author_name, reviewer=reviewer, signed_at=signed_at, language=language,
+        captures=captures or {},
     )
 
 
@@ -99,7 +100,8 @@ async def approve(ctx: AppContext, p: Principal, request_id: int, comment: str =
                 d.SOPInstanceUID = old.sr_sop_instance_uid
                 previous.append(d)
     signed_at = utcnow()
-    doc = document_of(req, version, names, reviewer, signed_at, language)
+    captures = await key_images.captures_of(ctx, req.id or 0, list(version.key_images))
+    doc = document_of(req, version, names, reviewer, signed_at, language, captures)
     sr_uid = pdf_uid = ""
     if study is not None and reference is not None:
         sr_uid = request_uid(req.id, version.number, "sr")
@@ -134,7 +136,9 @@ async def report_pdf(ctx: AppContext, p: Principal, request_id: int, number: int
                            + (f" numbered {number}" if number else ""))
     v = versions[-1]
     req = view.request
-    doc = document_of(req, v, view.institutions, v.reviewer_name or "-", v.signed_at or utcnow(), language)
+    captures = await key_images.captures_of(ctx, req.id or 0, list(v.key_images))
+    doc = document_of(req, v, view.institutions, v.reviewer_name or "-", v.signed_at or utcnow(), language,
+                      captures)
     return await asyncio.to_thread(build_pdf, doc)
 
 

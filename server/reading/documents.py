@@ -16,19 +16,20 @@ from __future__ import annotations
 import copy
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 import highdicom as hd
 import pydicom
+from PIL import Image as PILImage
 from pydicom.dataset import Dataset
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from server.workflow.reports import ENCAPSULATED_PDF_STORAGE, PATIENT_STUDY_KEYWORDS, report_font
 
@@ -72,6 +73,7 @@ class ReportDocument:
     reviewer: str
     signed_at: datetime
     language: str = "zh-CN"
+    captures: dict[str, bytes] = field(default_factory=dict)  # SHA-256 → the key images' viewport PNGs
 
 
 def _slug(name: str) -> str:
@@ -180,6 +182,12 @@ def _paragraphs(text: str, style: ParagraphStyle) -> list[Paragraph]:
     return [Paragraph(escape(line) or "&nbsp;", style) for line in (text or "-").splitlines()]
 
 
+def _key_image(png: bytes, width: float) -> Image:
+    w, h = PILImage.open(io.BytesIO(png)).size
+    scale = min(width / w, width / h)  # a square box: tall captures do not run off the page
+    return Image(io.BytesIO(png), width=w * scale, height=h * scale)
+
+
 def build_pdf(doc: ReportDocument) -> bytes:
     """The printed report: A4, hospital header, patient block, findings, impression, numbers, signatures."""
     t = LABELS.get(doc.language, LABELS["zh-CN"])
@@ -223,10 +231,18 @@ def build_pdf(doc: ReportDocument) -> bytes:
         story += [Paragraph(t["measurements"], h2), mt]
     if doc.key_images:
         story += [Paragraph(t["key_images"], h2)]
+        cells: list[Any] = []
         for k in doc.key_images:
             wl = f" W/L {k['window_width']:g}/{k['window_center']:g}" if k.get("window_width") is not None and \
                 k.get("window_center") is not None else ""
-            story.append(Paragraph(escape(f"{k.get('label') or k['sop_instance_uid']} (frame {k['frame']}){wl}"), body))
+            caption = Paragraph(escape(f"{k.get('label') or k['sop_instance_uid']} (frame {k['frame']}){wl}"), cell)
+            png = doc.captures.get(str(k.get("capture") or ""))
+            cells.append([_key_image(png, 80 * mm), caption] if png else [caption])
+        rows = [cells[i:i + 2] for i in range(0, len(cells), 2)]
+        rows[-1] += [[]] * (2 - len(rows[-1]))
+        grid = Table(rows, colWidths=[86 * mm, 86 * mm])
+        grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        story.append(grid)
     story += [Paragraph(t["impression"], h2), *_paragraphs(doc.impression, body), Spacer(1, 8 * mm)]
     sign = Table([[c(f"{t['reporter']}: {doc.reporter}"), c(f"{t['reviewer']}: {doc.reviewer}")],
                   [c(f"{t['signed']}: {doc.signed_at:%Y-%m-%d %H:%M}"), c(f"{t['version']}: {doc.version}")]],

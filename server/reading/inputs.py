@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -9,6 +10,7 @@ from dicomweb.uids import uid_problem
 from server.app_errors import InvalidInput
 
 TEXT_LIMIT = 20000
+CAPTURE_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 SHORT_LIMIT = 256
 
 
@@ -116,11 +118,15 @@ class KeyImage:
     window_center: float | None = None
     window_width: float | None = None
     label: str = ""
+    capture: str = ""  # SHA-256 of the viewport capture (POST .../key-images), printed in the report
 
     def as_json(self) -> dict[str, Any]:
-        return {"study_instance_uid": self.study_instance_uid, "series_instance_uid": self.series_instance_uid,
-                "sop_instance_uid": self.sop_instance_uid, "sop_class_uid": self.sop_class_uid, "frame": self.frame,
-                "window_center": self.window_center, "window_width": self.window_width, "label": self.label}
+        out = {"study_instance_uid": self.study_instance_uid, "series_instance_uid": self.series_instance_uid,
+               "sop_instance_uid": self.sop_instance_uid, "sop_class_uid": self.sop_class_uid, "frame": self.frame,
+               "window_center": self.window_center, "window_width": self.window_width, "label": self.label}
+        if self.capture:
+            out["capture"] = self.capture
+        return out
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,10 @@ def _key_image(item: Any, i: int) -> KeyImage:
     if not isinstance(frame, int) or isinstance(frame, bool) or frame < 1:
         raise InvalidInput(f"key_images[{i}].frame must be a positive integer")
     wc, ww = item.get("window_center"), item.get("window_width")
-    return KeyImage(**uids, sop_class_uid=sop_class, frame=frame,
+    capture = item.get("capture") or ""
+    if not isinstance(capture, str) or (capture and not CAPTURE_DIGEST.match(capture)):
+        raise InvalidInput(f"key_images[{i}].capture must be the SHA-256 (hex) of a stored key image")
+    return KeyImage(**uids, sop_class_uid=sop_class, frame=frame, capture=capture,
                     window_center=None if wc is None else _number(wc, f"key_images[{i}].window_center"),
                     window_width=None if ww is None else _number(ww, f"key_images[{i}].window_width"),
                     label=_text(item, "label", SHORT_LIMIT))

@@ -1,11 +1,13 @@
 """DCE-specific JSON API: the time–intensity curve of an ROI drawn on a DCE job's dynamic series,
 and the ROIs (e.g. the tumour) kept with the job and reported in its statistics, CSV and PDF.
 
-``GET /api/jobs/{job_id}/dce/curve?slice=k&x=col&y=row&r=radius`` (a circle) or
-``...&width=w&height=h`` (a rectangle from its top-left corner), pixel coordinates of the dynamic
-series (the derived maps share its grid). ``PUT /api/jobs/{job_id}/dce/rois`` with
-``{"rois": {"tumour": {"slice": k, "x": .., "y": .., "r": ..}}}`` keeps them (a finished job runs
-again). Mounted under ``/api``; documented in ``openapi_dce.py``.
+``GET /api/jobs/{job_id}/dce/curve?slice=k&x=col&y=row&r=radius`` (a circle), ``...&rx=a&ry=b``
+(an ellipse around x, y), ``...&width=w&height=h`` (a rectangle from its top-left corner) or
+``?slice=k&points=x1,y1;x2,y2;...`` (a freehand polygon), pixel coordinates of the dynamic series
+(the derived maps share its grid); the series is loaded once per process (``dce_cache``).
+``PUT /api/jobs/{job_id}/dce/rois`` with ``{"rois": {"tumour": {...}}, "aif_roi": {...}}`` keeps
+the regions and the drawn arterial region (a finished job runs again). Mounted under ``/api``;
+documented in ``openapi_dce.py``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from starlette.routing import BaseRoute, Route
 from quant import QuantError
 from server.app_errors import InvalidInput
 from server.http import ctx_of, json_response, principal_of
-from server.workflow import dce, dce_jobs, dce_params, jobs, quant_bridge, study_loader
+from server.workflow import dce, dce_cache, dce_jobs, dce_params, jobs
 
-ROI_FIELDS = ("slice", "x", "y", "r", "width", "height")
+ROI_FIELDS = ("slice", "x", "y", "r", "rx", "ry", "width", "height")
+MAX_POINTS = 2000
 
 
 def _job_id(request: Request) -> int:
@@ -33,8 +36,39 @@ def _job_id(request: Request) -> int:
     return int(raw)
 
 
+def _points(raw: str) -> list[list[float]]:
+    pairs = [p for p in raw.split(";") if p.strip()]
+    if len(pairs) > MAX_POINTS:
+        raise InvalidInput(f"points: at most {MAX_POINTS} vertices")
+    out = []
+    for pair in pairs:
+        xy = pair.split(",")
+        try:
+            if len(xy) != 2:
+                raise ValueError
+            out.append([float(xy[0]), float(xy[1])])
+        except ValueError:
+            raise InvalidInput(f"points must be x,y;x,y;... pixel coordinates, got {pair[:40]!r}") from None
+    if len(out) < 3:
+        raise InvalidInput("a freehand ROI (points) needs at least 3 vertices")
+    return out
+
+
 def roi_of(params: dict[str, str]) -> dict[str, Any]:
+    """The ROI of the query; ``slice`` may be left to ``sop`` (the image it was drawn on, see ``_slice_of``)."""
+    params = dict(params)
+    if params.get("sop") and params.get("slice") in (None, ""):
+        params["slice"] = "-1"  # resolved from the image once the series is loaded
     roi: dict[str, Any] = {}
+    if params.get("points"):
+        if set(params) & {"x", "y", "r", "rx", "ry", "width", "height"}:
+            raise InvalidInput("give points (freehand) or x and y with a size, not both")
+        if params.get("slice") in (None, ""):
+            raise InvalidInput("slice (or sop, the image the ROI was drawn on) is required")
+        try:
+            return {"slice": int(params["slice"]), "points": _points(params["points"])}
+        except ValueError:
+            raise InvalidInput(f"slice must be a number, got {params['slice'][:40]!r}") from None
     for name in ROI_FIELDS:
         value = params.get(name)
         if value in (None, ""):
@@ -44,10 +78,22 @@ def roi_of(params: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             raise InvalidInput(f"{name} must be a number, got {value[:40]!r}") from None
     if not {"slice", "x", "y"} <= set(roi):
-        raise InvalidInput("slice, x and y are required (with r for a circle, or width and height)")
-    if "r" in roi and ("width" in roi or "height" in roi):
-        raise InvalidInput("give r (circle) or width and height (rectangle), not both")
+        raise InvalidInput("slice (or sop), x and y are required (with r, rx and ry, or width and height), "
+                           "or points")
+    shapes = [name for name, keys in (("circle", ("r",)), ("ellipse", ("rx", "ry")), ("rectangle", ("width", "height")))
+              if any(k in roi for k in keys)]
+    if len(shapes) > 1:
+        raise InvalidInput(f"give one shape: r (circle), rx and ry (ellipse) or width and height (rectangle), "
+                           f"not {' and '.join(shapes)}")
     return roi
+
+
+def _slice_of(acq: Any, sop: str) -> int:
+    """The slice of the dynamic series holding the image ``sop`` (any phase of it)."""
+    for phase in acq.phases:
+        if sop in phase.sop_instance_uids:
+            return int(phase.sop_instance_uids.index(sop))
+    raise InvalidInput(f"image {sop[:70]} is not an image of the job's dynamic series")
 
 
 async def curve(request: Request) -> Response:
@@ -56,16 +102,23 @@ async def curve(request: Request) -> Response:
     roi = roi_of(dict(request.query_params))
     if not dce_params.is_dce(job):
         raise InvalidInput(f"analysis job {job.id} is an {dce_params.method_of(job)} job: it has no DCE curve")
-    datasets = await study_loader.load_datasets(ctx, job.study_instance_uid, job.series_uids, pixels=True)
-    found = await asyncio.to_thread(dce.classify, datasets)
-    f = quant_bridge.pick(found, job.acquisition_key)
-    if f is None:
+    acq = await dce_cache.acquisition(ctx, job.study_instance_uid, job.series_uids, job.acquisition_key)
+    if acq is None:
         raise InvalidInput(f"the DCE series of analysis job {job.id} are no longer in the study")
+    sop = request.query_params.get("sop", "")
+    if sop:
+        given = request.query_params.get("slice", "")
+        roi["slice"] = _slice_of(acq, sop)
+        if given and int(given) != roi["slice"]:
+            raise InvalidInput(f"image {sop[:70]} is on slice {roi['slice']}, not {given}")
+    stats = (job.statistics or {}).get("dce") or {}
+    region = (stats.get("aif") or {}).get("region")
     try:
-        values = await asyncio.to_thread(dce.roi_curve, f.acquisition, job.provenance, roi)
+        values = await asyncio.to_thread(dce.roi_curve, acq, job.provenance, roi, region)
     except QuantError as exc:  # an ROI outside the slice, or with no usable voxel
         raise InvalidInput(str(exc)) from None
-    stats = (job.statistics or {}).get("dce") or {}
+    values.pop("aif_kind", None)
+    values.pop("aif_plasma_mM", None)
     body = {
         "job_id": job.id,
         "version": job.version,
@@ -82,9 +135,10 @@ async def put_rois(request: Request) -> Response:
         body = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"request body is not valid JSON ({exc})") from None
-    if not isinstance(body, dict) or "rois" not in body:
-        raise InvalidInput('the body must be {"rois": {name: roi}}')
-    job = await dce_jobs.set_rois(ctx_of(request), principal_of(request), job_id, body["rois"])
+    if not isinstance(body, dict) or "rois" not in body or set(body) - {"rois", "aif_roi"}:
+        raise InvalidInput('the body must be {"rois": {name: roi}, "aif_roi": roi or null}')
+    job = await dce_jobs.set_rois(ctx_of(request), principal_of(request), job_id, body["rois"],
+                                  body.get("aif_roi", dce_jobs.KEEP))
     return json_response(jobs.job_json(job), media_type="application/json")
 
 

@@ -53,15 +53,32 @@ SCHEMAS: dict[str, Any] = {
                               "p25": NUMBER_OR_NULL, "p75": NUMBER_OR_NULL}),
     "DceCurve": _closed({"signal": NUMBERS, "concentration_mM": NUMBERS}),
     "DceAif": _closed({"kind": {"type": "string", "description": "parker, weinmann, measured or auto (empty: unknown)"},
-                       "plasma_mM": {**NUMBERS, "description": "plasma concentration at the phase times"}}),
+                       "plasma_mM": {**NUMBERS, "description": "plasma concentration at the phase times"},
+                       "region": _ref("DceAifRegion")}, optional=("region",)),
+    "DceAifRegion": _closed({
+        "how": {"type": "string", "enum": ["auto", "drawn"], "description": "detected automatically (early, high, washing-out peak) or drawn by a person"},
+        "detail": {"type": "string"},
+        "roi": _nullable(_ref("DceRoi")),
+        "n_voxels": INT,
+        "slices": {"type": "array", "items": INT, "description": "0-based slices holding arterial voxels"},
+        "bbox": _closed({"slice": {"type": "array", "items": INT}, "row": {"type": "array", "items": INT},
+                         "column": {"type": "array", "items": INT}}, description="[first, last] per axis"),
+        "centroid": {**NUMBERS, "description": "slice, row, column"},
+        "voxels": _nullable({"type": "array", "items": {"type": "array", "items": INT},
+                             "description": "(slice, row, column) of every arterial voxel (null beyond 4096)"}),
+    }, description="The arterial region a measured AIF was taken from, recorded with the job"),
     "DceRoi": _closed({
         "slice": {"type": "integer", "minimum": 0, "description": "0-based slice of the dynamic series (and of the maps)"},
-        "x": {"type": "number", "description": "column (circle centre, or rectangle's left edge)"},
-        "y": {"type": "number", "description": "row (circle centre, or rectangle's top edge)"},
+        "x": {"type": "number", "description": "column (circle or ellipse centre, or rectangle's left edge)"},
+        "y": {"type": "number", "description": "row (circle or ellipse centre, or rectangle's top edge)"},
         "r": {"type": "number", "description": "circle radius in pixels"},
+        "rx": {"type": "number", "description": "ellipse half-width in pixels"},
+        "ry": {"type": "number", "description": "ellipse half-height in pixels"},
         "width": {"type": "number"},
         "height": {"type": "number"},
-    }, optional=("r", "width", "height")),
+        "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                   "minItems": 3, "description": "freehand polygon: [x, y] vertices in pixels"},
+    }, optional=("x", "y", "r", "rx", "ry", "width", "height", "points")),
     "DceRoiCurve": _closed({
         "job_id": INT,
         "version": {"type": "integer", "minimum": 1},
@@ -79,10 +96,17 @@ SCHEMAS: dict[str, Any] = {
 }
 
 ROI_PARAMETERS = [
-    {"name": "slice", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 0}},
-    {"name": "x", "in": "query", "required": True, "schema": {"type": "number"}, "description": "column"},
-    {"name": "y", "in": "query", "required": True, "schema": {"type": "number"}, "description": "row"},
+    {"name": "slice", "in": "query", "schema": {"type": "integer", "minimum": 0},
+     "description": "0-based slice (required unless sop names the image the ROI was drawn on)"},
+    {"name": "sop", "in": "query", "schema": {"type": "string"},
+     "description": "SOP Instance UID of the image the ROI was drawn on (any phase): gives the slice"},
+    {"name": "x", "in": "query", "schema": {"type": "number"}, "description": "column (required unless points)"},
+    {"name": "y", "in": "query", "schema": {"type": "number"}, "description": "row (required unless points)"},
     {"name": "r", "in": "query", "schema": {"type": "number"}, "description": "circle radius (pixels)"},
+    {"name": "rx", "in": "query", "schema": {"type": "number"}, "description": "ellipse half-width (pixels)"},
+    {"name": "ry", "in": "query", "schema": {"type": "number"}, "description": "ellipse half-height (pixels)"},
+    {"name": "points", "in": "query", "schema": {"type": "string"},
+     "description": "freehand polygon: x1,y1;x2,y2;... (pixels, at least 3 vertices)"},
     {"name": "width", "in": "query", "schema": {"type": "number"}, "description": "rectangle width (pixels)"},
     {"name": "height", "in": "query", "schema": {"type": "number"}, "description": "rectangle height (pixels)"},
 ]
@@ -90,7 +114,9 @@ ROI_PARAMETERS = [
 ROIS_BODY = {"content": {"application/json": {"schema": _closed({
     "rois": {"type": "object", "additionalProperties": _ref("DceRoi"), "maxProperties": 8,
              "description": "name (letters, digits, _ and -) → ROI; {} removes them"},
-})}}}
+    "aif_roi": {**_nullable(_ref("DceRoi")),
+                "description": "a drawn arterial region: the AIF is measured there (null removes it; absent keeps it)"},
+}, optional=("aif_roi",))}}}
 
 PATHS: dict[str, Any] = {
     "/jobs/{job_id}/dce/rois": {
@@ -110,7 +136,7 @@ PATHS: dict[str, Any] = {
     },
     "/jobs/{job_id}/dce/curve": {
         "get": {
-            "summary": "Time–intensity curve of a circle (r) or rectangle (width, height) on one slice of a DCE job's dynamic series",
+            "summary": "Time–intensity curve of a circle (r), ellipse (rx, ry), rectangle (width, height) or freehand polygon (points) on one slice of a DCE job's dynamic series (the series is kept loaded per process)",
             "operationId": "getDceCurve",
             "parameters": [JOB_ID, *ROI_PARAMETERS],
             "responses": {

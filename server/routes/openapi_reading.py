@@ -73,8 +73,10 @@ MEASUREMENT = _closed({"name": STRING, "value": {"type": "number"},
 KEY_IMAGE = _closed({"study_instance_uid": UID, "series_instance_uid": UID, "sop_instance_uid": UID,
                      "sop_class_uid": STRING, "frame": {"type": "integer", "minimum": 1},
                      "window_center": _nullable({"type": "number"}), "window_width": _nullable({"type": "number"}),
-                     "label": STRING},
-                    optional=("sop_class_uid", "frame", "window_center", "window_width", "label"))
+                     "label": STRING,
+                     "capture": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                 "description": "SHA-256 of the viewport capture (POST .../key-images): printed in the report"}},
+                    optional=("sop_class_uid", "frame", "window_center", "window_width", "label", "capture"))
 DIFF_LINES = {"type": "array", "items": _closed({"op": {"type": "string", "enum": ["=", "-", "+"]}, "text": STRING})}
 
 SCHEMAS: dict[str, Any] = {
@@ -131,6 +133,8 @@ SCHEMAS: dict[str, Any] = {
                              "detail": STRING, "created_at": TIMESTAMP}),
     "Measurement": MEASUREMENT,
     "KeyImage": KEY_IMAGE,
+    "ReadingKeyImageCapture": _closed({"capture": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "width": INT,
+                                       "height": INT, "size": INT, "url": STRING}),
     "ReportContent": _closed({
         "findings": STRING, "impression": STRING, "fields": {"type": "object", "additionalProperties": STRING},
         "measurements": {"type": "array", "items": _ref("Measurement")},
@@ -246,6 +250,21 @@ PATHS: dict[str, Any] = {
         "get": {"summary": "Numbers to insert: the newest finished ASL analysis of the linked studies", "operationId": "readingQuantities",
                 "parameters": [REQUEST_ID],
                 "responses": {"200": {"description": "Measurements", **_json_body(_ref("Quantities"))}, "400": BAD, "404": MISSING}},
+    },
+    "/reading/requests/{request_id}/key-images": {
+        "post": {"summary": "A key image captured from the viewport (the raw PNG body) for the report being written; the lock holder only. Name its `capture` in the report's key_images",
+                 "operationId": "addReadingKeyImage",
+                 "parameters": [REQUEST_ID],
+                 "requestBody": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                 "responses": {"201": {"description": "The stored capture", **_json_body(_ref("ReadingKeyImageCapture"))},
+                               "400": BAD, "403": FORBIDDEN, "404": MISSING, "409": CONFLICT,
+                               "413": _error("Larger than the key image limit")}},
+    },
+    "/reading/requests/{request_id}/key-images/{digest}": {
+        "get": {"summary": "A key image capture (PNG): for the reading side, and for whoever sees a version naming it",
+                "operationId": "getReadingKeyImage",
+                "parameters": [REQUEST_ID, {"name": "digest", "in": "path", "required": True, "schema": STRING}],
+                "responses": {"200": {"description": "The PNG", "content": {"image/png": {}}}, "400": BAD, "404": MISSING}},
     },
     "/reading/requests/{request_id}/{action}": {
         "post": {"summary": "A transition of the state table: " + ", ".join(ACTION_SEGMENTS)

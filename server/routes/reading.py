@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.app_errors import InvalidInput, NotFoundError, PayloadTooLarge
 from server.http import ctx_of, json_response, principal_of
-from server.reading import approval, quantities, service, views, worklists
+from server.reading import approval, key_images, quantities, service, views, worklists
 from server.reading.inputs import parse_content, parse_reason, parse_request
 from server.reading.states import transition
 from server.routes.api import _body_json
@@ -239,6 +239,24 @@ async def report_pdf(request: Request) -> Response:
                     headers={"Content-Disposition": f'inline; filename="reading-report-{rid}.pdf"'})
 
 
+async def add_key_image(request: Request) -> Response:
+    """A viewport capture (the raw PNG body) for the report being written; its digest goes into key_images."""
+    raw = request.headers.get("content-length") or "0"
+    if raw.isascii() and raw.isdigit() and int(raw) > key_images.CAPTURE_LIMIT:
+        raise PayloadTooLarge(f"a key image may be at most {key_images.CAPTURE_LIMIT} bytes")
+    media = (request.headers.get("content-type") or "").split(";")[0].strip()
+    body = await key_images.add_capture(ctx_of(request), principal_of(request), _id(request), media,
+                                        await request.body())
+    return _json(body, status=201)
+
+
+async def get_key_image(request: Request) -> Response:
+    data = await key_images.get_capture(ctx_of(request), principal_of(request), _id(request),
+                                        request.path_params["digest"])
+    return Response(data, media_type="image/png", headers={"X-Content-Type-Options": "nosniff",
+                                                            "Cache-Control": "private, max-age=86400, immutable"})
+
+
 async def get_quantities(request: Request) -> Response:
     return _json(await quantities.quantities(ctx_of(request), principal_of(request), _id(request)))
 
@@ -258,5 +276,7 @@ routes: list[BaseRoute] = [
     Route("/requests/{request_id}/versions/{number}/diff", diff_versions, methods=["GET"]),
     Route("/requests/{request_id}/report.pdf", report_pdf, methods=["GET"]),
     Route("/requests/{request_id}/quantities", get_quantities, methods=["GET"]),
+    Route("/requests/{request_id}/key-images", add_key_image, methods=["POST"]),
+    Route("/requests/{request_id}/key-images/{digest}", get_key_image, methods=["GET"]),
     Route("/requests/{request_id}/{action}", act, methods=["POST"]),
 ]

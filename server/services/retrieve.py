@@ -168,6 +168,7 @@ async def delete_instances(ctx: AppContext, p: Principal, study: str, series: st
         if not rows:
             raise NotFound(f"no {_what(study, series, sop)}")
         ctx.memory.series.evict_study(study)
+        ctx.memory.dce.evict_study(study)
         series_ids = sorted({r.series_id for r in rows})
         study_ids = sorted({r.study_id for r in rows})
         await lock_and_list(conn, Series, Series.id.in_(series_ids))

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from matplotlib.path import Path
 
 from quant import InputError, Param
 from quant.dce import (
@@ -97,33 +98,63 @@ def classify_explained(datasets: list[pydicom.Dataset]) -> tuple[list[Found], st
     return found, ""
 
 
-def roi_mask(shape: tuple[int, int, int], roi: dict[str, Any]) -> np.ndarray:
-    """A boolean (slice, row, column) mask of a circle or rectangle drawn on one slice.
+ROI_KEYS = ("slice", "x", "y", "r", "rx", "ry", "width", "height", "points")
+AIF_VOXELS_KEPT = 4096  # voxels of an arterial region listed with the job (more: the count and the box only)
 
-    ``{"slice": k, "x": column, "y": row, "r": radius}`` (circle, pixels) or
-    ``{"slice": k, "x": column, "y": row, "width": w, "height": h}`` (rectangle from its top-left corner).
+
+def _polygon(points: Any, ny: int, nx: int) -> np.ndarray:
+    try:
+        vertices = np.asarray(points, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError("ROI points must be [[x, y], ...] pixel coordinates") from None
+    if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 3 or not np.isfinite(vertices).all():
+        raise InputError("a freehand ROI needs at least 3 points [[x, y], ...]")
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    # A pixel is inside when its centre is (pixel (c, r) has its centre at x = c, y = r).
+    inside = Path(vertices).contains_points(np.column_stack([xx.ravel(), yy.ravel()]))
+    return inside.reshape(ny, nx)
+
+
+def roi_mask(shape: tuple[int, int, int], roi: dict[str, Any]) -> np.ndarray:
+    """A boolean (slice, row, column) mask of a region drawn on one slice, pixel coordinates:
+
+    ``{"slice": k, "x": column, "y": row, "r": radius}`` (circle),
+    ``{"slice": k, "x": cx, "y": cy, "rx": a, "ry": b}`` (axis-aligned ellipse around its centre),
+    ``{"slice": k, "x": column, "y": row, "width": w, "height": h}`` (rectangle from its top-left corner),
+    ``{"slice": k, "points": [[x, y], ...]}`` (freehand polygon; x and y not needed).
     """
     nz, ny, nx = shape
     try:
         k = int(roi["slice"])
-        x, y = float(roi["x"]), float(roi["y"])
     except (KeyError, TypeError, ValueError):
-        raise InputError("an ROI needs slice, x and y (and r, or width and height)") from None
+        raise InputError("an ROI needs its slice (and x, y with r, rx/ry or width/height, or points)") from None
     if not 0 <= k < nz:
         raise InputError(f"ROI slice {k} is outside the series (0–{nz - 1})")
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    if roi.get("r") is not None:
-        r = float(roi["r"])
-        if r <= 0:
-            raise InputError("the ROI radius must be positive")
-        plane = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
-    elif roi.get("width") is not None and roi.get("height") is not None:
-        w, h = float(roi["width"]), float(roi["height"])
-        if w <= 0 or h <= 0:
-            raise InputError("the ROI width and height must be positive")
-        plane = (xx >= x) & (xx < x + w) & (yy >= y) & (yy < y + h)
+    if roi.get("points") is not None:
+        plane = _polygon(roi["points"], ny, nx)
     else:
-        raise InputError("an ROI is a circle (r) or a rectangle (width and height)")
+        try:
+            x, y = float(roi["x"]), float(roi["y"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError("an ROI needs slice, x and y (and r, rx and ry, or width and height)") from None
+        yy, xx = np.mgrid[0:ny, 0:nx]
+        if roi.get("r") is not None:
+            r = float(roi["r"])
+            if r <= 0:
+                raise InputError("the ROI radius must be positive")
+            plane = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+        elif roi.get("rx") is not None and roi.get("ry") is not None:
+            a, b = float(roi["rx"]), float(roi["ry"])
+            if a <= 0 or b <= 0:
+                raise InputError("the ellipse radii rx and ry must be positive")
+            plane = ((xx - x) / a) ** 2 + ((yy - y) / b) ** 2 <= 1.0
+        elif roi.get("width") is not None and roi.get("height") is not None:
+            w, h = float(roi["width"]), float(roi["height"])
+            if w <= 0 or h <= 0:
+                raise InputError("the ROI width and height must be positive")
+            plane = (xx >= x) & (xx < x + w) & (yy >= y) & (yy < y + h)
+        else:
+            raise InputError("an ROI is a circle (r), an ellipse (rx, ry), a rectangle (width, height) or points")
     if not plane.any():
         raise InputError("the ROI holds no pixel of the slice")
     mask = np.zeros(shape, dtype=bool)
@@ -132,12 +163,63 @@ def roi_mask(shape: tuple[int, int, int], roi: dict[str, Any]) -> np.ndarray:
 
 
 def engine_overrides(overrides: dict[str, Any], shape: tuple[int, int, int]) -> dict[str, Any]:
-    """A job's overrides as the engine takes them (unknown names dropped, drawn ROIs as masks)."""
+    """A job's overrides as the engine takes them (unknown names dropped, drawn ROIs as masks).
+
+    A drawn arterial region (``aif_roi``) makes the AIF a measured one from exactly that region.
+    """
     out = {k: v for k, v in overrides.items() if k in OVERRIDE_NAMES and k not in ("rois", "mask", "aif_mask")}
     drawn = overrides.get("rois")
     if isinstance(drawn, dict) and drawn:
         out["rois"] = {f"roi_{name}": roi_mask(shape, spec) for name, spec in drawn.items()}
+    aif_roi = overrides.get("aif_roi")
+    if isinstance(aif_roi, dict) and aif_roi:
+        out["aif"] = "measured"
+        out["aif_mask"] = roi_mask(shape, aif_roi)
     return out
+
+
+def aif_region(result: DceResult, overrides: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a measured AIF came from, kept with the job: how it was chosen and which voxels.
+
+    ``how`` is ``auto`` (detected: early, high, washing-out peak) or ``drawn`` (``roi`` is the drawn
+    region); ``voxels`` lists (slice, row, column) when at most ``AIF_VOXELS_KEPT``; the count, the
+    slices and the bounding box always. None for a population AIF (no region).
+    """
+    m = result.aif_mask
+    if m is None or not m.any():
+        return None
+    drawn = overrides.get("aif_roi") if isinstance(overrides.get("aif_roi"), dict) else None
+    idx = np.argwhere(m)
+    lo, hi = idx.min(axis=0), idx.max(axis=0)
+    aif = result.parameters.get("aif")
+    return {
+        "how": "drawn" if drawn else "auto",
+        "detail": (aif.detail if aif is not None else "") or ("drawn arterial region" if drawn else ""),
+        "roi": drawn,
+        "n_voxels": int(len(idx)),
+        "slices": sorted({int(k) for k in idx[:, 0]}),
+        "bbox": {"slice": [int(lo[0]), int(hi[0])], "row": [int(lo[1]), int(hi[1])],
+                 "column": [int(lo[2]), int(hi[2])]},
+        "centroid": [round(float(v), 2) for v in idx.mean(axis=0)],
+        "voxels": idx.astype(int).tolist() if len(idx) <= AIF_VOXELS_KEPT else None,
+    }
+
+
+def region_mask(shape: tuple[int, int, int], region: dict[str, Any] | None) -> np.ndarray | None:
+    """The recorded arterial region as a mask again (None when it was not kept voxel by voxel)."""
+    if not region:
+        return None
+    if region.get("roi"):
+        return roi_mask(shape, region["roi"])
+    voxels = region.get("voxels")
+    if not voxels:
+        return None
+    idx = np.asarray(voxels, dtype=int)
+    if idx.ndim != 2 or idx.shape[1] != 3 or (idx < 0).any() or (idx >= np.asarray(shape)).any():
+        return None
+    mask = np.zeros(shape, dtype=bool)
+    mask[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    return mask
 
 
 def _add_hotspot(result: DceResult) -> None:
@@ -159,6 +241,9 @@ def compute(acq: DceAcquisition, overrides: dict[str, Any], model: str) -> Compu
         _add_hotspot(result)
         datasets = list(build_derived_datasets(result, acq))
     summary = result.as_dict()
+    region = aif_region(result, overrides)
+    if region is not None:
+        summary["aif"]["region"] = region
     statistics = {
         "model": result.model,
         "dce": jsonable(
@@ -184,14 +269,17 @@ def compute(acq: DceAcquisition, overrides: dict[str, Any], model: str) -> Compu
     )
 
 
-def roi_curve(acq: DceAcquisition, provenance: dict[str, Any], roi: dict[str, Any]) -> dict[str, Any]:
+def roi_curve(acq: DceAcquisition, provenance: dict[str, Any], roi: dict[str, Any],
+              aif_region_kept: dict[str, Any] | None = None) -> dict[str, Any]:
     """The mean time–intensity curve of one drawn ROI: signal, relative enhancement, concentration,
     and the ROI's Ktrans / ve / kep / vp (n, mean, median, sd, quartiles).
 
     The run's injection phase, baseline, T10 choice, relaxivity, model and population AIF with its
     fitted onset (its provenance) are used again, so the curve is the one the maps were fitted to;
-    only the ROI's voxels are fitted. A measured or detected AIF's region is not kept with the job:
-    the ROI's model values then use Parker's population AIF (the curves do not depend on the AIF).
+    only the ROI's voxels are fitted. A measured or detected AIF is measured again from the arterial
+    region recorded with the job (``aif_region_kept``); a region not kept voxel by voxel (very
+    large) falls back to Parker's population AIF for the ROI's model values (the curves do not
+    depend on the AIF).
     """
     shape = acq.geometry.shape
     mask = roi_mask(shape, roi)
@@ -201,8 +289,11 @@ def roi_curve(acq: DceAcquisition, provenance: dict[str, Any], roi: dict[str, An
         p = provenance.get(name)
         if isinstance(p, dict) and p.get("value") is not None and not (name == "t10" and p["value"] == "map"):
             keep[name] = p["value"]
+    arterial = region_mask(shape, aif_region_kept)
     if keep.get("aif") not in ("parker", "weinmann"):
-        keep.pop("aif", None)  # a measured AIF's region is not kept: the curve does not depend on it
+        keep.pop("aif", None)
+        if arterial is not None:
+            keep["aif"], keep["aif_mask"] = "measured", arterial
     keep["fit_arrival"] = False
     with library_warnings_logged():
         result = quantify(acq, {**keep, "mask": mask, "rois": {"roi": mask}}, None)
@@ -220,4 +311,6 @@ def roi_curve(acq: DceAcquisition, provenance: dict[str, Any], roi: dict[str, An
         "relative_enhancement": [float(v) for v in enhancement],
         "concentration_mM": [float(v) for v in curve["concentration_mM"]],
         "baseline_phases": nb,
+        "aif_kind": result.aif_kind,
+        "aif_plasma_mM": [float(v) for v in result.aif],
     }

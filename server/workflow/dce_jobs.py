@@ -24,7 +24,8 @@ from server.workflow.states import JobState
 
 MAX_ROIS = 8
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-ROI_KEYS = {"slice", "x", "y", "r", "width", "height"}
+ROI_KEYS = set(dce.ROI_KEYS)
+KEEP: Any = object()  # set_rois without aif_roi: the job's drawn arterial region stays as it is
 
 
 def validate_rois(rois: Any, shape: tuple[int, int, int] | None) -> dict[str, dict[str, Any]]:
@@ -35,18 +36,20 @@ def validate_rois(rois: Any, shape: tuple[int, int, int] | None) -> dict[str, di
         if not NAME.match(str(name)):
             raise InvalidInput(f"ROI name {str(name)[:40]!r}: letters, digits, _ and - only (≤ 32)")
         if not isinstance(spec, dict) or set(spec) - ROI_KEYS:
-            raise InvalidInput(f"ROI {name!r}: give slice, x, y and r (circle) or width and height (rectangle)")
+            raise InvalidInput(f"ROI {name!r}: give slice, x, y and r (circle), rx and ry (ellipse) or width and "
+                               "height (rectangle), or slice and points (freehand)")
         if shape is not None:
             try:
                 dce.roi_mask(shape, spec)
             except QuantError as exc:
                 raise InvalidInput(f"ROI {name!r}: {exc}") from None
-        clean[str(name)] = {k: spec[k] for k in ("slice", "x", "y", "r", "width", "height") if k in spec}
+        clean[str(name)] = {k: spec[k] for k in dce.ROI_KEYS if k in spec}
     return clean
 
 
-async def set_rois(ctx: AppContext, p: Principal, job_id: int, rois: Any) -> AnalysisJob:
-    """Keep the drawn ROIs with the job; a finished job runs again to report them."""
+async def set_rois(ctx: AppContext, p: Principal, job_id: int, rois: Any, aif_roi: Any = KEEP) -> AnalysisJob:
+    """Keep the drawn ROIs (and the drawn arterial region: a measured AIF) with the job; a finished
+    job runs again to report them. ``aif_roi`` None removes the drawn arterial region."""
     job = await jobs.get_job(ctx, p, job_id)
     if not dce_params.is_dce(job):
         raise InvalidInput(f"analysis job {job_id} is an {dce_params.method_of(job)} job: it has no DCE regions")
@@ -57,6 +60,11 @@ async def set_rois(ctx: AppContext, p: Principal, job_id: int, rois: Any) -> Ana
     overrides = {k: v for k, v in job.overrides.items() if k != "rois"}
     if clean:
         overrides["rois"] = clean
+    if aif_roi is not KEEP:
+        overrides.pop("aif_roi", None)
+        if aif_roi is not None:
+            overrides["aif_roi"] = validate_rois({"aif": aif_roi}, tuple(shape) if shape and len(shape) == 3
+                                                 else None)["aif"]
     stmt = (
         update(AnalysisJob)
         .where(col(AnalysisJob.id) == job_id, col(AnalysisJob.revision) == job.revision)

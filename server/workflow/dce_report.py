@@ -38,6 +38,10 @@ LABELS: dict[str, dict[str, str]] = {
         "region": "Region", "map": "Map", "n": "Voxels", "mean": "Mean", "median": "Median", "sd": "SD",
         "p25": "P25", "p75": "P75", "unit": "Unit",
         "mask": "Enhancing mask", "hotspot": "Ktrans hot spot (top 10 %)",
+        "aif_population": "Arterial input function: population AIF ({kind})",
+        "aif_region": "Arterial input function: {how} region, {n} voxels on slice(s) {slices} "
+                      "(1-based), centre slice/row/column {centre}; {detail}",
+        "drawn": "drawn", "auto": "automatically detected",
     },
     "zh-CN": {
         "title": "DCE-MRI 药代动力学分析报告",
@@ -49,6 +53,9 @@ LABELS: dict[str, dict[str, str]] = {
         "region": "区域", "map": "参数图", "n": "体素数", "mean": "平均值", "median": "中位数", "sd": "标准差",
         "p25": "P25", "p75": "P75", "unit": "单位",
         "mask": "强化区域", "hotspot": "Ktrans 热点（前 10 %）",
+        "aif_population": "动脉输入函数：群体 AIF（{kind}）",
+        "aif_region": "动脉输入函数：{how}区域，{n} 个体素，层面 {slices}（从 1 起），中心 层/行/列 {centre}；{detail}",
+        "drawn": "手绘", "auto": "自动检测",
     },
 }
 MODEL_NAMES = {"extended_tofts": "extended Tofts", "tofts": "Tofts", "patlak": "Patlak"}
@@ -106,6 +113,18 @@ def _fmt(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_fmt(v) for v in value[:12]) + (" …" if len(value) > 12 else "")
     return "" if value is None else str(value)
+
+
+def aif_line(aif: dict[str, Any], t: dict[str, str]) -> str:
+    """Where the AIF came from: the population curve, or the recorded arterial region."""
+    region = aif.get("region")
+    if not region:
+        return t["aif_population"].format(kind=aif.get("kind") or "parker")
+    return t["aif_region"].format(
+        how=t.get(region.get("how", ""), region.get("how", "")), n=region.get("n_voxels", 0),
+        slices=", ".join(str(k + 1) for k in region.get("slices", [])),
+        centre="/".join(f"{v + (1 if i == 0 else 0):g}" for i, v in enumerate(region.get("centroid", []))),
+        detail=region.get("detail", ""))
 
 
 def build_pdf_for(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
@@ -166,6 +185,7 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     story.append(para(t["curves"], h2))
     if "plot" in figures:
         story.append(image(figures["plot"], 165 * mm))
+    story.append(para(aif_line(dce.get("aif") or {}, t)))
     story.append(para(t["regional"], h2))
     head, rows = reports.regional_rows(job.regional_csv)
     if head:

@@ -285,7 +285,7 @@ def reading(action: str = "", relink: bool = False, **extra: Any) -> Target:
                               json={"study_uids": [world.studies["A1"].uid]}, headers=world.as_("doc_a"))
             assert r.status_code == 200, r.text
         return Req(params={"request_id": world.reading_request, "study": world.studies["A1"].uid,
-                           "attachment_id": 1, "number": 1, "action": action}, **extra)
+                           "attachment_id": 1, "number": 1, "action": action, "digest": "0" * 64}, **extra)
 
     return make
 
@@ -470,6 +470,10 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
                                                                   "admin": READING_PAST | {404}}),
     (RR + "/report.pdf", "GET"): (reading(), READING),
     (RR + "/quantities", "GET"): (reading(), READING),
+    (RR + "/key-images", "POST"): (reading(content=b"\x89PNG\r\n\x1a\n", headers={"content-type": "image/png"}),
+                                   READING),
+    # No capture exists in the world: the request's own side gets past the tenant rule to "no such image".
+    (RR + "/key-images/{digest}", "GET"): (reading(), expect(READING_PAST | {404})),
     (RR + "/{action}", "POST"): (reading("release"), READING),
     # the browser app (static files; no principal)
     ("/", "GET"): (plain(), PUBLIC),

@@ -2,9 +2,11 @@
 // the forward model (tests/quant/dce/builders.py) goes over STOW-RS into a real `cirrus serve` with one
 // worker; the DCE job is queued on arrival and fitted; "Open result" in the analysis queue opens the
 // dynamic series with the Ktrans overlay and the ROI curve panel, whose curve and map values are checked,
-// in English and in Chinese, signed in as the admin. Prints `e2e-dce: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/.
+// in English and in Chinese, signed in as the admin. Then ROIs are drawn with the mouse (rectangle and
+// freehand tools) on the dynamic series: each drawing's curve and values must be the server's on that
+// ROI, and a drawn arterial region becomes the job's measured AIF (recorded and shown). Prints `e2e-dce: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -122,6 +124,142 @@ try {
       await context.close();
     });
   }
+
+  // Pixels (column, row) whose centres lie inside a polygon (even–odd), as the server counts them.
+  const inside = (points) => {
+    let n = 0;
+    for (let r = 0; r < 40; r += 1) for (let c = 0; c < 40; c += 1) {
+      let within = false;
+      for (let i = 0, j = points.length - 1; i < points.length; j = i, i += 1) {
+        const [xi, yi] = points[i];
+        const [xj, yj] = points[j];
+        if (yi > r !== yj > r && c < ((xj - xi) * (r - yi)) / (yj - yi) + xi) within = !within;
+      }
+      if (within) n += 1;
+    }
+    return n;
+  };
+  for (const [locale, drawnWord] of [['en-US', 'Drawn ROI'], ['zh-CN', '绘制的感兴趣区']]) {
+    await test(`${locale}: ROIs drawn with the mouse (rectangle, freehand) give the server's curve of those ROIs`, async () => {
+      const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale });
+      const page = await context.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await signIn(page, server);
+      await page.goto(`${server.base}/analysis`);
+      await page.locator('[data-testid=job-table] [data-action=open-result]').first().click();
+      await page.waitForSelector('[data-testid=dce-curve]', { timeout: 30000 });
+      const element = page.locator('.viewport-element').first();
+      await page.waitForFunction(() => document.querySelector('canvas.cornerstone-canvas')?.width > 0, null, { timeout: 30000 });
+      await page.waitForTimeout(500);
+      const box = await element.boundingBox();
+      // The 40×40 image is fitted into the viewport, centred: image (x, y) → screen.
+      const side = Math.min(box.width, box.height);
+      const at = (x, y) => [box.x + (box.width - side) / 2 + (x / 40) * side, box.y + (box.height - side) / 2 + (y / 40) * side];
+      const drawnCurve = () => page.waitForResponse((r) => r.url().includes('/dce/curve?') && r.url().includes('sop='), { timeout: 30000 });
+      // A rectangle in the q3 quadrant (lower left), dragged with the mouse.
+      await page.click('[data-tool=rectangle]');
+      const rectAnswer = drawnCurve();
+      const [x0, y0] = at(10.2, 26.2);
+      const [x1, y1] = at(14.8, 30.8);
+      await page.mouse.move(x0, y0);
+      await page.mouse.down();
+      await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, { steps: 4 });
+      await page.mouse.move(x1, y1, { steps: 4 });
+      await page.mouse.up();
+      const rect = await (await rectAnswer).json();
+      assert(rect.roi.points?.length === 4 && rect.n_voxels === inside(rect.roi.points) && rect.n_voxels >= 9, `drawn rectangle: ${JSON.stringify(rect.roi)} n ${rect.n_voxels}`);
+      // The same pixels typed as a rectangle: the server's computation on that ROI.
+      const xs = rect.roi.points.map((p) => p[0]);
+      const ys = rect.roi.points.map((p) => p[1]);
+      const cx = Math.floor(Math.min(...xs)) + 1;
+      const cy = Math.floor(Math.min(...ys)) + 1;
+      const typed = await (await server.fetch(`/api/jobs/${job.id}/dce/curve?slice=${rect.roi.slice}&x=${cx}&y=${cy}&width=${Math.ceil(Math.max(...xs)) - cx}&height=${Math.ceil(Math.max(...ys)) - cy}`)).json();
+      assert(typed.n_voxels === rect.n_voxels, `typed rectangle ${typed.n_voxels} voxels, drawn ${rect.n_voxels}`);
+      assert(typed.concentration_mM.every((v, i) => Math.abs(v - rect.concentration_mM[i]) < 1e-9), 'the drawn ROI\'s curve is not the typed one\'s');
+      await page.waitForFunction((w) => document.querySelector('[data-testid=dce-drawn]')?.textContent.includes(w), drawnWord, { timeout: 10000 });
+      const maps = await page.locator('[data-testid=dce-maps]').textContent();
+      const kt = Number(/Ktrans ([0-9.]+)/.exec(maps)?.[1]);
+      assert(Math.abs(kt - typed.maps.ktrans.median) < 0.0015 && Math.abs(kt - 0.2) < 0.004, `shown Ktrans ${kt}, server ${typed.maps.ktrans.median}`);
+      const shown = (await page.locator('[data-testid=dce-tissue]').getAttribute('points')).split(' ');
+      assert(shown.length === 30, `curve points ${shown.length}`);
+      // A freehand contour (a triangle) in the same quadrant, on a fresh page (a press on the rectangle's
+      // statistics box would move that box instead of drawing).
+      await page.reload();
+      await page.waitForSelector('[data-testid=dce-curve]', { timeout: 30000 });
+      await page.waitForFunction(() => document.querySelector('canvas.cornerstone-canvas')?.width > 0, null, { timeout: 30000 });
+      await page.waitForTimeout(500);
+      await page.click('[data-tool=freehand]');
+      const freeAnswer = drawnCurve();
+      const tri = [at(6, 27), at(13, 23.5), at(11, 31)];
+      await page.mouse.move(...tri[0]);
+      await page.mouse.down();
+      for (const p of [tri[1], tri[2], tri[0]]) await page.mouse.move(...p, { steps: 12 });
+      await page.mouse.up();
+      const free = await (await freeAnswer).json();
+      assert(free.roi.points.length >= 3 && free.n_voxels === inside(free.roi.points) && free.n_voxels > 5, `freehand: ${free.roi.points.length} points, n ${free.n_voxels} (${inside(free.roi.points)})`);
+      const again = await (await server.fetch(`/api/jobs/${job.id}/dce/curve?slice=${free.roi.slice}&points=${free.roi.points.map((p) => p.join(',')).join(';')}`)).json();
+      assert(again.concentration_mM.every((v, i) => Math.abs(v - free.concentration_mM[i]) < 1e-9), 'the freehand curve is not the server\'s on those points');
+      assert(Math.abs(free.maps.ktrans.median - 0.2) < 0.004, `freehand Ktrans ${free.maps.ktrans.median}`);
+      await page.screenshot({ path: join(ARTIFACTS, `dce-drawn-${locale}.png`) });
+      assert(errors.length === 0, `page errors: ${errors.join('; ')}`);
+      await context.close();
+    });
+  }
+
+  await test('a drawn arterial region becomes the measured AIF: recorded with the job and shown', async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await signIn(page, server);
+    const open = async () => {
+      await page.goto(`${server.base}/analysis`);
+      await page.locator('[data-testid=job-table] [data-action=open-result]').first().click();
+      await page.waitForSelector('[data-testid=dce-curve]', { timeout: 30000 });
+      await page.waitForFunction(() => document.querySelector('canvas.cornerstone-canvas')?.width > 0, null, { timeout: 30000 });
+      await page.waitForTimeout(500);
+    };
+    await open();
+    const box = await page.locator('.viewport-element').first().boundingBox();
+    const side = Math.min(box.width, box.height);
+    const at = (x, y) => [box.x + (box.width - side) / 2 + (x / 40) * side, box.y + (box.height - side) / 2 + (y / 40) * side];
+    // An ellipse on the artery (a disc of radius 3.2 around the image centre, 19.5, 19.5).
+    await page.click('[data-tool=ellipse]');
+    const answer = page.waitForResponse((r) => r.url().includes('/dce/curve?') && r.url().includes('sop='), { timeout: 30000 });
+    const [x0, y0] = at(18.2, 18.2);
+    const [x1, y1] = at(21.8, 21.8);
+    await page.mouse.move(x0, y0);
+    await page.mouse.down();
+    await page.mouse.move(x1, y1, { steps: 6 });
+    await page.mouse.up();
+    const drawn = await (await answer).json();
+    assert(drawn.roi.rx > 1 && drawn.roi.ry > 1 && drawn.n_voxels >= 5, `drawn ellipse ${JSON.stringify(drawn.roi)} n ${drawn.n_voxels}`);
+    assert((await page.textContent('[data-testid=dce-aif-region]')).includes('AIF: population'), 'the population AIF is not named');
+    const saved = page.waitForResponse((r) => r.url().endsWith(`/api/jobs/${job.id}/dce/rois`));
+    await page.click('[data-testid=dce-save-aif]');
+    assert((await saved).status() === 200, 'saving the arterial region failed');
+    const deadline = Date.now() + 180000;
+    let rerun;
+    while (Date.now() < deadline) {
+      rerun = await (await server.fetch(`/api/jobs/${job.id}`)).json();
+      if (rerun.version >= 2 && ['succeeded', 'failed'].includes(rerun.state)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const region = rerun.statistics.dce.aif.region;
+    assert(rerun.state === 'succeeded' && rerun.statistics.dce.aif.kind === 'measured', `rerun: ${rerun.state} ${rerun.reason}`);
+    assert(region.how === 'drawn' && region.n_voxels === drawn.n_voxels && JSON.stringify(region.roi) === JSON.stringify(drawn.roi), `region ${JSON.stringify(region).slice(0, 300)}`);
+    await open();
+    await page.click('[data-testid=dce-show]');
+    await page.waitForFunction((n) => document.querySelector('[data-testid=dce-aif-region]')?.textContent.includes(`drawn, ${n} voxels`), drawn.n_voxels, { timeout: 30000 });
+    const pdf = await (await server.fetch(`/api/jobs/${job.id}/report.pdf?lang=en`)).arrayBuffer();
+    writeFileSync(join(ARTIFACTS, 'dce-report-aif.pdf'), Buffer.from(pdf));
+    const text = execFileSync('pdftotext', ['-layout', join(ARTIFACTS, 'dce-report-aif.pdf'), '-']).toString();
+    assert(text.includes('Arterial input function: drawn region') && text.includes(`${drawn.n_voxels} voxels`), `PDF: ${text.slice(0, 800)}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'dce-aif-region.png') });
+    assert(errors.length === 0, `page errors: ${errors.join('; ')}`);
+    await context.close();
+  });
 } catch (e) {
   results.push({ name: 'setup', status: 'failed' });
   console.log(`not ok - setup: ${e.stack ?? e}\n${server.output()}`);

@@ -2,8 +2,11 @@
 // superior hospital, a primary hospital under it and an unrelated one, and their doctors, over the API. The
 // requesting doctor (zh-CN browser) stores a CT study and sends a reading request to the superior hospital
 // through the request form; the reporting doctor (another context) finds it in the worklist, takes the lock,
-// writes findings and impression and submits; the reviewer approves; the requesting doctor sees the approved
-// report, its PDF, and the SR and PDF series stored in the study (QIDO-RS). A doctor of the unrelated hospital
+// captures a key image from the viewport beside the editor, writes findings and impression and submits; the
+// reviewer returns it with a reason; the reporting doctor fixes it and submits again; the reviewer approves;
+// the requesting doctor sees the approved report, its PDF (with the key image), the print view (hospital
+// header, key image, QR code and access code of a patient share that opens), and the SR and PDF series
+// stored in the study (QIDO-RS). A doctor of the unrelated hospital
 // sees neither the request nor the study. Prints `e2e-reading: N passed, M failed`; screenshots go to
 // <repo>/test-artifacts/e2e/reading-*.png.
 import { execFileSync } from 'node:child_process';
@@ -48,6 +51,9 @@ print(study)
 `;
 
 const FINDINGS = 'Right basal ganglia: a 12 mm hypodense focus. No midline shift. 右侧基底节区低密度灶。';
+const FIX = '补充：DWI 未见弥散受限。';
+const FIXED = `${FINDINGS}\n${FIX}`;
+const RETURN_REASON = '请补充 DWI 所见。';
 const IMPRESSION = 'Small lacunar infarct in the right basal ganglia. 右侧基底节区腔隙性脑梗死。';
 
 const results = [];
@@ -146,6 +152,7 @@ try {
   const A = await contextFor(requester, 'zh-CN');
   let requestId = 0;
   let number = '';
+  let keyShot = { width: 0, height: 0 };
 
   await test('zh-CN: the requesting doctor sends a reading request to the superior hospital', async () => {
     const { page } = A;
@@ -200,6 +207,29 @@ try {
     await page.click('[data-testid=act-lock]');
     await page.waitForSelector('[data-testid=lock-indicator].mine');
     assert((await page.locator('[data-testid=findings]').getAttribute('readonly')) === null, 'findings stay read-only under the lock');
+    // A key image: the study is shown beside the editor; the capture is the viewport as seen.
+    await page.waitForFunction(() => { const c = document.querySelector('[data-testid=key-viewport] canvas'); return !!c && c.width > 0; }, null, { timeout: 30000 });
+    await page.waitForSelector('[data-testid=capture-key]:not([disabled])', { timeout: 30000 });
+    await page.waitForTimeout(1000);
+    const posted = page.waitForResponse((r) => r.url().endsWith(`/api/reading/requests/${requestId}/key-images`));
+    await page.click('[data-testid=capture-key]');
+    const shotRes = await posted;
+    assert(shotRes.status() === 201, `key image answered ${shotRes.status()}: ${await shotRes.text()}`);
+    keyShot = await shotRes.json();
+    await page.waitForSelector('[data-testid=key-image]');
+    const lit = await page.locator('[data-testid=key-image]').first().evaluate(async (img) => {
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.naturalWidth;
+      c.height = img.naturalHeight;
+      const g = c.getContext('2d');
+      g.drawImage(img, 0, 0);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] > 40) n += 1;
+      return n / (c.width * c.height);
+    });
+    assert(lit > 0.02, `the captured key image is blank (${lit})`);
     await page.fill('[data-testid=findings]', FINDINGS);
     await page.fill('[data-testid=impression]', IMPRESSION);
     // Autosave writes a version before the submit.
@@ -207,7 +237,7 @@ try {
     // The holder of a live lock is not offered to take it over.
     const offered = await page.locator('[data-testid=actions] button').evaluateAll((bs) => bs.map((b) => b.dataset.testid));
     assert(JSON.stringify(offered) === JSON.stringify(['act-release', 'act-submit']), `actions under a live lock: ${offered}`);
-    await page.screenshot({ path: join(ARTIFACTS, 'reading-02-editor-locked.png') });
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-02-editor-locked-en.png'), fullPage: true });
     // The requesting hospital sees who holds the lock, by the doctor's name (zh-CN).
     await A.page.goto(`${server.base}/reading?list=mine`);
     const mine = A.page.locator(`[data-testid=worklist-row][data-request-id="${requestId}"]`);
@@ -221,6 +251,39 @@ try {
 
   const R = await contextFor(reviewer, 'en-US');
 
+  await test('the reviewer returns the report with a reason; the reporting doctor fixes it and submits again', async () => {
+    const { page } = R;
+    await page.goto(`${server.base}/reading/${requestId}`);
+    await page.waitForSelector('[data-testid=act-start_review]');
+    await page.click('[data-testid=act-start_review]');
+    await page.waitForSelector('[data-testid=act-return]');
+    await page.click('[data-testid=act-return]');  // without a reason: refused in the page
+    assert((await page.textContent('[data-testid=editor-error]')).length > 0, 'return without a reason was not refused');
+    await page.fill('[data-testid=reason]', RETURN_REASON);
+    await page.click('[data-testid=act-return]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=report-editor] h2')?.textContent.includes('Returned'), null, { timeout: 15000 });
+    // The reporting doctor sees the reason, locks again, fixes the findings and submits.
+    const { page: rep } = B;
+    await rep.goto(`${server.base}/reading?list=all`);
+    const row = rep.locator(`[data-testid=worklist-row][data-request-id="${requestId}"]`);
+    await row.waitFor({ timeout: 15000 });
+    assert((await row.textContent()).includes('Returned'), `worklist row after return: ${await row.textContent()}`);
+    await row.locator('[data-testid=open-request]').click();
+    await rep.waitForSelector('[data-testid=editor-reason]');
+    assert((await rep.textContent('[data-testid=editor-reason]')).includes(RETURN_REASON), 'the return reason is not shown');
+    await rep.click('[data-testid=act-lock]');
+    await rep.waitForSelector('[data-testid=lock-indicator].mine');
+    assert((await rep.locator('[data-testid=key-image]').count()) === 1, 'the key image was lost by the return');
+    await rep.fill('[data-testid=findings]', FIXED);
+    await rep.click('[data-testid=act-submit]');
+    await rep.waitForFunction(() => document.querySelector('[data-testid=report-editor] h2')?.textContent.includes('Reported'), null, { timeout: 15000 });
+    const events = await rep.textContent('[data-testid=events]');
+    for (const want of ['Return to reporter', RETURN_REASON, 'Start reporting (lock)']) assert(events.includes(want), `event log lacks ${want}: ${events}`);
+    const versions = await rep.textContent('[data-testid=versions]');
+    assert(versions.includes('returned') && versions.includes(RETURN_REASON), `versions: ${versions}`);
+    await rep.screenshot({ path: join(ARTIFACTS, 'reading-03-fixed-resubmitted-en.png'), fullPage: true });
+  });
+
   await test('the reviewer starts the review and approves', async () => {
     const { page } = R;
     await page.goto(`${server.base}/reading?list=review`);
@@ -228,7 +291,7 @@ try {
     await row.waitFor({ timeout: 15000 });
     await row.locator('[data-testid=open-request]').click();
     await page.waitForSelector('[data-testid=act-start_review]');
-    assert((await page.inputValue('[data-testid=findings]')) === FINDINGS, 'the reviewer does not see the findings');
+    assert((await page.inputValue('[data-testid=findings]')) === FIXED, 'the reviewer does not see the fixed findings');
     await page.click('[data-testid=act-start_review]');
     await page.waitForSelector('[data-testid=act-approve]');
     await page.fill('[data-testid=reason]', 'Agreed.');
@@ -239,7 +302,9 @@ try {
     await page.waitForSelector('[data-testid=signed]', { timeout: 15000 });
     const signed = await page.textContent('[data-testid=signed]');
     assert(signed.includes(reviewer.display), `signed line: ${signed}`);
-    await page.screenshot({ path: join(ARTIFACTS, 'reading-03-approved-reviewer.png') });
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-04-approved-reviewer-en.png'), fullPage: true });
+    const events = await page.textContent('[data-testid=events]');
+    assert(events.split('Submit report').length - 1 === 2 && events.includes('Return to reporter') && events.includes('Approve'), `event log: ${events}`);
   });
 
   await test('zh-CN: the requesting doctor sees the approved report, its PDF, and the SR and PDF in the study', async () => {
@@ -250,7 +315,7 @@ try {
     assert((await row.textContent()).includes('已审核'), `state in my requests: ${await row.textContent()}`);
     await row.locator('[data-testid=open-request]').click();
     await page.waitForSelector('[data-testid=signed]', { timeout: 15000 });
-    assert((await page.inputValue('[data-testid=findings]')) === FINDINGS, 'findings differ');
+    assert((await page.inputValue('[data-testid=findings]')) === FIXED, 'findings differ');
     assert((await page.inputValue('[data-testid=impression]')) === IMPRESSION, 'impression differs');
     assert((await page.textContent('[data-testid=report-editor] h2')).includes('已审核'), 'heading does not say 已审核');
     assert((await page.textContent('[data-testid=signed]')).includes('审核'), 'signed line is not zh-CN');
@@ -258,14 +323,18 @@ try {
     const events = await page.textContent('[data-testid=events]');
     assert(events.includes('提交报告') && events.includes('审核通过') && !/ · (submit|approve) /.test(events), `event log not in zh-CN: ${events}`);
     assert((await page.locator('[data-testid=reason]').count()) === 0, 'a comment box is offered without any action');
-    await page.screenshot({ path: join(ARTIFACTS, 'reading-04-approved-requester-zh.png'), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-05-approved-requester-zh.png'), fullPage: true });
     const href = await page.getAttribute('[data-testid=print-pdf]', 'href');
     const pdf = await page.request.get(new URL(href, server.base).toString());
     const bytes = await pdf.body();
     assert(pdf.status() === 200 && bytes.subarray(0, 5).toString() === '%PDF-', `report PDF: ${pdf.status()} ${pdf.headers()['content-type']}`);
     writeFileSync(join(ARTIFACTS, 'reading-report.pdf'), bytes);
     const text = execFileSync('pdftotext', [join(ARTIFACTS, 'reading-report.pdf'), '-']).toString();
-    for (const want of [number, '右侧基底节区腔隙性脑梗死', reporter.display, reviewer.display]) assert(text.includes(want), `the PDF lacks ${want}:\n${text}`);
+    for (const want of [number, '右侧基底节区腔隙性脑梗死', 'DWI', reporter.display, reviewer.display]) assert(text.includes(want), `the PDF lacks ${want}:\n${text}`);
+    // The key image is in the PDF at the capture's own size, and the page is rendered to be looked at.
+    const images = execFileSync('pdfimages', ['-list', join(ARTIFACTS, 'reading-report.pdf')]).toString().split('\n').slice(2).filter((l) => l.trim()).map((l) => l.trim().split(/\s+/));
+    assert(images.some((r) => Number(r[3]) === keyShot.width && Number(r[4]) === keyShot.height), `PDF images ${JSON.stringify(images)}, capture ${keyShot.width}×${keyShot.height}`);
+    execFileSync('pdftoppm', ['-png', '-r', '70', '-f', '1', '-l', '1', join(ARTIFACTS, 'reading-report.pdf'), join(ARTIFACTS, 'reading-report-page')]);
     const { status, rows } = await seriesOf(page, server.base, studyUid);
     const modalities = rows.map((r) => r['00080060']?.Value?.[0]).sort();
     assert(status === 200 && modalities.includes('SR') && modalities.includes('DOC') && modalities.includes('CT'), `series of the study: ${status} ${modalities}`);
@@ -277,6 +346,40 @@ try {
     const byUid = Object.fromEntries((await instances.json()).map((r) => [r['00080018'].Value[0], r['00080016']?.Value?.[0]]));
     assert(SR_CLASSES.includes(byUid[version.sr_sop_instance_uid]), `SR instance class ${byUid[version.sr_sop_instance_uid]}`);
     assert(byUid[version.pdf_sop_instance_uid] === PDF_CLASS, `PDF instance class ${byUid[version.pdf_sop_instance_uid]}`);
+  });
+
+  await test('zh-CN and English: the print view has the hospital header, the report, the key image and a patient share that opens', async () => {
+    const { page } = A;
+    await page.goto(`${server.base}/reading/${requestId}`);
+    await page.waitForSelector('[data-testid=print-view]');
+    await page.click('[data-testid=print-view]');
+    await page.waitForSelector('[data-testid=print-header]');
+    assert((await page.textContent('[data-testid=print-hospital]')).includes(superior.name), 'no hospital header');
+    assert((await page.textContent('[data-testid=print-page]')).includes('影像诊断报告'), 'print view is not zh-CN');
+    assert((await page.textContent('[data-testid=print-findings]')).includes(FIX), 'print view findings');
+    assert((await page.textContent('[data-testid=print-sign]')).includes(reviewer.display), 'print view signatures');
+    const keyOk = await page.locator('[data-testid=print-key-image]').evaluate(async (img) => { await img.decode(); return img.naturalWidth; });
+    assert(keyOk === keyShot.width, `print key image width ${keyOk}`);
+    const made = page.waitForResponse((r) => r.url().endsWith(`/api/studies/${studyUid}/shares`) && r.request().method() === 'POST');
+    await page.click('[data-testid=make-share]');
+    const share = await (await made).json();
+    await page.waitForSelector('[data-testid=print-qr]');
+    const qr = await page.locator('[data-testid=print-qr]').evaluate(async (img) => { await img.decode(); return img.naturalWidth; });
+    const code = (await page.textContent('[data-testid=print-code]')).trim();
+    assert(qr > 20 && code === share.code && code.length >= 4, `QR ${qr}, code ${code}`);
+    // The printed code opens the share (the patient's side, no account).
+    const opened = await fetch(`${server.base}/api/shares/${share.id}/exchange`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
+    assert(opened.status === 200, `exchange with the printed code answered ${opened.status}`);
+    await page.emulateMedia({ media: 'print' });
+    assert(!(await page.isVisible('[data-testid=print-now]')), 'the print button is printed');
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-06-print-zh.png'), fullPage: true });
+    await page.emulateMedia({ media: 'screen' });
+    const { page: en } = R;
+    await en.goto(`${server.base}/reading/${requestId}/print`);
+    await en.waitForSelector('[data-testid=print-header]');
+    assert((await en.textContent('[data-testid=print-page]')).includes('Diagnostic imaging report'), 'print view is not English');
+    await en.waitForFunction(() => document.querySelector('[data-testid=print-key-image]')?.complete);
+    await en.screenshot({ path: join(ARTIFACTS, 'reading-07-print-en.png'), fullPage: true });
   });
 
   await test('a doctor of an unrelated hospital sees neither the request nor the study', async () => {
@@ -301,7 +404,7 @@ try {
     await page.goto(`${server.base}/reading/${requestId}`);
     await page.waitForSelector('[data-testid=editor-error]', { timeout: 10000 });
     assert((await page.locator('[data-testid=findings]').count()) === 0, 'the editor shows a report to the outsider');
-    await page.screenshot({ path: join(ARTIFACTS, 'reading-05-outsider.png') });
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-08-outsider.png') });
     await C.context.close();
   });
 

@@ -15,6 +15,7 @@ describe('parseRoute', () => {
     const r = parseRoute('/reading/12', '');
     expect([r.page, r.params.requestId]).toEqual(['report', '12']);
     expect(parseRoute('/reading/x', '').page).toBe('reading');
+    expect(parseRoute('/reading/12/print', '')).toMatchObject({ page: 'print', params: { requestId: '12' } });
     const sh = parseRoute('/s/AbC-_9', '');
     expect([sh.page, sh.params.shareId]).toEqual(['share', 'AbC-_9']);
     expect(parseRoute('/s', '').page).toBe('studies');

@@ -8,6 +8,7 @@ export type Page =
   | 'analysis'
   | 'reading'
   | 'report'
+  | 'print'
   | 'login'
   | 'users'
   | 'tokens'
@@ -31,6 +32,7 @@ export function parseRoute(pathname: string, search: string): Route {
   if (parts[0] === 's' && parts[1]) return { page: 'share', params: { shareId: parts[1] }, query };
   if (parts[0] === 'upload') return { page: 'upload', params: {}, query };
   if (parts[0] === 'analysis') return { page: 'analysis', params: {}, query };
+  if (parts[0] === 'reading' && parts[1] && /^\d+$/.test(parts[1]) && parts[2] === 'print') return { page: 'print', params: { requestId: parts[1] }, query };
   if (parts[0] === 'reading' && parts[1] && /^\d+$/.test(parts[1])) return { page: 'report', params: { requestId: parts[1] }, query };
   if (parts[0] === 'reading') return { page: 'reading', params: {}, query };
   if (parts[0] === 'login') return { page: 'login', params: {}, query };

@@ -8,13 +8,17 @@ produced.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import pydicom
 import pytest
+from PIL import Image
 from starlette.testclient import TestClient
 
 from server.app import create_app
@@ -54,7 +58,7 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
     c, a, ctx = ground
     contract = Contract(OPENAPI)
     assert c.portal is not None
-    study, _ = c.portal.call(store_study, ctx, a.county)
+    study, stored = c.portal.call(store_study, ctx, a.county)
     outside, _ = c.portal.call(store_study, ctx, a.other, "Li^Si")
     requester = who(c, a.county, Role.REQUESTING_DOCTOR, "申请医生")
     reporter = who(c, a.city, Role.REPORTING_DOCTOR, "报告医生")
@@ -160,7 +164,29 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
     back = c.post(f"{base}/return", json={"reason": "请补充灌注结果"}, headers=reviewer).json()
     assert back["state"] == "returned" and back["reason"] == "请补充灌注结果"
     c.post(f"{base}/lock", headers=reporter).raise_for_status()
-    c.put(f"{base}/report", json={**CONTENT, "findings": CONTENT["findings"] + "\nCBF 正常。"}, headers=reporter)
+    # A key image captured from the viewport: stored by the lock holder, named in the report, printed.
+    png = _png(64, 48)
+    shot = contract.check(c.post(f"{base}/key-images", content=png, headers={**reporter, "content-type": "image/png"}),
+                          T + "/key-images")
+    assert shot["capture"] == hashlib.sha256(png).hexdigest() and (shot["width"], shot["height"]) == (64, 48)
+    for headers, body in (({**colleague, "content-type": "image/png"}, png),  # 409: the lock is held
+                          ({**requester, "content-type": "image/png"}, png),  # 403: the requesting side
+                          ({**reporter, "content-type": "image/png"}, b"GIF89a"),  # 400: not a PNG
+                          ({**reporter, "content-type": "image/jpeg"}, png),  # 400: not sent as a PNG
+                          ({**reporter, "content-type": "image/png", "content-length": str(9 * 1024 * 1024)}, png)):
+        contract.check(c.post(f"{base}/key-images", content=body, headers=headers), T + "/key-images")
+    got = c.get(f"{base}/key-images/{shot['capture']}", headers=colleague)  # the reading side sees captures
+    assert got.status_code == 200 and got.content == png and got.headers["content-type"] == "image/png"
+    contract.seen.add((T + "/key-images/{digest}", "get", "200"))
+    assert c.get(f"{base}/key-images/{shot['capture']}", headers=requester).status_code == 404  # not yet named
+    contract.check(c.get(f"{base}/key-images/{'0' * 64}", headers=reporter), T + "/key-images/{digest}")  # 404
+    key = {"study_instance_uid": study, "series_instance_uid": str(stored[0].SeriesInstanceUID),
+           "sop_instance_uid": str(stored[0].SOPInstanceUID), "frame": 1, "window_center": 40, "window_width": 80,
+           "label": "右侧基底节", "capture": shot["capture"]}
+    contract.check(c.put(f"{base}/report", json={**CONTENT, "key_images": [{**key, "capture": "x"}]},
+                         headers=reporter), T + "/report")  # 400: not a digest
+    c.put(f"{base}/report", json={**CONTENT, "findings": CONTENT["findings"] + "\nCBF 正常。", "key_images": [key]},
+          headers=reporter).raise_for_status()
     c.post(f"{base}/submit", headers=reporter).raise_for_status()
     c.post(f"{base}/start-review", headers=reviewer).raise_for_status()
     assert c.get(base, headers=requester).json()["versions"] == []  # not before approval
@@ -185,6 +211,9 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
     contract.check(c.get(f"{base}/versions", headers=requester), T + "/versions")
     pdf = contract.check(c.get(f"{base}/report.pdf?lang=en", headers=requester), T + "/report.pdf")
     assert pdf[:4] == b"%PDF"
+    # The capture is in the printed report, pixel for pixel (pdfimages lists it at its own size).
+    assert _pdf_images(pdf) == [(64, 48)]
+    assert c.get(f"{base}/key-images/{shot['capture']}", headers=requester).content == png
     contract.check(c.get(f"{base}/report.pdf?version=x", headers=requester), T + "/report.pdf")
     series = c.get(f"/dicom-web/studies/{study}/series", params={"includefield": "00080060"}).json()
     modalities = {s["00080060"]["Value"][0] for s in series}
@@ -204,7 +233,8 @@ def test_flow_request_report_review_approve_and_refusals(ground: tuple[TestClien
         for method in ops:
             for raw in ("abc", "999999"):
                 path = "/api" + (template.replace("{request_id}", raw).replace("{action}", "lock")
-                                 .replace("{study}", study).replace("{attachment_id}", "1").replace("{number}", "1"))
+                                 .replace("{study}", study).replace("{attachment_id}", "1").replace("{number}", "1")
+                                 .replace("{digest}", "0" * 64))
                 kwargs: dict[str, Any] = {"json": CONTENT} if method in ("put", "post") and "report" in template else {}
                 contract.check(c.request(method.upper(), path, headers=requester, **kwargs), template)
 
@@ -246,6 +276,24 @@ def _cancel_and_material(c: TestClient, a: Alliance, contract: Contract, request
     assert c.get("/api/reading/requests?state=cancelled,approved", headers=requester).json()["total"] == 2
     contract.check(c.get(f"/api/reading/requests/{req['id']}/attachments/1", headers=requester),
                    T + "/attachments/{attachment_id}")
+
+
+def _png(width: int, height: int) -> bytes:
+    img = Image.new("RGB", (width, height))
+    img.putdata([(x * 4 % 256, y * 5 % 256, (x + y) % 256) for y in range(height) for x in range(width)])
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _pdf_images(pdf: bytes) -> list[tuple[int, int]]:
+    """(width, height) of every image of the PDF (poppler's pdfimages)."""
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
+        f.write(pdf)
+        f.flush()
+        listed = subprocess.run(["pdfimages", "-list", f.name], capture_output=True, check=True).stdout.decode()
+    rows = [line.split() for line in listed.splitlines()[2:] if line.strip()]
+    return [(int(r[3]), int(r[4])) for r in rows if r[2] == "image"]
 
 
 def _series_of(series: list[dict[str, Any]], modality: str) -> str:

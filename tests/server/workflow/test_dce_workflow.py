@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,11 @@ def _pdf_title(pdf: bytes) -> str:
     raw = re.sub(rb"\\([0-7]{3})", lambda g: bytes([int(g.group(1), 8)]), m.group(1))
     raw = re.sub(rb"\\(.)", rb"\1", raw)
     return raw.decode("utf-16") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1")
+
+
+def _pdf_text(pdf: bytes) -> str:
+    done = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    return done.stdout.decode()
 
 
 def _centre(p, name: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -167,6 +174,8 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
 
     # The ROI curve: a circle and a rectangle in the q3 quadrant follow the forward model.
     contract = Contract(OPENAPI)
+    cache = c.app.state.ctx.memory.dce
+    loads = cache.loads
     y, x = _centre(p, "q3")
     truth_mask = dce.roi_mask(p.shape, {"slice": 1, "x": x, "y": y, "r": 2})
     answer = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&r=2"),
@@ -184,6 +193,33 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
     rect = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x - 1}&y={y - 1}&width=3&height=3"),
                           "/jobs/{job_id}/dce/curve")
     assert rect["n_voxels"] == 9 and rect["roi"] == {"slice": 1, "x": x - 1, "y": y - 1, "width": 3, "height": 3}
+    # An ellipse and a freehand polygon (the viewer's ROI tools) over the same pixels as masks here.
+    ellipse = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&rx=2.5&ry=1.2"),
+                             "/jobs/{job_id}/dce/curve")
+    e_mask = dce.roi_mask(p.shape, {"slice": 1, "x": x, "y": y, "rx": 2.5, "ry": 1.2})
+    assert ellipse["n_voxels"] == int(e_mask.sum()) == 11  # rows: 3, 5, 3
+    assert np.allclose(ellipse["concentration_mM"], p.conc[:, e_mask].mean(axis=1), atol=0.01 * expected.max())
+    square = f"{x - 1.5},{y - 1.5};{x + 1.5},{y - 1.5};{x + 1.5},{y + 1.5};{x - 1.5},{y + 1.5}"
+    poly = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&points={square}"),
+                          "/jobs/{job_id}/dce/curve")
+    assert poly["n_voxels"] == 9 and poly["concentration_mM"] == pytest.approx(rect["concentration_mM"])
+    assert poly["maps"]["ktrans"]["median"] == pytest.approx(rect["maps"]["ktrans"]["median"])
+    for bad in (f"slice=1&points={x},{y};{x + 1},{y}", "slice=1&points=1,2;3;4,5", f"slice=1&x=3&points={square}",
+                "slice=1&x=3&y=3&rx=2&r=1"):
+        assert "error" in contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?{bad}"), "/jobs/{job_id}/dce/curve")
+    # The ROI drawn on an image of the dynamic series (any phase) names it by SOP Instance UID: its slice.
+    dynamic = Counter(str(d.SeriesInstanceUID) for d in datasets).most_common(1)[0][0]
+    on_slice = [d for d in datasets if str(d.SeriesInstanceUID) == dynamic
+                and float(d.ImagePositionPatient[2]) == pytest.approx(slice_z)]
+    by_sop = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={on_slice[-1].SOPInstanceUID}&points={square}"),
+                            "/jobs/{job_id}/dce/curve")
+    assert by_sop["roi"]["slice"] == 1 and by_sop["concentration_mM"] == pytest.approx(poly["concentration_mM"])
+    other = next(d for d in datasets if str(d.SeriesInstanceUID) != dynamic)
+    assert "error" in contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={other.SOPInstanceUID}&x=3&y=3&r=1"),
+                                     "/jobs/{job_id}/dce/curve")
+    # The series was read once for all these curves; the cache holds its phases and VFA volumes as float32.
+    assert cache.loads == loads + 1 and cache.hits >= 5
+    assert cache.size == (p.times.size + 4) * int(np.prod(p.shape)) * 4
     for bad in ("slice=1&x=3", "slice=9&x=3&y=3&r=2", "slice=1&x=3&y=3&r=2&width=2", "slice=1&x=a&y=3&r=1"):
         r = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?{bad}"), "/jobs/{job_id}/dce/curve")
         assert "error" in r
@@ -198,10 +234,32 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
         contract.check(c.put(rois_path, json=bad), "/jobs/{job_id}/dce/rois")
     contract.check(c.put("/api/jobs/999999/dce/rois", json={"rois": {}}), "/jobs/{job_id}/dce/rois")
     tumour = {"slice": 1, "x": x, "y": y, "r": 3}
-    queued = contract.check(c.put(rois_path, json={"rois": {"tumour": tumour}}), "/jobs/{job_id}/dce/rois")
+    # ... with the arterial region drawn on the artery: the AIF is measured there and the region recorded.
+    ay, ax = _centre(p, "artery")
+    artery = {"slice": 2, "x": ax, "y": ay, "r": 1.5}
+    contract.check(c.put(rois_path, json={"rois": {}, "aif_roi": {"slice": 2, "x": 3}}), "/jobs/{job_id}/dce/rois")
+    queued = contract.check(c.put(rois_path, json={"rois": {"tumour": tumour}, "aif_roi": artery}),
+                            "/jobs/{job_id}/dce/rois")
     assert queued["state"] == "queued" and queued["parameters"]["overrides"]["rois"] == {"tumour": tumour}
+    assert queued["parameters"]["overrides"]["aif_roi"] == artery
     again = wait_jobs(c.get, [job["id"]], timeout=240)[job["id"]]
     assert again["state"] == "succeeded" and again["version"] == 2, again["reason"]
+    aif = again["statistics"]["dce"]["aif"]
+    a_mask = dce.roi_mask(p.shape, artery)
+    assert aif["kind"] == "measured" and aif["region"]["how"] == "drawn" and aif["region"]["roi"] == artery
+    assert aif["region"]["n_voxels"] == int(a_mask.sum()) and aif["region"]["slices"] == [2]
+    assert sorted(map(tuple, aif["region"]["voxels"])) == sorted(map(tuple, np.argwhere(a_mask).tolist()))
+    # The measured plasma AIF is the artery's blood curve over (1 − hematocrit).
+    blood = p.conc[:, a_mask].mean(axis=1)
+    assert np.allclose(aif["plasma_mM"], blood / (1 - 0.42), atol=0.03 * blood.max() / (1 - 0.42))
+    # The ROI curve's model values use that AIF again (measured from the recorded voxels).
+    measured = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&r=2"),
+                              "/jobs/{job_id}/dce/curve")
+    assert measured["aif"]["kind"] == "measured" and measured["aif"]["region"]["n_voxels"] == int(a_mask.sum())
+    assert measured["maps"]["ktrans"]["median"] == pytest.approx(kt, rel=0.05)
+    for lang, words in (("en", "Arterial input function: drawn region"), ("zh-CN", "动脉输入函数：手绘区域")):
+        text = _pdf_text(c.get(f"/api/jobs/{job['id']}/report.pdf?lang={lang}").content)
+        assert words in text and f"{int(a_mask.sum())}" in text, text[:2000]
     rows = list(csv.DictReader(io.StringIO(c.get(f"/api/jobs/{job['id']}/report.csv").text)))
     by = {(r["region"], r["map"]): r for r in rows}
     assert int(by[("roi_tumour", "ktrans")]["n"]) == int(dce.roi_mask(p.shape, tumour).sum())
@@ -213,6 +271,20 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
         documented = {d for d in contract.documented() if d[0] == path}
         # 409 (no result yet / running) needs a job caught before or during its run.
         assert {d for d in documented - contract.seen if d[2] != "409"} == set(), path
+
+    # New instances in the series: the next curve loads the series again; a DELETE drops the arrays.
+    loads = cache.loads
+    c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&r=2")
+    assert cache.loads == loads  # still cached
+    extra = datasets[0].copy()
+    extra.SOPInstanceUID = pydicom.uid.generate_uid()
+    extra.file_meta.MediaStorageSOPInstanceUID = extra.SOPInstanceUID
+    r = c.post("/dicom-web/studies", content=multipart([_bytes(extra)]), headers={"Content-Type": STOW_TYPE})
+    assert r.status_code == 200, r.text[:300]
+    c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&r=2")
+    assert cache.loads == loads + 1 and len(cache) <= 1
+    assert c.delete(f"/dicom-web/studies/{study}").status_code in (200, 204)
+    assert len(cache) == 0 and cache.size == 0
 
 
 @pytest.fixture

@@ -124,20 +124,34 @@ export type DceRoi = Schemas['DceRoi'];
 export type DceRoiCurve = Schemas['DceRoiCurve'];
 type DceCurveQuery = operations['getDceCurve']['parameters']['query'];
 
-/** The query of GET /jobs/{id}/dce/curve: a circle (r) or a rectangle (width, height) on one slice. */
-export function dceCurveQuery(roi: DceRoi): URLSearchParams {
-  const query: DceCurveQuery = { slice: roi.slice, x: roi.x, y: roi.y };
-  if (roi.r != null) query.r = roi.r;
-  else if (roi.width != null && roi.height != null) Object.assign(query, { width: roi.width, height: roi.height });
-  return new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+/** An ROI drawn in the viewer: on the image `sop` (any phase of the dynamic series; the server finds its slice). */
+export type DrawnRoi = Omit<DceRoi, 'slice'> & { slice?: number; sop?: string };
+
+/**
+ * The query of GET /jobs/{id}/dce/curve: a circle (r), an ellipse (rx, ry), a rectangle (width, height)
+ * or a freehand polygon (points), on one slice (or on the image `sop`).
+ */
+export function dceCurveQuery(roi: DrawnRoi): URLSearchParams {
+  const query: DceCurveQuery = {};
+  if (roi.sop) query.sop = roi.sop;
+  if (roi.slice != null) query.slice = roi.slice;
+  if (roi.points?.length) query.points = roi.points.map(([x, y]) => `${x.toFixed(2)},${y.toFixed(2)}`).join(';');
+  else {
+    Object.assign(query, { x: roi.x, y: roi.y });
+    if (roi.r != null) query.r = roi.r;
+    else if (roi.rx != null && roi.ry != null) Object.assign(query, { rx: roi.rx, ry: roi.ry });
+    else if (roi.width != null && roi.height != null) Object.assign(query, { width: roi.width, height: roi.height });
+  }
+  return new URLSearchParams(Object.entries(query).filter(([, v]) => v != null).map(([k, v]) => [k, String(v)]));
 }
 
 /** The time–intensity curve of an ROI of a DCE job's dynamic series, with the job's AIF. */
-export function getDceCurve(id: number, roi: DceRoi): Promise<DceRoiCurve> {
+export function getDceCurve(id: number, roi: DrawnRoi): Promise<DceRoiCurve> {
   return requestJson<DceRoiCurve>(`${API}/jobs/${id}/dce/curve?${dceCurveQuery(roi)}`);
 }
 
 /** Keep drawn ROIs (e.g. the tumour) with a DCE job; a finished job runs again and reports them. */
-export function setDceRois(id: number, rois: Record<string, DceRoi>): Promise<Job> {
-  return requestJson<Job>(`${API}/jobs/${id}/dce/rois`, { method: 'PUT', json: { rois } });
+export function setDceRois(id: number, rois: Record<string, DceRoi>, aifRoi?: DceRoi | null): Promise<Job> {
+  const json = aifRoi === undefined ? { rois } : { rois, aif_roi: aifRoi };
+  return requestJson<Job>(`${API}/jobs/${id}/dce/rois`, { method: 'PUT', json });
 }

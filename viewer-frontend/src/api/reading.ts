@@ -14,6 +14,8 @@ export type ReportVersion = Schemas['ReportVersion'];
 export type ReportDiff = Schemas['ReportDiff'];
 export type ReportContent = Schemas['ReportContent'];
 export type Measurement = Schemas['Measurement'];
+export type KeyImage = Schemas['KeyImage'];
+export type KeyImageCapture = Schemas['ReadingKeyImageCapture'];
 export type NewReadingRequest = Schemas['NewReadingRequest'];
 export type Quantities = Schemas['Quantities'];
 export type ReadingAttachment = Schemas['ReadingAttachment'];
@@ -107,6 +109,10 @@ export const saveReport = (id: number, content: ReportContent): Promise<ReportVe
   requestJson(`${API}/requests/${id}/report`, { method: 'PUT', json: content });
 export const versionDiff = (id: number, n: number, against?: number): Promise<ReportDiff> =>
   requestJson(`${API}/requests/${id}/versions/${n}/diff${against ? `?against=${against}` : ''}`);
+/** Store a viewport capture (PNG) for the report being written; name its `capture` in key_images. */
+export const addKeyImage = (id: number, png: Blob): Promise<KeyImageCapture> =>
+  requestJson(`${API}/requests/${id}/key-images`, { method: 'POST', body: png, headers: { 'Content-Type': 'image/png' } });
+export const keyImageUrl = (id: number, digest: string): string => `${API}/requests/${id}/key-images/${digest}`;
 export const quantities = (id: number): Promise<Quantities> => requestJson(`${API}/requests/${id}/quantities`);
 export const reportPdfUrl = (id: number, lang: string, version?: number): string =>
   `${API}/requests/${id}/report.pdf?lang=${encodeURIComponent(lang)}${version ? `&version=${version}` : ''}`;

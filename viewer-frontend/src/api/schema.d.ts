@@ -281,7 +281,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Time–intensity curve of a circle (r) or rectangle (width, height) on one slice of a DCE job's dynamic series */
+        /** Time–intensity curve of a circle (r), ellipse (rx, ry), rectangle (width, height) or freehand polygon (points) on one slice of a DCE job's dynamic series (the series is kept loaded per process) */
         get: operations["getDceCurve"];
         put?: never;
         post?: never;
@@ -505,6 +505,40 @@ export interface paths {
         };
         /** Numbers to insert: the newest finished ASL analysis of the linked studies */
         get: operations["readingQuantities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/key-images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A key image captured from the viewport (the raw PNG body) for the report being written; the lock holder only. Name its `capture` in the report's key_images */
+        post: operations["addReadingKeyImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reading/requests/{request_id}/key-images/{digest}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A key image capture (PNG): for the reading side, and for whoever sees a version naming it */
+        get: operations["getReadingKeyImage"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1179,6 +1213,7 @@ export interface components {
                 rois?: {
                     [key: string]: components["schemas"]["DceRoi"];
                 };
+                aif_roi?: components["schemas"]["DceRoi"];
             };
             /** @enum {string} */
             model: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak";
@@ -1505,18 +1540,47 @@ export interface components {
             kind: string;
             /** @description plasma concentration at the phase times */
             plasma_mM: number[];
+            region?: components["schemas"]["DceAifRegion"];
+        };
+        /** @description The arterial region a measured AIF was taken from, recorded with the job */
+        DceAifRegion: {
+            /**
+             * @description detected automatically (early, high, washing-out peak) or drawn by a person
+             * @enum {string}
+             */
+            how: "auto" | "drawn";
+            detail: string;
+            roi: components["schemas"]["DceRoi"] | null;
+            n_voxels: number;
+            /** @description 0-based slices holding arterial voxels */
+            slices: number[];
+            /** @description [first, last] per axis */
+            bbox: {
+                slice: number[];
+                row: number[];
+                column: number[];
+            };
+            /** @description slice, row, column */
+            centroid: number[];
+            voxels: number[][] | null;
         };
         DceRoi: {
             /** @description 0-based slice of the dynamic series (and of the maps) */
             slice: number;
-            /** @description column (circle centre, or rectangle's left edge) */
-            x: number;
-            /** @description row (circle centre, or rectangle's top edge) */
-            y: number;
+            /** @description column (circle or ellipse centre, or rectangle's left edge) */
+            x?: number;
+            /** @description row (circle or ellipse centre, or rectangle's top edge) */
+            y?: number;
             /** @description circle radius in pixels */
             r?: number;
+            /** @description ellipse half-width in pixels */
+            rx?: number;
+            /** @description ellipse half-height in pixels */
+            ry?: number;
             width?: number;
             height?: number;
+            /** @description freehand polygon: [x, y] vertices in pixels */
+            points?: number[][];
         };
         /** @description The time–intensity curve of an ROI with the job's AIF */
         DceRoiCurve: {
@@ -1759,6 +1823,15 @@ export interface components {
             window_center?: number | null;
             window_width?: number | null;
             label?: string;
+            /** @description SHA-256 of the viewport capture (POST .../key-images): printed in the report */
+            capture?: string;
+        };
+        ReadingKeyImageCapture: {
+            capture: string;
+            width: number;
+            height: number;
+            size: number;
+            url: string;
         };
         ReportContent: {
             findings?: string;
@@ -3080,6 +3153,8 @@ export interface operations {
                     rois: {
                         [key: string]: components["schemas"]["DceRoi"];
                     };
+                    /** @description a drawn arterial region: the AIF is measured there (null removes it; absent keeps it) */
+                    aif_roi?: components["schemas"]["DceRoi"] | null;
                 };
             };
         };
@@ -3142,14 +3217,23 @@ export interface operations {
     };
     getDceCurve: {
         parameters: {
-            query: {
-                slice: number;
-                /** @description column */
-                x: number;
-                /** @description row */
-                y: number;
+            query?: {
+                /** @description 0-based slice (required unless sop names the image the ROI was drawn on) */
+                slice?: number;
+                /** @description SOP Instance UID of the image the ROI was drawn on (any phase): gives the slice */
+                sop?: string;
+                /** @description column (required unless points) */
+                x?: number;
+                /** @description row (required unless points) */
+                y?: number;
                 /** @description circle radius (pixels) */
                 r?: number;
+                /** @description ellipse half-width (pixels) */
+                rx?: number;
+                /** @description ellipse half-height (pixels) */
+                ry?: number;
+                /** @description freehand polygon: x1,y1;x2,y2;... (pixels, at least 3 vertices) */
+                points?: string;
                 /** @description rectangle width (pixels) */
                 width?: number;
                 /** @description rectangle height (pixels) */
@@ -3951,6 +4035,136 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Quantities"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    addReadingKeyImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "image/png": string;
+            };
+        };
+        responses: {
+            /** @description The stored capture */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingKeyImageCapture"];
+                };
+            };
+            /** @description A malformed id, body or filter (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or side of the request does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such request (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in the request's current state (`state` names it) or the lock is held by another doctor */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Larger than the key image limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getReadingKeyImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: number;
+                digest: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PNG */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
                 };
             };
             /** @description A malformed id, body or filter (the message names it) */

@@ -163,6 +163,7 @@ export const TOOLS = {
   angle: csTools.AngleTool.toolName,
   ellipse: csTools.EllipticalROITool.toolName,
   rectangle: csTools.RectangleROITool.toolName,
+  freehand: csTools.PlanarFreehandROITool.toolName,
   probe: csTools.ProbeTool.toolName,
   crosshair: StackCrosshairTool.toolName,
 } as const;
@@ -181,6 +182,7 @@ export const TOOL_CLASSES = [
   csTools.AngleTool,
   csTools.EllipticalROITool,
   csTools.RectangleROITool,
+  csTools.PlanarFreehandROITool,
   csTools.ProbeTool,
   StackCrosshairTool,
   csTools.ReferenceLinesTool,

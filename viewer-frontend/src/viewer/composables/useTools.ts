@@ -4,7 +4,7 @@ import type { ToolKey } from '../cornerstone';
 
 export interface ToolButton {
   key: ToolKey;
-  label: 'viewer.wl' | 'viewer.pan' | 'viewer.zoom' | 'viewer.scroll' | 'viewer.magnify' | 'viewer.length' | 'viewer.angle' | 'viewer.ellipse' | 'viewer.rectangle' | 'viewer.probe' | 'viewer.crosshair';
+  label: 'viewer.wl' | 'viewer.pan' | 'viewer.zoom' | 'viewer.scroll' | 'viewer.magnify' | 'viewer.length' | 'viewer.angle' | 'viewer.ellipse' | 'viewer.rectangle' | 'viewer.freehand' | 'viewer.probe' | 'viewer.crosshair';
   icon: string;
 }
 
@@ -18,6 +18,7 @@ export const TOOL_BUTTONS: readonly ToolButton[] = [
   { key: 'angle', label: 'viewer.angle', icon: '∠' },
   { key: 'ellipse', label: 'viewer.ellipse', icon: '◯' },
   { key: 'rectangle', label: 'viewer.rectangle', icon: '▭' },
+  { key: 'freehand', label: 'viewer.freehand', icon: '✎' },
   { key: 'probe', label: 'viewer.probe', icon: '⌖' },
   { key: 'crosshair', label: 'viewer.crosshair', icon: '✛' },
 ];
