@@ -196,7 +196,9 @@ async def save_rule(ctx: AppContext, principal: Principal, body: Mapping[str, An
         }
         if not values["name"]:
             raise InvalidInput("name may not be empty")
-        compile_rule(id=0, institution_id=inst.id, **values)  # type: ignore[arg-type]
+        compile_rule(id=0, name=values["name"], institution_id=inst.id, days_back=values["days_back"],
+                     study_filter=values["study_filter"], series_filter=values["series_filter"],
+                     receive_filter=values["receive_filter"])
         clash = (await session.exec(select(PullRule).where(PullRule.name == values["name"]))).first()
         if clash is not None and clash.id != rule_id:
             raise StateConflict(f"a pull rule named {values['name']!r} exists")
