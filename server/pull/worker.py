@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 
 from server.auth.visibility import system_principal
@@ -87,6 +87,8 @@ class PullWorker:
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_poll = 0.0
+        # Studies already seen in this round of polls: a mirror showing one again is not a second poll.
+        self._seen_this_round: set[str] = set()
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class PullWorker:
     # -- polling --------------------------------------------------------------------------------
 
     async def poll_all(self) -> None:
+        self._seen_this_round.clear()
         rules = await enabled_rules(self.ctx)
         async with self.ctx.sessions() as session:
             sources = (await session.exec(select(PullSource).where(col(PullSource.enabled).is_(True))
@@ -151,6 +154,9 @@ class PullWorker:
                   rules: list[CompiledRule], now: datetime) -> None:
         uid = answer["StudyInstanceUID"]
         count = int(answer.get("NumberOfStudyRelatedInstances") or 0)
+        if uid in self._seen_this_round:
+            return  # a mirror of a source polled already in this round
+        self._seen_this_round.add(uid)
         modalities = answer.get("ModalitiesInStudy") or []
         modalities = [modalities] if isinstance(modalities, str) else list(modalities)
         async with self.ctx.sessions() as session:
@@ -269,10 +275,27 @@ class PullWorker:
                 await session.commit()
             if result.rowcount == 1:
                 if row.state in (PullState.PULLING, PullState.RECEIVED):
+                    removed = await self._recover_intents(row.study_instance_uid)
                     await log_event(self.ctx, row.study_instance_uid, "resumed",
-                                    "the worker that held this pull stopped; taken over")
+                                    "the worker that held this pull stopped; taken over"
+                                    + (f" ({removed} half-stored object(s) of it removed)" if removed else ""))
                 return row
         return None
+
+    async def _recover_intents(self, study_uid: str) -> int:
+        """Remove the ``creating`` rows the stopped worker left in this study (SQLite: such intents
+        carry no process lease). Its receiver was the only writer of a study it was pulling."""
+        if self.ctx.engine.dialect.name == "postgresql":
+            return 0  # intents carry the writer's lease: the ingest recovers them itself
+        async with self.ctx.write() as conn:
+            rows = (await conn.execute(
+                select(Instance.id, Instance.blob_key).join(Study, col(Study.id) == Instance.study_id)  # type: ignore[call-overload]
+                .where(Study.study_instance_uid == study_uid, Instance.state == InstanceState.CREATING))).all()
+            if rows:
+                await conn.execute(delete(Instance).where(col(Instance.id).in_([r.id for r in rows])))
+        for r in rows:
+            await self.ctx.store.delete(r.blob_key)
+        return len(rows)
 
     def _lease_end(self) -> datetime:
         return utcnow() + timedelta(seconds=self.settings.pull_lease_seconds)
