@@ -171,9 +171,9 @@ async def _rule(session: Any, principal: Principal, rule_id: int) -> PullRule:
 
 async def save_rule(ctx: AppContext, principal: Principal, body: Mapping[str, Any],
                     rule_id: int | None = None) -> tuple[PullRule, str]:
-    _known(body, RULE_FIELDS)
     async with ctx.write_session() as session:
         old = await _rule(session, principal, rule_id) if rule_id is not None else None
+        _known(body, RULE_FIELDS)
         inst_name = body.get("institution")
         if inst_name is None:
             inst_id = old.institution_id if old else principal.institution_id
