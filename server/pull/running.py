@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from server.context import AppContext
@@ -18,6 +19,7 @@ from server.services.ingest import IngestService
 @contextlib.asynccontextmanager
 async def running_pull(ctx: AppContext) -> AsyncIterator[PullWorker]:
     settings = ctx.settings
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # one line per PDU otherwise
     batcher = StoreBatcher(IngestService(ctx))
     batcher.start()
     bridge = LoopBridge(asyncio.get_running_loop(), settings.dimse_timeout_seconds * 10)
