@@ -21,7 +21,7 @@ from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
 from server.limits import ConcurrencyLimiter, ConcurrencyLimitMiddleware
 from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
-from server.routes import accounts, api, api_dce, audit, qido, reading, rendered, shares, spa, stow, wado
+from server.routes import accounts, api, api_dce, audit, pull, qido, reading, rendered, shares, spa, stow, wado
 from server.routes.audit_record import AuditMiddleware
 from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
@@ -83,6 +83,12 @@ def _embedded_scp(ctx, audit):  # type: ignore[no-untyped-def]
     return running_scp(ctx, audit)
 
 
+def _embedded_pull(ctx):  # type: ignore[no-untyped-def]
+    from server.pull.running import running_pull
+
+    return running_pull(ctx)
+
+
 def create_app(settings: Settings | None = None, authenticator: Authenticator | None = None) -> Starlette:
     settings = settings or Settings()
     auth = authenticator or Authenticator(settings)
@@ -106,7 +112,9 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 warming = asyncio.create_task(ctx.renderer.warm()) if settings.render_prewarm else None
                 try:
                     embedded = settings.dimse_embedded and host
-                    async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext():
+                    pull = settings.pull_embedded and host
+                    async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext(), \
+                            _embedded_pull(ctx) if pull else contextlib.nullcontext():
                         yield
                 finally:
                     if warming is not None and not warming.done():
@@ -121,7 +129,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
         *audit.routes,
-        Mount("/api", routes=[*accounts.routes, *shares.routes, *api.routes, *api_dce.routes]),
+        Mount("/api", routes=[*accounts.routes, *shares.routes, *pull.routes, *api.routes, *api_dce.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]

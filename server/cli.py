@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "worker": "run analysis workers (separate from the API processes)",
     "dimse": "run the DICOM (DIMSE) SCP: C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET",
     "ae": "manage the DIMSE AE table (calling AEs, C-MOVE destinations)",
+    "pull": "run the PACS pull worker (C-FIND polls, C-MOVE/C-GET, completeness) and its receiver",
     "gateway": "run the hospital-side forwarder (C-STORE SCP, spool, STOW-RS to the cloud); status; retry",
     "user": "manage user accounts: create, passwd, list",
     "institution": "manage institutions (hospitals): create, list",

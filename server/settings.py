@@ -132,6 +132,22 @@ class Settings(BaseSettings):
         "with several HTTP workers it runs in one of them).",
     )
     dimse_max_associations: int = Field(default=32, ge=1, description="Concurrent associations of one process.")
+    pull_embedded: bool = Field(
+        default=False,
+        description="`cirrus serve` also runs the PACS pull worker and its receiver in its process "
+        "(`cirrus pull` runs them apart).",
+    )
+    pull_ae_title: str = Field(default="CIRRUS_PULL", description="AE title of the pull receiver (the C-MOVE "
+                               "destination configured on the remote PACS; also our calling AE title).")
+    pull_host: str = Field(default="127.0.0.1", description="Address the pull receiver binds to.")
+    pull_port: int = Field(default=11113, description="Port of the pull receiver (0 picks a free one).")
+    pull_poll_seconds: float = Field(default=30.0, gt=0, description="Seconds between C-FIND polls of each source.")
+    pull_quiet_seconds: float = Field(
+        default=5.0, ge=0, description="After a retrieve, wait this long without new objects before counting.")
+    pull_max_attempts: int = Field(
+        default=3, ge=1, description="Retrieves of a study that stays short before it is marked incomplete.")
+    pull_lease_seconds: float = Field(
+        default=120.0, gt=0, description="A pull whose worker stops renewing it for this long is taken again.")
     dimse_timeout_seconds: float = Field(
         default=60.0, gt=0, description="ACSE, DIMSE and idle network timeout of an association (seconds)."
     )

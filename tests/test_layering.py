@@ -38,6 +38,8 @@ RANKS: list[tuple[str, int]] = [
     ("server.reading", 4),
     ("server.dimse", 4),
     ("server.gateway", 4),
+    # PACS pull: its worker and receiver use the DIMSE pieces and the gateway's filter language.
+    ("server.pull", 4),
     ("server.services", 3),
     # Authentication services (sessions, tokens, OIDC) sit beside the other services;
     # the principal itself is a plain value every layer may name.

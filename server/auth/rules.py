@@ -80,6 +80,12 @@ RULES: list[Rule] = [
     _rule("DELETE", r"/api/shares/[^/]+", Scope.WRITE, NOT_READ_ONLY),
     _rule("GET HEAD", r"/api/shares/[^/]+/qr\.(png|svg)", Scope.WRITE, NOT_READ_ONLY),
     _rule("GET HEAD", r"/api/shares/[^/]+/(view|documents/[^/]+)", Scope.READ),
+    # PACS pull: staff ask "pull this study now" for their institution; institution admins manage
+    # their institution's rules and see its queue and decision log; sources are the alliance
+    # admin's (the fallback rule).
+    _rule("POST", r"/api/pull/requests", Scope.WRITE, NOT_READ_ONLY),
+    _rule("GET HEAD", r"/api/pull/(queue|why|rules)", Scope.ADMIN, ADMINS),
+    _rule("POST PUT DELETE", r"/api/pull/rules(/[^/]+(/test)?)?", Scope.ADMIN, ADMINS),
 ]
 
 FALLBACK = Rule(frozenset(), re.compile(".*"), Scope.ADMIN, frozenset({Role.ADMIN}))

@@ -21,6 +21,7 @@ from server.routes import (
     openapi_analyse,
     openapi_audit,
     openapi_dce,
+    openapi_pull,
     openapi_reading,
     openapi_shares,
 )
@@ -471,6 +472,7 @@ OPENAPI: dict[str, Any] = {
         **openapi_reading.PATHS,
         **openapi_accounts.PATHS,
         **openapi_shares.PATHS,
+        **openapi_pull.PATHS,
         **openapi_audit.PATHS,
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
@@ -478,7 +480,7 @@ OPENAPI: dict[str, Any] = {
     }),
     "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS,
                                **openapi_accounts.SCHEMAS,
-                               **openapi_shares.SCHEMAS, **openapi_audit.SCHEMAS}},
+                               **openapi_shares.SCHEMAS, **openapi_pull.SCHEMAS, **openapi_audit.SCHEMAS}},
 }
 
 

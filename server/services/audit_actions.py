@@ -78,6 +78,12 @@ def _api(method: str, path: str) -> Classified | None:
         return Classified(AuditAction.DOWNLOAD)
     if path.startswith(ADMIN_PREFIXES):
         return Classified(AuditAction.QUERY if method in READ else AuditAction.ADMIN)
+    if path.startswith("/api/pull/"):
+        # The queue and "why not" list studies (query); sources and rules are configuration (admin);
+        # "pull this study now" changes what the archive will hold.
+        if method in READ:
+            return Classified(AuditAction.QUERY)
+        return Classified(AuditAction.CHANGE if path == "/api/pull/requests" else AuditAction.ADMIN)
     if path.startswith("/api/uploads"):
         return Classified(AuditAction.UPLOAD)
     if method == "DELETE" and path.startswith("/api/jobs/"):

@@ -342,6 +342,41 @@ def right_code(world: World, who: str) -> Req:
     return Req(params={"share": world.share["id"]}, json={"code": world.share["code"]})
 
 
+def pull_source(world: World, who: str) -> Req:
+    """A pull source made by the alliance admin for this one request."""
+    r = world.client.post("/api/pull/sources", json={"name": f"pacs-{who}-{uuid.uuid4().hex[:6]}",
+                                                     "ae_title": "PACS", "host": "127.0.0.1", "port": 104},
+                          headers=world.as_("admin"))
+    assert r.status_code == 201, r.text
+    return Req(params={"source": r.json()["id"]}, json={"port": 105})
+
+
+def new_pull_source(world: World, who: str) -> Req:
+    return Req(json={"name": f"pacs-{who}-{uuid.uuid4().hex[:6]}", "ae_title": "PACS", "host": "127.0.0.1",
+                     "port": 104})
+
+
+def pull_rule(world: World, who: str) -> Req:
+    """A pull rule of A's institution (the admin's) made for this one request."""
+    r = world.client.post("/api/pull/rules", json={"name": f"rule-{who}-{uuid.uuid4().hex[:6]}",
+                                                   "study_filter": "ModalitiesInStudy=MR"},
+                          headers=world.as_("admin"))
+    assert r.status_code == 201, r.text
+    return Req(params={"rule": r.json()["id"]}, json={"priority": 3})
+
+
+def new_pull_rule(world: World, who: str) -> Req:
+    return Req(json={"name": f"rule-{who}-{uuid.uuid4().hex[:6]}", "series_filter": "Modality=MR"})
+
+
+def pull_request(world: World, who: str) -> Req:
+    return Req(json={"study_uid": pydicom.uid.generate_uid()})
+
+
+def pull_why(world: World, who: str) -> Req:
+    return Req(query={"study": pydicom.uid.generate_uid()})
+
+
 STORE = expect({200}, ro_a={403}, b_side={200})
 STORE_INTO_A = expect({200}, ro_a={403}, b_side={409})
 DELETE = expect({204}, ro_a={403}, doc_a={403}, b_side=None) | {"doc_b": {403}, "iadm_b": {404}}
@@ -444,6 +479,22 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     ("/api/shares/{share}/exchange", "POST"): (right_code, {c: OK for c in CALLERS}),
     ("/api/shares/{share}/view", "GET"): (share(), expect({404}, b_side={404})),
     ("/api/shares/{share}/documents/{sop}", "GET"): (share(), expect({404}, b_side={404})),
+    # PACS pull: sources are the alliance admin's; institution admins manage their own institution's
+    # rules (A's rule is not found for B's); staff request a pull for their institution
+    ("/api/pull/sources", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),
+    ("/api/pull/sources", "POST"): (new_pull_source, ADMINS_ONLY({201}, other={403})),
+    ("/api/pull/sources/{source}", "PUT"): (pull_source, ADMINS_ONLY(OK, other={403})),
+    ("/api/pull/sources/{source}", "DELETE"): (pull_source, ADMINS_ONLY({204}, other={403})),
+    ("/api/pull/rules", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/pull/rules", "POST"): (new_pull_rule, ADMINS_ONLY({201})),
+    ("/api/pull/rules/{rule}", "PUT"): (pull_rule, ADMINS_ONLY(OK, other={404})),
+    ("/api/pull/rules/{rule}", "DELETE"): (pull_rule, ADMINS_ONLY({204}, other={404})),
+    ("/api/pull/rules/{rule}/test", "POST"): (lambda world, who: Req(
+        params=pull_rule(world, who).params, json={"study": {"ModalitiesInStudy": "MR"}}),
+        ADMINS_ONLY(OK, other={404})),
+    ("/api/pull/queue", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/pull/why", "GET"): (pull_why, ADMINS_ONLY(OK)),
+    ("/api/pull/requests", "POST"): (pull_request, expect({202}, ro_a={403}, b_side={202})),
     # the audit log: administrators of the whole alliance only
     ("/api/audit", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),
     ("/api/audit/export.csv", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),

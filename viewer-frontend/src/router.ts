@@ -13,6 +13,7 @@ export type Page =
   | 'users'
   | 'tokens'
   | 'institutions'
+  | 'pull'
   | 'share';
 
 /** Pages anyone may open without signing in. */
@@ -38,6 +39,7 @@ export function parseRoute(pathname: string, search: string): Route {
   if (parts[0] === 'login') return { page: 'login', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'users') return { page: 'users', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'institutions') return { page: 'institutions', params: {}, query };
+  if (parts[0] === 'admin' && parts[1] === 'pull') return { page: 'pull', params: {}, query };
   if (parts[0] === 'tokens') return { page: 'tokens', params: {}, query };
   return { page: 'studies', params: {}, query };
 }

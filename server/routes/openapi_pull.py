@@ -1,0 +1,144 @@
+# ruff: noqa: E501  (a data document: long lines read better than wrapped ones)
+"""The PACS pull part of the OpenAPI document (``/pull/...``), merged into ``server.routes.openapi.OPENAPI``.
+
+Sources are the alliance administrator's; institution administrators manage their institution's
+rules and see its queue and decision log; staff (not read-only) request "pull this study now" for
+their institution. Filters are in the language of ``server/gateway/rules.py`` (DICOM keywords as
+fields; ``=`` ``!=`` ``~`` ``!~`` ``<`` ``<=`` ``>`` ``>=``; ``;`` between alternative rules).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.pull.states import PullState
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _closed(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": [n for n in properties if n not in optional], "additionalProperties": False}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, **_json_body(_ref("Error"))}
+
+
+def _ok(status: str, description: str, schema: str) -> dict[str, Any]:
+    return {status: {"description": description, **_json_body(_ref(schema))}}
+
+
+STRING, INT, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
+SOURCE = {"name": "source", "in": "path", "required": True, "schema": STRING, "description": "the source's id"}
+RULE = {"name": "rule", "in": "path", "required": True, "schema": STRING, "description": "the rule's id"}
+BAD = _error("A field is missing, of the wrong type, unknown, or a filter term is not understood (named)")
+NO_SOURCE = _error("No such pull source")
+NO_RULE = _error("No such pull rule (or one of another institution)")
+CLASH = _error("The name is taken")
+OPEN_BODY = {"required": True, **_json_body({"type": "object"})}
+
+SOURCE_FIELDS: dict[str, Any] = {
+    "id": INT, "name": STRING, "ae_title": {**STRING, "description": "the remote PACS's AE title (called AE)"},
+    "host": STRING, "port": INT, "find_study": BOOL, "find_series": {**BOOL, "description": "answers series-level C-FIND"},
+    "retrieve": {"type": "string", "enum": ["move", "get"]},
+    "utc_offset_minutes": {**INT, "description": "the PACS's clock, minutes east of UTC"},
+    "mirror_group": {**STRING, "description": "sources of one group hold the same studies (failover)"},
+    "enabled": BOOL, "last_polled_at": _nullable(TIMESTAMP), "last_error": STRING,
+}
+RULE_FIELDS: dict[str, Any] = {
+    "id": INT, "name": STRING, "institution": {**STRING, "description": "owner of what the rule pulls"},
+    "priority": {**INT, "description": "higher first"}, "enabled": BOOL,
+    "days_back": {**INT, "description": "query window: the source's today and this many days before"},
+    "study_filter": STRING, "series_filter": STRING, "receive_filter": STRING,
+}
+STUDY_FIELDS: dict[str, Any] = {
+    "study_uid": STRING, "accession_number": STRING, "state": {"type": "string", "enum": [s.value for s in PullState]},
+    "urgent": BOOL, "priority": INT, "rule_id": _nullable(INT), "source_id": _nullable(INT), "modalities": STRING,
+    "description": STRING, "exam_at": _nullable(TIMESTAMP), "remote_count": _nullable(INT), "expected_count": INT,
+    "received_count": INT, "skipped_count": INT, "series_uids": {"type": "array", "items": STRING},
+    "attempts": INT, "last_error": STRING, "updated_at": TIMESTAMP,
+}
+
+SCHEMAS: dict[str, Any] = {
+    "PullSource": _closed(SOURCE_FIELDS),
+    "PullSourceList": _closed({"sources": {"type": "array", "items": _ref("PullSource")}}),
+    "PullRule": _closed(RULE_FIELDS),
+    "PullRuleList": _closed({"rules": {"type": "array", "items": _ref("PullRule")}}),
+    "PullRuleVerdict": _closed({
+        "rule": STRING, "taken": BOOL, "reason": STRING,
+        "series": {"type": "array", "items": _closed({"series_uid": STRING, "taken": BOOL, "reason": STRING})},
+    }),
+    "PullStudy": _closed(STUDY_FIELDS),
+    "PullQueue": _closed({"studies": {"type": "array", "items": _ref("PullStudy")}}),
+    "PullWhy": _closed({
+        "study_uid": STRING, "stored_instances": INT, "summary": STRING, "pull": _nullable(_ref("PullStudy")),
+        "events": {"type": "array", "items": _closed({
+            "at": TIMESTAMP, "kind": STRING, "detail": STRING, "rule_id": _nullable(INT), "source_id": _nullable(INT)})},
+    }),
+}
+
+PATHS: dict[str, Any] = {
+    "/pull/sources": {
+        "get": {"summary": "The remote PACS sources", "operationId": "listPullSources",
+                "responses": _ok("200", "Sources", "PullSourceList")},
+        "post": {"summary": "Add a source", "operationId": "createPullSource", "requestBody": OPEN_BODY,
+                 "responses": {**_ok("201", "The source", "PullSource"), "400": BAD, "409": CLASH}},
+    },
+    "/pull/sources/{source}": {
+        "put": {"summary": "Change a source (fields given replace)", "operationId": "updatePullSource", "parameters": [SOURCE],
+                "requestBody": OPEN_BODY, "responses": {**_ok("200", "The source", "PullSource"), "400": BAD,
+                                                         "404": NO_SOURCE}},
+        "delete": {"summary": "Remove a source", "operationId": "deletePullSource", "parameters": [SOURCE],
+                   "responses": {"204": {"description": "Removed"}, "404": NO_SOURCE}},
+    },
+    "/pull/rules": {
+        "get": {"summary": "The pull rules (an institution admin: their institution's)", "operationId": "listPullRules",
+                "responses": _ok("200", "Rules, highest priority first", "PullRuleList")},
+        "post": {"summary": "Add a rule", "operationId": "createPullRule", "requestBody": OPEN_BODY,
+                 "responses": {**_ok("201", "The rule", "PullRule"), "400": BAD, "409": CLASH}},
+    },
+    "/pull/rules/{rule}": {
+        "put": {"summary": "Change a rule", "operationId": "updatePullRule", "parameters": [RULE], "requestBody": OPEN_BODY,
+                "responses": {**_ok("200", "The rule", "PullRule"), "400": BAD, "404": NO_RULE}},
+        "delete": {"summary": "Remove a rule", "operationId": "deletePullRule", "parameters": [RULE],
+                   "responses": {"204": {"description": "Removed"}, "404": NO_RULE}},
+    },
+    "/pull/rules/{rule}/test": {
+        "post": {"summary": "Would this rule take a study, and why not", "operationId": "testPullRule", "parameters": [RULE],
+                 "description": "Body: study (DICOM keyword → value) and optionally series (a list of such), or study_uid of a study a poll saw.",
+                 "requestBody": OPEN_BODY,
+                 "responses": {**_ok("200", "The verdict", "PullRuleVerdict"), "400": BAD,
+                               "404": _error("No such rule, or no poll saw the study")}},
+    },
+    "/pull/queue": {
+        "get": {"summary": "Pull states: the queue in pull order, then the rest", "operationId": "pullQueue",
+                "parameters": [{"name": "state", "in": "query", "schema": STRING, "description": "only this state"}],
+                "responses": {**_ok("200", "Studies", "PullQueue"), "400": _error("Unknown state")}},
+    },
+    "/pull/requests": {
+        "post": {"summary": "Pull this study now (for the caller's institution; queued first)",
+                 "operationId": "requestPull", "requestBody": OPEN_BODY,
+                 "responses": {**_ok("202", "Queued", "PullStudy"), "400": BAD,
+                               "404": _error("No poll saw the accession number, or the study is pulled for another institution")}},
+    },
+    "/pull/why": {
+        "get": {"summary": "Why don't we have study X: every query that saw it, every rejection, every attempt",
+                "operationId": "pullWhy",
+                "parameters": [{"name": "study", "in": "query", "schema": STRING, "description": "StudyInstanceUID"},
+                               {"name": "accession", "in": "query", "schema": STRING, "description": "AccessionNumber"}],
+                "responses": {**_ok("200", "The explanation", "PullWhy"), "400": _error("Give exactly one of study and accession"),
+                              "404": _error("No poll saw the accession number")}},
+    },
+}
