@@ -21,8 +21,9 @@ from reportlab.platypus import PageBreak, Spacer
 from scipy import ndimage
 
 from quant.regions import PANELS, REGIONS
+from server.app_errors import NotFoundError, StateConflict
 
-__all__ = ["FIGURE_NAMES", "panel_figures", "panel_pages", "panel_csvs"]
+__all__ = ["FIGURE_NAMES", "panel_csv_of", "panel_figures", "panel_pages", "panel_csvs"]
 
 FIGURE_NAMES = tuple(f"panel_{k}_{part}" for k in PANELS for part in ("bars", "maps"))
 LEFT_COLOUR, RIGHT_COLOUR = "#1f77b4", "#d62728"
@@ -45,6 +46,18 @@ TEXT: dict[str, dict[str, str]] = {
 def panel_csvs(regions: Any) -> dict[str, str]:
     """One CSV per panel (``regions`` is a :class:`quant.regions.RegionalAnalysis`)."""
     return {key: regions.panel_csv(key) for key in regions.panels}
+
+
+def panel_csv_of(job_id: int, statistics: dict[str, Any], name: str) -> str:
+    """The stored CSV of panel ``name`` (404 for a panel that does not exist, 409 for a result
+    without regional analysis, e.g. a DCE job or one whose registration failed)."""
+    if name not in PANELS:
+        raise NotFoundError(f"there is no panel {name!r}; panels: {', '.join(PANELS)}")
+    regions = statistics.get("regions") or {}
+    csvs = regions.get("panels_csv") or {}
+    if name not in csvs:
+        raise StateConflict(f"analysis job {job_id} has no regional analysis: no {name} panel")
+    return str(csvs[name])
 
 
 def _png(fig: Figure) -> bytes:
