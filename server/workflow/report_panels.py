@@ -132,7 +132,7 @@ def _maps(cbf: np.ndarray, masks: dict[str, np.ndarray], bases: list[str], names
     handles = [Patch(facecolor=palette(i % 10), label=names.get(b, b)) for i, b in enumerate(bases)]
     fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), fontsize=6.5, frameon=False)
     fig.tight_layout(rect=(0, 0.14 if len(handles) <= 5 else 0.2, 1, 1))
-    return _png(fig, dpi=200)
+    return _png(fig, dpi=160)
 
 
 def panel_figures(cbf: Any, regions: Any) -> dict[str, bytes]:
