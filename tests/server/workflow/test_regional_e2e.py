@@ -16,11 +16,17 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
+from pydicom.dataset import FileMetaDataset
 from pydicom.sr.codedict import codes
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from starlette.testclient import TestClient
 
+import quant
 from dicomweb.multipart import MultipartDecoder, PartData, PartEnd, boundary_of, closing, new_boundary, part_header
+from quant.regions.space import affine_of, to_sitk
 from server.app import create_app
+from server.services.atlases import default_atlas
 from tests.conftest import authed_client
 from tests.server.workflow.analysis_helpers import colourful_fraction, pdf_pages
 
@@ -157,3 +163,82 @@ def test_stowed_3d_pcasl_gets_region_seg_sr_panel_pages_and_csvs(worker_client: 
     order = [text.index(t) for t in ("Alzheimer's disease panel", "Cerebrovascular panel",
                                      "Endocrine / metabolic panel", "Parameters")]
     assert order == sorted(order)
+
+
+def t1_series(like: pydicom.Dataset, volume: np.ndarray, origin: np.ndarray, spacing: float) -> list[pydicom.Dataset]:
+    """An axial T1-weighted series of ``volume`` (slice, row, column) in the study of ``like``."""
+    series = generate_uid()
+    out = []
+    scale = float(volume.max()) / 30000.0
+    for k, plane in enumerate(volume):
+        ds = pydicom.Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = MRImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        for keyword in ("StudyInstanceUID", "PatientName", "PatientID", "StudyDate", "StudyTime", "StudyID",
+                        "AccessionNumber", "FrameOfReferenceUID", "Manufacturer", "ReferringPhysicianName"):
+            if keyword in like:
+                setattr(ds, keyword, like.get(keyword))
+        ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = "MR", series, 2, k + 1
+        ds.SeriesDescription = ds.ProtocolName = "t1_mprage_tra"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [float(origin[0]), float(origin[1]), float(origin[2] + k * spacing)]
+        ds.PixelSpacing = [spacing, spacing]
+        ds.SliceThickness = spacing
+        ds.Rows, ds.Columns = plane.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit, ds.PixelRepresentation = 15, 0
+        ds.RescaleSlope, ds.RescaleIntercept = f"{scale:.8g}", "0"
+        ds.PixelData = np.round(np.clip(plane, 0, None) / scale).astype(np.uint16).tobytes()
+        out.append(ds)
+    return out
+
+
+@pytest.fixture
+def sqlite_worker_client(sqlite_url: str, settings_factory):  # type: ignore[no-untyped-def]
+    settings = settings_factory(sqlite_url, workers=1, stable_seconds=1.0)
+    with authed_client(create_app(settings)) as c:
+        yield c
+
+
+def test_study_with_a_t1_registers_through_it(sqlite_worker_client: TestClient, shared_data: Path,
+                                              tmp_path: Path) -> None:
+    """The real 3D pCASL with a T1 series in its study (the template placed where the M0 path puts
+    the subject, 2 mm): the job registers through the T1 (affine + demons) and its regions agree
+    with the M0 path's. SQLite only: the database plays no part beyond the first test's."""
+    c = sqlite_worker_client
+    files = sorted((shared_data / "asl/siemens/pcasl3d").rglob("*.dcm"))
+    sources = [pydicom.dcmread(f) for f in files]
+    atlas = default_atlas().load()
+    (acq,) = quant.classify_study(sources)
+    via_m0 = quant.quantify(acq, regions=atlas).regions
+    assert via_m0 is not None
+    # A 2 mm axial grid over the ASL volume's extent, in the scanner's patient coordinates.
+    corners = np.array([[i, j, k, 1.0] for i in (0, acq.geometry.shape[2] - 1) for j in (0, acq.geometry.shape[1] - 1)
+                        for k in (0, acq.geometry.shape[0] - 1)])
+    lps = (affine_of(acq.geometry) @ corners.T).T[:, :3]
+    low, high = lps.min(axis=0) - 10.0, lps.max(axis=0) + 10.0
+    size = [int(np.ceil((h - lo) / 2.0)) for lo, h in zip(low, high, strict=True)]
+    grid = sitk.Image(size, sitk.sitkFloat32)
+    grid.SetSpacing([2.0, 2.0, 2.0])
+    grid.SetOrigin([float(v) for v in low])
+    t1 = sitk.GetArrayFromImage(sitk.Resample(to_sitk(atlas.template), grid, via_m0.transform, sitk.sitkLinear, 0.0))
+    files_t1 = []
+    for ds in t1_series(sources[0], t1, low, 2.0):
+        path = tmp_path / f"t1_{ds.InstanceNumber:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        files_t1.append(path)
+    stow(c, files + files_t1)
+    study = str(sources[0].StudyInstanceUID)
+    job = wait_succeeded(c, study)
+    assert job["t1_series_instance_uid"] == str(pydicom.dcmread(files_t1[0]).SeriesInstanceUID)
+    registration = job["statistics"]["regions"]["registration"]
+    assert registration["input"] == "T1", registration
+    assert any("demons" in s for s in registration["stages"]), registration
+    values = job["statistics"]["regions"]["regions"]
+    for key in ("frontal_lobe_L", "parietal_lobe_R", "temporal_lobe_L", "occipital_lobe_R", "cerebellum",
+                "mca_territory_L", "aca_territory_R"):
+        assert values[key]["cbf_mean"] == pytest.approx(via_m0.values[key].cbf_mean, rel=0.08), key
