@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from quant import Source
-from quant.regions.definitions import PANELS
+from quant.regions import PANELS
 from server.auth import rules
 from server.reading.states import RequestState
 from server.routes import (
