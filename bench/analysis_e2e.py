@@ -10,6 +10,11 @@ Usage::
 
     .venv/bin/python bench/analysis_e2e.py                 # 3 runs on SQLite
     .venv/bin/python bench/analysis_e2e.py --postgres      # a fresh PostgreSQL database per run
+    .venv/bin/python bench/analysis_e2e.py --study pcasl3d # the Siemens 3D pCASL (18 instances)
+
+Every run includes the regional analysis (registration to MNI, atlas regions, panels, SEG + SR);
+the job's own timings split it: load, quantify (with the regions), store (the write-back of the
+derived objects through the ingest service), report (figures and PDF).
 
 If the QIDO routes are not in the build, the series is looked up with WADO-RS
 series metadata instead (said in the output).
@@ -31,7 +36,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY = ROOT.parent / "shared" / "data" / "asl" / "siemens" / "pcasl2d"
+STUDIES = {
+    "pcasl2d": ("Siemens 2D pCASL", ROOT.parent / "shared" / "data" / "asl" / "siemens" / "pcasl2d"),
+    "pcasl3d": ("Siemens 3D pCASL", ROOT.parent / "shared" / "data" / "asl" / "siemens" / "pcasl3d"),
+}
 sys.path.insert(0, str(ROOT))
 
 from bench.common import BENCH_ADMIN_PASSWORD, cirrus_token  # noqa: E402
@@ -172,6 +180,7 @@ def _measure(data_dir: Path, url: str, quiet: float, files: list[Path], study: s
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--study", choices=sorted(STUDIES), default="pcasl2d")
     p.add_argument("--quiet", type=float, default=2.0, help="quiet period in seconds (default 2)")
     p.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database per run instead of SQLite")
     p.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -179,10 +188,11 @@ def main() -> int:
     args = p.parse_args()
     import pydicom
 
-    files = sorted(STUDY.rglob("*.dcm"))
+    name, folder = STUDIES[args.study]
+    files = sorted(folder.rglob("*.dcm"))
     study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
     size = sum(f.stat().st_size for f in files) / 1e6
-    print(f"study: Siemens 2D pCASL, {len(files)} instances, {size:.1f} MB; quiet period {args.quiet:g} s; "
+    print(f"study: {name}, {len(files)} instances, {size:.1f} MB; quiet period {args.quiet:g} s; "
           f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
     results = []
     for i in range(args.runs):
@@ -191,7 +201,8 @@ def main() -> int:
         t = r["timings"]
         print(f"run {i + 1}: STOW {r['stow']:.2f} s, job open {r['job_open']:.2f} s, "
               f"CBF series visible {r['visible']:.2f} s  [job: load {t.get('load')} s, "
-              f"quantify {t.get('quantify')} s, store {t.get('store')} s, total {t.get('total')} s]")
+              f"quantify {t.get('quantify')} s, store {t.get('store')} s (derived objects {t.get('store_derived')} s, "
+              f"figures {t.get('store_figures')} s, PDF {t.get('store_report')} s), total {t.get('total')} s]")
     visible = [r["visible"] for r in results]
     print(f"end to end (STOW start → CBF series listed by {results[0]['how']}): "
           f"median {statistics.median(visible):.2f} s, best {min(visible):.2f} s, worst {max(visible):.2f} s; "

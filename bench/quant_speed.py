@@ -5,7 +5,7 @@
 2. Six-delay kinetic fit (CBF + ATT) on 64×64×12 (DRO set E, arrays in).
 3. Regional analysis on a brain-shaped single-delay 3D pCASL (128×128×36, GE-shaped DICOM made
    from the MNI template): classify → quantify with the atlas → derived DICOM (maps, SEG, SR)
-   → panel figures; once registered through the M0 image, once through a 1 mm T1.
+   → report figures and the PDF with the panel pages; once registered through the M0 image, once through a 1 mm T1.
 
 Run: .venv/bin/python bench/quant_speed.py
 """
@@ -112,7 +112,8 @@ def _brain_series():
 
 
 def regional() -> None:
-    from server.workflow.report_panels import panel_figures
+    from server.db.analysis import AnalysisJob
+    from server.workflow import quant_bridge, reports
 
     atlas, datasets, anatomy = _brain_series()
     for label, t1 in (("through M0", None), ("through T1 (1 mm, 197x233x189)", anatomy)):
@@ -124,15 +125,24 @@ def regional() -> None:
         t_derived = time.perf_counter() - t - t_quant
         if result.regions is None:
             raise SystemExit(f"regional analysis failed: {result.warnings}")
-        figures = panel_figures(result.cbf, result.regions)
+        # The report as the worker makes it: every figure (CBF slices, plot, 3 panels × bars and
+        # outlined maps), then the PDF with the panel pages.
+        statistics = quant_bridge.jsonable(result.as_dict()["statistics"]) | {
+            "regions": quant_bridge.jsonable(result.regions.as_dict())}
+        csv_text = quant.statistics_csv(result)
+        figures = reports.render_figures(result.cbf, statistics, csv_text, result.regions)
+        t_figures = time.perf_counter() - t - t_quant - t_derived
+        job = AnalysisJob(study_instance_uid="1.2.3", acquisition_key="k", label="bench", patient_name="BENCH",
+                          version=1, statistics=statistics, provenance={}, regional_csv=csv_text)
+        pdf = reports.build_pdf(job, figures, "en")
         total = time.perf_counter() - t
         reg = result.regions.registration
         print(
             f"single-delay 3D pCASL 128x128x36 with regions {label}: {total:.2f} s "
             f"(registration {reg['seconds']:.2f} s [{', '.join(reg['stages'])}], regions "
             f"{result.timings['regions_s']:.2f} s, quantify total {t_quant:.2f} s, derived {len(derived)} objects "
-            f"incl. SEG+SR {t_derived:.2f} s, {len(figures)} panel figures {total - t_quant - t_derived:.2f} s; "
-            f"target {'30' if t1 is not None else '10'} s)"
+            f"incl. SEG+SR {t_derived:.2f} s, {len(figures)} figures {t_figures:.2f} s, PDF {len(pdf) // 1024} KiB "
+            f"{total - t_quant - t_derived - t_figures:.2f} s; target {'30' if t1 is not None else '10'} s)"
         )
 
 

@@ -102,6 +102,8 @@ class RegionalAnalysis:
     has_att: bool = False
     provenance: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # ASL LPS → template LPS (SimpleITK), for checks and figures; not part of the JSON.
+    transform: sitk.Transform | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (no arrays)."""
@@ -278,6 +280,7 @@ def analyse_regions(
         has_att=att is not None,
         provenance=dict(atlas.provenance),
         warnings=warnings,
+        transform=transform,
     )
 
 

@@ -22,7 +22,7 @@ from server.http import ctx_of, json_response, path_uids, principal_of
 from server.routes.openapi import OPENAPI
 from server.services import body_readers, uploads
 from server.services.archives import new_workdir, remove_workdir
-from server.workflow import analyse, dce_report, detector, jobs, reports, worker
+from server.workflow import analyse, dce_report, detector, jobs, report_panels, reports, worker
 
 JSON = "application/json"
 KEEPALIVE_SECONDS = 15.0
@@ -219,6 +219,17 @@ async def report_csv(request: Request) -> Response:
     )
 
 
+async def panel_csv(request: Request) -> Response:
+    """One disease panel of the newest result as CSV (regions, left/right CBF, relative CBF, asymmetry)."""
+    job = await jobs.finished_job(ctx_of(request), principal_of(request), _job_id(request))
+    name = request.path_params["panel"]
+    return Response(
+        report_panels.panel_csv_of(job.id or 0, job.statistics or {}, name),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="asl-panel-{name}-{job.id}-v{job.version}.csv"'},
+    )
+
+
 # -- live progress (server-sent events) --------------------------------------------------------
 
 
@@ -286,6 +297,7 @@ routes: list[BaseRoute] = [
     Route("/jobs/{job_id}/report.pdf", report_pdf, methods=["GET"]),
     Route("/jobs/{job_id}/report", store_report, methods=["POST"]),
     Route("/jobs/{job_id}/report.csv", report_csv, methods=["GET"]),
+    Route("/jobs/{job_id}/panels/{panel}.csv", panel_csv, methods=["GET"]),
     Route("/events", events, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from quant import Source
+from quant.regions import PANELS
 from server.auth import rules
 from server.reading.states import RequestState
 from server.routes import (
@@ -449,6 +450,16 @@ OPENAPI: dict[str, Any] = {
                     "parameters": [JOB_ID],
                     "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
                                   "400": BAD_REQUEST, "404": NOT_FOUND, "409": _error("The job has no result yet")}},
+        },
+        "/jobs/{job_id}/panels/{panel}.csv": {
+            "get": {"summary": "One disease panel (alzheimers, cerebrovascular, metabolic) of the newest result as CSV: "
+                               "regions, left/right CBF, relative CBF, asymmetry index (and ATT where measured)",
+                    "operationId": "getPanelCsv",
+                    "parameters": [JOB_ID, {"name": "panel", "in": "path", "required": True,
+                                            "schema": {"type": "string", "enum": list(PANELS)}}],
+                    "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
+                                  "400": BAD_REQUEST, "404": NOT_FOUND,
+                                  "409": _error("The job has no result yet, or no regional analysis")}},
         },
         "/events": {
             "get": {

@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from reportlab.lib.units import mm
 from reportlab.platypus import PageBreak, Spacer
 from scipy import ndimage
 
 from quant.regions import PANELS, REGIONS
+from server.app_errors import NotFoundError, StateConflict
 
-__all__ = ["FIGURE_NAMES", "panel_figures", "panel_pages", "panel_csvs"]
+__all__ = ["FIGURE_NAMES", "panel_csv_of", "panel_figures", "panel_pages", "panel_csvs"]
 
 FIGURE_NAMES = tuple(f"panel_{k}_{part}" for k in PANELS for part in ("bars", "maps"))
 LEFT_COLOUR, RIGHT_COLOUR = "#1f77b4", "#d62728"
@@ -47,9 +49,21 @@ def panel_csvs(regions: Any) -> dict[str, str]:
     return {key: regions.panel_csv(key) for key in regions.panels}
 
 
-def _png(fig: Figure) -> bytes:
+def panel_csv_of(job_id: int, statistics: dict[str, Any], name: str) -> str:
+    """The stored CSV of panel ``name`` (404 for a panel that does not exist, 409 for a result
+    without regional analysis, e.g. a DCE job or one whose registration failed)."""
+    if name not in PANELS:
+        raise NotFoundError(f"there is no panel {name!r}; panels: {', '.join(PANELS)}")
+    regions = statistics.get("regions") or {}
+    csvs = regions.get("panels_csv") or {}
+    if name not in csvs:
+        raise StateConflict(f"analysis job {job_id} has no regional analysis: no {name} panel")
+    return str(csvs[name])
+
+
+def _png(fig: Figure, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
@@ -73,32 +87,52 @@ def _bars(rows: list[dict[str, Any]], relative: bool, title: str) -> bytes:
     return _png(fig)
 
 
-def _maps(cbf: np.ndarray, masks: dict[str, np.ndarray], keys: list[str]) -> bytes:
-    """Up to 4 axial slices through the panel's regions, CBF in colour, outlines on top."""
-    union = np.zeros(cbf.shape, dtype=bool)
+def _slices(masks: dict[str, np.ndarray], keys: list[str], n: int = 4) -> list[int]:
+    """Up to ``n`` axial slices: each region's largest cross-section, spread over the panel."""
+    best = []
     for k in keys:
-        union |= masks[k]
-    counts = union.sum(axis=(1, 2))
-    slices = [int(z) for z in np.argsort(counts)[::-1][:4] if counts[z] > 0]
-    slices.sort()
-    fig = Figure(figsize=(7.5, 2.4))
+        area = masks[k].sum(axis=(1, 2))
+        if area.max() > 0:
+            best.append(int(np.argmax(area)))
+    chosen = sorted(set(best))
+    if len(chosen) > n:
+        chosen = [chosen[int(round(i))] for i in np.linspace(0, len(chosen) - 1, n)]
+    return chosen
+
+
+def _maps(cbf: np.ndarray, masks: dict[str, np.ndarray], bases: list[str], names: dict[str, str]) -> bytes:
+    """Axial slices through the panel's regions: CBF in grey (0–100 ml/100g/min) under one outline
+    colour per region (left and right alike), a legend naming them; radiological orientation
+    (the patient's left on the image's right, as stored: DICOM columns run to the patient's left)."""
+    keys = [f"{b}_{s}" for b in bases for s in ("L", "R") if f"{b}_{s}" in masks]
+    slices = _slices(masks, keys)
+    fig = Figure(figsize=(7.5, 2.9))
     axes = fig.subplots(1, max(1, len(slices)), squeeze=False)
     palette = colormaps["tab10"]
+    up = 2  # outlines drawn on a 2× finer grid: half-voxel lines that do not hide the voxels they bound
     for ax in axes.flat:
         ax.axis("off")
     for ax, z in zip(axes.flat, slices, strict=False):
-        ax.imshow(np.nan_to_num(cbf[z]), cmap="jet", vmin=0, vmax=100, interpolation="nearest")
-        # Outlines as one RGBA overlay (a region's border voxels), far cheaper than contours.
-        overlay = np.zeros((*cbf.shape[1:], 4))
-        for i, k in enumerate(keys):
-            m = masks[k][z]
-            if m.any():
-                edge = m & ~ndimage.binary_erosion(m)
+        ax.imshow(np.nan_to_num(cbf[z]), cmap="gray", vmin=0, vmax=100, interpolation="nearest",
+                  extent=(0, cbf.shape[2], cbf.shape[1], 0))
+        # Outlines as one RGBA overlay (border sub-voxels), far cheaper than contour lines.
+        overlay = np.zeros((cbf.shape[1] * up, cbf.shape[2] * up, 4))
+        for i, base in enumerate(bases):
+            for side in ("L", "R"):
+                m = masks.get(f"{base}_{side}")
+                if m is None or not m[z].any():
+                    continue
+                fine = np.kron(m[z], np.ones((up, up), dtype=bool))
+                edge = fine & ~ndimage.binary_erosion(fine, iterations=1)
                 overlay[edge] = (*palette(i % 10)[:3], 1.0)
-        ax.imshow(overlay, interpolation="nearest")
+        ax.imshow(overlay, interpolation="nearest", extent=(0, cbf.shape[2], cbf.shape[1], 0))
         ax.set_title(f"slice {z + 1}", fontsize=7)
-    fig.tight_layout()
-    return _png(fig)
+        ax.text(0.02, 0.5, "R", transform=ax.transAxes, color="white", fontsize=7, va="center")
+        ax.text(0.98, 0.5, "L", transform=ax.transAxes, color="white", fontsize=7, va="center", ha="right")
+    handles = [Patch(facecolor=palette(i % 10), label=names.get(b, b)) for i, b in enumerate(bases)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), fontsize=6.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.14 if len(handles) <= 5 else 0.2, 1, 1))
+    return _png(fig, dpi=160)
 
 
 def panel_figures(cbf: Any, regions: Any) -> dict[str, bytes]:
@@ -114,9 +148,9 @@ def panel_figures(cbf: Any, regions: Any) -> dict[str, bytes]:
             continue
         out[f"panel_{key}_bars"] = _bars(rows, panel.relative and data.get("reference_cbf") is not None,
                                          panel.title_en)
-        keys = [f"{b}_{s}" for b in panel.bases for s in ("L", "R") if f"{b}_{s}" in masks]
-        if keys and cbf is not None:
-            out[f"panel_{key}_maps"] = _maps(np.asarray(cbf, dtype=float), masks, keys)
+        if cbf is not None and any(f"{b}_{s}" in masks for b in panel.bases for s in ("L", "R")):
+            names = {r["base"]: r["name_en"] for r in rows}
+            out[f"panel_{key}_maps"] = _maps(np.asarray(cbf, dtype=float), masks, list(panel.bases), names)
     return out
 
 

@@ -108,7 +108,7 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
         await stage("storing", 0.8)
         version = job.version + 1
         t = time.perf_counter()
-        await store_results(ctx, job, version, computed, lost)
+        await store_results(ctx, job, version, computed, lost, timings)
         step("store", t)
         timings["total"] = round(time.perf_counter() - t_start, 3)
         heartbeat.cancel()
@@ -242,8 +242,13 @@ async def ingest_datasets(ctx: AppContext, study_uid: str, datasets: list[pydico
 
 
 async def store_results(
-    ctx: AppContext, job: AnalysisJob, version: int, computed: quant_bridge.Computed, lost: asyncio.Event
+    ctx: AppContext, job: AnalysisJob, version: int, computed: quant_bridge.Computed, lost: asyncio.Event,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, str]:
+    """Write the derived objects back into the study, then the figures and the PDF report;
+    ``timings`` (if given) gets the split of the store step: ``store_derived`` (ingest of the
+    maps, SEG and SR), ``store_figures`` (rendering), ``store_report`` (PDF and its ingest)."""
+    split = timings if timings is not None else {}
     roles = assign_uids(job, version, computed.datasets)
     reference = computed.datasets[0] if computed.datasets else None
     report_series = stable_uid(job.study_instance_uid, job.id, version, "report")
@@ -259,7 +264,10 @@ async def store_results(
             await s.commit()
     if lost.is_set():
         raise LeaseLost()
+    t = time.perf_counter()
     await ingest_datasets(ctx, job.study_instance_uid, computed.datasets)
+    split["store_derived"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
     if computed.dce is not None:
         figures = await asyncio.to_thread(dce_report.render_figures, computed.dce)
     else:
@@ -267,6 +275,8 @@ async def store_results(
             reports.render_figures, computed.cbf, computed.statistics, computed.regional_csv, computed.regions
         )
     await reports.save_figures(ctx, job.id or 0, version, figures)
+    split["store_figures"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
     job_view = job.model_copy(
         update={"version": version, "statistics": computed.statistics, "provenance": computed.provenance,
                 "regional_csv": computed.regional_csv}
@@ -277,6 +287,7 @@ async def store_results(
     )
     dce_report.name_report(epdf, job, version)
     await ingest_datasets(ctx, job.study_instance_uid, [epdf])
+    split["store_report"] = round(time.perf_counter() - t, 3)
     return roles
 
 

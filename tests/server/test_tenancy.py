@@ -449,6 +449,9 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     (J + "/report.pdf", "GET"): (job(), expect({200, 409})),
     (J + "/report", "POST"): (job(), expect({201, 409}, ro_a={403})),
     (J + "/report.csv", "GET"): (job(), expect({200, 409})),
+    # the job of these cases has no regional analysis: 409 for whoever sees it
+    (J + "/panels/{panel}.csv", "GET"): (
+        lambda world, who: Req(params={"job_id": world.jobs["A1"], "panel": "alzheimers"}), expect({200, 409})),
     (J + "/dce/curve", "GET"): (job(query={"slice": "0", "x": "1", "y": "1", "r": "1"}), expect({400, 409})),
     (J + "/dce/rois", "PUT"): (job(json={"rois": {}}), expect(STATEFUL | {400}, ro_a={403})),
     ("/api/events", "GET"): (plain(query={"max_seconds": "0.2"}), visible_to_all(OK)),

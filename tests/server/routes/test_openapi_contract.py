@@ -238,6 +238,9 @@ def test_real_answers_match_the_document(app_client: TestClient, database_url: s
     # Reports and the edited diagnosis of the finished job.
     assert contract.check(c.get(f"/api/jobs/{job_id}/report.pdf?lang=en"), "/jobs/{job_id}/report.pdf")[:4] == b"%PDF"
     contract.check(c.get(f"/api/jobs/{job_id}/report.csv"), "/jobs/{job_id}/report.csv")
+    panel = contract.check(c.get(f"/api/jobs/{job_id}/panels/alzheimers.csv"), "/jobs/{job_id}/panels/{panel}.csv")
+    assert panel.startswith(b"region,name,cbf_left"), panel[:200]
+    contract.check(c.get(f"/api/jobs/{job_id}/panels/bogus.csv"), "/jobs/{job_id}/panels/{panel}.csv")  # 404
     noted = contract.check(c.post(f"/api/jobs/{job_id}/diagnosis", json={"diagnostic_text": "正常"}),
                            "/jobs/{job_id}/diagnosis")
     assert noted["diagnostic_text"] == "正常"
@@ -266,6 +269,7 @@ def test_real_answers_match_the_document(app_client: TestClient, database_url: s
     contract.check(c.post(f"{url}/parameters", json={"pld": 1.8}), "/jobs/{job_id}/parameters")
     contract.check(c.get(f"{url}/report.pdf"), "/jobs/{job_id}/report.pdf")  # 409: no result
     contract.check(c.get(f"{url}/report.csv"), "/jobs/{job_id}/report.csv")  # 409
+    contract.check(c.get(f"{url}/panels/metabolic.csv"), "/jobs/{job_id}/panels/{panel}.csv")  # 409
     contract.check(c.post(f"{url}/report"), "/jobs/{job_id}/report")  # 409
     contract.check(c.post(f"{url}/cancel"), "/jobs/{job_id}/cancel")
     contract.check(c.post(f"{url}/parameters", json={"pld": 1.8}), "/jobs/{job_id}/parameters")  # 409: cancelled

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_EVENT, JOB_STATES, analysisOutcome, currentResult, jobActions, jobKind, jobQuery, latestJobByStudy, type JobDetail, type JobSummary } from './jobs';
+import { JOB_EVENT, JOB_STATES, PANELS, analysisOutcome, currentResult, jobActions, jobKind, jobQuery, latestJobByStudy, panelCsvUrl, type JobDetail, type JobSummary } from './jobs';
 
 // A job as the server sends it; typed against the generated schema, so a renamed or new required field
 // in the OpenAPI document fails the type check of this file (vue-tsc includes tests).
@@ -98,5 +98,15 @@ describe('jobs API', () => {
     expect(latest.get('9.9')?.id).toBe(5);
     expect(jobKind(summary)).toBe('Siemens · pcasl · 15_pcasl_3d');
     expect(jobKind({ ...summary, vendor: '', label: '' })).toBe('pcasl');
+  });
+});
+
+describe('panel CSVs', () => {
+  it('names one download per disease panel the server documents', () => {
+    expect(PANELS.map((p) => panelCsvUrl(7, p))).toEqual([
+      '/api/jobs/7/panels/alzheimers.csv',
+      '/api/jobs/7/panels/cerebrovascular.csv',
+      '/api/jobs/7/panels/metabolic.csv',
+    ]);
   });
 });

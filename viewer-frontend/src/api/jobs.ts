@@ -89,6 +89,12 @@ export function analysisOutcome(result: Analysis): { key: 'analysis.outcome.jobs
 
 export const reportUrl = (id: number, kind: 'pdf' | 'csv'): string => `${API}/jobs/${id}/report.${kind}`;
 
+/** The disease panels of an ASL result's regional analysis, each downloadable as CSV. */
+export const PANELS = ['alzheimers', 'cerebrovascular', 'metabolic'] as const;
+export type PanelName = (typeof PANELS)[number];
+export const panelCsvUrl = (id: number, panel: PanelName): string =>
+  `${API}/jobs/${id}/panels/${encodeURIComponent(panel)}.csv`;
+
 /** "Siemens · pcasl · label" for the queue's sequence column. */
 export function jobKind(job: JobSummary): string {
   return [job.vendor, job.labeling, job.label].filter(Boolean).join(' · ');
