@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.processes import CirrusProcess, cirrus
+
+__all__ = ["DimseProcess", "cirrus", "dataset_bytes", "require_dcmtk", "same_object", "sop_uid"]
 
 DCMTK = ("echoscu", "storescu", "findscu", "getscu", "movescu")
 
@@ -22,41 +23,16 @@ def require_dcmtk() -> None:
         pytest.fail(f"DCMTK tools missing ({', '.join(missing)}): `make system-deps` installs Debian dcmtk")
 
 
-def cirrus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-
-
-class DimseProcess:
+class DimseProcess(CirrusProcess):
     """``cirrus dimse`` on a free port, its output in a log file."""
 
     def __init__(self, env: dict[str, str], log: Path, ae_title: str = "CIRRUS") -> None:
-        self.env = env
-        self.log = log
+        super().__init__(env, log)
         self.ae_title = ae_title
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DimseProcess:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "dimse", "--port", str(self.port), "--ae", self.ae_title],
-                env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )
-        wait_for_port(self.port, timeout=60, proc=self.proc)
+        self.listen(["dimse", "--port", str(self.port), "--ae", self.ae_title])
         return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
     def tool(self, name: str, calling: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a DCMTK client against this SCP (``name -aet calling -aec CIRRUS ... host port``)."""
