@@ -7,13 +7,17 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pydicom
 import pytest
 
 from tests.processes import CirrusProcess, cirrus
+from tests.server.routes.test_wado import split_multipart
 
-__all__ = ["DimseProcess", "cirrus", "dataset_bytes", "require_dcmtk", "same_object", "sop_uid"]
+__all__ = ["ANY_SYNTAX", "DimseProcess", "cirrus", "dataset_bytes", "require_dcmtk", "retrieve_instance", "same_object",
+           "sop_uid"]
 
+ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 DCMTK = ("echoscu", "storescu", "findscu", "getscu", "movescu")
 
 
@@ -41,6 +45,15 @@ class DimseProcess(CirrusProcess):
         opts = [a for a in args if not a.endswith(".dcm")]
         cmd = [name, "-aet", calling, "-aec", self.ae_title, *opts, "127.0.0.1", str(self.port), *files]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def retrieve_instance(http: httpx.Client, study: str, series: str, sop: str) -> bytes:
+    """WADO-RS of one instance in its stored transfer syntax: the Part 10 bytes."""
+    r = http.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}", headers={"Accept": ANY_SYNTAX})
+    assert r.status_code == 200, r.text
+    parts = split_multipart(r.headers["content-type"], r.content)
+    assert len(parts) == 1
+    return parts[0][1]
 
 
 def dataset_bytes(raw: bytes) -> bytes:

@@ -23,11 +23,8 @@ from pydicom.uid import generate_uid
 
 from tests.auth_helpers import bearer, provision_token
 from tests.conftest import LiveServer, live_server_env
-from tests.e2e.dimse_helpers import cirrus, dataset_bytes, require_dcmtk
+from tests.e2e.dimse_helpers import cirrus, dataset_bytes, require_dcmtk, retrieve_instance
 from tests.processes import ROOT, CirrusProcess
-from tests.server.routes.test_wado import split_multipart
-
-ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
 def make_study(folder: Path, count: int, series: int = 2) -> dict[str, Path]:
@@ -105,12 +102,7 @@ class Cloud:
         return r.json()
 
     def instance_bytes(self, study: str, series: str, sop: str) -> bytes:
-        r = self.http.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}",
-                          headers={"Accept": ANY_SYNTAX})
-        assert r.status_code == 200, r.text
-        parts = split_multipart(r.headers["content-type"], r.content)
-        assert len(parts) == 1
-        return parts[0][1]
+        return retrieve_instance(self.http, study, series, sop)
 
 
 @pytest.fixture
