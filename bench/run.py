@@ -61,6 +61,8 @@ from bench.orthanc import Nginx, Orthanc  # noqa: E402
 
 JSON_ACCEPT = "application/dicom+json"
 RESULTS = ROOT / "bench" / "results"
+# How long a server may take to start: its imports alone take half a minute on a loaded machine.
+START_SECONDS = 180.0
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -100,7 +102,7 @@ class Cirrus:
         log = self.work / "cirrus.log"
         for _attempt in range(3):
             offset = log.stat().st_size if log.exists() else 0
-            self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"{self.url}/", timeout=60)
+            self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"{self.url}/", timeout=START_SECONDS)
             if self._workers_up(log, offset):
                 self.token = cirrus_token(self.url)
                 return self
@@ -110,7 +112,7 @@ class Cirrus:
             self.process.stop()
         raise RuntimeError(f"Cirrus workers did not all start; see {log}")
 
-    def _workers_up(self, log: Path, offset: int, timeout: float = 60.0) -> bool:
+    def _workers_up(self, log: Path, offset: int, timeout: float = START_SECONDS) -> bool:
         """True once every HTTP worker has logged a completed start-up (the port opens at the first)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db.bootstrap import ensure_institution
-from server.db.changes import ChangeBus
+from server.db.changes import DELETIONS, ChangeBus
 from server.db.database import create_engine, session_factory, write_transaction
 from server.db.lease import ProcessLease
 from server.memory import MemoryBudget, ProcessMemory
@@ -80,6 +80,8 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     engine = create_engine(settings.resolved_database_url)
     store = open_store(settings)
     changes = ChangeBus(engine)
+    memory = ProcessMemory(stow_budget=MemoryBudget(settings.stow_memory_mb * 1024 * 1024))
+    changes.on_remote(DELETIONS, memory.forget_all_studies)
     renderer = RenderPool(settings.resolved_render_processes, settings.render_memory_mb * 1024 * 1024)
     lease: ProcessLease | None = None
     try:
@@ -93,7 +95,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             write_sessions=session_factory(engine.execution_options(sqlite_immediate=True)),
             store=store,
             changes=changes,
-            memory=ProcessMemory(stow_budget=MemoryBudget(settings.stow_memory_mb * 1024 * 1024)),
+            memory=memory,
             renderer=renderer,
             institution_id=institution_id,
             lease=lease,

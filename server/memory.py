@@ -6,9 +6,10 @@ entries and by bytes, so no sequence of requests can grow it without limit.
 
 - ``SeriesTables``: per series, its stored instances (blob key, frame table, ...) from one indexed
   query, shared by the frame, rendered and metadata paths: a viewer opening a series costs one
-  look-up, not one per frame request. Bounded by bytes; entries live ``ttl`` seconds, a DELETE in
-  this process evicts at once, and an instance deleted by another process answers 404 when its
-  blob is read.
+  look-up, not one per frame request. Bounded by bytes (rows added to a table later count too);
+  entries live ``ttl`` seconds. A DELETE evicts the study in this process at once and, through the
+  change bus (``DELETIONS``), every other process's tables, instance lists and visibility decisions
+  as soon as the notification arrives (``ProcessMemory.forget_study`` / ``forget_all_studies``).
 - ``MetadataCache``: whole metadata answers by (resource, version, base URL). The version is read
   from the index on every request, so an entry is never served stale.
 - ``PixelCaches``: parsed headers, rendered outputs, decoded frames of compressed instances, and the
@@ -68,6 +69,24 @@ class LRU(Generic[V]):
         if item is not None:
             self.size -= item[1]
 
+    def grow(self, key: Hashable, size: int) -> bool:
+        """``size`` more bytes for an entry that changed in place; False (and the entry dropped) when
+        the entry no longer fits."""
+        item = self._data.get(key)
+        if item is None:
+            return False
+        total = item[1] + size
+        if self.max_bytes is not None and total > self.max_bytes // 4:
+            self.pop(key)
+            return False
+        self._data[key] = (item[0], total)
+        self.size += size
+        self._data.move_to_end(key)
+        while self.max_bytes is not None and self.size > self.max_bytes and len(self._data) > 1:
+            _, (_, old) = self._data.popitem(last=False)
+            self.size -= old
+        return True
+
     def keys(self) -> list[Hashable]:
         return list(self._data)
 
@@ -97,6 +116,9 @@ class TtlLRU(Generic[V]):
         for key in [k for k in self._lru.keys() if match(k)]:
             self._lru.pop(key)
 
+    def clear(self) -> None:
+        self._lru.clear()
+
 
 class SeriesTables:
     """(study, series) -> {SOP Instance UID: stored instance}, bounded by bytes, expiring after ``ttl``."""
@@ -117,9 +139,21 @@ class SeriesTables:
         self._lru.pop((study, series))
         self._lru.put((study, series), (time.monotonic() + self.ttl, table), size)
 
+    def add(self, study: str, series: str, sop: str, row: Any, size: int) -> None:
+        """A row stored after the table was read: into the table, its bytes into the bound."""
+        hit = self._lru.get((study, series))
+        if hit is None or sop in hit[1]:
+            return
+        hit[1][sop] = row
+        if not self._lru.grow((study, series), size):
+            hit[1].pop(sop, None)  # the table was dropped; keep the caller's reference consistent
+
     def evict_study(self, study: str) -> None:
         for key in [k for k in self._lru.keys() if k[0] == study]:  # type: ignore[index]
             self._lru.pop(key)
+
+    def clear(self) -> None:
+        self._lru.clear()
 
     @property
     def size(self) -> int:
@@ -198,6 +232,22 @@ class ProcessMemory:
     visibility: TtlLRU[bool] = field(default_factory=lambda: TtlLRU(100_000, DECISION_TTL))
     # DCE series as 4D arrays for the ROI curve endpoint (server.workflow.dce_cache).
     dce: SeriesArrays = field(default_factory=lambda: SeriesArrays(DCE_CACHE_BYTES))
+
+    def forget_study(self, study: str) -> None:
+        """A study lost instances in this process: its series tables, instance lists, visibility
+        decisions and loaded DCE arrays go (rendered outputs and headers are keyed by blob and
+        unreachable without them)."""
+        self.series.evict_study(study)
+        self.pixels.rows.evict_where(lambda key: key[0] == study)
+        self.visibility.evict_where(lambda key: key[1] == study)
+        self.dce.evict_study(study)
+
+    def forget_all_studies(self) -> None:
+        """Another process deleted instances (which, the notification does not say): forget every
+        series table, instance list and visibility decision."""
+        self.series.clear()
+        self.pixels.rows.clear()
+        self.visibility.clear()
 
 
 __all__ = ["LRU", "MemoryBudget", "PixelCaches", "ProcessMemory", "DECISION_TTL", "ROW_TTL", "SeriesArrays",

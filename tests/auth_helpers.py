@@ -18,7 +18,7 @@ from server.auth.principal import Role
 from server.context import AppContext, open_context
 from server.db.accounts import User
 from server.settings import Settings
-from tests.conftest import ADMIN_PASSWORD
+from tests.processes import ADMIN_PASSWORD
 
 PASSWORD = "Correct-horse-7"
 _numbers = itertools.count(1)

@@ -9,40 +9,26 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+# Re-exported: tests import these from here (the process helpers live in tests/processes.py).
+from tests.processes import (  # noqa: F401
+    ADMIN_PASSWORD,
+    ROOT,
+    LiveServer,
+    free_port,
+    live_server_env,
+    wait_for_port,
+)
+
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 pytest_plugins = ["tests.s3_fixtures"]
 
-# The first admin's password of every app and live server the tests start (tests/auth_helpers.py).
-ADMIN_PASSWORD = "Test-admin-pw-1"
 PG_ADMIN_URL = os.environ.get("CIRRUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
 
 
 def pg_available() -> bool:
@@ -164,82 +150,6 @@ def sqlite_client(sqlite_url: str, settings_factory):  # type: ignore[no-untyped
 
     with authed_client(create_app(settings_factory(sqlite_url))) as c:
         yield c
-
-
-class LiveServer:
-    """A real ``cirrus serve`` process on a free port."""
-
-    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
-        self.env = env
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-        # An admin API token minted at start (sign-in as ``admin`` with the env's password).
-        self.token = ""
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Send these with every request: ``Authorization: Bearer <admin token>``."""
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def dicomweb_url(self) -> str:
-        return f"{self.url}/dicom-web"
-
-    def start(self, mint_token: bool = True) -> LiveServer:
-        """Start and wait for the port; then (``mint_token``) sign in over plain HTTP for ``token``."""
-        # The child keeps its own copy of the log descriptor; ours is closed at once.
-        with open(self.data_dir / f"server-{self.port}.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
-                env=self.env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_port(self.port, proc=self.proc)
-        if not mint_token:
-            return self
-        from tests.auth_helpers import live_admin_token
-
-        self.token = live_admin_token(self.url, self.env.get("CIRRUS_ADMIN_PASSWORD", ADMIN_PASSWORD))
-        return self
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def live_server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
-    env.update(
-        {
-            "CIRRUS_DATA_DIR": str(data_dir),
-            "CIRRUS_DATABASE_URL": database_url,
-            "CIRRUS_WORKERS": "0",
-            # One process, so kill() is a kill -9 of the whole server (tests that need several
-            # HTTP workers set it and stop the process group).
-            "CIRRUS_HTTP_WORKERS": "1",
-            "CIRRUS_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    env.update(extra)
-    return env
 
 
 @pytest.fixture

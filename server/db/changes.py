@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ CHANNEL = "cirrus_changes"
 JOBS = "jobs"
 STUDIES = "studies"
 READING = "reading"  # reading requests and their reports
-TOPICS = (JOBS, STUDIES, READING)
+DELETIONS = "deletions"  # instances were deleted: other processes drop their cached instance tables
+TOPICS = (JOBS, STUDIES, READING, DELETIONS)
 SIGNAL_WATCH_SECONDS = 0.5
 
 
@@ -73,6 +74,7 @@ class ChangeBus:
         self._sender: asyncio.Task[None] | None = None
         self._signals: Path | None = None  # SQLite: the signal folder
         self._pid = os.getpid()
+        self._remote: dict[str, list[Callable[[], None]]] = {t: [] for t in TOPICS}
 
     @property
     def dialect(self) -> str:
@@ -114,6 +116,11 @@ class ChangeBus:
         finally:
             sub.close()
 
+    def on_remote(self, topic: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (in the event loop, before subscribers wake) whenever another process
+        publishes ``topic``: for caches of this process that a change elsewhere makes stale."""
+        self._remote[topic].append(callback)
+
     def publish(self, topic: str) -> None:
         """Something of ``topic`` changed (call after the commit that changed it)."""
         self._wake(topic)
@@ -133,10 +140,18 @@ class ChangeBus:
         for sub in list(self._subscribers.get(topic, ())):
             sub.wake()
 
+    def _wake_remote(self, topic: str) -> None:
+        for callback in self._remote.get(topic, ()):
+            try:
+                callback()
+            except Exception:
+                log.exception("a change callback of %s failed", topic)
+        self._wake(topic)
+
     def _on_notification(self, conn: Any, pid: int, _channel: str, payload: str) -> None:
         # Our own NOTIFYs come back too; their subscribers were woken when published.
         if payload in self._subscribers and pid != conn.get_server_pid():
-            self._wake(payload)
+            self._wake_remote(payload)
 
     async def _send(self) -> None:
         # Bursts (a worker's progress beats, a STOW of many batches) collapse into one NOTIFY per topic.
@@ -172,8 +187,8 @@ class ChangeBus:
             await asyncio.sleep(SIGNAL_WATCH_SECONDS)
             now = self._signal_stamps()
             for topic in {topic for name, (topic, stamp) in now.items() if seen.get(name, (topic, None))[1] != stamp}:
-                self._wake(topic)
+                self._wake_remote(topic)
             seen = now
 
 
-__all__ = ["ChangeBus", "JOBS", "READING", "STUDIES", "Subscription"]
+__all__ = ["ChangeBus", "DELETIONS", "JOBS", "READING", "STUDIES", "Subscription"]

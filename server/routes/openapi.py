@@ -26,6 +26,7 @@ from server.routes import (
     openapi_reading,
     openapi_shares,
 )
+from server.routes.openapi_parts import STRING, TIMESTAMP, UID, closed, error, json_body, nullable, ref
 from server.workflow.jobs import M0_MISSING, PARAMETERS
 from server.workflow.states import TRANSITIONS, JobState
 
@@ -33,43 +34,13 @@ from server.workflow.states import TRANSITIONS, JobState
 JOB_EVENT = "job"
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _closed(properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    """An object schema that names every property and requires all but ``optional``."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": [name for name in properties if name not in optional],
-        "additionalProperties": False,
-        **extra,
-    }
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json_body(_ref("Error"))}
-
-
-BAD_REQUEST = _error("The request is malformed (e.g. a job id that is not an integer)")
-NOT_FOUND = _error("No such job")
-CONFLICT = _error("The job's state does not allow this action")
+BAD_REQUEST = error("The request is malformed (e.g. a job id that is not an integer)")
+NOT_FOUND = error("No such job")
+CONFLICT = error("The job's state does not allow this action")
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 LANG = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh-CN", "en"]},
         "description": "report language (default: from Accept-Language)"}
-STRING = {"type": "string"}
-UID = {"type": "string", "maxLength": 64}
-TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
-NUMBER_OR_NULL = _nullable({"type": "number"})
+NUMBER_OR_NULL = nullable({"type": "number"})
 MANUAL_ACTIONS = [t.action for t in TRANSITIONS.values() if t.manual]
 
 
@@ -89,8 +60,8 @@ PARAMETER_PROPERTIES: dict[str, Any] = {name: _parameter_value(spec) for name, s
 JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
     "id": {"type": "integer"},
     "method": {"type": "string", "enum": ["ASL", "DCE"], "description": "the analysis: ASL perfusion or DCE-MRI pharmacokinetics"},
-    "state": _ref("JobState"),
-    "actions": {"type": "array", "items": _ref("JobAction"), "uniqueItems": True,
+    "state": ref("JobState"),
+    "actions": {"type": "array", "items": ref("JobAction"), "uniqueItems": True,
                 "description": "what a person may do in this state (the state table's manual transitions)"},
     "missing": {"type": "array", "items": {"type": "string"},
                 "description": f"names of missing parameters (keys of parameter_schema) or {M0_MISSING!r} for a missing M0 series"},
@@ -100,8 +71,8 @@ JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
     "labeling": STRING,
     "study_instance_uid": UID,
     "series_instance_uids": {"type": "array", "items": UID},
-    "m0_series_instance_uid": _nullable(UID),
-    "t1_series_instance_uid": _nullable(UID),
+    "m0_series_instance_uid": nullable(UID),
+    "t1_series_instance_uid": nullable(UID),
     "patient_name": STRING,
     "patient_id": STRING,
     "study_date": {"type": "string", "description": "YYYYMMDD or empty"},
@@ -110,47 +81,47 @@ JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
     "progress": {"type": "number", "minimum": 0, "maximum": 1},
     "stage": STRING,
     "attempts": {"type": "integer"},
-    "worker": _nullable(STRING),
+    "worker": nullable(STRING),
     "max_attempts": {"type": "integer"},
     "version": {"type": "integer", "minimum": 0, "description": "number of the newest result (0: none yet)"},
-    "cbf_mean": _nullable({"type": "number", "description": "whole-brain mean CBF of the newest result (ml/100g/min)"}),
+    "cbf_mean": nullable({"type": "number", "description": "whole-brain mean CBF of the newest result (ml/100g/min)"}),
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,
-    "queued_at": _nullable(TIMESTAMP),
-    "started_at": _nullable(TIMESTAMP),
-    "finished_at": _nullable(TIMESTAMP),
+    "queued_at": nullable(TIMESTAMP),
+    "started_at": nullable(TIMESTAMP),
+    "finished_at": nullable(TIMESTAMP),
 }
 
 JOB_PROPERTIES: dict[str, Any] = {
     **JOB_SUMMARY_PROPERTIES,
-    "parameters": _ref("JobParameters"),
-    "provenance": {"type": "object", "additionalProperties": _ref("DetectedParameter"),
+    "parameters": ref("JobParameters"),
+    "provenance": {"type": "object", "additionalProperties": ref("DetectedParameter"),
                    "description": "every value the quantification used, with where it came from"},
-    "statistics": _ref("Statistics"),
+    "statistics": ref("Statistics"),
     "timings": {"type": "object", "additionalProperties": {"type": "number"}, "description": "seconds per stage"},
     "diagnostic_text": STRING,
-    "parameter_schema": {"type": "object", "properties": {name: _ref("ParameterSpec") for name in PARAMETERS},
+    "parameter_schema": {"type": "object", "properties": {name: ref("ParameterSpec") for name in PARAMETERS},
                          "required": [], "additionalProperties": False,
                          "description": "the parameters of this job's method a person may set"},
 }
 
 JOB_DETAIL_PROPERTIES: dict[str, Any] = {
     **JOB_PROPERTIES,
-    "results": {"type": "array", "items": _ref("JobResult"), "description": "every result version, oldest first"},
+    "results": {"type": "array", "items": ref("JobResult"), "description": "every result version, oldest first"},
 }
 
 UPLOAD_PROPERTIES: dict[str, Any] = {
     "received": {"type": "integer", "description": "files found (archives expanded)"},
     "stored": {"type": "integer"},
     "duplicates": {"type": "integer"},
-    "failed": {"type": "array", "items": _ref("NamedReason"), "description": "DICOM files ingest refused"},
-    "skipped": {"type": "array", "items": _ref("NamedReason"), "description": "files that are not DICOM"},
-    "studies": {"type": "object", "additionalProperties": _ref("UploadedStudy"), "description": "by StudyInstanceUID"},
-    "jobs": {"type": "array", "items": _ref("JobSummary"), "description": "analysis jobs opened for the uploaded studies"},
+    "failed": {"type": "array", "items": ref("NamedReason"), "description": "DICOM files ingest refused"},
+    "skipped": {"type": "array", "items": ref("NamedReason"), "description": "files that are not DICOM"},
+    "studies": {"type": "object", "additionalProperties": ref("UploadedStudy"), "description": "by StudyInstanceUID"},
+    "jobs": {"type": "array", "items": ref("JobSummary"), "description": "analysis jobs opened for the uploaded studies"},
 }
 
 SCHEMAS: dict[str, Any] = {
-    "Error": _closed({"error": STRING, "status": {"type": "integer"},
+    "Error": closed({"error": STRING, "status": {"type": "integer"},
                       "state": {"type": "string",
                                 "enum": [*(s.value for s in JobState),
                                          *(s.value for s in RequestState if s.value not in set(JobState))],
@@ -158,97 +129,97 @@ SCHEMAS: dict[str, Any] = {
                      optional=("state",)),
     "JobState": {"type": "string", "enum": list(JobState)},
     "JobAction": {"type": "string", "enum": MANUAL_ACTIONS},
-    "JobSummary": _closed(JOB_SUMMARY_PROPERTIES, description="A job as listed, in events and in upload answers"),
-    "Job": _closed(JOB_PROPERTIES, description="A job after an action: the summary with parameters and outcome"),
-    "JobDetail": _closed(JOB_DETAIL_PROPERTIES, description="GET /jobs/{job_id}: the job with its result versions"),
-    "JobPage": _closed({"total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                        "jobs": {"type": "array", "items": _ref("JobSummary")}}),
-    "JobResult": _closed({
+    "JobSummary": closed(JOB_SUMMARY_PROPERTIES, description="A job as listed, in events and in upload answers"),
+    "Job": closed(JOB_PROPERTIES, description="A job after an action: the summary with parameters and outcome"),
+    "JobDetail": closed(JOB_DETAIL_PROPERTIES, description="GET /jobs/{job_id}: the job with its result versions"),
+    "JobPage": closed({"total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                        "jobs": {"type": "array", "items": ref("JobSummary")}}),
+    "JobResult": closed({
         "version": {"type": "integer", "minimum": 1},
         "series": {"type": "object", "additionalProperties": UID,
                    "description": "role (CBF, ATT, REPORT, ...) → SeriesInstanceUID in the job's study"},
         "superseded": {"type": "boolean"},
         "created_at": TIMESTAMP,
     }),
-    "JobParameters": _closed({
-        "detected": {"type": "object", "additionalProperties": _ref("DetectedParameter"),
+    "JobParameters": closed({
+        "detected": {"type": "object", "additionalProperties": ref("DetectedParameter"),
                      "description": "what the server read from the headers, by parameter name"},
-        "overrides": _closed({**PARAMETER_PROPERTIES,
-                              "rois": {"type": "object", "additionalProperties": _ref("DceRoi"),
+        "overrides": closed({**PARAMETER_PROPERTIES,
+                              "rois": {"type": "object", "additionalProperties": ref("DceRoi"),
                                        "description": "DCE: drawn ROIs (PUT /jobs/{job_id}/dce/rois)"},
-                              "aif_roi": _ref("DceRoi")},
+                              "aif_roi": ref("DceRoi")},
                              optional=(*PARAMETERS, "rois", "aif_roi"),
                              description="values a person set (POST /jobs/{job_id}/parameters)"),
         "model": {"type": "string", "enum": PARAMETERS["model"]["choices"]},
     }),
-    "DetectedParameter": _closed({
+    "DetectedParameter": closed({
         "name": STRING,
         "value": {"description": "a number, a list of numbers or a text"},
         "unit": STRING,
         "source": {"type": "string", "enum": list(Source.__args__)},
         "detail": {"type": "string", "description": "e.g. the DICOM attribute it was read from"},
     }),
-    "ParameterSpec": _closed({
+    "ParameterSpec": closed({
         "label": STRING,
         "kind": {"type": "string", "enum": ["seconds", "seconds_list", "number", "integer", "choice"]},
         "unit": STRING,
         "choices": {"type": "array", "items": STRING},
     }, optional=("unit", "choices")),
-    "ParameterValues": _closed(PARAMETER_PROPERTIES, optional=tuple(PARAMETERS),
+    "ParameterValues": closed(PARAMETER_PROPERTIES, optional=tuple(PARAMETERS),
                                description="null or empty text removes an earlier value"),
-    "Upload": _closed(UPLOAD_PROPERTIES),
-    "UploadRefused": _closed({**UPLOAD_PROPERTIES, "error": STRING},
+    "Upload": closed(UPLOAD_PROPERTIES),
+    "UploadRefused": closed({**UPLOAD_PROPERTIES, "error": STRING},
                              description="Nothing could be stored: the summary and the reason"),
-    "NamedReason": _closed({"name": STRING, "reason": STRING}),
-    "UploadedStudy": _closed({
-        "series": {"type": "object", "additionalProperties": _ref("UploadedSeries"), "description": "by SeriesInstanceUID"},
+    "NamedReason": closed({"name": STRING, "reason": STRING}),
+    "UploadedStudy": closed({
+        "series": {"type": "object", "additionalProperties": ref("UploadedSeries"), "description": "by SeriesInstanceUID"},
         "patient_name": STRING,
         "patient_id": STRING,
         "study_date": STRING,
         "study_description": STRING,
     }),
-    "UploadedSeries": _closed({
+    "UploadedSeries": closed({
         "stored": {"type": "integer"},
         "duplicate": {"type": "integer"},
         "modality": STRING,
-        "series_number": _nullable({"type": "integer"}),
+        "series_number": nullable({"type": "integer"}),
         "series_description": STRING,
     }),
-    "Statistics": _closed({
-        "whole_brain": _ref("RegionSummary"),
-        "grey_matter_like": _ref("RegionSummary"),
-        "left_hemisphere": _ref("HemisphereSummary"),
-        "right_hemisphere": _ref("HemisphereSummary"),
-        "asymmetry_index_percent": _nullable({"type": "number", "description": "200·(L−R)/(L+R)"}),
-        "per_slice": {"type": "array", "items": _ref("SliceSummary")},
-        "att_whole_brain": _ref("RegionSummary"),
+    "Statistics": closed({
+        "whole_brain": ref("RegionSummary"),
+        "grey_matter_like": ref("RegionSummary"),
+        "left_hemisphere": ref("HemisphereSummary"),
+        "right_hemisphere": ref("HemisphereSummary"),
+        "asymmetry_index_percent": nullable({"type": "number", "description": "200·(L−R)/(L+R)"}),
+        "per_slice": {"type": "array", "items": ref("SliceSummary")},
+        "att_whole_brain": ref("RegionSummary"),
         "model": {"type": "string", "description": "the model that computed the result"},
-        "qc": _ref("QualityControl"),
-        "regions": _ref("Regions"),
-        "dce": _ref("DceStatistics"),
+        "qc": ref("QualityControl"),
+        "regions": ref("Regions"),
+        "dce": ref("DceStatistics"),
     }, optional=("whole_brain", "grey_matter_like", "left_hemisphere", "right_hemisphere", "asymmetry_index_percent",
                  "per_slice", "att_whole_brain", "model", "qc", "regions", "dce"),
         description="CBF (ml/100g/min) and ATT (s) of the newest result by region; empty before the first result"),
-    "QualityControl": _closed({
+    "QualityControl": closed({
         "status": {"type": "string", "enum": ["pass", "warning", "fail"],
                    "description": "the worst flag; fail means the numbers are not a normal result"},
-        "flags": {"type": "array", "items": _ref("QcFlag")},
-        "measures": {"type": "object", "additionalProperties": _nullable({"type": "number"}),
+        "flags": {"type": "array", "items": ref("QcFlag")},
+        "measures": {"type": "object", "additionalProperties": nullable({"type": "number"}),
                      "description": "whole_brain_cbf, delta_m_negative_fraction, motion_max_mm, tsnr_global, ..."},
     }, description="Quality control of the result (quant.qc)"),
-    "QcFlag": _closed({
+    "QcFlag": closed({
         "code": {"type": "string", "description": "stable identifier, e.g. cbf_implausible_high (translate by code)"},
         "severity": {"type": "string", "enum": ["info", "warning", "fail"]},
         "message": {"type": "string", "description": "an English sentence with the numbers"},
-        "values": {"type": "object", "additionalProperties": _nullable({"type": "number"})},
+        "values": {"type": "object", "additionalProperties": nullable({"type": "number"})},
     }),
-    "Regions": _closed({
+    "Regions": closed({
         "atlas": STRING,
         "reference": {"type": "string", "description": "the reference region of relative CBF (e.g. cerebellum)"},
         "reference_cbf": NUMBER_OR_NULL,
         "registration": {"type": "object", "description": "how the ASL data reached MNI space: input (T1, M0 or given), template, stages, seconds"},
-        "regions": {"type": "object", "additionalProperties": _ref("RegionValue"), "description": "by region key"},
-        "panels": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("PanelRow")},
+        "regions": {"type": "object", "additionalProperties": ref("RegionValue"), "description": "by region key"},
+        "panels": {"type": "object", "additionalProperties": {"type": "array", "items": ref("PanelRow")},
                    "description": "disease panels by key: alzheimers, cerebrovascular, metabolic"},
         "has_att": {"type": "boolean"},
         "provenance": {"type": "object", "additionalProperties": STRING},
@@ -256,29 +227,29 @@ SCHEMAS: dict[str, Any] = {
         "csv": {"type": "string", "description": "every region as CSV"},
         "panels_csv": {"type": "object", "additionalProperties": STRING, "description": "one CSV per panel"},
     }, description="Regional analysis in atlas space (quant.regions)"),
-    "RegionValue": _closed({
+    "RegionValue": closed({
         "key": STRING, "base": STRING, "side": STRING, "group": STRING, "name_en": STRING, "name_zh": STRING,
         "segment": {"type": "integer"}, "n": {"type": "integer"}, "cbf_mean": NUMBER_OR_NULL,
         "cbf_median": NUMBER_OR_NULL, "cbf_sd": NUMBER_OR_NULL, "att_mean": NUMBER_OR_NULL,
         "relative_cbf": NUMBER_OR_NULL,
     }),
-    "PanelRow": _closed({
+    "PanelRow": closed({
         "base": STRING, "name_en": STRING, "name_zh": STRING,
-        "left": _nullable(_ref("PanelSide")), "right": _nullable(_ref("PanelSide")),
+        "left": nullable(ref("PanelSide")), "right": nullable(ref("PanelSide")),
         "asymmetry_index_percent": NUMBER_OR_NULL,
     }),
-    "PanelSide": _closed({"key": STRING, "n": {"type": "integer"}, "cbf_mean": NUMBER_OR_NULL,
+    "PanelSide": closed({"key": STRING, "n": {"type": "integer"}, "cbf_mean": NUMBER_OR_NULL,
                           "relative_cbf": NUMBER_OR_NULL, "att_mean": NUMBER_OR_NULL}),
-    "RegionSummary": _closed({"n": {"type": "integer"}, "mean": _nullable({"type": "number"}),
-                              "median": _nullable({"type": "number"}), "sd": _nullable({"type": "number"})}),
-    "SliceSummary": _closed({"slice": {"type": "integer"}, "n": {"type": "integer"}, "mean": _nullable({"type": "number"}),
-                             "median": _nullable({"type": "number"}), "sd": _nullable({"type": "number"})}),
-    "HemisphereSummary": _closed({"n": {"type": "integer"}, "mean": _nullable({"type": "number"})}),
-    "StoredReport": _closed({"series_instance_uid": UID, "sop_instance_uid": UID, "instance_number": {"type": "integer"}}),
-    "JobEvent": _closed({
+    "RegionSummary": closed({"n": {"type": "integer"}, "mean": nullable({"type": "number"}),
+                              "median": nullable({"type": "number"}), "sd": nullable({"type": "number"})}),
+    "SliceSummary": closed({"slice": {"type": "integer"}, "n": {"type": "integer"}, "mean": nullable({"type": "number"}),
+                             "median": nullable({"type": "number"}), "sd": nullable({"type": "number"})}),
+    "HemisphereSummary": closed({"n": {"type": "integer"}, "mean": nullable({"type": "number"})}),
+    "StoredReport": closed({"series_instance_uid": UID, "sop_instance_uid": UID, "instance_number": {"type": "integer"}}),
+    "JobEvent": closed({
         "event": {"const": JOB_EVENT},
         "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the job id"},
-        "data": _ref("JobSummary"),
+        "data": ref("JobSummary"),
     }, description="One message of GET /events as its fields read (event:, id:, data: JSON)"),
 }
 
@@ -289,7 +260,7 @@ def _job_op(summary: str, action: str, *extra_parameters: dict[str, Any]) -> dic
             "summary": summary,
             "operationId": f"{action}Job",
             "parameters": [JOB_ID, *extra_parameters],
-            "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))},
+            "responses": {"200": {"description": "The job", **json_body(ref("Job"))},
                           "400": BAD_REQUEST, "404": NOT_FOUND, "409": CONFLICT},
         }
     }
@@ -297,11 +268,11 @@ def _job_op(summary: str, action: str, *extra_parameters: dict[str, Any]) -> dic
 
 def _upload_responses() -> dict[str, Any]:
     return {
-        "200": {"description": "What was stored and the jobs opened", **_json_body(_ref("Upload"))},
-        "400": _error("Not a readable upload (no boundary, no files, empty body)"),
-        "413": _error("Larger than CIRRUS_MAX_UPLOAD_BYTES"),
-        "429": _error("The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds)"),
-        "422": {"description": "Nothing could be stored", **_json_body(_ref("UploadRefused"))},
+        "200": {"description": "What was stored and the jobs opened", **json_body(ref("Upload"))},
+        "400": error("Not a readable upload (no boundary, no files, empty body)"),
+        "413": error("Larger than CIRRUS_MAX_UPLOAD_BYTES"),
+        "429": error("The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds)"),
+        "422": {"description": "Nothing could be stored", **json_body(ref("UploadRefused"))},
     }
 
 
@@ -309,8 +280,8 @@ ANALYSE = {"name": "analyse", "in": "query", "schema": {"type": "string", "enum"
            "description": "0 stores without opening analysis jobs"}
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
-REFUSALS = {"401": _error("No valid credentials"),
-            "403": _error("The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token)")}
+REFUSALS = {"401": error("No valid credentials"),
+            "403": error("The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token)")}
 
 
 def with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
@@ -386,14 +357,14 @@ OPENAPI: dict[str, Any] = {
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "minimum": 1, "maximum": 500}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0, "minimum": 0}},
                 ],
-                "responses": {"200": {"description": "A page of jobs", **_json_body(_ref("JobPage"))},
-                              "400": _error("A filter is malformed")},
+                "responses": {"200": {"description": "A page of jobs", **json_body(ref("JobPage"))},
+                              "400": error("A filter is malformed")},
             }
         },
         "/jobs/{job_id}": {
             "get": {"summary": "One job with parameters, provenance, statistics, timings and results",
                     "operationId": "getJob", "parameters": [JOB_ID],
-                    "responses": {"200": {"description": "The job", **_json_body(_ref("JobDetail"))},
+                    "responses": {"200": {"description": "The job", **json_body(ref("JobDetail"))},
                                   "400": BAD_REQUEST, "404": NOT_FOUND}},
             "delete": {"summary": "Delete a job that is not running (its derived series stay in the study)",
                        "operationId": "deleteJob", "parameters": [JOB_ID],
@@ -405,9 +376,9 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Set acquisition parameters (seconds); queues the job once nothing is missing",
                 "operationId": "setJobParameters",
                 "parameters": [JOB_ID],
-                "requestBody": _json_body(_ref("ParameterValues")),
-                "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))},
-                              "400": _error("An unknown parameter or an implausible value"), "404": NOT_FOUND,
+                "requestBody": json_body(ref("ParameterValues")),
+                "responses": {"200": {"description": "The job", **json_body(ref("Job"))},
+                              "400": error("An unknown parameter or an implausible value"), "404": NOT_FOUND,
                               "409": CONFLICT},
             }
         },
@@ -422,9 +393,9 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Set the editable diagnostic information printed in the PDF report (PUT works too)",
                 "operationId": "setDiagnosis",
                 "parameters": [JOB_ID],
-                "requestBody": _json_body(_closed({"diagnostic_text": STRING})),
-                "responses": {"200": {"description": "The job", **_json_body(_ref("Job"))},
-                              "400": _error("Not a text, or longer than 20000 characters"), "404": NOT_FOUND},
+                "requestBody": json_body(closed({"diagnostic_text": STRING})),
+                "responses": {"200": {"description": "The job", **json_body(ref("Job"))},
+                              "400": error("Not a text, or longer than 20000 characters"), "404": NOT_FOUND},
             }
         },
         "/jobs/{job_id}/report.pdf": {
@@ -433,7 +404,7 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "getReportPdf",
                 "parameters": [JOB_ID, LANG],
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}},
-                              "400": BAD_REQUEST, "404": NOT_FOUND, "409": _error("The job has no result yet")},
+                              "400": BAD_REQUEST, "404": NOT_FOUND, "409": error("The job has no result yet")},
             }
         },
         "/jobs/{job_id}/report": {
@@ -441,15 +412,15 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Store the current PDF report (with the edited diagnostic text) in the study as a new Encapsulated PDF instance",
                 "operationId": "storeReport",
                 "parameters": [JOB_ID, LANG],
-                "responses": {"201": {"description": "The stored instance", **_json_body(_ref("StoredReport"))},
-                              "400": BAD_REQUEST, "404": NOT_FOUND, "409": _error("The job has no result yet")},
+                "responses": {"201": {"description": "The stored instance", **json_body(ref("StoredReport"))},
+                              "400": BAD_REQUEST, "404": NOT_FOUND, "409": error("The job has no result yet")},
             }
         },
         "/jobs/{job_id}/report.csv": {
             "get": {"summary": "Regional values of the newest result as CSV", "operationId": "getReportCsv",
                     "parameters": [JOB_ID],
                     "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
-                                  "400": BAD_REQUEST, "404": NOT_FOUND, "409": _error("The job has no result yet")}},
+                                  "400": BAD_REQUEST, "404": NOT_FOUND, "409": error("The job has no result yet")}},
         },
         "/jobs/{job_id}/panels/{panel}.csv": {
             "get": {"summary": "One disease panel (alzheimers, cerebrovascular, metabolic) of the newest result as CSV: "
@@ -459,7 +430,7 @@ OPENAPI: dict[str, Any] = {
                                             "schema": {"type": "string", "enum": list(PANELS)}}],
                     "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
                                   "400": BAD_REQUEST, "404": NOT_FOUND,
-                                  "409": _error("The job has no result yet, or no regional analysis")}},
+                                  "409": error("The job has no result yet, or no regional analysis")}},
         },
         "/events": {
             "get": {
@@ -473,8 +444,8 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": {"description": "Event stream of JobEvent messages",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                            "x-event-schema": _ref("JobEvent")},
-                    "400": _error("job is not an integer or max_seconds not a number"),
+                            "x-event-schema": ref("JobEvent")},
+                    "400": error("job is not an integer or max_seconds not a number"),
                 },
             }
         },
@@ -487,7 +458,7 @@ OPENAPI: dict[str, Any] = {
         **openapi_audit.PATHS,
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
-                                                        **_json_body({"type": "object"})}}}},
+                                                        **json_body({"type": "object"})}}}},
     }),
     "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS,
                                **openapi_accounts.SCHEMAS,

@@ -10,43 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.routes.openapi_parts import closed, error, json_body, ref
 from server.workflow.analyse import FAILED, NONE, OPENED, OUTCOMES
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _closed(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False, **extra}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json_body(_ref("Error"))}
-
-
 SCHEMAS: dict[str, Any] = {
-    "Analysis": _closed({
+    "Analysis": closed({
         "study_instance_uid": {"type": "string", "maxLength": 64},
         "outcome": {"type": "string", "enum": list(OUTCOMES),
                     "description": f"{OPENED}: the study has analysis jobs; {NONE}: it holds no ASL or DCE "
                                    f"acquisition (reason says why); {FAILED}: the detection failed (reason; the queue shows it)"},
-        "jobs": {"type": "array", "items": _ref("JobSummary"), "description": "every analysis job of the study"},
+        "jobs": {"type": "array", "items": ref("JobSummary"), "description": "every analysis job of the study"},
         "created": {"type": "array", "items": {"type": "integer"}, "description": "ids of the jobs this run opened"},
         "reason": {"type": "string", "description": "why there are no jobs (empty when there are)"},
-        "detection_failure": {"oneOf": [_ref("JobSummary"), {"type": "null"}],
+        "detection_failure": {"oneOf": [ref("JobSummary"), {"type": "null"}],
                               "description": "the queue's detection_failed row when the detection failed"},
     }, description="What an analysis detection run found"),
 }
 
-_ANSWERS = {"200": {"description": "What the detection found", **_json_body(_ref("Analysis"))},
-            "400": _error("A malformed UID or job id"),
-            "403": _error("The caller's role, or an institution that does not own the study")}
+_ANSWERS = {"200": {"description": "What the detection found", **json_body(ref("Analysis"))},
+            "400": error("A malformed UID or job id"),
+            "403": error("The caller's role, or an institution that does not own the study")}
 
 PATHS: dict[str, Any] = {
     "/studies/{study}/analyse": {
@@ -55,7 +38,7 @@ PATHS: dict[str, Any] = {
             "operationId": "analyseStudy",
             "parameters": [{"name": "study", "in": "path", "required": True, "schema": {"type": "string"},
                             "description": "StudyInstanceUID"}],
-            "responses": {**_ANSWERS, "404": _error("No such study (or not visible to the caller)")},
+            "responses": {**_ANSWERS, "404": error("No such study (or not visible to the caller)")},
         }
     },
     "/jobs/{job_id}/retry-detection": {
@@ -63,8 +46,8 @@ PATHS: dict[str, Any] = {
             "summary": "Retry the failed analysis detection of a detection_failed row (removed once the detection succeeds)",
             "operationId": "retryDetectionJob",
             "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {**_ANSWERS, "404": _error("No such job"),
-                          "409": _error("The job is not a failed detection")},
+            "responses": {**_ANSWERS, "404": error("No such job"),
+                          "409": error("The job is not a failed detection")},
         }
     },
 }

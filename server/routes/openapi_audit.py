@@ -9,33 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.routes.openapi_parts import INT, STRING, closed, error, json_body, nullable, ref
 from server.services.audit import AuditAction, AuditOutcome
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _closed(properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties,
-            "required": [n for n in properties if n not in optional], "additionalProperties": False, **extra}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json_body(_ref("Error"))}
-
-
-STRING = {"type": "string"}
-INT = {"type": "integer"}
-NULLABLE_INT = _nullable(INT)
+NULLABLE_INT = nullable(INT)
 
 FILTERS: list[dict[str, Any]] = [
     {"name": "actor", "in": "query", "schema": STRING, "description": "user name (exact)"},
@@ -48,13 +25,13 @@ FILTERS: list[dict[str, Any]] = [
     {"name": "until", "in": "query", "schema": STRING, "description": "ISO 8601 date or date and time (exclusive)"},
 ]
 COMMON = {
-    "400": _error("A filter is malformed (the message names it)"),
-    "401": _error("No credentials, or wrong ones"),
-    "403": _error("Not an administrator"),
+    "400": error("A filter is malformed (the message names it)"),
+    "401": error("No credentials, or wrong ones"),
+    "403": error("Not an administrator"),
 }
 
 SCHEMAS: dict[str, Any] = {
-    "AuditRecord": _closed({
+    "AuditRecord": closed({
         "id": INT,
         "at": {"type": "string", "description": "ISO 8601 date and time (UTC)"},
         "actor_user_id": NULLABLE_INT,
@@ -73,8 +50,8 @@ SCHEMAS: dict[str, Any] = {
         "path": {"type": "string", "description": "path and query string"},
         "detail": {"type": "string", "description": "e.g. why a sign-in failed"},
     }, description="One audit log entry (append-only)"),
-    "AuditPage": _closed({"total": INT, "limit": INT, "offset": INT,
-                          "records": {"type": "array", "items": _ref("AuditRecord"), "description": "newest first"}}),
+    "AuditPage": closed({"total": INT, "limit": INT, "offset": INT,
+                          "records": {"type": "array", "items": ref("AuditRecord"), "description": "newest first"}}),
 }
 
 PATHS: dict[str, Any] = {
@@ -84,7 +61,7 @@ PATHS: dict[str, Any] = {
         "parameters": [*FILTERS,
                        {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100, "minimum": 1, "maximum": 1000}},
                        {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0, "minimum": 0}}],
-        "responses": {"200": {"description": "A page of records", **_json_body(_ref("AuditPage"))}, **COMMON},
+        "responses": {"200": {"description": "A page of records", **json_body(ref("AuditPage"))}, **COMMON},
     }},
     "/audit/export.csv": {"get": {
         "summary": "The matching records as CSV, oldest first (one column per AuditRecord field)",

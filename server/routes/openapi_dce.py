@@ -9,65 +9,48 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _closed(properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties,
-            "required": [n for n in properties if n not in optional], "additionalProperties": False, **extra}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
+from server.routes.openapi_parts import INT, closed, error, nullable, ref
 
 NUMBERS = {"type": "array", "items": {"type": "number"}}
-NUMBER_OR_NULL = _nullable({"type": "number"})
-INT = {"type": "integer"}
+NUMBER_OR_NULL = nullable({"type": "number"})
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": INT}
 
 SCHEMAS: dict[str, Any] = {
-    "DceStatistics": _closed({
-        "mask": _ref("DceRegion"),
-        "rois": {"type": "object", "additionalProperties": _ref("DceRegion"),
+    "DceStatistics": closed({
+        "mask": ref("DceRegion"),
+        "rois": {"type": "object", "additionalProperties": ref("DceRegion"),
                  "description": "hotspot (top decile of Ktrans in the mask) and drawn ROIs (roi_<name>)"},
-        "curves": {"type": "object", "additionalProperties": _ref("DceCurve"),
+        "curves": {"type": "object", "additionalProperties": ref("DceCurve"),
                    "description": "mean curves of the mask, the arterial region (aif_region) and drawn ROIs"},
         "phase_times_s": NUMBERS,
-        "aif": _ref("DceAif"),
+        "aif": ref("DceAif"),
         "units": {"type": "object", "additionalProperties": {"type": "string"}, "description": "UCUM unit of each map"},
         "shape": {"type": "array", "items": INT, "description": "slices, rows, columns of the maps"},
     }, description="DCE results: Ktrans (1/min), ve, kep (1/min), vp and curve parameters by region"),
-    "DceRegion": _closed({
+    "DceRegion": closed({
         "n_voxels": INT,
         "n_fitted": {"type": "integer", "description": "voxels of the region inside the fitted mask"},
-        "maps": {"type": "object", "additionalProperties": _ref("DceMapSummary"), "description": "by map name"},
+        "maps": {"type": "object", "additionalProperties": ref("DceMapSummary"), "description": "by map name"},
     }, optional=("n_fitted",)),
-    "DceMapSummary": _closed({"n": INT, "mean": NUMBER_OR_NULL, "median": NUMBER_OR_NULL, "sd": NUMBER_OR_NULL,
+    "DceMapSummary": closed({"n": INT, "mean": NUMBER_OR_NULL, "median": NUMBER_OR_NULL, "sd": NUMBER_OR_NULL,
                               "p25": NUMBER_OR_NULL, "p75": NUMBER_OR_NULL}),
-    "DceCurve": _closed({"signal": NUMBERS, "concentration_mM": NUMBERS}),
-    "DceAif": _closed({"kind": {"type": "string", "description": "parker, weinmann, measured or auto (empty: unknown)"},
+    "DceCurve": closed({"signal": NUMBERS, "concentration_mM": NUMBERS}),
+    "DceAif": closed({"kind": {"type": "string", "description": "parker, weinmann, measured or auto (empty: unknown)"},
                        "plasma_mM": {**NUMBERS, "description": "plasma concentration at the phase times"},
-                       "region": _ref("DceAifRegion")}, optional=("region",)),
-    "DceAifRegion": _closed({
+                       "region": ref("DceAifRegion")}, optional=("region",)),
+    "DceAifRegion": closed({
         "how": {"type": "string", "enum": ["auto", "drawn"], "description": "detected automatically (early, high, washing-out peak) or drawn by a person"},
         "detail": {"type": "string"},
-        "roi": _nullable(_ref("DceRoi")),
+        "roi": nullable(ref("DceRoi")),
         "n_voxels": INT,
         "slices": {"type": "array", "items": INT, "description": "0-based slices holding arterial voxels"},
-        "bbox": _closed({"slice": {"type": "array", "items": INT}, "row": {"type": "array", "items": INT},
+        "bbox": closed({"slice": {"type": "array", "items": INT}, "row": {"type": "array", "items": INT},
                          "column": {"type": "array", "items": INT}}, description="[first, last] per axis"),
         "centroid": {**NUMBERS, "description": "slice, row, column"},
-        "voxels": _nullable({"type": "array", "items": {"type": "array", "items": INT},
+        "voxels": nullable({"type": "array", "items": {"type": "array", "items": INT},
                              "description": "(slice, row, column) of every arterial voxel (null beyond 4096)"}),
     }, description="The arterial region a measured AIF was taken from, recorded with the job"),
-    "DceRoi": _closed({
+    "DceRoi": closed({
         "slice": {"type": "integer", "minimum": 0, "description": "0-based slice of the dynamic series (and of the maps)"},
         "x": {"type": "number", "description": "column (circle or ellipse centre, or rectangle's left edge)"},
         "y": {"type": "number", "description": "row (circle or ellipse centre, or rectangle's top edge)"},
@@ -79,19 +62,19 @@ SCHEMAS: dict[str, Any] = {
         "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
                    "minItems": 3, "description": "freehand polygon: [x, y] vertices in pixels"},
     }, optional=("x", "y", "r", "rx", "ry", "width", "height", "points")),
-    "DceRoiCurve": _closed({
+    "DceRoiCurve": closed({
         "job_id": INT,
         "version": {"type": "integer", "minimum": 1},
-        "roi": _ref("DceRoi"),
+        "roi": ref("DceRoi"),
         "n_voxels": INT,
-        "maps": {"type": "object", "additionalProperties": _ref("DceMapSummary"),
+        "maps": {"type": "object", "additionalProperties": ref("DceMapSummary"),
                  "description": "the ROI's model maps (ktrans, ve, kep, vp as the job's model gives them)"},
         "phase_times_s": {**NUMBERS, "description": "from the first phase"},
         "signal": {**NUMBERS, "description": "mean signal of the ROI per phase"},
         "relative_enhancement": {**NUMBERS, "description": "signal / baseline − 1"},
         "concentration_mM": {**NUMBERS, "description": "mean contrast-agent concentration (SPGR, the run's T10 and r1)"},
         "baseline_phases": INT,
-        "aif": _ref("DceAif"),
+        "aif": ref("DceAif"),
     }, description="The time–intensity curve of an ROI with the job's AIF"),
 }
 
@@ -111,10 +94,10 @@ ROI_PARAMETERS = [
     {"name": "height", "in": "query", "schema": {"type": "number"}, "description": "rectangle height (pixels)"},
 ]
 
-ROIS_BODY = {"content": {"application/json": {"schema": _closed({
-    "rois": {"type": "object", "additionalProperties": _ref("DceRoi"), "maxProperties": 8,
+ROIS_BODY = {"content": {"application/json": {"schema": closed({
+    "rois": {"type": "object", "additionalProperties": ref("DceRoi"), "maxProperties": 8,
              "description": "name (letters, digits, _ and -) → ROI; {} removes them"},
-    "aif_roi": {**_nullable(_ref("DceRoi")),
+    "aif_roi": {**nullable(ref("DceRoi")),
                 "description": "a drawn arterial region: the AIF is measured there (null removes it; absent keeps it)"},
 }, optional=("aif_roi",))}}}
 
@@ -127,10 +110,10 @@ PATHS: dict[str, Any] = {
             "requestBody": ROIS_BODY,
             "responses": {
                 "200": {"description": "The job (queued again when it had finished)",
-                        "content": {"application/json": {"schema": _ref("Job")}}},
-                "400": _error("A malformed ROI, an ROI outside the series, or not a DCE job"),
-                "404": _error("No such job"),
-                "409": _error("The job is running"),
+                        "content": {"application/json": {"schema": ref("Job")}}},
+                "400": error("A malformed ROI, an ROI outside the series, or not a DCE job"),
+                "404": error("No such job"),
+                "409": error("The job is running"),
             }
         }
     },
@@ -141,10 +124,10 @@ PATHS: dict[str, Any] = {
             "parameters": [JOB_ID, *ROI_PARAMETERS],
             "responses": {
                 "200": {"description": "The ROI's curves and the AIF",
-                        "content": {"application/json": {"schema": _ref("DceRoiCurve")}}},
-                "400": _error("A malformed ROI, an ROI outside the series, or not a DCE job"),
-                "404": _error("No such job"),
-                "409": _error("The job has no result yet"),
+                        "content": {"application/json": {"schema": ref("DceRoiCurve")}}},
+                "400": error("A malformed ROI, an ROI outside the series, or not a DCE job"),
+                "404": error("No such job"),
+                "409": error("The job has no result yet"),
             }
         }
     },

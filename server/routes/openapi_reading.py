@@ -11,155 +11,130 @@ from typing import Any
 
 from server.reading.states import TRANSITIONS, RequestState
 from server.reading.worklists import LISTS, PRESETS
+from server.routes.openapi_parts import INT, STRING, TIMESTAMP, UID, closed, error, json_body, nullable, ref
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _closed(properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties,
-            "required": [n for n in properties if n not in optional], "additionalProperties": False, **extra}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json_body(_ref("Error"))}
-
-
-STRING = {"type": "string"}
-INT = {"type": "integer"}
-UID = {"type": "string", "maxLength": 64}
-TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
 REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": INT}
 LANG = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh-CN", "en"]},
         "description": "report language (default: from Accept-Language)"}
-BAD = _error("A malformed id, body or filter (the message names it)")
-FORBIDDEN = _error("The caller's role or side of the request does not allow this")
-MISSING = _error("No such request (or not visible to the caller)")
-CONFLICT = _error("Not allowed in the request's current state (`state` names it) or the lock is held by another doctor")
+BAD = error("A malformed id, body or filter (the message names it)")
+FORBIDDEN = error("The caller's role or side of the request does not allow this")
+MISSING = error("No such request (or not visible to the caller)")
+CONFLICT = error("Not allowed in the request's current state (`state` names it) or the lock is held by another doctor")
 ACTIONS = list(TRANSITIONS)
 # POST /reading/requests/{id}/{segment}: every transition but create and save (they have their own paths).
 ACTION_SEGMENTS = [a.replace("_", "-") for a in TRANSITIONS if a not in ("create", "save")]
 
-INSTITUTION = _closed({"id": INT, "name": STRING})
+INSTITUTION = closed({"id": INT, "name": STRING})
 SUMMARY: dict[str, Any] = {
     "id": INT,
     "number": {"type": "string", "description": "diagnosis number (诊断号): date and id"},
-    "state": _ref("ReadingState"),
+    "state": ref("ReadingState"),
     "mode": {"type": "string", "enum": ["self", "superior"]},
     "patient_name": STRING, "patient_id": STRING, "patient_sex": STRING, "patient_age": STRING,
     "modality": STRING, "body_part": STRING, "examination": STRING,
-    "requesting_institution": _ref("InstitutionRef"),
-    "reading_institution": _ref("InstitutionRef"),
-    "assisting_institution": _nullable(_ref("InstitutionRef")),
+    "requesting_institution": ref("InstitutionRef"),
+    "reading_institution": ref("InstitutionRef"),
+    "assisting_institution": nullable(ref("InstitutionRef")),
     "requester_name": STRING, "reporter_name": STRING, "reviewer_name": STRING,
     "reason": {"type": "string", "description": "of the last return, send back, cancel or assistance request"},
-    "lock": _nullable(_ref("ReadingLock")),
+    "lock": nullable(ref("ReadingLock")),
     "report_version": {"type": "integer", "minimum": 0, "description": "newest report version (0: none)"},
     "revision": INT,
-    "created_at": TIMESTAMP, "updated_at": TIMESTAMP, "approved_at": _nullable(TIMESTAMP),
+    "created_at": TIMESTAMP, "updated_at": TIMESTAMP, "approved_at": nullable(TIMESTAMP),
 }
-MEASUREMENT = _closed({"name": STRING, "value": {"type": "number"},
+MEASUREMENT = closed({"name": STRING, "value": {"type": "number"},
                        "unit": {"type": "string", "description": "UCUM, e.g. ml/(100.g.min)"},
                        "unit_label": STRING, "source": STRING}, optional=("unit_label", "source"))
-KEY_IMAGE = _closed({"study_instance_uid": UID, "series_instance_uid": UID, "sop_instance_uid": UID,
+KEY_IMAGE = closed({"study_instance_uid": UID, "series_instance_uid": UID, "sop_instance_uid": UID,
                      "sop_class_uid": STRING, "frame": {"type": "integer", "minimum": 1},
-                     "window_center": _nullable({"type": "number"}), "window_width": _nullable({"type": "number"}),
+                     "window_center": nullable({"type": "number"}), "window_width": nullable({"type": "number"}),
                      "label": STRING,
                      "capture": {"type": "string", "pattern": "^[0-9a-f]{64}$",
                                  "description": "SHA-256 of the viewport capture (POST .../key-images): printed in the report"}},
                     optional=("sop_class_uid", "frame", "window_center", "window_width", "label", "capture"))
-DIFF_LINES = {"type": "array", "items": _closed({"op": {"type": "string", "enum": ["=", "-", "+"]}, "text": STRING})}
+DIFF_LINES = {"type": "array", "items": closed({"op": {"type": "string", "enum": ["=", "-", "+"]}, "text": STRING})}
 
 SCHEMAS: dict[str, Any] = {
     "ReadingState": {"type": "string", "enum": [s.value for s in RequestState]},
     "ReadingAction": {"type": "string", "enum": ACTIONS},
     "InstitutionRef": INSTITUTION,
-    "ReadingLock": _closed({"mine": {"type": "boolean", "description": "the caller holds the lock"},
-                            "holder_name": STRING, "holder_user_id": _nullable(INT), "holder_institution_id": INT,
+    "ReadingLock": closed({"mine": {"type": "boolean", "description": "the caller holds the lock"},
+                            "holder_name": STRING, "holder_user_id": nullable(INT), "holder_institution_id": INT,
                             "acquired_at": TIMESTAMP, "expires_at": TIMESTAMP,
                             "expired": {"type": "boolean", "description": "another doctor may take it over"}}),
-    "ReadingSummary": _closed(SUMMARY, description="A request as listed"),
-    "ReadingRequest": _closed({
+    "ReadingSummary": closed(SUMMARY, description="A request as listed"),
+    "ReadingRequest": closed({
         **SUMMARY,
         "clinical_history": STRING, "chief_complaint": STRING,
         "parties": {"type": "array", "items": {"type": "string", "enum": ["requester", "reader"]},
                     "description": "the caller's sides of the request"},
-        "actions": {"type": "array", "items": _ref("ReadingAction"), "description": "what the caller may do now (the state table)"},
-        "studies": {"type": "array", "items": _ref("LinkedStudy")},
-        "attachments": {"type": "array", "items": _ref("ReadingAttachment")},
-        "versions": {"type": "array", "items": _ref("ReportVersion"), "description": "the versions the caller may see, oldest first"},
-        "events": {"type": "array", "items": _ref("ReadingEvent")},
+        "actions": {"type": "array", "items": ref("ReadingAction"), "description": "what the caller may do now (the state table)"},
+        "studies": {"type": "array", "items": ref("LinkedStudy")},
+        "attachments": {"type": "array", "items": ref("ReadingAttachment")},
+        "versions": {"type": "array", "items": ref("ReportVersion"), "description": "the versions the caller may see, oldest first"},
+        "events": {"type": "array", "items": ref("ReadingEvent")},
     }, description="One request with its material, report versions and history"),
-    "ReadingPage": _closed({"total": INT, "limit": INT, "offset": INT,
-                            "requests": {"type": "array", "items": _ref("ReadingSummary")}}),
-    "ReadingCounts": _closed({name: INT for name in LISTS}, description="requests per worklist"),
-    "ReadingInstitutions": _closed({
-        "superiors": {"type": "array", "items": _closed({"id": INT, "name": STRING, "superior": {"type": "boolean"},
-                                                        "parent_id": _nullable(INT)}),
+    "ReadingPage": closed({"total": INT, "limit": INT, "offset": INT,
+                            "requests": {"type": "array", "items": ref("ReadingSummary")}}),
+    "ReadingCounts": closed({name: INT for name in LISTS}, description="requests per worklist"),
+    "ReadingInstitutions": closed({
+        "superiors": {"type": "array", "items": closed({"id": INT, "name": STRING, "superior": {"type": "boolean"},
+                                                        "parent_id": nullable(INT)}),
                       "description": "the caller's hospital and its superiors, nearest first"},
         "requesting": {"type": "array", "items": INSTITUTION, "description": "hospitals whose requests the caller sees"},
     }),
-    "LinkedStudy": _closed({"study_instance_uid": UID, "patient_name": STRING, "patient_id": STRING,
+    "LinkedStudy": closed({"study_instance_uid": UID, "patient_name": STRING, "patient_id": STRING,
                             "study_date": STRING, "study_description": STRING,
                             "modalities": {"type": "array", "items": STRING}}),
-    "ReadingAttachment": _closed({"id": INT, "filename": STRING, "media_type": STRING, "size": INT,
+    "ReadingAttachment": closed({"id": INT, "filename": STRING, "media_type": STRING, "size": INT,
                                   "uploaded_by": STRING, "created_at": TIMESTAMP}),
-    "ReportVersion": _closed({
+    "ReportVersion": closed({
         "number": {"type": "integer", "minimum": 1},
         "status": {"type": "string", "enum": ["draft", "submitted", "returned", "approved"]},
         "findings": STRING, "impression": STRING,
         "fields": {"type": "object", "additionalProperties": STRING},
-        "measurements": {"type": "array", "items": _ref("Measurement")},
-        "key_images": {"type": "array", "items": _ref("KeyImage")},
+        "measurements": {"type": "array", "items": ref("Measurement")},
+        "key_images": {"type": "array", "items": ref("KeyImage")},
         "template_id": STRING, "author_name": STRING, "reviewer_name": STRING, "review_comment": STRING,
-        "signed_at": _nullable(TIMESTAMP),
+        "signed_at": nullable(TIMESTAMP),
         "sr_sop_instance_uid": {"type": "string", "description": "the SR stored in the study on approval ('' before)"},
         "pdf_sop_instance_uid": {"type": "string", "description": "the Encapsulated PDF stored on approval ('' before)"},
         "created_at": TIMESTAMP,
     }),
-    "ReportVersions": _closed({"versions": {"type": "array", "items": _ref("ReportVersion")}}),
-    "ReportDiff": _closed({"from": {"type": "integer", "description": "0: against an empty report"}, "to": INT,
+    "ReportVersions": closed({"versions": {"type": "array", "items": ref("ReportVersion")}}),
+    "ReportDiff": closed({"from": {"type": "integer", "description": "0: against an empty report"}, "to": INT,
                            "findings": DIFF_LINES, "impression": DIFF_LINES, "measurements": DIFF_LINES}),
-    "ReadingEvent": _closed({"action": STRING, "from_state": STRING, "to_state": STRING, "actor_name": STRING,
+    "ReadingEvent": closed({"action": STRING, "from_state": STRING, "to_state": STRING, "actor_name": STRING,
                              "detail": STRING, "created_at": TIMESTAMP}),
     "Measurement": MEASUREMENT,
     "KeyImage": KEY_IMAGE,
-    "ReadingKeyImageCapture": _closed({"capture": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "width": INT,
+    "ReadingKeyImageCapture": closed({"capture": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "width": INT,
                                        "height": INT, "size": INT, "url": STRING}),
-    "ReportContent": _closed({
+    "ReportContent": closed({
         "findings": STRING, "impression": STRING, "fields": {"type": "object", "additionalProperties": STRING},
-        "measurements": {"type": "array", "items": _ref("Measurement")},
-        "key_images": {"type": "array", "items": _ref("KeyImage")}, "template_id": STRING,
+        "measurements": {"type": "array", "items": ref("Measurement")},
+        "key_images": {"type": "array", "items": ref("KeyImage")}, "template_id": STRING,
     }, optional=("findings", "impression", "fields", "measurements", "key_images", "template_id")),
-    "NewReadingRequest": _closed({
+    "NewReadingRequest": closed({
         "study_uids": {"type": "array", "items": UID, "description": "linked studies (StudyInstanceUIDs from the archive)"},
         "mode": {"type": "string", "enum": ["self", "superior"]},
-        "reading_institution_id": _nullable(INT),
+        "reading_institution_id": nullable(INT),
         "patient_name": STRING, "patient_id": STRING, "patient_sex": STRING, "patient_age": STRING,
         "modality": STRING, "body_part": STRING, "examination": STRING,
         "clinical_history": STRING, "chief_complaint": STRING,
     }, optional=("study_uids", "mode", "reading_institution_id", "patient_name", "patient_id", "patient_sex",
                  "patient_age", "modality", "body_part", "examination", "clinical_history", "chief_complaint")),
-    "ReadingActionBody": _closed({
+    "ReadingActionBody": closed({
         "reason": {"type": "string", "description": "required for return and send-back"},
         "comment": {"type": "string", "description": "approve: the reviewer's comment"},
         "institution_id": {"type": "integer", "description": "request-assistance: the higher hospital"},
     }, optional=("reason", "comment", "institution_id")),
-    "Quantities": _closed({"job_id": _nullable(INT), "study_instance_uid": _nullable(UID),
-                           "measurements": {"type": "array", "items": _ref("Measurement")}},
+    "Quantities": closed({"job_id": nullable(INT), "study_instance_uid": nullable(UID),
+                           "measurements": {"type": "array", "items": ref("Measurement")}},
                           description="The newest finished ASL analysis of the linked studies"),
 }
 
-ONE = {"200": {"description": "The request", **_json_body(_ref("ReadingRequest"))}}
+ONE = {"200": {"description": "The request", **json_body(ref("ReadingRequest"))}}
 
 PATHS: dict[str, Any] = {
     "/reading/requests": {
@@ -180,29 +155,29 @@ PATHS: dict[str, Any] = {
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "minimum": 1, "maximum": 200}},
                 {"name": "offset", "in": "query", "schema": {"type": "integer", "default": 0, "minimum": 0}},
             ],
-            "responses": {"200": {"description": "A page", **_json_body(_ref("ReadingPage"))}, "400": BAD},
+            "responses": {"200": {"description": "A page", **json_body(ref("ReadingPage"))}, "400": BAD},
         },
         "post": {
             "summary": "Create a request (申请单): self-diagnosis or a superior hospital (which is granted the linked studies)",
             "operationId": "createReadingRequest",
-            "requestBody": _json_body(_ref("NewReadingRequest")),
-            "responses": {"201": {"description": "The new request", **_json_body(_ref("ReadingRequest"))},
+            "requestBody": json_body(ref("NewReadingRequest")),
+            "responses": {"201": {"description": "The new request", **json_body(ref("ReadingRequest"))},
                           "400": BAD, "403": FORBIDDEN},
         },
     },
     "/reading/counts": {"get": {"summary": "Requests per worklist", "operationId": "readingCounts",
-                                "responses": {"200": {"description": "Counts", **_json_body(_ref("ReadingCounts"))}}}},
+                                "responses": {"200": {"description": "Counts", **json_body(ref("ReadingCounts"))}}}},
     "/reading/institutions": {"get": {"summary": "Reading hospitals to choose and requesting hospitals to filter by",
                                       "operationId": "readingInstitutions",
                                       "responses": {"200": {"description": "Institutions",
-                                                            **_json_body(_ref("ReadingInstitutions"))}}}},
+                                                            **json_body(ref("ReadingInstitutions"))}}}},
     "/reading/requests/{request_id}": {
         "get": {"summary": "One request", "operationId": "getReadingRequest", "parameters": [REQUEST_ID],
                 "responses": {**ONE, "400": BAD, "404": MISSING}},
     },
     "/reading/requests/{request_id}/studies": {
         "post": {"summary": "Link more studies (requester, while to report or sent back)", "operationId": "linkReadingStudies",
-                 "parameters": [REQUEST_ID], "requestBody": _json_body(_closed({"study_uids": {"type": "array", "items": UID}})),
+                 "parameters": [REQUEST_ID], "requestBody": json_body(closed({"study_uids": {"type": "array", "items": UID}})),
                  "responses": {**ONE, "400": BAD, "403": FORBIDDEN, "404": MISSING, "409": CONFLICT}},
     },
     "/reading/requests/{request_id}/studies/{study}": {
@@ -214,9 +189,9 @@ PATHS: dict[str, Any] = {
         "post": {"summary": "Attach one file (the raw body; ?filename=, its Content-Type kept)", "operationId": "addReadingAttachment",
                  "parameters": [REQUEST_ID, {"name": "filename", "in": "query", "required": True, "schema": STRING}],
                  "requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-                 "responses": {"201": {"description": "The attachment", **_json_body(_ref("ReadingAttachment"))},
+                 "responses": {"201": {"description": "The attachment", **json_body(ref("ReadingAttachment"))},
                                "400": BAD, "403": FORBIDDEN, "404": MISSING, "409": CONFLICT,
-                               "413": _error("Larger than the attachment limit")}},
+                               "413": error("Larger than the attachment limit")}},
     },
     "/reading/requests/{request_id}/attachments/{attachment_id}": {
         "get": {"summary": "An attachment's bytes", "operationId": "getReadingAttachment",
@@ -225,21 +200,21 @@ PATHS: dict[str, Any] = {
     },
     "/reading/requests/{request_id}/report": {
         "put": {"summary": "Save the report (autosave): a new version when it changed (201), the same one otherwise (200); the lock holder only, renews the lock",
-                "operationId": "saveReadingReport", "parameters": [REQUEST_ID], "requestBody": _json_body(_ref("ReportContent")),
-                "responses": {"200": {"description": "Unchanged: the newest version", **_json_body(_ref("ReportVersion"))},
-                              "201": {"description": "The new version", **_json_body(_ref("ReportVersion"))},
+                "operationId": "saveReadingReport", "parameters": [REQUEST_ID], "requestBody": json_body(ref("ReportContent")),
+                "responses": {"200": {"description": "Unchanged: the newest version", **json_body(ref("ReportVersion"))},
+                              "201": {"description": "The new version", **json_body(ref("ReportVersion"))},
                               "400": BAD, "403": FORBIDDEN, "404": MISSING, "409": CONFLICT}},
     },
     "/reading/requests/{request_id}/versions": {
         "get": {"summary": "The report versions the caller may see", "operationId": "listReportVersions",
                 "parameters": [REQUEST_ID],
-                "responses": {"200": {"description": "Versions", **_json_body(_ref("ReportVersions"))}, "400": BAD, "404": MISSING}},
+                "responses": {"200": {"description": "Versions", **json_body(ref("ReportVersions"))}, "400": BAD, "404": MISSING}},
     },
     "/reading/requests/{request_id}/versions/{number}/diff": {
         "get": {"summary": "A version against another (default: the one before it), line by line", "operationId": "diffReportVersions",
                 "parameters": [REQUEST_ID, {"name": "number", "in": "path", "required": True, "schema": INT},
                                {"name": "against", "in": "query", "schema": INT}],
-                "responses": {"200": {"description": "The diff", **_json_body(_ref("ReportDiff"))}, "400": BAD, "404": MISSING}},
+                "responses": {"200": {"description": "The diff", **json_body(ref("ReportDiff"))}, "400": BAD, "404": MISSING}},
     },
     "/reading/requests/{request_id}/report.pdf": {
         "get": {"summary": "The printable report (A4 PDF) of a version (default: the newest the caller sees)", "operationId": "readingReportPdf",
@@ -249,16 +224,16 @@ PATHS: dict[str, Any] = {
     "/reading/requests/{request_id}/quantities": {
         "get": {"summary": "Numbers to insert: the newest finished ASL analysis of the linked studies", "operationId": "readingQuantities",
                 "parameters": [REQUEST_ID],
-                "responses": {"200": {"description": "Measurements", **_json_body(_ref("Quantities"))}, "400": BAD, "404": MISSING}},
+                "responses": {"200": {"description": "Measurements", **json_body(ref("Quantities"))}, "400": BAD, "404": MISSING}},
     },
     "/reading/requests/{request_id}/key-images": {
         "post": {"summary": "A key image captured from the viewport (the raw PNG body) for the report being written; the lock holder only. Name its `capture` in the report's key_images",
                  "operationId": "addReadingKeyImage",
                  "parameters": [REQUEST_ID],
                  "requestBody": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-                 "responses": {"201": {"description": "The stored capture", **_json_body(_ref("ReadingKeyImageCapture"))},
+                 "responses": {"201": {"description": "The stored capture", **json_body(ref("ReadingKeyImageCapture"))},
                                "400": BAD, "403": FORBIDDEN, "404": MISSING, "409": CONFLICT,
-                               "413": _error("Larger than the key image limit")}},
+                               "413": error("Larger than the key image limit")}},
     },
     "/reading/requests/{request_id}/key-images/{digest}": {
         "get": {"summary": "A key image capture (PNG): for the reading side, and for whoever sees a version naming it",
@@ -272,7 +247,7 @@ PATHS: dict[str, Any] = {
                  "operationId": "readingAction",
                  "parameters": [REQUEST_ID, {"name": "action", "in": "path", "required": True,
                                              "schema": {"type": "string", "enum": list(ACTION_SEGMENTS)}}, LANG],
-                 "requestBody": _json_body(_ref("ReadingActionBody")),
+                 "requestBody": json_body(ref("ReadingActionBody")),
                  "responses": {**ONE, "400": BAD, "403": FORBIDDEN, "404": MISSING, "409": CONFLICT}},
     },
 }

@@ -13,38 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.routes.openapi_parts import INT, STRING, TIMESTAMP, closed, error, json_body, nullable, ref
 from server.shares.codes import CodeKind
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _closed(properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties,
-            "required": [n for n in properties if n not in optional], "additionalProperties": False, **extra}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json_body(_ref("Error"))}
-
-
-STRING = {"type": "string"}
-INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 NUMBER = {"type": "number"}
-TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
-UNAUTHENTICATED = _error("No valid credentials (or an expired or revoked share token)")
-FORBIDDEN = _error("The credential lacks the write scope, the role may not share, or the study belongs to another institution")
-NOT_FOUND = _error("No such study or share link (or not visible to the caller)")
+UNAUTHENTICATED = error("No valid credentials (or an expired or revoked share token)")
+FORBIDDEN = error("The credential lacks the write scope, the role may not share, or the study belongs to another institution")
+NOT_FOUND = error("No such study or share link (or not visible to the caller)")
 STUDY = {"name": "study", "in": "path", "required": True, "schema": STRING, "description": "Study Instance UID"}
 SHARE = {"name": "share", "in": "path", "required": True, "schema": STRING, "description": "the link's public id"}
 SOP = {"name": "sop", "in": "path", "required": True, "schema": STRING, "description": "SOP Instance UID"}
@@ -52,44 +28,44 @@ SOP = {"name": "sop", "in": "path", "required": True, "schema": STRING, "descrip
 LINK_FIELDS: dict[str, Any] = {
     "id": {**STRING, "description": "public id, the last segment of the URL"},
     "url": {**STRING, "description": "the patient's page, {public base}/s/{id}; the QR codes encode only this"},
-    "study_uid": STRING, "series_uid": _nullable(STRING),
+    "study_uid": STRING, "series_uid": nullable(STRING),
     "code_kind": {"type": "string", "enum": [k.value for k in CodeKind]},
-    "allow_download": BOOL, "expires_at": TIMESTAMP, "revoked_at": _nullable(TIMESTAMP),
-    "last_opened_at": _nullable(TIMESTAMP), "created_at": TIMESTAMP, "created_by": STRING,
+    "allow_download": BOOL, "expires_at": TIMESTAMP, "revoked_at": nullable(TIMESTAMP),
+    "last_opened_at": nullable(TIMESTAMP), "created_at": TIMESTAMP, "created_by": STRING,
     "state": {"type": "string", "enum": ["active", "expired", "revoked"]},
 }
 
 SCHEMAS: dict[str, Any] = {
-    "ShareLink": _closed(LINK_FIELDS),
-    "NewShareLink": _closed({**LINK_FIELDS,
+    "ShareLink": closed(LINK_FIELDS),
+    "NewShareLink": closed({**LINK_FIELDS,
                              "code": {**STRING, "description": "the access code: shown this once, stored hashed"},
                              "qr_png": STRING, "qr_svg": STRING}),
-    "ShareLinkList": _closed({"shares": {"type": "array", "items": _ref("ShareLink")}}),
-    "NewShare": _closed({
+    "ShareLinkList": closed({"shares": {"type": "array", "items": ref("ShareLink")}}),
+    "NewShare": closed({
         "expires_in_days": {**NUMBER, "description": "at most 90; this or expires_at is required"},
         "expires_at": TIMESTAMP,
         "code_kind": {"type": "string", "enum": [k.value for k in CodeKind], "description": "6 digits (default) or 8 letters"},
         "allow_download": BOOL,
-        "series_uid": {**_nullable(STRING), "description": "share one series of the study only"},
+        "series_uid": {**nullable(STRING), "description": "share one series of the study only"},
     }, optional=("expires_in_days", "expires_at", "code_kind", "allow_download", "series_uid")),
-    "ShareSession": _closed({"token": {**STRING, "description": "shr_...; send as Authorization: Bearer"},
+    "ShareSession": closed({"token": {**STRING, "description": "shr_...; send as Authorization: Bearer"},
                              "token_type": {"type": "string", "enum": ["Bearer"]}, "expires_at": TIMESTAMP,
-                             "study_uid": STRING, "series_uid": _nullable(STRING), "allow_download": BOOL}),
-    "ShareSeries": _closed({"series_uid": STRING, "modality": STRING, "number": _nullable(INT), "description": STRING,
-                            "window": _closed({"center": _nullable(NUMBER), "width": _nullable(NUMBER)}),
-                            "instances": {"type": "array", "items": _closed({"sop_instance_uid": STRING, "frames": INT})}}),
-    "ShareReport": _closed({"number": STRING, "version": INT, "examination": STRING, "modality": STRING,
+                             "study_uid": STRING, "series_uid": nullable(STRING), "allow_download": BOOL}),
+    "ShareSeries": closed({"series_uid": STRING, "modality": STRING, "number": nullable(INT), "description": STRING,
+                            "window": closed({"center": nullable(NUMBER), "width": nullable(NUMBER)}),
+                            "instances": {"type": "array", "items": closed({"sop_instance_uid": STRING, "frames": INT})}}),
+    "ShareReport": closed({"number": STRING, "version": INT, "examination": STRING, "modality": STRING,
                             "findings": STRING, "impression": STRING,
                             "fields": {"type": "object", "additionalProperties": STRING},
-                            "reporter": STRING, "reviewer": STRING, "signed_at": _nullable(TIMESTAMP),
-                            "hospital": STRING, "pdf_sop_instance_uid": _nullable(STRING)}),
-    "ShareView": _closed({
+                            "reporter": STRING, "reviewer": STRING, "signed_at": nullable(TIMESTAMP),
+                            "hospital": STRING, "pdf_sop_instance_uid": nullable(STRING)}),
+    "ShareView": closed({
         "id": STRING,
-        "study": _closed({"study_uid": STRING, "patient_name": STRING, "study_date": STRING, "description": STRING,
+        "study": closed({"study_uid": STRING, "patient_name": STRING, "study_date": STRING, "description": STRING,
                           "modalities": {"type": "array", "items": STRING}}),
-        "series": {"type": "array", "items": _ref("ShareSeries")},
-        "report": {**_nullable(_ref("ShareReport")), "description": "the newest approved report, null before one exists"},
-        "documents": {"type": "array", "items": _closed({"sop_instance_uid": STRING, "series_uid": STRING, "url": STRING})},
+        "series": {"type": "array", "items": ref("ShareSeries")},
+        "report": {**nullable(ref("ShareReport")), "description": "the newest approved report, null before one exists"},
+        "documents": {"type": "array", "items": closed({"sop_instance_uid": STRING, "series_uid": STRING, "url": STRING})},
         "allow_download": BOOL, "expires_at": TIMESTAMP,
     }),
 }
@@ -98,19 +74,19 @@ PATHS: dict[str, Any] = {
     "/studies/{study}/shares": {
         "parameters": [STUDY],
         "post": {"summary": "Share the study with the patient: a link, an access code (shown once) and QR codes",
-                 "operationId": "createShare", "requestBody": _json_body(_ref("NewShare")),
-                 "responses": {"201": {"description": "Created", **_json_body(_ref("NewShareLink"))},
-                               "400": _error("No expiry, one over 90 days, an unknown code kind or series (names it)"),
+                 "operationId": "createShare", "requestBody": json_body(ref("NewShare")),
+                 "responses": {"201": {"description": "Created", **json_body(ref("NewShareLink"))},
+                               "400": error("No expiry, one over 90 days, an unknown code kind or series (names it)"),
                                "401": UNAUTHENTICATED, "403": FORBIDDEN, "404": NOT_FOUND}},
         "get": {"summary": "The study's share links (never their codes)", "operationId": "listShares",
-                "responses": {"200": {"description": "Links, newest first", **_json_body(_ref("ShareLinkList"))},
-                              "400": _error("The study UID in the URL is not a valid UID"),
+                "responses": {"200": {"description": "Links, newest first", **json_body(ref("ShareLinkList"))},
+                              "400": error("The study UID in the URL is not a valid UID"),
                               "401": UNAUTHENTICATED, "403": FORBIDDEN, "404": NOT_FOUND}},
     },
     "/shares/{share}": {
         "parameters": [SHARE],
         "delete": {"summary": "Revoke the link: its tokens stop working at once", "operationId": "revokeShare",
-                   "responses": {"200": {"description": "Revoked", **_json_body(_ref("ShareLink"))},
+                   "responses": {"200": {"description": "Revoked", **json_body(ref("ShareLink"))},
                                  "403": FORBIDDEN, "404": NOT_FOUND}},
     },
     "/shares/{share}/qr.png": {
@@ -129,29 +105,29 @@ PATHS: dict[str, Any] = {
         "parameters": [SHARE],
         "post": {"summary": "The access code for a short-lived token bound to the shared study (public)",
                  "operationId": "exchangeShareCode",
-                 "requestBody": _json_body(_closed({"code": STRING})),
-                 "responses": {"200": {"description": "The token", **_json_body(_ref("ShareSession"))},
-                               "400": _error("No code given"),
-                               "403": _error("Wrong access code (says how many attempts are left)"),
-                               "404": _error("No such share link"),
-                               "410": _error("The link has expired or was revoked"),
-                               "423": _error("The link is locked after 5 wrong codes (Retry-After: seconds)"),
-                               "429": _error("Too many wrong codes from this client address (Retry-After: seconds)")}},
+                 "requestBody": json_body(closed({"code": STRING})),
+                 "responses": {"200": {"description": "The token", **json_body(ref("ShareSession"))},
+                               "400": error("No code given"),
+                               "403": error("Wrong access code (says how many attempts are left)"),
+                               "404": error("No such share link"),
+                               "410": error("The link has expired or was revoked"),
+                               "423": error("The link is locked after 5 wrong codes (Retry-After: seconds)"),
+                               "429": error("Too many wrong codes from this client address (Retry-After: seconds)")}},
     },
     "/shares/{share}/view": {
         "parameters": [SHARE],
         "get": {"summary": "The share page: study, image series, report and documents (Bearer shr_...)",
                 "operationId": "shareView",
-                "responses": {"200": {"description": "What the link opens", **_json_body(_ref("ShareView"))},
+                "responses": {"200": {"description": "What the link opens", **json_body(ref("ShareView"))},
                               "401": UNAUTHENTICATED,
-                              "404": _error("Not this link's token (or no share token at all)")}},
+                              "404": error("Not this link's token (or no share token at all)")}},
     },
     "/shares/{share}/documents/{sop}": {
         "parameters": [SHARE, SOP],
         "get": {"summary": "A report PDF of the shared study (Encapsulated PDF content; Bearer shr_...)",
                 "operationId": "shareDocument",
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
-                              "404": _error("No such document in the shared study")}},
+                              "404": error("No such document in the shared study")}},
     },
 }
 

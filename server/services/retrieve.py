@@ -19,6 +19,7 @@ from server.auth.principal import Principal
 from server.auth.visibility import ensure_visible, visible_studies
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
+from server.db.changes import DELETIONS
 from server.services.ingest import lock_and_list, recount
 
 
@@ -114,7 +115,7 @@ async def find_instance(ctx: AppContext, p: Principal, study: str, series: str, 
     if inst is None:
         # Not stored yet when the table was read (or not at all): ask the index for this one.
         inst = (await find_instances(ctx, p, study, series, sop))[0]
-        table[sop] = inst
+        ctx.memory.series.add(study, series, sop, inst, inst.memory_size)
     return inst  # type: ignore[no-any-return]
 
 
@@ -167,8 +168,7 @@ async def delete_instances(ctx: AppContext, p: Principal, study: str, series: st
         ).all()
         if not rows:
             raise NotFound(f"no {_what(study, series, sop)}")
-        ctx.memory.series.evict_study(study)
-        ctx.memory.dce.evict_study(study)
+        ctx.memory.forget_study(study)
         series_ids = sorted({r.series_id for r in rows})
         study_ids = sorted({r.study_id for r in rows})
         await lock_and_list(conn, Series, Series.id.in_(series_ids))
@@ -177,6 +177,9 @@ async def delete_instances(ctx: AppContext, p: Principal, study: str, series: st
         for start in range(0, len(ids), 500):
             await conn.execute(delete(Instance).where(Instance.id.in_(ids[start : start + 500])))
         await _drop_empty(conn, series_ids, study_ids)
+    # Committed: forget again what a request read meanwhile, and tell the other processes.
+    ctx.memory.forget_study(study)
+    ctx.changes.publish(DELETIONS)
     for r in rows:
         await ctx.store.delete(r.blob_key)
     return len(rows)

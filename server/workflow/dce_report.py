@@ -7,18 +7,12 @@ text was edited. ``build_pdf_for`` picks the ASL or the DCE layout by the job's 
 
 from __future__ import annotations
 
-import io
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image as PILImage
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import PageBreak
 
 from server.db.analysis import AnalysisJob
 from server.workflow import reports
@@ -61,10 +55,6 @@ LABELS: dict[str, dict[str, str]] = {
 MODEL_NAMES = {"extended_tofts": "extended Tofts", "tofts": "Tofts", "patlak": "Patlak"}
 
 
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
 
 
 def render_figures(result: Any) -> dict[str, bytes]:
@@ -86,7 +76,7 @@ def render_figures(result: Any) -> dict[str, bytes]:
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
         bar.set_label("Ktrans 1/min", fontsize=8)
-    out = {"slices": _png(fig)}
+    out = {"slices": reports.png_bytes(fig)}
 
     t = np.asarray(result.phase_times, dtype=float)
     fig = Figure(figsize=(7.5, 3.4))
@@ -103,16 +93,10 @@ def render_figures(result: Any) -> dict[str, bytes]:
     more = twin.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper right")
     fig.tight_layout()
-    out["plot"] = _png(fig)
+    out["plot"] = reports.png_bytes(fig)
     return out
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return ", ".join(_fmt(v) for v in value[:12]) + (" …" if len(value) > 12 else "")
-    return "" if value is None else str(value)
 
 
 def aif_line(aif: dict[str, Any], t: dict[str, str]) -> str:
@@ -135,39 +119,13 @@ def build_pdf_for(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-C
 def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
     lang = reports.language(lang)
     t = {**reports.LABELS[lang], **LABELS[lang]}
-    font = reports.report_font()
-    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
-    small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
-    h1 = ParagraphStyle("h1", parent=body, fontSize=16, leading=20, spaceAfter=6)
-    h2 = ParagraphStyle("h2", parent=body, fontSize=11.5, leading=15, spaceBefore=8, spaceAfter=4)
-
-    def para(text: str, style: ParagraphStyle = body) -> Paragraph:
-        return Paragraph(
-            text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br/>"), style
-        )
-
-    def table(rows: list[list[str]], widths: list[float] | None = None, header: bool = True) -> Table:
-        tbl = Table([[para(c, small) for c in r] for r in rows], colWidths=widths, repeatRows=1 if header else 0)
-        style = [("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]
-        if header:
-            style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef7")))
-        tbl.setStyle(TableStyle(style))
-        return tbl
-
-    def image(data: bytes, width: float) -> Image:
-        w, h = PILImage.open(io.BytesIO(data)).size
-        return Image(io.BytesIO(data), width=width, height=width * h / w)
+    kit = reports.PdfKit(reports.report_font())
+    para, table, image, h2 = kit.para, kit.table, kit.image, kit.h2
 
     dce = (job.statistics or {}).get("dce") or {}
     model = str((job.statistics or {}).get("model", ""))
-    story: list[Any] = [para(t["title"], h1)]
-    header = [
-        [t["patient"], job.patient_name.replace("^", " "), t["patient_id"], job.patient_id],
-        [t["study_date"], job.study_date, t["study"], job.study_description],
-        [t["acquisition"], job.label, t["version"], str(job.version)],
-        [t["model"], MODEL_NAMES.get(model, model), "", ""],
-    ]
-    story.append(table(header, [28 * mm, 62 * mm, 28 * mm, 62 * mm], header=False))
+    model_row = [t["model"], MODEL_NAMES.get(model, model), "", ""]
+    story: list[Any] = [para(t["title"], kit.h1), kit.job_header(job, t, model_row)]
     story.append(para(t["ktrans"], h2))
     if "slices" in figures:
         story.append(image(figures["slices"], 175 * mm))
@@ -175,7 +133,7 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     maps = mask.get("maps") or {}
     units = dce.get("units") or {}
     parts = [
-        f"{name} {_fmt((maps.get(name) or {}).get('median'))} {units.get(name, '')}".strip()
+        f"{name} {reports.fmt_value((maps.get(name) or {}).get('median'))} {units.get(name, '')}".strip()
         for name in ("ktrans", "ve", "kep", "vp")
         if name in maps
     ]
@@ -195,35 +153,8 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
         story.append(table([[t.get(h, h) for h in head], *table_rows]))
     story.append(PageBreak())
 
-    story.append(para(t["parameters"], h2))
-    prov_rows = [[t["name"], t["value"], t["source"]]]
-    for name, p in sorted((job.provenance or {}).items()):
-        if isinstance(p, dict):
-            unit = p.get("unit") or ""
-            source = " ".join(x for x in (p.get("source", ""), p.get("detail", "")) if x)
-            prov_rows.append([name, f"{_fmt(p.get('value'))} {unit}".strip(), source])
-    story.append(table(prov_rows, [45 * mm, 55 * mm, 80 * mm]))
-    if job.timings:
-        story.append(Spacer(1, 3 * mm))
-        story.append(para(f"{t['timings']}: " + ", ".join(f"{k} {v}" for k, v in job.timings.items()), small))
-    story.append(para(t["diagnosis"], h2))
-    story.append(table([[job.diagnostic_text or t["none"]]], [180 * mm], header=False))
-
-    def footer(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont(font, 7)
-        stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-        canvas.drawString(15 * mm, 10 * mm, f"{t['generated']}  {stamp}  job {job.id} v{job.version}")
-        canvas.drawRightString(195 * mm, 10 * mm, f"{t['page']} {doc.page}")
-        canvas.restoreState()
-
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=14 * mm, bottomMargin=16 * mm,
-        title=t["title"], author="Cirrus",
-    )
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    return buf.getvalue()
+    story += kit.parameters_and_diagnosis(job, t)
+    return kit.build(story, job, t)
 
 
 def name_report(epdf: Any, job: AnalysisJob, version: int) -> None:

@@ -193,7 +193,7 @@ def render_figures(
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
         bar.set_label("CBF ml/100g/min", fontsize=8)
-    out["slices"] = _png(fig)
+    out["slices"] = png_bytes(fig)
 
     names, values = _bar_series(csv_text)
     fig = Figure(figsize=(7.5, 3.0))
@@ -208,14 +208,14 @@ def render_figures(
         ax.set_xlabel("CBF (ml/100g/min)")
         ax.set_ylabel("voxels")
     fig.tight_layout()
-    out["plot"] = _png(fig)
+    out["plot"] = png_bytes(fig)
     # The outlined map slices need the label masks (``regions``); the bar charts only the JSON.
     if regions is not None or statistics.get("regions"):
         out.update(report_panels.panel_figures(cbf, regions if regions is not None else statistics["regions"]))
     return out
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     return buf.getvalue()
@@ -243,11 +243,11 @@ async def load_figures(ctx: AppContext, job_id: int, version: int) -> dict[str, 
 # -- PDF ---------------------------------------------------------------------------------------
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
-        return ", ".join(_fmt(v) for v in value[:12]) + (" …" if len(value) > 12 else "")
+        return ", ".join(fmt_value(v) for v in value[:12]) + (" …" if len(value) > 12 else "")
     return "" if value is None else str(value)
 
 
@@ -264,23 +264,25 @@ def report_font() -> str:
     return CID_FALLBACK
 
 
-def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
-    lang = language(lang)
-    t = LABELS[lang]
-    font = report_font()
-    # The CJK font covers Latin too, so one font serves both languages and CJK patient names.
-    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
-    small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
-    h1 = ParagraphStyle("h1", parent=body, fontSize=16, leading=20, spaceAfter=6)
-    h2 = ParagraphStyle("h2", parent=body, fontSize=11.5, leading=15, spaceBefore=8, spaceAfter=4)
+class PdfKit:
+    """The styles and flowable makers of one report PDF (the ASL and the DCE layouts use them)."""
 
-    def para(text: str, style: ParagraphStyle = body) -> Paragraph:
+    def __init__(self, font: str) -> None:
+        self.font = font
+        # The CJK font covers Latin too, so one font serves both languages and CJK patient names.
+        self.body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
+        self.small = ParagraphStyle("small", parent=self.body, fontSize=7.5, leading=9.5)
+        self.h1 = ParagraphStyle("h1", parent=self.body, fontSize=16, leading=20, spaceAfter=6)
+        self.h2 = ParagraphStyle("h2", parent=self.body, fontSize=11.5, leading=15, spaceBefore=8, spaceAfter=4)
+
+    def para(self, text: str, style: ParagraphStyle | None = None) -> Paragraph:
         return Paragraph(
-            text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br/>"), style
+            text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br/>"),
+            style or self.body,
         )
 
-    def table(rows: list[list[str]], widths: list[float] | None = None, header: bool = True) -> Table:
-        cells = [[para(c, small) for c in r] for r in rows]
+    def table(self, rows: list[list[str]], widths: list[float] | None = None, header: bool = True) -> Table:
+        cells = [[self.para(c, self.small) for c in r] for r in rows]
         tbl = Table(cells, colWidths=widths, repeatRows=1 if header else 0)
         style = [
             ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -291,17 +293,67 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
         tbl.setStyle(TableStyle(style))
         return tbl
 
-    def image(data: bytes, width: float) -> Image:
+    def image(self, data: bytes, width: float) -> Image:
         w, h = PILImage.open(io.BytesIO(data)).size
         return Image(io.BytesIO(data), width=width, height=width * h / w)
 
-    story: list[Any] = [para(t["title"], h1)]
-    header = [
-        [t["patient"], job.patient_name.replace("^", " "), t["patient_id"], job.patient_id],
-        [t["study_date"], job.study_date, t["study"], job.study_description],
-        [t["acquisition"], job.label, t["version"], str(job.version)],
-    ]
-    story.append(table(header, [28 * mm, 62 * mm, 28 * mm, 62 * mm], header=False))
+    def job_header(self, job: AnalysisJob, t: dict[str, str], *extra_rows: list[str]) -> Table:
+        """The patient, study and acquisition block at the top of the first page."""
+        rows = [
+            [t["patient"], job.patient_name.replace("^", " "), t["patient_id"], job.patient_id],
+            [t["study_date"], job.study_date, t["study"], job.study_description],
+            [t["acquisition"], job.label, t["version"], str(job.version)],
+            *extra_rows,
+        ]
+        return self.table(rows, [28 * mm, 62 * mm, 28 * mm, 62 * mm], header=False)
+
+    def parameters_and_diagnosis(self, job: AnalysisJob, t: dict[str, str]) -> list[Any]:
+        """The parameters with their provenance, the timings and the diagnostic text."""
+        out: list[Any] = [self.para(t["parameters"], self.h2)]
+        prov_rows = [[t["name"], t["value"], t["source"]]]
+        for name, p in sorted((job.provenance or {}).items()):
+            if isinstance(p, dict):
+                unit = p.get("unit") or ""
+                source = " ".join(x for x in (p.get("source", ""), p.get("detail", "")) if x)
+                prov_rows.append([name, f"{fmt_value(p.get('value'))} {unit}".strip(), source])
+            else:
+                prov_rows.append([name, fmt_value(p), ""])
+        out.append(self.table(prov_rows, [45 * mm, 55 * mm, 80 * mm]))
+        if job.timings:
+            out.append(Spacer(1, 3 * mm))
+            timings = ", ".join(f"{k} {v}" for k, v in job.timings.items())
+            out.append(self.para(f"{t['timings']}: {timings}", self.small))
+        out.append(self.para(t["diagnosis"], self.h2))
+        out.append(self.table([[job.diagnostic_text or t["none"]]], [180 * mm], header=False))
+        return out
+
+    def build(self, story: list[Any], job: AnalysisJob, t: dict[str, str]) -> bytes:
+        """The A4 PDF of ``story``, each page with the generated-at / job / page footer."""
+
+        def footer(canvas: Any, doc: Any) -> None:
+            canvas.saveState()
+            canvas.setFont(self.font, 7)
+            stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+            canvas.drawString(15 * mm, 10 * mm, f"{t['generated']}  {stamp}  job {job.id} v{job.version}")
+            canvas.drawRightString(195 * mm, 10 * mm, f"{t['page']} {doc.page}")
+            canvas.restoreState()
+
+        buf = io.BytesIO()
+        doc = SimpleDocTemplate(
+            buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=14 * mm, bottomMargin=16 * mm,
+            title=t["title"], author="Cirrus",
+        )
+        doc.build(story, onFirstPage=footer, onLaterPages=footer)
+        return buf.getvalue()
+
+
+def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") -> bytes:
+    lang = language(lang)
+    t = LABELS[lang]
+    kit = PdfKit(report_font())
+    para, table, image, h2, small = kit.para, kit.table, kit.image, kit.h2, kit.small
+
+    story: list[Any] = [para(t["title"], kit.h1), kit.job_header(job, t)]
     story.append(para(t["cbf"], h2))
     if "slices" in figures:
         story.append(image(figures["slices"], 175 * mm))
@@ -309,8 +361,8 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     if whole:
         story.append(
             para(
-                f"{t['whole_brain']}: {t['mean']} {_fmt(whole.get('mean'))}, "
-                f"{t['median']} {_fmt(whole.get('median'))} ml/100 g/min"
+                f"{t['whole_brain']}: {t['mean']} {fmt_value(whole.get('mean'))}, "
+                f"{t['median']} {fmt_value(whole.get('median'))} ml/100 g/min"
             )
         )
     story.append(PageBreak())
@@ -330,37 +382,8 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
             regions, figures, lang, para=para, table=table, image=image, heading=h2, small=small
         )
     story.append(PageBreak())
-    story.append(para(t["parameters"], h2))
-    prov_rows = [[t["name"], t["value"], t["source"]]]
-    for name, p in sorted((job.provenance or {}).items()):
-        if isinstance(p, dict):
-            unit = p.get("unit") or ""
-            source = " ".join(x for x in (p.get("source", ""), p.get("detail", "")) if x)
-            prov_rows.append([name, f"{_fmt(p.get('value'))} {unit}".strip(), source])
-        else:
-            prov_rows.append([name, _fmt(p), ""])
-    story.append(table(prov_rows, [45 * mm, 55 * mm, 80 * mm]))
-    if job.timings:
-        story.append(Spacer(1, 3 * mm))
-        story.append(para(f"{t['timings']}: " + ", ".join(f"{k} {v}" for k, v in job.timings.items()), small))
-    story.append(para(t["diagnosis"], h2))
-    story.append(table([[job.diagnostic_text or t["none"]]], [180 * mm], header=False))
-
-    def footer(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont(font, 7)
-        stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-        canvas.drawString(15 * mm, 10 * mm, f"{t['generated']}  {stamp}  job {job.id} v{job.version}")
-        canvas.drawRightString(195 * mm, 10 * mm, f"{t['page']} {doc.page}")
-        canvas.restoreState()
-
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=14 * mm, bottomMargin=16 * mm,
-        title=t["title"], author="Cirrus",
-    )
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    return buf.getvalue()
+    story += kit.parameters_and_diagnosis(job, t)
+    return kit.build(story, job, t)
 
 
 # -- Encapsulated PDF (PS3.3 A.45.1) --------------------------------------------------------------

@@ -5,14 +5,19 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import httpx
 import pydicom
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.processes import CirrusProcess, cirrus
+from tests.server.routes.test_wado import split_multipart
 
+__all__ = ["ANY_SYNTAX", "DimseProcess", "cirrus", "dataset_bytes", "require_dcmtk", "retrieve_instance", "same_object",
+           "sop_uid"]
+
+ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 DCMTK = ("echoscu", "storescu", "findscu", "getscu", "movescu")
 
 
@@ -22,41 +27,16 @@ def require_dcmtk() -> None:
         pytest.fail(f"DCMTK tools missing ({', '.join(missing)}): `make system-deps` installs Debian dcmtk")
 
 
-def cirrus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-
-
-class DimseProcess:
+class DimseProcess(CirrusProcess):
     """``cirrus dimse`` on a free port, its output in a log file."""
 
     def __init__(self, env: dict[str, str], log: Path, ae_title: str = "CIRRUS") -> None:
-        self.env = env
-        self.log = log
+        super().__init__(env, log)
         self.ae_title = ae_title
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DimseProcess:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "dimse", "--port", str(self.port), "--ae", self.ae_title],
-                env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )
-        wait_for_port(self.port, timeout=60, proc=self.proc)
+        self.listen(["dimse", "--port", str(self.port), "--ae", self.ae_title])
         return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
     def tool(self, name: str, calling: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a DCMTK client against this SCP (``name -aet calling -aec CIRRUS ... host port``)."""
@@ -65,6 +45,15 @@ class DimseProcess:
         opts = [a for a in args if not a.endswith(".dcm")]
         cmd = [name, "-aet", calling, "-aec", self.ae_title, *opts, "127.0.0.1", str(self.port), *files]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def retrieve_instance(http: httpx.Client, study: str, series: str, sop: str) -> bytes:
+    """WADO-RS of one instance in its stored transfer syntax: the Part 10 bytes."""
+    r = http.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}", headers={"Accept": ANY_SYNTAX})
+    assert r.status_code == 200, r.text
+    parts = split_multipart(r.headers["content-type"], r.content)
+    assert len(parts) == 1
+    return parts[0][1]
 
 
 def dataset_bytes(raw: bytes) -> bytes:

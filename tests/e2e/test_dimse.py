@@ -21,16 +21,16 @@ from pydicom.data import get_testdata_file
 
 from tests.conftest import LiveServer, free_port, live_server_env, wait_for_port
 from tests.e2e.dimse_helpers import (
+    ANY_SYNTAX,
     DimseProcess,
     cirrus,
     dataset_bytes,
     require_dcmtk,
+    retrieve_instance,
     same_object,
     sop_uid,
 )
 from tests.server.routes.test_wado import split_multipart
-
-ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 # storescu's option that proposes each file's own transfer syntax (kept as received).
 TS_OPTION = {
@@ -53,12 +53,7 @@ class Site:
         return r.json()
 
     def wado_instance(self, study: str, series: str, sop: str) -> bytes:
-        r = self.http.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}",
-                          headers={"Accept": ANY_SYNTAX})
-        assert r.status_code == 200, r.text
-        parts = split_multipart(r.headers["content-type"], r.content)
-        assert len(parts) == 1
-        return parts[0][1]
+        return retrieve_instance(self.http, study, series, sop)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,11 +22,9 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from tests.auth_helpers import bearer, provision_token
-from tests.conftest import ROOT, LiveServer, free_port, live_server_env, wait_for_port
-from tests.e2e.dimse_helpers import cirrus, dataset_bytes, require_dcmtk
-from tests.server.routes.test_wado import split_multipart
-
-ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+from tests.conftest import LiveServer, live_server_env
+from tests.e2e.dimse_helpers import cirrus, dataset_bytes, require_dcmtk, retrieve_instance
+from tests.processes import ROOT, CirrusProcess
 
 
 def make_study(folder: Path, count: int, series: int = 2) -> dict[str, Path]:
@@ -52,41 +49,20 @@ def make_study(folder: Path, count: int, series: int = 2) -> dict[str, Path]:
     return files
 
 
-class Gateway:
+class Gateway(CirrusProcess):
     """``cirrus gateway`` on a free port with its own spool; restartable on the same spool."""
 
     def __init__(self, env: dict[str, str], spool: Path, log: Path) -> None:
-        self.env = {**env, "CIRRUS_GATEWAY_SPOOL_DIR": str(spool)}
+        super().__init__({**env, "CIRRUS_GATEWAY_SPOOL_DIR": str(spool)}, log)
         self.spool = spool
-        self.log = log
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, **extra: str) -> Gateway:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "gateway", "--port", str(self.port), "--host", "127.0.0.1"],
-                env={**self.env, **extra}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )
-        wait_for_port(self.port, timeout=60, proc=self.proc)
+        self.listen(["gateway", "--port", str(self.port), "--host", "127.0.0.1"], env={**self.env, **extra})
         return self
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        super().kill()
 
     def store(self, files: list[Path], calling: str = "MODALITY") -> subprocess.CompletedProcess[str]:
         return subprocess.run(["storescu", "-aet", calling, "-aec", "CIRRUSGW", "127.0.0.1", str(self.port),
@@ -126,12 +102,7 @@ class Cloud:
         return r.json()
 
     def instance_bytes(self, study: str, series: str, sop: str) -> bytes:
-        r = self.http.get(f"/dicom-web/studies/{study}/series/{series}/instances/{sop}",
-                          headers={"Accept": ANY_SYNTAX})
-        assert r.status_code == 200, r.text
-        parts = split_multipart(r.headers["content-type"], r.content)
-        assert len(parts) == 1
-        return parts[0][1]
+        return retrieve_instance(self.http, study, series, sop)
 
 
 @pytest.fixture

@@ -7,43 +7,27 @@ when the server stops survive the restart.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, LiveServer, live_server_env
+from tests.conftest import LiveServer, live_server_env
+from tests.processes import CirrusProcess
 from tests.server.workflow.analysis_helpers import wait_jobs, zip_folder
 
 
-class Worker:
+class Worker(CirrusProcess):
     # Short enough to keep the test quick, long enough for heartbeats on a loaded machine.
+    stop_seconds = 15.0
+
     def __init__(self, env: dict[str, str], log: Path, lease: float = 6.0) -> None:
-        self.log = open(log, "ab")  # noqa: SIM115  (closed in stop)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "worker", "--lease", str(lease), "--poll", "0.2",
-             "--no-detector"],
-            env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        super().__init__(env, log)
+        self.launch(["worker", "--lease", str(lease), "--poll", "0.2", "--no-detector"])
 
     def kill9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        self.log.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.kill()
 
 
 @pytest.fixture

@@ -167,7 +167,7 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, 'c02-crosshair-cbf-map.png') });
   });
 
-  await test('zoom/pan sync (cornerstone's ZoomPan synchronizer): zooming one pane zooms the other by the same factor', async () => {
+  await test("zoom/pan sync (cornerstone's ZoomPan synchronizer): zooming one pane zooms the other by the same factor", async () => {
     await openTwo(crossUid);
     const scales = () => page.evaluate(() => [0, 1].map((i) => window.__cirrus.viewport(i).getZoom()));
     const [z0, z1] = await scales();

@@ -6,32 +6,14 @@
 // freehand tools) on the dynamic series: each drawing's curve and values must be the server's on that
 // ROI, and a drawn arterial region becomes the job's measured AIF (recorded and shown). Prints `e2e-dce: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+import { ARTIFACTS, PYTHON, SERVER_DIR, assert, runner } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 
-const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
-mkdirSync(ARTIFACTS, { recursive: true });
-const PYTHON = process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python');
-const SERVER_DIR = process.env.CIRRUS_SERVER_DIR ?? REPO_DIR;
-
-const results = [];
-async function test(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push({ name, status: 'failed' });
-    console.log(`not ok - ${name}: ${e.stack ?? e}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const { test, fail, finish } = runner();
 
 // The phantom: 3 slices of 40×40, Ktrans by quadrant (q3, lower left: 0.2 /min, ve 0.4).
 const MAKE_STUDY = `
@@ -261,13 +243,10 @@ try {
     await context.close();
   });
 } catch (e) {
-  results.push({ name: 'setup', status: 'failed' });
-  console.log(`not ok - setup: ${e.stack ?? e}\n${server.output()}`);
+  fail('setup', e, server.output());
 } finally {
   await browser?.close();
   await server.stop();
   rmSync(work, { recursive: true, force: true });
 }
-const failed = results.filter((r) => r.status === 'failed').length;
-console.log(`e2e-dce: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish('e2e-dce');

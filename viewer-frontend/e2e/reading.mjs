@@ -11,15 +11,13 @@
 // <repo>/test-artifacts/e2e/reading-*.png.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+import { ARTIFACTS, PYTHON, assert, jsonCall, runner } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, apiAs, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 
-const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
-mkdirSync(ARTIFACTS, { recursive: true });
-const PYTHON = process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python');
 const SR_CLASSES = ['1.2.840.10008.5.1.4.1.1.88.22', '1.2.840.10008.5.1.4.1.1.88.33', '1.2.840.10008.5.1.4.1.1.88.34'];
 const PDF_CLASS = '1.2.840.10008.5.1.4.1.1.104.1';
 
@@ -56,54 +54,10 @@ const FIXED = `${FINDINGS}\n${FIX}`;
 const RETURN_REASON = '请补充 DWI 所见。';
 const IMPRESSION = 'Small lacunar infarct in the right basal ganglia. 右侧基底节区腔隙性脑梗死。';
 
-const results = [];
-async function test(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push({ name, status: 'failed' });
-    console.log(`not ok - ${name}: ${e.stack ?? e}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const { test, fail, finish } = runner();
 
-/** A JSON call as the harness's admin; throws on an unexpected status. */
-async function adminJson(server, path, json, expect = 201) {
-  const res = await server.fetch(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify(json),
-  });
-  const text = await res.text();
-  if (res.status !== expect) throw new Error(`POST ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
-
-/** Sign `user` in over the API: a `{ fetch }` target for stowFiles, with the user's cookie and CSRF token. */
-async function apiAs(server, user) {
-  const res = await fetch(`${server.base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ username: user.username, password: user.password }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`login of ${user.username} answered ${res.status}: ${text.slice(0, 300)}`);
-  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-  const csrf = JSON.parse(text).csrf_token;
-  return {
-    fetch(path, init = {}) {
-      const headers = new Headers(init.headers ?? {});
-      headers.set('Cookie', cookie);
-      if ((init.method ?? 'GET') !== 'GET') headers.set('X-CSRF-Token', csrf);
-      return fetch(new URL(path, server.base), { ...init, headers });
-    },
-  };
-}
+/** A POST as the harness's admin that must answer 201 Created. */
+const adminJson = (server, path, json) => jsonCall(server, path, { method: 'POST', json, expect: 201 });
 
 /** The series of a study as one browser context sees it (its cookies): status and the QIDO-RS rows. */
 async function seriesOf(page, base, studyUid) {
@@ -413,13 +367,10 @@ try {
   });
   for (const c of [A, B, R]) await c.context.close();
 } catch (e) {
-  results.push({ name: 'setup', status: 'failed' });
-  console.log(`not ok - setup: ${e.stack ?? e}\n${server.output()}`);
+  fail('setup', e, server.output());
 } finally {
   await browser?.close();
   await server.stop();
   rmSync(work, { recursive: true, force: true });
 }
-const failed = results.filter((r) => r.status === 'failed').length;
-console.log(`e2e-reading: ${results.length - failed} passed, ${failed} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-process.exit(failed ? 1 : 0);
+finish('e2e-reading', ` (${((Date.now() - started) / 1000).toFixed(1)} s)`);

@@ -2,15 +2,13 @@
 // STOW-RS, Debian's chromium driven by playwright-core. Screenshots go to <repo>/test-artifacts/e2e/.
 // Prints `e2e: N passed, M failed` and exits non-zero on any failure.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+import { ARTIFACTS, PYTHON, assert, runner } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 import { CROSS_SERIES } from './fixtures.mjs';
-
-const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
-mkdirSync(ARTIFACTS, { recursive: true });
 
 // Loaded before the browser starts; the transfer-syntax study is uploaded through the page instead.
 const PRELOADED = ['asl/siemens/pcasl3d', 'asl/philips/201_pCASL'];
@@ -19,26 +17,7 @@ const isDicomName = (f) => !/(LICENSE|\.md|\.json|\.tsv)$/i.test(f);
 
 // An axial and a sagittal series in one Frame of Reference, for reference lines (made with pydicom).
 
-const results = [];
-async function test(name, fn) {
-  const started = Date.now();
-  try {
-    const note = await fn();
-    if (note && note.skip) {
-      results.push({ name, status: 'skipped' });
-      console.log(`skip - ${name}: ${note.skip}`);
-    } else {
-      results.push({ name, status: 'passed' });
-      console.log(`ok - ${name} (${Date.now() - started} ms)`);
-    }
-  } catch (e) {
-    results.push({ name, status: 'failed' });
-    console.log(`not ok - ${name}: ${e.stack ?? e}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const { test, fail, finish } = runner();
 
 /** Pixel statistics of the first viewport's canvas (cornerstone draws its output into a 2-D canvas). */
 function canvasStats(page, selector = '.vp-element canvas.cornerstone-canvas') {
@@ -82,7 +61,7 @@ try {
   }
   const crossDir = mkdtempSync(join(tmpdir(), 'cirrus-xref-'));
   try {
-    execFileSync(process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python'), ['-c', CROSS_SERIES, crossDir]);
+    execFileSync(PYTHON, ['-c', CROSS_SERIES, crossDir]);
     const { stored } = await stowFiles(server, listFiles(crossDir));
     assert(stored === 41, `cross-reference series and SR: stored ${stored} of 41`);
   } finally {
@@ -624,14 +603,10 @@ try {
 
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);
 } catch (e) {
-  console.log(`not ok - setup: ${e.stack ?? e}`);
-  results.push({ name: 'setup', status: 'failed' });
+  fail('setup', e);
 } finally {
   await browser?.close();
   await server.stop();
 }
 
-const count = (s) => results.filter((r) => r.status === s).length;
-const skipped = count('skipped');
-console.log(`e2e: ${count('passed')} passed, ${count('failed')} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(count('failed') ? 1 : 0);
+finish('e2e');

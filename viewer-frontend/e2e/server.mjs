@@ -96,7 +96,7 @@ export async function startServer({ log = false, workers = 0 } = {}) {
     /** Whether the server has accounts (POST /api/auth/login exists). */
     auth: session !== null,
     /** fetch against this server as the signed-in admin: `path` is relative to the base. */
-    fetch: (path, init = {}) => retryStale(() => fetch(new URL(path, base), withSession(session, init))),
+    fetch: sessionFetch(base, session),
     output: () => output,
     async stop() {
       if (child.exitCode === null) {
@@ -148,6 +148,18 @@ async function retryStale(call) {
     if (!['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'].includes(e?.cause?.code)) throw e;
     return call();
   }
+}
+
+/**
+ * Sign `user` in over the API: a `{ fetch }` target (for stowFiles and jsonCall) that sends the user's
+ * cookie and CSRF token.
+ */
+export async function apiAs(server, user) {
+  return { fetch: sessionFetch(server.base, await retryStale(() => apiSession(server.base, user))) };
+}
+
+function sessionFetch(base, session) {
+  return (path, init = {}) => retryStale(() => fetch(new URL(path, base), withSession(session, init)));
 }
 
 function withSession(session, init) {

@@ -4,16 +4,12 @@
 // and five wrong codes lock the link. Screenshots go to <repo>/test-artifacts/e2e/share-*.png.
 // Prints `e2e share: N passed, M failed` and exits non-zero on any failure.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, devices } from 'playwright-core';
-import * as harness from './server.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, listFiles, startServer } from './server.mjs';
-
-const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
-mkdirSync(ARTIFACTS, { recursive: true });
-const PYTHON = process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python');
+import { ARTIFACTS, PYTHON, assert, jsonCall, runner } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 
 // 12 axial CT slices of a bright disc on a darker background, HU-scaled, made with pydicom.
 const CT_STUDY = `
@@ -42,85 +38,19 @@ for i in range(12):
 print(study)
 `;
 
-const results = [];
-async function test(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push({ name, status: 'failed' });
-    console.log(`not ok - ${name}: ${e.stack ?? e}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-// The staff side signs in as the first admin (POST /api/auth/login) and mints an API token, sent as
-// `Authorization: Bearer` by this script and by the desktop browser context. The password is the
-// harness's ADMIN_PASSWORD when it sets one, else the one the server prints at its first start.
-let staffHeaders = {};
-
-async function signIn(server) {
-  const probe = await fetch(`${server.base}/api/auth/me`);
-  if (probe.status === 404) return; // a server without accounts: everything is the default admin
-  const password = server.admin?.password ?? harness.ADMIN_PASSWORD ?? /password: (\S+)/.exec(server.output())?.[1];
-  assert(password, 'no admin password: neither the harness nor the server output has one');
-  const login = await fetch(`${server.base}/api/auth/login`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
-  });
-  if (!login.ok) throw new Error(`sign-in answered ${login.status}: ${await login.text()}`);
-  const { csrf_token: csrf } = await login.json();
-  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('cirrus_session='))?.split(';')[0];
-  const minted = await fetch(`${server.base}/api/tokens`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf },
-    body: JSON.stringify({ scope: 'admin', name: 'e2e share' }),
-  });
-  if (!minted.ok) throw new Error(`token answered ${minted.status}: ${await minted.text()}`);
-  staffHeaders = { Authorization: `Bearer ${(await minted.json()).secret}` };
-}
-
-/** STOW-RS of the files in one request, as the signed-in staff. */
-async function stow(base, paths) {
-  const boundary = `share-e2e-${Date.now()}`;
-  const chunks = [];
-  for (const p of paths) chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), readFileSync(p), Buffer.from('\r\n'));
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  const res = await fetch(`${base}/dicom-web/studies`, {
-    method: 'POST',
-    headers: { ...staffHeaders, 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' },
-    body: Buffer.concat(chunks),
-  });
-  const text = await res.text();
-  assert(res.ok, `STOW answered ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text)['00081199']?.Value?.length ?? 0;
-}
-
-/** The staff side's HTTP calls. */
-async function api(base, path, { method = 'GET', json } = {}) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...staffHeaders, ...(json === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: json === undefined ? undefined : JSON.stringify(json),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : {};
-}
+const { test, fail, finish } = runner();
 
 /** An approved report through the reading workflow: request, lock, write, submit, review, approve. */
-async function approveReport(base, studyUid) {
-  const req = await api(base, '/api/reading/requests', {
+async function approveReport(server, studyUid) {
+  const req = await jsonCall(server, '/api/reading/requests', {
     method: 'POST', json: { mode: 'self', study_uids: [studyUid], examination: '头颅CT平扫', modality: 'CT' },
   });
   const r = `/api/reading/requests/${req.id}`;
-  await api(base, `${r}/lock`, { method: 'POST', json: {} });
-  await api(base, `${r}/report`, { method: 'PUT', json: { findings: '脑实质密度均匀，未见异常密度影。', impression: '头颅CT平扫未见明显异常。' } });
-  await api(base, `${r}/submit`, { method: 'POST', json: {} });
-  await api(base, `${r}/start-review`, { method: 'POST', json: {} });
-  await api(base, `${r}/approve?lang=zh-CN`, { method: 'POST', json: { comment: '同意' } });
+  await jsonCall(server, `${r}/lock`, { method: 'POST', json: {} });
+  await jsonCall(server, `${r}/report`, { method: 'PUT', json: { findings: '脑实质密度均匀，未见异常密度影。', impression: '头颅CT平扫未见明显异常。' } });
+  await jsonCall(server, `${r}/submit`, { method: 'POST', json: {} });
+  await jsonCall(server, `${r}/start-review`, { method: 'POST', json: {} });
+  await jsonCall(server, `${r}/approve?lang=zh-CN`, { method: 'POST', json: { comment: '同意' } });
 }
 
 /** The image element has decoded a non-empty picture with some bright pixels. */
@@ -143,26 +73,26 @@ function imageStats(page) {
 const server = await startServer();
 let browser;
 try {
-  await signIn(server);
   const dir = mkdtempSync(join(tmpdir(), 'cirrus-share-'));
   let studyUid;
   try {
     studyUid = execFileSync(PYTHON, ['-c', CT_STUDY, dir]).toString().trim();
-    const stored = await stow(server.base, listFiles(dir));
+    const { stored } = await stowFiles(server, listFiles(dir));
     assert(stored === 12, `stored ${stored} of 12 slices`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  await approveReport(server.base, studyUid);
+  await approveReport(server, studyUid);
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const pageErrors = [];
   let share = { url: '', code: '' };
 
   await test('the share dialog creates a link with a code and a QR code', async () => {
-    const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN', extraHTTPHeaders: staffHeaders });
+    const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
     const page = await desktop.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    await signIn(page, server);
     await page.goto(`${server.base}/`);
     await page.click(`.study-row[data-study-uid="${studyUid}"] [data-testid=share-study]`);
     await page.waitForSelector('[data-testid=share-dialog]');
@@ -254,13 +184,10 @@ try {
 
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);
 } catch (e) {
-  console.log(`not ok - setup: ${e.stack ?? e}`);
-  results.push({ name: 'setup', status: 'failed' });
+  fail('setup', e);
 } finally {
   await browser?.close();
   await server.stop();
 }
 
-const count = (s) => results.filter((r) => r.status === s).length;
-console.log(`e2e share: ${count('passed')} passed, ${count('failed')} failed`);
-process.exit(count('failed') ? 1 : 0);
+finish('e2e share');
