@@ -217,15 +217,26 @@ async def bulk(request: Request) -> Response:
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, principal_of(request), study, series, sop)
+    media, ctype = OCTET, OCTET
     if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
-        data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
+        # Pixel data follows the frame rules (§8.7.3.5.2): no syntax named → Explicit VR LE (compressed
+        # frames decoded); ``transfer-syntax=*`` → the stored bitstream, labelled with its own type.
+        numbers = list(range(1, inst.number_of_frames + 1))
+        plan = frame_service.plan_frames(inst, choice)
+        media, ctype = plan.media_type, f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
+        if plan.transcode_to is None:
+            data = b"".join(await frame_service.read_frames(ctx, inst, numbers))
+        else:
+            limiter: limits.ConcurrencyLimiter = request.app.state.limiter
+            async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
+                data = b"".join(await frame_service.transcode_frames(ctx, inst, numbers, plan))
     else:
         data = await _element_bytes(ctx, inst, path)
     located = {"Content-Location": content_location(request)}
     if not choice.offer.multipart:  # a single-part request (OHIF "singlepart"): the bytes alone
-        return Response(data, media_type=OCTET, headers=located)
-    body, boundary = _multipart_body([(OCTET, data)])
-    return Response(body, media_type=related_content_type(OCTET, boundary), headers=located)
+        return Response(data, media_type=ctype, headers=located)
+    body, boundary = _multipart_body([(ctype, data)])
+    return Response(body, media_type=related_content_type(media, boundary), headers=located)
 
 
 async def _element_bytes(ctx: AppContext, inst: retrieve.StoredInstance, path: str) -> bytes:

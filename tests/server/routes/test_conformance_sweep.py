@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -227,3 +229,83 @@ def test_xml_for_levels_without_an_xml_representation_is_406(client) -> None:  #
         assert "application/dicom+xml" in r.json()["error"]
     for path in ("/dicom-web/studies", f"/dicom-web/studies/{study}/series", f"{inst}/metadata"):
         assert client.get(path, headers=xml).status_code == 200, path
+
+
+def ramp_instance(study: str, series: str, sop: str, values: list[int]) -> bytes:
+    """One row of known stored values (slope 1, intercept 0): what the window functions see."""
+    ds = pydicom.dcmread(io.BytesIO(ct_instance(study=study, series=series, sop=sop)))
+    ds.Rows, ds.Columns = 1, len(values)
+    ds.RescaleIntercept, ds.RescaleSlope = 0, 1
+    ds.PixelData = np.array(values, dtype="<u2").tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+# PS3.3 C.11.2.1.2.1 / C.11.2.1.3.1-2 with c=100, w=50, output 0..255, rounded half up, by hand:
+#   LINEAR: x <= 75 → 0; x > 124 → 255; else ((x − 99.5)/49 + 0.5)·255
+#     90 → 78.06 → 78; 100 → 130.10 → 130; 110 → 182.14 → 182; 124 → 255
+#   LINEAR_EXACT: x <= 75 → 0; x > 125 → 255; else ((x − 100)/50 + 0.5)·255
+#     90 → 76.5 → 77; 100 → 127.5 → 128; 110 → 178.5 → 179; 124 → 249.9 → 250; 125 → 255
+#   SIGMOID: 255 / (1 + exp(−4(x − 100)/50))
+#     0 → 0.09 → 0; 75 → 30.40 → 30; 90 → 79.06 → 79; 100 → 127.5 → 128; 110 → 175.94 → 176;
+#     124 → 222.39 → 222; 125 → 224.60 → 225; 200 → 254.91 → 255
+RAMP = [0, 75, 90, 100, 110, 124, 125, 200]
+WINDOWED = {
+    "linear": [0, 0, 78, 130, 182, 255, 255, 255],
+    "linear-exact": [0, 0, 77, 128, 179, 250, 255, 255],
+    "sigmoid": [0, 30, 79, 128, 176, 222, 225, 255],
+}
+
+
+def test_rendered_window_functions_exactly_as_ps3_3(client) -> None:  # type: ignore[no-untyped-def]
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    store(client, [ramp_instance(study, series, sop, RAMP)])
+    url = f"/dicom-web/studies/{study}/series/{series}/instances/{sop}/rendered"
+    for function, want in WINDOWED.items():
+        r = client.get(url, params={"window": f"100,50,{function}"}, headers={"Accept": "image/png"})
+        assert r.status_code == 200, (function, r.text)
+        got = np.asarray(Image.open(io.BytesIO(r.content)))
+        assert got.reshape(-1).tolist() == want, function
+    r = client.get(url, params={"window": "100,0,linear-exact"}, headers={"Accept": "image/png"})
+    assert r.status_code == 400 and "window" in r.json()["error"]
+
+
+def jpeg_baseline(study: str, series: str, sop: str) -> tuple[bytes, pydicom.Dataset]:
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, series, sop
+    ds.file_meta.MediaStorageSOPInstanceUID = sop
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue(), ds
+
+
+def test_frames_and_bulk_data_default_to_explicit_vr_little_endian(client) -> None:  # type: ignore[no-untyped-def]
+    """PS3.18 §8.7.3.5.2: no syntax named → uncompressed; ``transfer-syntax=*`` → the stored JPEG."""
+    from pydicom.encaps import generate_frames
+
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    data, ds = jpeg_baseline(study, series, sop)
+    store(client, [data])
+    decoded = ds.pixel_array.tobytes()  # RGB, interleaved (PlanarConfiguration 0 after decoding)
+    [stored] = list(generate_frames(ds.PixelData, number_of_frames=1))
+    inst = f"/dicom-web/studies/{study}/series/{series}/instances/{sop}"
+    ele = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
+    for path in (f"{inst}/frames/1", f"{inst}/bulk/7FE00010"):
+        for accept in ('multipart/related; type="application/octet-stream"', "multipart/related"):
+            r = client.get(path, headers={"Accept": accept})
+            assert r.status_code == 200, (path, accept, r.text)
+            [(headers, body)] = parts_of(r.headers["content-type"], r.content)
+            assert headers["content-type"] == ele, (path, accept)
+            assert len(body) == ds.Rows * ds.Columns * 3
+            # Decoders may differ by one level; the geometry and the content are the stored image's.
+            assert np.abs(np.frombuffer(body, np.uint8).astype(int) - np.frombuffer(decoded, np.uint8)).max() <= 2
+        single = client.get(path, headers={"Accept": "application/octet-stream"})
+        assert single.headers["content-type"] == ele and len(single.content) == len(decoded)
+        as_stored = client.get(path, headers={"Accept": 'multipart/related; type="application/octet-stream"; '
+                                                       "transfer-syntax=*"})
+        [(headers, body)] = parts_of(as_stored.headers["content-type"], as_stored.content)
+        assert headers["content-type"] == "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50"
+        assert body.rstrip(b"\0") == stored.rstrip(b"\0")
