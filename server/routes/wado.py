@@ -26,6 +26,7 @@ from dicomweb.transfer import Resource, TransferPlan, plan_transfer
 from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server import limits
 from server.context import AppContext
+from server.errors import route_templates
 from server.http import content_location, ctx_of, dicomweb_base, json_response, path_uids, principal_of
 from server.services import bulk_uri, retrieve
 from server.services import frame_retrieval as frame_service
@@ -276,9 +277,12 @@ async def capabilities(request: Request) -> Response:
     base = dicomweb_base(request)
     choice = negotiate(parse_accept(request.headers.get("accept")),
                        [Offer("application/json", multipart=False), Offer(WADL, multipart=False)])
+    # The document follows the mounted routes (server.errors.route_templates), described by dicomweb.capabilities.
+    mounted = [(path.removeprefix("/dicom-web"), method) for path, methods in route_templates(list(request.app.routes))
+               if path == "/dicom-web" or path.startswith("/dicom-web/") for method in methods]
     if choice.offer.part_type == WADL:
-        return Response(wadl(base), media_type=WADL, headers={"Vary": "Accept"})
-    return json_response(capabilities_json(base), media_type="application/json", headers={"Vary": "Accept"})
+        return Response(wadl(base, mounted), media_type=WADL, headers={"Vary": "Accept"})
+    return json_response(capabilities_json(base, mounted), media_type="application/json", headers={"Vary": "Accept"})
 
 
 # A bulk data element: its tag, or sequence tag, item index (from 0) and so on (see bulk_uri).

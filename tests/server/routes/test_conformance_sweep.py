@@ -309,3 +309,31 @@ def test_frames_and_bulk_data_default_to_explicit_vr_little_endian(client) -> No
         [(headers, body)] = parts_of(as_stored.headers["content-type"], as_stored.content)
         assert headers["content-type"] == "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50"
         assert body.rstrip(b"\0") == stored.rstrip(b"\0")
+
+
+def test_capabilities_follow_the_route_table(client) -> None:  # type: ignore[no-untyped-def]
+    """A route mounted under /dicom-web appears in the document without anyone describing it."""
+    import xml.etree.ElementTree as ET
+
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from dicomweb.capabilities import WADL, WADL_NAMESPACE
+
+    def paths() -> set[str]:
+        r = client.get("/dicom-web", headers={"Accept": WADL})
+        root = ET.fromstring(r.content)
+        return {res.get("path") for res in root.iter(f"{{{WADL_NAMESPACE}}}resource")}
+
+    before = paths()
+    assert {"studies", "series", "instances", "{study}", "metadata", "frames", "{frames}", "bulk"} <= before
+    assert "zz-extension" not in before
+
+    async def extension(request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("x")
+
+    client.app.router.routes.insert(0, Route("/dicom-web/zz-extension", extension, methods=["GET"]))
+    assert paths() == before | {"zz-extension"}
+    methods = client.get("/dicom-web").json()["resources"]
+    [extra] = [r for r in methods if r["path"] == "zz-extension"]
+    assert extra["methods"] == [{"name": "GET", "transaction": "GET zz-extension (Cirrus extension)", "mediaTypes": []}]
