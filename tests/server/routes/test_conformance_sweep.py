@@ -137,7 +137,8 @@ def test_content_location(client) -> None:  # type: ignore[no-untyped-def]
     store(client, [ct_instance(study=study, series=series, sop=sop)])
     inst = f"/dicom-web/studies/{study}/series/{series}/instances/{sop}"
     for path in ("/dicom-web/studies?PatientID=PID-DOE", f"/dicom-web/studies/{study}/series", inst,
-                 f"{inst}/metadata", f"{inst}/frames/1", f"{inst}/bulk/7FE00010", f"/dicom-web/studies/{study}"):
+                 f"{inst}/metadata", f"{inst}/frames/1", f"{inst}/bulk/7FE00010", f"/dicom-web/studies/{study}",
+                 f"{inst}/rendered?window=100,50", f"{inst}/thumbnail", f"/dicom-web/studies/{study}/rendered"):
         r = client.get(path)
         assert r.status_code == 200, (path, r.text)
         assert r.headers["content-location"] == "http://testserver" + path
