@@ -338,3 +338,30 @@ def test_capabilities_follow_the_route_table(client) -> None:  # type: ignore[no
     methods = client.get("/dicom-web").json()["resources"]
     [extra] = [r for r in methods if r["path"] == "zz-extension"]
     assert extra["methods"] == [{"name": "GET", "transaction": "GET zz-extension (Cirrus extension)", "mediaTypes": []}]
+
+
+@pytest.mark.parametrize("name", ["chrX1.dcm", "chrH31.dcm", "chrFren.dcm"])  # GB18030, ISO 2022 IR 87, ISO_IR 100
+def test_dicom_xml_metadata_of_charset_files_equals_json(client, name: str) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.data import get_charset_files
+
+    from dicomweb.xml_model import xml_to_json
+
+    [path] = get_charset_files(name)
+    ds = pydicom.dcmread(path)
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    store(client, [buf.getvalue()])
+    url = f"/dicom-web/studies/{ds.StudyInstanceUID}/metadata"
+    [as_json] = client.get(url).json()
+    r = client.get(url, headers={"Accept": 'multipart/related; type="application/dicom+xml"'})
+    [(headers, doc)] = parts_of(r.headers["content-type"], r.content)
+    assert xml_to_json(doc) == as_json
+    assert str(pydicom.Dataset.from_json(as_json).PatientName) == str(ds.PatientName)
+    q = client.get("/dicom-web/studies", params={"StudyInstanceUID": ds.StudyInstanceUID},
+                   headers={"Accept": 'multipart/related; type="application/dicom+xml"'})
+    [(_, qdoc)] = parts_of(q.headers["content-type"], q.content)
+    charset = ds.SpecificCharacterSet
+    assert xml_to_json(qdoc)["00080005"]["Value"] == ([charset] if isinstance(charset, str) else list(charset))
