@@ -18,13 +18,15 @@ content for ``application/json`` (§8.9.4), plus a short ``services`` summary.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from dicomweb.media import DICOM, DICOM_JSON, DICOM_XML, MULTIPART, OCTET_STREAM
 from dicomweb.pixels.render_params import ANNOTATIONS, RENDERED_MEDIA_TYPES, VOI_FUNCTIONS
 
-__all__ = ["ENDPOINTS", "OPTIONS", "WADL", "WADL_NAMESPACE", "Endpoint", "capabilities_json", "wadl"]
+__all__ = ["ENDPOINTS", "OPTIONS", "WADL", "WADL_NAMESPACE", "Endpoint", "capabilities_json", "endpoints_for",
+           "wadl"]
 
 WADL = "application/vnd.sun.wadl+xml"
 WADL_NAMESPACE = "http://wadl.dev.java.net/2009/02"
@@ -46,10 +48,12 @@ class Endpoint:
 
 SEARCH_PARAMS = ("{attributeID}", "includefield", "fuzzymatching", "limit", "offset")
 SEARCH_TYPES = (DICOM_JSON, "application/json", _mp(DICOM_XML))
-RETRIEVE_TYPES = (_mp(DICOM), DICOM)
+RETRIEVE_TYPES = (_mp(DICOM),)
+INSTANCE_TYPES = (_mp(DICOM), DICOM)  # one instance may be answered single-part
 METADATA_TYPES = (DICOM_JSON, "application/json", _mp(DICOM_XML))
 FRAME_TYPES = (_mp(OCTET_STREAM), _mp("image/jpeg"), _mp("image/jls"), _mp("image/jp2"), _mp("image/jphc"),
-               _mp("image/dicom-rle"))
+               _mp("image/dicom-rle"), OCTET_STREAM, "image/jpeg", "image/jls", "image/jp2", "image/jphc",
+               "image/dicom-rle")  # single-part: one frame
 RENDER_PARAMS = ("accept", "annotation", "quality", "viewport", "window", "palette")
 STOW_TYPES = (_mp(DICOM), DICOM)
 
@@ -81,12 +85,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              RENDER_PARAMS),
     Endpoint(SE + "/thumbnail", "GET", "Retrieve Series Thumbnail", RENDERED_MEDIA_TYPES, ("accept", "viewport")),
     Endpoint(SE + "/instances", "GET", "Search for Study Series' Instances", SEARCH_TYPES, SEARCH_PARAMS),
-    Endpoint(IN, "GET", "Retrieve Instance", RETRIEVE_TYPES),
+    Endpoint(IN, "GET", "Retrieve Instance", INSTANCE_TYPES),
     Endpoint(IN, "DELETE", "Delete Instance (Cirrus extension)"),
     Endpoint(IN + "/metadata", "GET", "Retrieve Instance Metadata", METADATA_TYPES),
     Endpoint(IN + "/rendered", "GET", "Retrieve Rendered Instance", RENDERED_MEDIA_TYPES, RENDER_PARAMS),
     Endpoint(IN + "/thumbnail", "GET", "Retrieve Instance Thumbnail", RENDERED_MEDIA_TYPES, ("accept", "viewport")),
-    Endpoint(IN + "/bulk/{path}", "GET", "Retrieve Bulkdata", (_mp(OCTET_STREAM),)),
+    Endpoint(IN + "/bulk/{path}", "GET", "Retrieve Bulkdata", (_mp(OCTET_STREAM), OCTET_STREAM)),
     Endpoint(FR, "GET", "Retrieve Frames", FRAME_TYPES),
     Endpoint(FR + "/rendered", "GET", "Retrieve Rendered Frames", RENDERED_MEDIA_TYPES, RENDER_PARAMS),
     Endpoint(FR + "/thumbnail", "GET", "Retrieve Frame Thumbnail", RENDERED_MEDIA_TYPES, ("accept", "viewport")),
@@ -114,7 +118,7 @@ OPTIONS: dict[str, Any] = {
         "palette": "Cirrus extension: a well-known colour palette name (PS3.6 Annex B)",
     },
     "includefield": {"all": True, "privateTags": True},
-    "unsupportedQueryParameters": "400 naming the parameter",
+    "unsupportedQueryParameters": "400 naming the parameter (or ignored with a Warning, as configured)",
     "delete": "Cirrus extension: DELETE on study, series and instance resources",
 }
 
@@ -123,10 +127,26 @@ def _segments(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
 
 
-def _tree() -> dict[str, Any]:
-    """Nested {segment: {"methods": [...], "children": {...}}} from :data:`ENDPOINTS`."""
+def endpoints_for(routes: Iterable[tuple[str, str]] | None = None) -> tuple[Endpoint, ...]:
+    """The endpoints of the mounted ``routes`` ((path relative to the base, method); HEAD left out),
+    described from :data:`ENDPOINTS`; a route without a description still appears (as an
+    undescribed Cirrus extension), so the document follows the route table. None: :data:`ENDPOINTS`."""
+    if routes is None:
+        return ENDPOINTS
+    described = {(ep.path, ep.method): ep for ep in ENDPOINTS}
+    out = []
+    for path, method in dict.fromkeys((p.strip("/"), m.upper()) for p, m in routes):
+        if method == "HEAD":
+            continue
+        undescribed = Endpoint(path, method, f"{method} {path or '/'} (Cirrus extension)")
+        out.append(described.get((path, method)) or undescribed)
+    return tuple(out)
+
+
+def _tree(endpoints: Iterable[Endpoint] = ENDPOINTS) -> dict[str, Any]:
+    """Nested {segment: {"methods": [...], "children": {...}}} from the endpoints."""
     root: dict[str, Any] = {"methods": [], "children": {}}
-    for ep in ENDPOINTS:
+    for ep in endpoints:
         node = root
         for segment in _segments(ep.path):
             node = node["children"].setdefault(segment, {"methods": [], "children": {}})
@@ -158,13 +178,13 @@ def _resource_element(parent: ET.Element, segment: str, node: dict[str, Any]) ->
         _resource_element(resource, child, sub)
 
 
-def wadl(base_url: str) -> bytes:
-    """The Annex H WADL document for the service at ``base_url``."""
+def wadl(base_url: str, routes: Iterable[tuple[str, str]] | None = None) -> bytes:
+    """The Annex H WADL document for the service at ``base_url`` (``routes``: see :func:`endpoints_for`)."""
     app = ET.Element("application", {"xmlns": WADL_NAMESPACE, "xmlns:xsd": "http://www.w3.org/2001/XMLSchema"})
     doc = ET.SubElement(app, "doc", title="Cirrus DICOMweb (PS3.18)")
     doc.text = "; ".join(f"{k}={v}" for k, v in OPTIONS.items() if not isinstance(v, dict))
     resources = ET.SubElement(app, "resources", base=base_url)
-    tree = _tree()
+    tree = _tree(endpoints_for(routes))
     for ep in tree["methods"]:  # the base resource itself (Retrieve Capabilities)
         _method_element(resources, ep)
     for segment, node in tree["children"].items():
@@ -187,9 +207,9 @@ def _json_node(node: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
-def capabilities_json(base_url: str) -> dict[str, Any]:
+def capabilities_json(base_url: str, routes: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
     """The same description for ``application/json`` (§8.9.4)."""
-    tree = _tree()
+    tree = _tree(endpoints_for(routes))
     root = _json_node(tree, "")
     return {
         "server": "Cirrus",

@@ -132,7 +132,8 @@ def parse_accept(header: str | None) -> list[MediaRange]:
     No Accept header (or an empty one) means ``*/*``: PS3.18 §8.7.5 asks for a
     406 there, but RFC 7231 §5.3.2 and every browser, curl and most DICOMweb
     clients treat it as "anything" (a documented choice, see CONFORMANCE.md).
-    Ranges that cannot be parsed are ignored (§8.7.7); if none is left, 406.
+    Ranges that cannot be parsed are ignored (§8.7.7); if none is left the list is
+    empty and :func:`negotiate` answers 406 with the available media types.
     Ranges with ``q=0`` are kept: they exclude what they match.
     """
     if not header or not header.strip():
@@ -154,8 +155,6 @@ def parse_accept(header: str | None) -> list[MediaRange]:
             part = None  # not a media range: the parameter is ignored
         ts = mt.params.get("transfer-syntax")
         ranges.append(MediaRange(mt.type, part, ts.strip() if ts else None, q, i, mt.params.get("charset")))
-    if not ranges:
-        raise NotAcceptable(f"no usable media range in Accept: {header[:200]}")
     return sorted(ranges, key=lambda r: (-r.q, r.order))
 
 
@@ -237,6 +236,9 @@ def negotiate(ranges: list[MediaRange], offers: list[Offer]) -> Choice:
     choices = negotiate_all(ranges, offers)
     if choices:
         return choices[0]
-    asked = ", ".join(r.text() for r in ranges)
     available = tuple(o.text() for o in offers)
+    if not ranges:
+        raise NotAcceptable(f"no usable media range in the Accept header; available: {', '.join(available)}",
+                            available=available)
+    asked = ", ".join(r.text() for r in ranges)
     raise NotAcceptable(f"cannot produce any of [{asked}]; available: {', '.join(available)}", available=available)

@@ -11,8 +11,10 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from dicomweb import errors as dw
+from dicomweb.allow import MethodTable
 from server import app_errors as app
 from server.storage import BlobNotFound
 
@@ -87,12 +89,38 @@ def app_error_response(exc: app.AppError) -> Response:
     return response
 
 
+def route_templates(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, frozenset[str]]]:
+    """(path template, methods) of every HTTP route, mounts walked (what the 405 Allow is built from)."""
+    out: list[tuple[str, frozenset[str]]] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            out += route_templates(list(route.routes), prefix + route.path)
+        elif isinstance(route, Route) and route.methods:
+            out.append((prefix + route.path, frozenset(route.methods)))
+    return out
+
+
+def method_table(request: Request) -> MethodTable:
+    """The app's whole route table as a :class:`MethodTable`, built once per app."""
+    table = getattr(request.app.state, "method_table", None)
+    if table is None:
+        table = MethodTable.build(route_templates(list(request.app.routes)))
+        request.app.state.method_table = table
+    return table  # type: ignore[no-any-return]
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # PS3.18 §8.5 / RFC 7231 §6.5.5: every method of the resource, not only the first route's.
+        allow = method_table(request).allow_header(request.url.path)
+        if allow:
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": allow}
     return JSONResponse(
-        {"error": exc.detail, "status": exc.status_code}, status_code=exc.status_code, headers=exc.headers
+        {"error": exc.detail, "status": exc.status_code}, status_code=exc.status_code, headers=headers
     )
 
 

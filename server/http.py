@@ -75,6 +75,12 @@ def dicomweb_base(request: Request) -> str:
     return public_base(request) + "/dicom-web/"
 
 
+def content_location(request: Request) -> str:
+    """The URL of the resource an answer represents, as the client sees it (PS3.18 §8.4.2)."""
+    query = request.url.query
+    return public_base(request) + request.url.path + (f"?{query}" if query else "")
+
+
 def path_uids(request: Request) -> tuple[str, str | None, str | None]:
     """(study, series, instance) UIDs from the path, each validated (400 naming the bad one)."""
     p = request.path_params

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
         default=1536, ge=0, description="Address-space cap of each render worker process (MiB); 0 means none."
     )
     static_dir: str = Field(default="", description="Built SPA folder; empty means viewer-frontend/dist.")
+    qido_unsupported: Literal["error", "ignore"] = Field(
+        default="error",
+        description="QIDO-RS query parameters Cirrus cannot match on: error answers 400 naming them; ignore "
+        "leaves them out and says so in a Warning header (PS3.18 8.3).",
+    )
     institution: str = Field(default="Default", description="Name of the default owning institution.")
     max_upload_bytes: int = Field(default=8 * 1024**3, description="Largest accepted upload body.")
     stow_memory_mb: int = Field(

@@ -180,7 +180,8 @@ def negotiate_rendered_type(accept: str | None) -> str:
             best = rank
     if best is None:
         raise NotAcceptable(
-            f"rendered media types are {', '.join(RENDERED_MEDIA_TYPES)}; asked for {accept!r}"
+            f"rendered media types are {', '.join(RENDERED_MEDIA_TYPES)}; asked for {accept!r}",
+            available=tuple(RENDERED_MEDIA_TYPES),
         )
     return best[2]
 

@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from dicomweb.http_warnings import additional_results, ignored_parameters
 from dicomweb.media import Offer, negotiate, parse_accept
 from dicomweb.multipart import new_boundary, related_content_type
 from dicomweb.qido import QueryLevel, parse_query
 from dicomweb.xml_model import DICOM_XML, multipart_xml
-from server.http import DICOM_JSON, ctx_of, dicomweb_base, json_response, principal_of
-from server.services.qido import MAX_RESULTS, QidoService
+from server.http import DICOM_JSON, content_location, ctx_of, dicomweb_base, json_response, principal_of
+from server.services.qido import QidoService
 
 # application/dicom+json first (what */* gets); plain application/json for clients that only take it.
 # DICOM XML is multipart/related with one NativeDicomModel document per result (PS3.18 §10.6.3.3).
@@ -29,11 +30,15 @@ async def _search(request: Request, level: QueryLevel) -> Response:
         request.query_params.multi_items(),
         study_uid=request.path_params.get("study"),
         series_uid=request.path_params.get("series"),
+        unsupported=ctx_of(request).settings.qido_unsupported,
     )
     result = await QidoService(ctx_of(request)).search(query, dicomweb_base(request), principal_of(request))
-    headers = {}
+    warnings = [ignored_parameters(query.ignored)]
     if result.truncated:
-        headers["Warning"] = f'299 cirrus "The results are limited to the first {MAX_RESULTS} matches"'
+        warnings.append(additional_results(None))  # §8.3.4.4.1; at most MAX_RESULTS per answer
+    headers = {"Content-Location": content_location(request)}
+    if any(warnings):
+        headers["Warning"] = ", ".join(w for w in warnings if w)
     if choice.offer.part_type == DICOM_XML:
         boundary = new_boundary()
         return Response(multipart_xml(result.items, boundary), media_type=related_content_type(DICOM_XML, boundary),

@@ -27,7 +27,7 @@ from dicomweb.pixels.render_params import (
 )
 from dicomweb.pixels.syntaxes import TARGETS
 from dicomweb.uids import uid_problem
-from server.http import ctx_of, path_uids, principal_of
+from server.http import content_location, ctx_of, path_uids, principal_of
 from server.render_pool import BATCH
 from server.services import pixels
 from server.services.frame_retrieval import parse_frame_list
@@ -56,13 +56,14 @@ def _not_modified(
 
 
 def _image_response(request: Request, out: pixels.RenderedImage) -> Response:
-    headers = {"ETag": out.etag, "Cache-Control": pixels.IMMUTABLE, "Vary": "Accept"}
+    headers = {"ETag": out.etag, "Cache-Control": pixels.IMMUTABLE, "Vary": "Accept",
+               "Content-Location": content_location(request)}
     if out.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     return Response(out.body, media_type=out.media_type, headers=headers)
 
 
-def _multipart(batches: AsyncIterator[list[pixels.RenderedImage]], media_type: str) -> Response:
+def _multipart(request: Request, batches: AsyncIterator[list[pixels.RenderedImage]], media_type: str) -> Response:
     """Parts streamed as their batches are rendered: memory holds one batch, and a client that
     goes away stops the rendering."""
     boundary = new_boundary()
@@ -78,7 +79,8 @@ def _multipart(batches: AsyncIterator[list[pixels.RenderedImage]], media_type: s
         yield closing(boundary)
 
     return StreamingResponse(
-        body(), media_type=related_content_type(media_type, boundary), headers={"Cache-Control": "no-cache"}
+        body(), media_type=related_content_type(media_type, boundary),
+        headers={"Cache-Control": "no-cache", "Content-Location": content_location(request)},
     )
 
 
@@ -117,7 +119,7 @@ async def rendered(request: Request) -> Response:
             for start in range(0, len(numbers), BATCH):
                 yield await svc.render_many(img, numbers[start : start + BATCH], params)
 
-        return _multipart(frame_batches(), params.media_type)
+        return _multipart(request, frame_batches(), params.media_type)
     # Study and series: one part per image instance, its first frame.
     images = _with_pixels(rows)
     if len(images) > MAX_RENDERED_PARTS:
@@ -126,7 +128,7 @@ async def rendered(request: Request) -> Response:
         for r in images:
             yield [await svc.render(await svc.image(r), 1, params)]
 
-    return _multipart(first_frames(), params.media_type)
+    return _multipart(request, first_frames(), params.media_type)
 
 
 async def thumbnail(request: Request) -> Response:

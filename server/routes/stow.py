@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dicomweb.errors import BadRequest
+from dicomweb.http_warnings import stow_malformed_body, stow_partial
 from dicomweb.stow import InstanceOutcome, http_status, response_json
 from dicomweb.uids import uid_problem
 from server.app_errors import PayloadTooLarge
@@ -60,9 +61,12 @@ async def stow(request: Request) -> Response:
     )
     status = http_status(outcomes)
     headers = {}
+    partial = stow_partial(outcomes)
+    if partial:  # §10.5.3.2: a 202 says what failed in a Warning header
+        headers["Warning"] = partial
     if malformed:
         status = 202
-        headers["Warning"] = f'299 cirrus "malformed multipart body after part {len(outcomes)}: {malformed}"'
+        headers["Warning"] = ", ".join(filter(None, [partial, stow_malformed_body(len(outcomes), malformed)]))
     return json_response(body, status=status, headers=headers)
 
 

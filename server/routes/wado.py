@@ -26,7 +26,8 @@ from dicomweb.transfer import Resource, TransferPlan, plan_transfer
 from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server import limits
 from server.context import AppContext
-from server.http import ctx_of, dicomweb_base, json_response, path_uids, principal_of
+from server.errors import route_templates
+from server.http import content_location, ctx_of, dicomweb_base, json_response, path_uids, principal_of
 from server.services import bulk_uri, retrieve
 from server.services import frame_retrieval as frame_service
 from server.services.pixels import PixelService
@@ -43,7 +44,9 @@ OCTET = "application/octet-stream"
 async def retrieve_instances(request: Request) -> Response:
     ctx = ctx_of(request)
     study, series, sop = path_uids(request)
-    choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(DICOM)])
+    # One instance may also be answered single-part (``Accept: application/dicom``, OHIF "singlepart").
+    offers = [Offer(DICOM)] + ([Offer(DICOM, multipart=False)] if sop is not None else [])
+    choice = negotiate(parse_accept(request.headers.get("accept")), offers)
     rows = await retrieve.find_instances(ctx, principal_of(request), study, series, sop)
     # PS3.18 §8.7.3.5.2: with no syntax named the answer is Explicit VR Little Endian (compressed
     # pixel data decoded); ``transfer-syntax=*`` asks for the stored bytes (dicomweb/transfer.py).
@@ -60,6 +63,13 @@ async def retrieve_instances(request: Request) -> Response:
         if plan.transcode_to is not None:
             await PixelService(ctx).check_transcodable(r, plan.transcode_to)
     transcode = {uid: p.transcode_to for uid, p in plans.items() if p.transcode_to is not None}
+    located = {"Content-Location": content_location(request)}
+    if not choice.offer.multipart:
+        [row] = rows
+        target = transcode.get(row.sop_instance_uid)
+        data = (await PixelService(ctx).transcode_instance(row, target) if target is not None
+                else await ctx.store.get_bytes(row.blob_key))
+        return Response(data, media_type=plans[row.sop_instance_uid].content_type(), headers=located)
     boundary = new_boundary()
 
     def header(i: int, r: retrieve.StoredInstance) -> bytes:
@@ -98,7 +108,7 @@ async def retrieve_instances(request: Request) -> Response:
             for task in pending:
                 task.cancel()
 
-    headers = {}
+    headers = dict(located)
     if not transcode:
         # Sizes are known: a Content-Length spares the chunked encoding (and its copy of every part).
         length = sum(len(header(i, r)) + r.size for i, r in enumerate(rows)) + len(closing(boundary))
@@ -120,7 +130,8 @@ async def metadata(request: Request) -> Response:
     version = await retrieve.metadata_version(ctx, p, study, series, sop)
     # One ETag per representation: JSON and XML of the same metadata are different bodies.
     etag = '"' + hashlib.sha1(f"{version}:{base}:{choice.offer.part_type}".encode()).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept",
+               "Content-Location": content_location(request)}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     cache = ctx.memory.metadata
@@ -166,19 +177,32 @@ async def frames(request: Request) -> Response:
     offers = [Offer(OCTET)] + ([Offer(stored_type)] if stored_type != OCTET else [])
     offers += [Offer(t) for t in ("image/jpeg", "image/jls", "image/jp2", "image/jphc", "image/dicom-rle")
                if t != stored_type]
+    # One frame may be answered single-part (``Accept: application/octet-stream`` or the stored
+    # bitstream's type): what dicomweb-client and OHIF's "singlepart" setting ask for.
+    offers += [Offer(o.part_type, multipart=False) for o in offers]
     choice = negotiate(parse_accept(request.headers.get("accept")), offers)
+    if not choice.offer.multipart and len(numbers) != 1:
+        raise NotAcceptable(f"a single-part answer ({choice.offer.part_type}) holds one frame, {len(numbers)} were "
+                            f"asked for: accept multipart/related; type=\"{choice.offer.part_type}\"")
     plan = frame_service.plan_frames(inst, choice)
     ctype = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
+    cache = {"Cache-Control": "public, max-age=31536000, immutable", "Content-Location": content_location(request)}
+    limiter: limits.ConcurrencyLimiter = request.app.state.limiter
+    if not choice.offer.multipart:
+        if plan.transcode_to is None:
+            [frame] = await frame_service.read_frames(ctx, inst, numbers)
+        else:
+            async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
+                [frame] = await frame_service.transcode_frames(ctx, inst, numbers, plan)
+        return Response(frame, media_type=ctype, headers=cache)
     if plan.transcode_to is None:
         boundary = new_boundary()
         body: bytes | memoryview = await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary)
     else:
-        limiter: limits.ConcurrencyLimiter = request.app.state.limiter
         async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
             data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
         body, boundary = _multipart_body([(ctype, d) for d in data])
-    return Response(body, media_type=related_content_type(plan.media_type, boundary),
-                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return Response(body, media_type=related_content_type(plan.media_type, boundary), headers=cache)
 
 
 # -- bulk data ----------------------------------------------------------------------------------
@@ -194,14 +218,26 @@ async def bulk(request: Request) -> Response:
     choice = negotiate(parse_accept(request.headers.get("accept")), [Offer(OCTET), Offer(OCTET, multipart=False)])
     assert series is not None and sop is not None
     inst = await retrieve.find_instance(ctx, principal_of(request), study, series, sop)
+    media, ctype = OCTET, OCTET
     if path.upper() in ("7FE00010", "7FE00008", "7FE00009") and inst.frame_index is not None:
-        data = b"".join(await frame_service.read_frames(ctx, inst, list(range(1, inst.number_of_frames + 1))))
+        # Pixel data follows the frame rules (§8.7.3.5.2): no syntax named → Explicit VR LE (compressed
+        # frames decoded); ``transfer-syntax=*`` → the stored bitstream, labelled with its own type.
+        numbers = list(range(1, inst.number_of_frames + 1))
+        plan = frame_service.plan_frames(inst, choice)
+        media, ctype = plan.media_type, f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
+        if plan.transcode_to is None:
+            data = b"".join(await frame_service.read_frames(ctx, inst, numbers))
+        else:
+            limiter: limits.ConcurrencyLimiter = request.app.state.limiter
+            async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
+                data = b"".join(await frame_service.transcode_frames(ctx, inst, numbers, plan))
     else:
         data = await _element_bytes(ctx, inst, path)
+    located = {"Content-Location": content_location(request)}
     if not choice.offer.multipart:  # a single-part request (OHIF "singlepart"): the bytes alone
-        return Response(data, media_type=OCTET)
-    body, boundary = _multipart_body([(OCTET, data)])
-    return Response(body, media_type=related_content_type(OCTET, boundary))
+        return Response(data, media_type=ctype, headers=located)
+    body, boundary = _multipart_body([(ctype, data)])
+    return Response(body, media_type=related_content_type(media, boundary), headers=located)
 
 
 async def _element_bytes(ctx: AppContext, inst: retrieve.StoredInstance, path: str) -> bytes:
@@ -241,9 +277,12 @@ async def capabilities(request: Request) -> Response:
     base = dicomweb_base(request)
     choice = negotiate(parse_accept(request.headers.get("accept")),
                        [Offer("application/json", multipart=False), Offer(WADL, multipart=False)])
+    # The document follows the mounted routes (server.errors.route_templates), described by dicomweb.capabilities.
+    mounted = [(path.removeprefix("/dicom-web"), method) for path, methods in route_templates(list(request.app.routes))
+               if path == "/dicom-web" or path.startswith("/dicom-web/") for method in methods]
     if choice.offer.part_type == WADL:
-        return Response(wadl(base), media_type=WADL, headers={"Vary": "Accept"})
-    return json_response(capabilities_json(base), media_type="application/json", headers={"Vary": "Accept"})
+        return Response(wadl(base, mounted), media_type=WADL, headers={"Vary": "Accept"})
+    return json_response(capabilities_json(base, mounted), media_type="application/json", headers={"Vary": "Accept"})
 
 
 # A bulk data element: its tag, or sequence tag, item index (from 0) and so on (see bulk_uri).

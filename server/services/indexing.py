@@ -14,7 +14,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from dicomweb.json_model import dataset_to_json
-from dicomweb.qido_fields import INSTANCE_DEFAULTS
+from dicomweb.qido_fields import INSTANCE_DEFAULTS, SERIES_DEFAULTS, STUDY_DEFAULTS
 
 # Attributes returned by QIDO at each level (PS3.18 §10.6.3.3), kept as DICOM JSON on the row.
 STUDY_KEYWORDS = (
@@ -29,6 +29,18 @@ SERIES_KEYWORDS = (
     "ManufacturerModelName", "FrameOfReferenceUID", "ImageType", "SpecificCharacterSet",
     "RequestAttributesSequence",
 )
+# Made by the server from the index, never copied from an instance.
+SERVER_MADE = frozenset({"InstanceAvailability", "RetrieveURL", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+                         "NumberOfStudyRelatedInstances", "NumberOfSeriesRelatedInstances"})
+
+
+def _with_defaults(keywords: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """``keywords`` and every default attribute of the level's QIDO table (so the tables cannot drift)."""
+    return tuple(dict.fromkeys([*keywords, *(kw for kw in defaults if kw not in SERVER_MADE)]))
+
+
+STUDY_KEYWORDS = _with_defaults(STUDY_KEYWORDS, STUDY_DEFAULTS)
+SERIES_KEYWORDS = _with_defaults(SERIES_KEYWORDS, SERIES_DEFAULTS)
 INSTANCE_KEYWORDS = (
     "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "BitsAllocated",
     "NumberOfFrames", "AcquisitionNumber", "ImageType", "ContentDate", "ContentTime",
@@ -67,9 +79,7 @@ STUDY_TAGS = _tags(STUDY_KEYWORDS)
 SERIES_TAGS = _tags(SERIES_KEYWORDS)
 # The stored attributes among the QIDO-RS instance defaults (InstanceAvailability and
 # RetrieveURL are made by the server): kept per instance in ``Instance.attributes_json``.
-INSTANCE_DEFAULT_KEYWORDS = tuple(
-    kw for kw in INSTANCE_DEFAULTS if kw not in ("InstanceAvailability", "RetrieveURL")
-)
+INSTANCE_DEFAULT_KEYWORDS = tuple(kw for kw in INSTANCE_DEFAULTS if kw not in SERVER_MADE)
 INSTANCE_TAGS = _tags(INSTANCE_DEFAULT_KEYWORDS)
 
 

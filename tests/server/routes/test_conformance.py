@@ -170,7 +170,7 @@ def test_bulk_data_single_part_when_asked(client) -> None:  # type: ignore[no-un
     url = f"/dicom-web/studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010"
     single = client.get(url, headers={"Accept": "application/octet-stream"})
     assert single.status_code == 200
-    assert single.headers["content-type"] == "application/octet-stream"
+    assert single.headers["content-type"] == "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
     assert single.content == pydicom.dcmread(io.BytesIO(data)).PixelData
     multi = client.get(url, headers={"Accept": 'multipart/related; type="application/octet-stream"'})
     assert multi.headers["content-type"].startswith("multipart/related")
