@@ -11,6 +11,7 @@ export type Page =
   | 'login'
   | 'users'
   | 'tokens'
+  | 'presets'
   | 'institutions'
   | 'share';
 
@@ -37,6 +38,7 @@ export function parseRoute(pathname: string, search: string): Route {
   if (parts[0] === 'admin' && parts[1] === 'users') return { page: 'users', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'institutions') return { page: 'institutions', params: {}, query };
   if (parts[0] === 'tokens') return { page: 'tokens', params: {}, query };
+  if (parts[0] === 'admin' && parts[1] === 'presets') return { page: 'presets', params: {}, query };
   return { page: 'studies', params: {}, query };
 }
 
