@@ -72,10 +72,10 @@ from quant.errors import (
     UnitsError,
 )
 from quant.params import DEFAULTS, OVERRIDE_NAMES, Param, Source
-from quant.presets import PresetApplication, apply_preset, preset_values, protocol_key
+from quant.presets import PRESET_NAMES, PresetApplication, apply_preset, preset_values, protocol_key
 from quant.qc import QcFlag, QcReport
 from quant.roles import derived_role
-from quant.units import parse_time, time_param
+from quant.units import TIME_PARAMETERS, parse_time, time_param
 
 __all__ = [
     "DEFAULTS",
@@ -92,6 +92,7 @@ __all__ = [
     "MissingParameterError",
     "NotAslError",
     "Param",
+    "PRESET_NAMES",
     "PresetApplication",
     "ProtocolKey",
     "QcFlag",
@@ -99,6 +100,7 @@ __all__ = [
     "QuantError",
     "QuantResult",
     "SeriesInfo",
+    "TIME_PARAMETERS",
     "Source",
     "UnitsError",
     "apply_preset",

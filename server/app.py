@@ -21,7 +21,21 @@ from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
 from server.limits import ConcurrencyLimiter, ConcurrencyLimitMiddleware
 from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
-from server.routes import accounts, api, api_dce, audit, pull, qido, reading, rendered, shares, spa, stow, wado
+from server.routes import (
+    accounts,
+    api,
+    api_dce,
+    api_presets,
+    audit,
+    pull,
+    qido,
+    reading,
+    rendered,
+    shares,
+    spa,
+    stow,
+    wado,
+)
 from server.routes.audit_record import AuditMiddleware
 from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
@@ -129,7 +143,8 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Mount("/dicom-web", routes=dicomweb_routes),
         Mount("/api/reading", routes=reading.routes),
         *audit.routes,
-        Mount("/api", routes=[*accounts.routes, *shares.routes, *pull.routes, *api.routes, *api_dce.routes]),
+        Mount("/api", routes=[*accounts.routes, *shares.routes, *pull.routes, *api.routes, *api_dce.routes,
+                               *api_presets.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]

@@ -60,6 +60,8 @@ RULES: list[Rule] = [
     _rule("*", r"/api/tokens(/[^/]+)?", Scope.ADMIN),
     # Accounts and institutions: administrators (institution admins within their institution).
     _rule("*", r"/api/(users|institutions)(/[^/]+)?", Scope.ADMIN, ADMINS),
+    # Protocol presets (made from a job's entered parameters): administrators list, edit, delete.
+    _rule("*", r"/api/presets(/[^/]+)?", Scope.ADMIN, ADMINS),
     # The audit log: administrators of the whole alliance only.
     _rule("GET HEAD", r"/api/audit(/export\.(csv|xml))?", Scope.ADMIN, frozenset({Role.ADMIN})),
     # DICOMweb and WADO-URI.

@@ -59,6 +59,8 @@ class AnalysisJob(SQLModel, table=True):
     detected: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     overrides: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     model: str = Field(default="", max_length=32)
+    # Where each override came from: {name: {"source": "user" | "preset", "detail": "entered as 1800 ms"}}.
+    override_notes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
 
     attempts: int = Field(default=0)
     max_attempts: int = Field(default=3)

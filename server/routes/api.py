@@ -138,10 +138,14 @@ async def get_job(request: Request) -> Response:
 async def set_parameters(request: Request) -> Response:
     ctx, p = ctx_of(request), principal_of(request)
     body = await _body_json(request)
-    values = body.get("parameters", body)
+    # {"parameters": {...}, "units": {"pld": "ms"}, "remember": true}, or the parameters alone.
+    values = body.get("parameters", {k: v for k, v in body.items() if k not in ("units", "remember")})
     if not isinstance(values, dict):
         raise InvalidInput("parameters must be a JSON object")
-    job = await jobs.set_parameters(ctx, p, _job_id(request), values)
+    remember = body.get("remember", False)
+    if not isinstance(remember, bool):
+        raise InvalidInput("remember must be true or false")
+    job = await jobs.set_parameters(ctx, p, _job_id(request), values, body.get("units"), remember)
     return _json(jobs.job_json(job))
 
 

@@ -22,6 +22,7 @@ from server.routes import (
     openapi_analyse,
     openapi_audit,
     openapi_dce,
+    openapi_presets,
     openapi_pull,
     openapi_reading,
     openapi_shares,
@@ -56,6 +57,20 @@ def _parameter_value(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 PARAMETER_PROPERTIES: dict[str, Any] = {name: _parameter_value(spec) for name, spec in PARAMETERS.items()}
+TIME_UNIT = {"type": "string", "enum": ["ms", "s"]}
+
+
+def _entered_value(spec: dict[str, Any]) -> dict[str, Any]:
+    """As sent: a time may also be text ("1800, 2000") or {"value": ..., "unit": "ms" | "s"}."""
+    stored = _parameter_value(spec)
+    if not spec["kind"].startswith("seconds"):
+        return {"oneOf": [stored, {"type": "null"}, {"type": "string", "enum": [""]}], "description": stored["description"]}
+    value = {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}]}
+    return {"oneOf": [value, {"type": "null"}, closed({"value": value, "unit": TIME_UNIT}, optional=("unit",))],
+            "description": f"{spec['label']}: seconds unless a unit is given (1800 s is refused, never read as ms)"}
+
+
+ENTERED_PROPERTIES: dict[str, Any] = {name: _entered_value(spec) for name, spec in PARAMETERS.items()}
 
 JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
     "id": {"type": "integer"},
@@ -85,6 +100,11 @@ JOB_SUMMARY_PROPERTIES: dict[str, Any] = {
     "max_attempts": {"type": "integer"},
     "version": {"type": "integer", "minimum": 0, "description": "number of the newest result (0: none yet)"},
     "cbf_mean": nullable({"type": "number", "description": "whole-brain mean CBF of the newest result (ml/100g/min)"}),
+    "qc": nullable(closed({
+        "status": {"type": "string", "enum": ["pass", "warning", "fail"]},
+        "flags": {"type": "array", "items": closed({"code": STRING, "severity": {"type": "string", "enum": ["info", "warning", "fail"]},
+                                                     "message": STRING})},
+    }, description="quality control of the newest result (the full report is statistics.qc)")),
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,
     "queued_at": nullable(TIMESTAMP),
@@ -100,6 +120,10 @@ JOB_PROPERTIES: dict[str, Any] = {
     "statistics": ref("Statistics"),
     "timings": {"type": "object", "additionalProperties": {"type": "number"}, "description": "seconds per stage"},
     "diagnostic_text": STRING,
+    "override_notes": {"type": "object", "additionalProperties": closed({
+        "source": {"type": "string", "enum": ["user", "preset"]}, "detail": STRING, "preset_id": {"type": "integer"}},
+        optional=("preset_id",)), "description": "where each override came from (a person, with the unit entered, or a preset)"},
+    "protocol": nullable(ref("ProtocolIdentity")),
     "parameter_schema": {"type": "object", "properties": {name: ref("ParameterSpec") for name in PARAMETERS},
                          "required": [], "additionalProperties": False,
                          "description": "the parameters of this job's method a person may set"},
@@ -165,8 +189,16 @@ SCHEMAS: dict[str, Any] = {
         "unit": STRING,
         "choices": {"type": "array", "items": STRING},
     }, optional=("unit", "choices")),
-    "ParameterValues": closed(PARAMETER_PROPERTIES, optional=tuple(PARAMETERS),
+    "ParameterValues": closed(ENTERED_PROPERTIES, optional=tuple(PARAMETERS),
                                description="null or empty text removes an earlier value"),
+    "ParameterEntry": closed({
+        "parameters": ref("ParameterValues"),
+        "units": {"type": "object", "properties": {n: TIME_UNIT for n, spec in PARAMETERS.items() if spec["kind"].startswith("seconds")},
+                  "additionalProperties": False, "description": "the unit each time was entered in"},
+        "remember": {"type": "boolean", "description": "save the entered values as the preset of this job's protocol"},
+    }, optional=("units", "remember")),
+    "ProtocolIdentity": closed({"manufacturer": STRING, "protocol": STRING, "sequence": STRING, "station": STRING,
+                                 "key": {**STRING, "description": "normalised look-up key of presets"}, "label": STRING}),
     "Upload": closed(UPLOAD_PROPERTIES),
     "UploadRefused": closed({**UPLOAD_PROPERTIES, "error": STRING},
                              description="Nothing could be stored: the summary and the reason"),
@@ -373,12 +405,12 @@ OPENAPI: dict[str, Any] = {
         },
         "/jobs/{job_id}/parameters": {
             "post": {
-                "summary": "Set acquisition parameters (seconds); queues the job once nothing is missing",
+                "summary": "Set acquisition parameters (times in ms or s, the unit given); queues the job once nothing is missing; remember saves them for the protocol",
                 "operationId": "setJobParameters",
                 "parameters": [JOB_ID],
-                "requestBody": json_body(ref("ParameterValues")),
+                "requestBody": json_body({"oneOf": [ref("ParameterEntry"), ref("ParameterValues")]}),
                 "responses": {"200": {"description": "The job", **json_body(ref("Job"))},
-                              "400": error("An unknown parameter or an implausible value"), "404": NOT_FOUND,
+                              "400": error("Unknown parameters or implausible values (all of them named); remember without values a preset may hold"), "404": NOT_FOUND,
                               "409": CONFLICT},
             }
         },
@@ -456,13 +488,15 @@ OPENAPI: dict[str, Any] = {
         **openapi_shares.PATHS,
         **openapi_pull.PATHS,
         **openapi_audit.PATHS,
+        **openapi_presets.PATHS,
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **json_body({"type": "object"})}}}},
     }),
     "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS,
                                **openapi_accounts.SCHEMAS,
-                               **openapi_shares.SCHEMAS, **openapi_pull.SCHEMAS, **openapi_audit.SCHEMAS}},
+                               **openapi_shares.SCHEMAS, **openapi_pull.SCHEMAS, **openapi_audit.SCHEMAS,
+                               **openapi_presets.SCHEMAS}},
 }
 
 

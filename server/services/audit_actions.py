@@ -17,7 +17,7 @@ STUDY_IN_PATH = re.compile(r"/studies/([0-9][0-9.]{0,63})(?:/|$)")
 # /studies, /series, /instances, /studies/{s}/series, /studies/{s}[/series/{se}]/instances
 QIDO = re.compile(r"(/studies/[^/]+(/series/[^/]+)?)?/(studies|series|instances)")
 NOT_AUDITED = {"/api/openapi.json", "/api/events", "/api/auth/login", "/api/auth/me", "/healthz"}
-ADMIN_PREFIXES = ("/api/users", "/api/tokens", "/api/institutions", "/api/audit")
+ADMIN_PREFIXES = ("/api/users", "/api/tokens", "/api/institutions", "/api/audit", "/api/presets")
 READ = {"GET", "HEAD"}
 
 

@@ -26,7 +26,7 @@ from sqlmodel import col, select
 from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisWatch
 from server.db.database import utcnow
-from server.workflow import dce, detection_failures, jobs, quant_bridge, states, study_loader
+from server.workflow import dce, detection_failures, jobs, presets, quant_bridge, states, study_loader
 from server.workflow.states import JobState
 
 log = logging.getLogger("cirrus.analysis")
@@ -176,19 +176,23 @@ async def upsert_job(ctx: AppContext, study_uid: str, study, f: quant_bridge.Fou
         "detected": detected,
         **study_loader.study_values(study),
     }
+    # Read before the write session (SQLite has one writer): the preset a new job would start from.
+    overrides, notes, preset_missing, preset_id = await _preset_for(ctx, f, common, list(f.missing))
     async with ctx.write_session() as s:
         stmt = select(AnalysisJob).where(
             AnalysisJob.study_instance_uid == study_uid, AnalysisJob.acquisition_key == f.key
         )
         job = (await s.exec(stmt)).first()
         if job is None:
-            missing = list(f.missing)
+            missing = list(f.missing) if preset_missing is None else preset_missing
             state = states.target_state("detect", JobState.WAITING, missing)
             job = AnalysisJob(
                 study_instance_uid=study_uid,
                 acquisition_key=f.key,
                 state=state,
                 missing=missing,
+                overrides=overrides,
+                override_notes=notes,
                 reason=jobs.waiting_reason(missing),
                 queued_at=utcnow() if state == JobState.QUEUED else None,
                 **common,
@@ -198,10 +202,13 @@ async def upsert_job(ctx: AppContext, study_uid: str, study, f: quant_bridge.Fou
                 await s.commit()
                 await s.refresh(job)
                 log.info("analysis job %s opened for study %s (%s): %s", job.id, study_uid, f.label, state)
-                return job
             except IntegrityError:
                 await s.rollback()
                 job = (await s.exec(stmt)).one()
+            else:
+                if preset_id is not None:
+                    await presets.count_use(s, preset_id)
+                return job
         if job.input_instances == n and job.detected == detected:
             return job
         inputs_changed = job.input_instances != n
@@ -231,6 +238,23 @@ async def upsert_job(ctx: AppContext, study_uid: str, study, f: quant_bridge.Fou
         await s.commit()
         await s.refresh(job)
         return job
+
+
+async def _preset_for(ctx: AppContext, f: quant_bridge.Found, common: dict, missing: list[str]
+                      ) -> tuple[dict, dict, list[str] | None, int | None]:
+    """A new job that lacks parameters: the stored preset of its protocol, if any, fills them
+    (overrides with provenance "preset", what is still missing, the preset's id; None: no preset)."""
+    protocol = (f.summary or {}).get("protocol") or {}
+    if not missing or f.acquisition is None or not protocol.get("key"):
+        return {}, {}, None, None
+    row = await presets.find(ctx, int(common.get("institution_id") or 1), protocol["key"])
+    if row is None:
+        return {}, {}, None, None
+    overrides, notes, still = presets.applied(f.acquisition, row)
+    if not overrides:
+        return {}, {}, None, None
+    log.info("preset %s applies to %s: %s (still missing: %s)", row.id, f.label, sorted(overrides), still)
+    return overrides, notes, still, row.id
 
 
 async def detector_loop(ctx: AppContext, stop: asyncio.Event) -> None:

@@ -26,32 +26,13 @@ from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisResult
 from server.db.changes import JOBS, Subscription
 from server.db.database import utcnow
-from server.workflow import dce_params, states
+from server.workflow import dce_params, parameters, presets, states
+from server.workflow.parameters import ASL_PARAMETER_NAMES, PARAMETERS
 from server.workflow.states import JobState, TransitionError
 
 # Queue order: urgent, then manual (a person started or re-ran it), then automatic.
 URGENT_PRIORITY = 20
 MANUAL_PRIORITY = 10
-
-# Parameters a person may set, with the unit the API takes and a check.
-# Times are in seconds, as the quantification engine expects.
-PARAMETERS: dict[str, dict[str, Any]] = {
-    "pld": {"unit": "s", "kind": "seconds_list", "label": "post-labeling delay(s)"},
-    "labeling_duration": {"unit": "s", "kind": "seconds", "label": "labeling duration"},
-    "ti1": {"unit": "s", "kind": "seconds", "label": "PASL bolus duration TI1"},
-    "ti": {"unit": "s", "kind": "seconds", "label": "PASL inversion time TI"},
-    "labeling_type": {"kind": "choice", "choices": ["pcasl", "pasl", "casl"], "label": "labeling type"},
-    "model": {"kind": "choice", "choices": ["auto", "consensus", "ge", "kinetic", "weighted_delay",
-                                            *dce_params.DCE_MODELS], "label": "model"},
-    "vendor": {"kind": "choice", "choices": ["GE", "Philips", "Siemens", "generic"], "label": "vendor"},
-    "field_strength": {"unit": "T", "kind": "number", "label": "field strength"},
-    "t1_blood": {"unit": "s", "kind": "seconds", "label": "T1 of blood"},
-    "labeling_efficiency": {"kind": "number", "label": "labeling efficiency"},
-    "background_suppression": {"kind": "integer", "label": "background-suppression pulses"},
-}
-ASL_PARAMETER_NAMES = tuple(PARAMETERS)
-PARAMETERS.update({k: v for k, v in dce_params.PARAMETERS.items() if k not in PARAMETERS})
-
 
 def parameter_schema(job: AnalysisJob) -> dict[str, dict[str, Any]]:
     """The parameters a person may set on this job (its method's)."""
@@ -205,45 +186,9 @@ async def results_of(ctx: AppContext, job_id: int) -> list[AnalysisResult]:
         return list(rows.all())
 
 
-def validate_parameters(values: dict[str, Any]) -> dict[str, Any]:
+def validate_parameters(values: dict[str, Any], units: dict[str, Any] | None = None) -> dict[str, Any]:
     """Check a person's parameters; return them normalised (seconds, lists)."""
-    clean: dict[str, Any] = {}
-    for name, value in values.items():
-        spec = PARAMETERS.get(name)
-        if spec is None:
-            raise InvalidInput(f"unknown parameter {name!r}; known: {', '.join(PARAMETERS)}")
-        if value is None or value == "":
-            clean[name] = None  # removes an earlier override
-            continue
-        kind = spec["kind"]
-        try:
-            if kind == "seconds_list":
-                items = value if isinstance(value, list) else [value]
-                nums = [float(v) for v in items]
-                if not nums:
-                    raise ValueError
-                clean[name] = nums if len(nums) > 1 else nums[0]
-                check = nums
-            elif kind in ("seconds", "number"):
-                clean[name] = float(value)
-                check = [clean[name]]
-            elif kind == "integer":
-                clean[name] = int(value)
-                check = [clean[name]]
-            else:
-                if value not in spec["choices"]:
-                    raise InvalidInput(f"{spec['label']} must be one of {', '.join(spec['choices'])}")
-                clean[name] = value
-                check = []
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{spec['label']} ({name}) must be a number, got {value!r}") from None
-        if any(v < 0 for v in check):
-            raise InvalidInput(f"{spec['label']} ({name}) must not be negative")
-        if kind.startswith("seconds") and any(v > 30 for v in check):
-            raise InvalidInput(
-                f"{spec['label']} ({name}) is in seconds; {max(check)} s is not plausible (milliseconds?)"
-            )
-    return clean
+    return parameters.validate(values, units).values
 
 
 def remaining_missing(job: AnalysisJob, overrides: dict[str, Any]) -> list[str]:
@@ -283,15 +228,27 @@ async def _apply(
     return job.model_copy(update=values)
 
 
-async def set_parameters(ctx: AppContext, p: Principal, job_id: int, values: dict[str, Any]) -> AnalysisJob:
-    clean = validate_parameters(values)
+async def set_parameters(ctx: AppContext, p: Principal, job_id: int, values: dict[str, Any],
+                         units: dict[str, Any] | None = None, remember: bool = False) -> AnalysisJob:
+    """Set a person's values (times with their unit); with ``remember`` they become the preset of the
+    job's protocol, so later studies of that protocol start at once."""
+    entered = parameters.validate(values, units)
+    clean = entered.values
+    if remember:  # refused before anything changes: nothing half-done
+        before = await get_job(ctx, p, job_id)
+        merged = {k: v for k, v in {**before.overrides, **clean}.items() if v is not None}
+        presets.check_rememberable(before.model_copy(update={"overrides": merged}))
 
     def mutate(job: AnalysisJob) -> dict[str, Any]:
         overrides = {**job.overrides, **clean}
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        notes = {k: v for k, v in (job.override_notes or {}).items() if k in overrides and k not in clean}
+        notes.update({k: {"source": "user", "detail": entered.notes.get(k, "entered by a person")}
+                      for k in clean if clean[k] is not None})
         missing = remaining_missing(job, overrides)
         target = states.target_state("set_parameters", job.state, missing)
-        out: dict[str, Any] = {"overrides": overrides, "missing": missing, "state": target}
+        out: dict[str, Any] = {"overrides": overrides, "override_notes": notes, "missing": missing,
+                               "state": target}
         if "model" in clean:
             out["model"] = clean["model"] or ""
         if target == JobState.QUEUED:
@@ -300,7 +257,10 @@ async def set_parameters(ctx: AppContext, p: Principal, job_id: int, values: dic
             out["reason"] = waiting_reason(missing)
         return out
 
-    return await _apply(ctx, p, job_id, "set_parameters", mutate)
+    job = await _apply(ctx, p, job_id, "set_parameters", mutate)
+    if remember:
+        await presets.remember(ctx, p, job)
+    return job
 
 
 def waiting_reason(missing: list[str]) -> str:
@@ -395,6 +355,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def qc_brief(statistics: dict | None) -> dict[str, Any] | None:
+    qc = (statistics or {}).get("qc")
+    if not isinstance(qc, dict):
+        return None
+    return {"status": qc.get("status"),
+            "flags": [{"code": f.get("code"), "severity": f.get("severity"), "message": f.get("message")}
+                      for f in qc.get("flags") or []]}
+
+
 def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brief: bool = False) -> dict:
     out: dict[str, Any] = {
         "id": job.id,
@@ -423,6 +392,8 @@ def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brie
         "version": job.version,
         # Whole-brain mean CBF of the newest result (ml/100 g/min), for lists.
         "cbf_mean": ((job.statistics or {}).get("whole_brain") or {}).get("mean"),
+        # Quality control of the newest result (quant.qc): status and the flags, for the queue.
+        "qc": qc_brief(job.statistics),
         "created_at": _iso(job.created_at),
         "updated_at": _iso(job.updated_at),
         "queued_at": _iso(job.queued_at),
@@ -436,6 +407,8 @@ def job_json(job: AnalysisJob, results: list[AnalysisResult] | None = None, brie
             "parameters": {"detected": job.detected.get("parameters", {}), "overrides": job.overrides,
                            "model": job.model or "auto"},
             "provenance": job.provenance,
+            "override_notes": job.override_notes or {},
+            "protocol": presets.protocol_of(job),
             "statistics": job.statistics,
             "timings": job.timings,
             "diagnostic_text": job.diagnostic_text,

@@ -19,6 +19,7 @@ import pydicom
 
 import quant
 from server.services.atlases import default_atlas
+from server.workflow.parameters import PARAMETERS
 from server.workflow.report_panels import panel_csvs
 
 log = logging.getLogger("cirrus.analysis")
@@ -129,6 +130,20 @@ def classify_explained(datasets: list[pydicom.Dataset]) -> tuple[list[Found], st
             )
         )
     return found, ""
+
+
+def with_provenance(overrides: dict[str, Any], notes: dict[str, Any] | None) -> dict[str, Any]:
+    """A job's overrides for the engine: values from a preset or entered with a unit carry that
+    provenance (``preset`` / ``user``, "entered as 1800 ms") into the result's parameters."""
+    out: dict[str, Any] = {}
+    for name, value in overrides.items():
+        note = (notes or {}).get(name)
+        if isinstance(note, dict) and note.get("source") in ("preset", "user") and name != "model":
+            out[name] = quant.Param(name, value, str(PARAMETERS.get(name, {}).get("unit", "")),
+                                    note["source"], str(note.get("detail", "")))
+        else:
+            out[name] = value
+    return out
 
 
 def pick(found: list[Found], key: str) -> Found | None:

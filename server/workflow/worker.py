@@ -101,7 +101,8 @@ async def run_job(ctx: AppContext, lease: queue.Lease, lease_seconds: float) -> 
             raise quant.InputError(f"the {dce_params.method_of(job)} series of this job are no longer in the study")
         await stage("quantifying", 0.3)
         t = time.perf_counter()
-        computed = await asyncio.to_thread(bridge.compute, f.acquisition, job.overrides, job.model)
+        overrides = job.overrides if bridge is dce else quant_bridge.with_provenance(job.overrides, job.override_notes)
+        computed = await asyncio.to_thread(bridge.compute, f.acquisition, overrides, job.model)
         step("quantify", t)
         if lost.is_set():
             raise LeaseLost()

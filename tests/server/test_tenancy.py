@@ -34,6 +34,7 @@ from server.db.access import GrantReason, StudyGrant
 from server.db.analysis import AnalysisJob
 from server.db.archive import Institution, Study
 from server.db.database import utcnow
+from server.db.presets import ProtocolPreset
 from tests.dicom_helpers import STOW_TYPE, ct_instance, multipart
 from tests.tenancy_helpers import make_callers, tenancy_app
 
@@ -135,6 +136,20 @@ async def _job(ctx: Any, ref: StudyRef, institution: int) -> int:
         s.add(job)
         await s.commit()
         return job.id or 0
+
+
+async def _preset(ctx: Any, institution: int) -> int:
+    async with ctx.write_session() as s:
+        row = ProtocolPreset(institution_id=institution, protocol_key=f"philips|pcasl|{uuid.uuid4().hex}|st",
+                             manufacturer="Philips", protocol="pCASL", values={"pld": 1.8})
+        s.add(row)
+        await s.commit()
+        return row.id or 0
+
+
+def a_preset(**req: Any) -> Target:
+    """A fresh preset of A's institution (deleting takes it away)."""
+    return lambda world, who: Req(params={"preset_id": world.call(_preset, world.ctx, world.a)}, **req)
 
 
 async def _study_owner(ctx: Any, uid: str) -> int | None:
@@ -470,6 +485,12 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     ("/api/users/{user_id}", "PATCH"): (a_user, ADMINS_ONLY(OK, other={403, 404})),
     ("/api/institutions", "GET"): (plain(), ADMINS_ONLY(OK)),
     ("/api/institutions", "POST"): (new_institution, ADMINS_ONLY({201}, other={403})),
+    # protocol presets: administrators (an institution admin sees its own institution's only)
+    ("/api/presets", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/presets/{preset_id}", "GET"): (a_preset(), ADMINS_ONLY(OK, other={404})),
+    ("/api/presets/{preset_id}", "PATCH"): (a_preset(json={"values": {"pld": {"value": 2000, "unit": "ms"}}}),
+                                            ADMINS_ONLY(OK, other={404})),
+    ("/api/presets/{preset_id}", "DELETE"): (a_preset(), ADMINS_ONLY({204}, other={404})),
     # share links: staff of the owning institution manage them; the code is exchanged by anyone (public);
     # the patient's view takes the exchanged token only (tests/server/shares)
     ("/api/studies/{study}/shares", "POST"): (lambda world, who: Req(params={"study": world.studies["A1"].uid},

@@ -35,6 +35,8 @@ CASES = [
     ("DELETE", f"/api/reading/requests/4/studies/{S}", b"", ("change", S)),
     ("POST", "/api/auth/logout", b"", ("logout", "")),
     ("POST", "/api/users", b"", ("admin", "")),
+    ("PATCH", "/api/presets/2", b"", ("admin", "")),
+    ("GET", "/api/presets", b"", ("query", "")),
     ("GET", "/api/audit", b"", ("query", "")),
     ("GET", "/api/audit/export.xml", b"", ("download", "")),
 ]

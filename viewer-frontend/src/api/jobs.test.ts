@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_EVENT, JOB_STATES, PANELS, analysisOutcome, currentResult, jobActions, jobKind, jobQuery, latestJobByStudy, panelCsvUrl, type JobDetail, type JobSummary } from './jobs';
+import { JOB_EVENT, JOB_STATES, PANELS, analysisOutcome, currentResult, isTime, jobActions, jobKind, jobQuery, latestJobByStudy, panelCsvUrl, showTime, type JobDetail, type JobSummary } from './jobs';
 
 // A job as the server sends it; typed against the generated schema, so a renamed or new required field
 // in the OpenAPI document fails the type check of this file (vue-tsc includes tests).
@@ -29,6 +29,7 @@ const summary: JobSummary = {
   max_attempts: 3,
   version: 0,
   cbf_mean: null,
+  qc: null,
   created_at: '2024-01-01T00:00:00+00:00',
   updated_at: '2024-01-01T00:00:00+00:00',
   queued_at: null,
@@ -45,6 +46,8 @@ function detail(results: JobDetail['results']): JobDetail {
     statistics: {},
     timings: {},
     diagnostic_text: '',
+    override_notes: {},
+    protocol: null,
     parameter_schema: {
       pld: spec, labeling_duration: spec, ti1: spec, ti: spec, labeling_type: spec, model: spec, vendor: spec,
       field_strength: spec, t1_blood: spec, labeling_efficiency: spec, background_suppression: spec,
@@ -108,5 +111,16 @@ describe('panel CSVs', () => {
       '/api/jobs/7/panels/cerebrovascular.csv',
       '/api/jobs/7/panels/metabolic.csv',
     ]);
+  });
+});
+
+describe('times with their unit', () => {
+  it('shows seconds in the unit the form uses, never rescaling the number typed', () => {
+    expect(showTime(1.8, 'ms')).toBe('1800');
+    expect(showTime([0.25, 1.5], 'ms')).toBe('250, 1500');
+    expect(showTime(1.8, 's')).toBe('1.8');
+    expect(showTime(undefined, 'ms')).toBe('');
+    expect(isTime({ label: 'post-labeling delay(s)', kind: 'seconds_list', unit: 's' })).toBe(true);
+    expect(isTime({ label: 'labeling type', kind: 'choice' })).toBe(false);
   });
 });

@@ -72,8 +72,42 @@ export const jobActions: Record<ButtonAction, (id: number) => Promise<unknown>> 
   delete: (id) => request(`${API}/jobs/${id}`, { method: 'DELETE' }),
 };
 
-export function setParameters(id: number, values: ParameterValues): Promise<Job> {
-  return requestJson<Job>(`${API}/jobs/${id}/parameters`, { method: 'POST', json: values });
+export type ParameterEntry = Schemas['ParameterEntry'];
+export type TimeUnit = 'ms' | 's';
+export type Preset = Schemas['Preset'];
+
+/** Set a job's parameters; times go with the unit they were typed in (the server never guesses it). */
+export function setParameters(id: number, entry: ParameterEntry): Promise<Job> {
+  return requestJson<Job>(`${API}/jobs/${id}/parameters`, { method: 'POST', json: entry });
+}
+
+export function isTime(spec: ParameterSpec | undefined): boolean {
+  return !!spec && spec.kind.startsWith('seconds');
+}
+
+/** A stored value in seconds as typed in `unit` (1.8 s → "1800" in ms; lists comma-separated). */
+export function showTime(seconds: unknown, unit: TimeUnit): string {
+  const values = Array.isArray(seconds) ? seconds : seconds == null || seconds === '' ? [] : [seconds];
+  return values
+    .map((v) => (typeof v === 'number' ? (unit === 'ms' ? Math.round(v * 1000 * 1000) / 1000 : v) : String(v)))
+    .join(', ');
+}
+
+/** The QC badge of a job: its status, or none before the first result. */
+export function qcStatus(job: Pick<JobSummary, 'qc'>): 'pass' | 'warning' | 'fail' | undefined {
+  return job.qc?.status;
+}
+
+export function listPresets(): Promise<{ presets: Preset[] }> {
+  return requestJson(`${API}/presets`);
+}
+
+export function updatePreset(id: number, values: Record<string, unknown>, units: Record<string, TimeUnit>): Promise<Preset> {
+  return requestJson<Preset>(`${API}/presets/${id}`, { method: 'PATCH', json: { values, units } });
+}
+
+export async function deletePreset(id: number): Promise<void> {
+  await request(`${API}/presets/${id}`, { method: 'DELETE' });
 }
 
 /** "Analyse this study": run the detection now; the study's jobs, the new ones, or why there are none. */

@@ -79,7 +79,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set acquisition parameters (seconds); queues the job once nothing is missing */
+        /** Set acquisition parameters (times in ms or s, the unit given); queues the job once nothing is missing; remember saves them for the protocol */
         post: operations["setJobParameters"];
         delete?: never;
         options?: never;
@@ -1051,6 +1051,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/presets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List protocol presets (administrators: all; institution administrators: their own) */
+        get: operations["listPresets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/presets/{preset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One protocol preset */
+        get: operations["getPreset"];
+        put?: never;
+        post?: never;
+        /** Delete a preset (later studies of its protocol wait for parameters again) */
+        delete: operations["deletePreset"];
+        options?: never;
+        head?: never;
+        /** Change a preset's values (times with their unit, as on a job; null removes a value) */
+        patch: operations["updatePreset"];
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -1121,6 +1157,16 @@ export interface components {
             /** @description number of the newest result (0: none yet) */
             version: number;
             cbf_mean: number | null;
+            qc: {
+                /** @enum {string} */
+                status: "pass" | "warning" | "fail";
+                flags: {
+                    code: string;
+                    /** @enum {string} */
+                    severity: "info" | "warning" | "fail";
+                    message: string;
+                }[];
+            } | null;
             /** @description ISO 8601 date and time */
             created_at: string;
             /** @description ISO 8601 date and time */
@@ -1165,6 +1211,16 @@ export interface components {
             /** @description number of the newest result (0: none yet) */
             version: number;
             cbf_mean: number | null;
+            qc: {
+                /** @enum {string} */
+                status: "pass" | "warning" | "fail";
+                flags: {
+                    code: string;
+                    /** @enum {string} */
+                    severity: "info" | "warning" | "fail";
+                    message: string;
+                }[];
+            } | null;
             /** @description ISO 8601 date and time */
             created_at: string;
             /** @description ISO 8601 date and time */
@@ -1183,6 +1239,16 @@ export interface components {
                 [key: string]: number;
             };
             diagnostic_text: string;
+            /** @description where each override came from (a person, with the unit entered, or a preset) */
+            override_notes: {
+                [key: string]: {
+                    /** @enum {string} */
+                    source: "user" | "preset";
+                    detail: string;
+                    preset_id?: number;
+                };
+            };
+            protocol: components["schemas"]["ProtocolIdentity"] | null;
             /** @description the parameters of this job's method a person may set */
             parameter_schema: {
                 pld?: components["schemas"]["ParameterSpec"];
@@ -1244,6 +1310,16 @@ export interface components {
             /** @description number of the newest result (0: none yet) */
             version: number;
             cbf_mean: number | null;
+            qc: {
+                /** @enum {string} */
+                status: "pass" | "warning" | "fail";
+                flags: {
+                    code: string;
+                    /** @enum {string} */
+                    severity: "info" | "warning" | "fail";
+                    message: string;
+                }[];
+            } | null;
             /** @description ISO 8601 date and time */
             created_at: string;
             /** @description ISO 8601 date and time */
@@ -1262,6 +1338,16 @@ export interface components {
                 [key: string]: number;
             };
             diagnostic_text: string;
+            /** @description where each override came from (a person, with the unit entered, or a preset) */
+            override_notes: {
+                [key: string]: {
+                    /** @enum {string} */
+                    source: "user" | "preset";
+                    detail: string;
+                    preset_id?: number;
+                };
+            };
+            protocol: components["schemas"]["ProtocolIdentity"] | null;
             /** @description the parameters of this job's method a person may set */
             parameter_schema: {
                 pld?: components["schemas"]["ParameterSpec"];
@@ -1318,8 +1404,8 @@ export interface components {
                 labeling_duration?: number;
                 /** @description PASL bolus duration TI1 in s */
                 ti1?: number;
-                /** @description PASL inversion time TI in s */
-                ti?: number;
+                /** @description PASL inversion time(s) TI in seconds */
+                ti?: number | number[];
                 /**
                  * @description labeling type
                  * @enum {string}
@@ -1397,63 +1483,119 @@ export interface components {
         };
         /** @description null or empty text removes an earlier value */
         ParameterValues: {
-            /** @description post-labeling delay(s) in seconds */
-            pld?: number | number[];
-            /** @description labeling duration in s */
-            labeling_duration?: number;
-            /** @description PASL bolus duration TI1 in s */
-            ti1?: number;
-            /** @description PASL inversion time TI in s */
-            ti?: number;
-            /**
-             * @description labeling type
-             * @enum {string}
-             */
-            labeling_type?: "pcasl" | "pasl" | "casl";
-            /**
-             * @description model
-             * @enum {string}
-             */
-            model?: "auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak";
-            /**
-             * @description vendor
-             * @enum {string}
-             */
-            vendor?: "GE" | "Philips" | "Siemens" | "generic";
+            /** @description post-labeling delay(s): seconds unless a unit is given (1800 s is refused, never read as ms) */
+            pld?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
+            /** @description labeling duration: seconds unless a unit is given (1800 s is refused, never read as ms) */
+            labeling_duration?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
+            /** @description PASL bolus duration TI1: seconds unless a unit is given (1800 s is refused, never read as ms) */
+            ti1?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
+            /** @description PASL inversion time(s) TI: seconds unless a unit is given (1800 s is refused, never read as ms) */
+            ti?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
+            /** @description labeling type */
+            labeling_type?: ("pcasl" | "pasl" | "casl") | null | "";
+            /** @description model */
+            model?: ("auto" | "consensus" | "ge" | "kinetic" | "weighted_delay" | "extended_tofts" | "tofts" | "patlak") | null | "";
+            /** @description vendor */
+            vendor?: ("GE" | "Philips" | "Siemens" | "generic") | null | "";
             /** @description field strength in T */
-            field_strength?: number;
-            /** @description T1 of blood in s */
-            t1_blood?: number;
+            field_strength?: number | null | "";
+            /** @description T1 of blood: seconds unless a unit is given (1800 s is refused, never read as ms) */
+            t1_blood?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
             /** @description labeling efficiency */
-            labeling_efficiency?: number;
+            labeling_efficiency?: number | null | "";
             /** @description background-suppression pulses */
-            background_suppression?: number;
+            background_suppression?: number | null | "";
             /** @description flip angle of the dynamic series in deg */
-            flip_angle?: number;
-            /** @description repetition time TR of the dynamic series in s */
-            tr?: number;
-            /** @description time between phases in s */
-            temporal_resolution?: number;
-            /** @description repetition time TR of the VFA series in s */
-            vfa_tr?: number;
+            flip_angle?: number | null | "";
+            /** @description repetition time TR of the dynamic series: seconds unless a unit is given (1800 s is refused, never read as ms) */
+            tr?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
+            /** @description time between phases: seconds unless a unit is given (1800 s is refused, never read as ms) */
+            temporal_resolution?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
+            /** @description repetition time TR of the VFA series: seconds unless a unit is given (1800 s is refused, never read as ms) */
+            vfa_tr?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
             /** @description injection phase (index of the first phase with contrast) */
-            injection_phase?: number;
-            /**
-             * @description contrast agent
-             * @enum {string}
-             */
-            agent?: "gadobenate" | "gadobutrol" | "gadodiamide" | "gadopentetate" | "gadoterate" | "gadoteridol" | "gadoxetate";
+            injection_phase?: number | null | "";
+            /** @description contrast agent */
+            agent?: ("gadobenate" | "gadobutrol" | "gadodiamide" | "gadopentetate" | "gadoterate" | "gadoteridol" | "gadoxetate") | null | "";
             /** @description relaxivity r1 in 1/(mM.s) */
-            relaxivity?: number;
+            relaxivity?: number | null | "";
             /** @description hematocrit */
-            hematocrit?: number;
-            /**
-             * @description arterial input function
-             * @enum {string}
-             */
-            aif?: "parker" | "weinmann" | "auto";
-            /** @description pre-contrast tissue T1 (without a VFA series) in s */
-            t10?: number;
+            hematocrit?: number | null | "";
+            /** @description arterial input function */
+            aif?: ("parker" | "weinmann" | "auto") | null | "";
+            /** @description pre-contrast tissue T1 (without a VFA series): seconds unless a unit is given (1800 s is refused, never read as ms) */
+            t10?: (number | string | number[]) | null | {
+                value: number | string | number[];
+                /** @enum {string} */
+                unit?: "ms" | "s";
+            };
+        };
+        ParameterEntry: {
+            parameters: components["schemas"]["ParameterValues"];
+            /** @description the unit each time was entered in */
+            units?: {
+                /** @enum {string} */
+                pld?: "ms" | "s";
+                /** @enum {string} */
+                labeling_duration?: "ms" | "s";
+                /** @enum {string} */
+                ti1?: "ms" | "s";
+                /** @enum {string} */
+                ti?: "ms" | "s";
+                /** @enum {string} */
+                t1_blood?: "ms" | "s";
+                /** @enum {string} */
+                tr?: "ms" | "s";
+                /** @enum {string} */
+                temporal_resolution?: "ms" | "s";
+                /** @enum {string} */
+                vfa_tr?: "ms" | "s";
+                /** @enum {string} */
+                t10?: "ms" | "s";
+            };
+            /** @description save the entered values as the preset of this job's protocol */
+            remember?: boolean;
+        };
+        ProtocolIdentity: {
+            manufacturer: string;
+            protocol: string;
+            sequence: string;
+            station: string;
+            /** @description normalised look-up key of presets */
+            key: string;
+            label: string;
         };
         Upload: {
             /** @description files found (archives expanded) */
@@ -2350,6 +2492,82 @@ export interface components {
             /** @description newest first */
             records: components["schemas"]["AuditRecord"][];
         };
+        Preset: {
+            id: number;
+            institution_id: number;
+            /** @description manufacturer|protocol|sequence|station, normalised */
+            protocol_key: string;
+            manufacturer: string;
+            protocol: string;
+            sequence: string;
+            station: string;
+            /** @description the engine's units: times in seconds */
+            values: {
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                pld?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                labeling_duration?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                ti1?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                ti?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                labeling_type?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                field_strength?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                t1_blood?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                labeling_efficiency?: unknown;
+                /** @description a number (times in seconds), a list of numbers or a text (labeling type) */
+                background_suppression?: unknown;
+            };
+            /** @description later jobs that started from this preset */
+            times_used: number;
+            created_by: string;
+            updated_by: string;
+            /** @description ISO 8601 date and time */
+            created_at: string;
+            /** @description ISO 8601 date and time */
+            updated_at: string;
+        };
+        PresetList: {
+            presets: components["schemas"]["Preset"][];
+        };
+        PresetUpdate: {
+            values: {
+                /** @description post-labeling delay(s); null removes it */
+                pld?: unknown;
+                /** @description labeling duration; null removes it */
+                labeling_duration?: unknown;
+                /** @description PASL bolus duration TI1; null removes it */
+                ti1?: unknown;
+                /** @description PASL inversion time(s) TI; null removes it */
+                ti?: unknown;
+                /** @description labeling type; null removes it */
+                labeling_type?: unknown;
+                /** @description field strength; null removes it */
+                field_strength?: unknown;
+                /** @description T1 of blood; null removes it */
+                t1_blood?: unknown;
+                /** @description labeling efficiency; null removes it */
+                labeling_efficiency?: unknown;
+                /** @description background-suppression pulses; null removes it */
+                background_suppression?: unknown;
+            };
+            units?: {
+                /** @enum {string} */
+                pld?: "ms" | "s";
+                /** @enum {string} */
+                labeling_duration?: "ms" | "s";
+                /** @enum {string} */
+                ti1?: "ms" | "s";
+                /** @enum {string} */
+                ti?: "ms" | "s";
+                /** @enum {string} */
+                t1_blood?: "ms" | "s";
+            };
+        };
     };
     responses: never;
     parameters: never;
@@ -2701,7 +2919,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["ParameterValues"];
+                "application/json": components["schemas"]["ParameterEntry"] | components["schemas"]["ParameterValues"];
             };
         };
         responses: {
@@ -2714,7 +2932,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description An unknown parameter or an implausible value */
+            /** @description Unknown parameters or implausible values (all of them named); remember without values a preset may hold */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6479,6 +6697,220 @@ export interface operations {
             };
             /** @description Not an administrator */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPresets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The presets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresetList"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPreset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                preset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The preset */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preset"];
+                };
+            };
+            /** @description The id is not an integer */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such preset (or one of another institution) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deletePreset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                preset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id is not an integer */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such preset (or one of another institution) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updatePreset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                preset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PresetUpdate"];
+            };
+        };
+        responses: {
+            /** @description The preset */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preset"];
+                };
+            };
+            /** @description Unknown parameters or implausible values (all named) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such preset (or one of another institution) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
