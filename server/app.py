@@ -20,12 +20,13 @@ from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
 from server.limits import ConcurrencyLimiter, ConcurrencyLimitMiddleware
 from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
-from server.routes import accounts, api, api_dce, audit, qido, reading, rendered, shares, spa, stow, wado
+from server.routes import accounts, api, api_dce, audit, qido, reading, rendered, shares, spa, stow, wado, workitems
 from server.routes.audit_record import AuditMiddleware
 from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
 from server.shares.middleware import ShareGuardMiddleware
+from server.workflow import job_workitems
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -103,14 +104,15 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 ctx.ingest_listeners.append(ingest_listener)
                 try:
                     embedded = settings.dimse_embedded and host
-                    async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext():
+                    async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext(), \
+                            job_workitems.running_reporter(ctx):
                         yield
                 finally:
                     await analysis.stop()
                     ctx.ingest_listeners.remove(ingest_listener)
                     await app.state.audit.stop()
 
-    dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
+    dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes, *workitems.routes]
     routes = [
         Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),

@@ -35,7 +35,8 @@ CHANNEL = "cirrus_changes"
 JOBS = "jobs"
 STUDIES = "studies"
 READING = "reading"  # reading requests and their reports
-TOPICS = (JOBS, STUDIES, READING)
+WORKITEMS = "workitems"  # UPS events (server/workflow/workitem_events.py)
+TOPICS = (JOBS, STUDIES, READING, WORKITEMS)
 SIGNAL_WATCH_SECONDS = 0.5
 
 
@@ -176,4 +177,4 @@ class ChangeBus:
             seen = now
 
 
-__all__ = ["ChangeBus", "JOBS", "READING", "STUDIES", "Subscription"]
+__all__ = ["ChangeBus", "JOBS", "READING", "STUDIES", "WORKITEMS", "Subscription"]
