@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
+from sqlmodel import select as model_select
 
 from server.auth.principal import Principal
 from server.auth.visibility import study_uid_visible
@@ -48,9 +49,9 @@ def event_visible(p: Principal) -> Any:
 
 
 async def events_after(ctx: AppContext, p: Principal, since: int, limit: int = 500) -> list[WorkitemEvent]:
-    stmt = (select(E).where(col(E.seq) > since, event_visible(p)).order_by(col(E.seq)).limit(limit))
+    stmt = model_select(E).where(col(E.seq) > since, event_visible(p)).order_by(col(E.seq)).limit(limit)
     async with ctx.sessions() as s:
-        return list((await s.exec(stmt)).all())  # type: ignore[call-overload]
+        return list((await s.exec(stmt)).all())
 
 
 async def last_seq(ctx: AppContext) -> int:

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import delete, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
+from sqlmodel import select as model_select
 
 from dicomweb.errors import BadRequest, Conflict, NotFound
 from dicomweb.uids import uid_problem
@@ -585,8 +586,7 @@ class Interest:
 
 async def interest_of(ctx: AppContext, ae_title: str) -> Interest:
     async with ctx.sessions() as s:
-        subs = list((await s.exec(select(SUB).where(col(SUB.ae_title) == ae_title))).all())  # type: ignore[call-overload]
-    rows = [r[0] if not isinstance(r, WorkitemSubscription) else r for r in subs]
+        rows = list((await s.exec(model_select(SUB).where(col(SUB.ae_title) == ae_title))).all())
     return Interest(
         workitems=frozenset(r.workitem_uid for r in rows if r.kind == "workitem"),
         everything=any(r.kind == "global" and not r.suspended for r in rows),
