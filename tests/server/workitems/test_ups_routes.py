@@ -189,7 +189,8 @@ def test_search(client: Any) -> None:
     uids = {}
     for i, start in enumerate(["20260301080000", "20260302100000", "20260305120000"]):
         uid = pydicom.uid.generate_uid()
-        assert _post(client, workitem(patient_id=f"P{tag}", start=start, accession=f"A{tag}{i}"), uid).status_code == 201
+        body = workitem(patient_id=f"P{tag}", start=start, accession=f"A{tag}{i}")
+        assert _post(client, body, uid).status_code == 201
         uids[start] = uid
     assert _put_state(client, uids["20260305120000"], "IN PROGRESS", T).status_code == 200
 
