@@ -81,11 +81,16 @@ def upgrade() -> None:
                                       server_default=""))
         batch_op.add_column(sa.Column("workitem_extra", sa.JSON(), nullable=True))
     bind = op.get_bind()
-    job = sa.table("analysis_job", sa.column("id", sa.Integer), sa.column("workitem_uid", sa.String),
+    job = sa.table("analysis_job", sa.column("id", sa.Integer), sa.column("state", sa.String),
+                   sa.column("workitem_uid", sa.String), sa.column("ups_reported_state", sa.String),
                    sa.column("workitem_extra", sa.JSON))
-    for (job_id,) in bind.execute(sa.select(job.c.id)).all():
+    # Existing jobs are workitems from now on, already "reported" in their current state: the
+    # upgrade does not replay their history to subscribers.
+    reported = {"waiting": "SCHEDULED", "queued": "SCHEDULED", "running": "IN PROGRESS", "succeeded": "COMPLETED",
+                "failed": "CANCELED", "cancelled": "CANCELED"}
+    for job_id, state in bind.execute(sa.select(job.c.id, job.c.state)).all():
         bind.execute(job.update().where(job.c.id == job_id).values(
-            workitem_uid=f"2.25.{uuid.uuid4().int}", workitem_extra={}))
+            workitem_uid=f"2.25.{uuid.uuid4().int}", workitem_extra={}, ups_reported_state=reported.get(state, "")))
     with op.batch_alter_table("analysis_job") as batch_op:
         batch_op.alter_column("workitem_uid", existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column("workitem_extra", existing_type=sa.JSON(), nullable=False)

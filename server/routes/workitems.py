@@ -24,9 +24,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from dicomweb.errors import BadRequest, DicomWebError
 from server.app_errors import AppError, PayloadTooLarge
 from server.auth import rules
+from server.auth.principal import Principal
 from server.context import AppContext
 from server.db.changes import WORKITEMS
 from server.http import DICOM_JSON, ctx_of, principal_of, public_base
+from server.routes.audit_record import client_address, request_path, writer_of
+from server.services.audit import AuditEntry
+from server.services.audit_actions import classify, outcome_of
 from server.workflow import workitem_events, workitems
 
 log = logging.getLogger("cirrus.workitems")
@@ -136,6 +140,17 @@ async def _authorize(ws: WebSocket):  # type: ignore[no-untyped-def]
     return (None, refusal) if refusal else (principal, "")
 
 
+def _audit(ws: WebSocket, principal: object, status: int, detail: str = "") -> None:
+    """The audit record of an event channel opened (101) or refused (401/403), as HTTP requests get."""
+    writer = writer_of(ws.scope)
+    classified = classify("GET", ws.url.path, ws.scope.get("query_string", b""))
+    if writer is None or classified is None:
+        return
+    writer.record(AuditEntry(action=classified.action, outcome=outcome_of(status), status=status,
+                             client_address=client_address(ws.scope), method="GET", path=request_path(ws.scope),
+                             detail=detail).with_principal(principal if isinstance(principal, Principal) else None))
+
+
 async def channel(ws: WebSocket) -> None:
     ctx: AppContext = ws.app.state.ctx
     try:
@@ -143,6 +158,7 @@ async def channel(ws: WebSocket) -> None:
     except AppError as exc:
         principal, refusal = None, exc.message
     if principal is None:
+        _audit(ws, None, 403 if refusal.startswith(("this credential", "the role")) else 401, refusal)
         await ws.close(code=1008, reason=refusal[:120])
         return
     ae = ws.path_params["ae"]
@@ -155,6 +171,7 @@ async def channel(ws: WebSocket) -> None:
     except (DicomWebError, ValueError):
         await ws.close(code=1008, reason="since must be a sequence number (>= 0) and the AE title 1-16 characters")
         return
+    _audit(ws, principal, 101)
     await ws.accept()
     closed = asyncio.ensure_future(_until_closed(ws))
     try:
