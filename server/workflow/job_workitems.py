@@ -206,12 +206,14 @@ async def _report_one(ctx: AppContext, job_id: int) -> bool:
         snapshot_job = job.model_copy(update={"workitem_uid": uid})
         snap = await dataset(conn, snapshot_job)
         readiness = "INCOMPLETE" if job.state == JobState.WAITING else "READY"
+        # Assigned only to a performer that took it (not on the way of a SCHEDULED job to CANCELED).
+        ran = job.state in (JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED)
         for step in steps:
             reason = job.reason if step is State.CANCELED else None
             await workitem_events.record(
                 conn, workitem_uid=uid, institution_id=job.institution_id, study_uid=job.study_instance_uid,
                 event_type=ev.STATE_REPORT, report=ev.state_report(uid, step, readiness, reason), snapshot=snap)
-            if step is State.IN_PROGRESS:
+            if step is State.IN_PROGRESS and ran:
                 await workitem_events.record(
                     conn, workitem_uid=uid, institution_id=job.institution_id, study_uid=job.study_instance_uid,
                     event_type=ev.ASSIGNED, report=ev.assigned(uid, job.lease_owner or "Cirrus worker"),

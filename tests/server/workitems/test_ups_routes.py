@@ -279,3 +279,39 @@ def test_websocket_needs_credentials(client: Any) -> None:
         assert refused.value.code == 1008
     finally:
         client.headers["Authorization"] = auth
+
+
+def test_a_job_canceled_through_ups_and_run_again_is_a_new_workitem(client: Any) -> None:
+    from server.db.analysis import AnalysisJob
+    from server.workflow import job_workitems
+
+    ctx = client.app.state.ctx
+
+    async def new_job() -> AnalysisJob:
+        async with ctx.write_session() as s:
+            job = AnalysisJob(study_instance_uid=pydicom.uid.generate_uid(), acquisition_key=pydicom.uid.generate_uid(),
+                              series_uids=[pydicom.uid.generate_uid()], patient_id="RERUN", state="queued")
+            s.add(job)
+            await s.commit()
+            await s.refresh(job)
+        await job_workitems.reconcile(ctx)
+        return job
+
+    job = client.portal.call(new_job)
+    ae = "RERUN" + pydicom.uid.generate_uid()[-4:]
+    assert client.post(f"{UPS}/{job.workitem_uid}/subscribers/{ae}").status_code == 201
+    with client.websocket_connect(f"/dicom-web/subscribers/{ae}?since=0") as ws:
+        r = client.post(f"{UPS}/{job.workitem_uid}/cancelrequest",
+                        content=orjson.dumps({"00741238": {"vr": "LT", "Value": ["wrong series"]}}), headers=JSON_TYPE)
+        assert r.status_code == 202, r.text
+        got = [_summary(e) for e in _events(ws, 3)]
+    uid = job.workitem_uid
+    assert got == [(uid, 1, "SCHEDULED"), (uid, 1, "IN PROGRESS"), (uid, 1, "CANCELED")]
+    [ds] = client.get(f"{UPS}/{uid}").json()
+    assert first(ds["00741002"]["Value"][0], "00741238") == "wrong series"
+    assert client.get(f"/api/jobs/{job.id}").json()["state"] == "cancelled"
+    assert client.post(f"/api/jobs/{job.id}/rerun").status_code == 200
+    client.portal.call(job_workitems.reconcile, ctx)
+    assert client.get(f"{UPS}/{uid}").status_code == 404  # a final UPS stays final: a new procedure step
+    [again] = client.get(UPS, params={"PatientID": "RERUN"}).json()
+    assert first(again, "00080018") != uid and first(again, "00741000") == "SCHEDULED"
