@@ -35,7 +35,6 @@ from server.workflow import workitem_events, workitems
 
 log = logging.getLogger("cirrus.workitems")
 MAX_BODY = 4 * 1024 * 1024
-POLL_SECONDS = 1.0
 
 
 async def _body(request: Request) -> bytes:
@@ -182,7 +181,7 @@ async def channel(ws: WebSocket) -> None:
                     await ws.send_text(orjson.dumps(report).decode())
                 if reports:
                     continue  # there may be more than one page
-                waiter = asyncio.ensure_future(changed.wait(POLL_SECONDS))
+                waiter = asyncio.ensure_future(changed.wait(ctx.settings.ups_poll_seconds))
                 await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
     except (WebSocketDisconnect, RuntimeError):
