@@ -183,6 +183,8 @@ async def create(ctx: AppContext, p: Principal, raw: bytes, uid_param: str | Non
     ds["00404010"] = {"vr": "DT", "Value": [_now()]}  # ScheduledProcedureStepModificationDateTime
     ds[TAG_STATE] = {"vr": "CS", "Value": [State.SCHEDULED.value]}
     found = searchable(ds)
+    if found["study_instance_uid"]:
+        _check_uid(found["study_instance_uid"], "StudyInstanceUID of the Referenced Request or Input Information")
     async with ctx.write() as conn:
         if found["study_instance_uid"]:
             exists = (await conn.execute(select(Study.id).where(

@@ -315,3 +315,21 @@ def test_a_job_canceled_through_ups_and_run_again_is_a_new_workitem(client: Any)
     assert client.get(f"{UPS}/{uid}").status_code == 404  # a final UPS stays final: a new procedure step
     [again] = client.get(UPS, params={"PatientID": "RERUN"}).json()
     assert first(again, "00080018") != uid and first(again, "00741000") == "SCHEDULED"
+
+
+@pytest.mark.parametrize("change", [
+    {"00100020": {"vr": "LO", "Value": [{"x": 1}]}},
+    {"00741000": {"vr": "CS", "Value": [5]}},
+    {"00404005": {"vr": "DT", "Value": [{"Alphabetic": "x"}]}},
+    {"0040A370": {"vr": "SQ", "Value": [{"0020000D": {"vr": "UI", "Value": ["9" * 80]}}]}},
+    {"0040A370": {"vr": "SQ", "Value": [{"0020000D": {"vr": "UI", "Value": [None]}}]}},
+    {"00080018": {"vr": "UI", "Value": [12]}},
+    {"00081195": {"vr": "UI", "Value": ["1.2.3"]}},
+    {"00741216": {"vr": "SQ", "Value": [{}]}},
+    {"00404021": {"vr": "SQ", "Value": [{"0040E020": {"vr": "CS", "Value": ["DICOM"]}}]}},
+])
+def test_hostile_values_answer_4xx_never_5xx(client: Any, change: dict[str, Any]) -> None:
+    r = _post(client, {**workitem(), **change})
+    assert 400 <= r.status_code < 500 or r.status_code == 201, r.text
+    if r.status_code != 201:
+        assert r.json()["error"]
