@@ -12,6 +12,7 @@ import asyncio
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,12 @@ import pydicom
 import pytest
 import websockets
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db.analysis import AnalysisJob, AnalysisResult
 from server.db.database import create_engine
 from server.workflow import queue
-from tests.conftest import LiveServer, live_server_env
+from tests.conftest import LiveServer, live_server_env, make_database_url
 from tests.server.workitems.ups_helpers import JSON_TYPE, first, performed, state_body, workitem
 
 UPS = "/dicom-web/workitems"
@@ -58,8 +60,6 @@ def _run(coro: Any) -> Any:
 async def _insert_job(url: str, state: str = "queued", labeling: str = "pcasl") -> AnalysisJob:
     engine = create_engine(url)
     try:
-        from sqlmodel.ext.asyncio.session import AsyncSession
-
         async with AsyncSession(engine, expire_on_commit=False) as s:
             job = AnalysisJob(study_instance_uid=pydicom.uid.generate_uid(), acquisition_key=uuid.uuid4().hex,
                               series_uids=[pydicom.uid.generate_uid()], patient_name="Job^Patient",
@@ -75,8 +75,6 @@ async def _insert_job(url: str, state: str = "queued", labeling: str = "pcasl") 
 async def _job(url: str, job_id: int) -> AnalysisJob:
     engine = create_engine(url)
     try:
-        from sqlmodel.ext.asyncio.session import AsyncSession
-
         async with AsyncSession(engine) as s:
             return (await s.exec(select(AnalysisJob).where(col(AnalysisJob.id) == job_id))).one()
     finally:
@@ -134,8 +132,6 @@ def test_analysis_job_life_reaches_a_subscriber_in_order(live_server: LiveServer
                     assert lease is not None and lease.job_id == job.id
                     claimed = await _receive(ws, 2)
                     derived = pydicom.uid.generate_uid()
-                    from sqlmodel.ext.asyncio.session import AsyncSession
-
                     async with AsyncSession(engine) as s:
                         s.add(AnalysisResult(job_id=job.id or 0, version=1, study_instance_uid=job.study_instance_uid,
                                              series={"CBF": derived}))
@@ -182,8 +178,6 @@ def test_an_external_claim_keeps_the_internal_workers_off_the_job(live_server: L
             engine = create_engine(database_url)
             try:
                 far = time.time() + 10**6
-                from datetime import UTC, datetime
-
                 return await queue.claim(engine, "internal", 60), await queue.reap_expired(
                     engine, datetime.fromtimestamp(far, UTC))
             finally:
@@ -209,8 +203,6 @@ def test_an_external_claim_keeps_the_internal_workers_off_the_job(live_server: L
 
 @pytest.fixture
 def pg_url() -> Any:
-    from tests.conftest import make_database_url
-
     yield from make_database_url("postgres", Path("/nonexistent"))
 
 

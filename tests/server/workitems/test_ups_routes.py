@@ -10,7 +10,10 @@ from typing import Any
 import orjson
 import pydicom
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
+from server.db.analysis import AnalysisJob
+from server.workflow import job_workitems
 from tests.server.workitems.ups_helpers import JSON_TYPE, UPS, first, performed, state_body, workitem
 
 T = "1.2.826.0.1.3680043.10.1.1"  # the performer's Transaction UID
@@ -270,8 +273,6 @@ def test_workitem_and_filtered_subscriptions(client: Any) -> None:
 
 
 def test_websocket_needs_credentials(client: Any) -> None:
-    from starlette.websockets import WebSocketDisconnect
-
     auth = client.headers.pop("Authorization")
     try:
         with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/dicom-web/subscribers/AE"):
@@ -282,9 +283,6 @@ def test_websocket_needs_credentials(client: Any) -> None:
 
 
 def test_a_job_canceled_through_ups_and_run_again_is_a_new_workitem(client: Any) -> None:
-    from server.db.analysis import AnalysisJob
-    from server.workflow import job_workitems
-
     ctx = client.app.state.ctx
 
     async def new_job() -> AnalysisJob:
