@@ -61,6 +61,8 @@ S = "studies/{study}"
 SE = S + "/series/{series}"
 IN = SE + "/instances/{instance}"
 FR = IN + "/frames/{frames}"
+WI = "workitems/{uid}"
+UPS_SEARCH_PARAMS = ("{attributeID}", "includefield", "limit", "offset")
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("", "GET", "Retrieve Capabilities", (WADL, "application/json")),
@@ -94,6 +96,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(FR, "GET", "Retrieve Frames", FRAME_TYPES),
     Endpoint(FR + "/rendered", "GET", "Retrieve Rendered Frames", RENDERED_MEDIA_TYPES, RENDER_PARAMS),
     Endpoint(FR + "/thumbnail", "GET", "Retrieve Frame Thumbnail", RENDERED_MEDIA_TYPES, ("accept", "viewport")),
+    # UPS-RS (§11); the event channel (WebSocket ``subscribers/{ae}``) is not an HTTP resource.
+    Endpoint("workitems", "GET", "Search Workitems", (DICOM_JSON,), UPS_SEARCH_PARAMS),
+    Endpoint("workitems", "POST", "Create Workitem", (), ("AffectedSOPInstanceUID",), (DICOM_JSON,)),
+    Endpoint(WI, "GET", "Retrieve Workitem", (DICOM_JSON,)),
+    Endpoint(WI, "PUT", "Update Workitem", (), ("transaction",), (DICOM_JSON,)),
+    Endpoint(WI, "POST", "Update Workitem", (), ("transaction",), (DICOM_JSON,)),
+    Endpoint(WI + "/state", "PUT", "Change Workitem State", (), (), (DICOM_JSON,)),
+    Endpoint(WI + "/cancelrequest", "POST", "Request Workitem Cancellation", (), (), (DICOM_JSON,)),
+    Endpoint(WI + "/subscribers/{ae}", "POST", "Subscribe", (), ("deletionlock", "{attributeID}")),
+    Endpoint(WI + "/subscribers/{ae}", "DELETE", "Unsubscribe"),
+    Endpoint(WI + "/subscribers/{ae}/suspend", "POST", "Suspend Global Subscription"),
 )
 
 # What the Conformance Statement / Capabilities response must declare.

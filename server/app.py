@@ -35,12 +35,14 @@ from server.routes import (
     spa,
     stow,
     wado,
+    workitems,
 )
 from server.routes.audit_record import AuditMiddleware
 from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
 from server.shares.middleware import ShareGuardMiddleware
+from server.workflow import job_workitems
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -126,9 +128,10 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 warming = asyncio.create_task(ctx.renderer.warm()) if settings.render_prewarm else None
                 try:
                     embedded = settings.dimse_embedded and host
-                    pull = settings.pull_embedded and host
+                    pulling = settings.pull_embedded and host
                     async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext(), \
-                            _embedded_pull(ctx) if pull else contextlib.nullcontext():
+                            _embedded_pull(ctx) if pulling else contextlib.nullcontext(), \
+                            job_workitems.running_reporter(ctx):
                         yield
                 finally:
                     if warming is not None and not warming.done():
@@ -137,7 +140,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                     ctx.ingest_listeners.remove(ingest_listener)
                     await app.state.audit.stop()
 
-    dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes]
+    dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes, *workitems.routes]
     routes = [
         Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
         Mount("/dicom-web", routes=dicomweb_routes),

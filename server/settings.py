@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     session_max_seconds: float = Field(
         default=12 * 3600.0, gt=0, description="A browser session ends this long after sign-in, whatever the activity.",
     )
+    ups_poll_seconds: float = Field(
+        default=1.0, gt=0, le=3600.0, description="UPS-RS event channels look at the event table at least this "
+        "often besides the change notifications (PostgreSQL NOTIFY, SQLite signal files) that wake them at once.",
+    )
     auth_cache_seconds: float = Field(
         default=10.0, ge=0, le=10.0, description="How long a resolved token or session is trusted without "
         "looking at the database again (revocations and role changes take effect within it; at most 10).",

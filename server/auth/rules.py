@@ -68,6 +68,9 @@ RULES: list[Rule] = [
     _rule("GET HEAD OPTIONS", r"/(dicom-web|wado)(/.*)?", Scope.READ),
     _rule("POST", r"/dicom-web/studies(/[^/]+)?", Scope.STOW, NOT_READ_ONLY),
     _rule("DELETE", r"/dicom-web/studies/.+", Scope.WRITE, DELETERS),
+    # UPS-RS: reading a worklist and watching it is reading; creating, claiming, updating,
+    # completing, cancelling and subscribing change it (not read-only).
+    _rule("POST PUT DELETE", r"/dicom-web/workitems(/.*)?", Scope.WRITE, NOT_READ_ONLY),
     # Uploads store like STOW; the analysis queue; live events; the reading workflow (whose
     # services decide who may do what on a request by role and side).
     _rule("POST PUT", r"/api/uploads(/stream)?", Scope.STOW, NOT_READ_ONLY),

@@ -1,3 +1,15 @@
 """Import every table module so that SQLModel.metadata is complete (Alembic, tests)."""
 
-from server.db import access, accounts, analysis, archive, audit, dimse, presets, pull, reading, shares  # noqa: F401
+from server.db import (  # noqa: F401
+    access,
+    accounts,
+    analysis,
+    archive,
+    audit,
+    dimse,
+    presets,
+    pull,
+    reading,
+    shares,
+    workitems,
+)

@@ -11,12 +11,18 @@ the database so that a restart (or another API process) loses nothing.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.db.database import utcnow
+
+
+def new_workitem_uid() -> str:
+    """A UUID-derived UID (PS3.5 B.2): the SOP Instance UID of a job's workitem."""
+    return f"2.25.{uuid.uuid4().int}"
 
 
 class AnalysisJob(SQLModel, table=True):
@@ -71,6 +77,13 @@ class AnalysisJob(SQLModel, table=True):
     stage: str = Field(default="", max_length=64)
     # Bumped by every change a worker must notice (cancel, new parameters).
     revision: int = Field(default=0)
+
+    # The job seen as a UPS workitem (server/workflow/job_workitems.py): its SOP Instance UID, the
+    # UPS state last reported to subscribers (a delivery cursor; ``state`` stays the only state),
+    # and the attributes an external performer set (N-SET / PUT /workitems/{uid}).
+    workitem_uid: str = Field(default_factory=new_workitem_uid, max_length=64, unique=True)
+    ups_reported_state: str = Field(default="", max_length=16)
+    workitem_extra: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
     version: int = Field(default=0)  # number of the newest result version
     statistics: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

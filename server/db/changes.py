@@ -36,7 +36,8 @@ JOBS = "jobs"
 STUDIES = "studies"
 READING = "reading"  # reading requests and their reports
 DELETIONS = "deletions"  # instances were deleted: other processes drop their cached instance tables
-TOPICS = (JOBS, STUDIES, READING, DELETIONS)
+WORKITEMS = "workitems"  # UPS events (server/workflow/workitem_events.py)
+TOPICS = (JOBS, STUDIES, READING, DELETIONS, WORKITEMS)
 SIGNAL_WATCH_SECONDS = 0.5
 
 
@@ -191,4 +192,4 @@ class ChangeBus:
             seen = now
 
 
-__all__ = ["ChangeBus", "DELETIONS", "JOBS", "READING", "STUDIES", "Subscription"]
+__all__ = ["ChangeBus", "DELETIONS", "JOBS", "READING", "STUDIES", "WORKITEMS", "Subscription"]

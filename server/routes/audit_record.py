@@ -26,7 +26,7 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else ""
 
 
-def _path(scope: Scope) -> str:
+def request_path(scope: Scope) -> str:
     query = scope.get("query_string", b"").decode("latin-1")
     return scope["path"] + (f"?{query}" if query else "")
 
@@ -73,6 +73,6 @@ class AuditMiddleware:
                 writer.record(AuditEntry(
                     action=classified.action, outcome=outcome, status=status,
                     client_address=client_address(scope), method=scope["method"],
-                    path=_path(scope), study_uid=study_uid, patient_id=patient_id,
+                    path=request_path(scope), study_uid=study_uid, patient_id=patient_id,
                     detail=note.detail or str(scope.get("auth_refusal", "")),
                 ).with_principal(principal if isinstance(principal, Principal) else None))

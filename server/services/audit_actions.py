@@ -54,6 +54,10 @@ def _dicomweb(method: str, rest: str) -> Classified | None:
         return Classified(AuditAction.UPLOAD, study)
     if method not in READ:
         return Classified(AuditAction.CHANGE, study)
+    if rest == "/workitems":
+        return Classified(AuditAction.QUERY)  # a worklist search
+    if rest.startswith(("/workitems/", "/subscribers/")):
+        return Classified(AuditAction.VIEW)  # a workitem (patient data), the event channel
     if QIDO.fullmatch(rest):
         return Classified(AuditAction.QUERY, study)
     last = rest.rstrip("/").rsplit("/", 1)[-1]

@@ -64,6 +64,7 @@ class World:
     jobs: dict[str, int] = field(default_factory=dict)
     reading_request: int = 0
     share: dict[str, str] = field(default_factory=dict)  # a real share link of A1: id, code, token
+    workitems: dict[str, str] = field(default_factory=dict)  # UPS workitems for A1 and B1
     callers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_(self, who: str | None) -> dict[str, str]:
@@ -178,11 +179,33 @@ def world(database_url: str, settings_factory) -> Iterator[World]:  # type: igno
                         headers=world.as_("doc_a"))
         assert r.status_code == 201, r.text
         world.reading_request = r.json()["id"]
+        world.workitems["A1"] = new_workitem(world, "doc_a", "A1")
+        world.workitems["B1"] = new_workitem(world, "doc_b", "B1")
         world.share = new_share(world)
         r = client.post(f"/api/shares/{world.share['id']}/exchange", json={"code": world.share["code"]})
         assert r.status_code == 200, r.text
         world.share["token"] = r.json()["token"]
         yield world
+
+
+def workitem_body(world: World, study: str) -> dict[str, Any]:
+    ref = world.studies[study]
+    return {
+        "00741200": {"vr": "CS", "Value": ["MEDIUM"]}, "00741204": {"vr": "LO", "Value": ["Read"]},
+        "00404005": {"vr": "DT", "Value": ["20260301090000"]}, "00404041": {"vr": "CS", "Value": ["READY"]},
+        "00741000": {"vr": "CS", "Value": ["SCHEDULED"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": ref.patient}]},
+        "0040A370": {"vr": "SQ", "Value": [{"0020000D": {"vr": "UI", "Value": [ref.uid]}}]},
+    }
+
+
+def new_workitem(world: World, who: str, study: str) -> str:
+    """A SCHEDULED workitem for ``study``, created through UPS-RS by ``who``."""
+    uid = pydicom.uid.generate_uid()
+    r = world.client.post(f"/dicom-web/workitems?{uid}", content=orjson.dumps(workitem_body(world, study)),
+                          headers={"content-type": "application/dicom+json", **world.as_(who)})
+    assert r.status_code == 201, r.text
+    return uid
 
 
 def new_share(world: World) -> dict[str, str]:
@@ -310,6 +333,30 @@ def wado_uri(world: World, who: str) -> Req:
     return Req(query={"requestType": "WADO", "studyUID": s.uid, "seriesUID": s.series, "objectUID": s.sops[0]})
 
 
+def ups(fresh: bool = False, json: Any = None, uid: str = "", **req: Any) -> Target:
+    """The A1 workitem (or a fresh one of A1, made by A's doctor) as ``{uid}``, with ``ae``."""
+    def make(world: World, who: str) -> Req:
+        target = uid or (new_workitem(world, "doc_a", "A1") if fresh else world.workitems["A1"])
+        content = orjson.dumps(json) if json is not None else None
+        return Req(params={"uid": target, "ae": f"AE{who.upper()[:10]}"}, content=content,
+                   headers={"content-type": "application/dicom+json"} if content else {}, **req)
+
+    return make
+
+
+def ups_create(world: World, who: str) -> Req:
+    return Req(content=orjson.dumps(workitem_body(world, "A1")), headers={"content-type": "application/dicom+json"})
+
+
+def ups_suspend(world: World, who: str) -> Req:
+    """A global subscription of the caller's AE, to be suspended."""
+    if who not in ("anon", "ro_a"):
+        r = world.client.post(f"/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE{who.upper()[:10]}",
+                              headers=world.as_(who))
+        assert r.status_code == 201, r.text
+    return Req(params={"uid": "1.2.840.10008.5.1.4.34.5", "ae": f"AE{who.upper()[:10]}"})
+
+
 def ADMINS_ONLY(ok: set[int], other: set[int] | None = None) -> Expect:  # noqa: N802
     """Administrators (B's institution admin for its own institution); nobody else."""
     return {"anon": {401}, "ro_a": {403}, "doc_b": {403}, "doc_a": {403}, "iadm_b": other or ok, "admin": ok}
@@ -405,6 +452,8 @@ PUBLIC = {c: {200, 404} for c in CALLERS}  # SPA files: no principal involved
 S, SE = "/dicom-web/studies/{study}", "/dicom-web/studies/{study}/series/{series}"
 IN = SE + "/instances/{instance}"
 J = "/api/jobs/{job_id}"
+WI = "/dicom-web/workitems/{uid}"
+UPS_WRITE = expect({200}, ro_a={403})
 RR = "/api/reading/requests/{request_id}"
 
 CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
@@ -440,6 +489,18 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     (IN + "/thumbnail", "GET"): (a1("instance"), expect(OK)),
     (IN + "/frames/{frames}/thumbnail", "GET"): (a1("all"), expect(OK)),
     ("/wado", "GET"): (wado_uri, expect(OK)),
+    # UPS-RS: another tenant's workitem (and a workitem for another tenant's study) is 404
+    ("/dicom-web/workitems", "GET"): (plain(), visible_to_all(OK)),
+    ("/dicom-web/workitems", "POST"): (ups_create, expect({201}, ro_a={403})),
+    (WI, "GET"): (ups(), expect(OK)),
+    (WI, "PUT"): (ups(json={"00400400": {"vr": "LT", "Value": ["note"]}}), UPS_WRITE),
+    (WI, "POST"): (ups(json={"00400400": {"vr": "LT", "Value": ["note"]}}), UPS_WRITE),
+    (WI + "/state", "PUT"): (ups(fresh=True, json={"00741000": {"vr": "CS", "Value": ["IN PROGRESS"]},
+                                                   "00081195": {"vr": "UI", "Value": ["1.2.3.4"]}}), UPS_WRITE),
+    (WI + "/cancelrequest", "POST"): (ups(fresh=True), expect({202}, ro_a={403})),
+    (WI + "/subscribers/{ae}", "POST"): (ups(), expect({201}, ro_a={403})),
+    (WI + "/subscribers/{ae}", "DELETE"): (ups(), UPS_WRITE),
+    (WI + "/subscribers/{ae}/suspend", "POST"): (ups_suspend, expect({200}, ro_a={403}, b_side={200})),
     # DELETE
     (S, "DELETE"): (fresh_a_study("study"), DELETE),
     (SE, "DELETE"): (fresh_a_study("series"), DELETE),
@@ -632,6 +693,21 @@ def _qido(world: World, who: str, url: str) -> list[dict[str, Any]]:
 
 def _uids(items: list[dict[str, Any]]) -> set[str]:
     return {i["0020000D"]["Value"][0] for i in items}
+
+
+def test_workitem_events_stay_in_their_tenant(world: World) -> None:
+    """A subscriber of B gets B's workitem events (from seq 0 on), never A's."""
+    r = world.client.post("/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/BWATCH",
+                          headers=world.as_("doc_b"))
+    assert r.status_code == 201
+    with world.client.websocket_connect("/dicom-web/subscribers/BWATCH?since=0", headers=world.as_("doc_b")) as ws:
+        mine = new_workitem(world, "doc_b", "B1")
+        seen = []
+        while not seen or seen[-1] != mine:
+            seen.append(orjson.loads(ws.receive_text())["00001000"]["Value"][0])
+    assert world.workitems["B1"] in seen and world.workitems["A1"] not in seen
+    r = world.client.get(f"/dicom-web/workitems/{world.workitems['A1']}", headers=world.as_("doc_b"))
+    assert r.status_code == 404
 
 
 def test_qido_sees_own_and_granted_studies_with_their_own_counts(world: World) -> None:
