@@ -241,6 +241,9 @@ try {
   });
 
   await test('analysis queue (zh-CN, Shanghai): local time with its zone; a refused parameter is told inside the dialog', async () => {
+    // The detector waits for a quiet period after the upload; "analyse this study" runs it now.
+    const analysed = await server.fetch(`/api/studies/${studyUid}/analyse`, { method: 'POST' });
+    assert(analysed.status < 300, `analyse answered ${analysed.status}: ${await analysed.text()}`);
     const jobs = (await (await server.fetch('/api/jobs')).json()).jobs;
     const job = jobs.find((j) => j.study_instance_uid === studyUid);
     assert(job, `no analysis job for the study: ${JSON.stringify(jobs.map((j) => j.state))}`);
