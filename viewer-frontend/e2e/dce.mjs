@@ -242,6 +242,42 @@ try {
     assert(errors.length === 0, `page errors: ${errors.join('; ')}`);
     await context.close();
   });
+
+  await test('after a re-run the viewer marks the replaced result series superseded (zh-CN and English)', async () => {
+    const before = (await (await server.fetch(`/api/jobs/${job.id}`)).json()).results.length;
+    const rerun = await server.fetch(`/api/jobs/${job.id}/rerun`, { method: 'POST' });
+    assert(rerun.status < 300, `rerun answered ${rerun.status}: ${await rerun.text()}`);
+    let detail;
+    const until = Date.now() + 180000;
+    while (Date.now() < until) {
+      detail = await (await server.fetch(`/api/jobs/${job.id}`)).json();
+      if (detail.results.length > before && ['succeeded', 'failed'].includes(detail.state)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert(detail.state === 'succeeded' && detail.results.length === before + 1, `re-run: ${detail.state}, ${detail.results.length} results (${before} before)`);
+    const old = new Set(detail.results.filter((r) => r.superseded).flatMap((r) => Object.values(r.series)));
+    const current = new Set(Object.values(detail.results.find((r) => !r.superseded).series));
+    for (const [locale, word] of [['en-US', 'superseded'], ['zh-CN', '已被取代']]) {
+      const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale });
+      try {
+        const page = await context.newPage();
+        await signIn(page, server);
+        await page.goto(`${server.base}/viewer/${job.study_instance_uid}`);
+        await page.waitForSelector('[data-testid=superseded]', { timeout: 30000 });
+        const marked = await page.$$eval('.series-item', (items) =>
+          items.map((i) => ({ uid: i.dataset.seriesUid, badge: i.querySelector('[data-testid=superseded]')?.textContent?.trim() ?? '' })));
+        await page.screenshot({ path: join(ARTIFACTS, `dce-superseded-${locale}.png`) });
+        const badged = marked.filter((m) => m.badge).map((m) => m.uid);
+        const listedOld = marked.filter((m) => old.has(m.uid)).map((m) => m.uid);
+        assert(listedOld.length > 0, `none of the superseded series listed: ${JSON.stringify(marked)}`);
+        assert(listedOld.every((u) => badged.includes(u)), `superseded series without a badge: ${listedOld.filter((u) => !badged.includes(u))}`);
+        assert(badged.every((u) => old.has(u) && !current.has(u)), `a badge on a series that is not superseded: ${badged.filter((u) => !old.has(u))}`);
+        assert(marked.filter((m) => m.badge).every((m) => m.badge === word), `badge text ${JSON.stringify(marked.map((m) => m.badge))}, expected ${word}`);
+      } finally {
+        await context.close();
+      }
+    }
+  });
 } catch (e) {
   fail('setup', e, server.output());
 } finally {

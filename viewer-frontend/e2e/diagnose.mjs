@@ -222,6 +222,47 @@ try {
     assert(drawn === 0, `the map was drawn over the mosaic (${drawn} px)`);
   });
 
+  await test('analysis queue (zh-CN, Shanghai): local time with its zone; a refused parameter is told inside the dialog', async () => {
+    // The detector waits for a quiet period after the upload; "analyse this study" runs it now.
+    const analysed = await server.fetch(`/api/studies/${studyUid}/analyse`, { method: 'POST' });
+    assert(analysed.status < 300, `analyse answered ${analysed.status}: ${await analysed.text()}`);
+    const jobs = (await (await server.fetch('/api/jobs')).json()).jobs;
+    const job = jobs.find((j) => j.study_instance_uid === studyUid);
+    assert(job, `no analysis job for the study: ${JSON.stringify(jobs.map((j) => j.state))}`);
+    const zh = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    try {
+      const p = await zh.newPage();
+      await signIn(p, server);
+      await p.goto(`${server.base}/analysis`);
+      const row = p.locator(`tr[data-job-id="${job.id}"]`);
+      await row.waitFor({ timeout: 15000 });
+      const shown = (await row.locator('[data-testid=job-updated]').textContent()).trim();
+      // The server's UTC time, eight hours on, with the zone named.
+      const utc = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(job.updated_at) ? job.updated_at : `${job.updated_at}Z`);
+      const local = new Date(utc.getTime() + 8 * 3600 * 1000).toISOString().slice(0, 19).replace('T', ' ');
+      const fresh = (await (await server.fetch(`/api/jobs/${job.id}`)).json()).updated_at;
+      const freshLocal = new Date(new Date(/(Z|[+-]\d\d:?\d\d)$/.test(fresh) ? fresh : `${fresh}Z`).getTime() + 8 * 3600 * 1000).toISOString().slice(0, 19).replace('T', ' ');
+      assert([`${local} GMT+8`, `${freshLocal} GMT+8`].includes(shown), `queue shows "${shown}" for ${job.updated_at} (expected ${local} GMT+8)`);
+      assert(await row.locator('[data-action=params]').count(), `the job (${job.state}) offers no parameters dialog: ${job.actions}`);
+      await row.locator('[data-action=params]').click();
+      const dlg = p.locator('[data-testid=params-dialog]');
+      await dlg.waitFor({ timeout: 10000 });
+      // 1800 typed as seconds (the unit chosen beside it): refused, not rescaled.
+      await dlg.locator('select[name=pld-unit]').selectOption('s');
+      await dlg.locator('input[name=pld]').fill('1800');
+      await dlg.locator('button[type=submit]').click();
+      await dlg.locator('[data-testid=params-error]').waitFor({ timeout: 10000 });
+      const said = await dlg.locator('[data-testid=params-error]').textContent();
+      const behind = await p.locator('.page > p.error').count();
+      await p.screenshot({ path: join(ARTIFACTS, 'd05-params-error-zh.png') });
+      assert(/pld|post|标记后延迟|延迟/i.test(said), `the dialog's error does not name the parameter: ${said}`);
+      assert(behind === 0, 'the error is (also) shown on the page behind the dialog');
+      assert(await dlg.isVisible(), 'the dialog closed on a refused value');
+    } finally {
+      await zh.close();
+    }
+  });
+
   if (pageErrors.length) console.log(`  page errors seen: ${[...new Set(pageErrors)].join(' | ')}`);
 } catch (e) {
   fail('setup', e);

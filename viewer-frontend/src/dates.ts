@@ -35,3 +35,27 @@ export function presetRange(preset: DatePreset, now: Date, custom?: { from: stri
       return { from: '', to: '' };
   }
 }
+
+/**
+ * A server timestamp (ISO 8601; one without an offset is UTC, as the server stores it) as local date
+ * and time with the zone, in the UI's language: "2024-01-31 18:05:09 GMT+8". An unparsable text is
+ * returned as it came.
+ */
+export function localDateTime(iso: string, locale: string, timeZone?: string): string {
+  const hasZone = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(iso);
+  const when = new Date(hasZone ? iso : `${iso}Z`);
+  if (Number.isNaN(when.getTime())) return iso;
+  const parts = new Intl.DateTimeFormat(locale, {
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+    timeZoneName: 'short',
+    timeZone,
+  }).formatToParts(when);
+  const part = (type: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === type)?.value ?? '';
+  return `${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')}:${part('second')} ${part('timeZoneName')}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_EVENT, JOB_STATES, PANELS, analysisOutcome, currentResult, isTime, jobActions, jobKind, jobQuery, latestJobByStudy, panelCsvUrl, showTime, type JobDetail, type JobSummary } from './jobs';
+import { JOB_EVENT, JOB_STATES, PANELS, analysisOutcome, currentResult, isTime, jobActions, jobKind, jobQuery, latestJobByStudy, panelCsvUrl, showTime, supersededSeries, type JobDetail, type JobSummary } from './jobs';
 
 // A job as the server sends it; typed against the generated schema, so a renamed or new required field
 // in the OpenAPI document fails the type check of this file (vue-tsc includes tests).
@@ -90,6 +90,16 @@ describe('jobs API', () => {
     ]);
     expect(currentResult(job)).toEqual({ CBF: '9.2', REPORT: '9.4' });
     expect(currentResult(detail([]))).toBeUndefined();
+  });
+
+  it('marks the series of replaced results as superseded, never those of the current one', () => {
+    const rerun = detail([
+      { version: 1, series: { CBF: '9.1', REPORT: '9.5' }, superseded: true, created_at: '' },
+      { version: 2, series: { CBF: '9.2', REPORT: '9.6' }, superseded: false, created_at: '' },
+    ]);
+    const once = { ...detail([{ version: 1, series: { CBF: '8.1' }, superseded: false, created_at: '' }]), id: 7 };
+    expect([...supersededSeries([rerun, once])].sort()).toEqual(['9.1', '9.5']);
+    expect(supersededSeries([detail([])]).size).toBe(0);
   });
 
   it('keeps the most recent job per study and names the sequence', () => {

@@ -140,6 +140,28 @@ export function currentResult(job: JobDetail): Record<string, string> | undefine
   return (live[0] ?? job.results[job.results.length - 1])?.series;
 }
 
+/**
+ * Series of results that a re-run replaced: every result series of a job that is not in the job's
+ * current result (`currentResult`), so the viewer can mark them as superseded.
+ */
+export function supersededSeries(jobs: JobDetail[]): Set<string> {
+  const out = new Set<string>();
+  for (const job of jobs) {
+    const current = new Set(Object.values(currentResult(job) ?? {}));
+    for (const result of job.results) {
+      for (const uid of Object.values(result.series)) if (!current.has(uid)) out.add(uid);
+    }
+  }
+  return out;
+}
+
+/** The superseded result series of a study: only jobs that ran more than once can have any. */
+export async function studySupersededSeries(studyUid: string): Promise<Set<string>> {
+  const { jobs } = await listJobs({ study: studyUid, pageSize: 200 });
+  const rerun = jobs.filter((j) => j.study_instance_uid === studyUid && j.version > 1);
+  return supersededSeries(await Promise.all(rerun.map((j) => getJob(j.id))));
+}
+
 /** Most recent job per study, for the study list's analysis column. */
 export function latestJobByStudy(jobs: JobSummary[]): Map<string, JobSummary> {
   const out = new Map<string, JobSummary>();
