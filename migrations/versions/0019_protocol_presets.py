@@ -1,7 +1,7 @@
 """protocol presets; where each job override came from (user or preset, unit entered)
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0019"
-down_revision = "0016"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

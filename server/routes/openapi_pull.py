@@ -12,42 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from server.pull.states import PullState
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _closed(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"type": "object", "properties": properties,
-            "required": [n for n in properties if n not in optional], "additionalProperties": False}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json_body(_ref("Error"))}
+from server.routes.openapi_parts import TIMESTAMP, closed, error, json_body, nullable, ref
 
 
 def _ok(status: str, description: str, schema: str) -> dict[str, Any]:
-    return {status: {"description": description, **_json_body(_ref(schema))}}
+    return {status: {"description": description, **json_body(ref(schema))}}
 
 
 STRING, INT, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
-TIMESTAMP = {"type": "string", "description": "ISO 8601 date and time"}
 SOURCE = {"name": "source", "in": "path", "required": True, "schema": STRING, "description": "the source's id"}
 RULE = {"name": "rule", "in": "path", "required": True, "schema": STRING, "description": "the rule's id"}
-BAD = _error("A field is missing, of the wrong type, unknown, or a filter term is not understood (named)")
-NO_SOURCE = _error("No such pull source")
-NO_RULE = _error("No such pull rule (or one of another institution)")
-CLASH = _error("The name is taken")
-OPEN_BODY = {"required": True, **_json_body({"type": "object"})}
+BAD = error("A field is missing, of the wrong type, unknown, or a filter term is not understood (named)")
+NO_SOURCE = error("No such pull source")
+NO_RULE = error("No such pull rule (or one of another institution)")
+CLASH = error("The name is taken")
+OPEN_BODY = {"required": True, **json_body({"type": "object"})}
 
 SOURCE_FIELDS: dict[str, Any] = {
     "id": INT, "name": STRING, "ae_title": {**STRING, "description": "the remote PACS's AE title (called AE)"},
@@ -55,7 +34,7 @@ SOURCE_FIELDS: dict[str, Any] = {
     "retrieve": {"type": "string", "enum": ["move", "get"]},
     "utc_offset_minutes": {**INT, "description": "the PACS's clock, minutes east of UTC"},
     "mirror_group": {**STRING, "description": "sources of one group hold the same studies (failover)"},
-    "enabled": BOOL, "last_polled_at": _nullable(TIMESTAMP), "last_error": STRING,
+    "enabled": BOOL, "last_polled_at": nullable(TIMESTAMP), "last_error": STRING,
 }
 RULE_FIELDS: dict[str, Any] = {
     "id": INT, "name": STRING, "institution": {**STRING, "description": "owner of what the rule pulls"},
@@ -65,27 +44,27 @@ RULE_FIELDS: dict[str, Any] = {
 }
 STUDY_FIELDS: dict[str, Any] = {
     "study_uid": STRING, "accession_number": STRING, "state": {"type": "string", "enum": [s.value for s in PullState]},
-    "urgent": BOOL, "priority": INT, "rule_id": _nullable(INT), "source_id": _nullable(INT), "modalities": STRING,
-    "description": STRING, "exam_at": _nullable(TIMESTAMP), "remote_count": _nullable(INT), "expected_count": INT,
+    "urgent": BOOL, "priority": INT, "rule_id": nullable(INT), "source_id": nullable(INT), "modalities": STRING,
+    "description": STRING, "exam_at": nullable(TIMESTAMP), "remote_count": nullable(INT), "expected_count": INT,
     "received_count": INT, "skipped_count": INT, "series_uids": {"type": "array", "items": STRING},
     "attempts": INT, "last_error": STRING, "updated_at": TIMESTAMP,
 }
 
 SCHEMAS: dict[str, Any] = {
-    "PullSource": _closed(SOURCE_FIELDS),
-    "PullSourceList": _closed({"sources": {"type": "array", "items": _ref("PullSource")}}),
-    "PullRule": _closed(RULE_FIELDS),
-    "PullRuleList": _closed({"rules": {"type": "array", "items": _ref("PullRule")}}),
-    "PullRuleVerdict": _closed({
+    "PullSource": closed(SOURCE_FIELDS),
+    "PullSourceList": closed({"sources": {"type": "array", "items": ref("PullSource")}}),
+    "PullRule": closed(RULE_FIELDS),
+    "PullRuleList": closed({"rules": {"type": "array", "items": ref("PullRule")}}),
+    "PullRuleVerdict": closed({
         "rule": STRING, "taken": BOOL, "reason": STRING,
-        "series": {"type": "array", "items": _closed({"series_uid": STRING, "taken": BOOL, "reason": STRING})},
+        "series": {"type": "array", "items": closed({"series_uid": STRING, "taken": BOOL, "reason": STRING})},
     }),
-    "PullStudy": _closed(STUDY_FIELDS),
-    "PullQueue": _closed({"studies": {"type": "array", "items": _ref("PullStudy")}}),
-    "PullWhy": _closed({
-        "study_uid": STRING, "stored_instances": INT, "summary": STRING, "pull": _nullable(_ref("PullStudy")),
-        "events": {"type": "array", "items": _closed({
-            "at": TIMESTAMP, "kind": STRING, "detail": STRING, "rule_id": _nullable(INT), "source_id": _nullable(INT)})},
+    "PullStudy": closed(STUDY_FIELDS),
+    "PullQueue": closed({"studies": {"type": "array", "items": ref("PullStudy")}}),
+    "PullWhy": closed({
+        "study_uid": STRING, "stored_instances": INT, "summary": STRING, "pull": nullable(ref("PullStudy")),
+        "events": {"type": "array", "items": closed({
+            "at": TIMESTAMP, "kind": STRING, "detail": STRING, "rule_id": nullable(INT), "source_id": nullable(INT)})},
     }),
 }
 
@@ -120,25 +99,25 @@ PATHS: dict[str, Any] = {
                  "description": "Body: study (DICOM keyword → value) and optionally series (a list of such), or study_uid of a study a poll saw.",
                  "requestBody": OPEN_BODY,
                  "responses": {**_ok("200", "The verdict", "PullRuleVerdict"), "400": BAD,
-                               "404": _error("No such rule, or no poll saw the study")}},
+                               "404": error("No such rule, or no poll saw the study")}},
     },
     "/pull/queue": {
         "get": {"summary": "Pull states: the queue in pull order, then the rest", "operationId": "pullQueue",
                 "parameters": [{"name": "state", "in": "query", "schema": STRING, "description": "only this state"}],
-                "responses": {**_ok("200", "Studies", "PullQueue"), "400": _error("Unknown state")}},
+                "responses": {**_ok("200", "Studies", "PullQueue"), "400": error("Unknown state")}},
     },
     "/pull/requests": {
         "post": {"summary": "Pull this study now (for the caller's institution; queued first)",
                  "operationId": "requestPull", "requestBody": OPEN_BODY,
                  "responses": {**_ok("202", "Queued", "PullStudy"), "400": BAD,
-                               "404": _error("No poll saw the accession number, or the study is pulled for another institution")}},
+                               "404": error("No poll saw the accession number, or the study is pulled for another institution")}},
     },
     "/pull/why": {
         "get": {"summary": "Why don't we have study X: every query that saw it, every rejection, every attempt",
                 "operationId": "pullWhy",
                 "parameters": [{"name": "study", "in": "query", "schema": STRING, "description": "StudyInstanceUID"},
                                {"name": "accession", "in": "query", "schema": STRING, "description": "AccessionNumber"}],
-                "responses": {**_ok("200", "The explanation", "PullWhy"), "400": _error("Give exactly one of study and accession"),
-                              "404": _error("No poll saw the accession number")}},
+                "responses": {**_ok("200", "The explanation", "PullWhy"), "400": error("Give exactly one of study and accession"),
+                              "404": error("No poll saw the accession number")}},
     },
 }
