@@ -15,17 +15,17 @@ const summary: JobSummary = {
   label: 'pcasl', vendor: 'Siemens', labeling: 'pcasl', study_instance_uid: '1.2', series_instance_uids: ['1.2.3'],
   m0_series_instance_uid: null, t1_series_instance_uid: null, patient_name: 'DOE^J', patient_id: 'P1',
   study_date: '20240101', study_description: '', priority: 0, progress: 0, stage: '', attempts: 0, worker: null,
-  max_attempts: 3, version: 0, cbf_mean: null, created_at: '2024-01-31T10:05:09+00:00',
+  max_attempts: 3, version: 0, cbf_mean: null, qc: null, created_at: '2024-01-31T10:05:09+00:00',
   updated_at: '2024-01-31T10:05:09+00:00', queued_at: null, started_at: null, finished_at: null,
 };
 const spec = { label: 'Post-labeling delay', kind: 'seconds' as const, unit: 's' };
 const detail: JobDetail = {
   ...summary,
-  parameters: { detected: { pld: { value: 1.8, source: 'header' } }, overrides: {}, model: 'auto' },
-  provenance: {}, statistics: {}, timings: {}, diagnostic_text: '', results: [],
+  parameters: { detected: { pld: { name: 'pld', value: 1.8, unit: 's', source: 'tag', detail: '' } }, overrides: {}, model: 'auto' },
+  provenance: {}, statistics: {}, timings: {}, diagnostic_text: '', results: [], override_notes: {}, protocol: null,
   parameter_schema: { pld: spec },
 } as JobDetail;
-const REFUSAL = 'pld: 1800 s is not a post-labeling delay (give seconds, 0.1–10)';
+const REFUSAL = 'pld: 1800 s is not a plausible post-labeling delay (did you mean 1800 ms?)';
 let server: Server;
 const nodeFetch = globalThis.fetch;
 
