@@ -344,3 +344,32 @@ def test_missing_flip_angle_waits_and_a_bad_value_fails_visibly(worker_client: T
     assert "rerun" in done["actions"] and done["parameters"]["overrides"]["flip_angle"] == 15
     listed = c.get("/api/jobs?status=failed").json()["jobs"]
     assert [j["method"] for j in listed if j["id"] == job["id"]] == ["DCE"]
+
+
+def test_automatic_aif_region_is_recorded_with_the_job(worker_client: TestClient) -> None:
+    """``aif = auto``: the engine finds the arterial voxels itself; the job records which (how, count,
+    voxels) and they lie in the phantom's artery; the report names the detected region."""
+    c = worker_client
+    p = phantom(shape=(2, 24, 24), n_phases=20, dt=4.0, injection_phase=4)
+    datasets = dce_study(p, "ge")
+    for ds in datasets:
+        if ds.SeriesDescription == "DCE":
+            del ds.FlipAngle  # the job waits, so the AIF choice is made before it runs
+    study = str(datasets[0].StudyInstanceUID)
+    assert c.post("/dicom-web/studies", content=multipart([_bytes(d) for d in datasets]),
+                  headers={"Content-Type": STOW_TYPE}).status_code == 200
+    brief = _wait_for_dce_job(c, study)
+    job = wait_jobs(c.get, [brief["id"]], timeout=60)[brief["id"]]
+    assert job["state"] == "waiting", job
+    r = c.post(f"/api/jobs/{job['id']}/parameters", json={"flip_angle": p.flip, "aif": "auto"})
+    assert r.status_code == 200 and r.json()["state"] == "queued", r.text
+    done = wait_jobs(c.get, [job["id"]], timeout=120)[job["id"]]
+    assert done["state"] == "succeeded", done["reason"]
+    region = done["statistics"]["dce"]["aif"]["region"]
+    assert region["how"] == "auto" and region["roi"] is None and region["n_voxels"] > 0
+    artery = p.regions["artery"]
+    assert region["voxels"] and all(artery[k, y, x] for k, y, x in region["voxels"]), region
+    assert region["n_voxels"] == len(region["voxels"]) <= int(artery.sum())
+    for lang, word in (("en", "automatically detected"), ("zh-CN", "自动检测")):
+        text = _pdf_text(c.get(f"/api/jobs/{job['id']}/report.pdf?lang={lang}").content)
+        assert word in text and str(region["n_voxels"]) in text, text[:1500]
