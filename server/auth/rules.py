@@ -87,10 +87,11 @@ RULES: list[Rule] = [
     _rule("GET HEAD", r"/api/shares/[^/]+/(view|documents/[^/]+)", Scope.READ),
     # PACS pull: staff ask "pull this study now" for their institution; institution admins manage
     # their institution's rules and see its queue and decision log; sources are the alliance
-    # admin's (the fallback rule).
+    # admin's.
     _rule("POST", r"/api/pull/requests", Scope.WRITE, NOT_READ_ONLY),
     _rule("GET HEAD", r"/api/pull/(queue|why|rules)", Scope.ADMIN, ADMINS),
     _rule("POST PUT DELETE", r"/api/pull/rules(/[^/]+(/test)?)?", Scope.ADMIN, ADMINS),
+    _rule("*", r"/api/pull/sources(/[^/]+)?", Scope.ADMIN, frozenset({Role.ADMIN})),
 ]
 
 FALLBACK = Rule(frozenset(), re.compile(".*"), Scope.ADMIN, frozenset({Role.ADMIN}))

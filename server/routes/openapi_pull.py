@@ -80,7 +80,7 @@ PATHS: dict[str, Any] = {
                 "requestBody": OPEN_BODY, "responses": {**_ok("200", "The source", "PullSource"), "400": BAD,
                                                          "404": NO_SOURCE}},
         "delete": {"summary": "Remove a source", "operationId": "deletePullSource", "parameters": [SOURCE],
-                   "responses": {"204": {"description": "Removed"}, "404": NO_SOURCE}},
+                   "responses": {"204": {"description": "Removed"}, "400": BAD, "404": NO_SOURCE}},
     },
     "/pull/rules": {
         "get": {"summary": "The pull rules (an institution admin: their institution's)", "operationId": "listPullRules",
@@ -92,7 +92,7 @@ PATHS: dict[str, Any] = {
         "put": {"summary": "Change a rule", "operationId": "updatePullRule", "parameters": [RULE], "requestBody": OPEN_BODY,
                 "responses": {**_ok("200", "The rule", "PullRule"), "400": BAD, "404": NO_RULE}},
         "delete": {"summary": "Remove a rule", "operationId": "deletePullRule", "parameters": [RULE],
-                   "responses": {"204": {"description": "Removed"}, "404": NO_RULE}},
+                   "responses": {"204": {"description": "Removed"}, "400": BAD, "404": NO_RULE}},
     },
     "/pull/rules/{rule}/test": {
         "post": {"summary": "Would this rule take a study, and why not", "operationId": "testPullRule", "parameters": [RULE],

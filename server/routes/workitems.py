@@ -26,7 +26,6 @@ from server.app_errors import AppError, PayloadTooLarge
 from server.auth import rules
 from server.auth.principal import Principal
 from server.context import AppContext
-from server.db.changes import WORKITEMS
 from server.http import DICOM_JSON, ctx_of, principal_of, public_base
 from server.routes.audit_record import client_address, request_path, writer_of
 from server.services.audit import AuditEntry
@@ -174,7 +173,7 @@ async def channel(ws: WebSocket) -> None:
     await ws.accept()
     closed = asyncio.ensure_future(_until_closed(ws))
     try:
-        with ctx.changes.subscribe(WORKITEMS) as changed:
+        with workitem_events.subscribe(ctx) as changed:
             while not closed.done():
                 since, reports = await workitems.pending_events(ctx, principal, ae, since)
                 for report in reports:

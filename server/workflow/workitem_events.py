@@ -10,6 +10,7 @@ at least once a second).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, text, true
@@ -20,7 +21,7 @@ from sqlmodel import select as model_select
 from server.auth.principal import Principal
 from server.auth.visibility import study_uid_visible
 from server.context import AppContext
-from server.db.changes import WORKITEMS
+from server.db.changes import WORKITEMS, Subscription
 from server.db.workitems import WorkitemEvent
 
 E = WorkitemEvent
@@ -35,6 +36,11 @@ async def record(conn: AsyncConnection, *, workitem_uid: str, institution_id: in
     stmt = insert(E).values(workitem_uid=workitem_uid, institution_id=institution_id, study_instance_uid=study_uid,
                             event_type=event_type, report=report, snapshot=snapshot).returning(E.seq)
     return int((await conn.execute(stmt)).scalar_one())
+
+
+def subscribe(ctx: AppContext) -> AbstractContextManager[Subscription]:
+    """A subscription woken whenever any process records workitem events (a context manager)."""
+    return ctx.changes.subscribe(WORKITEMS)
 
 
 def publish(ctx: AppContext) -> None:

@@ -29,6 +29,7 @@ def test_pull_routes_match_the_document(client) -> None:  # type: ignore[no-unty
     assert len(contract.check(c.get("/api/pull/sources"), S)["sources"]) == 1
     contract.check(c.delete(f"/api/pull/sources/{sid}"), SI)
     contract.check(c.delete(f"/api/pull/sources/{sid}"), SI)  # 404
+    contract.check(c.delete("/api/pull/sources/abc"), SI)  # 400: not an id
 
     rule = {"name": "brain", "priority": 3, "study_filter": "ModalitiesInStudy=MR",
             "series_filter": "BodyPartExamined~HEAD,头颅"}
@@ -68,6 +69,7 @@ def test_pull_routes_match_the_document(client) -> None:  # type: ignore[no-unty
     contract.check(c.get("/api/pull/why", params={"accession": "NOPE"}), "/pull/why")  # 404
     contract.check(c.delete(f"/api/pull/rules/{rid}"), RI)
     contract.check(c.delete(f"/api/pull/rules/{rid}"), RI)  # 404
+    contract.check(c.delete("/api/pull/rules/abc"), RI)  # 400: not an id
 
     contract.provoke_refusals(c, lambda template: template.startswith("/pull/"))
     mine = {k for k in contract.documented() if k[0].startswith("/pull/")}

@@ -141,7 +141,7 @@ def test_job_actions_follow_the_state_machine(client, database_url: str) -> None
     assert client.post(f"{url}/start").status_code == 409
 
     r = client.post(f"{url}/parameters", json={"pld": 1800})
-    assert r.status_code == 400 and "milliseconds" in r.json()["error"]
+    assert r.status_code == 400 and "did you mean 1800 ms" in r.json()["error"]
     r = client.post(f"{url}/parameters", json={"flip": 3})
     assert r.status_code == 400 and "unknown parameter 'flip'" in r.json()["error"]
     r = client.post(f"{url}/parameters", json={"pld": 1.8})

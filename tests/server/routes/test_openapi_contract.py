@@ -302,9 +302,11 @@ def test_real_answers_match_the_document(app_client: TestClient, database_url: s
     # The reading workflow's, the accounts', the share links', the audit log's, the DCE curve's and the
     # detection's paths have their own contract runs (tests/server/reading/test_http.py,
     # tests/server/auth/test_http.py, tests/server/shares/, tests/server/routes/test_audit.py,
-    # tests/server/workflow/test_dce_workflow.py, tests/server/workflow/test_detection_failures.py).
+    # tests/server/workflow/test_dce_workflow.py, tests/server/workflow/test_detection_failures.py,
+    # tests/server/pull/test_pull_http.py, tests/server/workflow/test_presets_units.py).
     own_runs = ("/reading/", "/auth/", "/tokens", "/users", "/institutions", "/studies/", "/shares/", "/audit",
-                "/jobs/{job_id}/dce/", "/jobs/{job_id}/retry-detection", "/pull/")
+                "/jobs/{job_id}/dce/", "/jobs/{job_id}/retry-detection", "/pull/",
+                "/presets")
     contract.provoke_refusals(c, lambda template: not template.startswith(own_runs))
     documented = {d for d in contract.documented() if not d[0].startswith(own_runs)}
     missing = documented - contract.seen - NOT_PROVOKED

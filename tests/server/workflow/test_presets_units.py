@@ -10,7 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.routes.openapi import OPENAPI
 from tests.conftest import authed_client
+from tests.server.routes.test_openapi_contract import Contract
 from tests.server.workflow.analysis_helpers import wait_jobs, zip_folder
 
 DYNAMICS = 3  # files are ordered 16 control, 16 label per dynamic
@@ -80,7 +82,8 @@ def test_units_all_errors_at_once_preset_then_next_study_starts_at_once(
     [listed] = c.get(f"/api/jobs?study={done['study_instance_uid']}").json()["jobs"]
     assert listed["qc"]["status"] == "fail" and listed["qc"]["flags"]
 
-    [preset] = c.get("/api/presets").json()["presets"]
+    contract = Contract(OPENAPI)  # the presets' own contract run (every documented answer, checked)
+    [preset] = contract.check(c.get("/api/presets"), "/presets")["presets"]
     assert preset["manufacturer"] == "Philips"
     assert preset["values"]["pld"] == pytest.approx(1.8) and preset["values"]["labeling_duration"] == 1.8
     assert "labeling_type" not in preset["values"]  # read from the series name, not entered
@@ -92,14 +95,24 @@ def test_units_all_errors_at_once_preset_then_next_study_starts_at_once(
     assert again["state"] == "succeeded", again["reason"]
     assert again["provenance"]["pld"]["source"] == "preset"
     assert again["override_notes"]["pld"]["preset_id"] == preset["id"]
-    assert c.get(f"/api/presets/{preset['id']}").json()["times_used"] == 1
+    one = f"/api/presets/{preset['id']}"
+    assert contract.check(c.get(one), "/presets/{preset_id}")["times_used"] == 1
 
     # Administrators edit and delete presets.
-    r = c.patch(f"/api/presets/{preset['id']}", json={"values": {"pld": 2000}, "units": {"pld": "ms"}})
-    assert r.status_code == 200 and r.json()["values"]["pld"] == 2.0, r.text
-    r = c.patch(f"/api/presets/{preset['id']}", json={"values": {"pld": 2000}})
-    assert r.status_code == 400 and "ms" in r.text
-    r = c.patch(f"/api/presets/{preset['id']}", json={"values": {"model": "ge"}})
-    assert r.status_code == 400 and "unknown parameter" in r.text
-    assert c.delete(f"/api/presets/{preset['id']}").status_code == 204
-    assert c.get(f"/api/presets/{preset['id']}").status_code == 404
+    r = c.patch(one, json={"values": {"pld": 2000}, "units": {"pld": "ms"}})
+    assert r.status_code == 200 and contract.check(r, "/presets/{preset_id}")["values"]["pld"] == 2.0, r.text
+    r = c.patch(one, json={"values": {"pld": 2000}})
+    assert r.status_code == 400 and "ms" in contract.check(r, "/presets/{preset_id}")["error"]
+    r = c.patch(one, json={"values": {"model": "ge"}})
+    assert r.status_code == 400 and "unknown parameter" in contract.check(r, "/presets/{preset_id}")["error"]
+    for method in ("GET", "PATCH", "DELETE"):  # a malformed id (400) and one that does not exist (404)
+        for raw in ("abc", "999999"):
+            contract.check(c.request(method, f"/api/presets/{raw}", json={"values": {}}), "/presets/{preset_id}")
+    r = c.delete(one)
+    contract.check(r, "/presets/{preset_id}")
+    assert r.status_code == 204, r.text
+    contract.check(c.delete(f"/api/presets/{preset['id'] + 1000}"), "/presets/{preset_id}")
+    assert contract.check(c.get(one), "/presets/{preset_id}") and c.get(one).status_code == 404
+    contract.provoke_refusals(c, lambda template: template.startswith("/presets"))
+    documented = {d for d in contract.documented() if d[0].startswith("/presets")}
+    assert documented - contract.seen == set(), sorted(documented - contract.seen)
