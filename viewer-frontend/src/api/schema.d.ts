@@ -6049,6 +6049,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A field is missing, of the wrong type, unknown, or a filter term is not understood (named) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid credentials */
             401: {
                 headers: {
@@ -6257,6 +6266,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A field is missing, of the wrong type, unknown, or a filter term is not understood (named) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No valid credentials */
             401: {
