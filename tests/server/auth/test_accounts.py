@@ -139,9 +139,11 @@ async def test_cached_decisions_expire_within_ten_seconds(ctx: AppContext) -> No
 async def test_expired_tokens_and_idle_sessions_are_refused(ctx: AppContext) -> None:
     auth = Authenticator(ctx.settings.model_copy(update={"auth_cache_seconds": 0}))
     user = await create_user(ctx, Role.TECHNOLOGIST)
-    soon = await token_for(ctx, user, "stow", expires_at=utcnow() + timedelta(seconds=0.5))
+    # A window wide enough for a loaded CI runner to check it before it closes, then wait past it.
+    ends = utcnow() + timedelta(seconds=3)
+    soon = await token_for(ctx, user, "stow", expires_at=ends)
     assert await auth.resolve(ctx, _conn({"Authorization": f"Bearer {soon}"})) is not None
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(max(0.0, (ends - utcnow()).total_seconds()) + 0.1)
     with pytest.raises(Unauthenticated):
         await auth.resolve(ctx, _conn({"Authorization": f"Bearer {soon}"}))
     with pytest.raises(InvalidInput, match="future"):
