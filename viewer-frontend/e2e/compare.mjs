@@ -9,32 +9,13 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 import { CROSS_SERIES } from './fixtures.mjs';
+import { ARTIFACTS, PYTHON, SERVER_DIR, assert, runner } from './harness.mjs';
 
-const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
-mkdirSync(ARTIFACTS, { recursive: true });
-const PYTHON = process.env.CIRRUS_PYTHON ?? join(REPO_DIR, '.venv/bin/python');
-const SERVER_DIR = process.env.CIRRUS_SERVER_DIR ?? REPO_DIR;
 const ASL = 'asl/siemens/pcasl3d';
 const only = process.argv[2];
-
-const results = [];
-async function test(name, fn) {
-  if (only && !name.includes(only)) return;
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push({ name, status: 'failed' });
-    console.log(`not ok - ${name}: ${e.stack ?? e}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const { test, fail, finish } = runner({ only });
 
 const server = await startServer();
 let browser;
@@ -261,14 +242,11 @@ try {
     assert(!pageErrors.length, `page errors: ${[...new Set(pageErrors)].join(' | ')}`);
   });
 } catch (e) {
-  console.log(`not ok - setup: ${e.stack ?? e}`);
-  results.push({ name: 'setup', status: 'failed' });
+  fail('setup', e);
 } finally {
   await browser?.close();
   await server.stop();
   rmSync(work, { recursive: true, force: true });
 }
 
-const count = (s) => results.filter((r) => r.status === s).length;
-console.log(`e2e-compare: ${count('passed')} passed, ${count('failed')} failed`);
-process.exit(count('failed') ? 1 : 0);
+finish('e2e-compare');

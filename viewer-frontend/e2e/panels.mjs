@@ -2,29 +2,13 @@
 // `cirrus serve` with one worker; the job registers it to MNI and computes the atlas regions; the analysis
 // queue offers one CSV per disease panel, in English and Chinese, each link downloading that panel's table.
 // Prints `e2e-panels: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+import { ARTIFACTS, assert, runner } from './harness.mjs';
 
-const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const results = [];
-async function test(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push({ name, status: 'failed' });
-    console.log(`not ok - ${name}: ${e.stack ?? e}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const { test, fail, finish, results } = runner({ only: process.argv[2] });
 
 const server = await startServer({ workers: 1 });
 let browser;
@@ -75,10 +59,11 @@ try {
       await context.close();
     });
   }
+} catch (e) {
+  fail('setup', e);
 } finally {
   await browser?.close();
   await server.stop();
 }
-const passed = results.filter((r) => r.status === 'passed').length;
-console.log(`e2e-panels: ${passed} passed, ${results.length - passed} failed`);
-process.exit(results.length === passed && results.length > 0 ? 0 : 1);
+if (!results.length) fail('setup', new Error('no test ran'));
+finish('e2e-panels');

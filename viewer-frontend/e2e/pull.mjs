@@ -2,28 +2,12 @@
 // a source and a rule made on the page's forms, a study requested over the API, then "why don't we have
 // it?" on the page in zh-CN and English. Screenshots go to <repo>/test-artifacts/e2e/pull-*.png.
 // Prints `e2e pull: N passed, M failed` and exits non-zero on any failure.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, REPO_DIR, signIn, startServer } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, signIn, startServer } from './server.mjs';
+import { ARTIFACTS, assert, runner } from './harness.mjs';
 
-const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const results = [];
-async function test(name, fn) {
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    results.push({ name, status: 'failed' });
-    console.log(`not ok - ${name}: ${e.stack ?? e}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const { test, fail, finish } = runner({ only: process.argv[2] });
 
 const server = await startServer();
 let browser;
@@ -79,13 +63,10 @@ try {
     await ctx.close();
   });
 } catch (e) {
-  console.log(`not ok - setup: ${e.stack ?? e}`);
-  results.push({ name: 'setup', status: 'failed' });
+  fail('setup', e);
 } finally {
   await browser?.close();
   await server.stop();
 }
 
-const count = (s) => results.filter((r) => r.status === s).length;
-console.log(`e2e pull: ${count('passed')} passed, ${count('failed')} failed`);
-process.exit(count('failed') ? 1 : 0);
+finish('e2e pull');
