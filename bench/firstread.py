@@ -89,9 +89,9 @@ class CirrusDefaults:
                     "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
         log = self.work / "cirrus.log"
-        self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"http://127.0.0.1:{self.port}/", 90)
+        self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"http://127.0.0.1:{self.port}/", 240)
         # The port opens with the first worker; wait until every started worker has finished starting.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         time.sleep(1.0)
         while time.monotonic() < deadline:
             text = log.read_text(errors="replace")

@@ -19,6 +19,7 @@ takes the GIL from the loop in slices long enough to be felt.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import multiprocessing
 import os
@@ -29,6 +30,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, TypeVar
+
+import imagecodecs
+import numpy as np
+import pydicom
 
 from dicomweb.errors import Unprocessable
 from dicomweb.pixels.decode import decode_frame
@@ -53,10 +58,38 @@ def _init_worker(memory_bytes: int) -> None:
 
 
 def _ready() -> int:
-    """A task for a fresh worker: proves it started (and keeps it busy a moment, so the next one
-    goes to another worker)."""
+    """A task for a fresh worker: proves it started, loads the JPEG encoder (imagecodecs loads its
+    codecs on first use) and keeps the worker busy a moment, so the next one goes to another worker."""
+    imagecodecs.jpeg8_encode(np.zeros((8, 8), dtype=np.uint8), level=90)
     time.sleep(0.05)
     return os.getpid()
+
+
+def render_unparsed(path: str, header_length: int, ranges: Sequence[tuple[int, int]], frame: int,
+                    params: RenderParams) -> bytes:
+    """One native frame of an instance whose header this process has not parsed yet: the worker
+    reads and parses the header itself (the first read of an instance), so the server process
+    spends no time in pydicom for it. ``frame`` counts from 1."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        prefix = os.pread(fd, header_length, 0)
+        fragments = [os.pread(fd, length, offset) for offset, length in ranges]
+    finally:
+        os.close(fd)
+    try:
+        header = pydicom.dcmread(io.BytesIO(prefix), stop_before_pixels=True, force=True)
+    except Exception as exc:
+        raise Unprocessable(f"header cannot be read: {exc}") from None
+    if "Rows" not in header:
+        raise Unprocessable("the instance has no pixel data")
+    desc = PixelDescription.from_dataset(header)
+    attrs = RenderAttributes.from_dataset(header, frame - 1)
+    try:
+        arr, photometric = decode_frame(fragments, desc)
+        return render_frame(arr, replace(desc, photometric_interpretation=photometric, planar_configuration=0),
+                            attrs, params)
+    except MemoryError:
+        raise Unprocessable("the rendered image does not fit in the renderer's memory") from None
 
 
 def render_batch(path: str | None, desc: PixelDescription, frames: Sequence[FrameSource],
@@ -137,4 +170,4 @@ class RenderPool:
             self._executor = None
 
 
-__all__ = ["BATCH", "RenderPool", "render_batch"]
+__all__ = ["BATCH", "RenderPool", "render_batch", "render_unparsed"]

@@ -105,6 +105,13 @@ async def rendered(request: Request) -> Response:
             early = _not_modified(request, rows[0], numbers[0], params, "rendered")
             if early is not None:
                 return early
+        single = numbers[0] if numbers is not None and len(numbers) == 1 else None
+        if numbers is None and rows[0].number_of_frames == 1:
+            single = 1
+        if single is not None:
+            first = await svc.render_first(rows[0], single, params)
+            if first is not None:
+                return _image_response(request, first)
         img = await svc.image(rows[0])
         numbers = numbers or list(range(1, img.frame_count + 1))
         if len(numbers) == 1:

@@ -31,7 +31,12 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from dicomweb.errors import NotAcceptable, NotFound, Unprocessable
 from dicomweb.pixels.decode import decode_dataset_frame, decode_frame
@@ -43,12 +48,14 @@ from dicomweb.pixels.transcode import check_encodable, encode_frame, transcode_d
 from server.auth.principal import Principal
 from server.auth.visibility import ensure_visible
 from server.context import AppContext
-from server.render_pool import BATCH
+from server.render_pool import BATCH, render_unparsed
 from server.services import retrieve
 from server.services.retrieve import StoredInstance
 from server.storage import BlobNotFound
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# Native syntaxes whose frames sit at recorded byte ranges of the stored file.
+ADDRESSABLE_NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian})
 # Bump when rendering changes output bytes, so ETags change with them.
 RENDER_VERSION = "1"
 
@@ -161,6 +168,35 @@ class PixelService:
 
     async def render(self, img: Image, frame: int, params: RenderParams, kind: str = "rendered") -> RenderedImage:
         return (await self.render_many(img, [frame], params, kind))[0]
+
+    async def render_first(self, row: StoredInstance, frame: int, params: RenderParams,
+                           kind: str = "rendered") -> RenderedImage | None:
+        """One frame of an instance whose header this process has not parsed, rendered with the
+        header parsed in the render worker (a viewer opening a series asks for every instance once:
+        parsing each header here would hold the event loop's process for it). None when the
+        instance does not qualify (header already known, not a native byte-addressable frame, not
+        in the file store, no such frame): the caller takes the general path."""
+        local = getattr(self.ctx.store, "local_path", None)
+        frames = row.frames()
+        if (local is None or frames is None or not frames or not frames[0]
+                or row.transfer_syntax_uid not in ADDRESSABLE_NATIVE
+                or not 1 <= frame <= min(row.number_of_frames, len(frames))
+                or self.headers.get(row.blob_key) is not None):
+            return None
+        etag = render_etag(row, frame, params, kind)
+        cached = self.outputs.get(etag)
+        if cached is not None:
+            return RenderedImage(cached, params.media_type, etag)
+        try:
+            body = await self.ctx.renderer.run(render_unparsed, local(row.blob_key), frames[0][0][0],
+                                               frames[frame - 1], frame, params)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(row.blob_key) from exc
+        except Unprocessable as exc:
+            raise Unprocessable(f"instance {row.sop_instance_uid}: {exc.message}") from exc
+        self.ctx.memory.pixels.renders_pooled += 1
+        self.outputs.put(etag, body, len(body))
+        return RenderedImage(body, params.media_type, etag)
 
     async def render_many(self, img: Image, numbers: list[int], params: RenderParams,
                           kind: str = "rendered") -> list[RenderedImage]:

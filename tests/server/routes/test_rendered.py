@@ -344,6 +344,42 @@ def test_native_frames_render_in_the_pool_others_in_a_thread(client) -> None:  #
     assert (stats.renders_pooled, stats.renders_threaded) == (1, 1)  # decoded in a worker thread
 
 
+def test_first_read_parses_the_header_in_the_render_worker(client) -> None:  # type: ignore[no-untyped-def]
+    """A viewer opening a series asks for every instance once: the header of a native instance is
+    parsed in the render worker, not in the server process, and the image is the same as the one the
+    general path (header parsed here) renders."""
+    caches = client.app.state.ctx.memory.pixels
+    study, series = generate_uid(), generate_uid()
+    mono1 = relabel(get_testdata_file("CT_small.dcm"), study, series, 1, PhotometricInterpretation="MONOCHROME1")
+    multi = relabel(get_testdata_file("rtdose.dcm"), study, series, 2)  # 15 native frames, 32-bit implicit VR
+    store(client, [mono1, multi])
+    cases = [(mono1, "/rendered", {}), (mono1, "/frames/1/rendered", {"window": "40,400"}),
+             (multi, "/frames/3/rendered", {"window": "0.5,1,linear-exact"}), (multi, "/frames/15/rendered", {})]
+    first = []
+    for data, tail, params in cases:
+        r = client.get(url_of(data) + tail, params=params, headers={"Accept": "image/png"})
+        assert r.status_code == 200, r.text
+        first.append((r.content, r.headers["etag"]))
+    pooled = caches.renders_pooled
+    assert pooled == len(cases) and caches.renders_threaded == 0
+    assert len(caches.headers) == 0  # no header was parsed in this process
+    # A frame beyond the instance's count is still the general path's 404.
+    assert client.get(url_of(multi) + "/frames/16/rendered").status_code == 404
+    # Headers parsed here (a thumbnail parses them), outputs forgotten: the general path renders the same.
+    for data in (mono1, multi):
+        assert client.get(url_of(data) + "/thumbnail").status_code == 200
+    assert len(caches.headers) == 2
+    caches.outputs.clear()
+    for (data, tail, params), (body, etag) in zip(cases, first, strict=True):
+        r = client.get(url_of(data) + tail, params=params, headers={"Accept": "image/png"})
+        assert r.headers["etag"] == etag
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content))), np.asarray(Image.open(io.BytesIO(body))))
+    mono = pydicom.dcmread(io.BytesIO(mono1))
+    hu = mono.pixel_array * float(mono.RescaleSlope) + float(mono.RescaleIntercept)
+    got = np.asarray(Image.open(io.BytesIO(first[1][0]))).astype(int)
+    assert np.abs(got - (255 - np.rint(voi_window(hu, Window(40, 400))).astype(int))).max() <= 1
+
+
 def test_render_workers_start_with_the_server(sqlite_url: str, settings_factory) -> None:  # type: ignore[no-untyped-def]
     """``render_prewarm`` (the default of ``cirrus serve``): every render worker is running before
     the first rendered request, which then pays no process start-up."""
