@@ -11,7 +11,7 @@ takes the GIL from the loop in slices long enough to be felt.
   process boundary); other stores send the frame bytes.
 - Bounded: at most ``processes`` hand-overs run, at most ``2 × processes`` wait; each worker's
   address space is capped (``RLIMIT_AS``) so a hostile request fails alone instead of taking the
-  machine's memory. A worker that dies is replaced with the pool; the request that killed it fails.
+  machine's memory. A worker that dies is replaced; the request that killed it fails alone.
 - Workers fork from multiprocessing's fork server (started once per Python process with this
   module preloaded), never from the server process itself (which holds threads and sockets).
 """
@@ -23,11 +23,12 @@ import io
 import logging
 import multiprocessing
 import os
+import pickle
 import resource
+import socket
+import struct
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -115,47 +116,191 @@ def render_batch(path: str | None, desc: PixelDescription, frames: Sequence[Fram
     return out
 
 
+class WorkerDied(Exception):
+    """A render worker ended (memory cap, signal) while it held a task."""
+
+
+_LENGTH = struct.Struct("!Q")
+
+
+def _send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(_LENGTH.pack(len(payload)))
+    sock.sendall(payload)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            return None
+        got += k
+    return bytes(buf)
+
+
+def _serve(sock: socket.socket, memory_bytes: int) -> None:
+    """A render worker's life: tasks in, results out, over one socket, until the server closes it."""
+    _init_worker(memory_bytes)
+    while True:
+        head = _recv_exactly(sock, _LENGTH.size)
+        if head is None:
+            return
+        body = _recv_exactly(sock, _LENGTH.unpack(head)[0])
+        if body is None:
+            return
+        try:
+            fn, args = pickle.loads(body)
+            answer: tuple[bool, Any] = (True, fn(*args))
+        except Exception as exc:  # handed back to the request that asked
+            answer = (False, exc)
+        try:
+            out = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an exception that does not pickle
+            out = pickle.dumps((False, Unprocessable(f"rendering failed: {exc}")))
+        _send_frame(sock, out)
+
+
+class _Worker:
+    """One worker process and the server's end of its socket (non-blocking, driven by the loop)."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, sock: socket.socket) -> None:
+        self.process = process
+        self.sock = sock
+
+    async def call(self, payload: bytes) -> Any:
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(self.sock, _LENGTH.pack(len(payload)) + payload)
+        head = await self._read(_LENGTH.size)
+        ok, value = pickle.loads(await self._read(_LENGTH.unpack(head)[0]))
+        if not ok:
+            raise value
+        return value
+
+    async def _read(self, n: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = await loop.sock_recv_into(self.sock, view[got:])
+            if k == 0:
+                raise WorkerDied()
+            got += k
+        return bytes(buf)
+
+    def close(self) -> None:
+        self.sock.close()  # the worker sees the end of its socket and exits
+        if self.process.is_alive():
+            self.process.terminate()
+
+
 class RenderPool:
-    """A lazily started process pool with a bounded queue in front of it."""
+    """Worker processes fed straight from the event loop, with a bounded queue in front of them.
+
+    Not ``concurrent.futures.ProcessPoolExecutor``: its feeder and manager threads contend for the
+    GIL with the event loop on every task, and on Python 3.11 a submit can block the loop writing the
+    manager's wake-up pipe. Here a task is one socket write and its result one read, both awaited
+    by the loop; an idle worker is taken from a queue, so tasks spread over the workers.
+    """
 
     def __init__(self, processes: int, memory_bytes: int) -> None:
         self.processes = max(1, processes)
         self.memory_bytes = memory_bytes
-        self._executor: ProcessPoolExecutor | None = None
         self._slots = asyncio.Semaphore(2 * self.processes)
+        self._workers: list[_Worker] = []
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._starting: asyncio.Lock | None = None
         self.batches = 0  # hand-overs done (a figure for tests and tuning)
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([__name__])
-            self._executor = ProcessPoolExecutor(
-                self.processes, mp_context=ctx, initializer=_init_worker, initargs=(self.memory_bytes,)
-            )
-        return self._executor
+    @property
+    def started(self) -> bool:
+        return bool(self._workers)
+
+    def live_workers(self) -> list[int]:
+        """Process ids of the workers that are running (for tests and status pages)."""
+        return [w.process.pid for w in self._workers if w.process.is_alive() and w.process.pid is not None]
+
+    def _spawn(self) -> _Worker:
+        """Start one worker (blocking: run in a thread). Workers fork from multiprocessing's fork
+        server, started once per process with this module preloaded."""
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        ours, theirs = socket.socketpair()
+        try:
+            process = ctx.Process(target=_serve, args=(theirs, self.memory_bytes), daemon=True,
+                                  name="cirrus-render")
+            process.start()
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        return _Worker(process, ours)
+
+    async def _ensure_started(self) -> asyncio.Queue[_Worker]:
+        if self._idle is not None:
+            return self._idle
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._idle is None:
+                workers = [await asyncio.to_thread(self._spawn) for _ in range(self.processes)]
+                idle: asyncio.Queue[_Worker] = asyncio.Queue()
+                for w in workers:
+                    idle.put_nowait(w)
+                self._workers = workers
+                self._idle = idle
+        return self._idle
+
+    async def _replace(self, dead: _Worker) -> None:
+        dead.close()
+        try:
+            fresh = await asyncio.to_thread(self._spawn)
+        except OSError:
+            log.exception("a render worker could not be restarted")
+            return
+        self._workers = [fresh if w is dead else w for w in self._workers]
+        assert self._idle is not None
+        self._idle.put_nowait(fresh)
 
     async def run(self, fn: Any, *args: Any) -> Any:
+        result = await self._call(fn, *args)
+        self.batches += 1
+        return result
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
         async with self._slots:
-            pool = self._pool()
+            idle = await self._ensure_started()
+            worker = await idle.get()
+            payload = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+            task = asyncio.ensure_future(worker.call(payload))
+            task.add_done_callback(lambda t: self._finished(worker, t))
             try:
-                result = await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-            except BrokenProcessPool:
-                # A worker died (memory cap, signal): start a fresh pool for the next request.
-                if self._executor is pool:
-                    self._executor = None
-                    pool.shutdown(wait=False, cancel_futures=True)
+                # Shielded: a request that goes away leaves the worker to finish its task, so the
+                # next task never reads this one's result.
+                return await asyncio.shield(task)
+            except (WorkerDied, OSError):
                 raise Unprocessable("rendering failed: the renderer ran out of resources") from None
-            self.batches += 1
-            return result
+
+    def _finished(self, worker: _Worker, task: asyncio.Future[Any]) -> None:
+        """The worker is free again, or replaced when it died."""
+        exc = None if task.cancelled() else task.exception()
+        if isinstance(exc, (WorkerDied, OSError)) or task.cancelled():
+            log.warning("a render worker (pid %s) ended; starting another", worker.process.pid)
+            asyncio.get_running_loop().create_task(self._replace(worker))
+        elif self._idle is not None:
+            self._idle.put_nowait(worker)
 
     async def warm(self) -> int:
         """Start every worker process now (forkserver, imports, fork), so the first images a
         viewer asks for do not wait for them; returns how many distinct workers answered."""
-        loop = asyncio.get_running_loop()
         try:
-            pool = self._pool()
-            pids = await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(self.processes)))
-        except (OSError, BrokenProcessPool) as exc:  # the first request will try again
+            await self._ensure_started()
+            pids = await asyncio.gather(*(self._call(_ready) for _ in range(self.processes)))
+        except (OSError, Unprocessable) as exc:  # the first request will try again
             log.warning("render workers did not start ahead of requests: %s", exc)
             return 0
         return len(set(pids))
@@ -165,9 +310,10 @@ class RenderPool:
         return await self.run(render_batch, path, desc, list(frames), params)  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        for w in self._workers:
+            w.close()
+        self._workers = []
+        self._idle = None
 
 
-__all__ = ["BATCH", "RenderPool", "render_batch", "render_unparsed"]
+__all__ = ["BATCH", "RenderPool", "WorkerDied", "render_batch", "render_unparsed"]

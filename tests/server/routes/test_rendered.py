@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -388,9 +390,7 @@ def test_render_workers_start_with_the_server(sqlite_url: str, settings_factory)
         renderer = c.app.state.ctx.renderer
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            executor = renderer._executor
-            procs = list(getattr(executor, "_processes", {}).values()) if executor is not None else []
-            if len(procs) == 2 and all(p.is_alive() for p in procs):
+            if len(set(renderer.live_workers())) == 2:
                 break
             time.sleep(0.1)
         else:
@@ -404,4 +404,33 @@ def test_render_workers_start_with_the_server(sqlite_url: str, settings_factory)
 
 
 def test_render_workers_start_on_demand_when_not_prewarmed(sqlite_client) -> None:  # type: ignore[no-untyped-def]
-    assert sqlite_client.app.state.ctx.renderer._executor is None
+    assert not sqlite_client.app.state.ctx.renderer.started
+
+
+def test_a_render_worker_that_dies_is_replaced(client) -> None:  # type: ignore[no-untyped-def]
+    """Every render worker killed: the requests that meet a dead one fail alone with a named 422,
+    fresh workers take their place, and rendering goes on."""
+    renderer = client.app.state.ctx.renderer
+    study, series = generate_uid(), generate_uid()
+    parts = [relabel(get_testdata_file("CT_small.dcm"), study, series, n) for n in range(1, 6)]
+    store(client, parts)
+    assert client.get(url_of(parts[0]) + "/rendered").status_code == 200
+    dead = renderer.live_workers()
+    assert len(dead) == renderer.processes
+    for pid in dead:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(pid in renderer.live_workers() for pid in dead) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    answers = []
+    for data in parts[1:] * 2:
+        r = client.get(url_of(data) + "/rendered")
+        answers.append(r.status_code)
+        if r.status_code != 200:
+            assert r.status_code == 422 and "renderer" in r.text, r.text
+    assert answers.count(422) <= renderer.processes and answers[-1] == 200
+    deadline = time.monotonic() + 30
+    while len(renderer.live_workers()) < renderer.processes and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(renderer.live_workers()) == renderer.processes
+    assert not set(renderer.live_workers()) & set(dead)
