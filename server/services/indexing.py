@@ -47,28 +47,52 @@ INSTANCE_KEYWORDS = (
 )
 
 
-def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        text = "\\".join(str(v) for v in value)
-    else:
-        text = str(value).strip()
+def _clean(text: str) -> str:
     # NUL is no DICOM character (some writers pad with it); PostgreSQL text cannot hold it.
     return text.replace("\x00", "").strip() if "\x00" in text else text
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    if value in (None, ""):
+def _person_name(value: Any) -> str:
+    """A DICOM JSON person name back to its DICOM string (groups joined by ``=``)."""
+    if not isinstance(value, dict):
+        return str(value)
+    groups = [str(value.get(g) or "") for g in ("Alphabetic", "Ideographic", "Phonetic")]
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
+
+
+def _text(doc: dict[str, Any], tag: str) -> str:
+    """An attribute's value as the index keeps it, read from the instance's DICOM JSON (the
+    JSON is made straight from the encoded bytes; asking pydicom would convert every element
+    a second time)."""
+    element = doc.get(tag)
+    values = element.get("Value") if element else None
+    if not values:
+        return ""
+    if element.get("vr") == "PN":
+        parts = [_person_name(v) for v in values]
+    else:
+        parts = ["" if v is None else str(v) for v in values]
+    text = parts[0].strip() if len(parts) == 1 else "\\".join(parts)
+    return _clean(text)
+
+
+def _int(doc: dict[str, Any], tag: str) -> int | None:
+    element = doc.get(tag)
+    values = element.get("Value") if element else None
+    if not values or values[0] in (None, ""):
         return None
     try:
-        number = int(str(value).strip())
+        number = int(str(values[0]).strip())
     except (TypeError, ValueError):
         return None
     # IS holds -2**31..2**31-1 (PS3.5 §6.2); the index columns hold no more.
     return number if -(2**31) <= number < 2**31 else None
+
+
+def _tag(keyword: str) -> str:
+    return f"{tag_for_keyword(keyword):08X}"
 
 
 def _tags(keywords: tuple[str, ...]) -> tuple[str, ...]:
@@ -88,6 +112,16 @@ def subset_json(full: dict[str, Any], tags: tuple[str, ...]) -> dict[str, Any]:
     return {t: full[t] for t in tags if t in full}
 
 
+# The tags of the attributes read into index columns.
+_INDEX_TAGS = {kw: _tag(kw) for kw in (
+    "PatientName", "StudyInstanceUID", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+    "AccessionNumber", "StudyID", "StudyDescription", "ReferringPhysicianName", "SeriesInstanceUID", "Modality",
+    "SeriesNumber", "SeriesDescription", "SeriesDate", "SeriesTime", "BodyPartExamined",
+    "PerformedProcedureStepStartDate", "SOPInstanceUID", "SOPClassUID", "InstanceNumber", "Rows", "Columns",
+    "NumberOfFrames",
+)}
+
+
 @dataclass(frozen=True)
 class IndexRecord:
     study: dict[str, Any]
@@ -105,38 +139,39 @@ def extract_index(ds: Dataset, full_json: dict[str, Any] | None = None) -> Index
     """
     if full_json is None:
         full_json = dataset_to_json(ds, None)
-    patient_name = _text(ds, "PatientName")
+    doc, T = full_json, _INDEX_TAGS
+    patient_name = _text(doc, T["PatientName"])
     study = {
-        "study_instance_uid": _text(ds, "StudyInstanceUID"),
-        "patient_id": _text(ds, "PatientID")[:64],
+        "study_instance_uid": _text(doc, T["StudyInstanceUID"]),
+        "patient_id": _text(doc, T["PatientID"])[:64],
         "patient_name": patient_name[:324],
         "patient_name_upper": patient_name.upper()[:324],
-        "patient_birth_date": _text(ds, "PatientBirthDate")[:8],
-        "patient_sex": _text(ds, "PatientSex")[:16],
-        "study_date": _text(ds, "StudyDate")[:8],
-        "study_time": _text(ds, "StudyTime")[:16],
-        "accession_number": _text(ds, "AccessionNumber")[:64],
-        "study_id": _text(ds, "StudyID")[:16],
-        "study_description": _text(ds, "StudyDescription")[:64],
-        "referring_physician_name": _text(ds, "ReferringPhysicianName")[:324],
+        "patient_birth_date": _text(doc, T["PatientBirthDate"])[:8],
+        "patient_sex": _text(doc, T["PatientSex"])[:16],
+        "study_date": _text(doc, T["StudyDate"])[:8],
+        "study_time": _text(doc, T["StudyTime"])[:16],
+        "accession_number": _text(doc, T["AccessionNumber"])[:64],
+        "study_id": _text(doc, T["StudyID"])[:16],
+        "study_description": _text(doc, T["StudyDescription"])[:64],
+        "referring_physician_name": _text(doc, T["ReferringPhysicianName"])[:324],
     }
     series = {
-        "series_instance_uid": _text(ds, "SeriesInstanceUID"),
-        "modality": _text(ds, "Modality")[:16],
-        "series_number": _int(ds, "SeriesNumber"),
-        "series_description": _text(ds, "SeriesDescription")[:64],
-        "series_date": _text(ds, "SeriesDate")[:8],
-        "series_time": _text(ds, "SeriesTime")[:16],
-        "body_part_examined": _text(ds, "BodyPartExamined")[:16],
-        "performed_procedure_step_start_date": _text(ds, "PerformedProcedureStepStartDate")[:8],
+        "series_instance_uid": _text(doc, T["SeriesInstanceUID"]),
+        "modality": _text(doc, T["Modality"])[:16],
+        "series_number": _int(doc, T["SeriesNumber"]),
+        "series_description": _text(doc, T["SeriesDescription"])[:64],
+        "series_date": _text(doc, T["SeriesDate"])[:8],
+        "series_time": _text(doc, T["SeriesTime"])[:16],
+        "body_part_examined": _text(doc, T["BodyPartExamined"])[:16],
+        "performed_procedure_step_start_date": _text(doc, T["PerformedProcedureStepStartDate"])[:8],
     }
     instance = {
-        "sop_instance_uid": _text(ds, "SOPInstanceUID"),
-        "sop_class_uid": _text(ds, "SOPClassUID")[:64],
-        "instance_number": _int(ds, "InstanceNumber"),
-        "rows": _int(ds, "Rows"),
-        "columns": _int(ds, "Columns"),
-        "number_of_frames": (_int(ds, "NumberOfFrames") or 1) if "PixelData" in ds else 0,
+        "sop_instance_uid": _text(doc, T["SOPInstanceUID"]),
+        "sop_class_uid": _text(doc, T["SOPClassUID"])[:64],
+        "instance_number": _int(doc, T["InstanceNumber"]),
+        "rows": _int(doc, T["Rows"]),
+        "columns": _int(doc, T["Columns"]),
+        "number_of_frames": (_int(doc, T["NumberOfFrames"]) or 1) if "PixelData" in ds else 0,
     }
     return IndexRecord(
         study=study,
