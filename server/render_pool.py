@@ -178,7 +178,7 @@ class _Worker:
             raise value
         return value
 
-    async def _read(self, n: int) -> bytes:
+    async def _read(self, n: int) -> bytearray:
         loop = asyncio.get_running_loop()
         buf = bytearray(n)
         view = memoryview(buf)
@@ -188,7 +188,7 @@ class _Worker:
             if k == 0:
                 raise WorkerDied()
             got += k
-        return bytes(buf)
+        return buf
 
     def close(self) -> None:
         self.sock.close()  # the worker sees the end of its socket and exits
