@@ -198,16 +198,18 @@ class IngestService:
             return
         written: list[tuple[int, Parsed, str]] = []
         sem = asyncio.Semaphore(16)
+        # Several objects are made durable all at once below (one sync per batch, not one per
+        # object); a lone object (a modality's C-STORE, one at a time) in the same call as its write.
+        alone = len(accepted) == 1
 
         async def put(i: int, p: Parsed, key: str) -> None:
             async with sem:
                 try:
-                    # Durable all at once below (one sync per batch, not one per object).
                     if p.data is not None:
-                        await ctx.store.put_bytes(key, p.data, durable=False)
+                        await ctx.store.put_bytes(key, p.data, durable=alone)
                     else:
                         assert p.path is not None
-                        await ctx.store.put_file(key, p.path, durable=False)
+                        await ctx.store.put_file(key, p.path, durable=alone)
                     written.append((i, p, key))
                 except Exception as exc:
                     log.exception("blob write failed for %s", p.sop_instance_uid)
@@ -219,7 +221,7 @@ class IngestService:
         failed_keys = {p.sop_instance_uid for i, p, _ in accepted if outcomes[i] is not None}
         step = "storage sync"
         try:
-            if written:
+            if written and not alone:
                 await ctx.store.sync([key for _, _, key in written])  # durable before "created"
             step = "index commit"
             await self._phase_created(written, failed_keys)
