@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 
@@ -41,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            # pynetdicom's server runs a full gc.collect() every 30 s or so; the objects of start-up
+            # (modules, SQLAlchemy metadata, pydicom dictionaries) live as long as the process, so
+            # they are moved out of the collector's view and those pauses stay short.
+            gc.freeze()
             print(f"cirrus dimse: {settings.dimse_ae_title} on {settings.dimse_host}:{server.port}", flush=True)
             await stop.wait()
 

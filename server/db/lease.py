@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
@@ -46,5 +46,16 @@ async def holder_alive(conn: AsyncConnection, key: int) -> bool:
     got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
     if got:
         await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        return False
+    return True
+
+
+def holder_alive_sync(conn: Connection, key: int) -> bool:
+    """``holder_alive`` inside a synchronous transaction body (``AppContext.run_write``)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+    if got:
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         return False
     return True

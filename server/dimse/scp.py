@@ -43,11 +43,12 @@ from dicomweb.dimse_query import InformationModel
 from dicomweb.errors import DicomWebError
 from dicomweb.media import NATIVE_SYNTAXES
 from server.context import AppContext
+from server.db.audit import AuditOutcome
 from server.dimse.ae_table import AEEntry, dimse_principal, find_ae
 from server.dimse.bridge import LoopBridge
 from server.dimse.query import RetrieveItem, find, instances_to_retrieve
 from server.dimse.store import StoreBatcher, spool_received, store_status
-from server.services.audit import AuditWriter, dimse_entry
+from server.services.audit import AuditWriter, association_rejected_entry, dimse_entry
 
 log = logging.getLogger("cirrus.dimse")
 
@@ -206,11 +207,15 @@ class DimseServer:
             entry = self.bridge.run(find_ae(self.ctx, title))
         except Exception:
             log.exception("AE table look-up failed for %r", title)
+            self._audit_rejected(assoc, title, AuditOutcome.ERROR, "rejected: the AE table could not be read")
             _reject(assoc, (0x02, 0x01, 0x01))  # transient, no reason given
             return
         if entry is None or not entry.accepts_calls:
             if not self.ctx.settings.dimse_accept_any:
                 log.warning("association from %r rejected: calling AE title not in the AE table", title)
+                why = "not in the AE table" if entry is None else "not allowed to call"
+                self._audit_rejected(assoc, title, AuditOutcome.DENIED, f"rejected: calling AE title {why}",
+                                     entry)
                 _reject(assoc, REJECT_UNKNOWN_CALLER)
                 return
             entry = None
@@ -222,6 +227,8 @@ class DimseServer:
                 self._callers[assoc] = Caller(title, entry)
         if over:  # outside the lock: rejecting closes the connection, whose handler takes it
             log.warning("association from %r rejected: %d open, limit %d", title, limit, limit)
+            self._audit_rejected(assoc, title, AuditOutcome.REFUSED,
+                                 f"rejected: {limit} association(s) open, the AE's limit", entry)
             _reject(assoc, REJECT_LIMIT)
 
     def _on_closed(self, event: evt.Event) -> None:
@@ -258,6 +265,18 @@ class DimseServer:
             study_uid=study_uid, client_address=str(assoc.requestor.address or ""), detail=detail)
         self.bridge.loop.call_soon_threadsafe(self.audit.record, entry)
 
+    def _audit_rejected(self, assoc: Association, title: str, outcome: AuditOutcome, reason: str,
+                        entry: AEEntry | None = None) -> None:
+        """Queue the record of a refused association: actor the calling AE (its institution when
+        the AE table knows it), the client address, why."""
+        if self.audit is None:
+            return
+        record = association_rejected_entry(
+            calling_ae=title, called_ae=self.ae_title, outcome=outcome, reason=reason,
+            principal=None if entry is None else entry.principal(),
+            client_address=str(assoc.requestor.address or ""))
+        self.bridge.loop.call_soon_threadsafe(self.audit.record, record)
+
     def _tally_store(self, event: evt.Event, study_uid: str, status: int) -> None:
         with self._lock:
             self._stored.setdefault(event.assoc, Counter())[(study_uid, status)] += 1
@@ -265,6 +284,7 @@ class DimseServer:
     # -- services -----------------------------------------------------------------------------
 
     def _on_echo(self, event: evt.Event) -> int:
+        self._audit(event, "C-ECHO", 0x0000)
         return 0x0000
 
     def _on_store(self, event: evt.Event) -> int:

@@ -271,8 +271,9 @@ def record_share_exchange(writer: AuditWriter | None, *, public_id: str, share_i
 
 
 # DIMSE operations: what each one is in the log, and its status (PS3.7 Annex C) as an outcome.
+# C-ECHO is the calling AE checking that it is let in (an accepted association): a sign-in.
 DIMSE_ACTIONS = {"C-STORE": AuditAction.UPLOAD, "C-FIND": AuditAction.QUERY, "C-MOVE": AuditAction.DOWNLOAD,
-                 "C-GET": AuditAction.DOWNLOAD}
+                 "C-GET": AuditAction.DOWNLOAD, "C-ECHO": AuditAction.LOGIN}
 DIMSE_NOT_AUTHORISED = 0x0124
 DIMSE_ERRORS = frozenset({0x0110, 0xA700, 0xC001, 0xC513})  # processing failure, out of resources
 
@@ -296,6 +297,21 @@ def dimse_entry(operation: str, *, principal: Principal | None, calling_ae: str,
         path=f"dimse:{called_ae}", study_uid=study_uid, client_address=client_address,
         auth_method=AuthMethod.DIMSE.value,
         detail="; ".join(part for part in (f"calling AE {calling_ae}", f"status 0x{status:04X}", detail) if part),
+    ).with_principal(principal)
+    entry.actor = entry.actor or calling_ae
+    return entry
+
+
+def association_rejected_entry(*, calling_ae: str, called_ae: str, outcome: AuditOutcome, reason: str,
+                               principal: Principal | None = None, client_address: str = "") -> AuditEntry:
+    """The audit record of an association Cirrus refused (A-ASSOCIATE-RJ, or a connection ended
+    before the association, e.g. a failed TLS handshake): a failed sign-in of the calling AE.
+    ``outcome``: denied (the AE is not let in), refused (a limit), error (the connection failed).
+    The method column holds eight characters: "A-ASSOC", the detail says why it was refused."""
+    entry = AuditEntry(
+        action=AuditAction.FAILED_LOGIN, outcome=outcome, method="A-ASSOC", path=f"dimse:{called_ae}",
+        client_address=client_address, auth_method=AuthMethod.DIMSE.value,
+        detail="; ".join(part for part in (f"calling AE {calling_ae}" if calling_ae else "", reason) if part),
     ).with_principal(principal)
     entry.actor = entry.actor or calling_ae
     return entry

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from orjson import dumps, loads
 from pydicom.dataset import Dataset
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
@@ -37,7 +37,7 @@ from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Series, Study
 from server.db.changes import STUDIES
 from server.db.database import aware, utcnow
-from server.db.lease import holder_alive
+from server.db.lease import holder_alive_sync
 from server.memory import MemoryBudget
 from server.services.parse import Parsed, parse_candidate, sha256_file
 
@@ -198,16 +198,18 @@ class IngestService:
             return
         written: list[tuple[int, Parsed, str]] = []
         sem = asyncio.Semaphore(16)
+        # Several objects are made durable all at once below (one sync per batch, not one per
+        # object); a lone object (a modality's C-STORE, one at a time) in the same call as its write.
+        alone = len(accepted) == 1
 
         async def put(i: int, p: Parsed, key: str) -> None:
             async with sem:
                 try:
-                    # Durable all at once below (one sync per batch, not one per object).
                     if p.data is not None:
-                        await ctx.store.put_bytes(key, p.data, durable=False)
+                        await ctx.store.put_bytes(key, p.data, durable=alone)
                     else:
                         assert p.path is not None
-                        await ctx.store.put_file(key, p.path, durable=False)
+                        await ctx.store.put_file(key, p.path, durable=alone)
                     written.append((i, p, key))
                 except Exception as exc:
                     log.exception("blob write failed for %s", p.sop_instance_uid)
@@ -219,7 +221,7 @@ class IngestService:
         failed_keys = {p.sop_instance_uid for i, p, _ in accepted if outcomes[i] is not None}
         step = "storage sync"
         try:
-            if written:
+            if written and not alone:
                 await ctx.store.sync([key for _, _, key in written])  # durable before "created"
             step = "index commit"
             await self._phase_created(written, failed_keys)
@@ -264,194 +266,25 @@ class IngestService:
         self, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None], principal: Principal
     ) -> list[tuple[int, Parsed, str]]:
         """Insert ``creating`` rows; decide duplicates and conflicts. Returns what to write."""
-        ctx = self.ctx
-        accepted: list[tuple[int, Parsed, str]] = []
-        async with ctx.write() as conn:
-            sops = list({p.sop_instance_uid for _, p in todo})
-            existing = {
-                row.sop_instance_uid: row
-                for row in (
-                    await conn.execute(
-                        select(
-                            Instance.id, Instance.sop_instance_uid, Instance.state, Instance.sha256,
-                            Instance.created_at, Instance.blob_key,
-                            # Only intents carry their lease there; never read a stored object's metadata.
-                            case((Instance.state == InstanceState.CREATING, Instance.metadata_json),
-                                 else_=None).label("metadata_json"),
-                        ).where(Instance.sop_instance_uid.in_(sops))
-                    )
-                ).all()
-            }
-            # Stored SOP instances of studies the caller cannot see: neither a duplicate nor a conflict
-            # is reported for them (either would confirm what another tenant holds).
-            foreign: set[str] = set()
-            if existing and not principal.is_admin:
-                foreign = set((
-                    await conn.execute(
-                        select(Instance.sop_instance_uid).join(Study, Study.id == Instance.study_id)
-                        .where(Instance.sop_instance_uid.in_(list(existing)), ~visible_studies(principal))
-                    )
-                ).scalars())
-            seen: dict[str, str] = {}
-            stale: list[tuple[int, str]] = []
-            for i, p in todo:
-                sop = p.sop_instance_uid
-                if sop in foreign:
-                    outcomes[i] = _not_authorized(p, f"SOP Instance UID {sop} is in use; not stored")
-                    continue
-                prior_sha = seen.get(sop)
-                row = existing.get(sop)
-                if prior_sha is None and row is not None:
-                    if row.state == InstanceState.CREATED:
-                        prior_sha = row.sha256
-                    elif aware(row.created_at) < utcnow() - CREATING_GRACE or not await _intent_alive(conn, row):
-                        stale.append((row.id, row.blob_key))
-                    else:
-                        outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE,
-                                            f"SOP Instance {sop} is being stored by another request; retry")
-                        continue
-                if prior_sha is not None:
-                    if prior_sha == p.sha256:
-                        outcomes[i] = _ok(p, "duplicate")
-                    else:
-                        outcomes[i] = _fail(
-                            p, FailureReason.DUPLICATE_SOP_INSTANCE,
-                            f"a different object is already stored under SOP Instance UID {sop}; not overwritten",
-                        )
-                    continue
-                seen[sop] = p.sha256
-                accepted.append((i, p, blob_key_for(p)))
-            if stale:
-                await conn.execute(delete(Instance).where(Instance.id.in_([s[0] for s in stale])))
-            if not accepted:
-                return []
-            study_ids = await self._upsert_studies(conn, [p for _, p, _ in accepted], principal)
-            mine = [(i, p, key) for i, p, key in accepted if p.study_instance_uid in study_ids]
-            for i, p, _key in accepted:
-                if p.study_instance_uid not in study_ids:
-                    outcomes[i] = _not_authorized(
-                        p, f"study {p.study_instance_uid} is not accessible to you; the instance was not stored")
-            accepted = mine
-            if not accepted:
-                return []
-            series_ids, series_study = await self._upsert_series(conn, [p for _, p, _ in accepted], study_ids)
-            rows = []
-            keep = []
-            for i, p, key in accepted:
-                if series_study[p.series_instance_uid] != study_ids[p.study_instance_uid]:
-                    outcomes[i] = _fail(p, FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-                                        f"SeriesInstanceUID {p.series_instance_uid} already belongs to another study")
-                    continue
-                keep.append((i, p, key))
-                rows.append({
-                    **p.index.instance,
-                    "study_id": study_ids[p.study_instance_uid],
-                    "series_id": series_ids[p.series_instance_uid],
-                    "state": InstanceState.CREATING,
-                    # Until "created", the metadata column names the process lease of the intent.
-                    "metadata_json": dumps({"lease": ctx.lease.key}) if ctx.lease.key else b"{}",
-                    "attributes_json": dumps(p.index.instance_json),
-                    "blob_key": key,
-                    "size": p.size,
-                    "sha256": p.sha256,
-                    "transfer_syntax_uid": p.transfer_syntax_uid,
-                    "created_at": utcnow(),
-                })
-            if rows:
-                await conn.execute(insert(Instance), rows)
-        for _, key in stale:
-            await ctx.store.delete(key)
+        lease_key = self.ctx.lease.key
+        keep, stale = await self.ctx.run_write(
+            lambda conn: _creating_rows(conn, todo, outcomes, principal, lease_key))
+        for key in stale:
+            await self.ctx.store.delete(key)
         return keep
 
-    async def _upsert_studies(
-        self, conn: AsyncConnection, parsed: list[Parsed], principal: Principal
-    ) -> dict[str, int]:
-        """Create the studies that do not exist yet (owned by the caller's institution); the ids of
-        those the caller may store into: new ones and existing visible ones. Checked after the insert,
-        in the same transaction, so two tenants racing to create one study cannot both write to it."""
-        by_uid: dict[str, Parsed] = {}
-        for p in parsed:
-            by_uid.setdefault(p.study_instance_uid, p)
-        values = [
-            {**p.index.study, "institution_id": principal.institution_id,
-             "attributes_json": dumps(p.index.study_json), "created_at": utcnow(), "updated_at": utcnow()}
-            for p in by_uid.values()
-        ]
-        await conn.execute(self._insert_ignore(conn, Study, "study_instance_uid"), values)
-        rows = await conn.execute(
-            select(Study.study_instance_uid, Study.id).where(
-                Study.study_instance_uid.in_(list(by_uid)), visible_studies(principal)
-            )
-        )
-        return {uid: sid for uid, sid in rows.all()}
-
-    async def _upsert_series(
-        self, conn: AsyncConnection, parsed: list[Parsed], study_ids: dict[str, int]
-    ) -> tuple[dict[str, int], dict[str, int]]:
-        by_uid: dict[str, Parsed] = {}
-        for p in parsed:
-            by_uid.setdefault(p.series_instance_uid, p)
-        values = [
-            {**p.index.series, "study_id": study_ids[p.study_instance_uid],
-             "attributes_json": dumps(p.index.series_json), "created_at": utcnow(), "updated_at": utcnow()}
-            for p in by_uid.values()
-        ]
-        await conn.execute(self._insert_ignore(conn, Series, "series_instance_uid"), values)
-        rows = (
-            await conn.execute(
-                select(Series.series_instance_uid, Series.id, Series.study_id).where(
-                    Series.series_instance_uid.in_(list(by_uid))
-                )
-            )
-        ).all()
-        # (series id, owning study id) per series UID; the caller refuses instances whose study differs.
-        return {uid: sid for uid, sid, _ in rows}, {uid: study_id for uid, _, study_id in rows}
-
-    @staticmethod
-    def _insert_ignore(conn: AsyncConnection, model: type, unique: str):  # type: ignore[no-untyped-def]
-        if conn.dialect.name == "postgresql":
-            return pg_insert(model).on_conflict_do_nothing(index_elements=[unique])
-        return sqlite_insert(model).on_conflict_do_nothing(index_elements=[unique])
-
     async def _phase_created(self, written: list[tuple[int, Parsed, str]], failed: set[str]) -> None:
-        ctx = self.ctx
-        async with ctx.write() as conn:
-            if failed:
-                await conn.execute(
-                    delete(Instance).where(
-                        Instance.sop_instance_uid.in_(list(failed)), Instance.state == InstanceState.CREATING
-                    )
-                )
-            if not written:
-                return
-            # Lock the parent rows first (PostgreSQL) so the recounts below see concurrent commits.
-            series_uids = sorted({p.series_instance_uid for _, p, _ in written})
-            series_rows = await lock_and_list(conn, Series, Series.series_instance_uid.in_(series_uids))
-            study_ids = sorted({row.study_id for row in series_rows})
-            await lock_and_list(conn, Study, Study.id.in_(study_ids))
-            stmt = (
-                update(Instance)
-                .where(Instance.sop_instance_uid == bindparam("b_sop"), Instance.state == InstanceState.CREATING)
-                .values(state=InstanceState.CREATED, metadata_json=bindparam("b_meta"),
-                        frame_index=bindparam("b_frames"), number_of_frames=bindparam("b_nframes"))
-            )
-            await conn.execute(
-                stmt,
-                [
-                    {"b_sop": p.sop_instance_uid, "b_meta": p.metadata_json, "b_frames": p.frame_index,
-                     "b_nframes": p.index.instance["number_of_frames"]}
-                    for _, p, _ in written
-                ],
-            )
-            await recount(conn, [row.id for row in series_rows], study_ids)
+        await self.ctx.run_write(lambda conn: _created_rows(conn, written, failed))
 
     async def _rollback_creating(self, sops: Iterable[str]) -> None:
-        async with self.ctx.write() as conn:
-            await conn.execute(
+        def body(conn: Connection) -> None:
+            conn.execute(
                 delete(Instance).where(
                     Instance.sop_instance_uid.in_(list(sops)), Instance.state == InstanceState.CREATING
                 )
             )
+
+        await self.ctx.run_write(body)
 
     async def _notify(self, studies: dict[str, set[str]]) -> None:
         self.ctx.changes.publish(STUDIES)
@@ -473,7 +306,216 @@ class IngestService:
                             await asyncio.sleep(delay)
 
 
-async def _intent_alive(conn: AsyncConnection, row) -> bool:  # type: ignore[no-untyped-def]
+# -- the transactions (synchronous bodies: ``AppContext.run_write`` runs them) -------------------
+
+
+def _creating_rows(
+    conn: Connection, todo: list[tuple[int, Parsed]], outcomes: list[InstanceOutcome | None],
+    principal: Principal, lease_key: int | None,
+) -> tuple[list[tuple[int, Parsed, str]], list[str]]:
+    """Phase one: the ``creating`` rows of what is new; duplicates, conflicts and refusals go to
+    ``outcomes``. Returns what to write and the blob keys of stale intents it removed."""
+    accepted: list[tuple[int, Parsed, str]] = []
+    sops = list({p.sop_instance_uid for _, p in todo})
+    existing = {
+        row.sop_instance_uid: row
+        for row in conn.execute(
+            select(
+                Instance.id, Instance.sop_instance_uid, Instance.state, Instance.sha256,
+                Instance.created_at, Instance.blob_key,
+                # Only intents carry their lease there; never read a stored object's metadata.
+                case((Instance.state == InstanceState.CREATING, Instance.metadata_json),
+                     else_=None).label("metadata_json"),
+            ).where(Instance.sop_instance_uid.in_(sops))
+        ).all()
+    }
+    # Stored SOP instances of studies the caller cannot see: neither a duplicate nor a conflict
+    # is reported for them (either would confirm what another tenant holds).
+    foreign: set[str] = set()
+    if existing and not principal.is_admin:
+        foreign = set(
+            conn.execute(
+                select(Instance.sop_instance_uid).join(Study, Study.id == Instance.study_id)
+                .where(Instance.sop_instance_uid.in_(list(existing)), ~visible_studies(principal))
+            ).scalars()
+        )
+    seen: dict[str, str] = {}
+    stale: list[tuple[int, str]] = []
+    for i, p in todo:
+        sop = p.sop_instance_uid
+        if sop in foreign:
+            outcomes[i] = _not_authorized(p, f"SOP Instance UID {sop} is in use; not stored")
+            continue
+        prior_sha = seen.get(sop)
+        row = existing.get(sop)
+        if prior_sha is None and row is not None:
+            if row.state == InstanceState.CREATED:
+                prior_sha = row.sha256
+            elif aware(row.created_at) < utcnow() - CREATING_GRACE or not _intent_alive(conn, row):
+                stale.append((row.id, row.blob_key))
+            else:
+                outcomes[i] = _fail(p, FailureReason.PROCESSING_FAILURE,
+                                    f"SOP Instance {sop} is being stored by another request; retry")
+                continue
+        if prior_sha is not None:
+            if prior_sha == p.sha256:
+                outcomes[i] = _ok(p, "duplicate")
+            else:
+                outcomes[i] = _fail(
+                    p, FailureReason.DUPLICATE_SOP_INSTANCE,
+                    f"a different object is already stored under SOP Instance UID {sop}; not overwritten",
+                )
+            continue
+        seen[sop] = p.sha256
+        accepted.append((i, p, blob_key_for(p)))
+    if stale:
+        conn.execute(delete(Instance).where(Instance.id.in_([s[0] for s in stale])))
+    stale_keys = [key for _, key in stale]
+    if not accepted:
+        return [], stale_keys
+    study_ids = _upsert_studies(conn, [p for _, p, _ in accepted], principal)
+    mine = [(i, p, key) for i, p, key in accepted if p.study_instance_uid in study_ids]
+    for i, p, _key in accepted:
+        if p.study_instance_uid not in study_ids:
+            outcomes[i] = _not_authorized(
+                p, f"study {p.study_instance_uid} is not accessible to you; the instance was not stored")
+    accepted = mine
+    if not accepted:
+        return [], stale_keys
+    series_ids, series_study = _upsert_series(conn, [p for _, p, _ in accepted], study_ids)
+    rows = []
+    keep = []
+    for i, p, key in accepted:
+        if series_study[p.series_instance_uid] != study_ids[p.study_instance_uid]:
+            outcomes[i] = _fail(p, FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                                f"SeriesInstanceUID {p.series_instance_uid} already belongs to another study")
+            continue
+        keep.append((i, p, key))
+        rows.append({
+            **p.index.instance,
+            "study_id": study_ids[p.study_instance_uid],
+            "series_id": series_ids[p.series_instance_uid],
+            "state": InstanceState.CREATING,
+            # Until "created", the metadata column names the process lease of the intent.
+            "metadata_json": dumps({"lease": lease_key}) if lease_key else b"{}",
+            "attributes_json": dumps(p.index.instance_json),
+            "blob_key": key,
+            "size": p.size,
+            "sha256": p.sha256,
+            "transfer_syntax_uid": p.transfer_syntax_uid,
+            "created_at": utcnow(),
+        })
+    if rows:
+        conn.execute(insert(Instance), rows)
+    return keep, stale_keys
+
+
+def _upsert_studies(conn: Connection, parsed: list[Parsed], principal: Principal) -> dict[str, int]:
+    """Create the studies that do not exist yet (owned by the caller's institution); the ids of
+    those the caller may store into: new ones and existing visible ones. Checked after the insert,
+    in the same transaction, so two tenants racing to create one study cannot both write to it."""
+    by_uid: dict[str, Parsed] = {}
+    for p in parsed:
+        by_uid.setdefault(p.study_instance_uid, p)
+
+    def visible() -> dict[str, int]:
+        rows = conn.execute(
+            select(Study.study_instance_uid, Study.id).where(
+                Study.study_instance_uid.in_(list(by_uid)), visible_studies(principal)
+            )
+        )
+        return {uid: sid for uid, sid in rows.all()}
+
+    # Most batches go to studies that exist already (a modality sends a study one image at a
+    # time): look first, insert only what is missing, then look again.
+    found = visible()
+    missing = [p for uid, p in by_uid.items() if uid not in found]
+    if not missing:
+        return found
+    values = [
+        {**p.index.study, "institution_id": principal.institution_id,
+         "attributes_json": dumps(p.index.study_json), "created_at": utcnow(), "updated_at": utcnow()}
+        for p in missing
+    ]
+    conn.execute(_insert_ignore(conn, Study, "study_instance_uid"), values)
+    return visible()
+
+
+def _upsert_series(
+    conn: Connection, parsed: list[Parsed], study_ids: dict[str, int]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(series id, owning study id) per series UID, creating the missing series; the caller refuses
+    instances whose study differs."""
+    by_uid: dict[str, Parsed] = {}
+    for p in parsed:
+        by_uid.setdefault(p.series_instance_uid, p)
+
+    def existing() -> list[Row[tuple[str, int, int]]]:
+        return list(conn.execute(
+            select(Series.series_instance_uid, Series.id, Series.study_id).where(
+                Series.series_instance_uid.in_(list(by_uid))
+            )
+        ).all())
+
+    rows = existing()  # as for studies: insert only the series that are missing
+    have = {row[0] for row in rows}
+    missing = [p for uid, p in by_uid.items() if uid not in have]
+    if missing:
+        values = [
+            {**p.index.series, "study_id": study_ids[p.study_instance_uid],
+             "attributes_json": dumps(p.index.series_json), "created_at": utcnow(), "updated_at": utcnow()}
+            for p in missing
+        ]
+        conn.execute(_insert_ignore(conn, Series, "series_instance_uid"), values)
+        rows = existing()
+    return {uid: sid for uid, sid, _ in rows}, {uid: study_id for uid, _, study_id in rows}
+
+
+def _insert_ignore(conn: Connection, model: type, unique: str):  # type: ignore[no-untyped-def]
+    if conn.dialect.name == "postgresql":
+        return pg_insert(model).on_conflict_do_nothing(index_elements=[unique])
+    return sqlite_insert(model).on_conflict_do_nothing(index_elements=[unique])
+
+
+def _created_rows(conn: Connection, written: list[tuple[int, Parsed, str]], failed: set[str]) -> None:
+    """Phase two: the written objects become ``created`` with their metadata; counters recomputed."""
+    if failed:
+        conn.execute(
+            delete(Instance).where(
+                Instance.sop_instance_uid.in_(list(failed)), Instance.state == InstanceState.CREATING
+            )
+        )
+    if not written:
+        return
+    # Lock the parent rows first (PostgreSQL) so the recounts below see concurrent commits.
+    # SQLite has one writer at a time (this transaction): the study rows need no look-up.
+    series_uids = sorted({p.series_instance_uid for _, p, _ in written})
+    series_rows = lock_and_list_sync(conn, Series, Series.series_instance_uid.in_(series_uids),
+                                     Series.number_of_instances)
+    study_ids = sorted({row.study_id for row in series_rows})
+    if conn.dialect.name == "postgresql":
+        lock_and_list_sync(conn, Study, Study.id.in_(study_ids))
+    stmt = (
+        update(Instance)
+        .where(Instance.sop_instance_uid == bindparam("b_sop"), Instance.state == InstanceState.CREATING)
+        .values(state=InstanceState.CREATED, metadata_json=bindparam("b_meta"),
+                frame_index=bindparam("b_frames"), number_of_frames=bindparam("b_nframes"))
+    )
+    conn.execute(
+        stmt,
+        [
+            {"b_sop": p.sop_instance_uid, "b_meta": p.metadata_json, "b_frames": p.frame_index,
+             "b_nframes": p.index.instance["number_of_frames"]}
+            for _, p, _ in written
+        ],
+    )
+    # Ingest only adds instances: a study's modalities change only when one of its series gets
+    # its first instance (a series' modality is fixed when the series is created).
+    recount_sync(conn, [row.id for row in series_rows], study_ids,
+                 modalities=any(row.number_of_instances == 0 for row in series_rows))
+
+
+def _intent_alive(conn: Connection, row) -> bool:  # type: ignore[no-untyped-def]
     """Whether the process that wrote this ``creating`` row still lives (PostgreSQL leases)."""
     try:
         key = loads(row.metadata_json or b"{}").get("lease")
@@ -481,18 +523,31 @@ async def _intent_alive(conn: AsyncConnection, row) -> bool:  # type: ignore[no-
         return True
     if not isinstance(key, int):
         return True  # an intent without a lease: only the grace period recovers it
-    return await holder_alive(conn, key)
+    return holder_alive_sync(conn, key)
 
 
-async def lock_and_list(conn: AsyncConnection, model: type, where):  # type: ignore[no-untyped-def]
-    stmt = select(model.id, *([model.study_id] if model is Series else [])).where(where).order_by(model.id)
+async def lock_and_list(conn: AsyncConnection, model: type, where, *extra):  # type: ignore[no-untyped-def]
+    """``lock_and_list_sync`` on an asynchronous connection."""
+    return await conn.run_sync(lambda sync: lock_and_list_sync(sync, model, where, *extra))
+
+
+def lock_and_list_sync(conn: Connection, model: type, where, *extra):  # type: ignore[no-untyped-def]
+    """The rows' ids (a series' with its study id, and ``extra`` columns), locked on PostgreSQL in id order."""
+    stmt = select(model.id, *([model.study_id] if model is Series else []), *extra).where(where).order_by(model.id)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    return (await conn.execute(stmt)).all()
+    return conn.execute(stmt).all()
 
 
-async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[int]) -> None:
-    """Recompute the counters QIDO serves (NumberOf*, ModalitiesInStudy) for the given rows."""
+async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[int], *,
+                  modalities: bool = True) -> None:
+    """``recount_sync`` on an asynchronous connection."""
+    await conn.run_sync(lambda sync: recount_sync(sync, series_ids, study_ids, modalities=modalities))
+
+
+def recount_sync(conn: Connection, series_ids: list[int], study_ids: list[int], *, modalities: bool = True) -> None:
+    """Recompute the counters QIDO serves (NumberOf*, and ModalitiesInStudy unless the caller knows
+    it cannot have changed) for the given rows."""
     now = utcnow()
     if series_ids:
         count = (
@@ -500,7 +555,7 @@ async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[
             .where(and_(Instance.series_id == Series.id, Instance.state == InstanceState.CREATED))
             .scalar_subquery()
         )
-        await conn.execute(
+        conn.execute(
             update(Series).where(Series.id.in_(series_ids)).values(number_of_instances=count, updated_at=now)
         )
     if not study_ids:
@@ -515,23 +570,21 @@ async def recount(conn: AsyncConnection, series_ids: list[int], study_ids: list[
         .where(and_(Series.study_id == Study.id, Series.number_of_instances > 0))
         .scalar_subquery()
     )
-    await conn.execute(
+    conn.execute(
         update(Study).where(Study.id.in_(study_ids)).values(
             number_of_instances=inst_count, number_of_series=series_count, updated_at=now
         )
     )
-    rows = (
-        await conn.execute(
-            select(Series.study_id, Series.modality)
-            .where(Series.study_id.in_(study_ids), Series.number_of_instances > 0)
-            .distinct()
-        )
+    if not modalities:
+        return
+    rows = conn.execute(
+        select(Series.study_id, Series.modality)
+        .where(Series.study_id.in_(study_ids), Series.number_of_instances > 0)
+        .distinct()
     ).all()
-    modalities: dict[int, set[str]] = {sid: set() for sid in study_ids}
+    found: dict[int, set[str]] = {sid: set() for sid in study_ids}
     for sid, modality in rows:
         if modality:
-            modalities[sid].add(modality)
-    for sid, mods in modalities.items():
-        await conn.execute(
-            update(Study).where(Study.id == sid).values(modalities_in_study="\\".join(sorted(mods)))
-        )
+            found[sid].add(modality)
+    for sid, mods in found.items():
+        conn.execute(update(Study).where(Study.id == sid).values(modalities_in_study="\\".join(sorted(mods))))

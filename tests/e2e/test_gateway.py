@@ -228,8 +228,10 @@ def test_kill_gateway_mid_transfer_loses_and_duplicates_nothing(
     cloud: Cloud, gateway_factory: Callable[[dict[str, str]], Gateway], tmp_path: Path
 ) -> None:
     cloud.server.start()
-    # Paced uploads (≈ 40 KiB objects at 160 KiB/s) so a STOW-RS request is in flight when killed.
-    env = gateway_env(cloud, CIRRUS_GATEWAY_BANDWIDTH_KBPS="160")
+    # Paced uploads (≈ 40 KiB objects at 48 KiB/s, about 17 s for all) so a STOW-RS request is in
+    # flight when killed; the window between 4 sent and 8 still queued lasts several seconds, so the
+    # status polls (a process each, slow on a loaded machine) cannot miss it.
+    env = gateway_env(cloud, CIRRUS_GATEWAY_BANDWIDTH_KBPS="48")
     gateway = gateway_factory(env).start()
     study = make_study(tmp_path / "study", 20)
     sent = gateway.store(list(study.values()))
