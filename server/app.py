@@ -19,7 +19,8 @@ from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
-from server.limits import ConcurrencyLimiter, ConcurrencyLimitMiddleware
+from server.db.client_limits import limiter_for
+from server.limits import ClientLimitMiddleware, Limits, LocalLimiter
 from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from server.routes import (
     accounts,
@@ -121,6 +122,9 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 analysis = AnalysisBackground(ctx, settings.workers if host else 0)
                 await analysis.start()
                 app.state.ctx = ctx
+                # Per-client limits: shared through the database on PostgreSQL (server/db/client_limits.py).
+                app.state.limiter = limiter_for(settings, ctx.engine, ctx.lease.key)
+                await app.state.limiter.start()
                 app.state.audit = AuditWriter(ctx, settings.audit_queue_size, settings.audit_batch_size)
                 app.state.audit.start()
                 ctx.ingest_listeners.append(ingest_listener)
@@ -139,6 +143,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                     await analysis.stop()
                     ctx.ingest_listeners.remove(ingest_listener)
                     await app.state.audit.stop()
+                    await app.state.limiter.stop()
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes, *workitems.routes]
     routes = [
@@ -151,7 +156,6 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
-    limiter = ConcurrencyLimiter.from_settings(settings)
     middleware = [
         # Client address and scheme from trusted proxies only, first: lockouts and the audit log use them.
         Middleware(ProxyHeadersMiddleware, proxies=settings.trusted_proxy_list),
@@ -167,8 +171,9 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Middleware(AuthMiddleware, authenticator=auth),
         # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
         Middleware(ShareGuardMiddleware),
-        # Per-client concurrency of rendering and uploads (server/limits.py); after auth: keyed by principal.
-        Middleware(ConcurrencyLimitMiddleware, limiter=limiter),
+        # Per-client concurrency and rate of rendering, uploads and sign-ins (server/limits.py); after
+        # auth: keyed by principal.
+        Middleware(ClientLimitMiddleware),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
     app = Starlette(
@@ -178,5 +183,5 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         lifespan=lifespan,
     )
     app.state.auth = auth
-    app.state.limiter = limiter
+    app.state.limiter = LocalLimiter(Limits.from_settings(settings))  # until the lifespan has the database
     return app

@@ -103,6 +103,28 @@ class Settings(BaseSettings):
     max_concurrent_uploads: int = Field(
         default=2, ge=0, description="Uploads one client may have in progress at a time; 0 means no limit."
     )
+    max_concurrent_logins: int = Field(
+        default=8, ge=0, description="Sign-ins one client address may have in progress at a time (each checks "
+        "an argon2id hash); 0 means no limit."
+    )
+    renders_per_minute: int = Field(
+        default=1200, ge=0, description="Rendered, thumbnail and WADO-URI requests one client may start per "
+        "minute (more answer 429 with Retry-After until the minute ends); 0 means no limit."
+    )
+    transcodes_per_minute: int = Field(
+        default=6000, ge=0, description="Transcoded frame requests one client may start per minute; 0: none."
+    )
+    uploads_per_minute: int = Field(
+        default=120, ge=0, description="Uploads (`/api/uploads`) one client may start per minute; 0: none."
+    )
+    logins_per_minute: int = Field(
+        default=120, ge=0, description="Sign-ins one client address may send per minute, whatever their outcome "
+        "(the failed-sign-in lockout counts apart); 0 means no limit."
+    )
+    limits_shared: Literal["auto", "process", "database"] = Field(
+        default="auto", description="Where the per-client counts live: auto keeps them in the database on "
+        "PostgreSQL (shared by every process) and in the process on SQLite."
+    )
     concurrency_retry_after_seconds: int = Field(
         default=1, ge=1, description="Retry-After (seconds) of a 429 from the concurrency limits."
     )
