@@ -285,6 +285,21 @@ class Settings(BaseSettings):
         "as dropped and logged."
     )
     audit_batch_size: int = Field(default=500, ge=1, description="Audit records written per transaction.")
+    atna_syslog_url: str = Field(
+        default="", description="Audit record repository the audit messages (PS3.15 A.5 XML) are also sent to: "
+        "tls://host:port (RFC 5425) or udp://host:port (RFC 5426); empty sends none."
+    )
+    atna_ca_file: str = Field(
+        default="", description="CA certificates (PEM) the syslog receiver's TLS certificate is checked against; "
+        "empty uses the system's."
+    )
+    atna_certfile: str = Field(default="", description="Client certificate (PEM) for mutual TLS with the receiver.")
+    atna_keyfile: str = Field(default="", description="Private key (PEM) of ``atna_certfile``.")
+    atna_queue_size: int = Field(
+        default=10000, ge=1, description="Audit messages waiting for the syslog receiver; beyond it they are "
+        "counted as not sent and logged (the audit table keeps them)."
+    )
+    atna_app_name: str = Field(default="cirrus", description="APP-NAME of the syslog messages.")
 
     @property
     def resolved_gateway_spool_dir(self) -> Path:
