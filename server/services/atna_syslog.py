@@ -166,7 +166,7 @@ class SyslogForwarder:
                     self.sent += 1
                     failures = 0
                     break
-                except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, ssl.SSLError) as exc:
                     self._close()
                     pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                     failures += 1
