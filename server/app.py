@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
+from server.auth.open_lab import OpenLabMiddleware
 from server.context import open_context
 from server.db.client_limits import limiter_for
 from server.limits import ClientLimitMiddleware, Limits, LocalLimiter
@@ -106,6 +107,27 @@ def _embedded_pull(ctx):  # type: ignore[no-untyped-def]
     return running_pull(ctx)
 
 
+def _access_control(auth: Authenticator, settings: Settings) -> list[Middleware]:
+    return [
+        # Outside authentication, so refused credentials (401) are audited too.
+        Middleware(AuditMiddleware),
+        Middleware(errors.CatchAllMiddleware),
+        Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds),
+        # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
+        Middleware(AuthMiddleware, authenticator=auth),
+        # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
+        Middleware(ShareGuardMiddleware),
+    ]
+
+
+def _open_lab(settings: Settings) -> list[Middleware]:
+    """``CIRRUS_ACCESS_CONTROL_OFF`` (benchmarks, lab): every loopback request is the administrator."""
+    log.warning("ACCESS CONTROL IS OFF (CIRRUS_ACCESS_CONTROL_OFF): every request from this machine acts as "
+                "the administrator, nothing is audited; for benchmarks and lab use only")
+    return [Middleware(errors.CatchAllMiddleware),
+            Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds), Middleware(OpenLabMiddleware)]
+
+
 def create_app(settings: Settings | None = None, authenticator: Authenticator | None = None) -> Starlette:
     settings = settings or Settings()
     auth = authenticator or Authenticator(settings)
@@ -163,14 +185,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         *([Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_host_list)]
           if settings.allowed_host_list else []),
         *cors_middleware(settings.cors_origin_list),
-        # Outside authentication, so refused credentials (401) are audited too.
-        Middleware(AuditMiddleware),
-        Middleware(errors.CatchAllMiddleware),
-        Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds),
-        # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
-        Middleware(AuthMiddleware, authenticator=auth),
-        # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
-        Middleware(ShareGuardMiddleware),
+        *(_open_lab(settings) if settings.access_control_off else _access_control(auth, settings)),
         # Per-client concurrency and rate of rendering, uploads and sign-ins (server/limits.py); after
         # auth: keyed by principal.
         Middleware(ClientLimitMiddleware),

@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="ACSE, DIMSE and idle network timeout of an association (seconds)."
     )
 
+    access_control_off: bool = Field(
+        default=False, description="Benchmarks and lab use only: no authentication, access control or request "
+        "audit, every request acts as the administrator; `cirrus serve` refuses to start with it unless bound "
+        "to a loopback address, and requests from elsewhere answer 403.",
+    )
     admin_password: str = Field(
         default="", description="Password of the first `admin` account, created at the first start when no "
         "user exists; empty generates one and prints it once on the console.",
