@@ -519,7 +519,8 @@ def render_auth_compare(on: dict[str, Any], off: dict[str, Any]) -> str:
 
 def render_table(targets: list[Target], roof: dict[str, Any]) -> str:
     names = [t.name for t in targets] + ["nginx roof"]
-    met = targets_met(targets[0].results, targets[1].results, roof) if len(targets) > 1 else {}
+    peers = [t for t in targets[1:] if t.name != OPEN_NAME]  # the targets are met against the peer only
+    met = targets_met(targets[0].results, peers[0].results, roof) if peers else {}
     header = ["metric", *names, "target met"]
     lines = []
     for key, label, fmt, _ in ROWS:

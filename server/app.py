@@ -20,8 +20,7 @@ from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.auth.open_lab import OpenLabMiddleware
 from server.context import open_context
-from server.db.client_limits import limiter_for
-from server.limits import ClientLimitMiddleware, Limits, LocalLimiter
+from server.limits import ClientLimitMiddleware, Limits, LocalLimiter, limiter_for
 from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from server.routes import (
     accounts,

@@ -32,7 +32,7 @@ from tests.server.routes.test_hostile_params import HOSTILE
 from tests.server.routes.test_hostile_stow import failed, nested, stored, with_attributes
 from tests.server.services import hostile_archives as hostile
 
-ADDRESS_SPACE = 6 * 1024**3  # prlimit --as of the server (virtual: numpy, threads and arenas reserve a lot)
+ADDRESS_SPACE = 2 * 1024**3  # prlimit --as of the server (its peak address space in this run: ~0.9 GiB)
 RENDER_MEMORY_MB = 1024  # each render worker's own cap, inside it
 P99_BOUND_SECONDS = 1.5  # generous: a loaded 2-core CI box; the figure is printed
 DICOM = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}

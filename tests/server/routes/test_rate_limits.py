@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from server import limits
 from server.app import create_app
-from server.db.client_limits import SharedLimiter
+from server.limits import SharedLimiter
 from server.routes.openapi import OPENAPI
 from tests.auth_helpers import bearer, provision_token
 from tests.conftest import ADMIN_PASSWORD, LiveServer, authed_client, live_server_env, make_database_url
