@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 FRONT  := viewer-frontend
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
-BENCH_ARGS ?=
+BENCH_ARGS ?= --auth-compare
 
 .PHONY: run test install frontend frontend-test migrate postgres system-deps bench lint clean
 

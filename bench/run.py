@@ -14,6 +14,11 @@ files: the physical roof of this machine), stores the study (4 series × 250 ins
 - series retrieve MB/s: the 4 series retrieved at once (nginx: each series' files concatenated), by a
   client reading into 4 MB buffers (``bench.common.bulk_get``) and, for comparison, by curl.
 
+``--auth-compare`` (``make bench`` passes it) also starts a second Cirrus with access control off
+(``CIRRUS_ACCESS_CONTROL_OFF``: no authentication, tenancy rule or request audit; loopback only),
+measures it interleaved with the first, and prints access control on vs off per metric with the
+issue's 10 % bound.
+
 ``--compare URL`` measures an already-running DICOMweb server (its STOW endpoint must accept the
 study) instead of starting Orthanc. Results can be written to ``bench/results/`` (git-ignored).
 """
@@ -69,8 +74,10 @@ START_SECONDS = 180.0
 
 
 class Cirrus:
-    def __init__(self, work: Path, storage_url: str = "", workers: int = 1) -> None:
+    def __init__(self, work: Path, storage_url: str = "", workers: int = 1, access_control: bool = True) -> None:
         self.work = work
+        # Off: CIRRUS_ACCESS_CONTROL_OFF (loopback only), no token, no audit — for --auth-compare.
+        self.access_control = access_control
         self.workers = workers
         self.port = free_port()
         self.storage_url = storage_url
@@ -97,6 +104,8 @@ class Cirrus:
                     "CIRRUS_MAX_CONCURRENT_UPLOADS": "0"})
         if self.storage_url:
             env["CIRRUS_STORAGE_URL"] = self.storage_url
+        if not self.access_control:
+            env["CIRRUS_ACCESS_CONTROL_OFF"] = "true"
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
         argv += ["--workers", str(self.workers)]
         log = self.work / "cirrus.log"
@@ -104,7 +113,7 @@ class Cirrus:
             offset = log.stat().st_size if log.exists() else 0
             self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"{self.url}/", timeout=START_SECONDS)
             if self._workers_up(log, offset):
-                self.token = cirrus_token(self.url)
+                self.token = cirrus_token(self.url) if self.access_control else ""
                 return self
             # Seen on a fresh database with several workers: they race to create the default
             # institution, one dies and uvicorn stops the rest. A second start finds the row.
@@ -482,9 +491,36 @@ def targets_met(c: dict[str, Any], peer: dict[str, Any], roof: dict[str, Any]) -
     return out
 
 
+OPEN_NAME = "Cirrus, access control off"
+AUTH_TOLERANCE = 0.10  # issue 11: with access control on, the figures stay within 10 % of those without
+
+
+def render_auth_compare(on: dict[str, Any], off: dict[str, Any]) -> str:
+    """Access control on vs off per metric: the change, and whether "on" is within 10 % of "off"."""
+    header = ["metric", "access control on", "off", "on vs off", "within 10 %"]
+    lines = []
+    for key, label, fmt, better in ROWS:
+        a, b = on.get(key), off.get(key)
+        if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
+            continue
+        change = a / b - 1
+        worse = -change if better == "hi" else change  # > 0: access control made it worse
+        lines.append([label.strip(), fmt.format(a), fmt.format(b), f"{change:+.1%}",
+                      "yes" if worse <= AUTH_TOLERANCE else "no"])
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    out = ["access control on vs off (the same machine, the same run, interleaved):", row(header),
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    return "\n".join(out + [row(c) for c in lines])
+
+
 def render_table(targets: list[Target], roof: dict[str, Any]) -> str:
     names = [t.name for t in targets] + ["nginx roof"]
-    met = targets_met(targets[0].results, targets[1].results, roof) if len(targets) > 1 else {}
+    peers = [t for t in targets[1:] if t.name != OPEN_NAME]  # the targets are met against the peer only
+    met = targets_met(targets[0].results, peers[0].results, roof) if peers else {}
     header = ["metric", *names, "target met"]
     lines = []
     for key, label, fmt, _ in ROWS:
@@ -517,6 +553,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cirrus-token", default=os.environ.get("CIRRUS_TOKEN", ""),
                    help="API token for --cirrus (default: $CIRRUS_TOKEN; `cirrus token create --user admin`)")
     p.add_argument("--no-peer", action="store_true", help="measure Cirrus and the roof only")
+    p.add_argument("--auth-compare", action="store_true",
+                   help="also measure a second Cirrus with access control off (CIRRUS_ACCESS_CONTROL_OFF, "
+                   "loopback only) and print on vs off")
     p.add_argument("--cirrus-storage-url", default="", help="CIRRUS_STORAGE_URL for the Cirrus started here")
     p.add_argument(
         "--cirrus-workers",
@@ -603,6 +642,19 @@ def main(argv: list[str] | None = None) -> int:
                 Target("Cirrus", cirrus.dicomweb_url, restart_cirrus, reset=fresh_cirrus, server=cirrus,
                        auth=lambda: [f"Authorization: Bearer {cirrus.token}"])
             )
+        open_target: Target | None = None
+        if a.auth_compare and not a.cirrus:
+            # Access control off: no token, no rule, no audit — the figures before accounts existed.
+            open_cirrus = Cirrus(work / "cirrus-open", a.cirrus_storage_url, a.cirrus_workers,
+                                 access_control=False).start()
+            started.append(open_cirrus)
+
+            def restart_open(c: Cirrus = open_cirrus) -> None:
+                c.stop()
+                c.start()
+
+            open_target = Target(OPEN_NAME, open_cirrus.dicomweb_url, restart_open, reset=fresh_cirrus,
+                                 server=open_cirrus)
         if a.compare:
             targets.append(Target(a.compare_name or "peer", a.compare.rstrip("/")))
         elif not a.no_peer:
@@ -617,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
                 Target("Orthanc", orthanc.dicomweb_url, restart_orthanc, reset=fresh_orthanc, server=orthanc)
             )
 
+        if open_target is not None:
+            targets.append(open_target)  # after the peer: the table's target column compares [0] with [1]
         load_before = os.getloadavg()
         roof_target = plan_roof(nginx, study)
         if "stow" not in a.skip:
@@ -650,6 +704,9 @@ def main(argv: list[str] | None = None) -> int:
         for t in [*targets, roof_target]:
             for note in t.notes:
                 print(f"note: {t.name}: {note}")
+        if open_target is not None:
+            print()
+            print(render_auth_compare(targets[0].results, open_target.results))
         load = os.getloadavg()
         print(
             f"\nload average before/after: {load_before[0]:.2f} / {load[0]:.2f} on {os.cpu_count()} cores; "

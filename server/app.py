@@ -18,8 +18,9 @@ from starlette.routing import Mount, Route
 from server import errors
 from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
+from server.auth.open_lab import OpenLabMiddleware
 from server.context import open_context
-from server.limits import ConcurrencyLimiter, ConcurrencyLimitMiddleware
+from server.limits import ClientLimitMiddleware, Limits, LocalLimiter, limiter_for
 from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
 from server.routes import (
     accounts,
@@ -105,6 +106,27 @@ def _embedded_pull(ctx):  # type: ignore[no-untyped-def]
     return running_pull(ctx)
 
 
+def _access_control(auth: Authenticator, settings: Settings) -> list[Middleware]:
+    return [
+        # Outside authentication, so refused credentials (401) are audited too.
+        Middleware(AuditMiddleware),
+        Middleware(errors.CatchAllMiddleware),
+        Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds),
+        # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
+        Middleware(AuthMiddleware, authenticator=auth),
+        # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
+        Middleware(ShareGuardMiddleware),
+    ]
+
+
+def _open_lab(settings: Settings) -> list[Middleware]:
+    """``CIRRUS_ACCESS_CONTROL_OFF`` (benchmarks, lab): every loopback request is the administrator."""
+    log.warning("ACCESS CONTROL IS OFF (CIRRUS_ACCESS_CONTROL_OFF): every request from this machine acts as "
+                "the administrator, nothing is audited; for benchmarks and lab use only")
+    return [Middleware(errors.CatchAllMiddleware),
+            Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds), Middleware(OpenLabMiddleware)]
+
+
 def create_app(settings: Settings | None = None, authenticator: Authenticator | None = None) -> Starlette:
     settings = settings or Settings()
     auth = authenticator or Authenticator(settings)
@@ -121,6 +143,9 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                 analysis = AnalysisBackground(ctx, settings.workers if host else 0)
                 await analysis.start()
                 app.state.ctx = ctx
+                # Per-client limits: shared through the database on PostgreSQL (server/db/client_limits.py).
+                app.state.limiter = limiter_for(settings, ctx.engine, ctx.lease.key)
+                await app.state.limiter.start()
                 app.state.audit = AuditWriter(ctx, settings.audit_queue_size, settings.audit_batch_size)
                 app.state.audit.start()
                 ctx.ingest_listeners.append(ingest_listener)
@@ -139,6 +164,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                     await analysis.stop()
                     ctx.ingest_listeners.remove(ingest_listener)
                     await app.state.audit.stop()
+                    await app.state.limiter.stop()
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes, *workitems.routes]
     routes = [
@@ -151,7 +177,6 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]
-    limiter = ConcurrencyLimiter.from_settings(settings)
     middleware = [
         # Client address and scheme from trusted proxies only, first: lockouts and the audit log use them.
         Middleware(ProxyHeadersMiddleware, proxies=settings.trusted_proxy_list),
@@ -159,16 +184,10 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         *([Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_host_list)]
           if settings.allowed_host_list else []),
         *cors_middleware(settings.cors_origin_list),
-        # Outside authentication, so refused credentials (401) are audited too.
-        Middleware(AuditMiddleware),
-        Middleware(errors.CatchAllMiddleware),
-        Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds),
-        # Every request is authenticated before any route runs (server/auth/rules.py: what needs what).
-        Middleware(AuthMiddleware, authenticator=auth),
-        # A share principal (``Bearer shr_...``) is held to its one study, read-only (server/shares).
-        Middleware(ShareGuardMiddleware),
-        # Per-client concurrency of rendering and uploads (server/limits.py); after auth: keyed by principal.
-        Middleware(ConcurrencyLimitMiddleware, limiter=limiter),
+        *(_open_lab(settings) if settings.access_control_off else _access_control(auth, settings)),
+        # Per-client concurrency and rate of rendering, uploads and sign-ins (server/limits.py); after
+        # auth: keyed by principal.
+        Middleware(ClientLimitMiddleware),
         Middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=GZIP_EXCLUDED),
     ]
     app = Starlette(
@@ -178,5 +197,5 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         lifespan=lifespan,
     )
     app.state.auth = auth
-    app.state.limiter = limiter
+    app.state.limiter = LocalLimiter(Limits.from_settings(settings))  # until the lifespan has the database
     return app

@@ -103,6 +103,28 @@ class Settings(BaseSettings):
     max_concurrent_uploads: int = Field(
         default=2, ge=0, description="Uploads one client may have in progress at a time; 0 means no limit."
     )
+    max_concurrent_logins: int = Field(
+        default=8, ge=0, description="Sign-ins one client address may have in progress at a time (each checks "
+        "an argon2id hash); 0 means no limit."
+    )
+    renders_per_minute: int = Field(
+        default=1200, ge=0, description="Rendered, thumbnail and WADO-URI requests one client may start per "
+        "minute (more answer 429 with Retry-After until the minute ends); 0 means no limit."
+    )
+    transcodes_per_minute: int = Field(
+        default=6000, ge=0, description="Transcoded frame requests one client may start per minute; 0: none."
+    )
+    uploads_per_minute: int = Field(
+        default=120, ge=0, description="Uploads (`/api/uploads`) one client may start per minute; 0: none."
+    )
+    logins_per_minute: int = Field(
+        default=120, ge=0, description="Sign-ins one client address may send per minute, whatever their outcome "
+        "(the failed-sign-in lockout counts apart); 0 means no limit."
+    )
+    limits_shared: Literal["auto", "process", "database"] = Field(
+        default="auto", description="Where the per-client counts live: auto keeps them in the database on "
+        "PostgreSQL (shared by every process) and in the process on SQLite."
+    )
     concurrency_retry_after_seconds: int = Field(
         default=1, ge=1, description="Retry-After (seconds) of a 429 from the concurrency limits."
     )
@@ -158,6 +180,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="ACSE, DIMSE and idle network timeout of an association (seconds)."
     )
 
+    access_control_off: bool = Field(
+        default=False, description="Benchmarks and lab use only: no authentication, access control or request "
+        "audit, every request acts as the administrator; `cirrus serve` refuses to start with it unless bound "
+        "to a loopback address, and requests from elsewhere answer 403.",
+    )
     admin_password: str = Field(
         default="", description="Password of the first `admin` account, created at the first start when no "
         "user exists; empty generates one and prints it once on the console.",
@@ -263,6 +290,21 @@ class Settings(BaseSettings):
         "as dropped and logged."
     )
     audit_batch_size: int = Field(default=500, ge=1, description="Audit records written per transaction.")
+    atna_syslog_url: str = Field(
+        default="", description="Audit record repository the audit messages (PS3.15 A.5 XML) are also sent to: "
+        "tls://host:port (RFC 5425) or udp://host:port (RFC 5426); empty sends none."
+    )
+    atna_ca_file: str = Field(
+        default="", description="CA certificates (PEM) the syslog receiver's TLS certificate is checked against; "
+        "empty uses the system's."
+    )
+    atna_certfile: str = Field(default="", description="Client certificate (PEM) for mutual TLS with the receiver.")
+    atna_keyfile: str = Field(default="", description="Private key (PEM) of ``atna_certfile``.")
+    atna_queue_size: int = Field(
+        default=10000, ge=1, description="Audit messages waiting for the syslog receiver; beyond it they are "
+        "counted as not sent and logged (the audit table keeps them)."
+    )
+    atna_app_name: str = Field(default="cirrus", description="APP-NAME of the syslog messages.")
 
     @property
     def resolved_gateway_spool_dir(self) -> Path:

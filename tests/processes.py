@@ -50,6 +50,9 @@ class CirrusProcess:
     stop_seconds = 20.0
 
     def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+        # A command the process runs under, e.g. ``["prlimit", "--as=4294967296", "--"]`` (it must exec
+        # the process, so that ``proc.pid`` is the server's own).
+        self.wrapper: list[str] = []
         self.env = env
         self.log = log
         self.port = free_port() if port is None else port
@@ -59,8 +62,8 @@ class CirrusProcess:
         """Start ``cirrus *args`` (not waiting for anything)."""
         # The child keeps its own copy of the log descriptor; ours is closed at once.
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", *args], env=env or self.env,
-                                         cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            argv = [*self.wrapper, sys.executable, "-m", "server.cli", *args]
+            self.proc = subprocess.Popen(argv, env=env or self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
     def listen(self, args: list[str], env: dict[str, str] | None = None, timeout: float = START_SECONDS) -> None:
         """Start ``cirrus *args`` and wait until the port answers."""

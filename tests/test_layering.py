@@ -31,7 +31,8 @@ RANKS: list[tuple[str, int]] = [
     ("server.routes", 5),
     ("server.http", 5),
     ("server.middleware", 5),
-    # Per-client concurrency limits: HTTP glue (a middleware, and a slot the frame route takes).
+    # Per-client concurrency and rate limits: HTTP glue (a middleware, and a slot the frame route
+    # takes), counting in this process or in the database (server.db.client_limits).
     ("server.limits", 5),
     ("server.errors", 5),
     ("server.workflow", 4),
@@ -46,6 +47,8 @@ RANKS: list[tuple[str, int]] = [
     ("server.auth.principal", 1),
     # The authentication middleware is HTTP glue (it answers refusals through server.errors).
     ("server.auth.middleware", 5),
+    # Access control off (benchmarks, lab): a middleware in place of the authentication one.
+    ("server.auth.open_lab", 5),
     ("server.auth", 3),
     # Share links: staff service and patient view beside the reading workflow; the token resolver
     # is asked by the authentication layer; the guard middleware is HTTP glue.

@@ -15,6 +15,7 @@ from datetime import timedelta
 import uvicorn
 
 from server.app import create_app
+from server.auth import open_lab
 from server.auth.accounts import ensure_first_admin
 from server.commands.common import add_data_dir, settings_from
 from server.context import open_context
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         settings.certfile = args.certfile
     if args.keyfile:
         settings.keyfile = args.keyfile
+    if settings.access_control_off and (refusal := open_lab.refusal_to_serve(settings.host)):
+        raise SystemExit(refusal)
     if bool(settings.certfile) != bool(settings.keyfile):
         raise SystemExit("cirrus serve: --certfile and --keyfile go together")
     settings.http_workers = args.workers or settings.resolved_http_workers

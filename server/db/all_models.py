@@ -6,6 +6,7 @@ from server.db import (  # noqa: F401
     analysis,
     archive,
     audit,
+    client_limits,
     dimse,
     presets,
     pull,

@@ -303,7 +303,8 @@ def _upload_responses() -> dict[str, Any]:
         "200": {"description": "What was stored and the jobs opened", **json_body(ref("Upload"))},
         "400": error("Not a readable upload (no boundary, no files, empty body)"),
         "413": error("Larger than CIRRUS_MAX_UPLOAD_BYTES"),
-        "429": error("The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds)"),
+        "429": error("The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress, or started "
+                     "CIRRUS_UPLOADS_PER_MINUTE this minute (Retry-After: seconds)"),
         "422": {"description": "Nothing could be stored", **json_body(ref("UploadRefused"))},
     }
 

@@ -55,7 +55,8 @@ PATHS: dict[str, Any] = {
         "requestBody": json_body(closed({"username": STRING, "password": STRING})),
         "responses": {"200": {"description": "Signed in", **json_body(ref("SignIn"))}, "400": BAD,
                       "401": error("Wrong username or password"), "413": error("A body over 64 KiB"),
-                      "429": error("Too many failed sign-ins for the account or the client address (Retry-After)")}}},
+                      "429": error("Too many failed sign-ins for the account or the client address, or more "
+                                     "than CIRRUS_LOGINS_PER_MINUTE sign-ins from the address (Retry-After)")}}},
     "/auth/logout": {"post": {"summary": "End this session", "operationId": "signOut",
                               "responses": {"204": NO_CONTENT, "401": UNAUTHENTICATED, "403": FORBIDDEN}}},
     "/auth/logout-all": {"post": {"summary": "End every session of the signed-in user", "operationId": "signOutEverywhere",

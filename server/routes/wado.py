@@ -187,19 +187,19 @@ async def frames(request: Request) -> Response:
     plan = frame_service.plan_frames(inst, choice)
     ctype = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
     cache = {"Cache-Control": "public, max-age=31536000, immutable", "Content-Location": content_location(request)}
-    limiter: limits.ConcurrencyLimiter = request.app.state.limiter
+    limiter: limits.ClientLimiter = request.app.state.limiter
     if not choice.offer.multipart:
         if plan.transcode_to is None:
             [frame] = await frame_service.read_frames(ctx, inst, numbers)
         else:
-            async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
+            async with limits.hold(limiter, limits.TRANSCODE, limits.scope_key(request.scope)):
                 [frame] = await frame_service.transcode_frames(ctx, inst, numbers, plan)
         return Response(frame, media_type=ctype, headers=cache)
     if plan.transcode_to is None:
         boundary = new_boundary()
         body: bytes | memoryview = await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary)
     else:
-        async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
+        async with limits.hold(limiter, limits.TRANSCODE, limits.scope_key(request.scope)):
             data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
         body, boundary = _multipart_body([(ctype, d) for d in data])
     return Response(body, media_type=related_content_type(plan.media_type, boundary), headers=cache)
@@ -228,8 +228,8 @@ async def bulk(request: Request) -> Response:
         if plan.transcode_to is None:
             data = b"".join(await frame_service.read_frames(ctx, inst, numbers))
         else:
-            limiter: limits.ConcurrencyLimiter = request.app.state.limiter
-            async with limiter.hold(limits.TRANSCODE, limits.scope_key(request.scope)):
+            limiter: limits.ClientLimiter = request.app.state.limiter
+            async with limits.hold(limiter, limits.TRANSCODE, limits.scope_key(request.scope)):
                 data = b"".join(await frame_service.transcode_frames(ctx, inst, numbers, plan))
     else:
         data = await _element_bytes(ctx, inst, path)

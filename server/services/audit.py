@@ -30,6 +30,7 @@ from server.context import AppContext
 from server.db.archive import Study
 from server.db.audit import AuditAction, AuditOutcome, AuditRecord
 from server.db.database import aware, utcnow
+from server.services.atna_syslog import SyslogForwarder
 from server.services.audit_actions import outcome_of
 
 log = logging.getLogger("cirrus.audit")
@@ -129,6 +130,8 @@ class AuditWriter:
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None
         self._patients: OrderedDict[str, str] = OrderedDict()
+        # ATNA: every record also goes to the configured syslog receiver (after the table has it).
+        self.syslog = SyslogForwarder.from_settings(ctx.settings)
 
     def record(self, entry: AuditEntry) -> None:
         """Queue ``entry`` without waiting; a full queue counts and logs the drop."""
@@ -145,6 +148,8 @@ class AuditWriter:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="audit-writer")
+            if self.syslog is not None:
+                self.syslog.start()
 
     async def drain(self) -> None:
         """Wait until everything queued so far is written (or dropped)."""
@@ -165,6 +170,8 @@ class AuditWriter:
             self.queue.task_done()
         if leftover:
             self._drop(leftover, "the server stopped before they were written")
+        if self.syslog is not None:
+            await self.syslog.stop()
 
     async def _run(self) -> None:
         while True:
@@ -175,6 +182,8 @@ class AuditWriter:
                 batch.append(self.queue.get_nowait())
             try:
                 await self._write(batch)
+                if self.syslog is not None:
+                    self.syslog.submit(AuditRecord(**e.row()) for e in batch)
             finally:
                 for _ in batch:
                     self.queue.task_done()

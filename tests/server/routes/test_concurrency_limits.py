@@ -7,6 +7,7 @@ also when its client goes away mid-body.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 import time
@@ -32,25 +33,30 @@ JLS = 'multipart/related; type="image/jls"; transfer-syntax=1.2.840.10008.1.2.4.
 
 
 def test_the_limiter_counts_per_kind_and_client() -> None:
-    limiter = limits.ConcurrencyLimiter({limits.RENDER: 2, limits.UPLOAD: 0}, retry_after=3)
-    limiter.acquire(limits.RENDER, "user:1")
-    limiter.acquire(limits.RENDER, "user:1")
-    with pytest.raises(limits.ConcurrencyLimited) as err:
-        limiter.acquire(limits.RENDER, "user:1")
-    assert err.value.retry_after == 3
-    assert "the limit is 2 at a time (CIRRUS_MAX_CONCURRENT_RENDERS)" in err.value.message
-    limiter.acquire(limits.RENDER, "user:2")  # another client has its own slots
-    for _ in range(50):
-        limiter.acquire(limits.UPLOAD, "user:1")  # 0: no limit
-    limiter.release(limits.RENDER, "user:1")
-    limiter.acquire(limits.RENDER, "user:1")
-    assert limiter.in_progress(limits.RENDER, "user:1") == 2
+    limiter = limits.LocalLimiter(limits.Limits({limits.RENDER: 2, limits.UPLOAD: 0}, retry_after=3))
+
+    async def run() -> None:
+        await limiter.acquire(limits.RENDER, "user:1")
+        await limiter.acquire(limits.RENDER, "user:1")
+        with pytest.raises(limits.ConcurrencyLimited) as err:
+            await limiter.acquire(limits.RENDER, "user:1")
+        assert err.value.retry_after == 3
+        assert "the limit is 2 at a time (CIRRUS_MAX_CONCURRENT_RENDERS)" in err.value.message
+        await limiter.acquire(limits.RENDER, "user:2")  # another client has its own slots
+        for _ in range(50):
+            await limiter.acquire(limits.UPLOAD, "user:1")  # 0: no limit
+        await limiter.release(limits.RENDER, "user:1")
+        await limiter.acquire(limits.RENDER, "user:1")
+        assert await limiter.in_progress(limits.RENDER, "user:1") == 2
+
+    asyncio.run(run())
     assert limits.kind_of("GET", "/dicom-web/studies/1.2/series/3/instances/4/frames/1/rendered") == limits.RENDER
     assert limits.kind_of("GET", "/dicom-web/studies/1.2/thumbnail") == limits.RENDER
     assert limits.kind_of("GET", "/wado") == limits.RENDER
     assert limits.kind_of("PUT", "/api/uploads/stream") == limits.UPLOAD
     assert limits.kind_of("GET", "/dicom-web/studies/1.2/series/3/instances/4/frames/1") is None
     assert limits.kind_of("GET", "/dicom-web/studies") is None
+    assert limits.kind_of("POST", "/api/auth/login") == limits.LOGIN
 
 
 @pytest.fixture
@@ -83,11 +89,12 @@ def test_rendered_and_transcoded_frames_over_the_limit_answer_429(limited: TestC
     assert c.post("/dicom-web/studies", content=raw, headers={"Content-Type": "application/dicom"}).status_code == 200
     inst = f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
     headers, key = _technologist(c)
-    limiter: limits.ConcurrencyLimiter = c.app.state.limiter  # type: ignore[attr-defined]
+    limiter: limits.ClientLimiter = c.app.state.limiter  # type: ignore[attr-defined]
+    assert c.portal is not None
     assert c.get(inst + "/rendered", headers=headers).status_code == 200
     assert c.get(inst + "/frames/1", headers={**headers, "Accept": JLS}).status_code == 200
 
-    limiter.acquire(limits.RENDER, key)  # this client has one render in progress
+    c.portal.call(limiter.acquire, limits.RENDER, key)  # this client has one render in progress
     try:
         for path in ("/rendered", "/thumbnail", "/frames/1/rendered"):
             r = c.get(inst + path, headers=headers)
@@ -100,19 +107,20 @@ def test_rendered_and_transcoded_frames_over_the_limit_answer_429(limited: TestC
         assert c.get(inst + "/rendered").status_code == 200  # the admin's own slots are free
         assert c.get(inst + "/frames/1", headers={**headers, "Accept": JLS}).status_code == 200
     finally:
-        limiter.release(limits.RENDER, key)
+        c.portal.call(limiter.release, limits.RENDER, key)
     assert c.get(inst + "/rendered", headers=headers).status_code == 200
 
-    limiter.acquire(limits.TRANSCODE, key)
+    c.portal.call(limiter.acquire, limits.TRANSCODE, key)
     try:
         r = c.get(inst + "/frames/1", headers={**headers, "Accept": JLS})
         assert r.status_code == 429 and "CIRRUS_MAX_CONCURRENT_TRANSCODES" in r.json()["error"], r.text
         # Frames sent as stored are not transcoded: not limited.
         assert c.get(inst + "/frames/1", headers=headers).status_code == 200
     finally:
-        limiter.release(limits.TRANSCODE, key)
+        c.portal.call(limiter.release, limits.TRANSCODE, key)
     assert c.get(inst + "/frames/1", headers={**headers, "Accept": JLS}).status_code == 200
-    assert limiter.in_progress(limits.RENDER, key) == limiter.in_progress(limits.TRANSCODE, key) == 0
+    assert c.portal.call(limiter.in_progress, limits.RENDER, key) == 0
+    assert c.portal.call(limiter.in_progress, limits.TRANSCODE, key) == 0
 
 
 def _stalled_upload(server: LiveServer, token: str) -> socket.socket:

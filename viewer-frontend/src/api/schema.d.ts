@@ -2649,7 +2649,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadRefused"];
                 };
             };
-            /** @description The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds) */
+            /** @description The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress, or started CIRRUS_UPLOADS_PER_MINUTE this minute (Retry-After: seconds) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2732,7 +2732,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadRefused"];
                 };
             };
-            /** @description The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress (Retry-After: seconds) */
+            /** @description The client has CIRRUS_MAX_CONCURRENT_UPLOADS uploads in progress, or started CIRRUS_UPLOADS_PER_MINUTE this minute (Retry-After: seconds) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4849,7 +4849,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many failed sign-ins for the account or the client address (Retry-After) */
+            /** @description Too many failed sign-ins for the account or the client address, or more than CIRRUS_LOGINS_PER_MINUTE sign-ins from the address (Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
