@@ -20,7 +20,12 @@ from server.auth.accounts import ensure_first_admin
 from server.auth.middleware import Authenticator, AuthMiddleware
 from server.context import open_context
 from server.limits import ConcurrencyLimiter, ConcurrencyLimitMiddleware
-from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
+from server.middleware import (
+    BodyTimeoutMiddleware,
+    CharsetMiddleware,
+    ProxyHeadersMiddleware,
+    SecurityHeadersMiddleware,
+)
 from server.routes import (
     accounts,
     api,
@@ -142,8 +147,9 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes, *workitems.routes]
     routes = [
-        Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
-        Mount("/dicom-web", routes=dicomweb_routes),
+        Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"],
+              middleware=[Middleware(CharsetMiddleware)]),
+        Mount("/dicom-web", routes=dicomweb_routes, middleware=[Middleware(CharsetMiddleware)]),
         Mount("/api/reading", routes=reading.routes),
         *audit.routes,
         Mount("/api", routes=[*accounts.routes, *shares.routes, *pull.routes, *api.routes, *api_dce.routes,
