@@ -47,7 +47,7 @@ from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
 from server.shares.middleware import ShareGuardMiddleware
-from server.workflow import job_workitems
+from server.workflow import job_workitems, workitem_events
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                     pulling = settings.pull_embedded and host
                     async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext(), \
                             _embedded_pull(ctx) if pulling else contextlib.nullcontext(), \
-                            job_workitems.running_reporter(ctx):
+                            job_workitems.running_reporter(ctx), workitem_events.status_reported(ctx):
                         yield
                 finally:
                     if warming is not None and not warming.done():

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from dicomweb.charset import choose_charset
-
 from server.app_errors import RequestTimeout
 
 

@@ -258,19 +258,32 @@ async def update_workitem(ctx: AppContext, p: Principal, uid: str, raw: bytes, t
                               state.value)
         if found.row is not None:
             row = found.row
+            before = _progress(row.dataset)
             ds = {**row.dataset, **changes, "00404010": {"vr": "DT", "Value": [_now()]}}
             got = searchable(ds)
             result = await conn.execute(update(W).where(col(W.id) == row.id, col(W.revision) == row.revision).values(
                 dataset=ds, patient_id=got["patient_id"][:64], accession_number=got["accession_number"][:16],
                 start_datetime=got["start_datetime"], revision=row.revision + 1, updated_at=utcnow()))
+            where = (row.institution_id, row.study_instance_uid)
         else:
             job = found.job
             assert job is not None
+            before = _progress(await jw.dataset(conn, job))
             result = await conn.execute(update(J).where(col(J.id) == job.id, col(J.state) == job.state).values(
                 workitem_extra={**(job.workitem_extra or {}), **changes}, updated_at=utcnow()))
+            ds = {**(await jw.dataset(conn, job)), **changes}
+            where = (job.institution_id, job.study_instance_uid)
         if not result.rowcount:
             raise UpsConflict(f"the workitem changed meanwhile (it is {state.value}); reload and try again",
                               state.value)
+        # A performer's new Progress Information is a UPS Progress Report (PS3.4 CC.2.4, Event Type 3).
+        reported = state is State.IN_PROGRESS and "00741002" in changes and ev.progress_changed(before, _progress(ds))
+        if reported:
+            await workitem_events.record(conn, workitem_uid=uid, institution_id=where[0], study_uid=where[1],
+                                         event_type=ev.PROGRESS_REPORT, report=ev.progress_report(uid, _progress(ds)),
+                                         snapshot=ds)
+    if reported:
+        workitem_events.publish(ctx)
 
 
 # -- state changes ----------------------------------------------------------------------------------
@@ -579,8 +592,11 @@ class Interest:
     workitems: frozenset[str]
     everything: bool
     filters: tuple[WorkitemQuery, ...]
+    subscribed: bool = False  # any subscription at all
 
     def wants(self, event: WorkitemEvent) -> bool:
+        if event.event_type == ev.SCP_STATUS_CHANGE:  # to every subscriber (PS3.4 CC.2.4.2)
+            return self.subscribed
         if self.everything or event.workitem_uid in self.workitems:
             return True
         return any(matches(event.snapshot, q) for q in self.filters)
@@ -594,6 +610,7 @@ async def interest_of(ctx: AppContext, ae_title: str) -> Interest:
         everything=any(r.kind == "global" and not r.suspended for r in rows),
         filters=tuple(parse_workitem_query(r.filter.get("params", [])) for r in rows
                       if r.kind == "filtered" and not r.suspended),
+        subscribed=bool(rows),
     )
 
 
