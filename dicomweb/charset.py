@@ -54,12 +54,20 @@ def parse_accept_charset(text: str) -> list[CharsetRange]:
     return out
 
 
-def choose_charset(header: str | None, query: list[str] | None = None) -> str:
+def choose_charset(header: str | None, query: list[str] | None = None,
+                   media_charsets: list[str | None] | None = None) -> str:
     """The charset of the answer: always UTF-8, or 406 when the client excludes it.
 
     ``query`` holds the values of the ``charset`` query parameter (PS3.18 §8.3.3.2); when given
     they take the place of the header, as the ``accept`` query parameter does for ``Accept``.
+    ``media_charsets`` are the ``charset`` parameters of the Accept header's media ranges (None for
+    a range without one): when every range names one and none is UTF-8, the answer is 406 too.
     """
+    if media_charsets and all(c is not None for c in media_charsets):
+        named = [str(c).strip().strip('"').lower() for c in media_charsets]
+        if not any(c in UTF8_NAMES for c in named):
+            raise NotAcceptable("Accept: Cirrus answers in UTF-8 only; the media ranges ask for charset "
+                                + ", ".join(dict.fromkeys(named)), available=(UTF8,))
     text = ",".join(query) if query else (header or "")
     ranges = parse_accept_charset(text)
     if not ranges:

@@ -48,6 +48,7 @@ from server.services.sweep import sweep_orphans
 from server.settings import Settings
 from server.shares.middleware import ShareGuardMiddleware
 from server.workflow import job_workitems, workitem_events
+from server.workflow import workitems as workitem_service
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -136,7 +137,8 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                     pulling = settings.pull_embedded and host
                     async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext(), \
                             _embedded_pull(ctx) if pulling else contextlib.nullcontext(), \
-                            job_workitems.running_reporter(ctx), workitem_events.status_reported(ctx):
+                            job_workitems.running_reporter(ctx), workitem_events.status_reported(ctx), \
+                            workitem_service.running_purge(ctx):
                         yield
                 finally:
                     if warming is not None and not warming.done():

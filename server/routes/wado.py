@@ -26,7 +26,7 @@ from dicomweb.transfer import Resource, TransferPlan, plan_transfer
 from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server import limits
 from server.context import AppContext
-from server.errors import route_templates
+from server.errors import route_templates, websocket_templates
 from server.http import content_location, ctx_of, dicomweb_base, json_response, path_uids, principal_of
 from server.services import bulk_uri, retrieve
 from server.services import frame_retrieval as frame_service
@@ -292,6 +292,9 @@ async def capabilities(request: Request) -> Response:
     # The document follows the mounted routes (server.errors.route_templates), described by dicomweb.capabilities.
     mounted = [(path.removeprefix("/dicom-web"), method) for path, methods in route_templates(list(request.app.routes))
                if path == "/dicom-web" or path.startswith("/dicom-web/") for method in methods]
+    # WebSocket routes (the UPS event channel) are opened with a GET upgrade.
+    mounted += [(path.removeprefix("/dicom-web"), "GET") for path in websocket_templates(list(request.app.routes))
+                if path.startswith("/dicom-web/")]
     if choice.offer.part_type == WADL:
         return Response(wadl(base, mounted), media_type=WADL, headers={"Vary": "Accept"})
     return json_response(capabilities_json(base, mounted), media_type="application/json", headers={"Vary": "Accept"})

@@ -12,8 +12,13 @@ workitem for another tenant's study is answered like a missing study (404).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -46,6 +51,7 @@ from server.workflow import job_workitems as jw
 from server.workflow import jobs, states, workitem_events
 from server.workflow.states import JobState
 
+log = logging.getLogger("cirrus.workitems")
 W, J, SUB = Workitem, AnalysisJob, WorkitemSubscription
 GLOBAL_UID = "1.2.840.10008.5.1.4.34.5"
 FILTERED_UID = "1.2.840.10008.5.1.4.34.5.1"
@@ -582,6 +588,64 @@ async def suspend(ctx: AppContext, p: Principal, uid: str, ae_title: str) -> Non
                         deletion_lock=sub.deletion_lock, suspended=False, filter={}, filter_text="",
                         created_at=utcnow()))
         await conn.execute(update(SUB).where(col(SUB.id).in_([s.id for s in subs])).values(suspended=True))
+
+
+# -- retention and deletion locks (PS3.4 CC.2.3.1) -------------------------------------------------
+
+
+def _locked(row: Workitem, locks: list[WorkitemSubscription]) -> bool:
+    """Whether a subscription with a deletion lock covers the workitem: its own, or a global or
+    filtered one of the workitem's institution (what that subscriber's events cover)."""
+    for sub in locks:
+        if sub.kind == "workitem":
+            if sub.workitem_uid == row.sop_instance_uid:
+                return True
+        elif sub.institution_id == row.institution_id and (
+                sub.kind == "global" or matches(row.dataset, parse_workitem_query(sub.filter.get("params", [])))):
+            return True
+    return False
+
+
+async def purge_final(ctx: AppContext, now: datetime | None = None) -> int:
+    """Delete the final workitems older than the retention that no deletion lock holds; how many."""
+    days = ctx.settings.ups_retention_days
+    if days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    async with ctx.write() as conn:
+        rows = [Workitem.model_validate(dict(r._mapping)) for r in (await conn.execute(select(W).where(
+            col(W.state).in_([State.COMPLETED.value, State.CANCELED.value]), col(W.updated_at) < cutoff))).all()]
+        if not rows:
+            return 0
+        locks = [WorkitemSubscription.model_validate(dict(r._mapping)) for r in (await conn.execute(
+            select(SUB).where(col(SUB.deletion_lock).is_(True)))).all()]
+        doomed = [row.sop_instance_uid for row in rows if not _locked(row, locks)]
+        if doomed:
+            await conn.execute(delete(W).where(col(W.sop_instance_uid).in_(doomed)))
+            await conn.execute(delete(SUB).where(col(SUB.kind) == "workitem", col(SUB.workitem_uid).in_(doomed)))
+    return len(doomed)
+
+
+@contextlib.asynccontextmanager
+async def running_purge(ctx: AppContext, interval: float = 300.0) -> AsyncIterator[None]:
+    """Purge expired workitems every ``interval`` seconds while the block runs (when a retention is set)."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await purge_final(ctx)
+            except Exception:
+                log.warning("purging expired workitems failed", exc_info=True)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop(), name="workitem-purge") if ctx.settings.ups_retention_days > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 # -- delivery ---------------------------------------------------------------------------------------

@@ -138,14 +138,14 @@ def test_dimse_ups_push_pull_query_watch_with_one_authority(site: Site) -> None:
         rsp, got = assoc.send_n_get([0x00741000, 0x00100020, 0x00081195], UnifiedProcedureStepPull, rs_uid)
         assert _status(rsp) == 0x0000
         assert got.ProcedureStepState == "COMPLETED" and got.PatientID == pid and "TransactionUID" not in got
-        rsp, _ = assoc.send_n_get([0x00741000], UnifiedProcedureStepPull, generate_uid())
+        rsp, _ = assoc.send_n_get([0x00741000, 0x00100020], UnifiedProcedureStepPull, generate_uid())
         assert _status(rsp) == 0xC307
 
-        # Request Cancel (UPS Push) of the DIMSE-made workitem over UPS-RS... and over DIMSE of a final one.
+        # Request Cancel of the DIMSE-made workitem over UPS-RS (SCHEDULED: the SCP cancels it), then over DIMSE.
         assert site.http.post(f"{UPS}/{uid}/cancelrequest").status_code == 202
         rsp, _ = assoc.send_n_action(Dataset(), 2, UnifiedProcedureStepPush, uid)
-        assert _status(rsp) == 0xC311, rsp  # already CANCELED (Table CC.1.1-2)
-        rsp, got = assoc.send_n_get([0x00741000], UnifiedProcedureStepPush, uid)
+        assert _status(rsp) == 0xB304, rsp  # warning: already CANCELED (Table CC.1.1-2)
+        rsp, got = assoc.send_n_get([0x00741000, 0x00100020], UnifiedProcedureStepPush, uid)
         assert got.ProcedureStepState == "CANCELED"
 
         # Subscribe (UPS Watch, N-ACTION 3) globally for AE WATCHER: recorded as UPS-RS subscriptions are.

@@ -131,3 +131,40 @@ def test_status_changes_reach_only_subscribers() -> None:
     nobody = Interest(workitems=frozenset(), everything=False, filters=())
     one = Interest(workitems=frozenset({pydicom.uid.generate_uid()}), everything=False, filters=(), subscribed=True)
     assert not nobody.wants(event) and one.wants(event)
+
+
+def test_deletion_lock_keeps_a_final_workitem_past_its_retention(database_url: str, settings_factory: Any) -> None:
+    """PS3.4 CC.2.3.1: with a retention set, final workitems are deleted unless a deletion lock holds them."""
+    from server.workflow import workitems as service
+
+    settings = settings_factory(database_url, ups_retention_days=1e-9)
+    with authed_client(create_app(settings)) as c:
+        ctx = c.app.state.ctx
+        txn = generate_uid()
+        free, locked, watched, running = (generate_uid() for _ in range(4))
+        for uid in (free, locked, watched, running):
+            assert c.post(f"{UPS}?{uid}", content=orjson.dumps(workitem(patient_id=f"RET-{uid[-6:]}")),
+                          headers=JSON_TYPE).status_code == 201
+            assert c.put(f"{UPS}/{uid}/state", content=orjson.dumps(state_body("IN PROGRESS", txn)),
+                         headers=JSON_TYPE).status_code == 200
+        assert c.post(f"{UPS}/{locked}/subscribers/KEEPER", params={"deletionlock": "true"}).status_code == 201
+        assert c.post(f"{UPS}/{watched}/subscribers/WATCHER", params={"deletionlock": "false"}).status_code == 201
+        for uid in (free, locked, watched):
+            assert c.put(f"{UPS}/{uid}/state", content=orjson.dumps(state_body("CANCELED", txn)),
+                         headers=JSON_TYPE).status_code == 200
+        assert c.portal.call(service.purge_final, ctx) == 2  # free and watched; running is not final
+        assert [c.get(f"{UPS}/{u}").status_code for u in (free, locked, watched, running)] == [404, 200, 404, 200]
+        # Released by unsubscribing: then it goes too.
+        assert c.delete(f"{UPS}/{locked}/subscribers/KEEPER").status_code == 200
+        assert c.portal.call(service.purge_final, ctx) == 1
+        assert c.get(f"{UPS}/{locked}").status_code == 404
+        # A global subscription with a deletion lock holds every workitem of its institution.
+        other = generate_uid()
+        assert c.post(f"{UPS}?{other}", content=orjson.dumps(workitem()), headers=JSON_TYPE).status_code == 201
+        assert c.post(f"{UPS}/{GLOBAL}/subscribers/ALL", params={"deletionlock": "true"}).status_code == 201
+        assert c.post(f"{UPS}/{other}/cancelrequest").status_code == 202  # SCHEDULED: canceled at once
+        assert c.portal.call(service.purge_final, ctx) == 0
+        assert c.get(f"{UPS}/{other}").status_code == 200
+    # Without a retention nothing is ever deleted.
+    with authed_client(create_app(settings_factory(database_url))) as c:
+        assert c.portal.call(service.purge_final, c.app.state.ctx) == 0
