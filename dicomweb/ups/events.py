@@ -14,7 +14,7 @@ from dicomweb.ups.states import State
 
 __all__ = ["ASSIGNED", "CANCEL_REQUESTED", "GLOBAL_INSTANCE", "PRIVATE_CREATOR", "PROGRESS_REPORT", "SCP_STATUS_CHANGE",
            "SEQUENCE_TAG", "STATE_REPORT", "UPS_EVENT_SOP_CLASS", "assigned", "cancel_requested", "progress_report",
-           "scp_status_change", "sequence_of", "state_report", "with_sequence"]
+           "progress_changed", "scp_status_change", "sequence_of", "state_report", "with_sequence"]
 
 UPS_EVENT_SOP_CLASS = "1.2.840.10008.5.1.4.34.6.4"
 STATE_REPORT, CANCEL_REQUESTED, PROGRESS_REPORT, SCP_STATUS_CHANGE, ASSIGNED = 1, 2, 3, 4, 5
