@@ -254,6 +254,13 @@ async def _last_progress(conn: AsyncConnection, uid: str) -> dict[str, Any] | No
     return values[0]  # type: ignore[no-any-return]
 
 
+def _news(job: AnalysisJob, last: dict[str, Any] | None) -> bool:
+    """Whether the job's progress differs from the last Progress Report (the claim's is no news)."""
+    if last is None:
+        return not (int(job.progress * 100) == 0 and job.stage in CLAIM_STAGES)
+    return ev.progress_changed(last, _progress_item(job))
+
+
 async def _progress_one(ctx: AppContext, job_id: int) -> bool:
     async with ctx.write() as conn:
         stmt = select(J).where(col(J.id) == job_id)
@@ -268,10 +275,7 @@ async def _progress_one(ctx: AppContext, job_id: int) -> bool:
         if job.state != JobState.RUNNING or job_locking_uid(job) or job.ups_reported_state != State.IN_PROGRESS.value:
             return False
         item = _progress_item(job)
-        last = await _last_progress(conn, job.workitem_uid)
-        if last is None and int(job.progress * 100) == 0 and job.stage in CLAIM_STAGES:
-            return False
-        if last is not None and not ev.progress_changed(last, item):
+        if not _news(job, await _last_progress(conn, job.workitem_uid)):
             return False
         await workitem_events.record(
             conn, workitem_uid=job.workitem_uid, institution_id=job.institution_id,
@@ -283,11 +287,15 @@ async def _progress_one(ctx: AppContext, job_id: int) -> bool:
 async def report_progress(ctx: AppContext) -> int:
     """Record a UPS Progress Report for each job run by a Cirrus worker whose progress (whole percent)
     or stage changed since its last report; the job row is locked, so concurrent callers record it once."""
-    stmt = select(J.id).where(col(J.state) == JobState.RUNNING, ~col(J.lease_owner).startswith(EXTERNAL),
-                              col(J.ups_reported_state) == State.IN_PROGRESS.value)
-    async with ctx.engine.connect() as conn:
-        ids = [r[0] for r in (await conn.execute(stmt.order_by(col(J.id)))).all()]
-    return sum([await _progress_one(ctx, job_id) for job_id in ids])
+    stmt = select(J).where(col(J.state) == JobState.RUNNING, ~col(J.lease_owner).startswith(EXTERNAL),
+                           col(J.ups_reported_state) == State.IN_PROGRESS.value)
+    changed = []
+    async with ctx.engine.connect() as conn:  # a read first: most passes find nothing new (no write lock)
+        for row in (await conn.execute(stmt.order_by(col(J.id)))).all():
+            job = AnalysisJob.model_validate(dict(row._mapping))
+            if _news(job, await _last_progress(conn, job.workitem_uid)):
+                changed.append(job.id or 0)
+    return sum([await _progress_one(ctx, job_id) for job_id in changed])
 
 
 async def reconcile(ctx: AppContext) -> int:

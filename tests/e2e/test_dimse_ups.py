@@ -4,6 +4,7 @@ that both protocols act on the same workitems: created over DIMSE → seen over 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import websockets
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE
@@ -29,9 +31,11 @@ GLOBAL = "1.2.840.10008.5.1.4.34.5"
 
 
 class Site:
-    def __init__(self, http: httpx.Client, dimse: DimseProcess) -> None:
+    def __init__(self, http: httpx.Client, dimse: DimseProcess, server: LiveServer) -> None:
         self.http = http
         self.dimse = dimse
+        self.url = server.url
+        self.headers = server.headers
 
     def associate(self, calling: str = "WORKLIST") -> Any:
         ae = AE(ae_title=calling)
@@ -54,7 +58,7 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
     dimse = DimseProcess(env, data / "dimse.log").start()
     try:
         with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as http:
-            yield Site(http, dimse)
+            yield Site(http, dimse, server)
     finally:
         dimse.stop()
         server.stop()
@@ -143,7 +147,9 @@ def test_dimse_ups_push_pull_query_watch_with_one_authority(site: Site) -> None:
 
         # Request Cancel of the DIMSE-made workitem over UPS-RS (SCHEDULED: the SCP cancels it), then over DIMSE.
         assert site.http.post(f"{UPS}/{uid}/cancelrequest").status_code == 202
-        rsp, _ = assoc.send_n_action(Dataset(), 2, UnifiedProcedureStepPush, uid)
+        reason = Dataset()  # (pynetdicom sends an empty Action Information badly: give a reason)
+        reason.ReasonForCancellation = "ordered twice"
+        rsp, _ = assoc.send_n_action(reason, 2, UnifiedProcedureStepPush, uid)
         assert _status(rsp) == 0xB304, rsp  # warning: already CANCELED (Table CC.1.1-2)
         rsp, got = assoc.send_n_get([0x00741000, 0x00100020], UnifiedProcedureStepPush, uid)
         assert got.ProcedureStepState == "CANCELED"
@@ -159,13 +165,9 @@ def test_dimse_ups_push_pull_query_watch_with_one_authority(site: Site) -> None:
     finally:
         assoc.release()
     # The subscription made over DIMSE delivers on the WebSocket channel of its AE.
-    import asyncio
-
-    import websockets
-
     async def watch() -> list[dict[str, Any]]:
-        url = site.http.base_url.copy_with(scheme="ws").join("/dicom-web/subscribers/WATCHER")
-        async with websockets.connect(str(url), additional_headers=dict(site.http.headers)) as ws:
+        url = site.url.replace("http", "ws", 1) + "/dicom-web/subscribers/WATCHER"
+        async with websockets.connect(url, additional_headers=site.headers) as ws:
             new = generate_uid()
             await asyncio.to_thread(site.http.post, f"{UPS}?{new}", content=orjson.dumps(workitem()),
                                     headers=JSON_TYPE)
