@@ -96,7 +96,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(FR, "GET", "Retrieve Frames", FRAME_TYPES),
     Endpoint(FR + "/rendered", "GET", "Retrieve Rendered Frames", RENDERED_MEDIA_TYPES, RENDER_PARAMS),
     Endpoint(FR + "/thumbnail", "GET", "Retrieve Frame Thumbnail", RENDERED_MEDIA_TYPES, ("accept", "viewport")),
-    # UPS-RS (§11); the event channel (WebSocket ``subscribers/{ae}``) is not an HTTP resource.
+    # UPS-RS (§11).
     Endpoint("workitems", "GET", "Search Workitems", (DICOM_JSON,), UPS_SEARCH_PARAMS),
     Endpoint("workitems", "POST", "Create Workitem", (), ("AffectedSOPInstanceUID",), (DICOM_JSON,)),
     Endpoint(WI, "GET", "Retrieve Workitem", (DICOM_JSON,)),
@@ -107,6 +107,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(WI + "/subscribers/{ae}", "POST", "Subscribe", (), ("deletionlock", "{attributeID}")),
     Endpoint(WI + "/subscribers/{ae}", "DELETE", "Unsubscribe"),
     Endpoint(WI + "/subscribers/{ae}/suspend", "POST", "Suspend Global Subscription"),
+    # The event channel (§11.12): a WebSocket upgrade of GET; each message is one event report (DICOM JSON).
+    Endpoint("subscribers/{ae}", "GET", "Open Event Channel (WebSocket)", (DICOM_JSON,), ("since",)),
 )
 
 # What the Conformance Statement / Capabilities response must declare.
@@ -133,6 +135,14 @@ OPTIONS: dict[str, Any] = {
     "includefield": {"all": True, "privateTags": True},
     "unsupportedQueryParameters": "400 naming the parameter (or ignored with a Warning, as configured)",
     "delete": "Cirrus extension: DELETE on study, series and instance resources",
+    "ups": {  # §11: Push, Pull, Watch and the event channel; the same workitems over DIMSE (`cirrus dimse`)
+        "eventChannel": {"path": "subscribers/{ae}", "protocol": "WebSocket (RFC 6455)",
+                         "events": ["UPS State Report", "UPS Cancel Requested", "UPS Progress Report",
+                                    "SCP Status Change", "UPS Assigned"],
+                         "replay": "since=<sequence number> (private element (0009,xx01) of creator CIRRUS UPS)"},
+        "deletionLock": "honoured: a final workitem is kept past the retention while a subscriber holds a lock",
+        "dimse": ["UPS Push", "UPS Pull", "UPS Watch", "UPS Query"],
+    },
 }
 
 

@@ -24,8 +24,12 @@ Private data elements (§8.3.4.1 item 4, §8.3.4.3, §10.6.1.2.1): an
 includefield value may be a private tag (``00231002``); its block is named by a
 Private Creator given as a match parameter (``00230010=AcmeCompany``), so the
 element is found whatever block the creator holds in each instance (see
-:func:`dicomweb.qido_fields.private_entries`). Matching on private values is
-not supported.
+:func:`dicomweb.qido_fields.private_entries`). Matching on a private value
+(``00091001=X``) is an instance-level match on the element as stored, its block
+as written (with the Private Creator of that block checked when one is named).
+
+Sequence matching (§8.3.4.1, PS3.4 C.2.2.2.6): ``Sequence.Attribute`` for the
+pairs of :data:`SEQUENCE_MATCHABLE`; any item matching is a match.
 
 Unsupported parameters: PS3.18 §8.3 says the origin server "shall ignore any
 unsupported Query Parameters" and may warn. ``parse_query(...,
@@ -54,6 +58,8 @@ __all__ = [
     "IgnoredParameter",
     "Matcher",
     "PrivateField",
+    "PrivateMatch",
+    "SEQUENCE_MATCHABLE",
     "QidoQuery",
     "QueryLevel",
     "Range",
@@ -64,6 +70,7 @@ __all__ = [
     "Wildcard",
     "parse_match",
     "parse_query",
+    "parse_sequence_match",
     "resolve_keyword",
 ]
 
@@ -133,6 +140,25 @@ class AttributeMatch:
     matcher: Matcher
     # Person names match case-insensitively (§8.3.4.6): values are upper-cased.
     case_insensitive: bool = False
+    # Sequence matching (§8.3.4.1, PS3.4 C.2.2.2.6): ``keyword`` is an attribute of an item of
+    # this sequence; an entity matches when any item's value (any of its values) matches.
+    sequence: str | None = None
+
+    @property
+    def returned(self) -> str:
+        """The top-level keyword the match makes a return key (the sequence, for a nested key)."""
+        return self.sequence or self.keyword
+
+
+@dataclass(frozen=True)
+class PrivateMatch:
+    """Matching on a private data element (§8.3.4.1), instance level only: the element ``tag``
+    exactly as written (``00091001``) in the instance's stored metadata; with ``creator`` the
+    instance's Private Creator of that block (``00090010``) must be that creator too."""
+
+    tag: int
+    matcher: Matcher
+    creator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +205,7 @@ class QidoQuery:
     offset: int = 0
     private_fields: tuple[PrivateField, ...] = ()
     ignored: tuple[IgnoredParameter, ...] = ()
+    private_matches: tuple[PrivateMatch, ...] = ()
 
     @property
     def returned_levels(self) -> frozenset[QueryLevel]:
@@ -234,6 +261,17 @@ MATCHABLE: dict[str, QueryLevel] = {
     "Rows": QueryLevel.INSTANCE,
     "Columns": QueryLevel.INSTANCE,
     "NumberOfFrames": QueryLevel.INSTANCE,
+}
+
+# Sequence matching (§8.3.4.1): (sequence, item attribute) → the level whose index row keeps the
+# sequence as DICOM JSON (``server/services/indexing.py``: Request Attributes Sequence with the series,
+# Procedure Code Sequence with the study). One level of nesting, as PS3.18 Table 10.6.1-5 lists them.
+SEQUENCE_MATCHABLE: dict[tuple[str, str], QueryLevel] = {
+    **{("ProcedureCodeSequence", kw): QueryLevel.STUDY
+       for kw in ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")},
+    **{("RequestAttributesSequence", kw): QueryLevel.SERIES
+       for kw in ("ScheduledProcedureStepID", "RequestedProcedureID", "AccessionNumber", "StudyInstanceUID",
+                  "RequestedProcedureDescription")},
 }
 
 # Code strings that may be given as a list ("CT\MR"): clients send modality lists.
@@ -406,6 +444,50 @@ def parse_match(keyword: str, value: str, fuzzy: bool = False) -> AttributeMatch
     return _parse_text(keyword, vr, value, fuzzy)
 
 
+def _parse_item_value(name: str, vr: str, value: str) -> Matcher:
+    """The matcher of a value inside a sequence item or a private element (compared as text)."""
+    if vr == "UI":
+        return _parse_uids(name, value)
+    if len(value) > MAX_VALUE_LENGTH:
+        raise InvalidQuery(f"{name}: value longer than {MAX_VALUE_LENGTH} characters")
+    if vr in ("DA", "TM"):
+        return _parse_temporal(name, vr, value)
+    if vr in INTEGER_VRS:
+        matcher = _parse_integer(name, value)
+        assert isinstance(matcher, SingleValue)
+        return SingleValue(str(matcher.value))  # JSON numbers are compared as their text
+    return Wildcard(value) if _has_wildcard(value) else SingleValue(value)
+
+
+def parse_sequence_match(name: str, value: str) -> AttributeMatch | None:
+    """``Sequence.Attribute`` (keywords or tags) as a sequence match; None for universal matching.
+    ``InvalidQuery`` when the pair is not one of :data:`SEQUENCE_MATCHABLE`."""
+    parts = [p.strip() for p in name.split(".")]
+    if len(parts) != 2 or not all(parts):
+        raise InvalidQuery("sequence matching takes one level (Sequence.Attribute)")
+    sequence, keyword = (_plain_keyword(p, name) for p in parts)
+    level = SEQUENCE_MATCHABLE.get((sequence, keyword))
+    if level is None:
+        supported = ", ".join(f"{a}.{b}" for a, b in SEQUENCE_MATCHABLE)
+        raise InvalidQuery(f"sequence matching is supported for {supported}")
+    value = value.strip()
+    if value in ("", "*"):
+        return None
+    return AttributeMatch(keyword, level, _parse_item_value(f"{sequence}.{keyword}", _vr(keyword), value),
+                          sequence=sequence)
+
+
+def _plain_keyword(part: str, name: str) -> str:
+    if _HEX_TAG.match(part):
+        keyword = keyword_for_tag(int(part, 16))
+        if not keyword:
+            raise InvalidQuery(f"attribute {name!r}: unknown tag {part}")
+        return keyword
+    if tag_for_keyword(part) is None:
+        raise InvalidQuery(f"attribute {name!r}: unknown attribute {part!r}")
+    return part
+
+
 MAX_COUNT = 2**31 - 1  # what every database takes for LIMIT/OFFSET
 
 
@@ -465,6 +547,8 @@ def parse_query(
     raw_matches: dict[str, str] = {}
     creators: dict[tuple[int, int], str] = {}
     ignored: list[IgnoredParameter] = []
+    private_values: list[tuple[int, str]] = []
+    nested_matches: list[AttributeMatch] = []
 
     def unsupported_parameter(name: str, reason: str) -> None:
         if not lenient:
@@ -501,11 +585,30 @@ def parse_query(
                 # A Private Creator names the block of the private elements asked for (§8.3.4.1).
                 creators[(ptag >> 16, element)] = value.strip()
                 include_private.append(ptag)
+            elif matched and level is QueryLevel.INSTANCE and element >= 0x1000:
+                # Stored (in each instance's metadata): matched there, and returned (§8.3.4.1).
+                private_values.append((ptag, value.strip()))
+                include_private.append(ptag)
             elif matched:
-                unsupported_parameter(name, f"matching on private data element {ptag:08X} is not supported; "
-                                            "ask for it with includefield")
+                where = "a private creator is matched by naming it" if element < 0x1000 else \
+                    "private data elements are matched in instance queries only (the instance metadata holds them)"
+                unsupported_parameter(name, f"matching on private data element {ptag:08X} is not supported here: "
+                                            f"{where}; ask for it with includefield")
             else:
                 include_private.append(ptag)
+        elif "." in name:
+            try:
+                nested = parse_sequence_match(name, value)
+            except InvalidQuery as exc:
+                unsupported_parameter(name, exc.message)
+                continue
+            if nested is None:
+                include.add(_plain_keyword(name.split(".")[0].strip(), name))
+            elif nested.level.value > level.value:
+                raise InvalidQuery(f"attribute {name} is a {nested.level.name.lower()} attribute and cannot be "
+                                   f"matched in a {level.name.lower()} query")
+            else:
+                nested_matches.append(nested)
         else:
             try:
                 keyword = resolve_keyword(name)
@@ -532,8 +635,12 @@ def parse_query(
                 f"matched in a {level.name.lower()} query"
             )
         matches.append(parse_match(keyword, value, fuzzy))
-    include.update(m.keyword for m in matches)
+    matches += nested_matches
+    include.update(m.returned for m in matches)
     private = tuple(dict.fromkeys(_private_field(t, creators) for t in include_private))
+    private_matches = tuple(
+        PrivateMatch(t, _parse_item_value(f"{t:08X}", "LO", v), creators.get((t >> 16, (t & 0xFFFF) >> 8)))
+        for t, v in private_values)
     return QidoQuery(
         level=level,
         study_uid=study_uid,
@@ -546,4 +653,5 @@ def parse_query(
         offset=offset,
         private_fields=private,
         ignored=tuple(ignored),
+        private_matches=private_matches,
     )

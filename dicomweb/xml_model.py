@@ -184,7 +184,8 @@ def dataset_to_xml(
 def multipart_xml(datasets: Iterable[dict[str, Any]], boundary: str) -> bytes:
     """``multipart/related; type="application/dicom+xml"``: one document per dataset (PS3.18 §8.7.3.2,
     §10.6.3.3: a QIDO result or an instance's metadata per part)."""
-    chunks = [part_header(DICOM_XML, first=i == 0, boundary=boundary) + json_to_xml(d)
+    # The part names its encoding (PS3.18 §8.8): the XML declaration says UTF-8 too.
+    chunks = [part_header(f"{DICOM_XML}; charset=utf-8", first=i == 0, boundary=boundary) + json_to_xml(d)
               for i, d in enumerate(datasets)]
     if not chunks:
         return f"--{boundary}--\r\n".encode("latin-1")

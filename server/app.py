@@ -21,7 +21,12 @@ from server.auth.middleware import Authenticator, AuthMiddleware
 from server.auth.open_lab import OpenLabMiddleware
 from server.context import open_context
 from server.limits import ClientLimitMiddleware, Limits, LocalLimiter, limiter_for
-from server.middleware import BodyTimeoutMiddleware, ProxyHeadersMiddleware, SecurityHeadersMiddleware
+from server.middleware import (
+    BodyTimeoutMiddleware,
+    CharsetMiddleware,
+    ProxyHeadersMiddleware,
+    SecurityHeadersMiddleware,
+)
 from server.routes import (
     accounts,
     api,
@@ -43,7 +48,8 @@ from server.services.audit import AuditWriter, ingest_listener
 from server.services.sweep import sweep_orphans
 from server.settings import Settings
 from server.shares.middleware import ShareGuardMiddleware
-from server.workflow import job_workitems
+from server.workflow import job_workitems, workitem_events
+from server.workflow import workitems as workitem_service
 from server.workflow.background import AnalysisBackground, analysis_host
 
 log = logging.getLogger("cirrus")
@@ -156,7 +162,8 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
                     pulling = settings.pull_embedded and host
                     async with _embedded_scp(ctx, app.state.audit) if embedded else contextlib.nullcontext(), \
                             _embedded_pull(ctx) if pulling else contextlib.nullcontext(), \
-                            job_workitems.running_reporter(ctx):
+                            job_workitems.running_reporter(ctx), workitem_events.status_reported(ctx), \
+                            workitem_service.running_purge(ctx):
                         yield
                 finally:
                     if warming is not None and not warming.done():
@@ -168,8 +175,9 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
 
     dicomweb_routes = [*stow.routes, *qido.routes, *rendered.routes, *wado.routes, *workitems.routes]
     routes = [
-        Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"]),
-        Mount("/dicom-web", routes=dicomweb_routes),
+        Route("/dicom-web", wado.capabilities, methods=["GET", "OPTIONS"],
+              middleware=[Middleware(CharsetMiddleware)]),
+        Mount("/dicom-web", routes=dicomweb_routes, middleware=[Middleware(CharsetMiddleware)]),
         Mount("/api/reading", routes=reading.routes),
         *audit.routes,
         Mount("/api", routes=[*accounts.routes, *shares.routes, *pull.routes, *api.routes, *api_dce.routes,

@@ -19,6 +19,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "serve": "run the DICOMweb server and browser app",
     "migrate": "create or upgrade the database schema",
+    "reindex": "backfill the QIDO-RS attribute rows of instances stored before the attribute lists changed",
     "ingest": "store DICOM files, folders and ZIP archives",
     "quant": "compute CBF (and ATT) maps from ASL images",
     "worker": "run analysis workers (separate from the API processes)",

@@ -11,7 +11,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from dicomweb import errors as dw
 from dicomweb.allow import MethodTable
@@ -97,6 +97,17 @@ def route_templates(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str
             out += route_templates(list(route.routes), prefix + route.path)
         elif isinstance(route, Route) and route.methods:
             out.append((prefix + route.path, frozenset(route.methods)))
+    return out
+
+
+def websocket_templates(routes: list[BaseRoute], prefix: str = "") -> list[str]:
+    """Path templates of every WebSocket route, mounts walked (listed in the capabilities document)."""
+    out: list[str] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            out += websocket_templates(list(route.routes), prefix + route.path)
+        elif isinstance(route, WebSocketRoute):
+            out.append(prefix + route.path)
     return out
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from typing import Any
+from urllib.parse import parse_qsl
 
+from dicomweb.charset import choose_charset
+from dicomweb.media import parse_accept
 from server.app_errors import RequestTimeout
 
 
@@ -134,3 +137,22 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class CharsetMiddleware:
+    """PS3.18 §8.8 on the DICOMweb routes: ``Accept-Charset``, the ``charset`` query parameter, or
+    Accept media ranges whose ``charset`` parameters all exclude UTF-8 are answered 406 naming what
+    was asked (``dicomweb.charset``). Answers stay unlabelled JSON (RFC 8259 defines no charset
+    parameter for JSON, and dicomweb-client compares the STOW answer's Content-Type exactly)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            query = [v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                             keep_blank_values=True) if k.lower() == "charset"]
+            ranges = parse_accept(headers[b"accept"]) if b"accept" in headers else []
+            choose_charset(headers.get(b"accept-charset"), query, [r.charset for r in ranges])
+        await self.app(scope, receive, send)

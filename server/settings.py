@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     session_max_seconds: float = Field(
         default=12 * 3600.0, gt=0, description="A browser session ends this long after sign-in, whatever the activity.",
     )
+    ups_retention_days: float = Field(
+        default=0.0, ge=0, description="Workitems created through UPS-RS or DIMSE that are COMPLETED or CANCELED are "
+        "deleted this many days after their last change, unless a subscriber holds a deletion lock on them "
+        "(PS3.4 CC.2.3.1); 0 keeps every workitem. Analysis jobs' workitems are views of the jobs and never deleted.",
+    )
     ups_poll_seconds: float = Field(
         default=1.0, gt=0, le=3600.0, description="UPS-RS event channels look at the event table at least this "
         "often besides the change notifications (PostgreSQL NOTIFY, SQLite signal files) that wake them at once.",

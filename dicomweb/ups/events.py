@@ -12,13 +12,21 @@ from typing import Any
 
 from dicomweb.ups.states import State
 
-__all__ = ["ASSIGNED", "CANCEL_REQUESTED", "PRIVATE_CREATOR", "SEQUENCE_TAG", "STATE_REPORT", "UPS_EVENT_SOP_CLASS",
-           "assigned", "cancel_requested", "sequence_of", "state_report", "with_sequence"]
+__all__ = ["ASSIGNED", "CANCEL_REQUESTED", "GLOBAL_INSTANCE", "PRIVATE_CREATOR", "PROGRESS_REPORT", "SCP_STATUS_CHANGE",
+           "SEQUENCE_TAG", "STATE_REPORT", "UPS_EVENT_SOP_CLASS", "assigned", "cancel_requested", "progress_report",
+           "progress_changed", "scp_status_change", "sequence_of", "state_report", "with_sequence"]
 
 UPS_EVENT_SOP_CLASS = "1.2.840.10008.5.1.4.34.6.4"
 STATE_REPORT, CANCEL_REQUESTED, PROGRESS_REPORT, SCP_STATUS_CHANGE, ASSIGNED = 1, 2, 3, 4, 5
 PRIVATE_CREATOR = "CIRRUS UPS"
 CREATOR_TAG, SEQUENCE_TAG = "00090010", "00091001"
+# The well-known UPS instance (PS3.4 CC.3.1): the Affected SOP Instance of an SCP Status Change.
+GLOBAL_INSTANCE = "1.2.840.10008.5.1.4.34.5"
+# Procedure Step Progress Information Sequence items carried by a Progress Report (Table CC.2.4-2 / CC.2.5-3):
+# Procedure Step Progress, Progress Description, Communications URI Sequence, Contact Display Name, Contact URI.
+PROGRESS_KEYS = ("00741004", "00741006", "00741008", "0074100C", "0074100A")
+SCP_STATUSES = ("GOING DOWN", "RESTARTED")
+LIST_STATUSES = ("WARM START", "COLD START")
 
 
 def _base(workitem_uid: str, event_type: int) -> dict[str, Any]:
@@ -59,6 +67,36 @@ def assigned(workitem_uid: str, performer: str) -> dict[str, Any]:
     out["00404034"] = {"vr": "SQ", "Value": [{  # ScheduledHumanPerformersSequence
         "00404036": {"vr": "LO", "Value": [performer]},  # HumanPerformerOrganization
     }]}
+    return out
+
+
+def progress_report(workitem_uid: str, progress: dict[str, Any]) -> dict[str, Any]:
+    """UPS Progress Report (Event Type ID 3): the Procedure Step Progress Information Sequence with
+    the progress attributes the performer set (PS3.4 Table CC.2.4-2)."""
+    out = _base(workitem_uid, PROGRESS_REPORT)
+    item = {k: progress[k] for k in PROGRESS_KEYS if k in progress}
+    out["00741002"] = {"vr": "SQ", "Value": [item]}  # ProcedureStepProgressInformationSequence
+    return out
+
+
+def progress_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a performer's change of the Progress Information is worth a Progress Report."""
+    return {k: before.get(k) for k in PROGRESS_KEYS} != {k: after.get(k) for k in PROGRESS_KEYS}
+
+
+def scp_status_change(status: str, subscriptions: str = "WARM START", workitems: str = "WARM START") -> dict[str, Any]:
+    """SCP Status Change (Event Type ID 4, PS3.4 CC.2.4.2): the SCP is ``GOING DOWN`` or ``RESTARTED``;
+    whether it kept its subscription list and its workitems (``WARM START``) or lost them (``COLD START``)."""
+    if status not in SCP_STATUSES:
+        raise ValueError(f"SCP Status {status!r} is not one of {', '.join(SCP_STATUSES)}")
+    for value in (subscriptions, workitems):
+        if value not in LIST_STATUSES:
+            raise ValueError(f"list status {value!r} is not one of {', '.join(LIST_STATUSES)}")
+    out = _base(GLOBAL_INSTANCE, SCP_STATUS_CHANGE)
+    out["00741242"] = {"vr": "CS", "Value": [status]}  # SCPStatus
+    if status == "RESTARTED":
+        out["00741244"] = {"vr": "CS", "Value": [subscriptions]}  # SubscriptionListStatus
+        out["00741246"] = {"vr": "CS", "Value": [workitems]}  # UnifiedProcedureStepListStatus
     return out
 
 

@@ -48,6 +48,8 @@ from server.dimse.ae_table import AEEntry, dimse_principal, find_ae
 from server.dimse.bridge import LoopBridge
 from server.dimse.query import RetrieveItem, find, instances_to_retrieve
 from server.dimse.store import StoreBatcher, spool_received, store_status
+from server.dimse.ups import SOP_CLASSES as UPS_SOP_CLASSES
+from server.dimse.ups import UpsService
 from server.services.audit import AuditWriter, association_rejected_entry, dimse_entry
 
 log = logging.getLogger("cirrus.dimse")
@@ -155,6 +157,8 @@ class DimseServer:
         self._lock = threading.Lock()
         self._server: Any = None
         self.ae = self._build_ae()
+        self.ups = UpsService(ctx, bridge, self._principal,
+                              lambda event, op, status, detail: self._audit(event, op, status, detail=detail))
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -174,7 +178,7 @@ class DimseServer:
         for cx in AllStoragePresentationContexts:
             # Both roles: a peer stores to us, and a C-GET peer takes the SCP role on them.
             ae.add_supported_context(cx.abstract_syntax, STORAGE_SYNTAXES, scu_role=True, scp_role=True)
-        for uid in (*FIND_MODELS, *MOVE_MODELS, *GET_MODELS):
+        for uid in (*FIND_MODELS, *MOVE_MODELS, *GET_MODELS, *UPS_SOP_CLASSES):
             ae.add_supported_context(uid, QUERY_SYNTAXES)
         return ae
 
@@ -188,6 +192,7 @@ class DimseServer:
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_MOVE, self._on_move),
             (evt.EVT_C_GET, self._on_get),
+            *self.ups.handlers(),  # UPS over DIMSE (server/dimse/ups.py)
         ]
         self._server = self.ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
         self.port = int(self._server.server_address[1])
@@ -308,6 +313,9 @@ class DimseServer:
         return status
 
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Any]]:
+        if event.request.AffectedSOPClassUID in UPS_SOP_CLASSES:
+            yield from self.ups.on_find(event)
+            return
         principal = self._principal(event)
         if principal is None:
             self._audit(event, "C-FIND", NOT_AUTHORISED)

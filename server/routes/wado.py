@@ -26,7 +26,7 @@ from dicomweb.transfer import Resource, TransferPlan, plan_transfer
 from dicomweb.xml_model import DICOM_XML, multipart_xml
 from server import limits
 from server.context import AppContext
-from server.errors import route_templates
+from server.errors import route_templates, websocket_templates
 from server.http import content_location, ctx_of, dicomweb_base, json_response, path_uids, principal_of
 from server.services import bulk_uri, retrieve
 from server.services import frame_retrieval as frame_service
@@ -71,9 +71,12 @@ async def retrieve_instances(request: Request) -> Response:
                 else await ctx.store.get_bytes(row.blob_key))
         return Response(data, media_type=plans[row.sop_instance_uid].content_type(), headers=located)
     boundary = new_boundary()
+    base = dicomweb_base(request)
 
     def header(i: int, r: retrieve.StoredInstance) -> bytes:
-        return part_header(plans[r.sop_instance_uid].content_type(), first=i == 0, boundary=boundary)
+        # Each part names the instance it holds (PS3.18 §8.6.1.2 / §8.4.2).
+        where = {"Content-Location": instance_url(base, r)}
+        return part_header(plans[r.sop_instance_uid].content_type(), where, first=i == 0, boundary=boundary)
 
     async def fetch(i: int, r: retrieve.StoredInstance) -> bytes | memoryview | None:
         """A whole part (header and object in one buffer) for small objects; None: stream it."""
@@ -152,11 +155,17 @@ async def metadata(request: Request) -> Response:
 # -- frames -------------------------------------------------------------------------------------
 
 
-def _multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+def instance_url(base: str, r: retrieve.StoredInstance) -> str:
+    """The public WADO-RS URL of one stored instance (``base`` ends with ``/dicom-web/``)."""
+    return f"{base}studies/{r.study_instance_uid}/series/{r.series_instance_uid}/instances/{r.sop_instance_uid}"
+
+
+def _multipart_body(parts: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """One multipart body of (content type, Content-Location, bytes) parts."""
     boundary = new_boundary()
     chunks = []
-    for i, (ctype, data) in enumerate(parts):
-        chunks.append(part_header(ctype, first=i == 0, boundary=boundary))
+    for i, (ctype, where, data) in enumerate(parts):
+        chunks.append(part_header(ctype, {"Content-Location": where}, first=i == 0, boundary=boundary))
         chunks.append(data)
     chunks.append(closing(boundary))
     return b"".join(chunks), boundary
@@ -195,13 +204,16 @@ async def frames(request: Request) -> Response:
             async with limits.hold(limiter, limits.TRANSCODE, limits.scope_key(request.scope)):
                 [frame] = await frame_service.transcode_frames(ctx, inst, numbers, plan)
         return Response(frame, media_type=ctype, headers=cache)
+    # Each part names its frame (PS3.18 §8.6.1.2): .../frames/{n}.
+    frame_base = instance_url(dicomweb_base(request), inst) + "/frames/"
     if plan.transcode_to is None:
         boundary = new_boundary()
-        body: bytes | memoryview = await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary)
+        body: bytes | memoryview = await frame_service.multipart_frames(ctx, inst, numbers, ctype, boundary,
+                                                                        frame_base)
     else:
         async with limits.hold(limiter, limits.TRANSCODE, limits.scope_key(request.scope)):
             data = await frame_service.transcode_frames(ctx, inst, numbers, plan)
-        body, boundary = _multipart_body([(ctype, d) for d in data])
+        body, boundary = _multipart_body([(ctype, f"{frame_base}{n}", d) for n, d in zip(numbers, data, strict=True)])
     return Response(body, media_type=related_content_type(plan.media_type, boundary), headers=cache)
 
 
@@ -236,7 +248,7 @@ async def bulk(request: Request) -> Response:
     located = {"Content-Location": content_location(request)}
     if not choice.offer.multipart:  # a single-part request (OHIF "singlepart"): the bytes alone
         return Response(data, media_type=ctype, headers=located)
-    body, boundary = _multipart_body([(ctype, data)])
+    body, boundary = _multipart_body([(ctype, located["Content-Location"], data)])
     return Response(body, media_type=related_content_type(media, boundary), headers=located)
 
 
@@ -280,6 +292,9 @@ async def capabilities(request: Request) -> Response:
     # The document follows the mounted routes (server.errors.route_templates), described by dicomweb.capabilities.
     mounted = [(path.removeprefix("/dicom-web"), method) for path, methods in route_templates(list(request.app.routes))
                if path == "/dicom-web" or path.startswith("/dicom-web/") for method in methods]
+    # WebSocket routes (the UPS event channel) are opened with a GET upgrade.
+    mounted += [(path.removeprefix("/dicom-web"), "GET") for path in websocket_templates(list(request.app.routes))
+                if path.startswith("/dicom-web/")]
     if choice.offer.part_type == WADL:
         return Response(wadl(base, mounted), media_type=WADL, headers={"Vary": "Accept"})
     return json_response(capabilities_json(base, mounted), media_type="application/json", headers={"Vary": "Accept"})

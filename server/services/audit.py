@@ -282,7 +282,10 @@ def record_share_exchange(writer: AuditWriter | None, *, public_id: str, share_i
 # DIMSE operations: what each one is in the log, and its status (PS3.7 Annex C) as an outcome.
 # C-ECHO is the calling AE checking that it is let in (an accepted association): a sign-in.
 DIMSE_ACTIONS = {"C-STORE": AuditAction.UPLOAD, "C-FIND": AuditAction.QUERY, "C-MOVE": AuditAction.DOWNLOAD,
-                 "C-GET": AuditAction.DOWNLOAD, "C-ECHO": AuditAction.LOGIN}
+                 "C-GET": AuditAction.DOWNLOAD, "C-ECHO": AuditAction.LOGIN,
+                 # UPS (server/dimse/ups.py): the workitem is patient data, as on /workitems.
+                 "N-CREATE": AuditAction.CHANGE, "N-SET": AuditAction.CHANGE, "N-ACTION": AuditAction.CHANGE,
+                 "N-GET": AuditAction.VIEW}
 DIMSE_NOT_AUTHORISED = 0x0124
 DIMSE_ERRORS = frozenset({0x0110, 0xA700, 0xC001, 0xC513})  # processing failure, out of resources
 

@@ -106,11 +106,15 @@ async def read_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int])
 
 
 async def multipart_frames(ctx: AppContext, inst: StoredInstance, numbers: list[int], content_type: str,
-                           boundary: str) -> bytes | memoryview:
-    """A whole multipart body of stored frames, read straight into one buffer."""
+                           boundary: str, location_prefix: str) -> bytes | memoryview:
+    """A whole multipart body of stored frames, read straight into one buffer.
+
+    Each part carries ``Content-Location: <location_prefix><frame number>`` (PS3.18 §8.6.1.2).
+    """
     pieces: list[Piece] = []
-    for i, frame in enumerate(frame_ranges(inst, numbers)):
-        pieces.append(part_header(content_type, first=i == 0, boundary=boundary))
+    for i, (n, frame) in enumerate(zip(numbers, frame_ranges(inst, numbers), strict=True)):
+        pieces.append(part_header(content_type, {"Content-Location": f"{location_prefix}{n}"}, first=i == 0,
+                                  boundary=boundary))
         pieces.extend(frame)
     pieces.append(closing(boundary))
     return await ctx.store.assemble(inst.blob_key, pieces)

@@ -21,6 +21,7 @@ STUDY_KEYWORDS = (
     "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "PatientName",
     "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
     "StudyID", "StudyDescription", "InstitutionName", "TimezoneOffsetFromUTC", "SpecificCharacterSet",
+    "ProcedureCodeSequence",  # sequence matching (dicomweb.qido.SEQUENCE_MATCHABLE)
 )
 SERIES_KEYWORDS = (
     "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "SeriesDate",

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 from pydicom.datadict import tag_for_keyword
-from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, or_, select
+from sqlalchemy import JSON, ColumnElement, Select, Table, Text, and_, cast, column, func, literal, or_, select, true
 from sqlalchemy.engine import Row
 
 from dicomweb.json_model import tag_hex
@@ -35,6 +35,7 @@ from dicomweb.qido import (
     AttributeMatch,
     FuzzyName,
     Matcher,
+    PrivateMatch,
     QidoQuery,
     QueryLevel,
     Range,
@@ -198,6 +199,8 @@ def _modalities_contain(values: tuple[str, ...], dialect: str) -> ColumnElement[
 
 
 def match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
+    if match.sequence is not None:
+        return sequence_clause(match, dialect)
     if match.keyword == "ModalitiesInStudy" and isinstance(match.matcher, SingleValue | ValueList):
         # A string test on the study row: far cheaper than probing its series, and it is
         # the very list returned as ModalitiesInStudy, so results agree with the match.
@@ -215,6 +218,66 @@ def match_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
             .exists()
         )
     return _matcher_clause(MATCH_COLUMNS[match.keyword], match.matcher, dialect)
+
+
+# ------------------------------------------------------- matching inside stored DICOM JSON
+
+# The index row that keeps each level's DICOM JSON (bytes of UTF-8 JSON, ``server/services/indexing.py``).
+JSON_COLUMNS = {QueryLevel.STUDY: STUDY.c.attributes_json, QueryLevel.SERIES: SERIES.c.attributes_json}
+
+
+def _json_doc(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    if dialect == "sqlite":
+        return cast(column, Text)
+    return cast(func.convert_from(column, "UTF8"), JSON)
+
+
+def _values_of(doc: ColumnElement[Any], path: tuple[str, ...], dialect: str) -> tuple[list[Any], ColumnElement[Any]]:
+    """FROM items and the value column that list every value at ``path`` (tags; every tag but the
+    last a sequence whose items are walked) of the DICOM JSON ``doc``; a value is compared as text."""
+    froms: list[Any] = []
+    current = doc
+    for i, tag in enumerate(path):
+        last = i == len(path) - 1
+        if dialect == "sqlite":
+            each = func.json_each(current, f'$."{tag}".Value').table_valued("value")
+            froms.append(each)
+            current = each.c.value
+        else:
+            array = current[tag]["Value"]
+            each = (func.json_array_elements_text(array) if last else func.json_array_elements(array)
+                    ).table_valued(column("value", Text if last else JSON))
+            froms.append(each)
+            current = each.c.value
+    value = cast(current, Text) if dialect == "sqlite" else current
+    return froms, value
+
+
+def _any_value(doc: ColumnElement[Any], path: tuple[str, ...], matcher: Matcher,
+               dialect: str) -> ColumnElement[bool]:
+    froms, value = _values_of(doc, path, dialect)
+    joined = froms[0]
+    for inner in froms[1:]:  # each walks the items of the one before (an implicit LATERAL on PostgreSQL)
+        joined = joined.join(inner, true())
+    return select(literal(1)).select_from(joined).where(_matcher_clause(value, matcher, dialect)).exists()
+
+
+def sequence_clause(match: AttributeMatch, dialect: str) -> ColumnElement[bool]:
+    """Any item of the sequence has a value that matches (PS3.4 C.2.2.2.6), in the level's stored JSON."""
+    assert match.sequence is not None
+    doc = _json_doc(JSON_COLUMNS[match.level], dialect)
+    return _any_value(doc, (_key(match.sequence), _key(match.keyword)), match.matcher, dialect)
+
+
+def private_clause(match: PrivateMatch, dialect: str) -> ColumnElement[bool]:
+    """The instance's stored metadata has the private element (as written) with a matching value,
+    and, when named, the Private Creator of its block."""
+    doc = _json_doc(INSTANCE.c.metadata_json, dialect)
+    clause = _any_value(doc, (f"{match.tag:08X}",), match.matcher, dialect)
+    if match.creator is None:
+        return clause
+    creator_tag = (match.tag & 0xFFFF0000) | ((match.tag & 0xFF00) >> 8)
+    return and_(clause, _any_value(doc, (f"{creator_tag:08X}",), SingleValue(match.creator), dialect))
 
 
 def _needs_metadata(query: QidoQuery) -> bool:
@@ -302,6 +365,8 @@ def build_select(query: QidoQuery, dialect: str, limit: int,
         stmt = stmt.where(SERIES.c.series_instance_uid == query.series_uid)
     for match in query.constraints():
         stmt = stmt.where(match_clause(match, dialect))
+    for private in query.private_matches:
+        stmt = stmt.where(private_clause(private, dialect))
     if visible is not None:
         stmt = stmt.where(visible)
     return stmt.order_by(*order).limit(limit).offset(query.offset)

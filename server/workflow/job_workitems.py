@@ -37,6 +37,7 @@ from server.db.analysis import AnalysisJob, AnalysisResult, new_workitem_uid
 from server.db.archive import Instance, Series, Study
 from server.db.changes import JOBS
 from server.db.database import aware, utcnow
+from server.db.workitems import WorkitemEvent
 from server.workflow import dce_params, workitem_events
 from server.workflow.states import JobState
 
@@ -231,8 +232,75 @@ class _Retry(Exception):
     pass
 
 
+# What a claim writes: the progress a subscriber already knows from the Assigned event.
+CLAIM_STAGES = frozenset({"", "claimed", "claimed through UPS-RS"})
+
+
+def _progress_item(job: AnalysisJob) -> dict[str, Any]:
+    """The Progress Information a Progress Report of an internally run job carries: whole percent, stage."""
+    item: dict[str, Any] = {"00741004": _e("DS", int(job.progress * 100))}
+    if job.stage:
+        item["00741006"] = _e("ST", job.stage[:1024])
+    return item
+
+
+async def _last_progress(conn: AsyncConnection, uid: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(WorkitemEvent.report).where(
+        col(WorkitemEvent.workitem_uid) == uid, col(WorkitemEvent.event_type) == ev.PROGRESS_REPORT)
+        .order_by(col(WorkitemEvent.seq).desc()).limit(1))).first()
+    if row is None:
+        return None
+    values = row[0].get("00741002", {}).get("Value") or [{}]
+    return values[0]  # type: ignore[no-any-return]
+
+
+def _news(job: AnalysisJob, last: dict[str, Any] | None) -> bool:
+    """Whether the job's progress differs from the last Progress Report (the claim's is no news)."""
+    if last is None:
+        return not (int(job.progress * 100) == 0 and job.stage in CLAIM_STAGES)
+    return ev.progress_changed(last, _progress_item(job))
+
+
+async def _progress_one(ctx: AppContext, job_id: int) -> bool:
+    async with ctx.write() as conn:
+        stmt = select(J).where(col(J.id) == job_id)
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = (await conn.execute(stmt)).first()
+        if row is None:
+            return False
+        job = AnalysisJob.model_validate(dict(row._mapping))
+        # An external performer reports its own progress (N-SET / PUT, server/workflow/workitems.py);
+        # before the state report of the claim is recorded the subscriber does not know the step yet.
+        if job.state != JobState.RUNNING or job_locking_uid(job) or job.ups_reported_state != State.IN_PROGRESS.value:
+            return False
+        item = _progress_item(job)
+        if not _news(job, await _last_progress(conn, job.workitem_uid)):
+            return False
+        await workitem_events.record(
+            conn, workitem_uid=job.workitem_uid, institution_id=job.institution_id,
+            study_uid=job.study_instance_uid, event_type=ev.PROGRESS_REPORT,
+            report=ev.progress_report(job.workitem_uid, item), snapshot=await dataset(conn, job))
+    return True
+
+
+async def report_progress(ctx: AppContext) -> int:
+    """Record a UPS Progress Report for each job run by a Cirrus worker whose progress (whole percent)
+    or stage changed since its last report; the job row is locked, so concurrent callers record it once."""
+    stmt = select(J).where(col(J.state) == JobState.RUNNING, ~col(J.lease_owner).startswith(EXTERNAL),
+                           col(J.ups_reported_state) == State.IN_PROGRESS.value)
+    changed = []
+    async with ctx.engine.connect() as conn:  # a read first: most passes find nothing new (no write lock)
+        for row in (await conn.execute(stmt.order_by(col(J.id)))).all():
+            job = AnalysisJob.model_validate(dict(row._mapping))
+            if _news(job, await _last_progress(conn, job.workitem_uid)):
+                changed.append(job.id or 0)
+    return sum([await _progress_one(ctx, job_id) for job_id in changed])
+
+
 async def reconcile(ctx: AppContext) -> int:
-    """Record the State Reports of every job whose state changed since it was last reported."""
+    """Record the State Reports of every job whose state changed since it was last reported, then the
+    Progress Reports of running jobs (:func:`report_progress`)."""
     stmt = select(J.id).where(ups_state_sql().is_not(None),
                               (ups_state_sql() != col(J.ups_reported_state)) | (col(J.ups_reported_state) == ""))
     async with ctx.engine.connect() as conn:
@@ -245,6 +313,7 @@ async def reconcile(ctx: AppContext) -> int:
                 break
             except _Retry:
                 continue
+    reported += await report_progress(ctx)
     if reported:
         workitem_events.publish(ctx)
     return reported

@@ -10,6 +10,9 @@ at least once a second).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -18,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 from sqlmodel import select as model_select
 
+from dicomweb.ups import events as ev
 from server.auth.principal import Principal
 from server.auth.visibility import study_uid_visible
 from server.context import AppContext
@@ -25,6 +29,7 @@ from server.db.changes import WORKITEMS, Subscription
 from server.db.workitems import WorkitemEvent
 
 E = WorkitemEvent
+log = logging.getLogger("cirrus.workitems")
 EVENT_LOCK_KEY = 0x5550_5345  # "UPSE": the advisory lock that orders event sequence numbers
 
 
@@ -48,10 +53,22 @@ def publish(ctx: AppContext) -> None:
 
 
 def event_visible(p: Principal) -> Any:
-    """The tenant rule for an event: its workitem's institution, or a study the caller sees."""
+    """The tenant rule for an event: its workitem's institution, or a study the caller sees; an SCP
+    Status Change concerns no workitem and reaches every subscriber."""
     if p.is_admin:
         return true()
-    return or_(col(E.institution_id) == p.institution_id, study_uid_visible(p, col(E.study_instance_uid)))
+    return or_(col(E.institution_id) == p.institution_id, study_uid_visible(p, col(E.study_instance_uid)),
+               col(E.event_type) == ev.SCP_STATUS_CHANGE)
+
+
+async def record_status(ctx: AppContext, status: str) -> None:
+    """An SCP Status Change event (PS3.4 CC.2.4.2): ``RESTARTED`` when a serving process starts, ``GOING
+    DOWN`` when it stops. Subscriptions and workitems are in the database, so both lists are a WARM START."""
+    report = ev.scp_status_change(status)
+    async with ctx.write() as conn:
+        await record(conn, workitem_uid=ev.GLOBAL_INSTANCE, institution_id=0, study_uid="",
+                     event_type=ev.SCP_STATUS_CHANGE, report=report, snapshot={})
+    publish(ctx)
 
 
 async def events_after(ctx: AppContext, p: Principal, since: int, limit: int = 500) -> list[WorkitemEvent]:
@@ -63,3 +80,20 @@ async def events_after(ctx: AppContext, p: Principal, since: int, limit: int = 5
 async def last_seq(ctx: AppContext) -> int:
     async with ctx.engine.connect() as conn:
         return int((await conn.execute(select(func.coalesce(func.max(E.seq), 0)))).scalar_one())
+
+
+@contextlib.asynccontextmanager
+async def status_reported(ctx: AppContext) -> AsyncIterator[None]:
+    """RESTARTED on entry, GOING DOWN on exit; a database that refuses is logged, never fatal."""
+    await _try_status(ctx, "RESTARTED")
+    try:
+        yield
+    finally:
+        await _try_status(ctx, "GOING DOWN")
+
+
+async def _try_status(ctx: AppContext, status: str) -> None:
+    try:
+        await record_status(ctx, status)
+    except Exception:
+        log.warning("recording the UPS SCP Status Change %s failed", status, exc_info=True)

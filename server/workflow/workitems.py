@@ -12,8 +12,13 @@ workitem for another tenant's study is answered like a missing study (404).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -46,6 +51,7 @@ from server.workflow import job_workitems as jw
 from server.workflow import jobs, states, workitem_events
 from server.workflow.states import JobState
 
+log = logging.getLogger("cirrus.workitems")
 W, J, SUB = Workitem, AnalysisJob, WorkitemSubscription
 GLOBAL_UID = "1.2.840.10008.5.1.4.34.5"
 FILTERED_UID = "1.2.840.10008.5.1.4.34.5.1"
@@ -258,19 +264,32 @@ async def update_workitem(ctx: AppContext, p: Principal, uid: str, raw: bytes, t
                               state.value)
         if found.row is not None:
             row = found.row
+            before = _progress(row.dataset)
             ds = {**row.dataset, **changes, "00404010": {"vr": "DT", "Value": [_now()]}}
             got = searchable(ds)
             result = await conn.execute(update(W).where(col(W.id) == row.id, col(W.revision) == row.revision).values(
                 dataset=ds, patient_id=got["patient_id"][:64], accession_number=got["accession_number"][:16],
                 start_datetime=got["start_datetime"], revision=row.revision + 1, updated_at=utcnow()))
+            where = (row.institution_id, row.study_instance_uid)
         else:
             job = found.job
             assert job is not None
+            before = _progress(await jw.dataset(conn, job))
             result = await conn.execute(update(J).where(col(J.id) == job.id, col(J.state) == job.state).values(
                 workitem_extra={**(job.workitem_extra or {}), **changes}, updated_at=utcnow()))
+            ds = {**(await jw.dataset(conn, job)), **changes}
+            where = (job.institution_id, job.study_instance_uid)
         if not result.rowcount:
             raise UpsConflict(f"the workitem changed meanwhile (it is {state.value}); reload and try again",
                               state.value)
+        # A performer's new Progress Information is a UPS Progress Report (PS3.4 CC.2.4, Event Type 3).
+        reported = state is State.IN_PROGRESS and "00741002" in changes and ev.progress_changed(before, _progress(ds))
+        if reported:
+            await workitem_events.record(conn, workitem_uid=uid, institution_id=where[0], study_uid=where[1],
+                                         event_type=ev.PROGRESS_REPORT, report=ev.progress_report(uid, _progress(ds)),
+                                         snapshot=ds)
+    if reported:
+        workitem_events.publish(ctx)
 
 
 # -- state changes ----------------------------------------------------------------------------------
@@ -571,6 +590,64 @@ async def suspend(ctx: AppContext, p: Principal, uid: str, ae_title: str) -> Non
         await conn.execute(update(SUB).where(col(SUB.id).in_([s.id for s in subs])).values(suspended=True))
 
 
+# -- retention and deletion locks (PS3.4 CC.2.3.1) -------------------------------------------------
+
+
+def _locked(row: Workitem, locks: list[WorkitemSubscription]) -> bool:
+    """Whether a subscription with a deletion lock covers the workitem: its own, or a global or
+    filtered one of the workitem's institution (what that subscriber's events cover)."""
+    for sub in locks:
+        if sub.kind == "workitem":
+            if sub.workitem_uid == row.sop_instance_uid:
+                return True
+        elif sub.institution_id == row.institution_id and (
+                sub.kind == "global" or matches(row.dataset, parse_workitem_query(sub.filter.get("params", [])))):
+            return True
+    return False
+
+
+async def purge_final(ctx: AppContext, now: datetime | None = None) -> int:
+    """Delete the final workitems older than the retention that no deletion lock holds; how many."""
+    days = ctx.settings.ups_retention_days
+    if days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    async with ctx.write() as conn:
+        rows = [Workitem.model_validate(dict(r._mapping)) for r in (await conn.execute(select(W).where(
+            col(W.state).in_([State.COMPLETED.value, State.CANCELED.value]), col(W.updated_at) < cutoff))).all()]
+        if not rows:
+            return 0
+        locks = [WorkitemSubscription.model_validate(dict(r._mapping)) for r in (await conn.execute(
+            select(SUB).where(col(SUB.deletion_lock).is_(True)))).all()]
+        doomed = [row.sop_instance_uid for row in rows if not _locked(row, locks)]
+        if doomed:
+            await conn.execute(delete(W).where(col(W.sop_instance_uid).in_(doomed)))
+            await conn.execute(delete(SUB).where(col(SUB.kind) == "workitem", col(SUB.workitem_uid).in_(doomed)))
+    return len(doomed)
+
+
+@contextlib.asynccontextmanager
+async def running_purge(ctx: AppContext, interval: float = 300.0) -> AsyncIterator[None]:
+    """Purge expired workitems every ``interval`` seconds while the block runs (when a retention is set)."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await purge_final(ctx)
+            except Exception:
+                log.warning("purging expired workitems failed", exc_info=True)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop(), name="workitem-purge") if ctx.settings.ups_retention_days > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 # -- delivery ---------------------------------------------------------------------------------------
 
 
@@ -579,8 +656,11 @@ class Interest:
     workitems: frozenset[str]
     everything: bool
     filters: tuple[WorkitemQuery, ...]
+    subscribed: bool = False  # any subscription at all
 
     def wants(self, event: WorkitemEvent) -> bool:
+        if event.event_type == ev.SCP_STATUS_CHANGE:  # to every subscriber (PS3.4 CC.2.4.2)
+            return self.subscribed
         if self.everything or event.workitem_uid in self.workitems:
             return True
         return any(matches(event.snapshot, q) for q in self.filters)
@@ -594,6 +674,7 @@ async def interest_of(ctx: AppContext, ae_title: str) -> Interest:
         everything=any(r.kind == "global" and not r.suspended for r in rows),
         filters=tuple(parse_workitem_query(r.filter.get("params", [])) for r in rows
                       if r.kind == "filtered" and not r.suspended),
+        subscribed=bool(rows),
     )
 
 

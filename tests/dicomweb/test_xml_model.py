@@ -158,7 +158,7 @@ def test_multipart_has_one_document_per_result() -> None:
             current += ev.data
         elif isinstance(ev, PartEnd):
             parts.append(current)
-    assert [h["content-type"] for h in headers] == ["application/dicom+xml"] * 3
+    assert [h["content-type"] for h in headers] == ["application/dicom+xml; charset=utf-8"] * 3
     assert [xml_to_json(p) for p in parts] == results
     assert multipart_xml([], "b0und") == b"--b0und--\r\n"
 

@@ -77,7 +77,7 @@ def test_qido_and_metadata_in_dicom_xml(client) -> None:  # type: ignore[no-unty
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith('multipart/related; type="application/dicom+xml"')
     [(headers, doc)] = parts_of(r.headers["content-type"], r.content)
-    assert headers["content-type"] == "application/dicom+xml"
+    assert headers["content-type"] == "application/dicom+xml; charset=utf-8"
     assert xml_to_json(doc)["0020000D"]["Value"] == [study]
     as_json = client.get("/dicom-web/studies", params={"StudyInstanceUID": study}).json()
     assert xml_to_json(doc) == as_json[0]
@@ -122,11 +122,17 @@ def mounted_routes(app) -> list[tuple[str, set[str]]]:  # type: ignore[no-untype
 def test_capabilities_list_exactly_the_mounted_dicomweb_routes(client) -> None:  # type: ignore[no-untyped-def]
     from dicomweb.allow import MethodTable
     from dicomweb.capabilities import ENDPOINTS
+    from server.errors import websocket_templates
 
     routes = mounted_routes(client.app)
     mounted = {(p.removeprefix("/dicom-web").strip("/"), m) for p, ms in routes if p.startswith("/dicom-web")
                for m in ms if m != "HEAD"}
+    # The UPS event channel is a WebSocket route, opened with a GET upgrade (§11.12).
+    mounted |= {(p.removeprefix("/dicom-web").strip("/"), "GET") for p in websocket_templates(list(client.app.routes))}
+    assert ("subscribers/{ae}", "GET") in mounted
     assert mounted == {(e.path, e.method) for e in ENDPOINTS}
+    [channel] = [r for r in client.get("/dicom-web").json()["resources"] if r["path"] == "subscribers"]
+    assert channel["resources"][0]["methods"][0]["transaction"] == "Open Event Channel (WebSocket)"
     table = MethodTable.build(routes)
     assert table.allow_header("/dicom-web/studies") == "GET, HEAD, POST"
     assert table.allow_header("/dicom-web/studies/1.2.3") == "GET, HEAD, POST, DELETE"

@@ -144,6 +144,38 @@ def test_content_location(client) -> None:  # type: ignore[no-untyped-def]
         assert r.headers["content-location"] == "http://testserver" + path
 
 
+def two_frame_instance(study: str, series: str, sop: str) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(ct_instance(study=study, series=series, sop=sop, number=2)))
+    ds.NumberOfFrames = 2
+    ds.PixelData = ds.PixelData * 2
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_content_location_on_each_part(client) -> None:  # type: ignore[no-untyped-def]
+    """PS3.18 §8.6.1.2: every part of a multipart answer names the resource it holds."""
+    study, series, a, b = generate_uid(), generate_uid(), generate_uid(), generate_uid()
+    store(client, [ct_instance(study=study, series=series, sop=a), two_frame_instance(study, series, b)])
+    base = f"http://testserver/dicom-web/studies/{study}/series/{series}/instances/"
+    r = client.get(f"/dicom-web/studies/{study}", headers={"Accept": 'multipart/related; type="application/dicom"'})
+    assert r.status_code == 200
+    located = sorted(h["content-location"] for h, _ in parts_of(r.headers["content-type"], r.content))
+    assert located == sorted([base + a, base + b])
+    for h, body in parts_of(r.headers["content-type"], r.content):  # the part really is that instance
+        assert pydicom.dcmread(io.BytesIO(body)).SOPInstanceUID == h["content-location"].rsplit("/", 1)[1]
+    # Frames as stored (one buffer), and transcoded (each frame encoded): the part names its frame.
+    for accept in ("multipart/related; type=application/octet-stream; transfer-syntax=*",
+                   'multipart/related; type="image/jls"'):
+        r = client.get(f"{base.removeprefix('http://testserver')}{b}/frames/2,1", headers={"Accept": accept})
+        assert r.status_code == 200, (accept, r.text)
+        assert [h["content-location"] for h, _ in parts_of(r.headers["content-type"], r.content)] == [
+            f"{base}{b}/frames/2", f"{base}{b}/frames/1"], accept
+    r = client.get(f"{base.removeprefix('http://testserver')}{a}/bulk/7FE00010")
+    [(h, body)] = parts_of(r.headers["content-type"], r.content)
+    assert h["content-location"] == f"{base}{a}/bulk/7FE00010" and len(body) == 512
+
+
 def test_single_part_instance_and_frame(client) -> None:  # type: ignore[no-untyped-def]
     study, series, sop = generate_uid(), generate_uid(), generate_uid()
     data = ct_instance(study=study, series=series, sop=sop)
@@ -365,3 +397,38 @@ def test_dicom_xml_metadata_of_charset_files_equals_json(client, name: str) -> N
     [(_, qdoc)] = parts_of(q.headers["content-type"], q.content)
     charset = ds.SpecificCharacterSet
     assert xml_to_json(qdoc)["00080005"]["Value"] == ([charset] if isinstance(charset, str) else list(charset))
+
+
+def test_accept_charset(client) -> None:  # type: ignore[no-untyped-def]
+    """PS3.18 §8.8: UTF-8 by default; a request excluding UTF-8 → 406 naming its charsets."""
+    study = generate_uid()
+    store(client, [utf8_instance(study, "Müller^Jörg")])
+    url = "/dicom-web/studies"
+    for headers in ({}, {"Accept-Charset": "utf-8"}, {"Accept-Charset": "iso-8859-1;q=0.9, *;q=0.1"},
+                    {"Accept": "application/dicom+json; charset=utf-8"}):
+        r = client.get(url, params={"StudyInstanceUID": study}, headers=headers)
+        assert r.status_code == 200, (headers, r.text)
+        # JSON is UTF-8 by definition (RFC 8259 has no charset parameter): the type is left as clients compare it.
+        assert r.headers["content-type"] == "application/dicom+json"
+        assert "Müller^Jörg".encode() in r.content  # the bytes are UTF-8
+    for path in (url, f"/dicom-web/studies/{study}/metadata", "/dicom-web", "/dicom-web/workitems"):
+        r = client.get(path, headers={"Accept-Charset": "ISO-8859-1, gb18030;q=0.5"})
+        assert r.status_code == 406, (path, r.status_code)
+        assert r.json()["error"] == ("Accept-Charset: Cirrus answers in UTF-8 only; the request accepts "
+                                     "iso-8859-1, gb18030")
+        assert r.json()["available"] == ["utf-8"]
+    r = client.get(url, params={"StudyInstanceUID": study, "charset": "iso-8859-1"})
+    assert r.status_code == 406 and "charset parameter" in r.json()["error"]
+    r = client.get(url, params={"StudyInstanceUID": study, "charset": "utf-8"}, headers={"Accept-Charset": "latin1"})
+    assert r.status_code == 200 and len(r.json()) == 1
+    # The charset parameter of the Accept media ranges (§8.8).
+    r = client.get(url, headers={"Accept": "application/dicom+json; charset=ISO-8859-1"})
+    assert r.status_code == 406
+    assert r.json()["error"] == "Accept: Cirrus answers in UTF-8 only; the media ranges ask for charset iso-8859-1"
+    r = client.get(url, params={"StudyInstanceUID": study},
+                   headers={"Accept": 'multipart/related; type="application/dicom+xml"; charset=utf-8'})
+    assert r.status_code == 200
+    [(part, body)] = parts_of(r.headers["content-type"], r.content)
+    assert part["content-type"] == "application/dicom+xml; charset=utf-8"
+    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"')
+    assert "<FamilyName>Müller</FamilyName>".encode() in body
