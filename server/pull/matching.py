@@ -44,10 +44,12 @@ class CompiledRule:
     study: RuleSet
     series: RuleSet
     receive: RuleSet
+    repull_new_series: bool = False
 
 
 def compile_rule(*, id: int, name: str, institution_id: int, priority: int = 0, days_back: int = 0,
-                 study_filter: str = "", series_filter: str = "", receive_filter: str = "") -> CompiledRule:
+                 study_filter: str = "", series_filter: str = "", receive_filter: str = "",
+                 repull_new_series: bool = False) -> CompiledRule:
     """A rule ready to match; ``InvalidInput`` naming the filter and term that is wrong."""
     if not 0 <= days_back <= 30:
         raise InvalidInput("days_back must be 0 (today only) to 30")
@@ -57,7 +59,7 @@ def compile_rule(*, id: int, name: str, institution_id: int, priority: int = 0, 
     if study.fields() == {"StudyDescription"} and not series.rules and not receive.rules:
         raise InvalidInput("a rule may not select by StudyDescription alone (free text, often useless): "
                            "add ModalitiesInStudy or a series filter")
-    return CompiledRule(id, name, institution_id, priority, days_back, study, series, receive)
+    return CompiledRule(id, name, institution_id, priority, days_back, study, series, receive, repull_new_series)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,12 @@ class PullReceiver:
         with self._lock:
             self._jobs[job.study_uid] = job
 
-    def done(self, study_uid: str) -> ReceiveJob | None:
+    def done(self, study_uid: str, job: ReceiveJob | None = None) -> ReceiveJob | None:
+        """Stop taking objects of ``study_uid`` (of that ``job`` only, when given: an asynchronous
+        move finishing late does not end a later pull of the same study)."""
         with self._lock:
+            if job is not None and self._jobs.get(study_uid) is not job:
+                return None
             return self._jobs.pop(study_uid, None)
 
     # -- the listening SCP (C-MOVE destination) -----------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.pull.states import PullState
+from server.pull.states import SUMMARIES, PullState
 from server.routes.openapi_parts import TIMESTAMP, closed, error, json_body, nullable, ref
 
 
@@ -32,6 +32,8 @@ SOURCE_FIELDS: dict[str, Any] = {
     "id": INT, "name": STRING, "ae_title": {**STRING, "description": "the remote PACS's AE title (called AE)"},
     "host": STRING, "port": INT, "find_study": BOOL, "find_series": {**BOOL, "description": "answers series-level C-FIND"},
     "retrieve": {"type": "string", "enum": ["move", "get"]},
+    "move_mode": {"type": "string", "enum": ["sync", "async"],
+                  "description": "C-MOVE: sync waits for the final response; async judges completion by the counts of what arrives"},
     "utc_offset_minutes": {**INT, "description": "the PACS's clock, minutes east of UTC"},
     "mirror_group": {**STRING, "description": "sources of one group hold the same studies (failover)"},
     "enabled": BOOL, "last_polled_at": nullable(TIMESTAMP), "last_error": STRING,
@@ -41,6 +43,7 @@ RULE_FIELDS: dict[str, Any] = {
     "priority": {**INT, "description": "higher first"}, "enabled": BOOL,
     "days_back": {**INT, "description": "query window: the source's today and this many days before"},
     "study_filter": STRING, "series_filter": STRING, "receive_filter": STRING,
+    "repull_new_series": {**BOOL, "description": "pull a taken study again, its new series only, when the PACS later shows series the rule takes"},
 }
 STUDY_FIELDS: dict[str, Any] = {
     "study_uid": STRING, "accession_number": STRING, "state": {"type": "string", "enum": [s.value for s in PullState]},
@@ -62,7 +65,11 @@ SCHEMAS: dict[str, Any] = {
     "PullStudy": closed(STUDY_FIELDS),
     "PullQueue": closed({"studies": {"type": "array", "items": ref("PullStudy")}}),
     "PullWhy": closed({
-        "study_uid": STRING, "stored_instances": INT, "summary": STRING, "pull": nullable(ref("PullStudy")),
+        "study_uid": STRING, "stored_instances": INT, "summary": {**STRING, "description": "in English"},
+        "summary_code": {"type": "string", "enum": list(SUMMARIES),
+                         "description": "the summary as a code for the UI to word in its language, with summary_params"},
+        "summary_params": {"type": "object", "additionalProperties": STRING},
+        "pull": nullable(ref("PullStudy")),
         "events": {"type": "array", "items": closed({
             "at": TIMESTAMP, "kind": STRING, "detail": STRING, "rule_id": nullable(INT), "source_id": nullable(INT)})},
     }),
