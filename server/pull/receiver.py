@@ -23,6 +23,7 @@ from server.context import AppContext
 from server.dimse.bridge import LoopBridge
 from server.dimse.scp import STORAGE_SYNTAXES, _drop_partial_dataset
 from server.dimse.store import StoreBatcher, spool_received, store_status
+from server.pull.hints import Order, apply_order
 from server.pull.matching import RECEIVE_KEYWORDS, CompiledRule, receive_reason
 from server.services.ingest import Spooled
 from server.services.parse import sha256_file
@@ -39,6 +40,7 @@ class ReceiveJob:
     principal: Principal
     rule: CompiledRule | None
     series_checked: bool  # the series filter was applied to the series C-FIND answers
+    body_part_hint: str = ""  # the RIS/HIS order's body part (server/pull/hints.py), "" without one
     stored: int = 0
     skipped: int = 0
     # Series judged on their first instance: uid → reason refused ("" kept).
@@ -118,8 +120,10 @@ class PullReceiver:
             return NOT_AUTHORISED
         if job.rule is not None and series_uid not in job.verdicts:
             try:
-                reason = receive_reason(job.rule, _first_instance(path, None if path else event.dataset),
-                                        job.series_checked)
+                first = _first_instance(path, None if path else event.dataset)
+                if job.body_part_hint:
+                    first = apply_order(Order("", "", job.body_part_hint, "routine"), first, None)[0]
+                reason = receive_reason(job.rule, first, job.series_checked)
             except Exception:
                 log.exception("reading the first instance of series %s failed", series_uid)
                 reason = None

@@ -21,6 +21,7 @@ from server.db.archive import Institution, Study
 from server.db.database import utcnow
 from server.db.pull import PullEvent, PullRule, PullSource, PullStudy
 from server.dimse.ae_table import ae_title
+from server.pull import hint_service
 from server.pull.matching import compile_rule, judge
 from server.pull.states import SUMMARIES, PullState
 from server.pull.worker import log_event, stored_count
@@ -351,9 +352,10 @@ async def why_not(ctx: AppContext, principal: Principal, study_uid: str, accessi
             Study.study_instance_uid == uid))).one()
     stored = await stored_count(ctx, uid, []) if local else 0
     code, params = why_summary(row, events)
+    hints = await hint_service.orders_seen(ctx, principal, row.accession_number, row.patient_id) if row else []
     summary = SUMMARIES[code].format(**params)
     return {"study_uid": uid, "stored_instances": stored, "summary": summary, "summary_code": code,
-            "summary_params": params,
+            "summary_params": params, "hints": hints,
             "pull": study_json(row) if row else None,
             "events": [{"at": e.created_at.isoformat(), "kind": e.kind, "detail": e.detail, "rule_id": e.rule_id,
                         "source_id": e.source_id} for e in events]}

@@ -37,6 +37,7 @@ from server.db.lease import holder_alive
 from server.db.pull import PullEvent, PullRule, PullSource, PullStudy
 from server.dimse.ae_table import dimse_principal
 from server.pull import scu
+from server.pull.hint_service import orders_for
 from server.pull.matching import CompiledRule, compile_rule, decide, exam_time, is_stable, judge, query_dates
 from server.pull.receiver import PullReceiver, ReceiveJob
 from server.pull.states import ACTIVE, QUEUED, PullState
@@ -218,7 +219,11 @@ class PullWorker:
                 await log_event(self.ctx, uid, "rejected", f"rule {rule.name!r}: StudyDate "
                                 f"{answer.get('StudyDate')} is outside its query window", rule_id=rule.id,
                                 source_id=source.id)
-            decision = decide(in_window, answer, series)
+            orders = await orders_for(self.ctx, row.accession_number, row.patient_id)
+            for institution, order in orders.items():
+                await log_event(self.ctx, uid, "hint", f"{order.describe()}: used by the rules of institution "
+                                f"{institution}", source_id=source.id)
+            decision = decide(in_window, answer, series, orders)
             for verdict in decision.verdicts:
                 if not verdict.taken:
                     await log_event(self.ctx, uid, "rejected", f"rule {verdict.rule.name!r}: {verdict.reason}",
@@ -232,6 +237,9 @@ class PullWorker:
                 return await self._save(row, remote_count=count)
             rule = taken.rule
             row.rule_id, row.institution_id, row.priority = rule.id, rule.institution_id, rule.priority
+            order = orders.get(rule.institution_id)
+            if order is not None and order.urgent and not row.urgent:
+                row.urgent = True  # the RIS says urgent: queued with the manual requests
             row.series_uids = taken.series_uids if series is not None and taken.rule.series.rules else []
             local = await stored_by_series(self.ctx, uid) if series is not None else {}
             if local:  # some of it is here already (an earlier pull, or pushed): only what is not
@@ -413,6 +421,8 @@ class PullWorker:
             return await self._finish(row, PullState.COMPLETE, received_count=already)
         rule = await self._rule(row.rule_id)
         institution = row.institution_id or self.ctx.institution_id
+        order = (await orders_for(self.ctx, row.accession_number, row.patient_id)).get(institution)
+        hint = order.body_part if order is not None else ""
         errors = []
         sources = await self._sources_for(row)
         for n, source in enumerate(sources):
@@ -420,7 +430,7 @@ class PullWorker:
             endpoint = endpoint_of(source, self.settings.pull_ae_title, self.settings.pull_move_timeout_seconds)
             principal = dimse_principal(institution, source.ae_title) if row.institution_id else \
                 system_principal(institution)
-            job = ReceiveJob(uid, principal, rule, series_checked=bool(row.series_uids))
+            job = ReceiveJob(uid, principal, rule, series_checked=bool(row.series_uids), body_part_hint=hint)
             self.receiver.expect(job)
             await self._finish_attempt_start(row, attempts, source)
             try:

@@ -53,6 +53,16 @@ STUDY_FIELDS: dict[str, Any] = {
     "attempts": INT, "last_error": STRING, "updated_at": TIMESTAMP,
 }
 
+HINT_FIELDS: dict[str, Any] = {
+    "id": INT, "accession_number": STRING, "patient_id": STRING,
+    "body_part": {**STRING, "description": "added to BodyPartExamined (and HintBodyPart) for the rules of the uploader's institution"},
+    "priority": {"type": "string", "enum": ["routine", "urgent"]}, "uploaded_by": STRING, "uploaded_at": TIMESTAMP,
+}
+HINT_UPLOAD = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "description": "a header row naming accession_number, patient_id, body_part, priority; then one order per line"}},
+    "application/json": {"schema": {"type": "object", "properties": {"orders": {"type": "array", "items": {"type": "object"}}}}},
+}}
+
 SCHEMAS: dict[str, Any] = {
     "PullSource": closed(SOURCE_FIELDS),
     "PullSourceList": closed({"sources": {"type": "array", "items": ref("PullSource")}}),
@@ -63,6 +73,9 @@ SCHEMAS: dict[str, Any] = {
         "series": {"type": "array", "items": closed({"series_uid": STRING, "taken": BOOL, "reason": STRING})},
     }),
     "PullStudy": closed(STUDY_FIELDS),
+    "PullHint": closed(HINT_FIELDS),
+    "PullHintList": closed({"hints": {"type": "array", "items": ref("PullHint")}, "total": INT}),
+    "PullHintUpload": closed({"added": INT, "updated": INT, "replaced": BOOL, "total": {**INT, "description": "orders of the institution now"}}),
     "PullQueue": closed({"studies": {"type": "array", "items": ref("PullStudy")}}),
     "PullWhy": closed({
         "study_uid": STRING, "stored_instances": INT, "summary": {**STRING, "description": "in English"},
@@ -70,6 +83,7 @@ SCHEMAS: dict[str, Any] = {
                          "description": "the summary as a code for the UI to word in its language, with summary_params"},
         "summary_params": {"type": "object", "additionalProperties": STRING},
         "pull": nullable(ref("PullStudy")),
+        "hints": {"type": "array", "items": ref("PullHint"), "description": "RIS/HIS orders matching the study (the caller's institution's)"},
         "events": {"type": "array", "items": closed({
             "at": TIMESTAMP, "kind": STRING, "detail": STRING, "rule_id": nullable(INT), "source_id": nullable(INT)})},
     }),
@@ -118,6 +132,18 @@ PATHS: dict[str, Any] = {
                  "operationId": "requestPull", "requestBody": OPEN_BODY,
                  "responses": {**_ok("202", "Queued", "PullStudy"), "400": BAD,
                                "404": error("No poll saw the accession number, or the study is pulled for another institution")}},
+    },
+    "/pull/hints": {
+        "get": {"summary": "The RIS/HIS order hints (an institution admin: their institution's), newest first",
+                "operationId": "listPullHints", "responses": _ok("200", "Orders (at most 500) and their total", "PullHintList")},
+        "post": {"summary": "Upload RIS/HIS orders (CSV or JSON) for the caller's institution",
+                 "description": "Orders select studies their DICOM attributes misdescribe: the order's body part is a further BodyPartExamined value for the institution's rules; urgent orders are queued first.",
+                 "operationId": "uploadPullHints",
+                 "parameters": [{"name": "replace", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]},
+                                 "description": "drop the institution's earlier orders first"}],
+                 "requestBody": HINT_UPLOAD,
+                 "responses": {**_ok("200", "Stored", "PullHintUpload"), "400": BAD,
+                               "413": error("Larger than 8 MiB"), "415": error("Neither CSV nor JSON")}},
     },
     "/pull/why": {
         "get": {"summary": "Why don't we have study X: every query that saw it, every rejection, every attempt",

@@ -107,7 +107,7 @@ def test_rules_select_series_priorities_and_why_not(site: Site, tmp_path: Path) 
         source = _add(site, "/api/pull/sources", pacs.source("main PACS"))
         _add(site, "/api/pull/rules", BRAIN)
         _add(site, "/api/pull/rules", CHEST)
-        u = {k: generate_uid() for k in ("brain", "chinese", "chest", "knee", "requested")}
+        u = {k: generate_uid() for k in ("brain", "chinese", "chest", "knee", "requested", "hinted")}
         # A brain ASL whose study description says nothing: taken by its series.
         asl = series_of(u["brain"], 3, StudyDescription=".", BodyPartExamined="HEAD", ProtocolName="pcasl_3d",
                         ImageType=["ORIGINAL", "PRIMARY"], study_time="080000")
@@ -121,7 +121,12 @@ def test_rules_select_series_priorities_and_why_not(site: Site, tmp_path: Path) 
                           sop_class="1.2.840.10008.5.1.4.1.1.2")
         knee = series_of(u["knee"], 3, BodyPartExamined="KNEE", StudyDescription="MR brain (wrong)")
         requested = series_of(u["requested"], 3, BodyPartExamined="ANKLE", study_time="100000")
-        pacs.store(*asl, *localizer, *thin, *chinese, *chest, *knee, *requested)
+        # A head MR sent as KNEE; the RIS order of its accession number says HEAD, urgent.
+        hinted = series_of(u["hinted"], 3, BodyPartExamined="KNEE", StudyDescription="MR", study_time="110000")
+        pacs.store(*asl, *localizer, *thin, *chinese, *chest, *knee, *requested, *hinted)
+        r = site.http.post("/api/pull/hints", content=f"accession_number,body_part,priority\nACC{u['hinted'][-8:]},"
+                           "HEAD,urgent\n".encode(), headers={"Content-Type": "text/csv"})
+        assert r.status_code == 200 and r.json()["added"] == 1, r.text
         r = site.http.post("/api/pull/requests", json={"study_uid": u["requested"]})
         assert r.status_code == 202, r.text
 
@@ -134,7 +139,7 @@ def test_rules_select_series_priorities_and_why_not(site: Site, tmp_path: Path) 
 
         worker = site.pull()
         try:
-            done = {"brain", "chinese", "chest", "requested"}
+            done = {"brain", "chinese", "chest", "requested", "hinted"}
             wait_until(lambda: all(site.state(u[k]) == "complete" for k in done), 120, "the pulls")
         finally:
             worker.stop()
@@ -142,14 +147,21 @@ def test_rules_select_series_priorities_and_why_not(site: Site, tmp_path: Path) 
         assert site.stored(u["chinese"]) == 3
         assert site.stored(u["chest"]) == 3
         assert site.stored(u["requested"]) == 3
+        assert site.stored(u["hinted"]) == 3
         assert site.stored(u["knee"]) == 0
         assert site.state(u["knee"]) == "rejected"
         brain = site.why(u["brain"])["pull"]
         assert brain["series_uids"] and len(brain["series_uids"]) == 1
         assert brain["expected_count"] == brain["received_count"] == 3
         assert brain["source_id"] == source["id"]
-        # Manual first, then rule priority, then the oldest exam (brain 08:00 before chinese 09:00).
-        assert _attempt_order(site, {k: u[k] for k in done}) == ["requested", "brain", "chinese", "chest"]
+        # Manual first (queued before the first poll is stable), then the RIS-urgent one, then rule
+        # priority, then the oldest exam (brain 08:00 before chinese 09:00).
+        assert _attempt_order(site, {k: u[k] for k in done}) == ["requested", "hinted", "brain", "chinese", "chest"]
+        hinted_why = site.why(u["hinted"])
+        assert hinted_why["pull"]["urgent"] and hinted_why["pull"]["rule_id"] == brain_rule["id"]
+        assert [(h["body_part"], h["priority"]) for h in hinted_why["hints"]] == [("HEAD", "urgent")]
+        assert any(e["kind"] == "hint" and "body part HEAD, priority urgent" in e["detail"]
+                   for e in hinted_why["events"]), hinted_why["events"]
 
         why = site.why(u["knee"])
         assert why["summary"].startswith("rejected")
