@@ -4,11 +4,19 @@ A pulled study is owned by its rule's institution, not by the sending PACS, and 
 judged on its first instance (the receive filter): so pulled objects arrive here, where the
 pull in progress for their study is known, and go through the one ingest service (two-phase,
 analysis detection after commit) via the SCP's ``StoreBatcher``. An object of a study no pull is
-waiting for is refused (0124H, not authorised). A C-STORE is answered once its object is durable.
+waiting for is refused (0124H, not authorised).
+
+A C-STORE is answered once its object is in the spool, before it is ingested: the PACS still holds
+it, and the pull's count check (after every pending ingest is done) is what decides completeness —
+an object lost to a crash between spool and ingest is pulled again. So a PACS sending one object at
+a time (a synchronous C-MOVE, one sub-operation outstanding) no longer waits for a commit per
+object, and the ingest stores what arrives in batches. At most ``MAX_PENDING`` objects of a pull
+wait for ingest; beyond that a C-STORE is answered when its object is stored (back-pressure).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -32,6 +40,8 @@ log = logging.getLogger("cirrus.pull")
 
 NOT_AUTHORISED = 0x0124
 OUT_OF_RESOURCES = 0xA700
+PROCESSING_FAILURE = 0x0110
+MAX_PENDING = 256
 
 
 @dataclass
@@ -43,6 +53,8 @@ class ReceiveJob:
     body_part_hint: str = ""  # the RIS/HIS order's body part (server/pull/hints.py), "" without one
     stored: int = 0
     skipped: int = 0
+    failed: int = 0  # answered success (spooled), then refused by the ingest
+    pending: int = 0  # spooled, not yet ingested
     # Series judged on their first instance: uid → reason refused ("" kept).
     verdicts: dict[str, str] = field(default_factory=dict)
 
@@ -138,13 +150,27 @@ class PullReceiver:
         except OSError:
             log.exception("spooling a pulled object failed")
             return OUT_OF_RESOURCES
-        outcome = self.bridge.run(self.batcher.store(item, job.principal))
-        status = store_status(outcome)
-        if status == 0:
-            with self._lock:
+        with self._lock:
+            job.pending += 1
+            wait = job.pending > MAX_PENDING
+        future = asyncio.run_coroutine_threadsafe(self._ingest(job, item), self.bridge.loop)
+        return future.result(self.bridge.timeout) if wait else 0x0000
+
+    async def _ingest(self, job: ReceiveJob, item: Spooled) -> int:
+        try:
+            outcome = await self.batcher.store(item, job.principal)
+            status, message = store_status(outcome), outcome.message
+        except Exception as exc:
+            log.exception("ingest of a pulled object of %s failed", job.study_uid)
+            status, message = PROCESSING_FAILURE, str(exc)
+        with self._lock:
+            job.pending -= 1
+            if status == 0:
                 job.stored += 1
-        else:
-            log.warning("pulled object of %s refused (0x%04X): %s", study_uid, status, outcome.message)
+            else:
+                job.failed += 1
+        if status != 0:
+            log.warning("pulled object of %s refused (0x%04X): %s", job.study_uid, status, message)
         return status
 
     def _identify(self, event: evt.Event) -> tuple[str, str, Path | None]:

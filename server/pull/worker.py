@@ -484,11 +484,12 @@ class PullWorker:
         return next((r for r in await enabled_rules(self.ctx) if r.id == rule_id), None)
 
     async def _quiet(self, uid: str, series_uids: list[str], job: ReceiveJob) -> int:
-        """Wait until nothing new arrives for ``pull_quiet_seconds``; the stored count then."""
-        last = (-1, -1)
+        """Wait until nothing new arrives for ``pull_quiet_seconds`` and nothing received waits for
+        ingest; the stored count then."""
+        last = (-1, -1, -1)
         while True:
-            now = (await stored_count(self.ctx, uid, series_uids), job.skipped)
-            if now == last:
+            now = (await stored_count(self.ctx, uid, series_uids), job.skipped, job.pending)
+            if now == last and job.pending == 0:
                 return now[0]
             last = now
             await asyncio.sleep(max(self.settings.pull_quiet_seconds, 0.05))
@@ -499,10 +500,10 @@ class PullWorker:
         answered it; done when the counts reach ``expected``, or nothing arrived for
         ``pull_move_timeout_seconds`` (``pull_quiet_seconds`` once the PACS answered a failure)."""
         loop = asyncio.get_running_loop()
-        last, since = (-1, -1), loop.time()
+        last, since = (-1, -1, -1), loop.time()
         while True:
-            now = (await stored_count(self.ctx, uid, series_uids), job.skipped)
-            if expected > 0 and sum(now) >= expected:
+            now = (await stored_count(self.ctx, uid, series_uids), job.skipped, job.pending)
+            if expected > 0 and now[0] + now[1] >= expected:
                 return now[0]
             if now != last:
                 last, since = now, loop.time()
@@ -512,7 +513,7 @@ class PullWorker:
                     raise move.exception()  # type: ignore[misc]
                 if move.exception() is not None or move.result().status not in scu.SUCCESS:
                     patience = max(self.settings.pull_quiet_seconds, 0.05)
-            if loop.time() - since >= patience:
+            if loop.time() - since >= patience and job.pending == 0:
                 return now[0]
             await asyncio.sleep(0.25)
 
@@ -544,7 +545,7 @@ class PullWorker:
         status = "still pending" if result.status == 0xFF00 else f"status 0x{result.status:04X}"
         summary = (f"attempt {attempts} on {source.name}: {method} {status}, {result.completed} completed, "
                    f"{result.failed} failed, {result.warning} warning; {received} of {expected} instance(s) "
-                   f"stored, {skipped} skipped")
+                   f"stored, {skipped} skipped" + (f", {job.failed} refused by the ingest" if job.failed else ""))
         if received == skipped == 0 and expected > 0 and mirror is not None:
             await log_event(self.ctx, uid, "attempt", f"{summary}: nothing arrived, trying {mirror.name}",
                             source_id=source.id, rule_id=row.rule_id)
