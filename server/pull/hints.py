@@ -65,7 +65,10 @@ def _order(raw: Mapping[str, Any], where: str) -> Order:
     priority = PRIORITIES.get(values["priority"].lower())
     if priority is None:
         raise InvalidInput(f"{where}: priority {values['priority']!r} is not routine or urgent")
-    return Order(values["accession_number"], values["patient_id"], values["body_part"].upper(), priority)
+    body_part = values["body_part"].upper()
+    if len(body_part) > 64:  # upper case can be longer (ß → SS)
+        raise InvalidInput(f"{where}: body_part must be at most 64 characters")
+    return Order(values["accession_number"], values["patient_id"], body_part, priority)
 
 
 def _checked(orders: list[Order]) -> list[Order]:
@@ -81,7 +84,10 @@ def parse_csv(text: str) -> list[Order]:
     sample = text[:4096]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
-    rows = [r for r in reader if any(cell.strip() for cell in r)]
+    try:
+        rows = [r for r in reader if any(cell.strip() for cell in r)]
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV cannot be read ({exc})") from None
     if not rows:
         raise InvalidInput("the CSV is empty")
     header = [COLUMN_NAMES.get(h.strip().lower().replace(" ", "").replace("_", ""), h.strip()) for h in rows[0]]

@@ -175,7 +175,7 @@ class PullProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "pull", "--port", str(self.port)],
                                          env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, timeout=60, proc=self.proc)
+        wait_for_port(self.port, timeout=180, proc=self.proc)
         return self
 
     def kill(self) -> None:

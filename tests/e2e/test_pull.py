@@ -68,7 +68,8 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                           CIRRUS_PULL_QUIET_SECONDS="0.5", CIRRUS_PULL_LEASE_SECONDS="4",
                           CIRRUS_PULL_MAX_ATTEMPTS="2", CIRRUS_DIMSE_TIMEOUT_SECONDS="15",
                           CIRRUS_PULL_MOVE_TIMEOUT_SECONDS="30")
-    server = LiveServer(env, data).start()
+    # Started once per module: a start on a loaded 2-core runner may take minutes, so wait long.
+    server = LiveServer(env, data).start(timeout=300)
     try:
         with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as http:
             yield Site(env, http, data, port)
