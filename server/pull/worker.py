@@ -38,6 +38,7 @@ from server.db.pull import PullEvent, PullRule, PullSource, PullStudy
 from server.dimse.ae_table import dimse_principal
 from server.pull import scu
 from server.pull.hint_service import orders_for
+from server.pull.hints import apply_order
 from server.pull.matching import CompiledRule, compile_rule, decide, exam_time, is_stable, judge, query_dates
 from server.pull.receiver import PullReceiver, ReceiveJob
 from server.pull.states import ACTIVE, QUEUED, PullState
@@ -273,7 +274,8 @@ class PullWorker:
         that are not here (never those refused at receipt); True when there are some."""
         uid = row.study_instance_uid
         series = await asyncio.to_thread(scu.find_series, endpoint, uid)
-        verdict = judge(rule, answer, series)
+        order = (await orders_for(self.ctx, row.accession_number, row.patient_id)).get(rule.institution_id)
+        verdict = judge(rule, *apply_order(order, answer, series)) if order else judge(rule, answer, series)
         if not verdict.taken:
             return False
         taken = verdict.series_uids if rule.series.rules else [str(s.get("SeriesInstanceUID")) for s in series]
