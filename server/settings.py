@@ -174,6 +174,10 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="After a retrieve, wait this long without new objects before counting.")
     pull_max_attempts: int = Field(
         default=3, ge=1, description="Retrieves of a study that stays short before it is marked incomplete.")
+    pull_move_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="A C-MOVE/C-GET that answers nothing (no response, no object) for this "
+        "long is given up and the study's mirror tried; with asynchronous C-MOVE also how long to wait for "
+        "objects that stopped arriving.")
     pull_lease_seconds: float = Field(
         default=120.0, gt=0, description="A pull whose worker stops renewing it for this long is taken again.")
     dimse_timeout_seconds: float = Field(

@@ -89,7 +89,9 @@ RULES: list[Rule] = [
     # their institution's rules and see its queue and decision log; sources are the alliance
     # admin's.
     _rule("POST", r"/api/pull/requests", Scope.WRITE, NOT_READ_ONLY),
-    _rule("GET HEAD", r"/api/pull/(queue|why|rules)", Scope.ADMIN, ADMINS),
+    _rule("GET HEAD", r"/api/pull/(queue|why|rules|hints)", Scope.ADMIN, ADMINS),
+    # The RIS/HIS order hints: an institution admin uploads their institution's orders.
+    _rule("POST", r"/api/pull/hints", Scope.ADMIN, ADMINS),
     _rule("POST PUT DELETE", r"/api/pull/rules(/[^/]+(/test)?)?", Scope.ADMIN, ADMINS),
     _rule("*", r"/api/pull/sources(/[^/]+)?", Scope.ADMIN, frozenset({Role.ADMIN})),
 ]

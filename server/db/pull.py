@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.db.database import utcnow
@@ -30,6 +30,9 @@ class PullSource(SQLModel, table=True):
     find_series: bool = Field(default=True)
     # "move" (to our pull receiver) or "get" (on the query association).
     retrieve: str = Field(default="move", max_length=8)
+    # C-MOVE: "sync" waits for the final response; "async" (a PACS that answers the C-MOVE at
+    # once and sends later, or whose final response is unreliable) judges completion by counts.
+    move_mode: str = Field(default="sync", max_length=8)
     # The PACS's clock: minutes east of UTC (its StudyDate/StudyTime are local to it).
     utc_offset_minutes: int = Field(default=0)
     mirror_group: str = Field(default="", max_length=64)
@@ -52,6 +55,9 @@ class PullRule(SQLModel, table=True):
     study_filter: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     series_filter: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     receive_filter: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # A study this rule took is pulled again, for its new series only, when the PACS later shows
+    # series the rule takes that are not here (e.g. thin reconstructions sent after the first ones).
+    repull_new_series: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -103,3 +109,21 @@ class PullEvent(SQLModel, table=True):
     rule_id: int | None = Field(default=None)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class PullHint(SQLModel, table=True):
+    """An order of the RIS/HIS (uploaded as CSV or JSON): what the study is meant to be, for
+    studies whose DICOM attributes misdescribe it. Matched by AccessionNumber, else PatientID."""
+
+    __tablename__ = "pull_hint"
+    __table_args__ = (UniqueConstraint("institution_id", "accession_number", "patient_id",
+                                       name="uq_pull_hint_order"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id")
+    accession_number: str = Field(default="", max_length=64, index=True)
+    patient_id: str = Field(default="", max_length=64, index=True)
+    body_part: str = Field(default="", max_length=64)
+    priority: str = Field(default="routine", max_length=16)  # routine | urgent
+    uploaded_by: str = Field(default="", max_length=128)
+    uploaded_at: datetime = Field(default_factory=utcnow)

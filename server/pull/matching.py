@@ -16,11 +16,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from server.app_errors import InvalidInput
 from server.gateway.rules import RuleSet, Value, parse_filter
+from server.pull.hints import Order, apply_order
 
+# HintBodyPart: the body part of the RIS/HIS order of the study (``server/pull/hints.py``).
 STUDY_KEYWORDS = ("ModalitiesInStudy", "StudyDescription", "AccessionNumber", "ReferringPhysicianName",
-                  "InstitutionName", "NumberOfStudyRelatedInstances")
+                  "InstitutionName", "NumberOfStudyRelatedInstances", "BodyPartExamined", "HintBodyPart")
 SERIES_KEYWORDS = ("Modality", "BodyPartExamined", "ProtocolName", "StudyDescription", "SeriesDescription",
-                   "ImageType", "SliceThickness", "NumberOfSeriesRelatedInstances", "ConvolutionKernel")
+                   "ImageType", "SliceThickness", "NumberOfSeriesRelatedInstances", "ConvolutionKernel",
+                   "HintBodyPart")
 RECEIVE_KEYWORDS = (*SERIES_KEYWORDS, "ImageComments", "SequenceName", "Manufacturer")
 ALIASES = {"instances": "NumberOfSeriesRelatedInstances", "thickness": "SliceThickness",
            "bodypart": "BodyPartExamined", "kernel": "ConvolutionKernel", "modalities": "ModalitiesInStudy"}
@@ -44,10 +47,12 @@ class CompiledRule:
     study: RuleSet
     series: RuleSet
     receive: RuleSet
+    repull_new_series: bool = False
 
 
 def compile_rule(*, id: int, name: str, institution_id: int, priority: int = 0, days_back: int = 0,
-                 study_filter: str = "", series_filter: str = "", receive_filter: str = "") -> CompiledRule:
+                 study_filter: str = "", series_filter: str = "", receive_filter: str = "",
+                 repull_new_series: bool = False) -> CompiledRule:
     """A rule ready to match; ``InvalidInput`` naming the filter and term that is wrong."""
     if not 0 <= days_back <= 30:
         raise InvalidInput("days_back must be 0 (today only) to 30")
@@ -57,7 +62,7 @@ def compile_rule(*, id: int, name: str, institution_id: int, priority: int = 0, 
     if study.fields() == {"StudyDescription"} and not series.rules and not receive.rules:
         raise InvalidInput("a rule may not select by StudyDescription alone (free text, often useless): "
                            "add ModalitiesInStudy or a series filter")
-    return CompiledRule(id, name, institution_id, priority, days_back, study, series, receive)
+    return CompiledRule(id, name, institution_id, priority, days_back, study, series, receive, repull_new_series)
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,15 @@ def judge(rule: CompiledRule, study: Mapping[str, Value],
 
 
 def decide(rules: Sequence[CompiledRule], study: Mapping[str, Value],
-           series: Sequence[Mapping[str, Value]] | None) -> Decision:
+           series: Sequence[Mapping[str, Value]] | None, orders: Mapping[int, Order] | None = None) -> Decision:
+    """``orders``: the RIS/HIS order of the study per institution; a rule of that institution
+    judges the attributes with the order's body part added."""
     ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
-    verdicts = tuple(judge(rule, study, series) for rule in ordered)
-    return Decision(verdicts, next((v for v in verdicts if v.taken), None))
+    verdicts = []
+    for rule in ordered:
+        order = (orders or {}).get(rule.institution_id)
+        verdicts.append(judge(rule, *apply_order(order, study, series)) if order else judge(rule, study, series))
+    return Decision(tuple(verdicts), next((v for v in verdicts if v.taken), None))
 
 
 def receive_reason(rule: CompiledRule, first_instance: Mapping[str, Value], series_checked: bool) -> str | None:

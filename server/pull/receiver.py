@@ -4,11 +4,19 @@ A pulled study is owned by its rule's institution, not by the sending PACS, and 
 judged on its first instance (the receive filter): so pulled objects arrive here, where the
 pull in progress for their study is known, and go through the one ingest service (two-phase,
 analysis detection after commit) via the SCP's ``StoreBatcher``. An object of a study no pull is
-waiting for is refused (0124H, not authorised). A C-STORE is answered once its object is durable.
+waiting for is refused (0124H, not authorised).
+
+A C-STORE is answered once its object is in the spool, before it is ingested: the PACS still holds
+it, and the pull's count check (after every pending ingest is done) is what decides completeness —
+an object lost to a crash between spool and ingest is pulled again. So a PACS sending one object at
+a time (a synchronous C-MOVE, one sub-operation outstanding) no longer waits for a commit per
+object, and the ingest stores what arrives in batches. At most ``MAX_PENDING`` objects of a pull
+wait for ingest; beyond that a C-STORE is answered when its object is stored (back-pressure).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +31,7 @@ from server.context import AppContext
 from server.dimse.bridge import LoopBridge
 from server.dimse.scp import STORAGE_SYNTAXES, _drop_partial_dataset
 from server.dimse.store import StoreBatcher, spool_received, store_status
+from server.pull.hints import Order, apply_order
 from server.pull.matching import RECEIVE_KEYWORDS, CompiledRule, receive_reason
 from server.services.ingest import Spooled
 from server.services.parse import sha256_file
@@ -31,6 +40,8 @@ log = logging.getLogger("cirrus.pull")
 
 NOT_AUTHORISED = 0x0124
 OUT_OF_RESOURCES = 0xA700
+PROCESSING_FAILURE = 0x0110
+MAX_PENDING = 256
 
 
 @dataclass
@@ -39,8 +50,11 @@ class ReceiveJob:
     principal: Principal
     rule: CompiledRule | None
     series_checked: bool  # the series filter was applied to the series C-FIND answers
+    body_part_hint: str = ""  # the RIS/HIS order's body part (server/pull/hints.py), "" without one
     stored: int = 0
     skipped: int = 0
+    failed: int = 0  # answered success (spooled), then refused by the ingest
+    pending: int = 0  # spooled, not yet ingested
     # Series judged on their first instance: uid → reason refused ("" kept).
     verdicts: dict[str, str] = field(default_factory=dict)
 
@@ -73,8 +87,12 @@ class PullReceiver:
         with self._lock:
             self._jobs[job.study_uid] = job
 
-    def done(self, study_uid: str) -> ReceiveJob | None:
+    def done(self, study_uid: str, job: ReceiveJob | None = None) -> ReceiveJob | None:
+        """Stop taking objects of ``study_uid`` (of that ``job`` only, when given: an asynchronous
+        move finishing late does not end a later pull of the same study)."""
         with self._lock:
+            if job is not None and self._jobs.get(study_uid) is not job:
+                return None
             return self._jobs.pop(study_uid, None)
 
     # -- the listening SCP (C-MOVE destination) -----------------------------------------------
@@ -114,8 +132,10 @@ class PullReceiver:
             return NOT_AUTHORISED
         if job.rule is not None and series_uid not in job.verdicts:
             try:
-                reason = receive_reason(job.rule, _first_instance(path, None if path else event.dataset),
-                                        job.series_checked)
+                first = _first_instance(path, None if path else event.dataset)
+                if job.body_part_hint:
+                    first = apply_order(Order("", "", job.body_part_hint, "routine"), first, None)[0]
+                reason = receive_reason(job.rule, first, job.series_checked)
             except Exception:
                 log.exception("reading the first instance of series %s failed", series_uid)
                 reason = None
@@ -130,13 +150,27 @@ class PullReceiver:
         except OSError:
             log.exception("spooling a pulled object failed")
             return OUT_OF_RESOURCES
-        outcome = self.bridge.run(self.batcher.store(item, job.principal))
-        status = store_status(outcome)
-        if status == 0:
-            with self._lock:
+        with self._lock:
+            job.pending += 1
+            wait = job.pending > MAX_PENDING
+        future = asyncio.run_coroutine_threadsafe(self._ingest(job, item), self.bridge.loop)
+        return future.result(self.bridge.timeout) if wait else 0x0000
+
+    async def _ingest(self, job: ReceiveJob, item: Spooled) -> int:
+        try:
+            outcome = await self.batcher.store(item, job.principal)
+            status, message = store_status(outcome), outcome.message
+        except Exception as exc:
+            log.exception("ingest of a pulled object of %s failed", job.study_uid)
+            status, message = PROCESSING_FAILURE, str(exc)
+        with self._lock:
+            job.pending -= 1
+            if status == 0:
                 job.stored += 1
-        else:
-            log.warning("pulled object of %s refused (0x%04X): %s", study_uid, status, outcome.message)
+            else:
+                job.failed += 1
+        if status != 0:
+            log.warning("pulled object of %s refused (0x%04X): %s", job.study_uid, status, message)
         return status
 
     def _identify(self, event: evt.Event) -> tuple[str, str, Path | None]:

@@ -26,6 +26,8 @@ STUDY_RETURN_KEYS = ("StudyDate", "StudyTime", "AccessionNumber", "PatientID", "
 SERIES_RETURN_KEYS = ("Modality", "SeriesNumber", "BodyPartExamined", "ProtocolName", "SeriesDescription",
                       "ImageType", "SliceThickness", "ConvolutionKernel", "NumberOfSeriesRelatedInstances")
 PENDING = (0xFF00, 0xFF01)
+# A retrieve's final status when every sub-operation succeeded, or some with warnings/failures (B000).
+SUCCESS = (0x0000, 0xB000)
 # A C-GET association proposes storage contexts for what a PACS typically sends (at most 128
 # contexts per association, PS3.8 §9.3.2.2; one is the C-GET model).
 GET_STORAGE = StoragePresentationContexts[:120]

@@ -21,11 +21,13 @@ from server.db.archive import Institution, Study
 from server.db.database import utcnow
 from server.db.pull import PullEvent, PullRule, PullSource, PullStudy
 from server.dimse.ae_table import ae_title
+from server.pull import hint_service
 from server.pull.matching import compile_rule, judge
-from server.pull.states import PullState
+from server.pull.states import SUMMARIES, PullState
 from server.pull.worker import log_event, stored_count
 
 RETRIEVE_METHODS = ("move", "get")
+MOVE_MODES = ("sync", "async")
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -59,10 +61,10 @@ def _known(body: Mapping[str, Any], fields: tuple[str, ...]) -> None:
         raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(fields)}")
 
 
-SOURCE_FIELDS = ("name", "ae_title", "host", "port", "find_study", "find_series", "retrieve",
+SOURCE_FIELDS = ("name", "ae_title", "host", "port", "find_study", "find_series", "retrieve", "move_mode",
                  "utc_offset_minutes", "mirror_group", "enabled")
 RULE_FIELDS = ("name", "institution", "priority", "enabled", "days_back", "study_filter", "series_filter",
-               "receive_filter")
+               "receive_filter", "repull_new_series")
 
 
 def _require_admin(principal: Principal) -> None:
@@ -74,7 +76,7 @@ def _require_admin(principal: Principal) -> None:
 
 def source_json(s: PullSource) -> dict[str, Any]:
     return {"id": s.id, "name": s.name, "ae_title": s.ae_title, "host": s.host, "port": s.port,
-            "find_study": s.find_study, "find_series": s.find_series, "retrieve": s.retrieve,
+            "find_study": s.find_study, "find_series": s.find_series, "retrieve": s.retrieve, "move_mode": s.move_mode,
             "utc_offset_minutes": s.utc_offset_minutes, "mirror_group": s.mirror_group, "enabled": s.enabled,
             "last_polled_at": s.last_polled_at.isoformat() if s.last_polled_at else None,
             "last_error": s.last_error}
@@ -91,6 +93,7 @@ def _source_values(body: Mapping[str, Any], old: PullSource | None) -> dict[str,
         "find_study": _bool(body, "find_study", cur.get("find_study", True)),
         "find_series": _bool(body, "find_series", cur.get("find_series", True)),
         "retrieve": _str(body, "retrieve", cur.get("retrieve", "move"), 8).lower(),
+        "move_mode": _str(body, "move_mode", cur.get("move_mode", "sync"), 8).lower(),
         "utc_offset_minutes": _int(body, "utc_offset_minutes", cur.get("utc_offset_minutes", 0), -720, 840),
         "mirror_group": _str(body, "mirror_group", cur.get("mirror_group", ""), 64),
         "enabled": _bool(body, "enabled", cur.get("enabled", True)),
@@ -99,6 +102,9 @@ def _source_values(body: Mapping[str, Any], old: PullSource | None) -> dict[str,
         raise InvalidInput("name and host may not be empty")
     if values["retrieve"] not in RETRIEVE_METHODS:
         raise InvalidInput("retrieve must be 'move' (C-MOVE to our receiver) or 'get' (C-GET)")
+    if values["move_mode"] not in MOVE_MODES:
+        raise InvalidInput("move_mode must be 'sync' (wait for the C-MOVE's final response) or 'async' "
+                           "(completion judged by the counts of what arrives)")
     return values
 
 
@@ -145,7 +151,7 @@ async def delete_source(ctx: AppContext, principal: Principal, source_id: int) -
 def rule_json(r: PullRule, institution: str) -> dict[str, Any]:
     return {"id": r.id, "name": r.name, "institution": institution, "priority": r.priority, "enabled": r.enabled,
             "days_back": r.days_back, "study_filter": r.study_filter, "series_filter": r.series_filter,
-            "receive_filter": r.receive_filter}
+            "receive_filter": r.receive_filter, "repull_new_series": r.repull_new_series}
 
 
 def _may_manage(principal: Principal, institution_id: int) -> bool:
@@ -193,6 +199,7 @@ async def save_rule(ctx: AppContext, principal: Principal, body: Mapping[str, An
             "study_filter": _str(body, "study_filter", old.study_filter if old else "", 2000),
             "series_filter": _str(body, "series_filter", old.series_filter if old else "", 2000),
             "receive_filter": _str(body, "receive_filter", old.receive_filter if old else "", 2000),
+            "repull_new_series": _bool(body, "repull_new_series", old.repull_new_series if old else False),
         }
         if not values["name"]:
             raise InvalidInput("name may not be empty")
@@ -308,6 +315,23 @@ async def request_pull(ctx: AppContext, principal: Principal, body: Mapping[str,
     return row
 
 
+def why_summary(row: PullStudy | None, events: list[PullEvent]) -> tuple[str, dict[str, str]]:
+    if row is None:
+        return "unseen", {}
+    if row.state == PullState.REJECTED:
+        reasons = [e.detail for e in events if e.kind == "rejected"]
+        return ("rejected", {"reason": reasons[-1]}) if reasons else ("rejected_no_rule", {})
+    if row.state == PullState.INCOMPLETE:
+        return "incomplete", {"error": row.last_error}
+    if row.state == PullState.COMPLETE:
+        return "complete", {"count": str(row.received_count)}
+    if row.state == PullState.QUERIED:
+        return "waiting", {}
+    if row.last_error:
+        return "state_error", {"state": str(row.state), "error": row.last_error}
+    return "state", {"state": str(row.state)}
+
+
 async def why_not(ctx: AppContext, principal: Principal, study_uid: str, accession: str) -> dict[str, Any]:
     """Everything the pull knows of a study: stored here or not, its state, every query that saw it,
     every rule that rejected it and why, every attempt."""
@@ -327,20 +351,11 @@ async def why_not(ctx: AppContext, principal: Principal, study_uid: str, accessi
         local = (await session.exec(select(func.count()).select_from(Study).where(
             Study.study_instance_uid == uid))).one()
     stored = await stored_count(ctx, uid, []) if local else 0
-    if row is None:
-        summary = "no source poll has seen this study (not in any query window, or no source has it)"
-    elif row.state == PullState.REJECTED:
-        reasons = [e.detail for e in events if e.kind == "rejected"]
-        summary = "rejected: " + (reasons[-1] if reasons else "no rule takes it")
-    elif row.state == PullState.INCOMPLETE:
-        summary = f"incomplete: {row.last_error}"
-    elif row.state == PullState.COMPLETE:
-        summary = f"complete: {row.received_count} instance(s) pulled"
-    elif row.state == PullState.QUERIED:
-        summary = "waiting until its instance count is stable across two polls"
-    else:
-        summary = f"{row.state}" + (f": {row.last_error}" if row.last_error else "")
-    return {"study_uid": uid, "stored_instances": stored, "summary": summary,
+    code, params = why_summary(row, events)
+    hints = await hint_service.orders_seen(ctx, principal, row.accession_number, row.patient_id) if row else []
+    summary = SUMMARIES[code].format(**params)
+    return {"study_uid": uid, "stored_instances": stored, "summary": summary, "summary_code": code,
+            "summary_params": params, "hints": hints,
             "pull": study_json(row) if row else None,
             "events": [{"at": e.created_at.isoformat(), "kind": e.kind, "detail": e.detail, "rule_id": e.rule_id,
                         "source_id": e.source_id} for e in events]}

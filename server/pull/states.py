@@ -27,3 +27,17 @@ class PullState(StrEnum):
 ACTIVE = frozenset({PullState.PULLING, PullState.RECEIVED})
 # Judged again by a poll when what the source shows changes.
 QUEUED = frozenset({PullState.QUERIED, PullState.STABLE, PullState.REJECTED})
+
+
+# The "why not" sentence: a code and its parameters (the UI words it in its language), and the
+# English wording the API returns beside them.
+SUMMARIES = {
+    "unseen": "no source poll has seen this study (not in any query window, or no source has it)",
+    "rejected": "rejected: {reason}",
+    "rejected_no_rule": "rejected: no rule takes it",
+    "incomplete": "incomplete: {error}",
+    "complete": "complete: {count} instance(s) pulled",
+    "waiting": "waiting until its instance count is stable across two polls",
+    "state": "{state}",
+    "state_error": "{state}: {error}",
+}

@@ -37,7 +37,9 @@ from server.db.lease import holder_alive
 from server.db.pull import PullEvent, PullRule, PullSource, PullStudy
 from server.dimse.ae_table import dimse_principal
 from server.pull import scu
-from server.pull.matching import CompiledRule, compile_rule, decide, exam_time, is_stable, query_dates
+from server.pull.hint_service import orders_for
+from server.pull.hints import apply_order
+from server.pull.matching import CompiledRule, compile_rule, decide, exam_time, is_stable, judge, query_dates
 from server.pull.receiver import PullReceiver, ReceiveJob
 from server.pull.states import ACTIVE, QUEUED, PullState
 
@@ -59,7 +61,7 @@ async def enabled_rules(ctx: AppContext) -> list[CompiledRule]:
         rows = (await session.exec(select(PullRule).where(col(PullRule.enabled).is_(True)))).all()
     return [compile_rule(id=r.id or 0, name=r.name, institution_id=r.institution_id, priority=r.priority,
                          days_back=r.days_back, study_filter=r.study_filter, series_filter=r.series_filter,
-                         receive_filter=r.receive_filter) for r in rows]
+                         receive_filter=r.receive_filter, repull_new_series=r.repull_new_series) for r in rows]
 
 
 def endpoint_of(source: PullSource, local_ae: str, timeout: float) -> scu.Endpoint:
@@ -75,6 +77,20 @@ async def stored_count(ctx: AppContext, study_uid: str, series_uids: list[str]) 
             col(Series.series_instance_uid).in_(series_uids))
     async with ctx.sessions() as session:
         return int((await session.exec(query)).one())
+
+
+async def stored_by_series(ctx: AppContext, study_uid: str) -> dict[str, int]:
+    """SeriesInstanceUID → instances stored in full here, of one study."""
+    query = (select(Series.series_instance_uid, func.count()).select_from(Instance)
+             .join(Study, col(Study.id) == Instance.study_id).join(Series, col(Series.id) == Instance.series_id)
+             .where(Study.study_instance_uid == study_uid, Instance.state == InstanceState.CREATED)
+             .group_by(Series.series_instance_uid))
+    async with ctx.sessions() as session:
+        return {str(uid): int(n) for uid, n in (await session.exec(query)).all()}
+
+
+def _series_counts(series: list[dict[str, Any]]) -> dict[str, int]:
+    return {str(s.get("SeriesInstanceUID")): int(s.get("NumberOfSeriesRelatedInstances") or 0) for s in series}
 
 
 class PullWorker:
@@ -177,6 +193,11 @@ class PullWorker:
         row.exam_at = exam_time(str(answer.get("StudyDate") or ""), str(answer.get("StudyTime") or ""),
                                 source.utc_offset_minutes)
         state = PullState(row.state)
+        if changed and state in (PullState.COMPLETE, PullState.INCOMPLETE) and source.find_series:
+            rule = await self._rule(row.rule_id)
+            if rule is not None and rule.repull_new_series and await self._new_series(row, source, endpoint, rule,
+                                                                                         answer, count):
+                return None
         if state in ACTIVE or (state not in QUEUED and not changed):
             if changed and state in (PullState.COMPLETE, PullState.INCOMPLETE):
                 await log_event(self.ctx, uid, "seen", f"{source.name} now has {count} instance(s) (had "
@@ -187,7 +208,7 @@ class PullWorker:
             return await self._save(row, remote_count=count)
         if changed:
             series = None
-            if source.find_series and any(r.series.rules for r in rules):
+            if source.find_series and any(r.series.rules or r.repull_new_series for r in rules):
                 series = await asyncio.to_thread(scu.find_series, endpoint, uid)
             row.seen_attributes = {"study": answer, "series": series}
             in_window, outside = [], []
@@ -199,7 +220,11 @@ class PullWorker:
                 await log_event(self.ctx, uid, "rejected", f"rule {rule.name!r}: StudyDate "
                                 f"{answer.get('StudyDate')} is outside its query window", rule_id=rule.id,
                                 source_id=source.id)
-            decision = decide(in_window, answer, series)
+            orders = await orders_for(self.ctx, row.accession_number, row.patient_id)
+            for institution, order in orders.items():
+                await log_event(self.ctx, uid, "hint", f"{order.describe()}: used by the rules of institution "
+                                f"{institution}", source_id=source.id)
+            decision = decide(in_window, answer, series, orders)
             for verdict in decision.verdicts:
                 if not verdict.taken:
                     await log_event(self.ctx, uid, "rejected", f"rule {verdict.rule.name!r}: {verdict.reason}",
@@ -213,7 +238,20 @@ class PullWorker:
                 return await self._save(row, remote_count=count)
             rule = taken.rule
             row.rule_id, row.institution_id, row.priority = rule.id, rule.institution_id, rule.priority
+            order = orders.get(rule.institution_id)
+            if order is not None and order.urgent and not row.urgent:
+                row.urgent = True  # the RIS says urgent: queued with the manual requests
             row.series_uids = taken.series_uids if series is not None and taken.rule.series.rules else []
+            local = await stored_by_series(self.ctx, uid) if series is not None else {}
+            if local:  # some of it is here already (an earlier pull, or pushed): only what is not
+                wanted = row.series_uids or [str(s.get("SeriesInstanceUID")) for s in series or []]
+                counts = _series_counts(series or [])
+                row.series_uids = [s for s in wanted if local.get(s, 0) < counts.get(s, 0)]
+                if not row.series_uids:
+                    await log_event(self.ctx, uid, "complete", f"rule {rule.name!r} takes it; every series it "
+                                    "selects is stored here already", rule_id=rule.id, source_id=source.id)
+                    row.state = PullState.COMPLETE
+                    return await self._save(row, remote_count=count)
             chosen = {s["SeriesInstanceUID"] for s in series or [] if s.get("SeriesInstanceUID") in row.series_uids}
             row.expected_count = (sum(int(s.get("NumberOfSeriesRelatedInstances") or 0) for s in series or []
                                       if s.get("SeriesInstanceUID") in chosen) if row.series_uids else count)
@@ -229,6 +267,34 @@ class PullWorker:
         elif row.state == PullState.STABLE:
             row.state = PullState.QUERIED  # still growing: wait for two equal polls again
         await self._save(row, remote_count=count)
+
+    async def _new_series(self, row: PullStudy, source: PullSource, endpoint: scu.Endpoint, rule: CompiledRule,
+                          answer: dict[str, Any], count: int) -> bool:
+        """A study taken before shows more on the PACS: queue a pull of the series the rule takes
+        that are not here (never those refused at receipt); True when there are some."""
+        uid = row.study_instance_uid
+        series = await asyncio.to_thread(scu.find_series, endpoint, uid)
+        order = (await orders_for(self.ctx, row.accession_number, row.patient_id)).get(rule.institution_id)
+        verdict = judge(rule, *apply_order(order, answer, series)) if order else judge(rule, answer, series)
+        if not verdict.taken:
+            return False
+        taken = verdict.series_uids if rule.series.rules else [str(s.get("SeriesInstanceUID")) for s in series]
+        local = await stored_by_series(self.ctx, uid)
+        refused = set((row.seen_attributes or {}).get("refused", []))
+        counts = _series_counts(series)
+        new = [s for s in taken if s not in refused and local.get(s, 0) < counts.get(s, 0)]
+        if not new:
+            return False
+        previous = row.remote_count
+        row.series_uids, row.expected_count = new, sum(counts[s] for s in new)
+        row.state, row.attempts, row.received_count, row.skipped_count = PullState.QUERIED, 0, 0, 0
+        row.seen_attributes = {"study": answer, "series": series, "refused": sorted(refused)}
+        await log_event(self.ctx, uid, "selected", f"{source.name} now has {count} instance(s) (had {previous}): "
+                        f"rule {rule.name!r} re-pulls {len(new)} new series ({row.expected_count} instance(s)); "
+                        f"the {len(local)} series stored here are not sent again", rule_id=rule.id,
+                        source_id=source.id)
+        await self._save(row, remote_count=count)
+        return True
 
     async def _save(self, row: PullStudy, *, remote_count: int | None) -> None:
         row.remote_count = remote_count
@@ -357,33 +423,56 @@ class PullWorker:
             return await self._finish(row, PullState.COMPLETE, received_count=already)
         rule = await self._rule(row.rule_id)
         institution = row.institution_id or self.ctx.institution_id
+        order = (await orders_for(self.ctx, row.accession_number, row.patient_id)).get(institution)
+        hint = order.body_part if order is not None else ""
         errors = []
-        for source in await self._sources_for(row):
-            endpoint = endpoint_of(source, self.settings.pull_ae_title, self.settings.dimse_timeout_seconds)
+        sources = await self._sources_for(row)
+        for n, source in enumerate(sources):
+            # The retrieve's own timeout: a PACS that answers nothing for this long is given up.
+            endpoint = endpoint_of(source, self.settings.pull_ae_title, self.settings.pull_move_timeout_seconds)
             principal = dimse_principal(institution, source.ae_title) if row.institution_id else \
                 system_principal(institution)
-            job = ReceiveJob(uid, principal, rule, series_checked=bool(row.series_uids))
+            job = ReceiveJob(uid, principal, rule, series_checked=bool(row.series_uids), body_part_hint=hint)
             self.receiver.expect(job)
             await self._finish_attempt_start(row, attempts, source)
             try:
-                if source.retrieve == "get":
-                    result = await asyncio.to_thread(scu.get, endpoint, uid, row.series_uids, self.receiver.on_store)
-                else:
-                    result = await asyncio.to_thread(scu.move, endpoint, uid, row.series_uids,
-                                                     self.settings.pull_ae_title)
+                move = await self._start_retrieve(source, endpoint, row)
+                if source.retrieve == "get" or source.move_mode != "async":
+                    await move
             except NETWORK_ERRORS as exc:
-                self.receiver.done(uid)
+                self.receiver.done(uid, job)
                 errors.append(f"{source.name}: {exc}")
                 await log_event(self.ctx, uid, "attempt", f"attempt {attempts} on {source.name} failed: {exc}",
                                 source_id=source.id, rule_id=row.rule_id)
                 continue
-            await self._verify(row, attempts, source, result, job)
-            return
+            mirror = sources[n + 1] if n + 1 < len(sources) else None
+            try:
+                if await self._verify(row, attempts, source, move, job, mirror):
+                    return
+            except NETWORK_ERRORS as exc:  # an asynchronous move that failed before anything arrived
+                errors.append(f"{source.name}: {exc}")
+                await log_event(self.ctx, uid, "attempt", f"attempt {attempts} on {source.name} failed: {exc}",
+                                source_id=source.id, rule_id=row.rule_id)
+                continue
+            errors.append(f"{source.name}: answered the retrieve but delivered nothing")
         error = "; ".join(errors) or "no enabled source"
         state = PullState.FAILED if attempts >= self.settings.pull_max_attempts else PullState.STABLE
         await self._finish(row, state, attempts=attempts, last_error=error)
         if state == PullState.FAILED:
             await log_event(self.ctx, uid, "failed", f"no source answered in {attempts} attempt(s): {error}")
+
+    async def _start_retrieve(self, source: PullSource, endpoint: scu.Endpoint,
+                              row: PullStudy) -> asyncio.Task[scu.RetrieveResult]:
+        uid = row.study_instance_uid
+        if source.retrieve == "get":
+            call = asyncio.to_thread(scu.get, endpoint, uid, row.series_uids, self.receiver.on_store)
+        else:
+            call = asyncio.to_thread(scu.move, endpoint, uid, row.series_uids, self.settings.pull_ae_title)
+        task = asyncio.get_running_loop().create_task(call)
+        # An asynchronous move may end after its pull was judged (complete by the counts): its
+        # outcome is then of no interest, and must not be reported as never retrieved.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return task
 
     async def _finish_attempt_start(self, row: PullStudy, attempts: int, source: PullSource) -> None:
         async with self.ctx.write_session() as session:
@@ -397,43 +486,87 @@ class PullWorker:
         return next((r for r in await enabled_rules(self.ctx) if r.id == rule_id), None)
 
     async def _quiet(self, uid: str, series_uids: list[str], job: ReceiveJob) -> int:
-        """Wait until nothing new arrives for ``pull_quiet_seconds``; the stored count then."""
-        last = (-1, -1)
+        """Wait until nothing new arrives for ``pull_quiet_seconds`` and nothing received waits for
+        ingest; the stored count then."""
+        last = (-1, -1, -1)
         while True:
-            now = (await stored_count(self.ctx, uid, series_uids), job.skipped)
-            if now == last:
+            now = (await stored_count(self.ctx, uid, series_uids), job.skipped, job.pending)
+            if now == last and job.pending == 0:
                 return now[0]
             last = now
             await asyncio.sleep(max(self.settings.pull_quiet_seconds, 0.05))
 
-    async def _verify(self, row: PullStudy, attempts: int, source: PullSource, result: scu.RetrieveResult,
-                      job: ReceiveJob) -> None:
+    async def _arrivals(self, uid: str, series_uids: list[str], job: ReceiveJob, expected: int,
+                        move: asyncio.Task[scu.RetrieveResult]) -> int:
+        """Asynchronous C-MOVE: the objects arrive while the move is pending or after the PACS
+        answered it; done when the counts reach ``expected``, or nothing arrived for
+        ``pull_move_timeout_seconds`` (``pull_quiet_seconds`` once the PACS answered a failure)."""
+        loop = asyncio.get_running_loop()
+        last, since = (-1, -1, -1), loop.time()
+        while True:
+            now = (await stored_count(self.ctx, uid, series_uids), job.skipped, job.pending)
+            if expected > 0 and now[0] + now[1] >= expected:
+                return now[0]
+            if now != last:
+                last, since = now, loop.time()
+            patience = self.settings.pull_move_timeout_seconds
+            if move.done():
+                if move.exception() is not None and sum(now) == 0:
+                    raise move.exception()  # type: ignore[misc]
+                if move.exception() is not None or move.result().status not in scu.SUCCESS:
+                    patience = max(self.settings.pull_quiet_seconds, 0.05)
+            if loop.time() - since >= patience and job.pending == 0:
+                return now[0]
+            await asyncio.sleep(0.25)
+
+    async def _verify(self, row: PullStudy, attempts: int, source: PullSource,
+                      move: asyncio.Task[scu.RetrieveResult], job: ReceiveJob, mirror: PullSource | None) -> bool:
+        """Count what arrived and judge the attempt; False (nothing judged) when the source
+        delivered nothing and ``mirror`` is still to be tried."""
         uid = row.study_instance_uid
         async with self.ctx.write_session() as session:
             await session.exec(update(PullStudy).where(col(PullStudy.id) == row.id)  # type: ignore[call-overload]
                                .values(state=PullState.RECEIVED, updated_at=utcnow()))
             await session.commit()
+        asynchronous = source.retrieve != "get" and source.move_mode == "async"
         try:
-            received = await self._quiet(uid, row.series_uids, job)
+            if asynchronous:
+                received = await self._arrivals(uid, row.series_uids, job, row.expected_count, move)
+            else:
+                received = await self._quiet(uid, row.series_uids, job)
         finally:
-            self.receiver.done(uid)
+            self.receiver.done(uid, job)
+        result = move.result() if move.done() and move.exception() is None else scu.RetrieveResult(0xFF00, 0, 0, 0)
         skipped = job.skipped
         expected = row.expected_count or result.completed + result.failed + result.warning
         refused = {s: r for s, r in job.verdicts.items() if r}
         for series_uid, reason in refused.items():
             await log_event(self.ctx, uid, "rejected", f"series {series_uid} refused at receipt: {reason}",
                             rule_id=row.rule_id, source_id=source.id)
-        summary = (f"attempt {attempts} on {source.name}: C-{'GET' if source.retrieve == 'get' else 'MOVE'} status "
-                   f"0x{result.status:04X}, {result.completed} completed, {result.failed} failed, "
-                   f"{result.warning} warning; {received} of {expected} instance(s) stored, {skipped} skipped")
+        method = "C-GET" if source.retrieve == "get" else "C-MOVE (asynchronous)" if asynchronous else "C-MOVE"
+        status = "still pending" if result.status == 0xFF00 else f"status 0x{result.status:04X}"
+        summary = (f"attempt {attempts} on {source.name}: {method} {status}, {result.completed} completed, "
+                   f"{result.failed} failed, {result.warning} warning; {received} of {expected} instance(s) "
+                   f"stored, {skipped} skipped" + (f", {job.failed} refused by the ingest" if job.failed else ""))
+        if received == skipped == 0 and expected > 0 and mirror is not None:
+            await log_event(self.ctx, uid, "attempt", f"{summary}: nothing arrived, trying {mirror.name}",
+                            source_id=source.id, rule_id=row.rule_id)
+            return False
         await log_event(self.ctx, uid, "attempt", summary, source_id=source.id, rule_id=row.rule_id)
-        values = {"attempts": attempts, "received_count": received, "skipped_count": skipped,
-                  "expected_count": expected}
+        values: dict[str, Any] = {"attempts": attempts, "received_count": received, "skipped_count": skipped,
+                                  "expected_count": expected}
+        if refused:
+            values["seen_attributes"] = {**(row.seen_attributes or {}),
+                                         "refused": sorted({*(row.seen_attributes or {}).get("refused", []),
+                                                            *refused})}
         if received + skipped >= expected:
             await log_event(self.ctx, uid, "complete", f"{received} instance(s) stored", source_id=source.id)
-            return await self._finish(row, PullState.COMPLETE, last_error="", **values)
+            await self._finish(row, PullState.COMPLETE, last_error="", **values)
+            return True
         short = f"received {received} of {expected} instance(s) ({skipped} skipped by the receive filter)"
         if attempts < self.settings.pull_max_attempts:
-            return await self._finish(row, PullState.STABLE, last_error=short, **values)
+            await self._finish(row, PullState.STABLE, last_error=short, **values)
+            return True
         await log_event(self.ctx, uid, "incomplete", f"{short} after {attempts} attempt(s)", source_id=source.id)
         await self._finish(row, PullState.INCOMPLETE, last_error=short, **values)
+        return True

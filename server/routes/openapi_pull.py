@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.pull.states import PullState
+from server.pull.states import SUMMARIES, PullState
 from server.routes.openapi_parts import TIMESTAMP, closed, error, json_body, nullable, ref
 
 
@@ -32,6 +32,8 @@ SOURCE_FIELDS: dict[str, Any] = {
     "id": INT, "name": STRING, "ae_title": {**STRING, "description": "the remote PACS's AE title (called AE)"},
     "host": STRING, "port": INT, "find_study": BOOL, "find_series": {**BOOL, "description": "answers series-level C-FIND"},
     "retrieve": {"type": "string", "enum": ["move", "get"]},
+    "move_mode": {"type": "string", "enum": ["sync", "async"],
+                  "description": "C-MOVE: sync waits for the final response; async judges completion by the counts of what arrives"},
     "utc_offset_minutes": {**INT, "description": "the PACS's clock, minutes east of UTC"},
     "mirror_group": {**STRING, "description": "sources of one group hold the same studies (failover)"},
     "enabled": BOOL, "last_polled_at": nullable(TIMESTAMP), "last_error": STRING,
@@ -41,6 +43,7 @@ RULE_FIELDS: dict[str, Any] = {
     "priority": {**INT, "description": "higher first"}, "enabled": BOOL,
     "days_back": {**INT, "description": "query window: the source's today and this many days before"},
     "study_filter": STRING, "series_filter": STRING, "receive_filter": STRING,
+    "repull_new_series": {**BOOL, "description": "pull a taken study again, its new series only, when the PACS later shows series the rule takes"},
 }
 STUDY_FIELDS: dict[str, Any] = {
     "study_uid": STRING, "accession_number": STRING, "state": {"type": "string", "enum": [s.value for s in PullState]},
@@ -49,6 +52,16 @@ STUDY_FIELDS: dict[str, Any] = {
     "received_count": INT, "skipped_count": INT, "series_uids": {"type": "array", "items": STRING},
     "attempts": INT, "last_error": STRING, "updated_at": TIMESTAMP,
 }
+
+HINT_FIELDS: dict[str, Any] = {
+    "id": INT, "accession_number": STRING, "patient_id": STRING,
+    "body_part": {**STRING, "description": "added to BodyPartExamined (and HintBodyPart) for the rules of the uploader's institution"},
+    "priority": {"type": "string", "enum": ["routine", "urgent"]}, "uploaded_by": STRING, "uploaded_at": TIMESTAMP,
+}
+HINT_UPLOAD = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "description": "a header row naming accession_number, patient_id, body_part, priority; then one order per line"}},
+    "application/json": {"schema": {"type": "object", "properties": {"orders": {"type": "array", "items": {"type": "object"}}}}},
+}}
 
 SCHEMAS: dict[str, Any] = {
     "PullSource": closed(SOURCE_FIELDS),
@@ -60,9 +73,17 @@ SCHEMAS: dict[str, Any] = {
         "series": {"type": "array", "items": closed({"series_uid": STRING, "taken": BOOL, "reason": STRING})},
     }),
     "PullStudy": closed(STUDY_FIELDS),
+    "PullHint": closed(HINT_FIELDS),
+    "PullHintList": closed({"hints": {"type": "array", "items": ref("PullHint")}, "total": INT}),
+    "PullHintUpload": closed({"added": INT, "updated": INT, "replaced": BOOL, "total": {**INT, "description": "orders of the institution now"}}),
     "PullQueue": closed({"studies": {"type": "array", "items": ref("PullStudy")}}),
     "PullWhy": closed({
-        "study_uid": STRING, "stored_instances": INT, "summary": STRING, "pull": nullable(ref("PullStudy")),
+        "study_uid": STRING, "stored_instances": INT, "summary": {**STRING, "description": "in English"},
+        "summary_code": {"type": "string", "enum": list(SUMMARIES),
+                         "description": "the summary as a code for the UI to word in its language, with summary_params"},
+        "summary_params": {"type": "object", "additionalProperties": STRING},
+        "pull": nullable(ref("PullStudy")),
+        "hints": {"type": "array", "items": ref("PullHint"), "description": "RIS/HIS orders matching the study (the caller's institution's)"},
         "events": {"type": "array", "items": closed({
             "at": TIMESTAMP, "kind": STRING, "detail": STRING, "rule_id": nullable(INT), "source_id": nullable(INT)})},
     }),
@@ -111,6 +132,18 @@ PATHS: dict[str, Any] = {
                  "operationId": "requestPull", "requestBody": OPEN_BODY,
                  "responses": {**_ok("202", "Queued", "PullStudy"), "400": BAD,
                                "404": error("No poll saw the accession number, or the study is pulled for another institution")}},
+    },
+    "/pull/hints": {
+        "get": {"summary": "The RIS/HIS order hints (an institution admin: their institution's), newest first",
+                "operationId": "listPullHints", "responses": _ok("200", "Orders (at most 500) and their total", "PullHintList")},
+        "post": {"summary": "Upload RIS/HIS orders (CSV or JSON) for the caller's institution",
+                 "description": "Orders select studies their DICOM attributes misdescribe: the order's body part is a further BodyPartExamined value for the institution's rules; urgent orders are queued first.",
+                 "operationId": "uploadPullHints",
+                 "parameters": [{"name": "replace", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]},
+                                 "description": "drop the institution's earlier orders first"}],
+                 "requestBody": HINT_UPLOAD,
+                 "responses": {**_ok("200", "Stored", "PullHintUpload"), "400": BAD,
+                               "413": error("Larger than 8 MiB"), "415": error("Neither CSV nor JSON")}},
     },
     "/pull/why": {
         "get": {"summary": "Why don't we have study X: every query that saw it, every rejection, every attempt",

@@ -6,10 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from dicomweb.errors import UnsupportedMediaType
 from server.app_errors import InvalidInput
 from server.http import ctx_of, json_response, principal_of
-from server.pull import service
-from server.routes.api import _body_json
+from server.pull import hint_service, service
+from server.pull.hints import parse_csv, parse_json
+from server.routes.api import _body_json, _declared_length
 
 JSON = "application/json"
 
@@ -86,6 +88,39 @@ async def why(request: Request) -> Response:
     return json_response(body, media_type=JSON)
 
 
+MAX_HINT_UPLOAD = 8 * 1024 * 1024
+
+
+async def hints(request: Request) -> Response:
+    rows, total = await hint_service.listing(ctx_of(request), principal_of(request))
+    return json_response({"hints": [hint_service.hint_json(h) for h in rows], "total": total}, media_type=JSON)
+
+
+async def upload_hints(request: Request) -> Response:
+    """The RIS/HIS orders as CSV (``text/csv``) or JSON (``{"orders": [...]}``); ``?replace=true``
+    drops the institution's earlier orders first."""
+    _declared_length(request, MAX_HINT_UPLOAD)
+    replace = request.query_params.get("replace", "false").lower()
+    if replace not in ("true", "false"):
+        raise InvalidInput("replace must be true or false")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("text/csv", "text/plain"):
+        raw = await request.body()
+        if len(raw) > MAX_HINT_UPLOAD:
+            raise InvalidInput(f"the CSV is larger than {MAX_HINT_UPLOAD} bytes")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput("the CSV is not UTF-8") from None
+        orders = parse_csv(text)
+    elif kind in ("application/json", ""):
+        orders = parse_json(await _body_json(request))
+    else:
+        raise UnsupportedMediaType(f"send text/csv or application/json, not {kind!r}")
+    result = await hint_service.upload(ctx_of(request), principal_of(request), orders, replace == "true")
+    return json_response(result, media_type=JSON)
+
+
 routes: list[BaseRoute] = [
     Route("/pull/sources", sources, methods=["GET"]),
     Route("/pull/sources", create_source, methods=["POST"]),
@@ -99,4 +134,6 @@ routes: list[BaseRoute] = [
     Route("/pull/queue", queue, methods=["GET"]),
     Route("/pull/requests", request_pull, methods=["POST"]),
     Route("/pull/why", why, methods=["GET"]),
+    Route("/pull/hints", hints, methods=["GET"]),
+    Route("/pull/hints", upload_hints, methods=["POST"]),
 ]

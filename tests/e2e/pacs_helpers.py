@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from datetime import UTC, datetime
@@ -29,8 +31,11 @@ ORTHANC = "/usr/sbin/Orthanc"
 
 
 class OrthancPACS:
-    def __init__(self, work: Path, ae_title: str, destination_port: int, destination_ae: str = "CIRRUS_PULL"):
+    def __init__(self, work: Path, ae_title: str, destination_port: int, destination_ae: str = "CIRRUS_PULL",
+                 **config: Any):
+        """``config``: more Orthanc settings (e.g. ``SynchronousCMove=False``)."""
         self.work = work
+        self.extra = config
         self.ae_title = ae_title
         self.http_port = free_port()
         self.dicom_port = free_port()
@@ -51,7 +56,7 @@ class OrthancPACS:
             "DicomAet": self.ae_title, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
             "DicomCheckCalledAet": False, "Plugins": [], "ConcurrentJobs": 1,
             "DicomModalities": {"cirrus": [self.destination[0], "127.0.0.1", self.destination[1]]},
-            "StorageAccessOnFind": "Always",
+            "StorageAccessOnFind": "Always", "DicomAlwaysAllowGet": True, **self.extra,
         }
         path = self.work / "orthanc.json"
         path.write_text(json.dumps(config))
@@ -84,6 +89,37 @@ class OrthancPACS:
     def source(self, name: str, **extra: Any) -> dict[str, Any]:
         """The body of ``POST /api/pull/sources`` for this PACS."""
         return {"name": name, "ae_title": self.ae_title, "host": "127.0.0.1", "port": self.dicom_port, **extra}
+
+
+class Blackhole:
+    """A TCP port that accepts connections and never answers (``hang``), or closes each at once:
+    a C-MOVE destination a PACS cannot deliver to."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.hang = True
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.hang:
+                self.held.append(conn)
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
 
 
 def today() -> str:
@@ -139,7 +175,7 @@ class PullProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "pull", "--port", str(self.port)],
                                          env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, timeout=60, proc=self.proc)
+        wait_for_port(self.port, timeout=180, proc=self.proc)
         return self
 
     def kill(self) -> None:

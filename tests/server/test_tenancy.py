@@ -580,6 +580,10 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     ("/api/pull/queue", "GET"): (plain(), ADMINS_ONLY(OK)),
     ("/api/pull/why", "GET"): (pull_why, ADMINS_ONLY(OK)),
     ("/api/pull/requests", "POST"): (pull_request, expect({202}, ro_a={403}, b_side={202})),
+    # RIS/HIS order hints: each institution admin uploads and sees their institution's
+    ("/api/pull/hints", "GET"): (plain(), ADMINS_ONLY(OK)),
+    ("/api/pull/hints", "POST"): (lambda world, who: Req(json={"orders": [
+        {"accession_number": f"ACC-{who}", "body_part": "HEAD", "priority": "urgent"}]}), ADMINS_ONLY(OK)),
     # the audit log: administrators of the whole alliance only
     ("/api/audit", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),
     ("/api/audit/export.csv", "GET"): (plain(), ADMINS_ONLY(OK, other={403})),

@@ -41,6 +41,19 @@ try {
     await page.fill('input[name=why]', uid);
     await page.click('[data-testid=pull-explain]');
     await page.waitForSelector('[data-testid=pull-why-events] tr[data-kind=requested]');
+    const why = await page.textContent('[data-testid=pull-why-summary]');
+    assert(why.includes('已申请'), `the why-not sentence is not in Chinese: ${why}`);
+    // RIS/HIS orders uploaded as CSV on the page: listed, the urgent one in words.
+    await page.setInputFiles('input[name=hints-file]', {
+      name: 'orders.csv', mimeType: 'text/csv',
+      buffer: Buffer.from('accession_number,patient_id,body_part,priority\nACC-E2E-1,,head,urgent\n,P-E2E,chest,routine\n'),
+    });
+    await page.click('[data-testid=pull-hints-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=pull-hints] tr[data-priority=urgent]');
+    const notice = await page.textContent('[data-testid=pull-notice]');
+    assert(notice.includes('新增 2 条'), `unexpected upload notice: ${notice}`);
+    const urgent = await page.textContent('[data-testid=pull-hints] tr[data-priority=urgent]');
+    assert(urgent.includes('HEAD') && urgent.includes('紧急'), `the urgent order is not listed: ${urgent}`);
     await page.screenshot({ path: join(ARTIFACTS, 'pull-01-admin-zh.png'), fullPage: true });
     await ctx.close();
   });

@@ -71,6 +71,29 @@ def test_pull_routes_match_the_document(client) -> None:  # type: ignore[no-unty
     contract.check(c.delete(f"/api/pull/rules/{rid}"), RI)  # 404
     contract.check(c.delete("/api/pull/rules/abc"), RI)  # 400: not an id
 
+    # RIS/HIS order hints: CSV and JSON; bad lines named; one order per (accession, patient id).
+    H = "/pull/hints"
+    csv_text = "Accession Number;Patient ID;Body Part;Priority\nACC1;P1;head;STAT\n;P2;chest;\n"
+    up = contract.check(c.post("/api/pull/hints", content=csv_text.encode(), headers={"Content-Type": "text/csv"}), H)
+    assert up == {"added": 2, "updated": 0, "replaced": False, "total": 2}
+    up = contract.check(c.post("/api/pull/hints", json={"orders": [
+        {"accession_number": "ACC1", "patient_id": "P1", "body_part": "BRAIN"}]}), H)
+    assert up["updated"] == 1 and up["total"] == 2
+    listed = contract.check(c.get("/api/pull/hints"), H)
+    assert listed["total"] == 2 and {(h["accession_number"], h["body_part"], h["priority"]) for h in listed["hints"]} \
+        == {("ACC1", "BRAIN", "routine"), ("", "CHEST", "routine")}
+    bad = contract.check(c.post("/api/pull/hints", content=b"accession_number,body_part,priority\nA,HEAD,soon\n",
+                                headers={"Content-Type": "text/csv"}), H)  # 400
+    assert "CSV line 2" in bad["error"] and "soon" in bad["error"]
+    assert "body_part" in c.post("/api/pull/hints", json={"orders": [{"accession_number": "A"}]}).json()["error"]
+    xml = {"Content-Type": "application/xml"}
+    contract.check(c.post("/api/pull/hints", content=b"<orders/>", headers=xml), H)  # 415
+    big = b"accession_number,body_part\n" + b"A,HEAD\n" * (8 * 1024 * 1024 // 7 + 1)
+    contract.check(c.post("/api/pull/hints", content=big, headers={"Content-Type": "text/csv"}), H)  # 413
+    replaced = contract.check(c.post("/api/pull/hints", params={"replace": "true"}, json={"orders": [
+        {"patient_id": "P9", "body_part": "knee", "priority": "urgent"}]}), H)
+    assert replaced == {"added": 1, "updated": 0, "replaced": True, "total": 1}
+
     contract.provoke_refusals(c, lambda template: template.startswith("/pull/"))
     mine = {k for k in contract.documented() if k[0].startswith("/pull/")}
     assert mine - contract.seen == set(), f"documented answers never produced: {sorted(mine - contract.seen)}"

@@ -32,6 +32,8 @@ CASES = [
     ("GET", "/api/pull/why", b"study=1.2.3", ("query", "")),
     ("POST", "/api/pull/requests", b"", ("change", "")),
     ("PUT", "/api/pull/rules/3", b"", ("admin", "")),
+    ("POST", "/api/pull/hints", b"replace=true", ("admin", "")),
+    ("GET", "/api/pull/hints", b"", ("query", "")),
     ("GET", "/api/jobs", b"", ("query", "")),
     ("GET", "/api/jobs/3", b"", ("view", "")),
     ("GET", "/api/jobs/3/report.pdf", b"", ("download", "")),

@@ -8,6 +8,8 @@ export type PullSource = Schemas['PullSource'];
 export type PullRule = Schemas['PullRule'];
 export type PullStudy = Schemas['PullStudy'];
 export type PullWhy = Schemas['PullWhy'];
+export type PullHint = Schemas['PullHint'];
+export type PullHintUpload = Schemas['PullHintUpload'];
 
 export interface NewSource {
   name: string;
@@ -15,6 +17,7 @@ export interface NewSource {
   host: string;
   port: number;
   retrieve: 'move' | 'get';
+  move_mode: 'sync' | 'async';
   mirror_group: string;
 }
 
@@ -25,6 +28,7 @@ export interface NewRule {
   study_filter: string;
   series_filter: string;
   receive_filter: string;
+  repull_new_series: boolean;
 }
 
 export async function listSources(): Promise<PullSource[]> {
@@ -59,4 +63,25 @@ export function whyNot(value: string): Promise<PullWhy> {
 
 export function requestPull(studyUid: string): Promise<PullStudy> {
   return requestJson<PullStudy>('/api/pull/requests', { method: 'POST', json: { study_uid: studyUid } });
+}
+
+export async function listHints(): Promise<Schemas['PullHintList']> {
+  return requestJson<Schemas['PullHintList']>('/api/pull/hints');
+}
+
+/** RIS/HIS orders: a .json file is sent as JSON ({"orders": [...]}), anything else as CSV. */
+export async function uploadHints(file: File, replace: boolean): Promise<PullHintUpload> {
+  const json = file.name.toLowerCase().endsWith('.json');
+  return requestJson<PullHintUpload>(`/api/pull/hints?replace=${replace}`, {
+    method: 'POST', body: await file.text(), headers: { 'Content-Type': json ? 'application/json' : 'text/csv' },
+  });
+}
+
+type Translate = (key: string, params?: Record<string, string | number>) => string;
+
+/** The why-not sentence in the UI's language: the server's code and parameters (a state is named in words). */
+export function whySentence(why: Pick<PullWhy, 'summary_code' | 'summary_params'>, tr: Translate): string {
+  const params: Record<string, string> = { ...why.summary_params };
+  if (params.state) params.state = tr(`pull.state.${params.state}`);
+  return tr(`pull.summary.${why.summary_code}`, params);
 }

@@ -983,6 +983,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/pull/hints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The RIS/HIS order hints (an institution admin: their institution's), newest first */
+        get: operations["listPullHints"];
+        put?: never;
+        /**
+         * Upload RIS/HIS orders (CSV or JSON) for the caller's institution
+         * @description Orders select studies their DICOM attributes misdescribe: the order's body part is a further BodyPartExamined value for the institution's rules; urgent orders are queued first.
+         */
+        post: operations["uploadPullHints"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/pull/why": {
         parameters: {
             query?: never;
@@ -2378,6 +2399,11 @@ export interface components {
             find_series: boolean;
             /** @enum {string} */
             retrieve: "move" | "get";
+            /**
+             * @description C-MOVE: sync waits for the final response; async judges completion by the counts of what arrives
+             * @enum {string}
+             */
+            move_mode: "sync" | "async";
             /** @description the PACS's clock, minutes east of UTC */
             utc_offset_minutes: number;
             /** @description sources of one group hold the same studies (failover) */
@@ -2402,6 +2428,8 @@ export interface components {
             study_filter: string;
             series_filter: string;
             receive_filter: string;
+            /** @description pull a taken study again, its new series only, when the PACS later shows series the rule takes */
+            repull_new_series: boolean;
         };
         PullRuleList: {
             rules: components["schemas"]["PullRule"][];
@@ -2438,14 +2466,48 @@ export interface components {
             /** @description ISO 8601 date and time */
             updated_at: string;
         };
+        PullHint: {
+            id: number;
+            accession_number: string;
+            patient_id: string;
+            /** @description added to BodyPartExamined (and HintBodyPart) for the rules of the uploader's institution */
+            body_part: string;
+            /** @enum {string} */
+            priority: "routine" | "urgent";
+            uploaded_by: string;
+            /** @description ISO 8601 date and time */
+            uploaded_at: string;
+        };
+        PullHintList: {
+            hints: components["schemas"]["PullHint"][];
+            total: number;
+        };
+        PullHintUpload: {
+            added: number;
+            updated: number;
+            replaced: boolean;
+            /** @description orders of the institution now */
+            total: number;
+        };
         PullQueue: {
             studies: components["schemas"]["PullStudy"][];
         };
         PullWhy: {
             study_uid: string;
             stored_instances: number;
+            /** @description in English */
             summary: string;
+            /**
+             * @description the summary as a code for the UI to word in its language, with summary_params
+             * @enum {string}
+             */
+            summary_code: "unseen" | "rejected" | "rejected_no_rule" | "incomplete" | "complete" | "waiting" | "state" | "state_error";
+            summary_params: {
+                [key: string]: string;
+            };
             pull: components["schemas"]["PullStudy"] | null;
+            /** @description RIS/HIS orders matching the study (the caller's institution's) */
+            hints: components["schemas"]["PullHint"][];
             events: {
                 /** @description ISO 8601 date and time */
                 at: string;
@@ -6469,6 +6531,119 @@ export interface operations {
             };
             /** @description No poll saw the accession number, or the study is pulled for another institution */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPullHints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Orders (at most 500) and their total */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PullHintList"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    uploadPullHints: {
+        parameters: {
+            query?: {
+                /** @description drop the institution's earlier orders first */
+                replace?: "true" | "false";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+                "application/json": {
+                    orders?: Record<string, never>[];
+                };
+            };
+        };
+        responses: {
+            /** @description Stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PullHintUpload"];
+                };
+            };
+            /** @description A field is missing, of the wrong type, unknown, or a filter term is not understood (named) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Larger than 8 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Neither CSV nor JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
