@@ -159,7 +159,8 @@ def parse_measurement(item: object, n: int) -> Measurement:
         values[name] = _number(v, f"{where}.values.{name}")
         unit = str(raw_units.get(name, GEOMETRIC_UNIT.get(name, "")))
         if unit not in UNITS:
-            raise InvalidInput(f"{where}.units.{name}: unknown unit {unit[:40]!r} (known: {', '.join(u for u in UNITS if u)})")
+            known = ", ".join(u for u in UNITS if u)
+            raise InvalidInput(f"{where}.units.{name}: unknown unit {unit[:40]!r} (known: {known})")
         units[name] = unit
     label = item.get("label") or ""
     if not isinstance(label, str):
@@ -210,12 +211,12 @@ def _group(m: Measurement, source: Dataset) -> hd.sr.PlanarROIMeasurementsAndQua
             referenced_frame_numbers=frames),
     )
     measurements = [
-        hd.sr.Measurement(name=NAMES[name], value=value,
-                          unit=hd.sr.CodedConcept(UNITS[m.units.get(name, "")][0], "UCUM", UNITS[m.units.get(name, "")][1]))
+        hd.sr.Measurement(name=NAMES[name], value=value, unit=hd.sr.CodedConcept(*_ucum(m.units.get(name, ""))))
         for name, value in m.values.items()
     ]
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=m.tracking_uid, identifier=TRACKING_PREFIX + m.tool.cornerstone),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=m.tracking_uid,
+                                                     identifier=TRACKING_PREFIX + m.tool.cornerstone),
         referenced_region=region,
         finding_type=hd.sr.CodedConcept("label", CIRRUS_SCHEME, m.label) if m.label else None,
         measurements=measurements or None,
@@ -271,3 +272,8 @@ def _person(name: str) -> str:
     """A PN value: a name without components gets a trailing caret (one family-name component)."""
     name = (name or "Cirrus").replace("\\", " ")[:60]
     return name if "^" in name else name + "^"
+
+
+def _ucum(unit: str) -> tuple[str, str, str]:
+    code, meaning = UNITS[unit]
+    return code, "UCUM", meaning

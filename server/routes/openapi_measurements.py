@@ -44,9 +44,8 @@ SCHEMAS: dict[str, Any] = {
 
 PATHS: dict[str, Any] = {
     "/studies/{study}/measurements": {
-        "parameters": [STUDY],
         "post": {"summary": "Store the viewer's measurements as a DICOM SR (TID 1500) in the study",
-                 "operationId": "saveMeasurements", "requestBody": json_body(ref("MeasurementReportInput")),
+                 "operationId": "saveMeasurements", "parameters": [STUDY], "requestBody": json_body(ref("MeasurementReportInput")),
                  "responses": {"200": {"description": "Stored: a new SR instance", **json_body(ref("SavedMeasurementReport"))},
                                "400": error("Malformed measurements, an image not in the study, a point outside its image (names it)"),
                                "404": error("No such study (or not visible to the caller)"),
