@@ -32,7 +32,8 @@ TEMPLATE = "/studies/{study}/measurements"
 def store_ct(c: TestClient, n: int = 3, size: int = 64) -> tuple[str, str, list[str]]:
     study, series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
     sops = [pydicom.uid.generate_uid() for _ in range(n)]
-    parts = [ct_instance(study, series, sop, number=i + 1, size=size, patient="Measure^Me") for i, sop in enumerate(sops)]
+    parts = [ct_instance(study, series, sop, number=i + 1, size=size, patient="Measure^Me")
+             for i, sop in enumerate(sops)]
     r = c.post("/dicom-web/studies", content=multipart(parts), headers={"content-type": STOW_TYPE})
     assert r.status_code == 200, r.text
     return study, series, sops
@@ -165,7 +166,8 @@ def test_measurements_round_trip_as_tid1500_sr(client: TestClient, tmp_path: Pat
     refused({"measurements": [one, one]}, 400, "is used twice")
     refused({"measurements": [{**one, "units": {"length": "furlong"}}]}, 400, "unknown unit")
     refused(b"{not json", 400, "not valid JSON")
-    refused({"measurements": []}, 404, "not in the archive", url=f"/api/studies/{pydicom.uid.generate_uid()}/measurements")
+    unknown = pydicom.uid.generate_uid()
+    refused({"measurements": []}, 404, "not in the archive", url=f"/api/studies/{unknown}/measurements")
     refused({"measurements": []}, 400, "UID", url="/api/studies/not-a-uid/measurements")
     # Nothing refused was stored.
     r = c.get(f"/dicom-web/studies/{study}/series/{saved['series_instance_uid']}/instances")
@@ -176,7 +178,8 @@ def test_measurements_round_trip_as_tid1500_sr(client: TestClient, tmp_path: Pat
 
 
 @pytest.mark.parametrize("tool,points", [("length", [[0, 0], [64, 64]]), ("probe", [[63.9, 0.1]])])
-def test_points_on_the_image_border_are_accepted(sqlite_client: TestClient, tool: str, points: list[list[float]]) -> None:
+def test_points_on_the_image_border_are_accepted(sqlite_client: TestClient, tool: str,
+                                                 points: list[list[float]]) -> None:
     study, series, sops = store_ct(sqlite_client, n=1)
     m = {"tool": tool, "series_instance_uid": series, "sop_instance_uid": sops[0], "points": points}
     r = sqlite_client.post(f"/api/studies/{study}/measurements", json={"measurements": [m]})
