@@ -17,7 +17,7 @@ NUMBER = {"type": "number"}
 VALUE_NAMES = sorted({v for t in TOOLS.values() for v in t.values})
 
 SCHEMAS: dict[str, Any] = {
-    "Measurement": closed({
+    "ViewerMeasurement": closed({
         "tool": {"type": "string", "enum": list(TOOLS)},
         "uid": {**STRING, "description": "the viewer's annotation id (a UUID or a DICOM UID): the SR's Tracking UID"},
         "label": {**STRING, "maxLength": 64},
@@ -31,11 +31,11 @@ SCHEMAS: dict[str, Any] = {
         "units": {"type": "object", "properties": {n: {"type": "string", "enum": list(UNITS)} for n in VALUE_NAMES},
                   "additionalProperties": False, "description": "unit of each value; the pixel unit ('HU', 'ml/100g/min', '' for none)"},
     }, optional=("uid", "label", "frame", "values", "units")),
-    "MeasurementReportInput": closed({
-        "measurements": {"type": "array", "maxItems": MAX_MEASUREMENTS, "items": ref("Measurement"),
+    "ViewerMeasurementReport": closed({
+        "measurements": {"type": "array", "maxItems": MAX_MEASUREMENTS, "items": ref("ViewerMeasurement"),
                          "description": "every measurement of the study the viewer holds (an empty list clears them)"},
     }),
-    "SavedMeasurementReport": closed({
+    "SavedViewerMeasurements": closed({
         "study_instance_uid": UID, "series_instance_uid": UID, "sop_instance_uid": UID,
         "instance_number": {**INT, "description": "the report's number in the study's measurement series (newest is current)"},
         "count": {**INT, "description": "measurements in the report"},
@@ -45,8 +45,8 @@ SCHEMAS: dict[str, Any] = {
 PATHS: dict[str, Any] = {
     "/studies/{study}/measurements": {
         "post": {"summary": "Store the viewer's measurements as a DICOM SR (TID 1500) in the study",
-                 "operationId": "saveMeasurements", "parameters": [STUDY], "requestBody": json_body(ref("MeasurementReportInput")),
-                 "responses": {"200": {"description": "Stored: a new SR instance", **json_body(ref("SavedMeasurementReport"))},
+                 "operationId": "saveMeasurements", "parameters": [STUDY], "requestBody": json_body(ref("ViewerMeasurementReport")),
+                 "responses": {"200": {"description": "Stored: a new SR instance", **json_body(ref("SavedViewerMeasurements"))},
                                "400": error("Malformed measurements, an image not in the study, a point outside its image (names it)"),
                                "404": error("No such study (or not visible to the caller)"),
                                "409": error("The SR could not be stored")}},
