@@ -21,7 +21,8 @@ function group(tracking: string, uid: string, graphicType: string, data: number[
     [T.GraphicData]: { vr: 'FL', Value: data },
     ...seq(named('IMAGE', '121112', { [T.ReferencedSOPSequence]: { vr: 'SQ', Value: [{ [T.ReferencedSOPInstanceUID]: { vr: 'UI', Value: ['1.2.3.4'] } }] } })),
   });
-  const nums = numbers.map(([c, v]) => named('NUM', c, { [T.MeasuredValueSequence]: { vr: 'SQ', Value: [{ [T.NumericValue]: { vr: 'DS', Value: [v] } }] } }));
+  const unit = (c: string) => ({ '410668003': 'mm', '42798000': 'mm2' })[c] ?? "[hnsf'U]";
+  const nums = numbers.map(([c, v]) => named('NUM', c, { [T.MeasuredValueSequence]: { vr: 'SQ', Value: [{ [T.NumericValue]: { vr: 'DS', Value: [v] }, [T.MeasurementUnitsCodeSequence]: { vr: 'SQ', Value: [code(unit(c), 'UCUM')] } }] } }));
   const finding = label ? [named('CODE', '121071', { [T.ConceptCodeSequence]: { vr: 'SQ', Value: [code('label', '99CIRRUS', label)] } })] : [];
   return named('CONTAINER', '125007', seq(named('TEXT', '112039', { [T.TextValue]: { vr: 'UT', Value: [tracking] } }), named('UIDREF', '112040', { [T.UID]: { vr: 'UI', Value: [uid] } }), ...finding, region, ...nums));
 }
@@ -80,9 +81,10 @@ describe('measurements from the SR', () => {
     );
     const [length, ellipse, rect, probe, ...rest] = measurementsOfSr(sr);
     expect(rest).toEqual([]);
-    expect(length).toEqual({ tool: 'length', uid: uuid, label: 'lesion', sopUid: '1.2.3.4', frame: 1, points: [[10, 12], [40, 52]], values: { length: 50 } });
+    expect(length).toEqual({ tool: 'length', uid: uuid, label: 'lesion', sopUid: '1.2.3.4', frame: 1, points: [[10, 12], [40, 52]], values: { length: 50 }, units: { length: 'mm' } });
     expect(ellipse.points).toEqual([[20, 30], [20, 10], [0, 20], [40, 20]]); // bottom, top, left, right
     expect(ellipse.values).toEqual({ area: 628, mean: 12.5, sd: 2 });
+    expect(ellipse.units).toEqual({ area: 'mm2', mean: 'HU', sd: 'HU' });
     expect(rect.points).toEqual([[0, 0], [10, 0], [0, 5], [10, 5]]);
     expect(probe).toMatchObject({ tool: 'probe', points: [[3, 4]], values: { value: -1000 } });
   });

@@ -153,7 +153,11 @@ export interface StoredMeasurement {
   frame: number;
   points: Point2[];
   values: Values;
+  units: NonNullable<ViewerMeasurement['units']>;
 }
+
+/** UCUM codes of the SR (report.py UNITS) → the route's unit names. */
+const FROM_UCUM: Record<string, Unit> = { mm: 'mm', mm2: 'mm2', deg: 'deg', "[hnsf'U]": 'HU', 'ml/100g/min': 'ml/100g/min', s: 's', '{pixel}': 'px', '{pixel}2': 'px2', '1': '' };
 
 /** The annotation UID for a tracking UID: a 2.25 UID is a UUID (the server made it from ours), else as is. */
 export function annotationUidOf(trackingUid: string): string {
@@ -199,6 +203,7 @@ export function measurementsOfSr(sr: DicomJson): StoredMeasurement[] {
       let label = '';
       let region: DicomJson | undefined;
       const values: Values = {};
+      const units: NonNullable<ViewerMeasurement['units']> = {};
       for (const c of children) {
         const code = concept(c);
         if (code === '112039') tool = toolOf(str(c, 'TextValue').replace(TRACKING_PREFIX, ''));
@@ -206,8 +211,11 @@ export function measurementsOfSr(sr: DicomJson): StoredMeasurement[] {
         else if (code === '121071') label = str(items(c, 'ConceptCodeSequence')[0], 'CodeMeaning');
         else if (code === '111030' && str(c, 'ValueType') === 'SCOORD') region = c;
         else if (str(c, 'ValueType') === 'NUM' && VALUE_CODES[code]) {
-          const v = Number(str(items(c, 'MeasuredValueSequence')[0], 'NumericValue'));
+          const measured = items(c, 'MeasuredValueSequence')[0];
+          const v = Number(str(measured, 'NumericValue'));
+          const unit = FROM_UCUM[str(items(measured, 'MeasurementUnitsCodeSequence')[0], 'CodeValue')];
           if (Number.isFinite(v)) values[VALUE_CODES[code]] = v;
+          if (Number.isFinite(v) && unit !== undefined) units[VALUE_CODES[code]] = unit;
         }
       }
       const image = region && items(region, 'ContentSequence').find((c) => str(c, 'ValueType') === 'IMAGE');
@@ -224,6 +232,7 @@ export function measurementsOfSr(sr: DicomJson): StoredMeasurement[] {
           frame: nums(ref, 'ReferencedFrameNumber')[0] ?? 1,
           points: cornerstoneOrder(tool, pts),
           values,
+          units,
         });
       }
       return;
@@ -249,7 +258,8 @@ export function summary(m: { tool: MeasureTool; values: Values }, units: Partial
   const f = (v: number | undefined, digits = 1) => (v === undefined ? '–' : v.toFixed(digits));
   const u = (name: keyof Values, fallback: string) => {
     const unit = units[name] ?? fallback;
-    return unit ? ` ${unit}` : '';
+    const shown = ({ mm2: 'mm²', px2: 'px²' } as Record<string, string>)[unit] ?? unit;
+    return shown ? ` ${shown}` : '';
   };
   const v = m.values;
   switch (m.tool) {
