@@ -172,6 +172,36 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, 'm03-wl-sync.png') });
   });
 
+  await test('ASL hanging protocol: anatomy | CBF map (perfusion palette, colour bar) | colour series in a 2x2 grid, scrolled together', async () => {
+    const started = Date.now();
+    await page.goto(`${server.base}/viewer/${aslUid}`);
+    await page.waitForFunction(() => [0, 1, 2].every((i) => window.__cirrus?.viewport(i)?.getImageData?.()), null, { timeout: 30000 });
+    const painted = Date.now() - started;
+    assert((await page.inputValue('[data-testid=layout]')) === '2x2', `layout ${await page.inputValue('[data-testid=layout]')}`);
+    assert(await page.isChecked('[data-testid=sync-scroll]'), 'scroll sync is off');
+    const shown = await page.evaluate(() => [0, 1, 2].map((i) => window.__cirrus.viewport(i).getCurrentImageId().split('/series/')[1].split('/')[0]));
+    const sourceUid = aslSeries.length && shown[0];
+    const source = aslSeries.find((s) => s['0020000E'].Value[0] === sourceUid);
+    assert(source && (source['00080008']?.Value ?? [])[0] !== 'DERIVED', `pane 1 shows ${JSON.stringify(source?.['0008103E'])}, not the anatomy`);
+    assert(shown[1] === cbfUid && shown[2] === colourUid, `panes 2 and 3 show ${shown.slice(1)}, expected the CBF map ${cbfUid} and the colour series ${colourUid}`);
+    const colormap = await page.evaluate(() => window.__cirrus.viewport(1).getProperties().colormap?.name);
+    assert(colormap === 'cirrus-perfusion', `CBF map palette: ${colormap}`);
+    const bar = await page.locator('.vp-pane').nth(1).locator('[data-testid=colour-bar-unit]').textContent();
+    assert(bar?.includes('ml/100'), `CBF colour bar unit: ${bar}`);
+    // Scrolling the CBF map moves the colour series (same slices) along.
+    const index = (i) => page.evaluate((k) => window.__cirrus.viewport(k).getCurrentImageIdIndex(), i);
+    const before = [await index(1), await index(2)];
+    const b = await box(1);
+    await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2);
+    for (let k = 0; k < 4; k += 1) await page.mouse.wheel(0, 120);
+    await page.waitForTimeout(800);
+    const after = [await index(1), await index(2)];
+    console.log(`  hanging protocol painted in ${painted} ms; CBF ${before[0]}→${after[0]}, colour ${before[1]}→${after[1]}`);
+    assert(after[0] !== before[0], 'the CBF pane did not scroll');
+    assert(after[1] - before[1] === after[0] - before[0], `the colour series moved ${after[1] - before[1]}, the CBF map ${after[0] - before[0]}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'm04-asl-hanging-protocol.png') });
+  });
+
   await test('no page errors', async () => {
     assert(pageErrors.length === 0, pageErrors.join('\n'));
   });

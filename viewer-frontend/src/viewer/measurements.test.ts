@@ -50,6 +50,9 @@ describe('measurements to the route', () => {
     expect(free?.points).toHaveLength(3);
     expect(free?.units?.mean).toBe('ml/100g/min');
     expect(toMeasurement(ann('Probe', [[3, 4, 0]], { value: -1000, modalityUnit: 'HU' }), image, toImage)?.values).toEqual({ value: -1000 });
+    // cornerstone names no unit for a CBF map's pixels: the image's own quantity does.
+    const onMap = toMeasurement(ann('RectangleROI', [[0, 0, 0], [10, 0, 0], [0, 5, 0], [10, 5, 0]], { mean: 40, modalityUnit: 'raw' }), { ...image, unit: 'ml/100g/min' }, toImage);
+    expect(onMap?.units?.mean).toBe('ml/100g/min');
   });
 
   it('other tools and annotations without an image are not measurements', () => {

@@ -55,6 +55,8 @@ export interface ImageRef {
   seriesUid: string;
   sopUid: string;
   frame: number;
+  /** The pixel unit the image's own attributes give (a CBF map: ml/100g/min), when cornerstone names none. */
+  unit?: Unit;
 }
 
 export function toolOf(toolName: string): MeasureTool | undefined {
@@ -63,6 +65,7 @@ export function toolOf(toolName: string): MeasureTool | undefined {
 
 /** The pixel unit cornerstone names (modalityUnit) as the route's unit. */
 export function pixelUnit(unit: unknown): Unit {
+  if (unit === 'ml/100g/min' || unit === 'HU' || unit === 's') return unit;
   const u = String(unit ?? '').trim();
   if (u === 'HU') return 'HU';
   if (/^ml\s*\/\s*100\s*g\s*\/\s*min$/i.test(u) || u === 'ml/(100.g.min)') return 'ml/100g/min';
@@ -101,7 +104,7 @@ function imagePoints(tool: MeasureTool, a: AnnotationLike, toImage: (p: Point3) 
 }
 
 /** The numbers cornerstone computed for the annotation (its first target's cached statistics). */
-function valuesOf(tool: MeasureTool, a: AnnotationLike): { values: Values; units: NonNullable<ViewerMeasurement['units']> } {
+function valuesOf(tool: MeasureTool, a: AnnotationLike, fallback: Unit = ''): { values: Values; units: NonNullable<ViewerMeasurement['units']> } {
   const stats = Object.values(a.data.cachedStats ?? {}).find((s) => s && typeof s === 'object') ?? {};
   const values: Values = {};
   const units: NonNullable<ViewerMeasurement['units']> = {};
@@ -112,10 +115,10 @@ function valuesOf(tool: MeasureTool, a: AnnotationLike): { values: Values; units
   };
   if (tool === 'length') put('length', stats.length, String(stats.unit ?? 'mm') === 'mm' ? 'mm' : 'px');
   else if (tool === 'angle') put('angle', stats.angle, 'deg');
-  else if (tool === 'probe') put('value', stats.value, pixelUnit(stats.modalityUnit));
+  else if (tool === 'probe') put('value', stats.value, pixelUnit(stats.modalityUnit) || fallback);
   else {
     put('area', stats.area, String(stats.areaUnit ?? 'mm²').includes('mm') ? 'mm2' : 'px2');
-    const unit = pixelUnit(stats.modalityUnit);
+    const unit = pixelUnit(stats.modalityUnit) || fallback;
     put('mean', stats.mean, unit);
     put('sd', stats.stdDev, unit);
     put('min', stats.min, unit);
@@ -130,7 +133,7 @@ export function toMeasurement(a: AnnotationLike, image: ImageRef | undefined, to
   if (!tool || !image) return undefined;
   const pts = imagePoints(tool, a, toImage);
   if (!pts) return undefined;
-  const { values, units } = valuesOf(tool, a);
+  const { values, units } = valuesOf(tool, a, image.unit);
   return {
     tool,
     uid: a.annotationUID,

@@ -7,6 +7,7 @@ import { DICOMWEB } from '../../api/client';
 import { requestJson } from '../../api/http';
 import { num, str, type DicomJson } from '../../api/dicomJson';
 import type { components } from '../../api/schema';
+import { quantityOf } from '../derived';
 import {
   CS_TOOL,
   SR_SERIES,
@@ -23,6 +24,14 @@ import {
 } from '../measurements';
 
 type Saved = components['schemas']['SavedViewerMeasurements'];
+
+/** The pixel unit an image's attributes give: a CBF map's ml/100g/min, an ATT map's seconds, CT's HU. */
+function unitOf(meta: DicomJson): ImageRef['unit'] {
+  const q = quantityOf(meta);
+  if (q === 'CBF') return 'ml/100g/min';
+  if (q === 'ATT') return 's';
+  return str(meta, 'Modality') === 'CT' ? 'HU' : undefined;
+}
 type Point3 = [number, number, number];
 
 /** What the composable needs of cornerstone (the page passes the loaded modules). */
@@ -71,7 +80,7 @@ export function useMeasurements(options: MeasurementsOptions) {
 
   /** Remember a registered series' images (called for every stack a pane shows). */
   function know(seriesUid: string, imageIds: string[], frames: FrameRef[]): void {
-    imageIds.forEach((id, index) => images.set(id, { seriesUid, sopUid: frames[index].sopUid, frame: frames[index].frame, index }));
+    imageIds.forEach((id, index) => images.set(id, { seriesUid, sopUid: frames[index].sopUid, frame: frames[index].frame, index, unit: unitOf(frames[index].meta) }));
   }
 
   function ours(): AnnotationLike[] {
