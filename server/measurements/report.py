@@ -113,7 +113,7 @@ def tracking_uid_of(raw: object) -> str:
         raise InvalidInput(f"measurement uid {raw[:70]!r} is neither a DICOM UID nor a UUID") from None
 
 
-def _uid(value: object, what: str, where: str) -> str:
+def require_uid(value: object, what: str, where: str) -> str:
     if not isinstance(value, str) or not UID_RE.match(value) or len(value) > 64:
         raise InvalidInput(f"{where}: {what} must be a DICOM UID, got {str(value)[:70]!r}")
     return value
@@ -166,8 +166,8 @@ def parse_measurement(item: object, n: int) -> Measurement:
     if not isinstance(label, str):
         raise InvalidInput(f"{where}.label must be a text")
     return Measurement(tool=tool, tracking_uid=tracking_uid_of(item.get("uid")), label=label[:64],
-                       series_uid=_uid(item.get("series_instance_uid"), "series_instance_uid", where),
-                       sop_uid=_uid(item.get("sop_instance_uid"), "sop_instance_uid", where),
+                       series_uid=require_uid(item.get("series_instance_uid"), "series_instance_uid", where),
+                       sop_uid=require_uid(item.get("sop_instance_uid"), "sop_instance_uid", where),
                        frame=frame, points=tuple(pts), values=values, units=units)
 
 

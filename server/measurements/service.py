@@ -24,6 +24,7 @@ from server.auth.principal import Principal
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Institution, Series, Study
 from server.db.database import utcnow
+from server.measurements.key_objects import build_key_object
 from server.measurements.report import Measurement, build_report, check_inside
 from server.reading import service as reading_service
 from server.reading.access import study_visible
@@ -109,3 +110,38 @@ async def save(ctx: AppContext, p: Principal, study_uid: str, measurements: list
     if outcome.status == "failed":
         raise StateConflict(f"storing the measurement report failed: {outcome.message}")
     return Saved(study_uid, series_uid, sop_uid, number, len(measurements))
+
+
+async def mark_key_image(ctx: AppContext, p: Principal, study_uid: str, series_uid: str, sop_uid: str, frame: int,
+                         note: str) -> Saved:
+    """A new Key Object Selection instance in the study's key-object series naming one image."""
+    ko_series = str(generate_uid(entropy_srcs=["cirrus-key-images", study_uid]))
+    async with ctx.sessions() as session:
+        study = (await session.exec(select(Study).where(col(Study.study_instance_uid) == study_uid,
+                                                        study_visible(p)))).scalar()
+        if study is None:
+            raise NotFoundError(f"study {study_uid} is not in the archive (or not visible to you)")
+        row = (await session.exec(
+            select(Series.series_instance_uid, Instance.metadata_json)
+            .join(Series, col(Series.id) == col(Instance.series_id))
+            .where(col(Instance.study_id) == study.id, col(Instance.sop_instance_uid) == sop_uid,
+                   col(Instance.state) == InstanceState.CREATED))).first()
+        count = (await session.exec(
+            select(func.count()).select_from(Instance).join(Series, col(Series.id) == col(Instance.series_id))
+            .where(col(Series.series_instance_uid) == ko_series))).scalar() or 0
+        observer = await reading_service.person_name(session, p)
+    if row is None:
+        raise InvalidInput(f"image {sop_uid} is not an instance of study {study_uid}")
+    if row[0] != series_uid:
+        raise InvalidInput(f"image {sop_uid} belongs to series {row[0]}, not {series_uid}")
+    header = _header(row[1])
+    frames = int(getattr(header, "NumberOfFrames", 1) or 1)
+    if frame > frames:
+        raise InvalidInput(f"image {sop_uid} has {frames} frame(s), not {frame}")
+    sop = str(generate_uid())
+    ko = await asyncio.to_thread(build_key_object, header, frame, series_uid=ko_series, sop_uid=sop,
+                                 instance_number=count + 1, observer=observer, note=note, when=utcnow())
+    [outcome] = await IngestService(ctx).ingest_datasets([ko], expected_study_uid=study_uid, principal=p)
+    if outcome.status == "failed":
+        raise StateConflict(f"storing the key image document failed: {outcome.message}")
+    return Saved(study_uid, ko_series, sop, count + 1, 1)

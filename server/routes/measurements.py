@@ -40,6 +40,31 @@ async def save_measurements(request: Request) -> Response:
     }, media_type="application/json")
 
 
+async def mark_key_image(request: Request) -> Response:
+    """``{"series_instance_uid", "sop_instance_uid", "frame"?, "note"?}``: a Key Object Selection in the study."""
+    study, _, _ = path_uids(request)
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise InvalidInput('request body must be {"series_instance_uid": ..., "sop_instance_uid": ...}')
+    series = report.require_uid(body.get("series_instance_uid"), "series_instance_uid", "key image")
+    sop = report.require_uid(body.get("sop_instance_uid"), "sop_instance_uid", "key image")
+    frame = body.get("frame", 1)
+    if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
+        raise InvalidInput("key image: frame must be a frame number (1 or more)")
+    note = body.get("note") or ""
+    if not isinstance(note, str):
+        raise InvalidInput("key image: note must be a text")
+    saved = await service.mark_key_image(ctx_of(request), principal_of(request), study, series, sop, frame, note)
+    return json_response({
+        "study_instance_uid": saved.study_instance_uid, "series_instance_uid": saved.series_instance_uid,
+        "sop_instance_uid": saved.sop_instance_uid, "instance_number": saved.instance_number,
+    }, media_type="application/json")
+
+
 routes: list[BaseRoute] = [
     Route("/studies/{study}/measurements", save_measurements, methods=["POST"]),
+    Route("/studies/{study}/key-images", mark_key_image, methods=["POST"]),
 ]

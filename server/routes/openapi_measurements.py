@@ -40,6 +40,15 @@ SCHEMAS: dict[str, Any] = {
         "instance_number": {**INT, "description": "the report's number in the study's measurement series (newest is current)"},
         "count": {**INT, "description": "measurements in the report"},
     }),
+    "KeyImageMark": closed({
+        "series_instance_uid": UID, "sop_instance_uid": UID,
+        "frame": {**INT, "minimum": 1, "description": "frame number of a multi-frame image (1 otherwise)"},
+        "note": {**STRING, "description": "the doctor's note (Key Object Description)"},
+    }, optional=("frame", "note")),
+    "MarkedKeyImage": closed({
+        "study_instance_uid": UID, "series_instance_uid": UID, "sop_instance_uid": UID,
+        "instance_number": {**INT, "description": "the document's number in the study's key-object series"},
+    }),
 }
 
 PATHS: dict[str, Any] = {
@@ -50,5 +59,13 @@ PATHS: dict[str, Any] = {
                                "400": error("Malformed measurements, an image not in the study, a point outside its image (names it)"),
                                "404": error("No such study (or not visible to the caller)"),
                                "409": error("The SR could not be stored")}},
+    },
+    "/studies/{study}/key-images": {
+        "post": {"summary": "Mark a key image: a Key Object Selection document (Of Interest) in the study",
+                 "operationId": "markKeyImage", "parameters": [STUDY], "requestBody": json_body(ref("KeyImageMark")),
+                 "responses": {"200": {"description": "Stored: a new KOS instance", **json_body(ref("MarkedKeyImage"))},
+                               "400": error("An image not in the study, a bad UID or frame (names it)"),
+                               "404": error("No such study (or not visible to the caller)"),
+                               "409": error("The document could not be stored")}},
     },
 }

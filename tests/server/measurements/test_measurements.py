@@ -184,3 +184,48 @@ def test_points_on_the_image_border_are_accepted(sqlite_client: TestClient, tool
     m = {"tool": tool, "series_instance_uid": series, "sop_instance_uid": sops[0], "points": points}
     r = sqlite_client.post(f"/api/studies/{study}/measurements", json={"measurements": [m]})
     assert r.status_code == 200, r.text
+
+
+def test_key_image_is_a_key_object_selection_in_the_study(client: TestClient, tmp_path: Path) -> None:
+    c = client
+    contract = Contract(OPENAPI)
+    template = "/studies/{study}/key-images"
+    study, series, sops = store_ct(c, n=2)
+    url = f"/api/studies/{study}/key-images"
+    r = c.post(url, json={"series_instance_uid": series, "sop_instance_uid": sops[1], "note": "出血 bleed"})
+    assert r.status_code == 200, r.text
+    first = contract.check(r, template)
+    r = c.post(url, json={"series_instance_uid": series, "sop_instance_uid": sops[0], "frame": 1})
+    second = contract.check(r, template)
+    assert (first["instance_number"], second["instance_number"]) == (1, 2)
+    assert first["series_instance_uid"] == second["series_instance_uid"]
+    r = c.get(f"/dicom-web/studies/{study}/series", params={"Modality": "KO"})
+    assert [s["0020000E"]["Value"][0] for s in r.json()] == [first["series_instance_uid"]]
+    [raw] = retrieve(c, f"/dicom-web/studies/{study}/series/{first['series_instance_uid']}"
+                        f"/instances/{first['sop_instance_uid']}")
+    ds = pydicom.dcmread(io.BytesIO(raw))
+    ko = hd.ko.KeyObjectSelectionDocument.from_dataset(ds)
+    assert ko.ConceptNameCodeSequence[0].CodeValue == "113000"  # Of Interest
+    [image] = [i for i in ds.ContentSequence if i.ValueType == "IMAGE"]
+    assert image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == sops[1]
+    [text] = [i for i in ds.ContentSequence if i.ValueType == "TEXT"]
+    assert text.TextValue == "出血 bleed" and ds.PatientName == "Measure^Me"
+    if shutil.which("dciodvfy"):
+        path = tmp_path / "ko.dcm"
+        path.write_bytes(raw)
+        out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
+        assert not errors, errors
+    _, other_series, other_sops = store_ct(c, n=1)
+    for body, status, words in [
+        ({"series_instance_uid": other_series, "sop_instance_uid": other_sops[0]}, 400, "is not an instance of study"),
+        ({"series_instance_uid": other_series, "sop_instance_uid": sops[0]}, 400, "belongs to series"),
+        ({"series_instance_uid": series, "sop_instance_uid": sops[0], "frame": 2}, 400, "has 1 frame"),
+        ({"series_instance_uid": series, "sop_instance_uid": "x"}, 400, "must be a DICOM UID"),
+    ]:
+        r = c.post(url, json=body)
+        assert r.status_code == status and words in contract.check(r, template)["error"], r.text
+    r = c.post(f"/api/studies/{pydicom.uid.generate_uid()}/key-images",
+               json={"series_instance_uid": series, "sop_instance_uid": sops[0]})
+    assert r.status_code == 404 and contract.check(r, template)
+    assert len(c.get(f"/dicom-web/studies/{study}/series/{first['series_instance_uid']}/instances").json()) == 2
