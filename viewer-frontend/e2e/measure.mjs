@@ -172,6 +172,21 @@ try {
     await page.screenshot({ path: join(ARTIFACTS, 'm03-wl-sync.png') });
   });
 
+  await test('key image: the toolbar button stores a Key Object Selection naming the image shown', async () => {
+    await open(aslUid, `?series=${cbfUid}`);
+    const b = await box(0);
+    await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2);
+    await page.mouse.wheel(0, 120);
+    await page.waitForTimeout(500);
+    const sop = await page.evaluate(() => window.__cirrus.viewport(0).getCurrentImageId().split('/instances/')[1].split('/')[0]);
+    await page.click('[data-action=key-image]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=key-image-status]')?.textContent?.includes('Key image marked (no. 1)'), null, { timeout: 15000 });
+    const ko = await (await server.fetch(`/dicom-web/studies/${aslUid}/series?Modality=KO`)).json();
+    assert(ko.length === 1, `QIDO KO series: ${JSON.stringify(ko)}`);
+    const [doc] = await (await server.fetch(`/dicom-web/studies/${aslUid}/series/${ko[0]['0020000E'].Value[0]}/metadata`)).json();
+    assert(JSON.stringify(doc['0040A730']).includes(sop), `the KOS does not name the image shown (${sop})`);
+  });
+
   await test('ASL hanging protocol: anatomy | CBF map (perfusion palette, colour bar) | colour series in a 2x2 grid, scrolled together', async () => {
     const started = Date.now();
     await page.goto(`${server.base}/viewer/${aslUid}`);

@@ -24,6 +24,11 @@ export const MEASURE_EN = {
   'measure.show': 'Show list',
   'measure.hide': 'Hide list',
   'hanging.asl': 'ASL layout: anatomy | CBF | colour | ATT',
+  'key.mark': 'Key image',
+  'key.markTitle': 'Mark the image shown as a key image of the study (a DICOM Key Object Selection)',
+  'key.marking': 'Marking key image…',
+  'key.marked': 'Key image marked (no. {number})',
+  'key.failed': 'Key image not marked: {error}',
 };
 
 export const MEASURE_ZH: Record<keyof typeof MEASURE_EN, string> = {
@@ -51,4 +56,9 @@ export const MEASURE_ZH: Record<keyof typeof MEASURE_EN, string> = {
   'measure.show': '显示列表',
   'measure.hide': '隐藏列表',
   'hanging.asl': 'ASL 布局：解剖 | CBF | 彩色 | ATT',
+  'key.mark': '关键图像',
+  'key.markTitle': '将当前图像标记为本检查的关键图像（DICOM 关键对象选择）',
+  'key.marking': '正在标记关键图像…',
+  'key.marked': '已标记关键图像（第 {number} 个）',
+  'key.failed': '未能标记关键图像：{error}',
 };

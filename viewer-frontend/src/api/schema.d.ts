@@ -1104,6 +1104,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/studies/{study}/key-images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a key image: a Key Object Selection document (Of Interest) in the study */
+        post: operations["markKeyImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -2640,6 +2657,21 @@ export interface components {
             instance_number: number;
             /** @description measurements in the report */
             count: number;
+        };
+        KeyImageMark: {
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            /** @description frame number of a multi-frame image (1 otherwise) */
+            frame?: number;
+            /** @description the doctor's note (Key Object Description) */
+            note?: string;
+        };
+        MarkedKeyImage: {
+            study_instance_uid: string;
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            /** @description the document's number in the study's key-object series */
+            instance_number: number;
         };
     };
     responses: never;
@@ -7073,6 +7105,78 @@ export interface operations {
                 };
             };
             /** @description The SR could not be stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    markKeyImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study Instance UID */
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["KeyImageMark"];
+            };
+        };
+        responses: {
+            /** @description Stored: a new KOS instance */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkedKeyImage"];
+                };
+            };
+            /** @description An image not in the study, a bad UID or frame (names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The document could not be stored */
             409: {
                 headers: {
                     [name: string]: unknown;

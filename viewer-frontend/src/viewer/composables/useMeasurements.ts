@@ -24,6 +24,7 @@ import {
 } from '../measurements';
 
 type Saved = components['schemas']['SavedViewerMeasurements'];
+type Marked = components['schemas']['MarkedKeyImage'];
 
 /** The pixel unit an image's attributes give: a CBF map's ml/100g/min, an ATT map's seconds, CT's HU. */
 function unitOf(meta: DicomJson): ImageRef['unit'] {
@@ -65,6 +66,7 @@ export interface MeasurementsOptions {
   registerSeries: (seriesUid: string, frames: FrameRef[]) => string[];
   getJson?: (url: string) => Promise<DicomJson[]>;
   post?: (url: string, body: unknown) => Promise<Saved>;
+  postKey?: (url: string, body: unknown) => Promise<Marked>;
 }
 
 export function useMeasurements(options: MeasurementsOptions) {
@@ -77,6 +79,23 @@ export function useMeasurements(options: MeasurementsOptions) {
   const entries = shallowRef<ListEntry[]>([]);
   const status = ref<{ key: 'idle' | 'saving' | 'saved' | 'loaded' | 'failed' | 'loadFailed' | 'unsaved'; number?: number; error?: string }>({ key: 'idle' });
   const dirty = ref(false);
+  /** The last key image marked from the toolbar (a Key Object Selection in the study). */
+  const keyImage = ref<{ key: 'idle' | 'marking' | 'marked' | 'failed'; number?: number; error?: string }>({ key: 'idle' });
+  const postKey = options.postKey ?? ((url: string, body: unknown) => requestJson<Marked>(url, { method: 'POST', json: body }));
+
+  /** Mark the image a pane shows as a key image of the study. */
+  async function markKeyImage(image: ImageRef | undefined): Promise<Marked | undefined> {
+    if (!image) return undefined;
+    keyImage.value = { key: 'marking' };
+    try {
+      const marked = await postKey(`/api/studies/${options.studyUid}/key-images`, { series_instance_uid: image.seriesUid, sop_instance_uid: image.sopUid, frame: image.frame });
+      keyImage.value = { key: 'marked', number: marked.instance_number };
+      return marked;
+    } catch (e) {
+      keyImage.value = { key: 'failed', error: (e as Error).message };
+      return undefined;
+    }
+  }
 
   /** Remember a registered series' images (called for every stack a pane shows). */
   function know(seriesUid: string, imageIds: string[], frames: FrameRef[]): void {
@@ -213,7 +232,10 @@ export function useMeasurements(options: MeasurementsOptions) {
     }
   }
 
-  return { entries, bySeries, status, dirty, know, refresh, changed, save, remove, clearAll, load };
+  /** The image an image id names (a pane's current image), if its series is known. */
+  const imageOf = (imageId: string | undefined): ImageRef | undefined => (imageId ? images.get(imageId) : undefined);
+
+  return { entries, bySeries, status, dirty, keyImage, know, refresh, changed, save, remove, clearAll, load, markKeyImage, imageOf };
 }
 
 export type Measurements = ReturnType<typeof useMeasurements>;
