@@ -306,8 +306,12 @@ def _colour_plane(sc: Dataset, ref: Dataset, scale: int) -> None:
 
 def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     """CBF slice in a perceptual colour map with a labelled scale bar on the right."""
-    cmap = colormaps["inferno"]
-    rgb = (cmap(np.clip(cbf / vmax, 0, 1))[..., :3] * 255).astype(np.uint8)
+    # The viewer's perfusion palette (viewer-frontend/src/viewer/fusion.ts): matplotlib's jet with its
+    # lowest entry black (background, no flow), so the colour series, the map in the viewer and the PDF agree.
+    cmap = colormaps["jet"]
+    level = np.clip(cbf / vmax, 0, 1)
+    rgb = (cmap(level)[..., :3] * 255).astype(np.uint8)
+    rgb[level < 1 / cmap.N] = 0
     rows, cols = cbf.shape
     scale = _colour_scale(rows, cols)
     img = Image.fromarray(rgb).resize((cols * scale, rows * scale), Image.Resampling.NEAREST)
@@ -315,7 +319,9 @@ def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     canvas = Image.new("RGB", (img.width + bar_w, img.height), (0, 0, 0))
     canvas.paste(img, (0, 0))
     h = img.height - 20
-    grad = (cmap(np.linspace(1, 0, h))[:, :3] * 255).astype(np.uint8)
+    steps = np.linspace(1, 0, h)
+    grad = (cmap(steps)[:, :3] * 255).astype(np.uint8)
+    grad[steps < 1 / cmap.N] = 0
     bar = Image.fromarray(np.repeat(grad[:, None, :], 12, axis=1))
     canvas.paste(bar, (img.width + 6, 10))
     draw = ImageDraw.Draw(canvas)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import highdicom as hd
 import numpy as np
 import pytest
+from matplotlib import colormaps
 
 from quant import build_derived_datasets, classify_study, quantify, statistics_csv
 from server.commands.quant_inputs import acquisition_from_bids
@@ -82,6 +83,14 @@ def test_parametric_map_and_secondary_capture_read_by_highdicom(ge_case) -> None
     shift = np.array([float(v) for v in first.ImagePositionPatient]) - [float(v) for v in cbf0.ImagePositionPatient]
     half = 0.5 * np.array([float(v) for v in cbf0.PixelSpacing])
     assert np.linalg.norm(shift) <= np.linalg.norm(half) + 1e-3 and (scale == 1 or np.linalg.norm(shift) > 0)
+    # The viewer's perfusion palette: jet, black for no flow.
+    k = int(np.argmax(np.nanmax(np.nan_to_num(result.cbf), axis=(1, 2))))  # the slice with the most flow
+    rgb = next(d for d in sc if d.InstanceNumber == k + 1).pixel_array[:, : cbf0.Columns * scale]
+    cbf_k = np.repeat(np.repeat(np.nan_to_num(result.cbf[k]), scale, axis=0), scale, axis=1)
+    assert (rgb[cbf_k <= 0] == 0).all()
+    flow = cbf_k > 1
+    expected = (colormaps["jet"](np.clip(cbf_k[flow] / 100, 0, 1))[:, :3] * 255).astype(np.uint8)
+    assert flow.sum() > 100 and (np.abs(rgb[flow].astype(int) - expected) <= 1).all()
     for ds in sc:  # one plane per slice, along the map's slices
         k = ds.InstanceNumber - 1
         assert np.allclose(np.array([float(v) for v in ds.ImagePositionPatient]) - shift, acq.geometry.positions[k],

@@ -41,8 +41,8 @@ describe('the ASL hanging protocol', () => {
     expect(aslHanging([s('ct', 1, 'CT'), s('colour', 2, 'OT', ['DERIVED', 'SECONDARY', 'CBF'])], new Map([['colour', SC]]))).toBeUndefined();
   });
 
-  it('puts the protocol series first, in pane order, the others after in their order', () => {
-    const order = hungFirst(study, ['t1', 'cbf', 'colour']).map((x) => x[TAGS.SeriesInstanceUID].Value?.[0]);
-    expect(order).toEqual(['t1', 'cbf', 'colour', 'asl', 'pm', 'report', 'sr']);
+  it('puts the protocol series first, in pane order, then the other images, documents last', () => {
+    const order = hungFirst([s('sr', 1, 'SR'), ...study], ['t1', 'cbf', 'colour']).map((x) => x[TAGS.SeriesInstanceUID].Value?.[0]);
+    expect(order).toEqual(['t1', 'cbf', 'colour', 'asl', 'pm', 'sr', 'report', 'sr']);
   });
 });

@@ -44,11 +44,17 @@ export function hangingOrder(h: AslHanging): string[] {
   return [h.anatomy, h.cbf, h.colour, h.att].filter((u): u is string => !!u);
 }
 
-/** The series list with the protocol's series first, in pane order (the viewport grid fills slots in list order). */
+/** Modalities without pixels to show in a pane (reports, measurements, key objects). */
+const DOCUMENTS = ['SR', 'KO', 'DOC', 'PR'];
+
+/**
+ * The series list with the protocol's series first, in pane order (the viewport grid fills slots in list
+ * order), then the other image series, documents last (a spare pane shows an image, not a report).
+ */
 export function hungFirst(series: DicomJson[], order: string[]): DicomJson[] {
   const rank = (s: DicomJson) => {
     const k = order.indexOf(str(s, 'SeriesInstanceUID'));
-    return k < 0 ? order.length : k;
+    return k >= 0 ? k : order.length + (DOCUMENTS.includes(str(s, 'Modality')) ? 1 : 0);
   };
   return [...series].sort((a, b) => rank(a) - rank(b));
 }
