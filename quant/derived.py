@@ -298,10 +298,9 @@ def _colour_plane(sc: Dataset, ref: Dataset, scale: int) -> None:
     sc.ImagePositionPatient = [round(float(v), 4) for v in position]
     sc.ImageOrientationPatient = [float(v) for v in ref.ImageOrientationPatient]
     sc.PixelSpacing = [round(v / scale, 6) for v in spacing]
-    if "SliceThickness" in ref:
-        sc.SliceThickness = ref.SliceThickness
-    if "SliceLocation" in ref:
-        sc.SliceLocation = ref.SliceLocation
+    for kw in ("SliceThickness", "SliceLocation"):  # DS holds 16 characters
+        if kw in ref:
+            setattr(sc, kw, round(float(getattr(ref, kw)), 4))
 
 
 def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
