@@ -275,18 +275,52 @@ def _parametric_map(cbf: NDArray[np.float64], sources: Sequence[Dataset], series
     return pm
 
 
+def _colour_scale(rows: int, cols: int) -> int:
+    """How many times the colour image enlarges the map (nearest neighbour), so small maps read well."""
+    return max(1, int(np.ceil(256 / max(rows, cols))))
+
+
+def _colour_plane(sc: Dataset, ref: Dataset, scale: int) -> None:
+    """The map's image plane on its colour image (PS3.3 C.7.6.2 attributes on an SC image, a standard
+    extended SOP class), so viewers scroll, sync and place it like the map. The image is the map enlarged
+    ``scale`` times from its top-left corner (the scale bar extends it to the right): the pixel spacing
+    shrinks by ``scale`` and the first pixel's centre moves towards that corner."""
+    for kw in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "FrameOfReferenceUID"):
+        if kw not in ref:
+            return
+    row_dir = np.array([float(v) for v in ref.ImageOrientationPatient[:3]])
+    col_dir = np.array([float(v) for v in ref.ImageOrientationPatient[3:]])
+    spacing = [float(v) for v in ref.PixelSpacing]  # between rows, between columns
+    shift = (0.5 / scale - 0.5) * (spacing[1] * row_dir + spacing[0] * col_dir)
+    sc.FrameOfReferenceUID = ref.FrameOfReferenceUID
+    sc.PositionReferenceIndicator = ""
+    position = np.array([float(v) for v in ref.ImagePositionPatient]) + shift
+    sc.ImagePositionPatient = [round(float(v), 4) for v in position]
+    sc.ImageOrientationPatient = [float(v) for v in ref.ImageOrientationPatient]
+    sc.PixelSpacing = [round(v / scale, 6) for v in spacing]
+    for kw in ("SliceThickness", "SliceLocation"):  # DS holds 16 characters
+        if kw in ref:
+            setattr(sc, kw, round(float(getattr(ref, kw)), 4))
+
+
 def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     """CBF slice in a perceptual colour map with a labelled scale bar on the right."""
-    cmap = colormaps["inferno"]
-    rgb = (cmap(np.clip(cbf / vmax, 0, 1))[..., :3] * 255).astype(np.uint8)
+    # The viewer's perfusion palette (viewer-frontend/src/viewer/fusion.ts): matplotlib's jet with its
+    # lowest entry black (background, no flow), so the colour series, the map in the viewer and the PDF agree.
+    cmap = colormaps["jet"]
+    level = np.clip(cbf / vmax, 0, 1)
+    rgb = (cmap(level)[..., :3] * 255).astype(np.uint8)
+    rgb[level < 1 / cmap.N] = 0
     rows, cols = cbf.shape
-    scale = max(1, int(np.ceil(256 / max(rows, cols))))
+    scale = _colour_scale(rows, cols)
     img = Image.fromarray(rgb).resize((cols * scale, rows * scale), Image.Resampling.NEAREST)
     bar_w = 80
     canvas = Image.new("RGB", (img.width + bar_w, img.height), (0, 0, 0))
     canvas.paste(img, (0, 0))
     h = img.height - 20
-    grad = (cmap(np.linspace(1, 0, h))[:, :3] * 255).astype(np.uint8)
+    steps = np.linspace(1, 0, h)
+    grad = (cmap(steps)[:, :3] * 255).astype(np.uint8)
+    grad[steps < 1 / cmap.N] = 0
     bar = Image.fromarray(np.repeat(grad[:, None, :], 12, axis=1))
     canvas.paste(bar, (img.width + 6, 10))
     draw = ImageDraw.Draw(canvas)
@@ -327,6 +361,7 @@ def _secondary_capture(
             patient_orientation=orientation,
         )
         sc.ImageType = ["DERIVED", "SECONDARY", "CBF"]  # what it shows (``quant.roles``)
+        _colour_plane(sc, ref, _colour_scale(*cbf[k].shape))
         sc.SeriesDescription = "CBF colour (0-100 ml/100g/min)"
         out.append(sc)
     return out

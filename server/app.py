@@ -33,6 +33,7 @@ from server.routes import (
     api_dce,
     api_presets,
     audit,
+    measurements,
     pull,
     qido,
     reading,
@@ -181,7 +182,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
         Mount("/api/reading", routes=reading.routes),
         *audit.routes,
         Mount("/api", routes=[*accounts.routes, *shares.routes, *pull.routes, *api.routes, *api_dce.routes,
-                               *api_presets.routes]),
+                               *api_presets.routes, *measurements.routes]),
         *rendered.uri_routes,
         *spa.routes(frontend_dir(settings)),
     ]

@@ -77,6 +77,8 @@ RULES: list[Rule] = [
     _rule("GET HEAD", r"/api/(jobs|events)(/.*)?", Scope.READ),
     _rule("POST PUT DELETE", r"/api/jobs/.+", Scope.WRITE, ANALYSTS),
     _rule("POST", r"/api/studies/[^/]+/analyse", Scope.WRITE, STUDY_ANALYSERS),
+    # The viewer's measurements (an SR) and key images (a KOS), stored in the study (visible studies only).
+    _rule("POST", r"/api/studies/[^/]+/(measurements|key-images)", Scope.WRITE, NOT_READ_ONLY),
     _rule("GET HEAD", r"/api/reading/.+", Scope.READ),
     _rule("POST PUT PATCH DELETE", r"/api/reading/.+", Scope.WRITE),
     # Share links: staff of the owning institution make, list, print and revoke them; the patient's

@@ -22,6 +22,7 @@ from server.routes import (
     openapi_analyse,
     openapi_audit,
     openapi_dce,
+    openapi_measurements,
     openapi_presets,
     openapi_pull,
     openapi_reading,
@@ -490,6 +491,7 @@ OPENAPI: dict[str, Any] = {
         **openapi_pull.PATHS,
         **openapi_audit.PATHS,
         **openapi_presets.PATHS,
+        **openapi_measurements.PATHS,
         "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **json_body({"type": "object"})}}}},
@@ -497,7 +499,7 @@ OPENAPI: dict[str, Any] = {
     "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS,
                                **openapi_accounts.SCHEMAS,
                                **openapi_shares.SCHEMAS, **openapi_pull.SCHEMAS, **openapi_audit.SCHEMAS,
-                               **openapi_presets.SCHEMAS}},
+                               **openapi_presets.SCHEMAS, **openapi_measurements.SCHEMAS}},
 }
 
 

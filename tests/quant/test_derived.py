@@ -5,6 +5,7 @@ from __future__ import annotations
 import highdicom as hd
 import numpy as np
 import pytest
+from matplotlib import colormaps
 
 from quant import build_derived_datasets, classify_study, quantify, statistics_csv
 from server.commands.quant_inputs import acquisition_from_bids
@@ -70,6 +71,30 @@ def test_parametric_map_and_secondary_capture_read_by_highdicom(ge_case) -> None
     img = hd.Image.from_dataset(sc[0])
     assert img.PhotometricInterpretation == "RGB" and sc[0].pixel_array.shape[2] == 3
     assert sc[0].pixel_array.shape[1] > acq.geometry.shape[2]  # image plus the scale bar
+    # The colour images lie on the map's planes (synced scrolling, overlays): same frame of reference,
+    # a pixel of the map covers scale × scale pixels, the first pixel's centre is inside the map's first pixel.
+    (cbf0,) = [roundtrip(d) for d in derived if d.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and d.InstanceNumber == 1
+               and d.ImageType[2] == "CBF"]
+    first = next(d for d in sc if d.InstanceNumber == 1)
+    scale = first.Rows // cbf0.Rows
+    assert scale >= 1 and first.FrameOfReferenceUID == cbf0.FrameOfReferenceUID
+    assert np.allclose([float(v) for v in first.PixelSpacing], [float(v) / scale for v in cbf0.PixelSpacing])
+    assert [float(v) for v in first.ImageOrientationPatient] == [float(v) for v in cbf0.ImageOrientationPatient]
+    shift = np.array([float(v) for v in first.ImagePositionPatient]) - [float(v) for v in cbf0.ImagePositionPatient]
+    half = 0.5 * np.array([float(v) for v in cbf0.PixelSpacing])
+    assert np.linalg.norm(shift) <= np.linalg.norm(half) + 1e-3 and (scale == 1 or np.linalg.norm(shift) > 0)
+    # The viewer's perfusion palette: jet, black for no flow.
+    k = int(np.argmax(np.nanmax(np.nan_to_num(result.cbf), axis=(1, 2))))  # the slice with the most flow
+    rgb = next(d for d in sc if d.InstanceNumber == k + 1).pixel_array[:, : cbf0.Columns * scale]
+    cbf_k = np.repeat(np.repeat(np.nan_to_num(result.cbf[k]), scale, axis=0), scale, axis=1)
+    assert (rgb[cbf_k <= 0] == 0).all()
+    flow = cbf_k > 1
+    expected = (colormaps["jet"](np.clip(cbf_k[flow] / 100, 0, 1))[:, :3] * 255).astype(np.uint8)
+    assert flow.sum() > 100 and (np.abs(rgb[flow].astype(int) - expected) <= 1).all()
+    for ds in sc:  # one plane per slice, along the map's slices
+        k = ds.InstanceNumber - 1
+        assert np.allclose(np.array([float(v) for v in ds.ImagePositionPatient]) - shift, acq.geometry.positions[k],
+                           atol=1e-3)
 
 
 def test_multidelay_outputs_att_series_and_csv(dro_dir) -> None:

@@ -312,6 +312,20 @@ def upload(world: World, who: str) -> Req:
                headers={"content-type": "application/dicom"})
 
 
+def measured(world: World, who: str) -> Req:
+    """A length on A1's first image (the viewer's measurement report)."""
+    s = world.studies["A1"]
+    m = {"tool": "length", "series_instance_uid": s.series, "sop_instance_uid": s.sops[0], "points": [[1, 1], [5, 5]],
+         "values": {"length": 5.6}}
+    return Req(params={"study": s.uid}, json={"measurements": [m]})
+
+
+def key_image(world: World, who: str) -> Req:
+    """A key image of A1's first image (a KOS in the study)."""
+    s = world.studies["A1"]
+    return Req(params={"study": s.uid}, json={"series_instance_uid": s.series, "sop_instance_uid": s.sops[0]})
+
+
 def plain(**req: Any) -> Target:
     return lambda world, who: Req(**req)
 
@@ -520,6 +534,9 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     (J + "/retry-detection", "POST"): (job(), ANALYSE),
     # "analyse this study": technologists, doctors and admin; B's institution admin fails the role rule
     ("/api/studies/{study}/analyse", "POST"): (a1("study"), expect(OK, ro_a={403}) | {"iadm_b": {403}}),
+    # the viewer's measurements as an SR in the study: not read-only; another tenant's study is a 404
+    ("/api/studies/{study}/measurements", "POST"): (measured, expect(OK, ro_a={403})),
+    ("/api/studies/{study}/key-images", "POST"): (key_image, expect(OK, ro_a={403})),
     (J + "/diagnosis", "POST"): (job(json={"diagnostic_text": "ok"}), expect(OK, ro_a={403})),
     (J + "/diagnosis", "PUT"): (job(json={"diagnostic_text": "ok"}), expect(OK, ro_a={403})),
     (J + "/report.pdf", "GET"): (job(), expect({200, 409})),

@@ -29,6 +29,9 @@ CASES = [
     ("GET", "/wado", f"requestType=WADO&studyUID={S}&contentType=application/dicom".encode(), ("download", S)),
     ("GET", "/wado", f"requestType=WADO&studyUID={S}".encode(), ("view", S)),
     ("POST", "/api/uploads", b"", ("upload", "")),
+    # the viewer's measurements: a new SR in the study (a change of that study)
+    ("POST", f"/api/studies/{S}/measurements", b"", ("change", S)),
+    ("POST", f"/api/studies/{S}/key-images", b"", ("change", S)),
     ("GET", "/api/pull/why", b"study=1.2.3", ("query", "")),
     ("POST", "/api/pull/requests", b"", ("change", "")),
     ("PUT", "/api/pull/rules/3", b"", ("admin", "")),

@@ -1108,6 +1108,40 @@ export interface paths {
         patch: operations["updatePreset"];
         trace?: never;
     };
+    "/studies/{study}/measurements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Store the viewer's measurements as a DICOM SR (TID 1500) in the study */
+        post: operations["saveMeasurements"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/studies/{study}/key-images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a key image: a Key Object Selection document (Of Interest) in the study */
+        post: operations["markKeyImage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -2629,6 +2663,77 @@ export interface components {
                 /** @enum {string} */
                 t1_blood?: "ms" | "s";
             };
+        };
+        ViewerMeasurement: {
+            /** @enum {string} */
+            tool: "length" | "angle" | "ellipse" | "rectangle" | "freehand" | "probe";
+            /** @description the viewer's annotation id (a UUID or a DICOM UID): the SR's Tracking UID */
+            uid?: string;
+            label?: string;
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            /** @description frame number of a multi-frame image (1 otherwise) */
+            frame?: number;
+            /** @description [column, row] in DICOM pixel coordinates (top-left corner of the image is 0,0): length 2 points, angle 3 (end, vertex, end), ellipse 4 (axis ends), rectangle 4 corners, freehand 3 or more, probe 1 */
+            points: number[][];
+            /** @description length (mm), angle (deg), area (mm2), mean/sd/min/max (pixel unit), value (probe) */
+            values?: {
+                angle?: number;
+                area?: number;
+                length?: number;
+                max?: number;
+                mean?: number;
+                min?: number;
+                sd?: number;
+                value?: number;
+            };
+            /** @description unit of each value; the pixel unit ('HU', 'ml/100g/min', '' for none) */
+            units?: {
+                /** @enum {string} */
+                angle?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+                /** @enum {string} */
+                area?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+                /** @enum {string} */
+                length?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+                /** @enum {string} */
+                max?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+                /** @enum {string} */
+                mean?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+                /** @enum {string} */
+                min?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+                /** @enum {string} */
+                sd?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+                /** @enum {string} */
+                value?: "mm" | "mm2" | "deg" | "HU" | "ml/100g/min" | "s" | "px" | "px2" | "";
+            };
+        };
+        ViewerMeasurementReport: {
+            /** @description every measurement of the study the viewer holds (an empty list clears them) */
+            measurements: components["schemas"]["ViewerMeasurement"][];
+        };
+        SavedViewerMeasurements: {
+            study_instance_uid: string;
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            /** @description the report's number in the study's measurement series (newest is current) */
+            instance_number: number;
+            /** @description measurements in the report */
+            count: number;
+        };
+        KeyImageMark: {
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            /** @description frame number of a multi-frame image (1 otherwise) */
+            frame?: number;
+            /** @description the doctor's note (Key Object Description) */
+            note?: string;
+        };
+        MarkedKeyImage: {
+            study_instance_uid: string;
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            /** @description the document's number in the study's key-object series */
+            instance_number: number;
         };
     };
     responses: never;
@@ -7104,6 +7209,150 @@ export interface operations {
             };
             /** @description No such preset (or one of another institution) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    saveMeasurements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study Instance UID */
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ViewerMeasurementReport"];
+            };
+        };
+        responses: {
+            /** @description Stored: a new SR instance */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedViewerMeasurements"];
+                };
+            };
+            /** @description Malformed measurements, an image not in the study, a point outside its image (names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The SR could not be stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    markKeyImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study Instance UID */
+                study: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["KeyImageMark"];
+            };
+        };
+        responses: {
+            /** @description Stored: a new KOS instance */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkedKeyImage"];
+                };
+            };
+            /** @description An image not in the study, a bad UID or frame (names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The credential lacks the scope, or the caller's role may not do this (or a missing CSRF token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such study (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The document could not be stored */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -165,6 +165,7 @@ export const TOOLS = {
   rectangle: csTools.RectangleROITool.toolName,
   freehand: csTools.PlanarFreehandROITool.toolName,
   probe: csTools.ProbeTool.toolName,
+  eraser: csTools.EraserTool.toolName,
   crosshair: StackCrosshairTool.toolName,
 } as const;
 export type ToolKey = keyof typeof TOOLS;
@@ -184,6 +185,7 @@ export const TOOL_CLASSES = [
   csTools.RectangleROITool,
   csTools.PlanarFreehandROITool,
   csTools.ProbeTool,
+  csTools.EraserTool,
   StackCrosshairTool,
   csTools.ReferenceLinesTool,
 ];

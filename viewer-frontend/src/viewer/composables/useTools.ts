@@ -4,7 +4,7 @@ import type { ToolKey } from '../cornerstone';
 
 export interface ToolButton {
   key: ToolKey;
-  label: 'viewer.wl' | 'viewer.pan' | 'viewer.zoom' | 'viewer.scroll' | 'viewer.magnify' | 'viewer.length' | 'viewer.angle' | 'viewer.ellipse' | 'viewer.rectangle' | 'viewer.freehand' | 'viewer.probe' | 'viewer.crosshair';
+  label: 'viewer.wl' | 'viewer.pan' | 'viewer.zoom' | 'viewer.scroll' | 'viewer.magnify' | 'viewer.length' | 'viewer.angle' | 'viewer.ellipse' | 'viewer.rectangle' | 'viewer.freehand' | 'viewer.probe' | 'viewer.eraser' | 'viewer.crosshair';
   icon: string;
 }
 
@@ -20,6 +20,7 @@ export const TOOL_BUTTONS: readonly ToolButton[] = [
   { key: 'rectangle', label: 'viewer.rectangle', icon: '▭' },
   { key: 'freehand', label: 'viewer.freehand', icon: '✎' },
   { key: 'probe', label: 'viewer.probe', icon: '⌖' },
+  { key: 'eraser', label: 'viewer.eraser', icon: '⌫' },
   { key: 'crosshair', label: 'viewer.crosshair', icon: '✛' },
 ];
 
