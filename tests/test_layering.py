@@ -37,6 +37,8 @@ RANKS: list[tuple[str, int]] = [
     ("server.errors", 5),
     ("server.workflow", 4),
     ("server.reading", 4),
+    # Viewer measurements and key objects saved as DICOM (SR, KOS) in the study.
+    ("server.measurements", 4),
     ("server.dimse", 4),
     ("server.gateway", 4),
     # PACS pull: its worker and receiver use the DIMSE pieces and the gateway's filter language.
