@@ -24,6 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from quant.acquisition import AslAcquisition, Geometry
 from quant.attributes import clean_value, copy_attributes, valid_uid
+from quant.colour_plane import copy_plane, display_scale
 from quant.engine import QuantResult
 from quant.qc import qc_comment
 from quant.regions.dicom import build_region_datasets
@@ -280,7 +281,7 @@ def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     cmap = colormaps["inferno"]
     rgb = (cmap(np.clip(cbf / vmax, 0, 1))[..., :3] * 255).astype(np.uint8)
     rows, cols = cbf.shape
-    scale = max(1, int(np.ceil(256 / max(rows, cols))))
+    scale = display_scale(rows, cols)
     img = Image.fromarray(rgb).resize((cols * scale, rows * scale), Image.Resampling.NEAREST)
     bar_w = 80
     canvas = Image.new("RGB", (img.width + bar_w, img.height), (0, 0, 0))
@@ -327,6 +328,8 @@ def _secondary_capture(
             patient_orientation=orientation,
         )
         sc.ImageType = ["DERIVED", "SECONDARY", "CBF"]  # what it shows (``quant.roles``)
+        # The map's plane, so a viewer scrolls (and places) the colour series with the map.
+        copy_plane(sc, ref, display_scale(*cbf[k].shape))
         sc.SeriesDescription = "CBF colour (0-100 ml/100g/min)"
         out.append(sc)
     return out
