@@ -63,7 +63,8 @@ export interface MprHandle {
 
 export async function openMpr(elements: Record<MprPlane, HTMLDivElement>, seriesUid: string, imageIds: string[]): Promise<MprHandle> {
   const cpu = getShouldUseCPURendering();
-  setUseCPURendering(false);
+  // `false`: leave the stack viewports' pipelines as they are (they keep the path they were made with).
+  setUseCPURendering(false, false);
   let engine: RenderingEngine;
   try {
     engine = new RenderingEngine(MPR_ENGINE_ID);
@@ -76,7 +77,7 @@ export async function openMpr(elements: Record<MprPlane, HTMLDivElement>, series
       })),
     );
   } finally {
-    setUseCPURendering(cpu);
+    setUseCPURendering(cpu, false);
   }
   const group = toolGroup();
   for (const plane of MPR_PLANES) group.addViewport(mprViewportId(plane), MPR_ENGINE_ID);

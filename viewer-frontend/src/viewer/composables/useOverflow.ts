@@ -33,7 +33,10 @@ export function useOverflow(el: Ref<HTMLElement | null | undefined>, observe: (t
     measure,
     toggle(): void {
       open.value = !open.value;
-      if (!open.value) measure();
+      if (open.value) return;
+      // A control focused while open may have scrolled the clipped bar: back to its first row.
+      if (el.value) el.value.scrollTop = 0;
+      measure();
     },
   };
 }
