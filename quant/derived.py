@@ -24,6 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from quant.acquisition import AslAcquisition, Geometry
 from quant.attributes import clean_value, copy_attributes, valid_uid
+from quant.colour_plane import copy_plane, display_scale
 from quant.engine import QuantResult
 from quant.qc import qc_comment
 from quant.regions.dicom import build_region_datasets
@@ -275,34 +276,6 @@ def _parametric_map(cbf: NDArray[np.float64], sources: Sequence[Dataset], series
     return pm
 
 
-def _colour_scale(rows: int, cols: int) -> int:
-    """How many times the colour image enlarges the map (nearest neighbour), so small maps read well."""
-    return max(1, int(np.ceil(256 / max(rows, cols))))
-
-
-def _colour_plane(sc: Dataset, ref: Dataset, scale: int) -> None:
-    """The map's image plane on its colour image (PS3.3 C.7.6.2 attributes on an SC image, a standard
-    extended SOP class), so viewers scroll, sync and place it like the map. The image is the map enlarged
-    ``scale`` times from its top-left corner (the scale bar extends it to the right): the pixel spacing
-    shrinks by ``scale`` and the first pixel's centre moves towards that corner."""
-    for kw in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "FrameOfReferenceUID"):
-        if kw not in ref:
-            return
-    row_dir = np.array([float(v) for v in ref.ImageOrientationPatient[:3]])
-    col_dir = np.array([float(v) for v in ref.ImageOrientationPatient[3:]])
-    spacing = [float(v) for v in ref.PixelSpacing]  # between rows, between columns
-    shift = (0.5 / scale - 0.5) * (spacing[1] * row_dir + spacing[0] * col_dir)
-    sc.FrameOfReferenceUID = ref.FrameOfReferenceUID
-    sc.PositionReferenceIndicator = ""
-    position = np.array([float(v) for v in ref.ImagePositionPatient]) + shift
-    sc.ImagePositionPatient = [round(float(v), 4) for v in position]
-    sc.ImageOrientationPatient = [float(v) for v in ref.ImageOrientationPatient]
-    sc.PixelSpacing = [round(v / scale, 6) for v in spacing]
-    for kw in ("SliceThickness", "SliceLocation"):  # DS holds 16 characters
-        if kw in ref:
-            setattr(sc, kw, round(float(getattr(ref, kw)), 4))
-
-
 def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     """CBF slice in a perceptual colour map with a labelled scale bar on the right."""
     # The viewer's perfusion palette (viewer-frontend/src/viewer/fusion.ts): matplotlib's jet with its
@@ -312,7 +285,7 @@ def _colour_slice(cbf: NDArray[np.float64], vmax: float) -> NDArray[np.uint8]:
     rgb = (cmap(level)[..., :3] * 255).astype(np.uint8)
     rgb[level < 1 / cmap.N] = 0
     rows, cols = cbf.shape
-    scale = _colour_scale(rows, cols)
+    scale = display_scale(rows, cols)
     img = Image.fromarray(rgb).resize((cols * scale, rows * scale), Image.Resampling.NEAREST)
     bar_w = 80
     canvas = Image.new("RGB", (img.width + bar_w, img.height), (0, 0, 0))
@@ -361,7 +334,8 @@ def _secondary_capture(
             patient_orientation=orientation,
         )
         sc.ImageType = ["DERIVED", "SECONDARY", "CBF"]  # what it shows (``quant.roles``)
-        _colour_plane(sc, ref, _colour_scale(*cbf[k].shape))
+        # The map's plane, so a viewer scrolls (and places) the colour series with the map.
+        copy_plane(sc, ref, display_scale(*cbf[k].shape))
         sc.SeriesDescription = "CBF colour (0-100 ml/100g/min)"
         out.append(sc)
     return out

@@ -63,7 +63,16 @@ class ControlLabelMismatchError(QuantError):
 
 
 class UnitsError(QuantError):
-    """A parameter or image value lies outside any plausible range for its unit."""
+    """A parameter or image value lies outside any plausible range for its unit.
+
+    ``code`` and ``params`` name the refusal for a user interface that words it in its own language
+    (the message stays the English text for API clients); empty when there is no code for it.
+    """
+
+    def __init__(self, message: str, code: str = "", params: dict[str, str | float] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
 
 
 class InputError(QuantError):

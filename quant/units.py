@@ -56,9 +56,11 @@ def _numbers(name: str, value: Any) -> list[float]:
         try:
             number = float(v)
         except (TypeError, ValueError):
-            raise UnitsError(f"{name}: {v!r} is not a number") from None
+            raise UnitsError(f"{name}: {v!r} is not a number", code="not_a_number",
+                             params={"name": name, "value": str(v)}) from None
         if isinstance(v, bool) or not math.isfinite(number):
-            raise UnitsError(f"{name}: {v!r} is not a number")
+            raise UnitsError(f"{name}: {v!r} is not a number", code="not_a_number",
+                             params={"name": name, "value": str(v)})
         out.append(number)
     if not out:
         raise UnitsError(f"{name}: no value given")
@@ -81,7 +83,10 @@ def check_seconds(name: str, seconds: list[float], shown: list[float] | None = N
         elif unit == "ms" and lo <= entered <= hi:
             hint = f"; did you mean {entered:g} s?"
         raise UnitsError(
-            f"{label} {entered:g} {unit} is implausible (expected {lo:g}–{hi:g} s){hint}"
+            f"{label} {entered:g} {unit} is implausible (expected {lo:g}–{hi:g} s){hint}",
+            code="implausible_time_hint" if hint else "implausible_time",
+            params={"name": name, "value": entered, "unit": unit, "low": lo, "high": hi,
+                    "other_unit": "ms" if unit == "s" else "s"},
         )
 
 

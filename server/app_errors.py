@@ -29,7 +29,12 @@ class AppError(Exception):
 
 
 class InvalidInput(AppError):
-    pass
+    """``problems``: one ``{"code", "params", "message"}`` per refused value, for a UI that words them
+    in its own language (``message`` stays the English text for API clients)."""
+
+    def __init__(self, message: str, problems: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
 
 
 class NotFoundError(AppError):

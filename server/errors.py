@@ -64,6 +64,8 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
         message = f"not found: {exc}"
     if isinstance(exc, dw.NotAcceptable) and exc.available:  # PS3.18 §8.5: list the available media types
         return error_response(status, message, available=list(exc.available))
+    if isinstance(exc, app.InvalidInput) and exc.problems:
+        return error_response(status, message, problems=exc.problems)
     if isinstance(exc, app.StateConflict) and exc.current_state:
         return error_response(status, message, state=exc.current_state)
     response = error_response(status, message)

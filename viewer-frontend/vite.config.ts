@@ -13,7 +13,13 @@ export default defineConfig({
     // (the trailing slash makes Vite resolve the npm package instead of externalising the built-in).
     alias: { events: 'events/' },
   },
-  worker: { format: 'es' },
+  worker: {
+    format: 'es',
+    // The decode worker's codecs in the worker's own file, not in chunks it imports on the first frame of
+    // their transfer syntax: no module fetch at decode time (a failed one is remembered by the worker, so
+    // every later JPEG Lossless frame failed with "Failed to fetch dynamically imported module").
+    rolldownOptions: { output: { codeSplitting: false } },
+  },
   optimizeDeps: {
     // Pre-bundling would move the loader away from its worker and wasm files.
     exclude: ['@cornerstonejs/dicom-image-loader'],

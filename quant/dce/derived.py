@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pydicom.valuerep import MAX_VALUE_LEN, validate_value
 
+from quant.colour_plane import copy_plane, display_scale
 from quant.dce.acquisition import DceAcquisition
 from quant.dce.engine import MAP_UNITS, DceResult
 from quant.dce.semiquant import SEMIQUANT_UNITS
@@ -274,7 +275,7 @@ def _colour_slice(values: NDArray[np.float64], vmax: float, unit: str) -> NDArra
     cmap = colormaps["inferno"]
     rgb = (cmap(np.clip(values / vmax, 0, 1))[..., :3] * 255).astype(np.uint8)
     rows, cols = values.shape
-    scale = max(1, int(np.ceil(256 / max(rows, cols))))
+    scale = display_scale(rows, cols)
     img = Image.fromarray(rgb).resize((cols * scale, rows * scale), Image.Resampling.NEAREST)
     bar_w = 80
     canvas = Image.new("RGB", (img.width + bar_w, img.height), (0, 0, 0))
@@ -313,6 +314,8 @@ def _colour_series(values: NDArray[np.float64], refs: Sequence[Dataset], number:
         sc.SeriesDescription = f"Ktrans colour (0-{KTRANS_DISPLAY_MAX:g} /min)"
         # The quantity in ImageType, as on the greyscale maps: what names the series' role (quant.roles).
         sc.ImageType = ["DERIVED", "SECONDARY", "KTRANS"]
+        # The map's plane, so a viewer scrolls (and places) the colour series with the map.
+        copy_plane(sc, ref, display_scale(*values[k].shape))
         out.append(sc)
     return out
 

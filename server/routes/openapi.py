@@ -150,8 +150,11 @@ SCHEMAS: dict[str, Any] = {
                       "state": {"type": "string",
                                 "enum": [*(s.value for s in JobState),
                                          *(s.value for s in RequestState if s.value not in set(JobState))],
-                                "description": "409: the job's or reading request's current state"}},
-                     optional=("state",)),
+                                "description": "409: the job's or reading request's current state"},
+                      "problems": {"type": "array", "description": "400: each refused value, with a code and "
+                                   "parameters a UI words in its own language", "items": closed(
+                                       {"code": STRING, "params": {"type": "object"}, "message": STRING})}},
+                     optional=("state", "problems")),
     "JobState": {"type": "string", "enum": list(JobState)},
     "JobAction": {"type": "string", "enum": MANUAL_ACTIONS},
     "JobSummary": closed(JOB_SUMMARY_PROPERTIES, description="A job as listed, in events and in upload answers"),

@@ -195,7 +195,10 @@ async def frames(request: Request) -> Response:
                             f"asked for: accept multipart/related; type=\"{choice.offer.part_type}\"")
     plan = frame_service.plan_frames(inst, choice)
     ctype = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
-    cache = {"Cache-Control": "public, max-age=31536000, immutable", "Content-Location": content_location(request)}
+    # The answer depends on the Accept header (single-part or multipart, the transfer syntax): a cache
+    # must key on it (RFC 9110 §12.5.5), else it hands one representation to a client that asked for another.
+    cache = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept",
+             "Content-Location": content_location(request)}
     limiter: limits.ClientLimiter = request.app.state.limiter
     if not choice.offer.multipart:
         if plan.transcode_to is None:

@@ -38,6 +38,18 @@ TIME_UNITS = ("ms", "s")
 PRESET_PARAMETERS = tuple(n for n in ASL_PARAMETER_NAMES if n in quant.PRESET_NAMES)
 
 
+class Refused(ValueError):
+    """One value refused: the English message, and a code with parameters a UI words in its language."""
+
+    def __init__(self, message: str, code: str = "", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+    def problem(self) -> dict[str, Any]:
+        return {"code": self.code or "invalid", "params": self.params, "message": str(self)}
+
+
 @dataclass
 class Entered:
     """Checked values (times in seconds) and, per name, how they were entered ("1800 ms")."""
@@ -49,7 +61,7 @@ class Entered:
 def _split(value: Any, unit: str | None) -> tuple[Any, str | None]:
     if isinstance(value, dict):
         if set(value) - {"value", "unit"} or "value" not in value:
-            raise ValueError("a value with a unit is {\"value\": ..., \"unit\": \"ms\" | \"s\"}")
+            raise Refused("a value with a unit is {\"value\": ..., \"unit\": \"ms\" | \"s\"}", "value_with_unit")
         return value["value"], value.get("unit", unit)
     return value, unit
 
@@ -59,17 +71,18 @@ def _one(name: str, spec: dict[str, Any], value: Any, unit: str | None) -> tuple
     label = f"{spec['label']} ({name})"
     if kind.startswith("seconds") and unit is not None:
         if unit not in TIME_UNITS:
-            raise ValueError(f"{label}: the unit must be 'ms' or 's', got {unit!r}")
+            raise Refused(f"{label}: the unit must be 'ms' or 's', got {unit!r}", "bad_unit", name=name, unit=str(unit))
         if name in quant.TIME_PARAMETERS:
             try:
                 seconds = quant.parse_time(name, value, unit)
             except quant.UnitsError as exc:
-                raise ValueError(str(exc)) from None
+                raise Refused(str(exc), getattr(exc, "code", ""), **getattr(exc, "params", {})) from None
         else:
             seconds = float(value) / (1000.0 if unit == "ms" else 1.0)
         if isinstance(seconds, list):
             if kind == "seconds" and len(seconds) > 1:
-                raise ValueError(f"{label} takes one value, got {len(seconds)}")
+                raise Refused(f"{label} takes one value, got {len(seconds)}", "one_value", name=name,
+                              count=len(seconds))
             seconds = seconds if len(seconds) > 1 else seconds[0]
         shown = value if isinstance(value, str) else ", ".join(f"{float(v):g}" for v in
                                                                (value if isinstance(value, list) else [value]))
@@ -90,17 +103,18 @@ def _one(name: str, spec: dict[str, Any], value: Any, unit: str | None) -> tuple
             check = [out]
         else:
             if value not in spec["choices"]:
-                raise ValueError(f"{spec['label']} must be one of {', '.join(spec['choices'])}")
+                raise Refused(f"{spec['label']} must be one of {', '.join(spec['choices'])}", "not_a_choice",
+                              name=name, choices=", ".join(spec["choices"]))
             return value, ""
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(spec["label"]):
-            raise
-        raise ValueError(f"{label} must be a number, got {value!r}") from None
+    except Refused:
+        raise
+    except (TypeError, ValueError):
+        raise Refused(f"{label} must be a number, got {value!r}", "not_a_number", name=name, value=str(value)) from None
     if any(v < 0 for v in check):
-        raise ValueError(f"{label} must not be negative")
+        raise Refused(f"{label} must not be negative", "negative", name=name)
     if kind.startswith("seconds") and any(v > 30 for v in check):
-        raise ValueError(f"{label} is in seconds; {max(check):g} s is not plausible (did you mean "
-                         f"{max(check):g} ms? give the unit)")
+        raise Refused(f"{label} is in seconds; {max(check):g} s is not plausible (did you mean "
+                      f"{max(check):g} ms? give the unit)", "implausible_seconds", name=name, value=max(check))
     return out, ""
 
 
@@ -112,11 +126,12 @@ def validate(values: dict[str, Any], units: dict[str, Any] | None = None,
     known = allowed if allowed is not None else tuple(PARAMETERS)
     clean: dict[str, Any] = {}
     notes: dict[str, str] = {}
-    errors: list[str] = []
+    errors: list[Refused] = []
     for name, raw in values.items():
         spec = PARAMETERS.get(name)
         if spec is None or name not in known:
-            errors.append(f"unknown parameter {name!r}; known: {', '.join(known)}")
+            errors.append(Refused(f"unknown parameter {name!r}; known: {', '.join(known)}", "unknown_parameter",
+                                  name=str(name)))
             continue
         try:
             value, unit = _split(raw, (units or {}).get(name))
@@ -124,8 +139,8 @@ def validate(values: dict[str, Any], units: dict[str, Any] | None = None,
                 clean[name] = None  # removes an earlier override
                 continue
             clean[name], notes[name] = _one(name, spec, value, unit)
-        except ValueError as exc:
-            errors.append(str(exc))
+        except Refused as exc:
+            errors.append(exc)
     if errors:
-        raise InvalidInput("; ".join(errors))
+        raise InvalidInput("; ".join(str(e) for e in errors), problems=[e.problem() for e in errors])
     return Entered(clean, {k: v for k, v in notes.items() if v})

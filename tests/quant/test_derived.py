@@ -110,3 +110,31 @@ def test_multidelay_outputs_att_series_and_csv(dro_dir) -> None:
     assert "att_whole_brain" in rows and "slice_0" in rows and "asymmetry_index" in rows
     # The DRO is symmetric with uniform CBF: hemispheres agree within a few percent.
     assert abs(result.statistics["asymmetry_index_percent"]) < 5
+
+
+def _world(ds, row: float, col: float) -> np.ndarray:
+    """Patient coordinates of the centre of pixel (row, col) of an image (PS3.3 C.7.6.2.1.1)."""
+    o = [float(v) for v in ds.ImageOrientationPatient]
+    dr, dc = (float(v) for v in ds.PixelSpacing)
+    origin = np.array([float(v) for v in ds.ImagePositionPatient])
+    return origin + np.array(o[:3]) * col * dc + np.array(o[3:]) * row * dr
+
+
+def test_colour_series_has_the_map_geometry(ge_case) -> None:
+    """The colour SC slices lie where the CBF slices lie: a viewer can scroll both in step."""
+    acq, _, _ = ge_case
+    derived = [roundtrip(d) for d in build_derived_datasets(quantify(acq), acq)]
+    cbf = {int(d.InstanceNumber): d for d in by_description(derived, "CBF (ge)")}
+    sc = [d for d in derived if d.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"]
+    rows, cols = acq.geometry.shape[1:]
+    scale = sc[0].Rows // rows
+    assert scale >= 1 and sc[0].Rows == rows * scale
+    for colour in sc:
+        ref = cbf[int(colour.InstanceNumber)]
+        assert colour.FrameOfReferenceUID == ref.FrameOfReferenceUID
+        orientation = [float(v) for v in colour.ImageOrientationPatient]
+        assert np.allclose(orientation, [float(v) for v in ref.ImageOrientationPatient])
+        # The map's corner pixels and their upscaled blocks' centres are the same points in space.
+        for r, c in ((0, 0), (rows - 1, cols - 1), (rows // 2, 3)):
+            centre = (r * scale + (scale - 1) / 2, c * scale + (scale - 1) / 2)
+            assert np.allclose(_world(colour, *centre), _world(ref, r, c), atol=1e-3)

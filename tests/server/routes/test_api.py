@@ -142,8 +142,19 @@ def test_job_actions_follow_the_state_machine(client, database_url: str) -> None
 
     r = client.post(f"{url}/parameters", json={"pld": 1800})
     assert r.status_code == 400 and "did you mean 1800 ms" in r.json()["error"]
+    # Each refusal also as a code with parameters (a UI words it in its language), in the documented shape.
+    assert r.json()["problems"] == [{"code": "implausible_seconds", "params": {"name": "pld", "value": 1800.0},
+                                     "message": r.json()["error"]}]
+    r = client.post(f"{url}/parameters", json={"pld": "1800", "labeling_duration": "x"})
+    assert [p["code"] for p in r.json()["problems"]] == ["implausible_seconds", "not_a_number"]
+    r = client.post(f"{url}/parameters", json={"pld": {"value": 1800, "unit": "s"}})
+    [problem] = r.json()["problems"]
+    assert problem["code"] == "implausible_time_hint" and problem["params"]["other_unit"] == "ms"
+    assert problem["params"]["value"] == 1800 and problem["params"]["name"] == "pld"
     r = client.post(f"{url}/parameters", json={"flip": 3})
     assert r.status_code == 400 and "unknown parameter 'flip'" in r.json()["error"]
+    [problem] = r.json()["problems"]
+    assert problem["code"] == "unknown_parameter" and problem["params"] == {"name": "flip"}
     r = client.post(f"{url}/parameters", json={"pld": 1.8})
     assert r.json()["state"] == "waiting" and r.json()["missing"] == ["labeling_duration"]
     r = client.post(f"{url}/parameters", json={"labeling_duration": 1.8, "model": "consensus"})

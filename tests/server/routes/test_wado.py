@@ -106,6 +106,11 @@ def test_frames_equal_pydicom_pixel_bytes(client) -> None:  # type: ignore[no-un
         assert headers["content-type"].startswith("application/octet-stream")
         expected = pydicom.dcmread(io.BytesIO(parts[0])).pixel_array.astype("<u2").tobytes()
         assert data == expected
+        assert "Accept" in r.headers["vary"].split(", ")  # cached per Accept: single-part and multipart share the URL
+    single = client.get(base + "/1", headers={"Accept": "application/octet-stream; transfer-syntax=*"})
+    assert single.status_code == 200 and "Accept" in single.headers["vary"].split(", ")
+    assert single.headers["content-type"].startswith("application/octet-stream; transfer-syntax=1.2.840.10008.1.2")
+    assert single.content == pydicom.dcmread(io.BytesIO(parts[0])).pixel_array.astype("<u2").tobytes()
     assert client.get(base + "/2").status_code == 404
     assert client.get(base + "/0").status_code == 400
     assert client.get(base + "/x").status_code == 400

@@ -30,6 +30,13 @@ function noticeUnauthorized(status: number, url: string, optOut: boolean | undef
   if (status === 401 && !optOut) unauthorized?.(url);
 }
 
+/** One refused value of a 400 answer: a code and its parameters (the UI words it), and the English text. */
+export interface Problem {
+  code: string;
+  params: Record<string, string | number>;
+  message: string;
+}
+
 export class ApiError extends Error {
   override readonly name = 'ApiError';
 
@@ -38,8 +45,22 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly url: string,
+    /** What the server refused, value by value (`problems` of its error body), when it says. */
+    readonly problems: Problem[] = [],
   ) {
     super(message);
+  }
+}
+
+/** The `problems` of an error body ([] when there are none or the body is not JSON). */
+export function problemsOf(body: string, contentType: string): Problem[] {
+  if (!contentType.includes('json')) return [];
+  try {
+    const parsed = JSON.parse(body) as { problems?: unknown };
+    if (!Array.isArray(parsed?.problems)) return [];
+    return parsed.problems.filter((p): p is Problem => typeof p?.code === 'string' && typeof p?.message === 'string').map((p) => ({ ...p, params: p.params ?? {} }));
+  } catch {
+    return [];
   }
 }
 
@@ -78,7 +99,8 @@ async function failure(res: Response, url: string): Promise<ApiError> {
   } catch {
     /* the status is enough */
   }
-  return new ApiError(res.status, errorMessage(res.status, res.statusText, body, res.headers.get('content-type') ?? ''), url);
+  const type = res.headers.get('content-type') ?? '';
+  return new ApiError(res.status, errorMessage(res.status, res.statusText, body, type), url, problemsOf(body, type));
 }
 
 /** fetch with the app's conventions; resolves only with a successful (or expected) answer. */

@@ -1171,6 +1171,12 @@ export interface components {
              * @enum {string}
              */
             state?: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | "detection_failed" | "to_report" | "reporting" | "reported" | "in_review" | "approved" | "returned" | "sent_back";
+            /** @description 400: each refused value, with a code and parameters a UI words in its own language */
+            problems?: {
+                code: string;
+                params: Record<string, never>;
+                message: string;
+            }[];
         };
         /** @enum {string} */
         JobState: "waiting" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | "detection_failed";

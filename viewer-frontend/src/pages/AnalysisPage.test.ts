@@ -18,14 +18,16 @@ const summary: JobSummary = {
   max_attempts: 3, version: 0, cbf_mean: null, qc: null, created_at: '2024-01-31T10:05:09+00:00',
   updated_at: '2024-01-31T10:05:09+00:00', queued_at: null, started_at: null, finished_at: null,
 };
+const REFUSAL = 'pld: 1800 s is not a plausible post-labeling delay (did you mean 1800 ms?)';
 const spec = { label: 'Post-labeling delay', kind: 'seconds' as const, unit: 's' };
 const detail: JobDetail = {
   ...summary,
   parameters: { detected: { pld: { name: 'pld', value: 1.8, unit: 's', source: 'tag', detail: '' } }, overrides: {}, model: 'auto' },
   provenance: {}, statistics: {}, timings: {}, diagnostic_text: '', results: [], override_notes: {}, protocol: null,
-  parameter_schema: { pld: spec },
+  parameter_schema: { pld: spec, vendor: { label: 'vendor', kind: 'choice', choices: ['GE', 'Philips', 'Siemens', 'generic'] } },
 } as JobDetail;
-const REFUSAL = 'pld: 1800 s is not a plausible post-labeling delay (did you mean 1800 ms?)';
+// The problems[] of the refusal: what the zh-CN dialog words in Chinese.
+const PROBLEMS = [{ code: 'implausible_seconds', params: { name: 'pld', value: 1800 }, message: REFUSAL }];
 let server: Server;
 const nodeFetch = globalThis.fetch;
 
@@ -40,7 +42,7 @@ beforeAll(async () => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       if (path === '/api/jobs') send(200, { total: 1, limit: 50, offset: 0, jobs: [summary] });
       else if (path === '/api/jobs/1') send(200, detail);
-      else if (path === '/api/jobs/1/parameters') send(400, { error: REFUSAL });
+      else if (path === '/api/jobs/1/parameters') send(400, { error: REFUSAL, status: 400, problems: PROBLEMS });
       else send(404, { error: 'not found' });
     });
   });
@@ -85,8 +87,33 @@ describe('AnalysisPage', () => {
     await w.get('[data-testid=params-dialog]').trigger('submit');
     await settle();
     const dialog = w.get('[data-testid=params-dialog]');
-    expect(dialog.get('[data-testid=params-error]').text()).toContain(REFUSAL);
+    // In English the codes are worded by the UI too (the server's own text is for API clients).
+    expect(dialog.get('[data-testid=params-error]').text()).toContain('Post-labeling delay is in seconds: 1800 s is not plausible (did you mean 1800 ms?');
     expect(w.findAll('.page > p.error')).toHaveLength(0);
     w.unmount();
+  });
+
+  it('words the refusal in Chinese in the zh-CN dialog, says that saving starts the analysis, prefills the vendor', async () => {
+    setLocale('zh-CN');
+    const w = mount(AnalysisPage, { attachTo: document.body });
+    await settle();
+    await w.get('[data-action=params]').trigger('click');
+    await settle();
+    const dialog = w.get('[data-testid=params-dialog]');
+    // Nothing missing: saving queues the job, and the button says so.
+    expect(dialog.get('[data-action=save-params]').text()).toBe('保存并开始分析');
+    expect(dialog.get('[data-testid=params-starts]').text()).toContain('立即开始分析');
+    // The vendor the detector read, filled in with where it came from.
+    const vendor = dialog.findAll('select').find((sel) => sel.findAll('option').some((o) => o.text() === 'Siemens'));
+    expect((vendor?.element as HTMLSelectElement | undefined)?.value).toBe('Siemens');
+    expect(dialog.text()).toContain('读取自图像头：Manufacturer');
+    await dialog.get('input[name=pld]').setValue('1800');
+    await dialog.trigger('submit');
+    await settle();
+    const error = w.get('[data-testid=params-error]').text();
+    expect(error).toContain('以秒为单位：1800 秒不合理');
+    expect(error).not.toContain('plausible');
+    w.unmount();
+    setLocale('en');
   });
 });

@@ -24,6 +24,9 @@ export const TOOL_GROUP_ID = 'cirrus-tools';
 
 export { TOOLS, REFERENCE_LINES, type ToolKey } from './toolBindings';
 
+/** What the loader asks a frame in: the bitstream as stored, single-part (one frame per request). */
+export const FRAME_ACCEPT = 'application/octet-stream; transfer-syntax=*';
+
 let ready: Promise<void> | undefined;
 
 export function initCornerstone(): Promise<void> {
@@ -38,6 +41,10 @@ export function initCornerstone(): Promise<void> {
     }
     dicomLoaderInit({
       maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
+      // One frame per request, so ask for it single-part: the loader then takes the body as it is.
+      // A multipart answer is searched byte by byte for its closing boundary on the main thread
+      // (hundreds of ms per 512×512 frame on a loaded machine: it held back the first image and scroll).
+      beforeSend: () => ({ Accept: FRAME_ACCEPT }),
     });
     csTools.init();
     for (const tool of TOOL_CLASSES) csTools.addTool(tool);

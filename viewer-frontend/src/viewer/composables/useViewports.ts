@@ -10,6 +10,9 @@ import type { HandlerRegistry } from '../handlers/registry';
 import { isMosaic, quantityOf } from '../derived';
 import { imageKind, type ImageKind } from '../presets';
 
+/** A User Timing mark (the first-image profile reads them; a no-op where there is no Performance API). */
+const mark = (name: string): void => void globalThis.performance?.mark?.(name);
+
 export type Layout = '1x1' | '1x2' | '2x2';
 export const LAYOUT_SLOTS: Record<Layout, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
 const MAX_SLOTS = 4;
@@ -102,6 +105,7 @@ export function useViewports(options: ViewportsOptions) {
     Object.assign(slot, { seriesUid, loading: true, error: '', kind: undefined, document: undefined, notice: undefined, imageKind: undefined, colour: false });
     try {
       const ordered = await frames(seriesUid);
+      mark(`cirrus:frames:${i}`);
       if (slot.seriesUid !== seriesUid) return;
       if (!ordered.length) throw new Error(t('viewer.noPixels'));
       const set = registry.displaySet(ordered);
@@ -124,7 +128,9 @@ export function useViewports(options: ViewportsOptions) {
       slot.mosaic = isMosaic(meta);
       slot.count = set.frames.length;
       slot.index = start;
+      mark(`cirrus:set-stack:${i}`);
       await vp.setStack(imageIds, start);
+      mark(`cirrus:stack-shown:${i}`);
       if (set.colormap) vp.setProperties({ colormap: { name: set.colormap } });
       vp.render();
       rt.prefetch(imageIds, start);
