@@ -21,6 +21,8 @@ FILTERS = {"type": "object", "additionalProperties": STRING,
            "description": "the worklist's query parameters (list, state, preset, from, to, digit, requesting, q, exact)"}
 
 SCHEMAS: dict[str, Any] = {
+    "ReadingEvent": closed({"stamp": {"type": "string", "description": "changes whenever a visible request changes"},
+                            "counts": ref("ReadingCounts")}),
     "ReportTemplate": closed({
         "key": STRING, "name": STRING,
         "modality": {"type": "string", "description": "blank: any modality"},
@@ -37,6 +39,16 @@ SCHEMAS: dict[str, Any] = {
 }
 
 PATHS: dict[str, Any] = {
+    "/reading/events": {
+        "get": {"summary": "Server-sent `reading` events: the caller's list counts (ReadingEvent) whenever a request it sees changes, in any process",
+                "operationId": "readingEvents",
+                "parameters": [{"name": "max_seconds", "in": "query", "schema": {"type": "number"},
+                                "description": "end the stream after this long (long polling)"}],
+                "responses": {"200": {"description": "Event stream of ReadingEvent messages",
+                                      "content": {"text/event-stream": {"schema": STRING}},
+                                      "x-event-schema": ref("ReadingEvent")},
+                              "400": error("max_seconds is not a number from 0 to 86400")}},
+    },
     "/reading/templates": {
         "get": {"summary": "Report templates (built-in and the admin's) that apply to a modality and body part, specific ones first",
                 "operationId": "listReportTemplates",

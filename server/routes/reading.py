@@ -7,16 +7,18 @@ current state). Shapes are documented in ``server/routes/openapi_reading.py``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from server.app_errors import InvalidInput, NotFoundError, PayloadTooLarge
 from server.http import ctx_of, json_response, principal_of
-from server.reading import approval, key_images, quantities, saved_filters, service, templates, views, worklists
+from server.reading import approval, key_images, live, quantities, saved_filters, service, templates, views, worklists
 from server.reading.inputs import parse_content, parse_reason, parse_request
 from server.reading.states import transition
 from server.routes.api import _body_json
@@ -324,7 +326,44 @@ async def delete_filter(request: Request) -> Response:
     return Response(status_code=204)
 
 
+KEEPALIVE_SECONDS = 15.0
+
+
+async def events(request: Request) -> Response:
+    """Server-sent ``reading`` events: the caller's list counts whenever a request it sees changed
+    (any process); ``?max_seconds=N`` ends the stream after N seconds (tests, long polling)."""
+    ctx, p = ctx_of(request), principal_of(request)
+    raw = request.query_params.get("max_seconds", "0") or "0"
+    try:
+        max_seconds = float(raw)
+    except ValueError:
+        raise InvalidInput(f"max_seconds must be a number, got {raw[:40]!r}") from None
+    if not 0 <= max_seconds <= 86400:
+        raise InvalidInput("max_seconds must be from 0 to 86400")
+
+    async def stream() -> AsyncIterator[bytes]:
+        started, last, n = time.monotonic(), "", 0
+        yield b"retry: 2000\n\n"
+        with live.subscribe(ctx) as changed:
+            while True:
+                snap = await live.snapshot(ctx, p)
+                if snap["stamp"] != last:
+                    last, n = snap["stamp"], n + 1
+                    yield b"event: reading\nid: %d\ndata: " % n + orjson.dumps(snap) + b"\n\n"
+                left = max_seconds - (time.monotonic() - started) if max_seconds else KEEPALIVE_SECONDS
+                if left <= 0 or await request.is_disconnected():
+                    return
+                if not await changed.wait(min(left, KEEPALIVE_SECONDS)):
+                    if max_seconds and time.monotonic() - started >= max_seconds:
+                        return
+                    yield b": keep-alive\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 routes: list[BaseRoute] = [
+    Route("/events", events, methods=["GET"]),
     Route("/templates", list_templates, methods=["GET"]),
     Route("/templates", create_template, methods=["POST"]),
     Route("/templates/{key}", save_template, methods=["PUT"]),

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pydicom
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -24,6 +26,7 @@ ground = test_http.ground  # the same ground: an alliance, a client, SQLite and 
 
 TT, TK = "/reading/templates", "/reading/templates/{key}"
 FL, FI = "/reading/filters", "/reading/filters/{filter_id}"
+EV = "/reading/events"
 PDF = "/reading/requests/{request_id}/report.pdf"
 LOGO = "/institutions/{institution_id}/logo"
 UPS = "application/dicom+json"
@@ -51,6 +54,29 @@ def _pdf_images(pdf: bytes) -> list[tuple[int, int]]:
         path.write_bytes(pdf)
         out = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, check=True).stdout.decode()
     return [(int(r.split()[3]), int(r.split()[4])) for r in out.splitlines()[2:] if r.strip()]
+
+
+def _dciodvfy_errors(raw: bytes) -> list[str]:
+    """dciodvfy's (dicom3tools) errors on one object; its warnings are left out."""
+    with tempfile.NamedTemporaryFile(suffix=".dcm") as f:
+        f.write(raw)
+        f.flush()
+        done = subprocess.run(["dciodvfy", f.name], capture_output=True, text=True, check=False)
+    lines = (done.stdout + done.stderr).splitlines()
+    assert any(line.strip() in ("ComprehensiveSR", "EncapsulatedPDF") for line in lines), lines  # it did run
+    return [line for line in lines if line.startswith("Error")]
+
+
+def _numbers(ds: pydicom.Dataset) -> list[tuple[str, float, str]]:
+    """The SR's NUM content items: (concept meaning, value, UCUM unit), in document order."""
+    out = []
+    for item in getattr(ds, "ContentSequence", []):
+        if getattr(item, "ValueType", "") == "NUM":
+            mv = item.MeasuredValueSequence[0]
+            out.append((str(item.ConceptNameCodeSequence[0].CodeMeaning), float(mv.NumericValue),
+                        str(mv.MeasurementUnitsCodeSequence[0].CodeValue)))
+        out += _numbers(item)
+    return out
 
 
 def _v(ds: dict[str, Any], tag: str) -> Any:
@@ -121,8 +147,15 @@ def test_templates_and_saved_filters(ground: tuple[TestClient, Alliance, Any]) -
         c.post("/api/reading/filters", json={"name": f"f{n}", "filters": {}}, headers=other).raise_for_status()
     contract.check(c.post("/api/reading/filters", json={"name": "one too many", "filters": {}}, headers=other), FL)
 
-    contract.provoke_refusals(c, lambda t: t.startswith(("/reading/templates", "/reading/filters")))
-    documented = {d for d in contract.documented() if d[0].startswith(("/reading/templates", "/reading/filters"))}
+    # The live stream's first event is the caller's list counts.
+    stream = contract.check(c.get("/api/reading/events?max_seconds=0.3", headers=doctor), EV)
+    first = [line for line in stream.decode().splitlines() if line.startswith("data: ")][0]
+    assert orjson.loads(first[6:])["counts"] == c.get("/api/reading/counts", headers=doctor).json()
+    contract.check(c.get("/api/reading/events?max_seconds=x", headers=doctor), EV)  # 400
+
+    wanted = ("/reading/templates", "/reading/filters", EV)
+    contract.provoke_refusals(c, lambda t: t.startswith(wanted))
+    documented = {d for d in contract.documented() if d[0].startswith(wanted)}
     assert not documented - contract.seen, sorted(documented - contract.seen)
 
 
@@ -206,10 +239,20 @@ def test_logo_share_pdf_and_the_request_as_a_ups_workitem(ground: tuple[TestClie
     final = approved["versions"][-1]
     assert {_v(o["00081199"]["Value"][0], "00081155") for o in outputs} == {
         final["sr_sop_instance_uid"], final["pdf_sop_instance_uid"]}
-    # The stored PDF has the logo in its header.
-    pdf_url = [o for o in outputs if _v(o["00081199"]["Value"][0], "00081155") == final["pdf_sop_instance_uid"]][0]
-    assert (120, 40) in _pdf_images(c.get(f"{base}/report.pdf", headers=requester).content), "no logo in the PDF"
-    assert pdf_url
+    # The stored SR and PDF, retrieved over WADO-RS from the workitem's output: dciodvfy finds no error,
+    # the SR's numbers are the report's, and the stored PDF has the logo in its header.
+    stored_objects = {}
+    for o in outputs:
+        url = _v(o["0040E025"]["Value"][0], "00081190") + "/instances/" + _v(o["00081199"]["Value"][0], "00081155")
+        got = c.get(url, headers={**requester, "accept": 'multipart/related; type="application/dicom"'})
+        assert got.status_code == 200, got.text
+        raw = test_http._first_part(got)
+        ds = pydicom.dcmread(io.BytesIO(raw))
+        stored_objects[str(ds.SOPInstanceUID)] = ds
+        assert _dciodvfy_errors(raw) == [], f"dciodvfy on {ds.SOPClassUID.name}"
+    sr, epdf = stored_objects[final["sr_sop_instance_uid"]], stored_objects[final["pdf_sop_instance_uid"]]
+    assert _numbers(sr) == [(m["name"], m["value"], m["unit"]) for m in CONTENT["measurements"]]
+    assert (120, 40) in _pdf_images(bytes(epdf.EncapsulatedDocument).rstrip(b"\x00")), "no logo in the stored PDF"
 
     # Amending the approved report is a new procedure step (a UPS never leaves COMPLETED).
     amended = c.post(f"{base}/amend", headers=reporter)
