@@ -21,7 +21,7 @@ FILTERS = {"type": "object", "additionalProperties": STRING,
            "description": "the worklist's query parameters (list, state, preset, from, to, digit, requesting, q, exact)"}
 
 SCHEMAS: dict[str, Any] = {
-    "ReadingEvent": closed({"stamp": {"type": "string", "description": "changes whenever a visible request changes"},
+    "ReadingLiveEvent": closed({"stamp": {"type": "string", "description": "changes whenever a visible request changes"},
                             "counts": ref("ReadingCounts")}),
     "ReportTemplate": closed({
         "key": STRING, "name": STRING,
@@ -40,13 +40,13 @@ SCHEMAS: dict[str, Any] = {
 
 PATHS: dict[str, Any] = {
     "/reading/events": {
-        "get": {"summary": "Server-sent `reading` events: the caller's list counts (ReadingEvent) whenever a request it sees changes, in any process",
+        "get": {"summary": "Server-sent `reading` events: the caller's list counts (ReadingLiveEvent) whenever a request it sees changes, in any process",
                 "operationId": "readingEvents",
                 "parameters": [{"name": "max_seconds", "in": "query", "schema": {"type": "number"},
                                 "description": "end the stream after this long (long polling)"}],
-                "responses": {"200": {"description": "Event stream of ReadingEvent messages",
+                "responses": {"200": {"description": "Event stream of ReadingLiveEvent messages",
                                       "content": {"text/event-stream": {"schema": STRING}},
-                                      "x-event-schema": ref("ReadingEvent")},
+                                      "x-event-schema": ref("ReadingLiveEvent")},
                               "400": error("max_seconds is not a number from 0 to 86400")}},
     },
     "/reading/templates": {

@@ -3,10 +3,12 @@ import { ref } from 'vue';
 import type { ParameterName } from './api/jobs';
 import { AUTH_EN, AUTH_ZH } from './i18nAuth';
 import { PULL_EN, PULL_ZH } from './i18nPull';
+import { READING_EN, READING_ZH } from './i18nReading';
 
 const en = {
   ...AUTH_EN,
   ...PULL_EN,
+  ...READING_EN,
   'app.title': 'Cirrus PACS',
   'nav.studies': 'Studies',
   'nav.upload': 'Upload',
@@ -380,6 +382,7 @@ type Dictionary = Record<MessageKey, string>;
 const zhCN: Dictionary = {
   ...AUTH_ZH,
   ...PULL_ZH,
+  ...READING_ZH,
   'app.title': 'Cirrus 影像系统',
   'nav.studies': '检查列表',
   'nav.upload': '上传',

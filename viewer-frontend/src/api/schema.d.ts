@@ -589,7 +589,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-sent `reading` events: the caller's list counts (ReadingEvent) whenever a request it sees changes, in any process */
+        /** Server-sent `reading` events: the caller's list counts (ReadingLiveEvent) whenever a request it sees changes, in any process */
         get: operations["readingEvents"];
         put?: never;
         post?: never;
@@ -2208,9 +2208,13 @@ export interface components {
             }[];
         };
         ReadingEvent: {
-            /** @description changes whenever a visible request changes */
-            stamp: string;
-            counts: components["schemas"]["ReadingCounts"];
+            action: string;
+            from_state: string;
+            to_state: string;
+            actor_name: string;
+            detail: string;
+            /** @description ISO 8601 date and time */
+            created_at: string;
         };
         Measurement: {
             name: string;
@@ -2278,6 +2282,11 @@ export interface components {
             job_id: number | null;
             study_instance_uid: string | null;
             measurements: components["schemas"]["Measurement"][];
+        };
+        ReadingLiveEvent: {
+            /** @description changes whenever a visible request changes */
+            stamp: string;
+            counts: components["schemas"]["ReadingCounts"];
         };
         ReportTemplate: {
             key: string;
@@ -5023,7 +5032,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Event stream of ReadingEvent messages */
+            /** @description Event stream of ReadingLiveEvent messages */
             200: {
                 headers: {
                     [name: string]: unknown;
