@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 export const FRONT_DIR = resolve(fileURLToPath(import.meta.url), '../..');
 export const REPO_DIR = resolve(FRONT_DIR, '..');
-export const SHARED_DATA = resolve(REPO_DIR, '../shared/data');
+// The shared test data beside the repository (CIRRUS_SHARED_DATA: elsewhere, e.g. for a worktree).
+export const SHARED_DATA = process.env.CIRRUS_SHARED_DATA ?? resolve(REPO_DIR, '../shared/data');
 
 export const CHROMIUM_ARGS = [
   '--headless',
