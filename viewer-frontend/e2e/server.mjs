@@ -73,7 +73,7 @@ export async function startServer({ log = false, workers = 0 } = {}) {
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90000; // migrations take a while on a loaded machine
+  const deadline = Date.now() + 240000; // migrations and worker start-up take a while on a loaded machine
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`);
     try {
@@ -84,7 +84,7 @@ export async function startServer({ log = false, workers = 0 } = {}) {
     }
     if (Date.now() > deadline) {
       child.kill('SIGTERM');
-      throw new Error(`server did not answer within 90 s:\n${output}`);
+      throw new Error(`server did not answer within 240 s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
