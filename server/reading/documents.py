@@ -14,6 +14,7 @@ verification flags (PS3.3 C.17.2): COMPLETE, VERIFIED with the reviewer as verif
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -89,7 +90,12 @@ class PrintedShare:
 
 
 def _slug(name: str) -> str:
-    return (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").upper() or "VALUE")[:16]
+    """A local code value (SH, 16 characters) for a measurement's name: the name itself when it fits, else
+    its start and a short digest, so that two long names never share a code (e.g. left and right regions)."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").upper() or "VALUE"
+    if len(slug) <= 16:
+        return slug
+    return f"{slug[:11].rstrip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:4].upper()}"
 
 
 def _person(name: str) -> str:

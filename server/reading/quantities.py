@@ -79,7 +79,9 @@ def _regions(stats: dict[str, Any], source: str) -> list[dict[str, Any]]:
     for entry in list(regions.values())[:REGION_LIMIT]:
         value = entry.get("cbf_mean") if isinstance(entry, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool) and value == value and entry.get("n"):
-            out.append({"name": f"CBF {entry.get('name_en') or entry.get('key')}"[:64], "value": round(float(value), 2),
+            side = f" {entry['side']}" if entry.get("side") in ("L", "R") else ""
+            name = f"CBF {entry.get('name_en') or entry.get('key')}"[:60] + side
+            out.append({"name": name, "value": round(float(value), 2),
                         "unit": CBF_UNIT[0], "unit_label": CBF_UNIT[1], "source": source})
     return out
 

@@ -327,7 +327,7 @@ try {
     assert((await saved).status() === 201, 'saving the filter set failed');
     // Another filter, then the saved set again after a reload.
     await page.goto(`${server.base}/reading?list=cancelled`);
-    await page.waitForSelector('[data-testid=saved-select] option:nth-child(2)');
+    await page.waitForSelector('[data-testid=saved-select] option:nth-child(2)', { state: 'attached' });
     assert((await page.locator('[data-testid=worklist-row]').count()) === 0, 'the cancelled list is not empty');
     const setId = await page.locator('[data-testid=saved-select] option', { hasText: 'This number' }).getAttribute('value');
     await page.selectOption('[data-testid=saved-select]', setId);
@@ -479,8 +479,14 @@ try {
     await page.click('[data-testid=share-pdf]');
     const pdfRes = await made2;
     assert(pdfRes.status() === 200, `PDF with the share answered ${pdfRes.status()}`);
+    // The same request again (the browser's answer went to a blob URL): the requester's session, the same body.
+    const sent = pdfRes.request().postDataJSON();
+    assert(sent.share === share.id && sent.code === code, `the page sent ${JSON.stringify(sent)}`);
+    const again = await requesterApi.fetch(`/api/reading/requests/${requestId}/report.pdf?lang=zh-CN`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(sent) });
+    assert(again.status === 200, `PDF with the share answered ${again.status}`);
     const sharePdf = join(ARTIFACTS, 'reading-report-share.pdf');
-    writeFileSync(sharePdf, await pdfRes.body());
+    writeFileSync(sharePdf, Buffer.from(await again.arrayBuffer()));
     const shareText = execFileSync('pdftotext', [sharePdf, '-']).toString();
     assert(shareText.includes(code) && shareText.includes('访问码') && shareText.replace(/\s/g, '').includes(share.url), `the PDF lacks the code or the link:\n${shareText}`);
     const pdfImgs = execFileSync('pdfimages', ['-list', sharePdf]).toString().split('\n').slice(2).filter((l) => l.trim()).map((l) => l.trim().split(/\s+/).map(Number));

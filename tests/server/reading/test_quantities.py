@@ -23,13 +23,23 @@ def test_dce_medians_with_ucum_units_and_the_model() -> None:
 
 
 def test_asl_whole_brain_and_regions() -> None:
+    sup = {"name_en": "Superior frontal gyrus"}
+    regions = {"Frontal_Sup_L": {**sup, "key": "Frontal_Sup_L", "side": "L", "n": 120, "cbf_mean": 51.2345},
+               "Frontal_Sup_R": {**sup, "key": "Frontal_Sup_R", "side": "R", "n": 118, "cbf_mean": 50.0},
+               "r_empty": {"key": "r_empty", "name_en": "Right nothing", "n": 0, "cbf_mean": None}}
     job = AnalysisJob(id=3, version=1, study_instance_uid="1.2.3", model="pcasl_single", statistics={
-        "whole_brain": {"mean": 47.567}, "asymmetry_index_percent": -3.2,
-        "regions": {"regions": {"l_frontal": {"key": "l_frontal", "name_en": "Left frontal lobe", "n": 120,
-                                              "cbf_mean": 51.2345},
-                                "r_empty": {"key": "r_empty", "name_en": "Right nothing", "n": 0, "cbf_mean": None}}}})
+        "whole_brain": {"mean": 47.567}, "asymmetry_index_percent": -3.2, "regions": {"regions": regions}})
     got = measurements_of(job)
     assert [(m["name"], m["value"], m["unit"]) for m in got] == [
         ("CBF whole brain", 47.57, "ml/(100.g.min)"), ("CBF asymmetry index", -3.2, "%"),
-        ("CBF Left frontal lobe", 51.23, "ml/(100.g.min)")]
+        ("CBF Superior frontal gyrus L", 51.23, "ml/(100.g.min)"),
+        ("CBF Superior frontal gyrus R", 50.0, "ml/(100.g.min)")]
     assert {m["source"] for m in got} == {"ASL analysis job 3 v1 (pcasl_single)"}
+
+
+def test_long_names_get_distinct_sr_codes() -> None:
+    from server.reading.documents import _slug
+
+    left, right = _slug("CBF Superior frontal gyrus L"), _slug("CBF Superior frontal gyrus R")
+    assert left != right and len(left) == len(right) == 16
+    assert _slug("CBF whole brain") == "CBF-WHOLE-BRAIN"
