@@ -69,15 +69,19 @@ def measurements_of(job: AnalysisJob) -> list[dict[str, Any]]:
     return out
 
 
-REGION_LIMIT = 60
+# Regions inserted, in this order: arterial territories, lobes, deep grey matter, cerebellum (the ~90
+# cortical gyri stay in the analysis's own report and CSV); left before right within each region.
+REGION_GROUPS = ("territory", "lobe", "deep", "cerebellum")
 
 
 def _regions(stats: dict[str, Any], source: str) -> list[dict[str, Any]]:
-    """Mean CBF of each atlas region (when the analysis ran the regional step), in atlas order."""
+    """Mean CBF of the regions of the analysis's regional step (none when it did not run)."""
     regions = ((stats.get("regions") or {}).get("regions")) or {}
+    chosen = [e for e in regions.values() if isinstance(e, dict) and e.get("group") in REGION_GROUPS]
+    chosen.sort(key=lambda e: (REGION_GROUPS.index(e["group"]), str(e.get("base", "")), str(e.get("side", ""))))
     out = []
-    for entry in list(regions.values())[:REGION_LIMIT]:
-        value = entry.get("cbf_mean") if isinstance(entry, dict) else None
+    for entry in chosen:
+        value = entry.get("cbf_mean")
         if isinstance(value, int | float) and not isinstance(value, bool) and value == value and entry.get("n"):
             side = f" {entry['side']}" if entry.get("side") in ("L", "R") else ""
             name = f"CBF {entry.get('name_en') or entry.get('key')}"[:60] + side

@@ -23,17 +23,21 @@ def test_dce_medians_with_ucum_units_and_the_model() -> None:
 
 
 def test_asl_whole_brain_and_regions() -> None:
-    sup = {"name_en": "Superior frontal gyrus"}
-    regions = {"Frontal_Sup_L": {**sup, "key": "Frontal_Sup_L", "side": "L", "n": 120, "cbf_mean": 51.2345},
-               "Frontal_Sup_R": {**sup, "key": "Frontal_Sup_R", "side": "R", "n": 118, "cbf_mean": 50.0},
-               "r_empty": {"key": "r_empty", "name_en": "Right nothing", "n": 0, "cbf_mean": None}}
+    mca = {"name_en": "MCA territory", "base": "mca_territory", "group": "territory"}
+    lobe = {"name_en": "Frontal lobe", "base": "frontal_lobe", "group": "lobe"}
+    regions = {"Frontal_Sup_L": {"name_en": "Superior frontal gyrus", "base": "Frontal_Sup", "group": "cortical",
+                                 "side": "L", "n": 120, "cbf_mean": 51.2345},  # a gyrus: not inserted
+               "frontal_lobe_R": {**lobe, "side": "R", "n": 900, "cbf_mean": 50.0},
+               "frontal_lobe_L": {**lobe, "side": "L", "n": 910, "cbf_mean": 52.004},
+               "mca_territory_L": {**mca, "side": "L", "n": 0, "cbf_mean": None},  # no voxels: left out
+               "mca_territory_R": {**mca, "side": "R", "n": 1500, "cbf_mean": 44.4}}
     job = AnalysisJob(id=3, version=1, study_instance_uid="1.2.3", model="pcasl_single", statistics={
         "whole_brain": {"mean": 47.567}, "asymmetry_index_percent": -3.2, "regions": {"regions": regions}})
     got = measurements_of(job)
     assert [(m["name"], m["value"], m["unit"]) for m in got] == [
         ("CBF whole brain", 47.57, "ml/(100.g.min)"), ("CBF asymmetry index", -3.2, "%"),
-        ("CBF Superior frontal gyrus L", 51.23, "ml/(100.g.min)"),
-        ("CBF Superior frontal gyrus R", 50.0, "ml/(100.g.min)")]
+        ("CBF MCA territory R", 44.4, "ml/(100.g.min)"), ("CBF Frontal lobe L", 52.0, "ml/(100.g.min)"),
+        ("CBF Frontal lobe R", 50.0, "ml/(100.g.min)")]
     assert {m["source"] for m in got} == {"ASL analysis job 3 v1 (pcasl_single)"}
 
 
