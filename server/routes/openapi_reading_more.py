@@ -45,7 +45,11 @@ PATHS: dict[str, Any] = {
                 "parameters": [{"name": "max_seconds", "in": "query", "schema": {"type": "number"},
                                 "description": "end the stream after this long (long polling)"}],
                 "responses": {"200": {"description": "Event stream of ReadingLiveEvent messages",
-                                      "content": {"text/event-stream": {"schema": STRING}},
+                                      # Each event: `event: reading`, an `id` and `data` (a ReadingLiveEvent as JSON).
+                                      "content": {"text/event-stream": {"schema": {
+                                          "type": "object", "required": ["data"],
+                                          "properties": {"event": {"type": "string", "enum": ["reading"]},
+                                                         "id": STRING, "data": STRING}}}},
                                       "x-event-schema": ref("ReadingLiveEvent")},
                               "400": error("max_seconds is not a number from 0 to 86400")}},
     },

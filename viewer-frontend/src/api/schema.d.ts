@@ -5038,7 +5038,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        /** @enum {string} */
+                        event?: "reading";
+                        id?: string;
+                        data: string;
+                    };
                 };
             };
             /** @description max_seconds is not a number from 0 to 86400 */
