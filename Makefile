@@ -39,6 +39,7 @@ system-deps:
 	@command -v chromium >/dev/null 2>&1 || { echo "system-deps: installing Debian chromium (browser tests) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@command -v pdftoppm >/dev/null 2>&1 || { echo "system-deps: installing Debian poppler-utils (PDF report tests) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
 	@command -v storescu >/dev/null 2>&1 || { echo "system-deps: installing Debian dcmtk (DIMSE tests: echoscu, storescu, findscu, getscu, movescu) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk; }
+	@command -v dciodvfy >/dev/null 2>&1 || { echo "system-deps: installing Debian dicom3tools (dciodvfy: the stored report SR and PDF are validated) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dicom3tools; }
 	@test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || { echo "system-deps: installing Debian fonts-wqy-microhei (Chinese in reports) with apt ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; }
 
 postgres:

@@ -60,6 +60,9 @@ RULES: list[Rule] = [
     _rule("*", r"/api/tokens(/[^/]+)?", Scope.ADMIN),
     # Accounts and institutions: administrators (institution admins within their institution).
     _rule("*", r"/api/(users|institutions)(/[^/]+)?", Scope.ADMIN, ADMINS),
+    # A hospital's logo (printed on reports): every signed-in caller reads it; its admins set it.
+    _rule("GET HEAD", r"/api/institutions/[^/]+/logo", Scope.READ),
+    _rule("PUT DELETE", r"/api/institutions/[^/]+/logo", Scope.ADMIN, ADMINS),
     # Protocol presets (made from a job's entered parameters): administrators list, edit, delete.
     _rule("*", r"/api/presets(/[^/]+)?", Scope.ADMIN, ADMINS),
     # The audit log: administrators of the whole alliance only.
@@ -79,6 +82,8 @@ RULES: list[Rule] = [
     _rule("POST", r"/api/studies/[^/]+/analyse", Scope.WRITE, STUDY_ANALYSERS),
     # The viewer's measurements (an SR) and key images (a KOS), stored in the study (visible studies only).
     _rule("POST", r"/api/studies/[^/]+/(measurements|key-images)", Scope.WRITE, NOT_READ_ONLY),
+    # Report templates are the alliance's shared text: every doctor reads them, the alliance admin edits.
+    _rule("POST PUT DELETE", r"/api/reading/templates(/[^/]+)?", Scope.ADMIN, frozenset({Role.ADMIN})),
     _rule("GET HEAD", r"/api/reading/.+", Scope.READ),
     _rule("POST PUT PATCH DELETE", r"/api/reading/.+", Scope.WRITE),
     # Share links: staff of the owning institution make, list, print and revoke them; the patient's

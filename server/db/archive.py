@@ -34,6 +34,9 @@ class Institution(SQLModel, table=True):
     name: str = Field(max_length=128, unique=True)
     # The superior hospital of the alliance (reads for this one); None at the top.
     parent_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    # The hospital's logo on printed reports (PNG or JPEG in the blob store; "" when none).
+    logo_key: str = Field(default="", max_length=256)
+    logo_media_type: str = Field(default="", max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from server.db.analysis import new_workitem_uid
 from server.db.database import utcnow
 
 
@@ -53,6 +54,9 @@ class ReadingRequest(SQLModel, table=True):
     approved_at: datetime | None = Field(default=None)
     report_version: int = Field(default=0)  # number of the newest report version (0: none)
     revision: int = Field(default=0)  # bumped on every change (optimistic checks, live updates)
+    # The request seen as a UPS workitem (server.reading.workitems); a new UID when an approved
+    # report is amended (a UPS never leaves COMPLETED).
+    workitem_uid: str = Field(default_factory=new_workitem_uid, max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

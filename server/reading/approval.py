@@ -21,11 +21,13 @@ from server.app_errors import InvalidInput
 from server.auth.principal import Principal
 from server.context import AppContext
 from server.db.archive import Instance, InstanceState, Institution, Study
-from server.db.database import utcnow
+from server.db.database import aware, utcnow
 from server.db.reading import ReadingRequestStudy, ReportVersion
-from server.reading import key_images, service
-from server.reading.documents import ReportDocument, build_pdf, build_sr, encapsulated_pdf
+from server.reading import key_images, logos, service
+from server.reading.documents import PrintedShare, ReportDocument, build_pdf, build_sr, encapsulated_pdf
 from server.reading.states import RequestState
+from server.shares import codes, qr
+from server.shares import service as share_service
 from server.workflow.worker import ingest_datasets
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR Storage
@@ -40,7 +42,8 @@ def _header(metadata_json: bytes) -> Dataset:
 
 
 def document_of(req: service.ReadingRequest, version: ReportVersion, names: dict[int, str], reviewer: str,
-                signed_at: datetime, language: str, captures: dict[str, bytes] | None = None) -> ReportDocument:
+                signed_at: datetime, language: str, captures: dict[str, bytes] | None = None,
+                logo: bytes = b"", share: PrintedShare | None = None) -> ReportDocument:
     return ReportDocument(
         request_number=req.number, version=version.number,
         hospital=names.get(req.requesting_institution_id, ""),
@@ -50,7 +53,7 @@ def document_of(req: service.ReadingRequest, version: ReportVersion, names: dict
         clinical_history=req.clinical_history, findings=version.findings, impression=version.impression,
         fields=dict(version.fields), measurements=list(version.measurements), key_images=list(version.key_images),
         reporter=version.author_name, reviewer=reviewer, signed_at=signed_at, language=language,
-        captures=captures or {},
+        captures=captures or {}, logo=logo, share=share,
     )
 
 
@@ -101,7 +104,8 @@ async def approve(ctx: AppContext, p: Principal, request_id: int, comment: str =
                 previous.append(d)
     signed_at = utcnow()
     captures = await key_images.captures_of(ctx, req.id or 0, list(version.key_images))
-    doc = document_of(req, version, names, reviewer, signed_at, language, captures)
+    doc = document_of(req, version, names, reviewer, signed_at, language, captures,
+                      await _logo(ctx, req.reading_institution_id))
     sr_uid = pdf_uid = ""
     if study is not None and reference is not None:
         sr_uid = request_uid(req.id, version.number, "sr")
@@ -127,8 +131,15 @@ async def approve(ctx: AppContext, p: Principal, request_id: int, comment: str =
     return view
 
 
-async def report_pdf(ctx: AppContext, p: Principal, request_id: int, number: int | None, language: str) -> bytes:
-    """The print view's PDF of a version (the newest the caller may see when ``number`` is None)."""
+async def _logo(ctx: AppContext, institution_id: int) -> bytes:
+    found = await logos.logo_of(ctx, institution_id)
+    return found[0] if found else b""
+
+
+async def report_pdf(ctx: AppContext, p: Principal, request_id: int, number: int | None, language: str,
+                     share: PrintedShare | None = None) -> bytes:
+    """The print view's PDF of a version (the newest the caller may see when ``number`` is None), with
+    the patient's share link (QR code and access code) when the print view made one."""
     view = await service.get_request(ctx, p, request_id, with_events=False)
     versions = [v for v in view.versions if number is None or v.number == number]
     if not versions:
@@ -138,7 +149,25 @@ async def report_pdf(ctx: AppContext, p: Principal, request_id: int, number: int
     req = view.request
     captures = await key_images.captures_of(ctx, req.id or 0, list(v.key_images))
     doc = document_of(req, v, view.institutions, v.reviewer_name or "-", v.signed_at or utcnow(), language,
-                      captures)
+                      captures, await _logo(ctx, req.reading_institution_id), share)
     return await asyncio.to_thread(build_pdf, doc)
 
 
+
+
+async def printed_share(ctx: AppContext, p: Principal, request_id: int, public_id: str, code: str, url: str
+                        ) -> PrintedShare:
+    """The share link to print on the report: one of the caller's institution's links to a study of the
+    request, still active, and the access code that opens it (the code is kept only as a hash, so the
+    print view that made the link sends it back)."""
+    view = await service.get_request(ctx, p, request_id, with_events=False)
+    link, study_uid = await share_service.staff_link(ctx, p, public_id)
+    if study_uid not in {s.study_instance_uid for s in view.studies}:
+        raise InvalidInput(f"share link {public_id[:40]} is not a link to a study of reading request {request_id}")
+    if share_service.state_of(link) != "active":
+        raise InvalidInput(f"share link {public_id[:40]} is {share_service.state_of(link)}; make a new one")
+    if not await asyncio.to_thread(codes.code_matches, link.code_hash, code):
+        raise InvalidInput("the access code does not open this share link")
+    expires = aware(link.expires_at).strftime("%Y-%m-%d %H:%M UTC")
+    return PrintedShare(url=url, qr_png=await asyncio.to_thread(qr.qr_png, url), code=codes.normalise_code(code),
+                        expires=expires)

@@ -14,6 +14,7 @@ verification flags (PS3.3 C.17.2): COMPLETE, VERIFIED with the reviewer as verif
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -74,10 +75,27 @@ class ReportDocument:
     signed_at: datetime
     language: str = "zh-CN"
     captures: dict[str, bytes] = field(default_factory=dict)  # SHA-256 → the key images' viewport PNGs
+    logo: bytes = b""  # the reading hospital's logo (PNG or JPEG), printed in the header
+    share: PrintedShare | None = None  # the patient's share link: QR code and access code
+
+
+@dataclass(frozen=True)
+class PrintedShare:
+    """A share link as printed: its URL as a QR code (PNG), the access code and when it expires."""
+
+    url: str
+    qr_png: bytes
+    code: str
+    expires: str
 
 
 def _slug(name: str) -> str:
-    return (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").upper() or "VALUE")[:16]
+    """A local code value (SH, 16 characters) for a measurement's name: the name itself when it fits, else
+    its start and a short digest, so that two long names never share a code (e.g. left and right regions)."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").upper() or "VALUE"
+    if len(slug) <= 16:
+        return slug
+    return f"{slug[:11].rstrip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:4].upper()}"
 
 
 def _person(name: str) -> str:
@@ -169,12 +187,14 @@ LABELS = {
               "age": "年龄", "exam": "检查项目", "history": "临床病史", "findings": "检查所见",
               "impression": "诊断意见",
               "measurements": "定量结果", "key_images": "关键图像", "reporter": "报告医生", "reviewer": "审核医生",
-              "signed": "审核时间", "version": "版本", "requesting": "申请医院", "reading": "诊断医院"},
+              "signed": "审核时间", "version": "版本", "requesting": "申请医院", "reading": "诊断医院",
+              "share": "扫码查看报告与影像", "code": "访问码", "expires": "有效期至"},
     "en": {"title": "Diagnostic imaging report", "number": "Diagnosis no.", "patient": "Name", "pid": "Patient ID",
            "sex": "Sex", "age": "Age", "exam": "Examination", "history": "Clinical history", "findings": "Findings",
            "impression": "Impression", "measurements": "Quantitative results", "key_images": "Key images",
            "reporter": "Reporting doctor", "reviewer": "Reviewing doctor", "signed": "Approved at",
-           "version": "Version", "requesting": "Requesting hospital", "reading": "Reading hospital"},
+           "version": "Version", "requesting": "Requesting hospital", "reading": "Reading hospital",
+           "share": "Scan to see the report and images", "code": "Access code", "expires": "Valid until"},
 }
 
 
@@ -188,6 +208,33 @@ def _key_image(png: bytes, width: float) -> Image:
     return Image(io.BytesIO(png), width=w * scale, height=h * scale)
 
 
+def _logo(data: bytes, height: float) -> Image:
+    w, h = PILImage.open(io.BytesIO(data)).size
+    scale = min(height / h, 40 * mm / w)
+    return Image(io.BytesIO(data), width=w * scale, height=h * scale)
+
+
+def _header(doc: ReportDocument, title: Paragraph) -> Any:
+    """The hospital's name, with its logo on the left when it has one."""
+    if not doc.logo:
+        return title
+    grid = Table([[_logo(doc.logo, 16 * mm), title, ""]], colWidths=[42 * mm, 88 * mm, 42 * mm])
+    grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
+    return grid
+
+
+def _share_block(share: PrintedShare, t: dict[str, str], body: ParagraphStyle) -> Table:
+    text = [Paragraph(escape(t["share"]), body),
+            Paragraph(f"{escape(t['code'])}: <b>{escape(share.code)}</b>", body),
+            Paragraph(escape(share.url), body),
+            Paragraph(f"{escape(t['expires'])}: {escape(share.expires)}", body)]
+    grid = Table([[Image(io.BytesIO(share.qr_png), width=32 * mm, height=32 * mm), text]],
+                 colWidths=[38 * mm, 134 * mm])
+    grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                              ("LINEABOVE", (0, 0), (-1, 0), 0.4, colors.grey, None, (2, 2))]))
+    return grid
+
+
 def build_pdf(doc: ReportDocument) -> bytes:
     """The printed report: A4, hospital header, patient block, findings, impression, numbers, signatures."""
     t = LABELS.get(doc.language, LABELS["zh-CN"])
@@ -199,7 +246,7 @@ def build_pdf(doc: ReportDocument) -> bytes:
     out = io.BytesIO()
     pdf = SimpleDocTemplate(out, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=15 * mm,
                             bottomMargin=15 * mm, title=f"{t['title']} {doc.request_number}", author=doc.reviewer)
-    story: list[Any] = [Paragraph(escape(doc.reading_hospital or doc.hospital), head),
+    story: list[Any] = [_header(doc, Paragraph(escape(doc.reading_hospital or doc.hospital), head)),
                         Paragraph(t["title"], sub)]
     cell = ParagraphStyle("cell", parent=body, fontSize=9, leading=12)
 
@@ -248,6 +295,8 @@ def build_pdf(doc: ReportDocument) -> bytes:
                   [c(f"{t['signed']}: {doc.signed_at:%Y-%m-%d %H:%M}"), c(f"{t['version']}: {doc.version}")]],
                  colWidths=[86 * mm, 86 * mm])
     story.append(sign)
+    if doc.share is not None:
+        story += [Spacer(1, 6 * mm), _share_block(doc.share, t, body)]
     pdf.build(story)
     return out.getvalue()
 

@@ -1,4 +1,4 @@
-"""The numbers a report can insert: the newest finished ASL analysis of the request's linked studies.
+"""The numbers a report can insert: the newest finished ASL or DCE analysis of the request's linked studies.
 
 Each value carries its UCUM unit, the unit as printed and its source (the analysis job and result
 version), so the editor inserts editable text and the SR gets NUM items with the same numbers.
@@ -15,6 +15,7 @@ from server.auth.principal import Principal
 from server.context import AppContext
 from server.db.analysis import AnalysisJob
 from server.reading import service
+from server.workflow import dce_params
 
 CBF_UNIT = ("ml/(100.g.min)", "ml/100g/min")
 SECONDS = ("s", "s")
@@ -30,9 +31,66 @@ VALUES: tuple[tuple[str, str | None, str, tuple[str, str]], ...] = (
 )
 
 
+# DCE maps inserted (the median within the fitted mask): (map, name in the report, printed unit)
+DCE_VALUES: tuple[tuple[str, str, str], ...] = (
+    ("ktrans", "Ktrans", "min⁻¹"),
+    ("ve", "ve", "fraction"),
+    ("vp", "vp", "fraction"),
+    ("kep", "kep", "min⁻¹"),
+)
+DCE_MODELS = {"tofts": "Tofts", "extended_tofts": "extended Tofts", "patlak": "Patlak"}
+
+
+def dce_measurements_of(job: AnalysisJob) -> list[dict[str, Any]]:
+    """The DCE maps' medians within the fitted mask, with the map's UCUM unit (``/min``, ``{ratio}``)."""
+    stats = job.statistics or {}
+    dce = stats.get("dce") or {}
+    maps = ((dce.get("mask") or {}).get("maps")) or {}
+    units = dce.get("units") or {}
+    model = str(stats.get("model", ""))
+    source = f"DCE analysis job {job.id} v{job.version}" + (f" ({DCE_MODELS.get(model, model)})" if model else "")
+    out = []
+    for key, name, label in DCE_VALUES:
+        value = (maps.get(key) or {}).get("median")
+        unit = units.get(key) or ""
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value and unit:
+            out.append({"name": f"{name} (median)", "value": round(float(value), 4), "unit": unit,
+                        "unit_label": label, "source": source})
+    return out
+
+
 def measurements_of(job: AnalysisJob) -> list[dict[str, Any]]:
+    if dce_params.is_dce(job):
+        return dce_measurements_of(job)
     stats = job.statistics or {}
     source = f"ASL analysis job {job.id} v{job.version}" + (f" ({job.model})" if job.model else "")
+    out = _whole_brain(stats, source)
+    out += _regions(stats, source)
+    return out
+
+
+# Regions inserted, in this order: arterial territories, lobes, deep grey matter, cerebellum (the ~90
+# cortical gyri stay in the analysis's own report and CSV); left before right within each region.
+REGION_GROUPS = ("territory", "lobe", "deep", "cerebellum")
+
+
+def _regions(stats: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """Mean CBF of the regions of the analysis's regional step (none when it did not run)."""
+    regions = ((stats.get("regions") or {}).get("regions")) or {}
+    chosen = [e for e in regions.values() if isinstance(e, dict) and e.get("group") in REGION_GROUPS]
+    chosen.sort(key=lambda e: (REGION_GROUPS.index(e["group"]), str(e.get("base", "")), str(e.get("side", ""))))
+    out = []
+    for entry in chosen:
+        value = entry.get("cbf_mean")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value and entry.get("n"):
+            side = f" {entry['side']}" if entry.get("side") in ("L", "R") else ""
+            name = f"CBF {entry.get('name_en') or entry.get('key')}"[:60] + side
+            out.append({"name": name, "value": round(float(value), 2),
+                        "unit": CBF_UNIT[0], "unit_label": CBF_UNIT[1], "source": source})
+    return out
+
+
+def _whole_brain(stats: dict[str, Any], source: str) -> list[dict[str, Any]]:
     out = []
     for key, field, name, (unit, label) in VALUES:
         entry = stats.get(key)

@@ -22,6 +22,7 @@ from server.auth.principal import Principal, Role
 from server.auth.visibility import forget_decisions
 from server.context import AppContext
 from server.db.accounts import User
+from server.db.analysis import new_workitem_uid
 from server.db.archive import Institution, Study
 from server.db.changes import READING
 from server.db.database import aware, utcnow
@@ -414,6 +415,8 @@ async def simple_action(ctx: AppContext, p: Principal, request_id: int, action: 
             values["reason"] = reason
         if action == "start_review":
             values.update(reviewer_user_id=p.user_id, reviewer_name=await person_name(session, p))
+        if action == "amend":  # the approved procedure step stays COMPLETED; the amendment is a new one
+            values["workitem_uid"] = new_workitem_uid()
         await _cas(session, req, action, t.target, **values)
         latest = await _latest(session, req)
         if action == "return" and latest is not None:

@@ -21,6 +21,7 @@ from server.auth.principal import AuthMethod
 from server.auth.resolvers import client_address, session_key, user_principal
 from server.errors import status_for
 from server.http import ctx_of, json_response, principal_of
+from server.reading import logos
 from server.routes.audit_record import writer_of
 from server.services.audit import record_sign_in
 
@@ -201,6 +202,28 @@ async def create_institution(request: Request) -> Response:
     return _json(accounts.institution_json(inst), status=201)
 
 
+async def put_logo(request: Request) -> Response:
+    """The institution's logo as the raw body (image/png or image/jpeg, size-limited)."""
+    raw = request.headers.get("content-length") or "0"
+    if raw.isascii() and raw.isdigit() and int(raw) > logos.LOGO_LIMIT:
+        raise PayloadTooLarge(f"a logo may be at most {logos.LOGO_LIMIT} bytes")
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    body = await logos.set_logo(ctx_of(request), principal_of(request), _int_param(request, "institution_id"),
+                                media, await request.body())
+    return _json(body)
+
+
+async def get_logo(request: Request) -> Response:
+    data, media = await logos.get_logo(ctx_of(request), _int_param(request, "institution_id"))
+    return Response(data, media_type=media, headers={"X-Content-Type-Options": "nosniff",
+                                                      "Cache-Control": "private, no-cache"})
+
+
+async def delete_logo(request: Request) -> Response:
+    await logos.remove_logo(ctx_of(request), principal_of(request), _int_param(request, "institution_id"))
+    return Response(status_code=204)
+
+
 routes: list[BaseRoute] = [
     Route("/auth/login", sign_in, methods=["POST"]),
     Route("/auth/logout", sign_out, methods=["POST"]),
@@ -214,4 +237,7 @@ routes: list[BaseRoute] = [
     Route("/users/{user_id}", update_user, methods=["PATCH"]),
     Route("/institutions", list_institutions, methods=["GET"]),
     Route("/institutions", create_institution, methods=["POST"]),
+    Route("/institutions/{institution_id}/logo", put_logo, methods=["PUT"]),
+    Route("/institutions/{institution_id}/logo", get_logo, methods=["GET"]),
+    Route("/institutions/{institution_id}/logo", delete_logo, methods=["DELETE"]),
 ]

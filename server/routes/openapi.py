@@ -26,6 +26,7 @@ from server.routes import (
     openapi_presets,
     openapi_pull,
     openapi_reading,
+    openapi_reading_more,
     openapi_shares,
 )
 from server.routes.openapi_parts import STRING, TIMESTAMP, UID, closed, error, json_body, nullable, ref
@@ -489,6 +490,7 @@ OPENAPI: dict[str, Any] = {
         **openapi_analyse.PATHS,
         **openapi_dce.PATHS,
         **openapi_reading.PATHS,
+        **openapi_reading_more.PATHS,
         **openapi_accounts.PATHS,
         **openapi_shares.PATHS,
         **openapi_pull.PATHS,
@@ -499,7 +501,7 @@ OPENAPI: dict[str, Any] = {
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         **json_body({"type": "object"})}}}},
     }),
-    "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS,
+    "components": {"schemas": {**SCHEMAS, **openapi_analyse.SCHEMAS, **openapi_dce.SCHEMAS, **openapi_reading.SCHEMAS, **openapi_reading_more.SCHEMAS,
                                **openapi_accounts.SCHEMAS,
                                **openapi_shares.SCHEMAS, **openapi_pull.SCHEMAS, **openapi_audit.SCHEMAS,
                                **openapi_presets.SCHEMAS, **openapi_measurements.SCHEMAS}},

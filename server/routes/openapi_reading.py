@@ -12,6 +12,7 @@ from typing import Any
 from server.reading.states import TRANSITIONS, RequestState
 from server.reading.worklists import LISTS, PRESETS
 from server.routes.openapi_parts import INT, STRING, TIMESTAMP, UID, closed, error, json_body, nullable, ref
+from server.routes.openapi_reading_more import PDF_POST
 
 REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": INT}
 LANG = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["zh-CN", "en"]},
@@ -220,6 +221,7 @@ PATHS: dict[str, Any] = {
         "get": {"summary": "The printable report (A4 PDF) of a version (default: the newest the caller sees)", "operationId": "readingReportPdf",
                 "parameters": [REQUEST_ID, LANG, {"name": "version", "in": "query", "schema": INT}],
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, "400": BAD, "404": MISSING}},
+        "post": PDF_POST,
     },
     "/reading/requests/{request_id}/quantities": {
         "get": {"summary": "Numbers to insert: the newest finished ASL analysis of the linked studies", "operationId": "readingQuantities",

@@ -7,20 +7,23 @@ current state). Shapes are documented in ``server/routes/openapi_reading.py``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from server.app_errors import InvalidInput, NotFoundError, PayloadTooLarge
 from server.http import ctx_of, json_response, principal_of
-from server.reading import approval, key_images, quantities, service, views, worklists
+from server.reading import approval, key_images, live, quantities, saved_filters, service, templates, views, worklists
 from server.reading.inputs import parse_content, parse_reason, parse_request
 from server.reading.states import transition
 from server.routes.api import _body_json
 from server.routes.openapi_reading import ACTION_SEGMENTS
+from server.routes.shares import share_url
 from server.workflow import reports
 
 JSON = "application/json"
@@ -239,6 +242,26 @@ async def report_pdf(request: Request) -> Response:
                     headers={"Content-Disposition": f'inline; filename="reading-report-{rid}.pdf"'})
 
 
+async def report_pdf_with_share(request: Request) -> Response:
+    """The print view's PDF with the patient's share link: ``{"share": id, "code": ..., "version": n}``."""
+    body = await _body_json(request)
+    unknown = set(body) - {"share", "code", "version"}
+    if unknown:
+        raise InvalidInput(f"unknown field {sorted(unknown)[0]!r} (share, code, version)")
+    share, code, number = body.get("share"), body.get("code"), body.get("version")
+    if not isinstance(share, str) or not 0 < len(share) <= 64 or not isinstance(code, str) or not 0 < len(code) <= 64:
+        raise InvalidInput("share (the link's id) and code (its access code) are required texts")
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 10**9):
+        raise InvalidInput("version must be a version number")
+    rid = _id(request)
+    ctx, p = ctx_of(request), principal_of(request)
+    printed = await approval.printed_share(ctx, p, rid, share, code, share_url(request, share))
+    pdf = await approval.report_pdf(ctx, p, rid, number, _language(request), printed)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="reading-report-{rid}.pdf"',
+                             "Cache-Control": "no-store"})
+
+
 async def add_key_image(request: Request) -> Response:
     """A viewport capture (the raw PNG body) for the report being written; its digest goes into key_images."""
     raw = request.headers.get("content-length") or "0"
@@ -261,7 +284,93 @@ async def get_quantities(request: Request) -> Response:
     return _json(await quantities.quantities(ctx_of(request), principal_of(request), _id(request)))
 
 
+# -- templates and saved filter sets ------------------------------------------------------------------
+
+
+async def list_templates(request: Request) -> Response:
+    q = request.query_params
+    for name in ("modality", "body_part"):
+        if len(q.get(name, "")) > 64:
+            raise InvalidInput(f"{name} is longer than 64 characters")
+    return _json({"templates": await templates.list_templates(ctx_of(request), q.get("modality", ""),
+                                                              q.get("body_part", ""))})
+
+
+async def create_template(request: Request) -> Response:
+    body = await _body_json(request)
+    return _json(await templates.create_template(ctx_of(request), principal_of(request), body), status=201)
+
+
+async def save_template(request: Request) -> Response:
+    body = await _body_json(request)
+    return _json(await templates.save_template(ctx_of(request), principal_of(request), request.path_params["key"],
+                                               body))
+
+
+async def delete_template(request: Request) -> Response:
+    await templates.delete_template(ctx_of(request), principal_of(request), request.path_params["key"])
+    return Response(status_code=204)
+
+
+async def list_filters(request: Request) -> Response:
+    return _json({"filters": await saved_filters.list_saved(ctx_of(request), principal_of(request))})
+
+
+async def save_filter(request: Request) -> Response:
+    saved, created = await saved_filters.save(ctx_of(request), principal_of(request), await _body_json(request))
+    return _json(saved, status=201 if created else 200)
+
+
+async def delete_filter(request: Request) -> Response:
+    await saved_filters.remove(ctx_of(request), principal_of(request), _id(request, "filter_id"))
+    return Response(status_code=204)
+
+
+KEEPALIVE_SECONDS = 15.0
+
+
+async def events(request: Request) -> Response:
+    """Server-sent ``reading`` events: the caller's list counts whenever a request it sees changed
+    (any process); ``?max_seconds=N`` ends the stream after N seconds (tests, long polling)."""
+    ctx, p = ctx_of(request), principal_of(request)
+    raw = request.query_params.get("max_seconds", "0") or "0"
+    try:
+        max_seconds = float(raw)
+    except ValueError:
+        raise InvalidInput(f"max_seconds must be a number, got {raw[:40]!r}") from None
+    if not 0 <= max_seconds <= 86400:
+        raise InvalidInput("max_seconds must be from 0 to 86400")
+
+    async def stream() -> AsyncIterator[bytes]:
+        started, last, n = time.monotonic(), "", 0
+        yield b"retry: 2000\n\n"
+        with live.subscribe(ctx) as changed:
+            while True:
+                snap = await live.snapshot(ctx, p)
+                if snap["stamp"] != last:
+                    last, n = snap["stamp"], n + 1
+                    yield b"event: reading\nid: %d\ndata: " % n + orjson.dumps(snap) + b"\n\n"
+                left = max_seconds - (time.monotonic() - started) if max_seconds else KEEPALIVE_SECONDS
+                if left <= 0 or await request.is_disconnected():
+                    return
+                if not await changed.wait(min(left, KEEPALIVE_SECONDS)):
+                    if max_seconds and time.monotonic() - started >= max_seconds:
+                        return
+                    yield b": keep-alive\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 routes: list[BaseRoute] = [
+    Route("/events", events, methods=["GET"]),
+    Route("/templates", list_templates, methods=["GET"]),
+    Route("/templates", create_template, methods=["POST"]),
+    Route("/templates/{key}", save_template, methods=["PUT"]),
+    Route("/templates/{key}", delete_template, methods=["DELETE"]),
+    Route("/filters", list_filters, methods=["GET"]),
+    Route("/filters", save_filter, methods=["POST"]),
+    Route("/filters/{filter_id}", delete_filter, methods=["DELETE"]),
     Route("/requests", list_requests, methods=["GET"]),
     Route("/requests", create_request, methods=["POST"]),
     Route("/counts", counts, methods=["GET"]),
@@ -275,6 +384,7 @@ routes: list[BaseRoute] = [
     Route("/requests/{request_id}/versions", list_versions, methods=["GET"]),
     Route("/requests/{request_id}/versions/{number}/diff", diff_versions, methods=["GET"]),
     Route("/requests/{request_id}/report.pdf", report_pdf, methods=["GET"]),
+    Route("/requests/{request_id}/report.pdf", report_pdf_with_share, methods=["POST"]),
     Route("/requests/{request_id}/quantities", get_quantities, methods=["GET"]),
     Route("/requests/{request_id}/key-images", add_key_image, methods=["POST"]),
     Route("/requests/{request_id}/key-images/{digest}", get_key_image, methods=["GET"]),

@@ -24,7 +24,7 @@ JSON = "application/json"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _share_url(request: Request, public_id: str) -> str:
+def share_url(request: Request, public_id: str) -> str:
     return f"{public_base(request)}/s/{public_id}"
 
 
@@ -36,7 +36,7 @@ async def create(request: Request) -> Response:
     study, _, _ = path_uids(request)
     inp = service.parse_create(await _body_json(request))
     link, code = await service.create_share(ctx_of(request), principal_of(request), study, inp)
-    url = _share_url(request, link.public_id)
+    url = share_url(request, link.public_id)
     body = {**service.link_json(link, study, url), "code": code,
             "qr_png": f"/api/shares/{link.public_id}/qr.png", "qr_svg": f"/api/shares/{link.public_id}/qr.svg"}
     return json_response(body, status=201, media_type=JSON, headers=NO_STORE)
@@ -45,19 +45,19 @@ async def create(request: Request) -> Response:
 async def list_for_study(request: Request) -> Response:
     study, _, _ = path_uids(request)
     links = await service.list_shares(ctx_of(request), principal_of(request), study)
-    return json_response({"shares": [service.link_json(link, study, _share_url(request, link.public_id))
+    return json_response({"shares": [service.link_json(link, study, share_url(request, link.public_id))
                                      for link in links]}, media_type=JSON)
 
 
 async def revoke(request: Request) -> Response:
     link = await service.revoke_share(ctx_of(request), principal_of(request), request.path_params["share"])
     _, study = await service.staff_link(ctx_of(request), principal_of(request), link.public_id)
-    return json_response(service.link_json(link, study, _share_url(request, link.public_id)), media_type=JSON)
+    return json_response(service.link_json(link, study, share_url(request, link.public_id)), media_type=JSON)
 
 
 async def _qr(request: Request, kind: str) -> Response:
     link, _ = await service.staff_link(ctx_of(request), principal_of(request), request.path_params["share"])
-    url = _share_url(request, link.public_id)
+    url = share_url(request, link.public_id)
     if kind == "png":
         return Response(qr.qr_png(url), media_type="image/png", headers=NO_STORE)
     return Response(qr.qr_svg(url), media_type="image/svg+xml", headers=NO_STORE)

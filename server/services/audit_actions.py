@@ -16,7 +16,7 @@ from server.db.audit import AuditAction, AuditOutcome
 STUDY_IN_PATH = re.compile(r"/studies/([0-9][0-9.]{0,63})(?:/|$)")
 # /studies, /series, /instances, /studies/{s}/series, /studies/{s}[/series/{se}]/instances
 QIDO = re.compile(r"(/studies/[^/]+(/series/[^/]+)?)?/(studies|series|instances)")
-NOT_AUDITED = {"/api/openapi.json", "/api/events", "/api/auth/login", "/api/auth/me", "/healthz"}
+NOT_AUDITED = {"/api/openapi.json", "/api/events", "/api/reading/events", "/api/auth/login", "/api/auth/me", "/healthz"}
 ADMIN_PREFIXES = ("/api/users", "/api/tokens", "/api/institutions", "/api/audit", "/api/presets")
 READ = {"GET", "HEAD"}
 
@@ -88,6 +88,11 @@ def _api(method: str, path: str) -> Classified | None:
         if method in READ:
             return Classified(AuditAction.QUERY)
         return Classified(AuditAction.CHANGE if path == "/api/pull/requests" else AuditAction.ADMIN)
+    if path.startswith("/api/reading/templates"):
+        # Report templates are the alliance's configuration (no patient data).
+        return Classified(AuditAction.QUERY if method in READ else AuditAction.ADMIN)
+    if method == "POST" and path.startswith("/api/reading/requests/") and path.endswith("/report.pdf"):
+        return Classified(AuditAction.DOWNLOAD)  # the printed report with the patient's share link
     if path.startswith("/api/uploads"):
         return Classified(AuditAction.UPLOAD)
     if method == "DELETE" and path.startswith("/api/jobs/"):

@@ -46,7 +46,9 @@ from server.context import AppContext
 from server.db.analysis import AnalysisJob
 from server.db.archive import Study
 from server.db.database import utcnow
+from server.db.reading import ReadingRequest
 from server.db.workitems import Workitem, WorkitemEvent, WorkitemSubscription
+from server.reading import workitems as rw
 from server.workflow import job_workitems as jw
 from server.workflow import jobs, states, workitem_events
 from server.workflow.states import JobState
@@ -130,11 +132,14 @@ def workitem_visible(p: Principal) -> Any:
 class Found:
     row: Workitem | None = None
     job: AnalysisJob | None = None
+    reading: ReadingRequest | None = None  # a reading request's view (server.reading.workitems)
 
     @property
     def state(self) -> State:
         if self.row is not None:
             return State(self.row.state)
+        if self.reading is not None:
+            return rw.state_of(self.reading)
         assert self.job is not None
         return jw.UPS_STATE[JobState(self.job.state)]
 
@@ -152,7 +157,18 @@ async def _find(conn: AsyncConnection, p: Principal, uid: str, lock: bool = Fals
     row = (await conn.execute(stmt)).first()
     if row is not None:
         return Found(job=AnalysisJob.model_validate(dict(row._mapping)))
+    reading = await rw.find(conn, p, uid, lock=lock)
+    if reading is not None:
+        return Found(reading=reading)
     raise NotFound(f"no workitem {uid}")
+
+
+def _refuse_reading(found: Found) -> None:
+    """A reading request's workitem is a view: the reading workflow changes it, not UPS-RS."""
+    if found.reading is not None:
+        raise UpsConflict(f"the workitem is reading request {found.reading.number} ({found.reading.state}); "
+                          f"it changes through the reading workflow (/api/reading/requests/{found.reading.id}), "
+                          "not through UPS-RS", found.state.value)
 
 
 def _check_uid(uid: str, what: str = "workitem UID") -> str:
@@ -227,6 +243,8 @@ async def retrieve(ctx: AppContext, p: Principal, uid: str, base: str = "") -> d
         found = await _find(conn, p, uid)
         if found.row is not None:
             return without_lock(found.row.dataset)
+        if found.reading is not None:
+            return await rw.dataset(conn, found.reading, base)
         assert found.job is not None
         return await jw.dataset(conn, found.job, base)
 
@@ -253,6 +271,7 @@ async def update_workitem(ctx: AppContext, p: Principal, uid: str, raw: bytes, t
     async with ctx.write() as conn:
         found = await _find(conn, p, uid, lock=True)
         state = found.state
+        _refuse_reading(found)
         if state.final:
             raise UpsConflict(f"C300: The UPS may no longer be updated (the workitem is {state.value})", state.value)
         lock = _lock_of(found)
@@ -324,6 +343,7 @@ async def change_state(ctx: AppContext, p: Principal, uid: str, raw: bytes) -> s
     for _ in range(3):
         async with ctx.write() as conn:
             found = await _find(conn, p, uid, lock=True)
+            _refuse_reading(found)
             if found.row is not None:
                 return await _change_row(conn, ctx, found.row, target, transaction_uid)
             assert found.job is not None
@@ -420,6 +440,7 @@ async def request_cancel(ctx: AppContext, p: Principal, uid: str, raw: bytes) ->
     async with ctx.write() as conn:
         found = await _find(conn, p, uid, lock=True)
         current = found.state
+        _refuse_reading(found)
         if found.row is not None:
             row = found.row
             ds = prepare_cancel(row.dataset, _now(), reason) if current is State.SCHEDULED else row.dataset
@@ -492,6 +513,9 @@ async def search(ctx: AppContext, p: Principal, params: list[tuple[str, str]], b
             jstmt = jstmt.where(jw.ups_state_sql().in_(query.states))
         for row in (await conn.execute(jstmt)).all():
             ds = await jw.dataset(conn, AnalysisJob.model_validate(dict(row._mapping)), base)
+            if matches(ds, query):
+                found.append(ds)
+        for ds in await rw.search(conn, p, query.patient_id, list(query.states) if query.states else None, base):
             if matches(ds, query):
                 found.append(ds)
     found.sort(key=lambda ds: (searchable(ds)["start_datetime"], _first(ds, TAG_SOP)))

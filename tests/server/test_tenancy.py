@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import pydicom
 import pytest
+from PIL import Image as PILImage
 from sqlmodel import col, select
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
@@ -330,8 +331,47 @@ def plain(**req: Any) -> Target:
     return lambda world, who: Req(**req)
 
 
-def reading(action: str = "", relink: bool = False, **extra: Any) -> Target:
+def _png() -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (40, 20), (10, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+LOGO_PNG = _png()
+
+
+def ALLIANCE_ADMIN(ok: set[int]) -> Expect:  # noqa: N802
+    """The alliance admin only (institution admins, doctors and read-only tokens are refused)."""
+    return {"anon": {401}, "ro_a": {403}, "doc_b": {403}, "iadm_b": {403}, "doc_a": {403}, "admin": ok}
+
+
+def admins_template(world: World, who: str) -> Req:
+    key = f"del-{who}-{uuid.uuid4().hex[:6]}"
+    r = world.client.post("/api/reading/templates", json={"key": key, "name": "To delete"}, headers=world.as_("admin"))
+    assert r.status_code == 201, r.text
+    return Req(params={"key": key})
+
+
+def doc_a_filter(world: World, who: str) -> Req:
+    r = world.client.post("/api/reading/filters", json={"name": f"a-{uuid.uuid4().hex[:6]}", "filters": {}},
+                          headers=world.as_("doc_a"))
+    assert r.status_code == 201, r.text
+    return Req(params={"filter_id": r.json()["id"]})
+
+
+def a_logo(world: World, who: str) -> Req:
+    """Hospital A has a logo (set by the alliance admin) when the caller asks."""
+    r = world.client.put(f"/api/institutions/{world.a}/logo", content=LOGO_PNG,
+                         headers={"content-type": "image/png", **world.as_("admin")})
+    assert r.status_code == 200, r.text
+    return Req(params={"institution_id": world.a})
+
+
+def reading(action: str = "", relink: bool = False, json_of: Callable[[World], Any] | None = None,
+            **extra: Any) -> Target:
     def make(world: World, who: str) -> Req:
+        if json_of is not None:
+            extra["json"] = json_of(world)
         if relink:  # the study this caller unlinks is linked again first
             r = world.client.post(f"/api/reading/requests/{world.reading_request}/studies",
                               json={"study_uids": [world.studies["A1"].uid]}, headers=world.as_("doc_a"))
@@ -632,6 +672,28 @@ CASES: dict[tuple[str, str], tuple[Target, Expect]] = {
     # No capture exists in the world: the request's own side gets past the tenant rule to "no such image".
     (RR + "/key-images/{digest}", "GET"): (reading(), expect(READING_PAST | {404})),
     (RR + "/{action}", "POST"): (reading("release"), READING),
+    (RR + "/report.pdf", "POST"): (reading(json_of=lambda world: {"share": world.share["id"],
+                                                                  "code": world.share["code"]}), READING),
+    ("/api/reading/events", "GET"): (plain(query={"max_seconds": "0.2"}), visible_to_all(OK)),
+    # report templates: the alliance's shared text (no patient data); the alliance admin edits them
+    ("/api/reading/templates", "GET"): (plain(), visible_to_all(OK)),
+    ("/api/reading/templates", "POST"): (lambda world, who: Req(json={"key": f"t-{who}-{uuid.uuid4().hex[:6]}",
+                                                                      "name": "Matrix"}), ALLIANCE_ADMIN({201})),
+    ("/api/reading/templates/{key}", "PUT"): (plain(params={"key": "ct-chest"}, json={"name": "Chest CT"}),
+                                              ALLIANCE_ADMIN(OK)),
+    ("/api/reading/templates/{key}", "DELETE"): (admins_template, ALLIANCE_ADMIN({204})),
+    # saved filter sets: each caller's own (another's set is not found)
+    ("/api/reading/filters", "GET"): (plain(), visible_to_all(OK)),
+    ("/api/reading/filters", "POST"): (lambda world, who: Req(json={"name": f"set-{uuid.uuid4().hex[:6]}",
+                                                                    "filters": {"list": "to_report"}}),
+                                       expect({201}, ro_a={403}, b_side={201})),
+    ("/api/reading/filters/{filter_id}", "DELETE"): (doc_a_filter, expect({404}, ro_a={403}, doc_a={204})),
+    # a hospital's logo: every signed-in caller reads it; its own admins (and the alliance's) set it
+    ("/api/institutions/{institution_id}/logo", "GET"): (a_logo, visible_to_all(OK)),
+    ("/api/institutions/{institution_id}/logo", "PUT"): (
+        lambda world, who: Req(params={"institution_id": world.a}, content=LOGO_PNG,
+                               headers={"content-type": "image/png"}), ALLIANCE_ADMIN(OK)),
+    ("/api/institutions/{institution_id}/logo", "DELETE"): (a_logo, ALLIANCE_ADMIN({204})),
     # the browser app (static files; no principal)
     ("/", "GET"): (plain(), PUBLIC),
     ("/{path:path}", "GET"): (lambda world, who: Req(params={"path": "favicon.ico"}), PUBLIC),

@@ -7,8 +7,13 @@
 // the requesting doctor sees the approved report, its PDF (with the key image), the print view (hospital
 // header, key image, QR code and access code of a patient share that opens), and the SR and PDF series
 // stored in the study (QIDO-RS). A doctor of the unrelated hospital
-// sees neither the request nor the study. Prints `e2e-reading: N passed, M failed`; screenshots go to
-// <repo>/test-artifacts/e2e/reading-*.png.
+// sees neither the request nor the study. Also: the request links a Siemens pCASL study whose ASL job the
+// server's worker runs; the reporting doctor inserts its CBF numbers (units, analysis version) and the stored
+// SR's NUM items, read back over WADO-RS, equal them; the alliance admin edits the CT head template and sets
+// the reading hospital's logo in the browser, the reporting doctor applies the template; saved filter sets
+// per user; the requester's worklist follows the lock live (the event stream) with its counts; the print
+// view's PDF carries the logo, the share link's QR code and its access code.
+// Prints `e2e-reading: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/reading-*.png.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { ARTIFACTS, PYTHON, assert, jsonCall, runner } from './harness.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, apiAs, listFiles, signIn, startServer, stowFiles } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, SHARED_DATA, apiAs, listFiles, signIn, startServer, stowFiles } from './server.mjs';
 
 const SR_CLASSES = ['1.2.840.10008.5.1.4.1.1.88.22', '1.2.840.10008.5.1.4.1.1.88.33', '1.2.840.10008.5.1.4.1.1.88.34'];
 const PDF_CLASS = '1.2.840.10008.5.1.4.1.1.104.1';
@@ -48,9 +53,36 @@ for i in range(8):
 print(study)
 `;
 
+const ASL_STUDY = 'asl/siemens/pcasl3d';
+const TEMPLATE_TEXT = '本院头颅CT模板：脑实质密度均匀。';
+// A 160×48 PNG logo (a red band with a blue stripe), made with Pillow.
+const LOGO = `
+import sys
+from PIL import Image
+img = Image.new("RGB", (160, 48), (190, 20, 30))
+for x in range(160):
+    for y in range(20, 28):
+        img.putpixel((x, y), (20, 40, 200))
+img.save(sys.argv[1])
+`;
+
+/** The NUM content items of an SR in DICOM JSON (WADO-RS metadata): [name, value, UCUM unit]. */
+function srNumbers(ds) {
+  const out = [];
+  for (const item of ds['0040A730']?.Value ?? []) {
+    if (item['0040A040']?.Value?.[0] === 'NUM') {
+      const mv = item['0040A300'].Value[0];
+      out.push([item['0040A043'].Value[0]['00080104'].Value[0], Number(mv['0040A30A'].Value[0]), mv['004008EA'].Value[0]['00080100'].Value[0]]);
+    }
+    out.push(...srNumbers(item));
+  }
+  return out;
+}
+
 const FINDINGS = 'Right basal ganglia: a 12 mm hypodense focus. No midline shift. 右侧基底节区低密度灶。';
 const FIX = '补充：DWI 未见弥散受限。';
-const FIXED = `${FINDINGS}\n${FIX}`;
+let written = FINDINGS; // the findings as submitted first (with the inserted numbers)
+let FIXED = `${FINDINGS}\n${FIX}`;
 const RETURN_REASON = '请补充 DWI 所见。';
 const IMPRESSION = 'Small lacunar infarct in the right basal ganglia. 右侧基底节区腔隙性脑梗死。';
 
@@ -69,7 +101,7 @@ async function seriesOf(page, base, studyUid) {
 }
 
 const started = Date.now();
-const server = await startServer();
+const server = await startServer({ workers: 1 });
 let browser;
 const work = mkdtempSync(join(tmpdir(), 'cirrus-reading-'));
 const pageErrors = [];
@@ -92,8 +124,24 @@ try {
   // -- the requesting doctor's study, stored under their own account --------------------------------------
   const studyUid = execFileSync(PYTHON, ['-c', CT_STUDY, work]).toString().trim();
   const files = listFiles(work);
-  const stowed = await stowFiles(await apiAs(server, requester), files);
+  const requesterApi = await apiAs(server, requester);
+  const stowed = await stowFiles(requesterApi, files);
   assert(stowed.stored === files.length && stowed.failed === 0, `STOW: ${JSON.stringify(stowed)} of ${files.length}`);
+  // The ASL study: its job is detected on arrival and run by the server's worker meanwhile.
+  const aslFiles = listFiles(join(SHARED_DATA, ASL_STUDY));
+  const aslStowed = await stowFiles(requesterApi, aslFiles);
+  assert(aslStowed.stored === aslFiles.length && aslStowed.failed === 0, `ASL STOW: ${JSON.stringify(aslStowed)}`);
+  const aslStudyUid = (await jsonCall(requesterApi, '/dicom-web/studies?ModalitiesInStudy=MR')).map((r) => r['0020000D'].Value[0])[0];
+  const aslJob = (async () => {
+    const deadline = Date.now() + 420000;
+    for (;;) {
+      const { jobs } = await jsonCall(server, '/api/jobs');
+      const job = jobs.find((j) => j.study_instance_uid === aslStudyUid);
+      if (job && ['succeeded', 'failed'].includes(job.state)) return jsonCall(server, `/api/jobs/${job.id}`);
+      if (Date.now() > deadline) return job;
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+  })();
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const contextFor = async (user, locale) => {
@@ -143,6 +191,38 @@ try {
     assert(body.studies.length === 1 && body.studies[0].study_instance_uid === studyUid, 'the study is not linked');
   });
 
+  await test('the requesting doctor links the ASL study; the alliance admin edits the CT head template and sets the reading hospital\'s logo (zh-CN)', async () => {
+    assert(requestId && aslStudyUid, 'no request or no ASL study');
+    const linked = await jsonCall(requesterApi, `/api/reading/requests/${requestId}/studies`, { method: 'POST', json: { study_uids: [aslStudyUid] } });
+    assert(linked.studies.length === 2 && linked.studies[0].study_instance_uid === studyUid, `linked: ${JSON.stringify(linked.studies)}`);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN' });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`admin: ${e.message}`));
+    await signIn(page, server);
+    await page.goto(`${server.base}/admin/templates`);
+    const row = page.locator('[data-testid=template-row][data-template-key=ct-head]');
+    await row.waitFor({ timeout: 15000 });
+    assert((await page.textContent('[data-testid=templates-page] h2')).trim() === '报告模板', 'templates page is not zh-CN');
+    for (const key of ['mr-brain-perfusion', 'ct-head', 'ct-chest']) assert(await page.locator(`[data-template-key=${key}]`).count() === 1, `no built-in ${key}`);
+    await row.locator('[data-testid=template-edit]').click();
+    await page.fill('[data-testid=tf-findings]', TEMPLATE_TEXT);
+    const saved = page.waitForResponse((r) => r.url().endsWith('/api/reading/templates/ct-head') && r.request().method() === 'PUT');
+    await page.click('[data-testid=tf-save]');
+    assert((await saved).status() === 200, 'saving the template failed');
+    await page.waitForFunction(() => document.querySelector('[data-template-key=ct-head]')?.textContent.includes('内置（已修改）'));
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-00-templates-admin-zh.png'), fullPage: true });
+    // The reading hospital's logo, uploaded on the institutions page.
+    const logoFile = join(work, 'logo.png');
+    execFileSync(PYTHON, ['-c', LOGO, logoFile]);
+    await page.goto(`${server.base}/admin/institutions`);
+    await page.waitForSelector(`[data-testid=logo-file-${superior.id}]`);
+    const put = page.waitForResponse((r) => r.url().endsWith(`/api/institutions/${superior.id}/logo`) && r.request().method() === 'PUT');
+    await page.setInputFiles(`[data-testid=logo-file-${superior.id}]`, logoFile);
+    assert((await put).status() === 200, 'the logo upload failed');
+    await page.waitForFunction((id) => document.querySelector(`[data-testid=logo-img-${id}]`)?.naturalWidth === 160, superior.id, { timeout: 10000 });
+    await context.close();
+  });
+
   const B = await contextFor(reporter, 'en-US');
 
   await test('the reporting doctor finds the request in the worklist, locks it, writes and submits', async () => {
@@ -156,10 +236,29 @@ try {
     await row.waitFor({ timeout: 15000 });
     const cells = await row.textContent();
     assert(cells.includes(primary.name) && cells.includes(superior.name) && cells.includes('To report'), `worklist row: ${cells}`);
+    // The requesting doctor watches "my requests": the lock shows up there live (no reload), counts with it.
+    await A.page.goto(`${server.base}/reading?list=mine`);
+    const watched = A.page.locator(`[data-testid=worklist-row][data-request-id="${requestId}"]`);
+    await watched.waitFor({ timeout: 15000 });
+    await A.page.waitForSelector('[data-testid=live-state][data-live="1"]', { timeout: 15000 });
+    assert((await A.page.textContent('[data-testid=count-mine]')).trim() === '1', `count of my requests: ${await A.page.textContent('[data-testid=count-mine]')}`);
+    assert((await watched.textContent()).includes('待报告'), `before the lock: ${await watched.textContent()}`);
+    const navigations = [];
+    A.page.on('framenavigated', (f) => { if (f === A.page.mainFrame()) navigations.push(f.url()); });
     await row.locator('[data-testid=open-request]').click();
     await page.waitForSelector('[data-testid=act-lock]');
     await page.click('[data-testid=act-lock]');
     await page.waitForSelector('[data-testid=lock-indicator].mine');
+    await A.page.waitForFunction((rid) => document.querySelector(`[data-testid=worklist-row][data-request-id="${rid}"]`)?.textContent.includes('报告中'), requestId, { timeout: 20000 });
+    assert(navigations.length === 0, `the requester's page navigated: ${navigations}`);
+    await A.page.screenshot({ path: join(ARTIFACTS, 'reading-02a-live-lock-zh.png') });
+    // The admin's CT head template, offered first for a CT request, applied.
+    await page.waitForSelector('[data-testid=template-select]');
+    const offeredTemplates = await page.locator('[data-testid=template-select] option').evaluateAll((os) => os.map((o) => o.value));
+    assert(offeredTemplates.includes('ct-head') && !offeredTemplates.includes('mr-brain-perfusion'), `templates offered: ${offeredTemplates}`);
+    await page.selectOption('[data-testid=template-select]', 'ct-head');
+    await page.click('[data-testid=apply-template]');
+    assert((await page.inputValue('[data-testid=findings]')).includes(TEMPLATE_TEXT), 'the template was not applied');
     assert((await page.locator('[data-testid=findings]').getAttribute('readonly')) === null, 'findings stay read-only under the lock');
     // A key image: the study is shown beside the editor; the capture is the viewport as seen.
     await page.waitForFunction(() => { const c = document.querySelector('[data-testid=key-viewport] canvas'); return !!c && c.width > 0; }, null, { timeout: 30000 });
@@ -186,6 +285,18 @@ try {
     assert(lit > 0.02, `the captured key image is blank (${lit})`);
     await page.fill('[data-testid=findings]', FINDINGS);
     await page.fill('[data-testid=impression]', IMPRESSION);
+    // The ASL analysis's numbers, inserted as text with their units and the analysis version.
+    const job = await aslJob;
+    assert(job?.state === 'succeeded', `ASL job: ${JSON.stringify(job)}`);
+    await page.click('[data-testid=insert-quant]');
+    await page.waitForSelector('[data-testid=measurements]');
+    written = await page.inputValue('[data-testid=findings]');
+    FIXED = `${written}\n${FIX}`;
+    assert(new RegExp(`ASL analysis job ${job.id} v${job.version}`).test(written), `no analysis version in the findings: ${written}`);
+    const cbfLine = written.split('\n').find((l) => l.startsWith('CBF whole brain: '));
+    assert(cbfLine && / ml\/100g\/min$/.test(cbfLine), `CBF line: ${cbfLine}`);
+    const wholeBrain = job.statistics?.whole_brain?.mean;
+    assert(Math.abs(Number(cbfLine.split(' ')[3]) - wholeBrain) < 0.01, `inserted ${cbfLine}, job says ${wholeBrain}`);
     // Autosave writes a version before the submit.
     await page.waitForFunction(() => /Saved as version \d+/.test(document.querySelector('[data-testid=autosave]')?.textContent ?? ''), null, { timeout: 10000 });
     // The holder of a live lock is not offered to take it over.
@@ -201,6 +312,32 @@ try {
     await page.click('[data-testid=act-submit]');
     await page.waitForFunction(() => document.querySelector('[data-testid=report-editor] h2')?.textContent.includes('Reported'), null, { timeout: 15000 });
     assert((await page.locator('[data-testid=act-approve]').count()) === 0, 'a reporting doctor is offered approve');
+  });
+
+  await test('saved filter sets are the user\'s own and open the worklist as saved', async () => {
+    const { page } = B;
+    await page.goto(`${server.base}/reading?list=all`);
+    await page.waitForSelector('[data-testid=saved-filters]');
+    await page.fill('[data-testid=filter-q]', number);
+    await page.click('[data-testid=worklist-filters] button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=worklist-row]').length === 1);
+    await page.fill('[data-testid=saved-name]', 'This number');
+    const saved = page.waitForResponse((r) => r.url().endsWith('/api/reading/filters') && r.request().method() === 'POST');
+    await page.click('[data-testid=saved-save]');
+    assert((await saved).status() === 201, 'saving the filter set failed');
+    // Another filter, then the saved set again after a reload.
+    await page.goto(`${server.base}/reading?list=cancelled`);
+    await page.waitForSelector('[data-testid=saved-select] option:nth-child(2)', { state: 'attached' });
+    assert((await page.locator('[data-testid=worklist-row]').count()) === 0, 'the cancelled list is not empty');
+    const setId = await page.locator('[data-testid=saved-select] option', { hasText: 'This number' }).getAttribute('value');
+    await page.selectOption('[data-testid=saved-select]', setId);
+    await page.waitForFunction((rid) => document.querySelectorAll('[data-testid=worklist-row]').length === 1
+      && document.querySelector(`[data-testid=worklist-row][data-request-id="${rid}"]`), requestId, { timeout: 15000 });
+    assert((await page.inputValue('[data-testid=filter-q]')) === number, 'the saved keyword was not restored');
+    assert(new URL(page.url()).searchParams.get('list') === 'all', `list after opening the set: ${page.url()}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-03a-saved-filter-en.png') });
+    const theirs = await jsonCall(await apiAs(server, reviewer), '/api/reading/filters');
+    assert(theirs.filters.length === 0, `the reviewer sees another user's sets: ${JSON.stringify(theirs)}`);
   });
 
   const R = await contextFor(reviewer, 'en-US');
@@ -228,6 +365,7 @@ try {
     await rep.click('[data-testid=act-lock]');
     await rep.waitForSelector('[data-testid=lock-indicator].mine');
     assert((await rep.locator('[data-testid=key-image]').count()) === 1, 'the key image was lost by the return');
+    assert((await rep.inputValue('[data-testid=findings]')) === written, 'the returned report lost its findings');
     await rep.fill('[data-testid=findings]', FIXED);
     await rep.click('[data-testid=act-submit]');
     await rep.waitForFunction(() => document.querySelector('[data-testid=report-editor] h2')?.textContent.includes('Reported'), null, { timeout: 15000 });
@@ -300,6 +438,15 @@ try {
     const byUid = Object.fromEntries((await instances.json()).map((r) => [r['00080018'].Value[0], r['00080016']?.Value?.[0]]));
     assert(SR_CLASSES.includes(byUid[version.sr_sop_instance_uid]), `SR instance class ${byUid[version.sr_sop_instance_uid]}`);
     assert(byUid[version.pdf_sop_instance_uid] === PDF_CLASS, `PDF instance class ${byUid[version.pdf_sop_instance_uid]}`);
+    // The SR's numbers, read back over WADO-RS, are the inserted ones (names, values, UCUM units).
+    const srSeries = rows.find((r) => r['00080060']?.Value?.[0] === 'SR')['0020000E'].Value[0];
+    const meta = await page.request.get(`${server.base}/dicom-web/studies/${studyUid}/series/${srSeries}/instances/${version.sr_sop_instance_uid}/metadata`, { headers: { Accept: 'application/dicom+json' } });
+    assert(meta.status() === 200, `SR metadata: ${meta.status()}`);
+    const numbers = srNumbers((await meta.json())[0]);
+    const expected = version.measurements.map((m) => [m.name, m.value, m.unit]);
+    assert(expected.length >= 1 && JSON.stringify(numbers) === JSON.stringify(expected), `SR numbers ${JSON.stringify(numbers)}, report ${JSON.stringify(expected)}`);
+    const whole = numbers.find((n) => n[0] === 'CBF whole brain');
+    assert(whole && FIXED.includes(`CBF whole brain: ${whole[1]} ml/100g/min`), `the SR's whole-brain CBF ${whole} is not the text's`);
   });
 
   await test('zh-CN and English: the print view has the hospital header, the report, the key image and a patient share that opens', async () => {
@@ -324,6 +471,29 @@ try {
     // The printed code opens the share (the patient's side, no account).
     const opened = await fetch(`${server.base}/api/shares/${share.id}/exchange`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
     assert(opened.status === 200, `exchange with the printed code answered ${opened.status}`);
+    // The reading hospital's logo in the header, and the PDF of this view with the QR code and the code.
+    const logoWidth = await page.locator('[data-testid=print-logo]').evaluate(async (img) => { await img.decode(); return img.naturalWidth; });
+    assert(logoWidth === 160, `print logo width ${logoWidth}`);
+    const made2 = page.waitForResponse((r) => r.url().includes(`/api/reading/requests/${requestId}/report.pdf`) && r.request().method() === 'POST');
+    const popup = page.context().waitForEvent('page', { timeout: 15000 }).catch(() => null);
+    await page.click('[data-testid=share-pdf]');
+    const pdfRes = await made2;
+    assert(pdfRes.status() === 200, `PDF with the share answered ${pdfRes.status()}`);
+    // The same request again (the browser's answer went to a blob URL): the requester's session, the same body.
+    const sent = pdfRes.request().postDataJSON();
+    assert(sent.share === share.id && sent.code === code, `the page sent ${JSON.stringify(sent)}`);
+    const again = await requesterApi.fetch(`/api/reading/requests/${requestId}/report.pdf?lang=zh-CN`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(sent) });
+    assert(again.status === 200, `PDF with the share answered ${again.status}`);
+    const sharePdf = join(ARTIFACTS, 'reading-report-share.pdf');
+    writeFileSync(sharePdf, Buffer.from(await again.arrayBuffer()));
+    const shareText = execFileSync('pdftotext', [sharePdf, '-']).toString();
+    assert(shareText.includes(code) && shareText.includes('访问码') && shareText.replace(/\s/g, '').includes(share.url), `the PDF lacks the code or the link:\n${shareText}`);
+    const pdfImgs = execFileSync('pdfimages', ['-list', sharePdf]).toString().split('\n').slice(2).filter((l) => l.trim()).map((l) => l.trim().split(/\s+/).map(Number));
+    assert(pdfImgs.some((r) => r[3] === 160 && r[4] === 48), `no logo in the PDF: ${JSON.stringify(pdfImgs)}`);
+    assert(pdfImgs.some((r) => r[3] === r[4] && r[3] > 20 && r[3] !== keyShot.width), `no QR code in the PDF: ${JSON.stringify(pdfImgs)}`);
+    execFileSync('pdftoppm', ['-png', '-r', '70', '-f', '1', '-l', '1', sharePdf, join(ARTIFACTS, 'reading-report-share-page')]);
+    (await popup)?.close();
     await page.emulateMedia({ media: 'print' });
     assert(!(await page.isVisible('[data-testid=print-now]')), 'the print button is printed');
     await page.screenshot({ path: join(ARTIFACTS, 'reading-06-print-zh.png'), fullPage: true });

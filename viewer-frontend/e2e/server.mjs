@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 export const FRONT_DIR = resolve(fileURLToPath(import.meta.url), '../..');
 export const REPO_DIR = resolve(FRONT_DIR, '..');
-export const SHARED_DATA = resolve(REPO_DIR, '../shared/data');
+// The shared test data beside the repository (CIRRUS_SHARED_DATA: elsewhere, e.g. for a worktree).
+export const SHARED_DATA = process.env.CIRRUS_SHARED_DATA ?? resolve(REPO_DIR, '../shared/data');
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -72,7 +73,7 @@ export async function startServer({ log = false, workers = 0 } = {}) {
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 180000; // migrations and worker imports take a while on a loaded machine
+  const deadline = Date.now() + 240000; // migrations and worker start-up take a while on a loaded machine
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`);
     try {
@@ -83,7 +84,7 @@ export async function startServer({ log = false, workers = 0 } = {}) {
     }
     if (Date.now() > deadline) {
       child.kill('SIGTERM');
-      throw new Error(`server did not answer within 180 s:\n${output}`);
+      throw new Error(`server did not answer within 240 s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }

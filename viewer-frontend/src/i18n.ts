@@ -5,12 +5,14 @@ import { AUTH_EN, AUTH_ZH } from './i18nAuth';
 import { PULL_EN, PULL_ZH } from './i18nPull';
 import { MEASURE_EN, MEASURE_ZH } from './i18nMeasure';
 import { VIEWER2_EN, VIEWER2_ZH } from './i18nViewer2';
+import { READING_EN, READING_ZH } from './i18nReading';
 
 const en = {
   ...AUTH_EN,
   ...PULL_EN,
   ...MEASURE_EN,
   ...VIEWER2_EN,
+  ...READING_EN,
   'app.title': 'Cirrus PACS',
   'nav.studies': 'Studies',
   'nav.upload': 'Upload',
@@ -386,6 +388,7 @@ const zhCN: Dictionary = {
   ...PULL_ZH,
   ...MEASURE_ZH,
   ...VIEWER2_ZH,
+  ...READING_ZH,
   'app.title': 'Cirrus 影像系统',
   'nav.studies': '检查列表',
   'nav.upload': '上传',

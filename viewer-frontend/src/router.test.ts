@@ -33,7 +33,7 @@ describe('sign-in guard', () => {
     return parseRoute(url.pathname, url.search);
   };
   it('maps the account pages', () => {
-    expect(['/login', '/tokens', '/admin/users', '/admin/institutions'].map((p) => at(p).page)).toEqual(['login', 'tokens', 'users', 'institutions']);
+    expect(['/login', '/tokens', '/admin/users', '/admin/institutions', '/admin/templates'].map((p) => at(p).page)).toEqual(['login', 'tokens', 'users', 'institutions', 'templates']);
   });
   it('sends signed-out users to login, keeping the route', () => {
     expect(signInRedirect(at('/viewer/1.2?series=3'), '/viewer/1.2?series=3', false)).toBe('/login?next=%2Fviewer%2F1.2%3Fseries%3D3');

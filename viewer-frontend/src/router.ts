@@ -15,6 +15,7 @@ export type Page =
   | 'presets'
   | 'institutions'
   | 'pull'
+  | 'templates'
   | 'share';
 
 /** Pages anyone may open without signing in. */
@@ -41,6 +42,7 @@ export function parseRoute(pathname: string, search: string): Route {
   if (parts[0] === 'admin' && parts[1] === 'users') return { page: 'users', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'institutions') return { page: 'institutions', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'pull') return { page: 'pull', params: {}, query };
+  if (parts[0] === 'admin' && parts[1] === 'templates') return { page: 'templates', params: {}, query };
   if (parts[0] === 'tokens') return { page: 'tokens', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'presets') return { page: 'presets', params: {}, query };
   return { page: 'studies', params: {}, query };

@@ -100,7 +100,7 @@ def _guard(own_user_id: int, own_token_id: int | None) -> Callable[[Any], None]:
             reject()
         if path == "/tokens/{token_id}" and str(params.get("token_id")) == str(own_token_id):
             reject()
-        if path == "/events" and case.method.upper() == "GET":
+        if path in ("/events", "/reading/events") and case.method.upper() == "GET":
             case.query = {**(case.query or {}), "max_seconds": EVENT_STREAM_SECONDS}
 
     return check

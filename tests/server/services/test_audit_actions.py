@@ -43,6 +43,15 @@ CASES = [
     ("POST", "/api/jobs/3/start", b"", ("change", "")),
     ("DELETE", "/api/jobs/3", b"", ("delete", "")),
     ("DELETE", f"/api/reading/requests/4/studies/{S}", b"", ("change", S)),
+    ("GET", "/api/reading/templates", b"modality=MR", ("query", "")),
+    ("PUT", "/api/reading/templates/ct-head", b"", ("admin", "")),
+    ("DELETE", "/api/reading/templates/ct-head", b"", ("admin", "")),
+    ("POST", "/api/reading/filters", b"", ("change", "")),
+    ("DELETE", "/api/reading/filters/3", b"", ("change", "")),
+    ("POST", "/api/reading/requests/4/report.pdf", b"", ("download", "")),
+    ("GET", "/api/reading/requests/4/report.pdf", b"", ("download", "")),
+    ("PUT", "/api/institutions/2/logo", b"", ("admin", "")),
+    ("GET", "/api/institutions/2/logo", b"", ("query", "")),
     ("POST", "/api/auth/logout", b"", ("logout", "")),
     ("POST", "/api/users", b"", ("admin", "")),
     ("PATCH", "/api/presets/2", b"", ("admin", "")),
@@ -61,6 +70,7 @@ def test_classify(method: str, path: str, query: bytes, expected: tuple[str, str
 @pytest.mark.parametrize("method,path", [
     ("GET", "/"), ("GET", "/assets/app.js"), ("GET", "/dicom-web"), ("GET", "/dicom-web/"),
     ("OPTIONS", "/dicom-web/studies"), ("GET", "/api/openapi.json"), ("GET", "/api/events"),
+    ("GET", "/api/reading/events"),
     ("POST", "/api/auth/login"), ("GET", "/s/abc"), ("POST", "/api/shares/abc/exchange"),
 ])
 def test_not_audited(method: str, path: str) -> None:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { insertMeasurements, measurementLine, mergeMeasurements, sameContent, segmentOf, shownActions, worklistQuery } from './reading';
+import { applyTemplate, filterOfSaved, insertMeasurements, measurementLine, mergeMeasurements, sameContent, savedFilterOf, segmentOf, shownActions, worklistQuery } from './reading';
 import type { ReadingRequest } from './reading';
 
 const cbf = { name: 'CBF whole brain', value: 47.5, unit: 'ml/(100.g.min)', unit_label: 'ml/100g/min', source: 'ASL analysis job 3 v1' };
@@ -23,6 +23,23 @@ describe('reading api helpers', () => {
     expect(insertMeasurements('未见异常。\n', [cbf])).toBe('未见异常。\nASL (ASL analysis job 3 v1):\nCBF whole brain: 47.5 ml/100g/min');
     expect(insertMeasurements('', [])).toBe('');
     expect(mergeMeasurements([{ ...cbf, value: 1 }], [cbf])).toEqual([cbf]);
+  });
+  it('labels DCE numbers as DCE', () => {
+    const ktrans = { name: 'Ktrans (median)', value: 0.12, unit: '/min', unit_label: 'min⁻¹', source: 'DCE analysis job 4 v2 (Tofts)' };
+    expect(insertMeasurements('', [ktrans])).toBe('DCE (DCE analysis job 4 v2 (Tofts)):\nKtrans (median): 0.12 min⁻¹');
+  });
+  it('applies a template without losing what is written', () => {
+    const tp = { findings: '脑实质密度均匀。', impression: '未见异常。' };
+    expect(applyTemplate({ findings: '', impression: '' }, tp)).toEqual(tp);
+    expect(applyTemplate({ findings: '左侧基底节低密度灶。\n', impression: 'x' }, { ...tp, impression: '' }))
+      .toEqual({ findings: '左侧基底节低密度灶。\n脑实质密度均匀。', impression: 'x' });
+  });
+  it('keeps a filter set without paging and time zone, and opens it again', () => {
+    const f = { list: 'review' as const, state: 'reported' as const, preset: 'today' as const, digit: '3', q: '张', exact: true, page: 4, tz: 480 };
+    const kept = savedFilterOf(f);
+    expect(kept).toEqual({ list: 'review', state: 'reported', preset: 'today', digit: '3', q: '张', exact: '1' });
+    expect(filterOfSaved(kept, 'all')).toEqual({ list: 'review', state: 'reported', preset: 'today', from: '', to: '', digit: '3',
+      requesting: '', q: '张', exact: true });
   });
   it('compares report contents field by field', () => {
     expect(sameContent({ findings: 'a' }, { findings: 'a', impression: '' })).toBe(true);

@@ -19,6 +19,9 @@ export type KeyImageCapture = Schemas['ReadingKeyImageCapture'];
 export type NewReadingRequest = Schemas['NewReadingRequest'];
 export type Quantities = Schemas['Quantities'];
 export type ReadingAttachment = Schemas['ReadingAttachment'];
+export type ReportTemplate = Schemas['ReportTemplate'];
+export type SavedFilter = Schemas['SavedFilter'];
+export type InstitutionLogo = Schemas['InstitutionLogo'];
 type ListQuery = NonNullable<operations['listReadingRequests']['parameters']['query']>;
 export type WorklistName = NonNullable<ListQuery['list']>;
 export type TimePreset = NonNullable<ListQuery['preset']>;
@@ -131,7 +134,8 @@ export function measurementLine(m: Measurement): string {
 export function insertMeasurements(findings: string, ms: Measurement[]): string {
   if (!ms.length) return findings;
   const source = ms[0].source ? ` (${ms[0].source})` : '';
-  const block = [`ASL${source}:`, ...ms.map(measurementLine)].join('\n');
+  const method = ms[0].source?.startsWith('DCE') ? 'DCE' : 'ASL';
+  const block = [`${method}${source}:`, ...ms.map(measurementLine)].join('\n');
   return findings.trim() ? `${findings.replace(/\s+$/, '')}\n${block}` : block;
 }
 
@@ -172,3 +176,55 @@ export function shownActions(req: Pick<ReadingRequest, 'actions' | 'lock'>, isAd
     return true;
   });
 }
+
+// -- templates, saved filter sets, the printed report with a share link, hospital logos ------------------------
+
+export const listTemplates = (modality = '', bodyPart = ''): Promise<{ templates: ReportTemplate[] }> =>
+  requestJson(`${API}/templates?${new URLSearchParams({ modality, body_part: bodyPart })}`);
+export type TemplateBody = Pick<ReportTemplate, 'name' | 'modality' | 'body_part' | 'findings' | 'impression' | 'fields'> & { key?: string };
+export const createTemplate = (body: TemplateBody & { key: string }): Promise<ReportTemplate> =>
+  requestJson(`${API}/templates`, { method: 'POST', json: body });
+export const saveTemplate = (key: string, body: TemplateBody): Promise<ReportTemplate> =>
+  requestJson(`${API}/templates/${encodeURIComponent(key)}`, { method: 'PUT', json: body });
+export const deleteTemplate = (key: string): Promise<Response> =>
+  request(`${API}/templates/${encodeURIComponent(key)}`, { method: 'DELETE' });
+
+/** A template applied to the report: its text where the report is empty, else appended (nothing is lost). */
+export function applyTemplate(content: { findings: string; impression: string }, t: Pick<ReportTemplate, 'findings' | 'impression'>): { findings: string; impression: string } {
+  const join = (have: string, add: string): string => (!add.trim() ? have : !have.trim() ? add : `${have.replace(/\s+$/, '')}\n${add}`);
+  return { findings: join(content.findings, t.findings), impression: join(content.impression, t.impression) };
+}
+
+/** The part of a worklist filter a saved set keeps (no paging, no time zone), as the server's query names. */
+export function savedFilterOf(f: WorklistFilter): Record<string, string> {
+  const q = Object.fromEntries(worklistQuery({ ...f, page: 1 }).entries());
+  delete q.limit;
+  delete q.offset;
+  delete q.tz;
+  return q;
+}
+/** A saved set back as the page's filter. */
+export function filterOfSaved(saved: Record<string, string>, list: WorklistName): WorklistFilter {
+  return {
+    list: (saved.list as WorklistName) || list, state: (saved.state as ReadingState) || '',
+    preset: (saved.preset as TimePreset) || 'all', from: saved.from ?? '', to: saved.to ?? '', digit: saved.digit ?? '',
+    requesting: saved.requesting ? Number(saved.requesting) : '', q: saved.q ?? '', exact: saved.exact === '1',
+  };
+}
+export const listSavedFilters = (): Promise<{ filters: SavedFilter[] }> => requestJson(`${API}/filters`);
+export const saveFilterSet = (name: string, filters: Record<string, string>): Promise<SavedFilter> =>
+  requestJson(`${API}/filters`, { method: 'POST', json: { name, filters } });
+export const deleteFilterSet = (id: number): Promise<Response> => request(`${API}/filters/${id}`, { method: 'DELETE' });
+
+/** The report PDF with the patient's share link printed in it (the link this page made and its code). */
+export async function reportPdfWithShare(id: number, lang: string, share: string, code: string): Promise<Blob> {
+  const res = await request(`${API}/requests/${id}/report.pdf?lang=${encodeURIComponent(lang)}`, {
+    method: 'POST', json: { share, code }, accept: 'application/pdf',
+  });
+  return res.blob();
+}
+
+export const logoUrl = (institutionId: number): string => `/api/institutions/${institutionId}/logo`;
+export const putLogo = (institutionId: number, file: Blob): Promise<InstitutionLogo> =>
+  requestJson(logoUrl(institutionId), { method: 'PUT', body: file, headers: { 'Content-Type': file.type } });
+export const deleteLogo = (institutionId: number): Promise<Response> => request(logoUrl(institutionId), { method: 'DELETE' });

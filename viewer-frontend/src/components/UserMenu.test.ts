@@ -34,7 +34,7 @@ describe('UserMenu', () => {
       await w.get('[data-testid=user-menu]').trigger('click');
       return w.findAll('[role=menuitem]').map((a) => a.attributes('data-testid'));
     };
-    expect(await links('admin')).toEqual(['nav-tokens', 'nav-users', 'nav-presets', 'nav-institutions', 'nav-pull', 'logout', 'logout-all']);
+    expect(await links('admin')).toEqual(['nav-tokens', 'nav-users', 'nav-presets', 'nav-institutions', 'nav-templates', 'nav-pull', 'logout', 'logout-all']);
     expect(await links('institution_admin')).toEqual(['nav-tokens', 'nav-users', 'nav-presets', 'nav-pull', 'logout', 'logout-all']);
     expect(await links('technologist')).toEqual(['nav-tokens', 'logout', 'logout-all']);
   });
