@@ -24,6 +24,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 import quant
+from dicomweb.sequence_writer import with_encoded_sequences
 from server.auth.visibility import system_principal
 from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisResult
@@ -240,6 +241,9 @@ async def ingest_datasets(ctx: AppContext, study_uid: str, datasets: list[pydico
     todo = [ds for ds in datasets if str(ds.SOPInstanceUID) not in present]
     if not todo:
         return
+    # The big sequences (a SEG's per-frame functional groups, an SR's content tree) encoded in one
+    # pass each; pydicom writes the rest.
+    todo = await asyncio.to_thread(lambda: [with_encoded_sequences(ds) for ds in todo])
     # The server's own write-back into a study it already holds.
     outcomes = await IngestService(ctx).ingest_datasets(todo, expected_study_uid=study_uid,
                                                         principal=system_principal(ctx.institution_id))
