@@ -2,9 +2,8 @@
 
 Ingests a real study into a fresh data folder (SQLite, or PostgreSQL with ``--postgres``), opens
 its analysis job with the detector, claims it and runs it with the worker's own ``run_job``; then
-prints the job's timings (load, quantify, store and the store's split) with the load average.
-A second table times building and encoding each kind of derived object on its own (the parametric
-maps, the colour series, SEG, SR, PDF) from the same computed result.
+prints the job's timings (load, quantify, store and the store's split, then the report step:
+figures and PDF) with the load average.
 
 Usage::
 
@@ -102,8 +101,9 @@ def main() -> int:
                     pg_url(args.pg_admin, name, False)
         stores.append(float(t["store"]))
         print(f"run {i + 1} (load {before} → {load()}): load {t.get('load')} s, quantify {t.get('quantify')} s, "
-              f"store {t.get('store')} s [derived objects {t.get('store_derived')} s, figures "
-              f"{t.get('store_figures')} s, PDF {t.get('store_report')} s], total {t.get('total')} s")
+              f"store {t.get('store')} s [UIDs {t.get('store_uids')} s, derived objects {t.get('store_derived')} s], "
+              f"report {t.get('report')} s [figures {t.get('report_figures')} s, PDF {t.get('report_pdf')} s], "
+              f"total {t.get('total')} s")
     print(f"store step ({args.study}, {'PostgreSQL' if args.postgres else 'SQLite'}): median "
           f"{statistics.median(stores):.2f} s, best {min(stores):.2f} s; target ≤ 1 s: "
           f"{'met' if statistics.median(stores) <= 1 else 'NOT met'}")

@@ -98,6 +98,21 @@ def test_units_all_errors_at_once_preset_then_next_study_starts_at_once(
     one = f"/api/presets/{preset['id']}"
     assert contract.check(c.get(one), "/presets/{preset_id}")["times_used"] == 1
 
+    # The preset's value edited for this study only, after the job ran: it runs again with the
+    # edited value (provenance "user"), the first result superseded; the preset keeps its value.
+    assert "set_parameters" in again["actions"]
+    r = c.post(f"/api/jobs/{second['id']}/parameters", json={"parameters": {"pld": {"value": 2000, "unit": "ms"}}})
+    assert r.status_code == 200 and r.json()["state"] in ("queued", "running"), r.text
+    edited = wait_jobs(c.get, [second["id"]])[second["id"]]
+    assert edited["state"] == "succeeded", edited["reason"]
+    assert edited["version"] == again["version"] + 1
+    assert edited["provenance"]["pld"]["source"] == "user" and edited["provenance"]["pld"]["value"] == 2.0
+    assert edited["provenance"]["labeling_duration"]["source"] == "preset"
+    by_version = {res["version"]: res for res in edited["results"]}
+    assert by_version[again["version"]]["superseded"] and not by_version[edited["version"]]["superseded"]
+    assert edited["statistics"]["whole_brain"] != again["statistics"]["whole_brain"]  # PLD 2.0 s, not 1.8 s
+    assert contract.check(c.get(one), "/presets/{preset_id}")["values"]["pld"] == pytest.approx(1.8)
+
     # Administrators edit and delete presets.
     r = c.patch(one, json={"values": {"pld": 2000}, "units": {"pld": "ms"}})
     assert r.status_code == 200 and contract.check(r, "/presets/{preset_id}")["values"]["pld"] == 2.0, r.text
