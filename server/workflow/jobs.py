@@ -255,7 +255,7 @@ async def set_parameters(ctx: AppContext, p: Principal, job_id: int, values: dic
             out.update(queued_at=utcnow(), priority=MANUAL_PRIORITY, reason="")
         else:
             out["reason"] = waiting_reason(missing)
-        if job.state in FINISHED:  # edited after a run: a fresh run, as ``rerun`` starts it
+        if job.state in states.FINISHED_STATES:  # edited after a run: a fresh run, as ``rerun`` starts it
             out.update(attempts=0, progress=0.0, stage="", started_at=None, finished_at=None)
         return out
 
@@ -263,9 +263,6 @@ async def set_parameters(ctx: AppContext, p: Principal, job_id: int, values: dic
     if remember:
         await presets.remember(ctx, p, job)
     return job
-
-
-FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
 
 def waiting_reason(missing: list[str]) -> str:

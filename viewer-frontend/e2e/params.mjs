@@ -49,11 +49,11 @@ async function upload(name) {
   return body.jobs[0];
 }
 
-async function finished(id, timeout = 300000) {
+async function finished(id, timeout = 600000) {
   const deadline = Date.now() + timeout;
   for (;;) {
     const job = await jsonCall(server, `/api/jobs/${id}`);
-    if (['succeeded', 'failed', 'waiting'].includes(job.state) && job.state !== 'waiting') return job;
+    if (['succeeded', 'failed'].includes(job.state)) return job;
     assert(Date.now() < deadline, `job ${id} still ${job.state} after ${timeout / 1000} s`);
     await new Promise((r) => setTimeout(r, 1000));
   }

@@ -68,7 +68,7 @@ def test_ge_easl_from_the_dro_through_the_server(worker_client: TestClient, shar
     assert r.status_code == 200, r.text
     [job] = r.json()["jobs"]  # the scanner's maps open no job of their own
     assert "GE" in job["label"] and "multi-delay" in job["label"], job["label"]
-    done = wait_jobs(c.get, [job["id"]])[job["id"]]
+    done = wait_jobs(c.get, [job["id"]], timeout=600)[job["id"]]
     assert done["state"] == "succeeded", done["reason"]
     provenance = done["provenance"]
     assert provenance["pld"]["value"] == pytest.approx([0.7 + 0.5 * k for k in range(7)])
