@@ -43,7 +43,7 @@ async function upload(name) {
   const res = await server.fetch(`/api/uploads/stream?filename=${name}`, {
     method: 'POST', headers: { 'Content-Type': 'application/zip' }, body: readFileSync(join(work, name)),
   });
-  assert(res.ok, `upload ${name}: ${res.status} ${await res.text()}`);
+  if (!res.ok) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
   const body = await res.json();
   assert(body.jobs.length === 1, `jobs of ${name}: ${JSON.stringify(body.jobs)}`);
   return body.jobs[0];
