@@ -52,6 +52,7 @@ def easl_from_dro(dro: Path, out: Path) -> tuple[bytes, np.ndarray, np.ndarray, 
     tissue = (truth(folder, "seg_label") > 0) & (cbf > 0) & (m0 > 0)
     lds, plds = delay_design(CVS[0], CVS[1], int(CVS[2]), CVS[3])
     assert np.allclose(t1[tissue], T1_BLOOD)  # set E: "t1eqblood"
+    t1 = np.where(tissue, t1, T1_BLOOD)  # no T1 outside the head; the ΔM is zero there anyway
     dms = [np.where(tissue, m0 * gkm_pcasl(cbf, att, p / 1000, ld / 1000, T1_BLOOD, t1, ALPHA, LAMBDA), 0.0)
            for ld, p in zip(lds, plds, strict=True)]
     # The PD images: saturation recovery (ST 2 s) of tissue with the T1 the engine's M0 correction assumes.
