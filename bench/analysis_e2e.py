@@ -14,7 +14,8 @@ Usage::
 
 Every run includes the regional analysis (registration to MNI, atlas regions, panels, SEG + SR);
 the job's own timings split it: load, quantify (with the regions), store (the write-back of the
-derived objects through the ingest service), report (figures and PDF).
+derived DICOM objects through the ingest service: the CBF series is in QIDO when it ends), report
+(figures and the PDF, after the store).
 
 If the QIDO routes are not in the build, the series is looked up with WADO-RS
 series metadata instead (said in the output).
@@ -79,7 +80,7 @@ def start_server(data_dir: Path, database_url: str, quiet: float) -> tuple[subpr
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded 2-core machine takes a while to import and migrate
     while time.monotonic() < deadline:
         try:
             httpx.get(f"{url}/api/openapi.json", timeout=2)
@@ -201,8 +202,9 @@ def main() -> int:
         t = r["timings"]
         print(f"run {i + 1}: STOW {r['stow']:.2f} s, job open {r['job_open']:.2f} s, "
               f"CBF series visible {r['visible']:.2f} s  [job: load {t.get('load')} s, "
-              f"quantify {t.get('quantify')} s, store {t.get('store')} s (derived objects {t.get('store_derived')} s, "
-              f"figures {t.get('store_figures')} s, PDF {t.get('store_report')} s), total {t.get('total')} s]")
+              f"quantify {t.get('quantify')} s, store {t.get('store')} s (UIDs {t.get('store_uids')} s, derived "
+              f"objects {t.get('store_derived')} s), report {t.get('report')} s (figures {t.get('report_figures')} s, "
+              f"PDF {t.get('report_pdf')} s), total {t.get('total')} s; load {os.getloadavg()[0]:.1f}]")
     visible = [r["visible"] for r in results]
     print(f"end to end (STOW start → CBF series listed by {results[0]['how']}): "
           f"median {statistics.median(visible):.2f} s, best {min(visible):.2f} s, worst {max(visible):.2f} s; "

@@ -14,9 +14,10 @@ from typing import Any
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_deferred_data_element
 from pydicom.tag import BaseTag
 
-from dicomweb.json_fast import raw_to_json
+from dicomweb.json_fast import raw_to_json, sequence_to_json
 
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 DEFAULT_BULK_THRESHOLD = 1024
@@ -28,6 +29,19 @@ BulkUriFactory = Callable[[str], str]
 
 def tag_hex(tag: int) -> str:
     return f"{int(tag):08X}"
+
+
+def _deferred_sequence(ds: Dataset, tag: BaseTag) -> RawDataElement | None:
+    """A sequence whose reading was deferred (longer than ``defer_size``), with its bytes read
+    but not parsed; None for any other element. (``get_item`` would parse it into data sets.)"""
+    raw = ds.get_item(tag, keep_deferred=True)
+    if not isinstance(raw, RawDataElement) or raw.VR != "SQ" or raw.value is not None or raw.length in (0, 0xFFFFFFFF):
+        return None
+    buffer = getattr(ds, "buffer", None)
+    source = buffer if buffer is not None and not getattr(buffer, "closed", False) else ds.filename
+    if source is None:
+        return None
+    return read_deferred_data_element(ds.fileobj_type, source, ds.timestamp, raw)
 
 
 def _declared_length(elem: DataElement | RawDataElement) -> int | None:
@@ -54,9 +68,15 @@ def dataset_to_json(
         btag = BaseTag(tag)
         if btag.group == 0x0002 or btag.element == 0x0000:
             continue
-        raw = ds.get_item(btag)
         key = tag_hex(btag)
         path = f"{prefix}{key}"
+        if fast:
+            deferred = _deferred_sequence(ds, btag)
+            converted = sequence_to_json(deferred) if deferred is not None else None
+            if converted is not None:
+                out[key] = converted
+                continue
+        raw = ds.get_item(btag)
         vr = getattr(raw, "VR", None)
         length = _declared_length(raw) if raw is not None else None
         is_undefined = isinstance(raw, RawDataElement) and raw.length == 0xFFFFFFFF
@@ -67,7 +87,7 @@ def dataset_to_json(
             out[key] = {"vr": vr, "BulkDataURI": bulk_uri(path)}
             continue
         if fast and isinstance(raw, RawDataElement) and vr not in BULK_VRS:
-            converted = raw_to_json(raw)
+            converted = sequence_to_json(raw) if vr == "SQ" else raw_to_json(raw)
             if converted is not None:
                 out[key] = converted
                 continue

@@ -411,7 +411,7 @@ OPENAPI: dict[str, Any] = {
         },
         "/jobs/{job_id}/parameters": {
             "post": {
-                "summary": "Set acquisition parameters (times in ms or s, the unit given); queues the job once nothing is missing; remember saves them for the protocol",
+                "summary": "Set acquisition parameters (times in ms or s, the unit given); queues the job once nothing is missing; remember saves them for the protocol; on a job that ran (a preset's value edited for this study) it runs again, the new result superseding the old",
                 "operationId": "setJobParameters",
                 "parameters": [JOB_ID],
                 "requestBody": json_body({"oneOf": [ref("ParameterEntry"), ref("ParameterValues")]}),

@@ -255,6 +255,8 @@ async def set_parameters(ctx: AppContext, p: Principal, job_id: int, values: dic
             out.update(queued_at=utcnow(), priority=MANUAL_PRIORITY, reason="")
         else:
             out["reason"] = waiting_reason(missing)
+        if job.state in states.FINISHED_STATES:  # edited after a run: a fresh run, as ``rerun`` starts it
+            out.update(attempts=0, progress=0.0, stage="", started_at=None, finished_at=None)
         return out
 
     job = await _apply(ctx, p, job_id, "set_parameters", mutate)

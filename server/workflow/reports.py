@@ -403,7 +403,9 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     if head:
         head = [REGIONS[lang].get(h, h) for h in head]
         rows = [[region_label(r[0], lang), *r[1:]] for r in rows if r]
-        story.append(table([head, *rows[:40]]))
+        # Every row (a 40-slice study has 46): a longer table continues on the next page, its
+        # header row repeated there (``PdfKit.table`` repeats row 0).
+        story.append(table([head, *rows]))
     story.append(para(t["plot"], h2))
     if "plot" in figures:
         story.append(image(figures["plot"], 150 * mm))

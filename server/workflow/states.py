@@ -11,6 +11,7 @@ transition is performed somewhere and that no code writes a job state on its own
        │                                     │  └──release/reap┘   (reap: failed when out of attempts)
        └──────── back to waiting ────────────┼───────────────────┘
     any non-terminal ──cancel──▶ cancelled;  succeeded/failed/cancelled ──rerun──▶ queued|waiting
+    succeeded/failed/cancelled ──set parameters──▶ queued|waiting (runs again with the edited values)
     new input instances ──reevaluate──▶ queued|waiting
     detection of the study fails ──detection_fail──▶ detection_failed ──retry_detection / a later
     detection succeeds (detection_recovered)──▶ removed (the study's acquisitions get their own jobs)
@@ -71,7 +72,10 @@ TRANSITIONS: dict[str, Transition] = {
     for t in (
         # A detector opens a job for a newly found acquisition.
         Transition("detect", frozenset(), None, manual=False),
-        Transition("set_parameters", frozenset({S.WAITING, S.QUEUED}), None, manual=True),
+        # Also after a run: the job runs again with the edited values (a preset's value changed for
+        # this study only), its new result superseding the old one.
+        Transition("set_parameters", frozenset({S.WAITING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELLED}), None,
+                   manual=True),
         Transition("start", frozenset({S.WAITING, S.QUEUED}), S.QUEUED, manual=True),
         Transition("claim", frozenset({S.QUEUED}), S.RUNNING, manual=False),
         Transition("succeed", frozenset({S.RUNNING}), S.SUCCEEDED, manual=False),

@@ -70,7 +70,7 @@ def test_units_all_errors_at_once_preset_then_next_study_starts_at_once(
             "units": {"labeling_duration": "s"}, "remember": True}
     r = c.post(f"/api/jobs/{job['id']}/parameters", json=body)
     assert r.status_code == 200, r.text
-    done = wait_jobs(c.get, [job["id"]])[job["id"]]
+    done = wait_jobs(c.get, [job["id"]], timeout=600)[job["id"]]
     assert done["state"] == "succeeded", done["reason"]
     pld = done["provenance"]["pld"]
     assert pld["source"] == "user" and pld["value"] == pytest.approx(1.8) and "1800 ms" in pld["detail"]
@@ -91,12 +91,27 @@ def test_units_all_errors_at_once_preset_then_next_study_starts_at_once(
     # Another study of the same protocol starts at once, provenance "preset".
     second = upload(c, philips_subset(shared_data, tmp_path / "second", new_uids=True))
     assert second["state"] in ("queued", "running", "succeeded"), second
-    again = wait_jobs(c.get, [second["id"]])[second["id"]]
+    again = wait_jobs(c.get, [second["id"]], timeout=600)[second["id"]]
     assert again["state"] == "succeeded", again["reason"]
     assert again["provenance"]["pld"]["source"] == "preset"
     assert again["override_notes"]["pld"]["preset_id"] == preset["id"]
     one = f"/api/presets/{preset['id']}"
     assert contract.check(c.get(one), "/presets/{preset_id}")["times_used"] == 1
+
+    # The preset's value edited for this study only, after the job ran: it runs again with the
+    # edited value (provenance "user"), the first result superseded; the preset keeps its value.
+    assert "set_parameters" in again["actions"]
+    r = c.post(f"/api/jobs/{second['id']}/parameters", json={"parameters": {"pld": {"value": 2000, "unit": "ms"}}})
+    assert r.status_code == 200 and r.json()["state"] in ("queued", "running"), r.text
+    edited = wait_jobs(c.get, [second["id"]], timeout=600)[second["id"]]
+    assert edited["state"] == "succeeded", edited["reason"]
+    assert edited["version"] == again["version"] + 1
+    assert edited["provenance"]["pld"]["source"] == "user" and edited["provenance"]["pld"]["value"] == 2.0
+    assert edited["provenance"]["labeling_duration"]["source"] == "preset"
+    by_version = {res["version"]: res for res in edited["results"]}
+    assert by_version[again["version"]]["superseded"] and not by_version[edited["version"]]["superseded"]
+    assert edited["statistics"]["whole_brain"] != again["statistics"]["whole_brain"]  # PLD 2.0 s, not 1.8 s
+    assert contract.check(c.get(one), "/presets/{preset_id}")["values"]["pld"] == pytest.approx(1.8)
 
     # Administrators edit and delete presets.
     r = c.patch(one, json={"values": {"pld": 2000}, "units": {"pld": "ms"}})

@@ -82,11 +82,14 @@ def test_buttons_are_the_manual_transitions_allowed_from_the_state(state: JobSta
         states.check(action, state)
 
 
-def test_every_target_is_a_state_and_terminal_states_lead_only_through_rerun_or_delete() -> None:
+def test_every_target_is_a_state_and_terminal_states_lead_only_through_rerun_edit_or_delete() -> None:
     for t in TRANSITIONS.values():
         assert t.leads_to() <= set(JobState)
     assert TRANSITIONS["delete"].leads_to() == frozenset()
     assert TRANSITIONS["reap"].leads_to() == {JobState.QUEUED, JobState.FAILED}
     for state in states.FINISHED_STATES:
         out = {a for a, t in TRANSITIONS.items() if state in t.sources}
-        assert out <= {"rerun", "reevaluate", "delete"}, (state, out)
+        assert out <= {"rerun", "reevaluate", "delete", "set_parameters"}, (state, out)
+    # Editing a finished job's parameters runs it again, as a rerun does.
+    assert TRANSITIONS["set_parameters"].leads_to() == TRANSITIONS["rerun"].leads_to() == {JobState.WAITING,
+                                                                                           JobState.QUEUED}

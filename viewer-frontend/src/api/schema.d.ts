@@ -79,7 +79,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set acquisition parameters (times in ms or s, the unit given); queues the job once nothing is missing; remember saves them for the protocol */
+        /** Set acquisition parameters (times in ms or s, the unit given); queues the job once nothing is missing; remember saves them for the protocol; on a job that ran (a preset's value edited for this study) it runs again, the new result superseding the old */
         post: operations["setJobParameters"];
         delete?: never;
         options?: never;
