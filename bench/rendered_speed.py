@@ -75,7 +75,10 @@ def start_cirrus(work: Path, workers: int) -> tuple[str, subprocess.Popen[bytes]
                 "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD,
                 # One token drives every connection: the per-client limits would turn capacity into 429s.
                 "CIRRUS_MAX_CONCURRENT_RENDERS": "0", "CIRRUS_MAX_CONCURRENT_TRANSCODES": "0",
-                "CIRRUS_MAX_CONCURRENT_UPLOADS": "0"})
+                "CIRRUS_MAX_CONCURRENT_UPLOADS": "0",
+                # A throughput benchmark is one client asking as fast as it can: the per-client rate
+                # limits (issue 12) are turned off like the concurrency limits above.
+                "CIRRUS_RENDERS_PER_MINUTE": "0", "CIRRUS_TRANSCODES_PER_MINUTE": "0"})
     log = open(work / "cirrus.log", "ab")  # noqa: SIM115 - lives as long as the process
     cmd = [sys.executable, "-m", "server.cli", "serve", "--migrate", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
