@@ -16,6 +16,7 @@ import re
 import time
 import zipfile
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.auth.principal import Role
 from server.db.analysis import AnalysisJob
-from server.db.database import create_engine, session_factory
+from server.db.database import create_engine, session_factory, utcnow
 from server.routes.openapi import JOB_EVENT, OPENAPI
 from tests.auth_helpers import bearer, create_user, token_for
 from tests.conftest import authed_client
@@ -138,7 +139,7 @@ def zip_of(folder: Path) -> bytes:
     return buf.getvalue()
 
 
-def insert_waiting_job(database_url: str, missing: list[str]) -> int:
+def insert_waiting_job(database_url: str, missing: list[str], state: str = "waiting") -> int:
     async def run() -> int:
         engine = create_engine(database_url)
         try:
@@ -149,10 +150,13 @@ def insert_waiting_job(database_url: str, missing: list[str]) -> int:
                     series_uids=["1.2.826.0.1.3680043.10.1.1"],
                     patient_name="CONTRACT^TEST",
                     patient_name_upper="CONTRACT^TEST",
-                    state="waiting",
+                    state=state,
                     missing=missing,
                     detected={"missing_raw": missing},
                 )
+                if state == "running":  # held by a worker that is not this test's: its lease never runs out here
+                    job.lease_owner = "contract-test"
+                    job.lease_expires_at = utcnow() + timedelta(days=1)
                 s.add(job)
                 await s.commit()
                 return int(job.id or 0)
@@ -272,7 +276,9 @@ def test_real_answers_match_the_document(app_client: TestClient, database_url: s
     contract.check(c.get(f"{url}/panels/metabolic.csv"), "/jobs/{job_id}/panels/{panel}.csv")  # 409
     contract.check(c.post(f"{url}/report"), "/jobs/{job_id}/report")  # 409
     contract.check(c.post(f"{url}/cancel"), "/jobs/{job_id}/cancel")
-    contract.check(c.post(f"{url}/parameters", json={"pld": 1.8}), "/jobs/{job_id}/parameters")  # 409: cancelled
+    # Values can be edited after a run too (the job runs again), but not while it runs: 409.
+    held = insert_waiting_job(database_url, [], state="running")
+    contract.check(c.post(f"/api/jobs/{held}/parameters", json={"pld": 1.8}), "/jobs/{job_id}/parameters")  # 409
     contract.check(c.delete(url), "/jobs/{job_id}")
     contract.check(c.delete(url), "/jobs/{job_id}")  # 404
 

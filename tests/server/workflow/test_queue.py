@@ -133,7 +133,7 @@ def test_state_machine_table() -> None:
         states.target_state("rerun", "running", [])
     with pytest.raises(states.TransitionError, match="cannot cancel a job that is succeeded"):
         states.check("cancel", "succeeded")
-    assert states.actions_for("failed") == ["rerun", "delete"]
+    assert states.actions_for("failed") == ["set_parameters", "rerun", "delete"]  # edited values re-run it
     assert "cancel" in states.actions_for("running") and "delete" not in states.actions_for("running")
 
 
