@@ -1,8 +1,10 @@
 // What every browser e2e script shares besides the server (server.mjs): the test runner that counts and
 // prints results, assert, the artifacts folder, the Python that makes test data, and JSON calls.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_DIR } from './server.mjs';
+import { CROSS_SERIES } from './fixtures.mjs';
+import { REPO_DIR, SHARED_DATA, listFiles } from './server.mjs';
 
 export const ARTIFACTS = join(REPO_DIR, 'test-artifacts', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -66,4 +68,20 @@ export async function jsonCall(target, path, { method = 'GET', json, expect } = 
     throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
   }
   return text ? JSON.parse(text) : {};
+}
+
+/**
+ * The files of two studies, written under `work`: the cross-series fixture (an axial and a sagittal series
+ * in one frame of reference, fixtures.mjs) and the ASL study `asl` of ../shared/data with the CBF map and
+ * colour series our own `cirrus quant` makes of it.
+ */
+export function crossAndAslFiles(work, asl = 'asl/siemens/pcasl3d') {
+  const crossDir = join(work, 'cross');
+  const quantDir = join(work, 'quant');
+  mkdirSync(crossDir);
+  mkdirSync(quantDir);
+  execFileSync(PYTHON, ['-c', CROSS_SERIES, crossDir]);
+  execFileSync(PYTHON, ['-m', 'server.cli', 'quant', join(SHARED_DATA, asl), '--out', quantDir, '--no-regions'],
+    { cwd: SERVER_DIR, stdio: 'ignore', env: { ...process.env, PYTHONPATH: SERVER_DIR } });
+  return [...listFiles(crossDir), ...listFiles(join(SHARED_DATA, asl)), ...listFiles(quantDir).filter((f) => f.endsWith('.dcm'))];
 }

@@ -6,14 +6,12 @@
 // A real `cirrus serve`; the Siemens 3D pCASL study from ../shared/data with the CBF map and colour series
 // our own `cirrus quant` makes of it, and the axial/sagittal fixture of e2e/fixtures.mjs.
 // Prints `e2e-measure: N passed, M failed`; screenshots go to <repo>/test-artifacts/e2e/.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, SHARED_DATA, listFiles, signIn, startServer, stowFiles } from './server.mjs';
-import { ARTIFACTS, PYTHON, SERVER_DIR, assert, runner } from './harness.mjs';
-import { CROSS_SERIES } from './fixtures.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, signIn, startServer, stowFiles } from './server.mjs';
+import { ARTIFACTS, assert, crossAndAslFiles, runner } from './harness.mjs';
 
 const ASL = 'asl/siemens/pcasl3d';
 const { test, fail, finish } = runner({ only: process.argv[2] });
@@ -22,13 +20,7 @@ const server = await startServer();
 let browser;
 const work = mkdtempSync(join(tmpdir(), 'cirrus-measure-'));
 try {
-  const crossDir = join(work, 'cross');
-  const quantDir = join(work, 'quant');
-  mkdirSync(crossDir);
-  mkdirSync(quantDir);
-  execFileSync(PYTHON, ['-c', CROSS_SERIES, crossDir]);
-  execFileSync(PYTHON, ['-m', 'server.cli', 'quant', join(SHARED_DATA, ASL), '--out', quantDir, '--no-regions'], { cwd: SERVER_DIR, stdio: 'ignore', env: { ...process.env, PYTHONPATH: SERVER_DIR } });
-  const files = [...listFiles(crossDir), ...listFiles(join(SHARED_DATA, ASL)), ...listFiles(quantDir).filter((f) => f.endsWith('.dcm'))];
+  const files = crossAndAslFiles(work, ASL);
   const loaded = await stowFiles(server, files);
   assert(loaded.failed === 0 && loaded.stored === files.length, `STOW: ${JSON.stringify(loaded)} of ${files.length}`);
   const studies = await (await server.fetch('/dicom-web/studies?includefield=00100010')).json();
