@@ -139,15 +139,16 @@ def zip_of(folder: Path) -> bytes:
     return buf.getvalue()
 
 
-def insert_waiting_job(database_url: str, missing: list[str], state: str = "waiting") -> int:
+def insert_waiting_job(database_url: str, missing: list[str], state: str = "waiting",
+                       acquisition: str = "1.2.826.0.1.3680043.10.1.1") -> int:
     async def run() -> int:
         engine = create_engine(database_url)
         try:
             async with session_factory(engine)() as s:
                 job = AnalysisJob(
                     study_instance_uid="1.2.826.0.1.3680043.10.1",
-                    acquisition_key="1.2.826.0.1.3680043.10.1.1",
-                    series_uids=["1.2.826.0.1.3680043.10.1.1"],
+                    acquisition_key=acquisition,
+                    series_uids=[acquisition],
                     patient_name="CONTRACT^TEST",
                     patient_name_upper="CONTRACT^TEST",
                     state=state,
@@ -277,7 +278,7 @@ def test_real_answers_match_the_document(app_client: TestClient, database_url: s
     contract.check(c.post(f"{url}/report"), "/jobs/{job_id}/report")  # 409
     contract.check(c.post(f"{url}/cancel"), "/jobs/{job_id}/cancel")
     # Values can be edited after a run too (the job runs again), but not while it runs: 409.
-    held = insert_waiting_job(database_url, [], state="running")
+    held = insert_waiting_job(database_url, [], state="running", acquisition="1.2.826.0.1.3680043.10.1.2")
     contract.check(c.post(f"/api/jobs/{held}/parameters", json={"pld": 1.8}), "/jobs/{job_id}/parameters")  # 409
     contract.check(c.delete(url), "/jobs/{job_id}")
     contract.check(c.delete(url), "/jobs/{job_id}")  # 404
