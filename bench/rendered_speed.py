@@ -112,8 +112,9 @@ def start_orthanc(work: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
 
 
 def alive(url: str) -> bool:
-    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5",
-                        url + "/dicom-web/studies?limit=1"], capture_output=True)
+    probe = url + "/dicom-web/studies?limit=1"
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", *auth_args(probe),
+                        probe], capture_output=True)
     return r.stdout.strip() == b"200"
 
 
