@@ -28,6 +28,7 @@ import resource
 import socket
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -66,25 +67,49 @@ def _ready() -> int:
     return os.getpid()
 
 
-def render_unparsed(path: str, header_length: int, ranges: Sequence[tuple[int, int]], frame: int,
-                    params: RenderParams) -> bytes:
-    """One native frame of an instance whose header this process has not parsed yet: the worker
-    reads and parses the header itself (the first read of an instance), so the server process
-    spends no time in pydicom for it. ``frame`` counts from 1."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        prefix = os.pread(fd, header_length, 0)
-        fragments = [os.pread(fd, length, offset) for offset, length in ranges]
-    finally:
-        os.close(fd)
+# Headers this worker has parsed, by file identity: a user dragging the window over a series renders
+# each instance many times, and pydicom's parse costs more than the render of a 512² frame.
+HEADER_CACHE_ENTRIES = 512
+_Parsed = tuple[PixelDescription, pydicom.Dataset, dict[int, RenderAttributes]]
+_headers: OrderedDict[tuple[str, int, int, int, int], _Parsed] = OrderedDict()
+
+
+def _parsed_header(fd: int, path: str, header_length: int) -> _Parsed:
+    st = os.fstat(fd)
+    key = (path, header_length, st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _headers.get(key)
+    if hit is not None:
+        _headers.move_to_end(key)
+        return hit
+    prefix = os.pread(fd, header_length, 0)
     try:
         header = pydicom.dcmread(io.BytesIO(prefix), stop_before_pixels=True, force=True)
     except Exception as exc:
         raise Unprocessable(f"header cannot be read: {exc}") from None
     if "Rows" not in header:
         raise Unprocessable("the instance has no pixel data")
-    desc = PixelDescription.from_dataset(header)
-    attrs = RenderAttributes.from_dataset(header, frame - 1)
+    entry = (PixelDescription.from_dataset(header), header, {})
+    _headers[key] = entry
+    if len(_headers) > HEADER_CACHE_ENTRIES:
+        _headers.popitem(last=False)
+    return entry
+
+
+def render_unparsed(path: str, header_length: int, ranges: Sequence[tuple[int, int]], frame: int,
+                    params: RenderParams) -> bytes:
+    """One native frame of an instance whose header the server process has not parsed: the worker
+    reads and parses the header itself (kept for the next render of the same file, see
+    ``HEADER_CACHE_ENTRIES``), so the server process spends no time in pydicom for it. ``frame``
+    counts from 1."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        desc, header, by_frame = _parsed_header(fd, path, header_length)
+        fragments = [os.pread(fd, length, offset) for offset, length in ranges]
+    finally:
+        os.close(fd)
+    attrs = by_frame.get(frame)
+    if attrs is None:
+        attrs = by_frame.setdefault(frame, RenderAttributes.from_dataset(header, frame - 1))
     try:
         arr, photometric = decode_frame(fragments, desc)
         return render_frame(arr, replace(desc, photometric_interpretation=photometric, planar_configuration=0),
