@@ -84,16 +84,16 @@ def sample(root: int) -> tuple[Sample, dict[int, float]]:
         per_pid[pid] = seconds
         if kind == "forkserver":
             forkservers.add(pid)
+    # Render workers fork from the fork server and keep its command line: a "forkserver" process
+    # whose parent is one too is a render worker; the fork server itself does no request work.
     for pid, seconds in per_pid.items():
-        if pid in forkservers:
-            continue
         try:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if ppid in forkservers:
+        if pid in forkservers and ppid in forkservers:
             render += seconds
-        else:
+        elif pid not in forkservers:
             http += seconds
     return Sample(http, render), per_pid
 
