@@ -72,8 +72,10 @@ ROWS = [
 class CirrusDefaults:
     """``cirrus serve --migrate`` on a fresh data folder: every other setting at its default."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, workers: int | None = None, env: dict[str, str] | None = None) -> None:
         self.work = work
+        self.workers = workers  # None: the default (one HTTP worker per core)
+        self.extra_env = env or {}
         self.port = free_port()
         self.process: Process | None = None
         self.auth: list[str] = []  # the Authorization header of an admin token minted at start
@@ -86,8 +88,10 @@ class CirrusDefaults:
         self.work.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
         env.update({"CIRRUS_DATA_DIR": str(self.work / "data"), "PYTHONPATH": str(ROOT),
-                    "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD})
+                    "CIRRUS_ADMIN_PASSWORD": BENCH_ADMIN_PASSWORD, **self.extra_env})
         argv = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--migrate"]
+        if self.workers is not None:
+            argv += ["--workers", str(self.workers)]
         log = self.work / "cirrus.log"
         self.process = Process("Cirrus", argv, log, env=env, cwd=ROOT).start(f"http://127.0.0.1:{self.port}/", 240)
         # The port opens with the first worker; wait until every started worker has finished starting.
