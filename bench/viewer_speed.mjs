@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +17,25 @@ const { chromium } = createRequire(join(FRONT, 'package.json'))('playwright-core
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 250);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+// BENCH_TRACE=<folder>: also write a Chrome performance trace of one click-to-first-image and of the
+// wheel scroll there (open in chrome://tracing or Perfetto).
+const TRACE = process.env.BENCH_TRACE;
+const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+
+/** Where the time of one click-to-first-image went: the viewer's User Timing marks and its requests. */
+function breakdown(page, since) {
+  return page.evaluate((t0) => {
+    const rel = (t) => Math.round(t - t0);
+    const out = [];
+    for (const m of performance.getEntriesByType('mark')) if (m.name.startsWith('cirrus:') && m.startTime >= t0) out.push([rel(m.startTime), m.name]);
+    for (const r of performance.getEntriesByType('resource')) {
+      if (r.startTime < t0) continue;
+      const name = r.name.replace(location.origin, '').replace(/\/studies\/[^/]+/, '/studies/…').replace(/\/series\/[^/?]+/, '/series/…').replace(/\/instances\/[^/]+/, '/instances/…').slice(0, 70);
+      out.push([rel(r.startTime), `${name} (${r.initiatorType}) wait ${Math.round(r.responseStart - r.startTime)} ms, body ${Math.round(r.responseEnd - r.responseStart)} ms`]);
+    }
+    return out.sort((a, b) => a[0] - b[0]).map(([t, what]) => `${String(t).padStart(6)} ms  ${what}`);
+  }, since);
+}
 
 // A 512×512 int16 CT-like phantom: air, a water ellipse with bone rim and a few inserts that move
 // along z, so consecutive slices differ (scroll really changes pixels).
@@ -100,15 +119,25 @@ try {
   const page = await ctx.newPage();
   page.on('crash', () => console.log('the page crashed'));
   page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
-  for (let r = 0; r < RUNS; r += 1) {
+  let lastBreakdown = [];
+  const loads = [load()];
+  for (let r = 0; r < RUNS + (TRACE ? 1 : 0); r += 1) {
     await page.goto(`${server.base}/`);
     await page.waitForSelector(`.study-row[data-study-uid="${studyUid}"]`);
     await page.waitForTimeout(500); // let the list's idle preload of the viewer code finish
+    const tracing = TRACE && r === RUNS;
+    if (tracing) await browser.startTracing(page, { path: join(TRACE, 'first-image.json'), screenshots: false });
     const clickAt = await page.evaluate(() => performance.now());
     await page.click(`.study-row[data-study-uid="${studyUid}"]`);
     const perf = await firstImage(page);
+    if (tracing) {
+      await browser.stopTracing();
+      continue;
+    }
     warm.push(perf.firstImageAt - clickAt);
+    lastBreakdown = [...(await breakdown(page, clickAt)), `${String(Math.round(perf.firstImageAt - clickAt)).padStart(6)} ms  first image painted`];
   }
+  loads.push(load());
   const cpu = await page.evaluate(() => window.__cirrus.cpuRendering);
 
   // 3. Scroll, once the whole series is in the image cache.
@@ -122,6 +151,7 @@ try {
   // frames cornerstone renders per second. Bounded by how fast the protocol delivers input, too.
   const box = await page.locator('.vp-element').boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  if (TRACE) await browser.startTracing(page, { path: join(TRACE, 'wheel.json'), screenshots: false });
   const before = await page.evaluate(() => ({ r: window.__cirrus.rendered, t: performance.now() }));
   for (let i = 0; i < IMAGES - 1; i += 1) await page.mouse.wheel(0, 100);
   const after = await page.evaluate(async () => {
@@ -129,6 +159,7 @@ try {
     return { r: window.__cirrus.rendered, t: performance.now(), index: window.__cirrus.viewport().getCurrentImageIdIndex() };
   });
   const wheel = { frames: after.r - before.r, seconds: (after.t - before.t) / 1000, index: after.index };
+  if (TRACE) await browser.stopTracing();
   // 3b. The viewer's own limit: show each image in turn, waiting for it to be painted.
   const scroll = await page.evaluate(async () => {
     const vp = window.__cirrus.viewport();
@@ -148,6 +179,8 @@ try {
   await ctx.close();
 
   const fps = scroll.frames / scroll.seconds;
+  console.log(`load average (1, 5, 15 min) before the clicks ${loads[0]}, after them ${loads[1]}, at the end ${load()}`);
+  console.log(`where the last click's time went (ms after the click):\n${lastBreakdown.join('\n')}`);
   console.log(`rendering: ${cpu ? 'CPU path (software WebGL detected)' : 'WebGL'} (headless chromium, --disable-gpu)`);
   console.log(`first image, cold page load to pixels: median ${Math.round(median(cold))} ms (runs: ${cold.map(Math.round).join(', ')})`);
   console.log(`first image, click in study list to pixels: median ${Math.round(median(warm))} ms (runs: ${warm.map(Math.round).join(', ')})  target ≤ 1500 ms`);
