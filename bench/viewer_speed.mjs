@@ -28,11 +28,15 @@ function breakdown(page, since) {
     const rel = (t) => Math.round(t - t0);
     const out = [];
     for (const m of performance.getEntriesByType('mark')) if (m.name.startsWith('cirrus:') && m.startTime >= t0) out.push([rel(m.startTime), m.name]);
+    let frames = 0;
     for (const r of performance.getEntriesByType('resource')) {
       if (r.startTime < t0) continue;
+      // The first frame requests; the rest are the stack's prefetch (counted, not listed).
+      if (r.name.includes('/frames/') && (frames += 1) > 3) continue;
       const name = r.name.replace(location.origin, '').replace(/\/studies\/[^/]+/, '/studies/…').replace(/\/series\/[^/?]+/, '/series/…').replace(/\/instances\/[^/]+/, '/instances/…').slice(0, 70);
       out.push([rel(r.startTime), `${name} (${r.initiatorType}) wait ${Math.round(r.responseStart - r.startTime)} ms, body ${Math.round(r.responseEnd - r.responseStart)} ms`]);
     }
+    if (frames > 3) out.push([rel(performance.now()), `(${frames - 3} more frame requests: the prefetch)`]);
     return out.sort((a, b) => a[0] - b[0]).map(([t, what]) => `${String(t).padStart(6)} ms  ${what}`);
   }, since);
 }
