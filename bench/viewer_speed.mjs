@@ -153,6 +153,12 @@ try {
   const cacheSeconds = (Date.now() - cacheStart) / 1000;
   // 3a. Real mouse-wheel input (trusted events through the DevTools protocol, one image per notch):
   // frames cornerstone renders per second. Bounded by how fast the protocol delivers input, too.
+  // Stacks open on the middle image: start the wheel at the first one, else half the notches hit the
+  // end of the series and render nothing (the earlier figures counted them: 249 notches, 124 frames).
+  await page.evaluate(async () => {
+    await window.__cirrus.viewport().setImageIdIndex(0);
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  });
   const box = await page.locator('.vp-element').boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   if (TRACE) await browser.startTracing(page, { path: join(TRACE, 'wheel.json'), screenshots: false });
