@@ -85,11 +85,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+HEALTHCHECK_SECONDS = 30
+
+
 def uvicorn_options(settings: Settings) -> dict[str, object]:
     """Listening address, TLS and the connection-level limits of uvicorn (see README, Hard limits)."""
     options: dict[str, object] = {
         "host": settings.host, "port": settings.port, "log_level": "info", "access_log": False,
         "timeout_keep_alive": settings.keep_alive_seconds,
+        # With several HTTP workers uvicorn's supervisor kills a worker that does not answer its ping
+        # within this many seconds (default 5). On a loaded machine a busy worker's pong thread can miss
+        # that (it needs the GIL), and the kill resets every connection the worker holds: browsers then
+        # see network errors (suspected cause of the viewer's failed codec .wasm downloads under load).
+        "timeout_worker_healthcheck": HEALTHCHECK_SECONDS,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         # Forwarded headers are judged by the app (server.middleware.ProxyHeadersMiddleware).
         "proxy_headers": False,

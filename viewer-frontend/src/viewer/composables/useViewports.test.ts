@@ -105,6 +105,9 @@ describe('useViewports', () => {
     expect(vps.slots[0].error).toBe('');
     vps.reportLoadError('wadors:ct/ct.2/1', new Error('decode failed'));
     expect(vps.slots[0].error).toBe('Image 3 / 3: decode failed');
+    // A codec .wasm the decode worker could not download: said in words, not as emscripten's abort text.
+    vps.reportLoadError('wadors:ct/ct.2/1', new Error("Aborted(NetworkError: Failed to execute 'send' on 'XMLHttpRequest': Failed to load 'http://x/assets/charlswasm_decode-1.wasm'.)"));
+    expect(vps.slots[0].error).toBe('Image 3 / 3: The image decoder could not be downloaded (network or server busy); reload the page to try again');
     els[0].dispatchEvent(new Event('RENDERED'));
     els[0].dispatchEvent(new Event('VOI'));
     expect(events).toEqual(['new 0:2', 'rendered 0', 'voi 0']);

@@ -13,6 +13,9 @@ import { imageKind, type ImageKind } from '../presets';
 /** A User Timing mark (the first-image profile reads them; a no-op where there is no Performance API). */
 const mark = (name: string): void => void globalThis.performance?.mark?.(name);
 
+/** A codec download failure inside the decode worker, as emscripten reports it. */
+export const CODEC_FAILURE = /\.wasm\b|Aborted\(|both async and sync fetching/i;
+
 export type Layout = '1x1' | '1x2' | '2x2';
 export const LAYOUT_SLOTS: Record<Layout, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
 const MAX_SLOTS = 4;
@@ -150,7 +153,10 @@ export function useViewports(options: ViewportsOptions) {
       if (index < 0 || !slots[i] || slots[i].index !== index) continue;
       const err = error as { status?: number; message?: string; request?: { status?: number } } | undefined;
       const status = err?.status ?? err?.request?.status;
-      slots[i].error = `${t('viewer.image', { index: index + 1, count: stack.imageIds.length })}: ${status ? `HTTP ${status}` : err?.message ?? String(error)}`;
+      const message = err?.message ?? String(error);
+      // The decode worker could not fetch a codec's .wasm (emscripten aborts with the file's URL).
+      const detail = status ? `HTTP ${status}` : CODEC_FAILURE.test(message) ? t('viewer.codecFailed') : message;
+      slots[i].error = `${t('viewer.image', { index: index + 1, count: stack.imageIds.length })}: ${detail}`;
     }
   }
 
