@@ -26,7 +26,7 @@ from tests.processes import (  # noqa: F401
 )
 
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
-pytest_plugins = ["tests.s3_fixtures"]
+pytest_plugins = ["tests.s3_fixtures", "tests.xdist_schedule"]
 
 PG_ADMIN_URL = os.environ.get("CIRRUS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
