@@ -362,8 +362,8 @@ class _TissueT1:
             p = default_param("t1_tissue_m0")
             P.used[use] = Param(use, p.value, p.unit, p.source, f"{p.detail} ({where})")
             return float(p.value)
-        return P.derived(use, self.t1b, "s",
-                         f"equal to t1_blood: single-compartment assumption (Alsop 2015) ({where})")
+        return float(P.derived(use, self.t1b, "s",
+                         f"equal to t1_blood: single-compartment assumption (Alsop 2015) ({where})"))
 
     def m0(self, where: str) -> Array | float:
         """Tissue T1 of the M0 T1-recovery correction (``where`` names the correction)."""
