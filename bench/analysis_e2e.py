@@ -63,7 +63,14 @@ def stow_body(files: list[Path]) -> tuple[bytes, str]:
     return buf.getvalue(), f'multipart/related; type="application/dicom"; boundary={boundary}'
 
 
-def start_server(data_dir: Path, database_url: str, quiet: float) -> tuple[subprocess.Popen, str]:
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start_server(data_dir: Path, database_url: str, quiet: float, timeout: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRRUS_")}
     env.update(
@@ -80,16 +87,26 @@ def start_server(data_dir: Path, database_url: str, quiet: float) -> tuple[subpr
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180  # a loaded 2-core machine takes a while to import and migrate
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    # A loaded 2-core machine takes minutes to import, migrate and start the worker (at load 20 the
+    # imports alone took > 90 s): the wait is long, and a failure says how long and what the log says.
+    while time.monotonic() - started < timeout:
         try:
-            httpx.get(f"{url}/api/openapi.json", timeout=2)
+            httpx.get(f"{url}/api/openapi.json", timeout=5)
+            print(f"  server up in {time.monotonic() - started:.1f} s (load {load()})", flush=True)
             return proc, url
         except httpx.HTTPError:
             if proc.poll() is not None:
-                raise SystemExit(f"server exited ({proc.returncode}); see {data_dir / 'server.log'}") from None
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
+                raise SystemExit(f"server exited ({proc.returncode}):\n{log_tail(data_dir / 'server.log')}") from None
+            time.sleep(0.2)
+    proc.terminate()
+    proc.wait(20)
+    raise SystemExit(f"server did not answer within {timeout:.0f} s (load {load()}; --start-timeout raises it):\n"
+                     f"{log_tail(data_dir / 'server.log')}")
+
+
+def load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def cbf_series(http: httpx.Client, study: str) -> tuple[str | None, str]:
@@ -128,7 +145,8 @@ def pg_database(admin_url: str, name: str, create: bool) -> None:
     asyncio.run(run())
 
 
-def one_run(pg_admin: str | None, quiet: float, files: list[Path], study: str) -> dict:
+def one_run(pg_admin: str | None, quiet: float, files: list[Path], study: str, start_timeout: float,
+            job_timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="cirrus-bench-") as tmp:
         data_dir = Path(tmp)
         url = f"sqlite+aiosqlite:///{data_dir / 'cirrus.db'}"
@@ -137,24 +155,25 @@ def one_run(pg_admin: str | None, quiet: float, files: list[Path], study: str) -
             pg_database(pg_admin, name, create=True)
             url = f"postgresql+asyncpg://{pg_admin.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
         try:
-            return _measure(data_dir, url, quiet, files, study)
+            return _measure(data_dir, url, quiet, files, study, start_timeout, job_timeout)
         finally:
             if pg_admin:
                 pg_database(pg_admin, name, create=False)
 
 
-def _measure(data_dir: Path, url: str, quiet: float, files: list[Path], study: str) -> dict:
-    proc, base = start_server(data_dir, url, quiet)
+def _measure(data_dir: Path, url: str, quiet: float, files: list[Path], study: str, start_timeout: float,
+             job_timeout: float) -> dict:
+    proc, base = start_server(data_dir, url, quiet, start_timeout)
     try:
         body, ctype = stow_body(files)
         token = cirrus_token(base)
-        with httpx.Client(base_url=base, timeout=120, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(base_url=base, timeout=job_timeout, headers={"Authorization": f"Bearer {token}"}) as http:
             t0 = time.perf_counter()
             r = http.post("/dicom-web/studies", content=body, headers={"content-type": ctype})
             r.raise_for_status()
             t_stow = time.perf_counter() - t0
             seen_job = None
-            while time.perf_counter() - t0 < 120:
+            while time.perf_counter() - t0 < job_timeout:
                 uid, how = cbf_series(http, study)
                 if seen_job is None and http.get(f"/api/jobs?study={study}").json()["jobs"]:
                     seen_job = time.perf_counter() - t0
@@ -163,10 +182,11 @@ def _measure(data_dir: Path, url: str, quiet: float, files: list[Path], study: s
                     break
                 time.sleep(0.1)
             else:
-                raise SystemExit("the CBF series did not appear within 120 s")
+                raise SystemExit(f"the CBF series did not appear within {job_timeout:.0f} s (load {load()}):\n"
+                                 f"{log_tail(data_dir / 'server.log')}")
             # The job finishes after its maps are visible (the PDF report comes last).
             jobs = http.get(f"/api/jobs?study={study}").json()["jobs"]
-            while time.perf_counter() - t0 < 120:
+            while time.perf_counter() - t0 < job_timeout:
                 job = http.get(f"/api/jobs/{jobs[0]['id']}").json()
                 if job["state"] not in ("queued", "running"):
                     break
@@ -186,6 +206,10 @@ def main() -> int:
     p.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database per run instead of SQLite")
     p.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres",
                    help="admin connection used to create and drop the bench databases")
+    p.add_argument("--start-timeout", type=float, default=600.0,
+                   help="seconds to wait for the server to answer (default 600: imports are slow under load)")
+    p.add_argument("--job-timeout", type=float, default=600.0,
+                   help="seconds to wait for the derived CBF series after the STOW (default 600)")
     args = p.parse_args()
     import pydicom
 
@@ -197,7 +221,8 @@ def main() -> int:
           f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
     results = []
     for i in range(args.runs):
-        r = one_run(args.pg_admin if args.postgres else None, args.quiet, files, study)
+        r = one_run(args.pg_admin if args.postgres else None, args.quiet, files, study, args.start_timeout,
+                    args.job_timeout)
         results.append(r)
         t = r["timings"]
         print(f"run {i + 1}: STOW {r['stow']:.2f} s, job open {r['job_open']:.2f} s, "

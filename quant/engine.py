@@ -315,6 +315,69 @@ def missing_parameters(acq: AslAcquisition, labeling: str, merged: Mapping[str, 
     return list(dict.fromkeys(out))
 
 
+class _TissueT1:
+    """Tissue T1, asked for only where it enters, and recorded under the name of that use.
+
+    The white paper's single-compartment model (Alsop 2015, eq. 1 and 2) has T1 of blood only:
+    the label is assumed to stay in blood water until imaged. Tissue T1 enters in two other places:
+
+    - ``t1_tissue_m0``: the T1-recovery correction of an M0 image that has not fully relaxed
+      (short TR: ÷ (1 − e^(−TR/T1)); GE's saturation-recovery PD: ÷ (1 − e^(−ST/T1))). Default
+      1.3 s (grey matter at 3 T), the white paper's recommendation for that correction.
+    - ``t1_tissue_kinetic``: the general kinetic model's decay of the label after it reaches
+      tissue (Buxton 1998, T1' = 1/(1/T1 + f/λ)). Default: T1 of blood, the single-compartment
+      assumption (the kinetic model then reduces to eq. 1 for ATT ≤ PLD), so the kinetic and
+      consensus models agree unless a tissue T1 is known.
+
+    ``t1_tissue_map`` (voxel-wise, measured) or ``t1_tissue`` (one value) set both uses;
+    ``t1_tissue_m0`` / ``t1_tissue_kinetic`` set one alone and win over them.
+    """
+
+    def __init__(self, P: _Params, t1b: float, shape: tuple[int, int, int]) -> None:
+        self.P, self.t1b = P, t1b
+        self.map: Array | None = None
+        given = P.all.get("t1_tissue_map")
+        if given is not None:
+            t1t = np.asarray(given.value, dtype=np.float64)
+            if np.shape(t1t) != shape:
+                raise GeometryMismatchError(f"t1_tissue_map has shape {np.shape(t1t)}, maps have {shape}")
+            self.map = np.where(t1t > 0.05, t1t, t1b)
+
+    def _value(self, use: str, where: str) -> Array | float:
+        P = self.P
+        own = P.all.get(use)
+        if own is not None:
+            P.used[use] = Param(use, own.value, "s", own.source, _joined(own.detail, where))
+            return float(own.value)
+        if self.map is not None:
+            P.used["t1_tissue_map"] = P.all["t1_tissue_map"]
+            P.used[use] = Param(use, "t1_tissue_map", "s", "derived", f"voxel-wise tissue T1 map ({where})")
+            return self.map
+        common = P.all.get("t1_tissue")
+        if common is not None:
+            P.used[use] = Param(use, float(common.value), "s", common.source,
+                                _joined(common.detail, f"t1_tissue ({where})"))
+            return float(common.value)
+        if use == "t1_tissue_m0":
+            p = default_param("t1_tissue_m0")
+            P.used[use] = Param(use, p.value, p.unit, p.source, f"{p.detail} ({where})")
+            return float(p.value)
+        return float(P.derived(use, self.t1b, "s",
+                         f"equal to t1_blood: single-compartment assumption (Alsop 2015) ({where})"))
+
+    def m0(self, where: str) -> Array | float:
+        """Tissue T1 of the M0 T1-recovery correction (``where`` names the correction)."""
+        return self._value("t1_tissue_m0", f"M0 T1-recovery correction: {where}")
+
+    def kinetic(self) -> Array | float:
+        """Tissue T1 of the kinetic model's label decay after arrival."""
+        return self._value("t1_tissue_kinetic", "kinetic model: label decay after arrival")
+
+
+def _joined(detail: str, where: str) -> str:
+    return f"{detail}; {where}" if detail and detail != "override" else where
+
+
 def quantify(
     acq: AslAcquisition,
     overrides: Mapping[str, Any] | None = None,
@@ -381,14 +444,7 @@ def quantify(
     else:
         t1b = float(P.get("t1_blood", "t1_blood_1_5t" if field_t < 2.0 else "t1_blood_3t"))
     lam = float(P.get("partition_coefficient", "partition_coefficient"))
-    t1t_map = P.get("t1_tissue_map")
-    if t1t_map is not None:
-        t1t: Array | float = np.asarray(t1t_map, dtype=np.float64)
-        if np.shape(t1t) != shape:
-            raise GeometryMismatchError(f"t1_tissue_map has shape {np.shape(t1t)}, maps have {shape}")
-        t1t = np.where(t1t > 0.05, t1t, t1b)
-    else:
-        t1t = float(P.get("t1_tissue", "t1_tissue"))
+    t1_tissue = _TissueT1(P, t1b, shape)
     if model == "auto":
         model = "kinetic" if n_delays > 1 else ("ge" if acq.vendor == "GE" else "consensus")
     eff_key = {
@@ -459,12 +515,13 @@ def quantify(
                 raise MissingParameterError(["nex"], "GE PW scaling")
             dm = dm / (float(nex) * float(P.get("ge_scale", "ge_scale")))
             st = float(P.get("ge_saturation_time", "ge_saturation_time"))
-            m0_eff = m0_eff / (1.0 - np.exp(-st / np.asarray(t1t)))
+            # Saturation-recovery PD: M0 = PD / (1 − e^(−ST/T1 tissue)).
+            m0_eff = m0_eff / (1.0 - np.exp(-st / np.asarray(t1_tissue.m0("GE saturation-recovery PD"))))
         elif "m0_tr" in P.all:
             tr = float(P.get("m0_tr"))
             _check_seconds("m0_tr", [tr], 100.0)
             # Short-TR M0 has not fully recovered: scale up by 1/(1 − e^(−TR/T1t)).
-            m0_eff = m0_eff / (1.0 - np.exp(-tr / np.asarray(t1t)))
+            m0_eff = m0_eff / (1.0 - np.exp(-tr / np.asarray(t1_tissue.m0("short-TR M0"))))
         if model == "consensus":
             if n_delays > 1:
                 warnings.append("consensus formula applied to the longest delay only")
@@ -479,12 +536,7 @@ def quantify(
             idx = np.nonzero(mask_arr)
             y = dm[:, idx[0], idx[1], idx[2]].T / np.where(m0_eff[idx] > 0, m0_eff[idx], np.inf)[:, None]
             tvox = np.asarray(times)[None, :] + slice_offsets[idx[0]][:, None]
-            # The kinetic model lets label decay with tissue T1 after arrival. Without a map or an
-            # explicit t1_tissue, assume it keeps blood T1 (the consensus model's assumption).
-            if t1t_map is None and "t1_tissue" not in merged:
-                t1k: Array | float = P.derived("t1_tissue_kinetic", t1b, "s", "assumed equal to T1 blood")
-            else:
-                t1k = t1t
+            t1k = t1_tissue.kinetic()
             t1v = np.asarray(t1k)[idx] if np.ndim(t1k) else float(t1k)
             bounds = tuple(P.get("att_bounds", "att_bounds"))
             cbf = np.zeros(shape)

@@ -24,9 +24,13 @@ Override names accepted by :func:`quant.quantify` (times always in **seconds**):
                        without M0 images)
 ``m0_scale``           divide the M0 image by this (e.g. GE/Philips scaling differences); default 1
 ``field_strength``     tesla; selects T1 blood (1.65 s at 3 T, 1.35 s at 1.5 T)
-``t1_blood``           s
-``t1_tissue``          s (short-TR M0 correction, GE formula, kinetic model)
-``t1_tissue_map``      numpy array of tissue T1 (s), same shape as the maps; used by the kinetic fit
+``t1_blood``           s; the only T1 of the white-paper formulas (and the kinetic model before arrival)
+``t1_tissue``          s; a tissue T1 for both places tissue T1 enters (the two below)
+``t1_tissue_m0``       s; M0 T1-recovery correction only (short-TR M0, GE saturation-recovery PD);
+                       default 1.3 s (grey matter, 3 T)
+``t1_tissue_kinetic``  s; kinetic model only: label decay after arrival; default = ``t1_blood``
+                       (the single-compartment assumption)
+``t1_tissue_map``      numpy array of tissue T1 (s), same shape as the maps; both uses, voxel-wise
 ``partition_coefficient``  λ in ml/g (0.9)
 ``ge_saturation_time``, ``ge_t1_tissue``, ``ge_t1_blood``, ``ge_efficiency``, ``ge_scale``: GE formula
 ``model``              ``"auto"``, ``"consensus"``, ``"ge"``, ``"kinetic"``, ``"weighted_delay"``
@@ -94,7 +98,7 @@ DEFAULTS: dict[str, tuple[Any, str, str]] = {
     "partition_coefficient": (0.9, "ml/g", "consensus (Alsop 2015)"),
     "t1_blood_3t": (1.65, "s", "consensus, 3 T"),
     "t1_blood_1_5t": (1.35, "s", "consensus, 1.5 T"),
-    "t1_tissue": (1.3, "s", "grey matter at 3 T (short-TR M0 correction)"),
+    "t1_tissue_m0": (1.3, "s", "grey matter at 3 T (white paper: M0 T1-recovery correction)"),
     "labeling_efficiency_pcasl": (0.85, "", "consensus pCASL"),
     "labeling_efficiency_casl": (0.68, "", "consensus CASL"),
     "labeling_efficiency_pasl": (0.98, "", "consensus PASL"),
@@ -133,6 +137,8 @@ OVERRIDE_NAMES = frozenset(
         "field_strength",
         "t1_blood",
         "t1_tissue",
+        "t1_tissue_m0",
+        "t1_tissue_kinetic",
         "t1_tissue_map",
         "partition_coefficient",
         "ge_saturation_time",
@@ -159,6 +165,8 @@ UNITS: dict[str, str] = {
     "field_strength": "T",
     "t1_blood": "s",
     "t1_tissue": "s",
+    "t1_tissue_m0": "s",
+    "t1_tissue_kinetic": "s",
     "t1_tissue_map": "s",
     "partition_coefficient": "ml/g",
     "ge_saturation_time": "s",

@@ -27,6 +27,8 @@ PLAUSIBLE_SECONDS: dict[str, tuple[float, float, str]] = {
     "m0_tr": (0.3, 100.0, "repetition time of the M0 images"),
     "t1_blood": (0.5, 3.0, "T1 of blood"),
     "t1_tissue": (0.2, 5.0, "T1 of tissue"),
+    "t1_tissue_m0": (0.2, 5.0, "T1 of tissue for the M0 correction"),
+    "t1_tissue_kinetic": (0.2, 5.0, "T1 of tissue for the kinetic model"),
     "att": (0.0, 5.0, "arterial transit time"),
 }
 TIME_PARAMETERS = frozenset(PLAUSIBLE_SECONDS)
