@@ -96,8 +96,9 @@ async def image_header(ctx: AppContext, study_uid: str, sop_uid: str) -> pydicom
                Instance.state == InstanceState.CREATED)
     )
     async with ctx.sessions() as s:
-        inst = (await s.exec(stmt)).first()
-    if inst is None:
+        row = (await s.exec(stmt)).first()
+    if row is None:
         return None
+    inst = row[0]
     blob = await ctx.store.get_bytes(inst.blob_key)
     return await asyncio.to_thread(pydicom.dcmread, io.BytesIO(blob), stop_before_pixels=True)
