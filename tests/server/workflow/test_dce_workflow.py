@@ -405,7 +405,12 @@ def test_automatic_aif_region_is_recorded_with_the_job(worker_client: TestClient
     y, x = _centre(p, "q3")
     answer = c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&r=2").json()
     assert answer["aif"]["kind"] == "auto" and answer["aif"]["region"]["how"] == "auto", answer["aif"]
-    assert answer["maps"]["ktrans"]["median"] == pytest.approx(QUADRANTS["q3"][0], rel=0.05)
+    # ... the same values as the job's Ktrans map (fitted with the detected AIF) on those voxels.
+    kt_map = {float(d.ImagePositionPatient[2]): d for d in _instances(c, study, done["results"][-1]["series"]["KTRANS"])}
+    img = kt_map[float(p.geometry.positions[1][2])]
+    disc = dce.roi_mask(p.shape, {"slice": 1, "x": x, "y": y, "r": 2})[1]
+    expected = float(np.median(img.pixel_array[disc] * float(img.RescaleSlope)))
+    assert answer["maps"]["ktrans"]["median"] == pytest.approx(expected, rel=0.01)
     for lang, word in (("en", "automatically detected"), ("zh-CN", "自动检测")):
         text = _pdf_text(c.get(f"/api/jobs/{job['id']}/report.pdf?lang={lang}").content)
         assert word in text and str(region["n_voxels"]) in text, text[:1500]
