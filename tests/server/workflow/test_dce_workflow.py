@@ -406,7 +406,8 @@ def test_automatic_aif_region_is_recorded_with_the_job(worker_client: TestClient
     answer = c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&r=2").json()
     assert answer["aif"]["kind"] == "auto" and answer["aif"]["region"]["how"] == "auto", answer["aif"]
     # ... the same values as the job's Ktrans map (fitted with the detected AIF) on those voxels.
-    kt_map = {float(d.ImagePositionPatient[2]): d for d in _instances(c, study, done["results"][-1]["series"]["KTRANS"])}
+    kt_series = done["results"][-1]["series"]["KTRANS"]
+    kt_map = {float(d.ImagePositionPatient[2]): d for d in _instances(c, study, kt_series)}
     img = kt_map[float(p.geometry.positions[1][2])]
     disc = dce.roi_mask(p.shape, {"slice": 1, "x": x, "y": y, "r": 2})[1]
     expected = float(np.median(img.pixel_array[disc] * float(img.RescaleSlope)))
