@@ -88,12 +88,19 @@ def roi_of(params: dict[str, str]) -> dict[str, Any]:
     return roi
 
 
-def _slice_of(acq: Any, sop: str) -> int:
-    """The slice of the dynamic series holding the image ``sop`` (any phase of it)."""
+async def _slice_of(ctx: Any, study_uid: str, acq: Any, sop: str) -> int:
+    """The slice of the dynamic series holding the image ``sop`` (any phase of it), or the slice an
+    image of another series on the same pixel grid lies on (a map of the job: Ktrans, ve, TTP, ...)."""
     for phase in acq.phases:
         if sop in phase.sop_instance_uids:
             return int(phase.sop_instance_uids.index(sop))
-    raise InvalidInput(f"image {sop[:70]} is not an image of the job's dynamic series")
+    header = await dce_cache.image_header(ctx, study_uid, sop)
+    if header is None:
+        raise InvalidInput(f"image {sop[:70]} is not an image of the job's study")
+    try:
+        return dce.slice_of_image(acq, header)
+    except QuantError as exc:
+        raise InvalidInput(f"image {sop[:70]}: {exc}") from None
 
 
 async def curve(request: Request) -> Response:
@@ -108,7 +115,7 @@ async def curve(request: Request) -> Response:
     sop = request.query_params.get("sop", "")
     if sop:
         given = request.query_params.get("slice", "")
-        roi["slice"] = _slice_of(acq, sop)
+        roi["slice"] = await _slice_of(ctx, job.study_instance_uid, acq, sop)
         if given and int(given) != roi["slice"]:
             raise InvalidInput(f"image {sop[:70]} is on slice {roi['slice']}, not {given}")
     stats = (job.statistics or {}).get("dce") or {}

@@ -24,6 +24,7 @@ from quant.dce import (
     DEFAULTS,
     MODELS,
     OVERRIDE_NAMES,
+    SEMIQUANT_UNITS,
     DceAcquisition,
     DceResult,
     NotDceError,
@@ -162,6 +163,34 @@ def roi_mask(shape: tuple[int, int, int], roi: dict[str, Any]) -> np.ndarray:
     return mask
 
 
+def slice_of_image(acq: DceAcquisition, ds: pydicom.Dataset) -> int:
+    """The slice of the dynamic series an image of another series lies on, when it shares the pixel
+    grid (a derived map, or another series on the same grid): same rows, columns, pixel spacing and
+    orientation, and its position on one of the series' slices (within a quarter of a pixel and a
+    quarter of the slice spacing). ROIs drawn on it then mean the same pixels of the dynamic series.
+    """
+    g = acq.geometry
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        spacing = [float(v) for v in ds.PixelSpacing]
+        orientation = [float(v) for v in ds.ImageOrientationPatient]
+        position = np.asarray([float(v) for v in ds.ImagePositionPatient], dtype=float)
+    except (AttributeError, TypeError, ValueError):
+        raise InputError("the image the ROI was drawn on has no usable plane (a multi-frame or "
+                         "colour image?); draw it on the dynamic series or on a map") from None
+    if (rows, cols) != tuple(g.shape[1:]) or not np.allclose(spacing, g.pixel_spacing, rtol=1e-3):
+        raise InputError(f"the image the ROI was drawn on has another pixel grid ({rows}×{cols}, spacing "
+                         f"{spacing}) than the dynamic series ({g.shape[1]}×{g.shape[2]}, {list(g.pixel_spacing)})")
+    if not np.allclose(orientation, g.orientation, atol=1e-3):
+        raise InputError("the image the ROI was drawn on has another orientation than the dynamic series")
+    offsets = position[None, :] - np.asarray(g.positions, dtype=float)
+    k = int(np.argmin(np.linalg.norm(offsets, axis=1)))
+    tolerance = 0.25 * min(min(g.pixel_spacing), g.spacing_between_slices or g.slice_thickness or 1.0)
+    if float(np.linalg.norm(offsets[k])) > tolerance:
+        raise InputError("the image the ROI was drawn on lies on no slice of the dynamic series")
+    return k
+
+
 def engine_overrides(overrides: dict[str, Any], shape: tuple[int, int, int]) -> dict[str, Any]:
     """A job's overrides as the engine takes them (unknown names dropped, drawn ROIs as masks).
 
@@ -178,11 +207,23 @@ def engine_overrides(overrides: dict[str, Any], shape: tuple[int, int, int]) -> 
     return out
 
 
-def aif_region(result: DceResult, overrides: dict[str, Any]) -> dict[str, Any] | None:
+def _runs(flat: np.ndarray) -> list[list[int]]:
+    """[start, length] runs of a sorted array of flat voxel indices."""
+    if flat.size == 0:
+        return []
+    breaks = np.nonzero(np.diff(flat) != 1)[0] + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [flat.size]])
+    return [[int(flat[a]), int(b - a)] for a, b in zip(starts, ends, strict=True)]
+
+
+def aif_region(result: DceResult, overrides: dict[str, Any], series_uid: str = "") -> dict[str, Any] | None:
     """Where a measured AIF came from, kept with the job: how it was chosen and which voxels.
 
     ``how`` is ``auto`` (detected: early, high, washing-out peak) or ``drawn`` (``roi`` is the drawn
-    region); ``voxels`` lists (slice, row, column) when at most ``AIF_VOXELS_KEPT``; the count, the
+    region); ``series_uid`` is the dynamic series the region lies on (its grid is the maps' grid);
+    ``voxels`` lists (slice, row, column) when at most ``AIF_VOXELS_KEPT``, beyond that ``runs``
+    gives the region as [start, length] runs of flat (slice, row, column) indices; the count, the
     slices and the bounding box always. None for a population AIF (no region).
     """
     m = result.aif_mask
@@ -192,25 +233,50 @@ def aif_region(result: DceResult, overrides: dict[str, Any]) -> dict[str, Any] |
     idx = np.argwhere(m)
     lo, hi = idx.min(axis=0), idx.max(axis=0)
     aif = result.parameters.get("aif")
+    small = len(idx) <= AIF_VOXELS_KEPT
     return {
         "how": "drawn" if drawn else "auto",
         "detail": (aif.detail if aif is not None else "") or ("drawn arterial region" if drawn else ""),
         "roi": drawn,
+        "series_uid": series_uid,
         "n_voxels": int(len(idx)),
         "slices": sorted({int(k) for k in idx[:, 0]}),
         "bbox": {"slice": [int(lo[0]), int(hi[0])], "row": [int(lo[1]), int(hi[1])],
                  "column": [int(lo[2]), int(hi[2])]},
         "centroid": [round(float(v), 2) for v in idx.mean(axis=0)],
-        "voxels": idx.astype(int).tolist() if len(idx) <= AIF_VOXELS_KEPT else None,
+        "voxels": idx.astype(int).tolist() if small else None,
+        "runs": None if small else _runs(np.flatnonzero(m.reshape(-1))),
     }
 
 
+def region_param(region: dict[str, Any]) -> Param:
+    """The arterial region in the job's provenance: how it was chosen, its size, slices and series."""
+    slices = ", ".join(str(k + 1) for k in region["slices"])
+    how = "drawn arterial region" if region["how"] == "drawn" else "automatically detected arterial region"
+    return Param(
+        "aif_region",
+        f"{region['how']}: {region['n_voxels']} voxels on slice(s) {slices} (1-based)",
+        "",
+        "user" if region["how"] == "drawn" else "derived",
+        f"{how}; {region['detail']}; series {region.get('series_uid') or '?'}; "
+        "voxels in statistics.dce.aif.region",
+    )
+
+
 def region_mask(shape: tuple[int, int, int], region: dict[str, Any] | None) -> np.ndarray | None:
-    """The recorded arterial region as a mask again (None when it was not kept voxel by voxel)."""
+    """The recorded arterial region as a mask again (None: no region, or one that does not fit ``shape``)."""
     if not region:
         return None
     if region.get("roi"):
         return roi_mask(shape, region["roi"])
+    size = int(np.prod(shape))
+    if region.get("runs"):
+        flat = np.zeros(size, dtype=bool)
+        for start, length in region["runs"]:
+            if not (0 <= int(start) and int(length) > 0 and int(start) + int(length) <= size):
+                return None
+            flat[int(start) : int(start) + int(length)] = True
+        return flat.reshape(shape)
     voxels = region.get("voxels")
     if not voxels:
         return None
@@ -233,17 +299,33 @@ def _add_hotspot(result: DceResult) -> None:
     result.statistics.setdefault("rois", {}).update(extra)
 
 
+def _add_aif_region(result: DceResult) -> None:
+    """The arterial region's values beside the tissue's (``aif_region`` in the statistics and CSV)."""
+    if result.aif_mask is None or not result.aif_mask.any():
+        return
+    extra = map_statistics(result.maps, result.mask, {"aif_region": result.aif_mask})["rois"]
+    result.statistics.setdefault("rois", {}).update(extra)
+
+
 def compute(acq: DceAcquisition, overrides: dict[str, Any], model: str) -> Computed:
-    """Quantify one DCE acquisition and build its derived DICOM (CPU-bound; run in a thread)."""
+    """Quantify one DCE acquisition and build its derived DICOM (CPU-bound; run in a thread).
+
+    The derived series: Ktrans / ve / kep / vp (as the model gives them) as MR images and Parametric
+    Maps, the Ktrans colour series, and the semi-quantitative curve parameters (TTP, maximum
+    enhancement, initial and maximum slope, wash-out, AUC) as MR images.
+    """
     chosen = model if model in MODELS else None
     with library_warnings_logged():
         result = quantify(acq, engine_overrides(overrides, acq.geometry.shape), chosen)
         _add_hotspot(result)
-        datasets = list(build_derived_datasets(result, acq))
+        _add_aif_region(result)
+        datasets = list(build_derived_datasets(result, acq, semiquantitative=True))
     summary = result.as_dict()
-    region = aif_region(result, overrides)
+    dynamic = acq.dynamic_series_uids
+    region = aif_region(result, overrides, dynamic[0] if dynamic else "")
     if region is not None:
         summary["aif"]["region"] = region
+        result.parameters["aif_region"] = region_param(region)
     statistics = {
         "model": result.model,
         "dce": jsonable(
@@ -272,7 +354,8 @@ def compute(acq: DceAcquisition, overrides: dict[str, Any], model: str) -> Compu
 def roi_curve(acq: DceAcquisition, provenance: dict[str, Any], roi: dict[str, Any],
               aif_region_kept: dict[str, Any] | None = None) -> dict[str, Any]:
     """The mean time–intensity curve of one drawn ROI: signal, relative enhancement, concentration,
-    and the ROI's Ktrans / ve / kep / vp (n, mean, median, sd, quartiles).
+    and the ROI's Ktrans / ve / kep / vp and curve parameters (TTP, maximum enhancement, initial and
+    maximum slope, wash-out, AUC), each as n, mean, median, sd, quartiles over its voxels.
 
     The run's injection phase, baseline, T10 choice, relaxivity, model and population AIF with its
     fitted onset (its provenance) are used again, so the curve is the one the maps were fitted to;
@@ -305,7 +388,7 @@ def roi_curve(acq: DceAcquisition, provenance: dict[str, Any], roi: dict[str, An
     fitted = result.statistics["rois"]["roi"]["maps"]
     return {
         "n_voxels": int(mask.sum()),
-        "maps": jsonable({k: fitted[k] for k in result.model_maps if k in fitted}),
+        "maps": jsonable({k: fitted[k] for k in (*result.model_maps, *SEMIQUANT_UNITS) if k in fitted}),
         "phase_times_s": [float(v) for v in result.phase_times],
         "signal": [float(v) for v in signal],
         "relative_enhancement": [float(v) for v in enhancement],

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import io
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pydicom
 from sqlalchemy import func, select
 from sqlmodel import col
 
@@ -83,3 +85,20 @@ async def acquisition(ctx: AppContext, study_uid: str, series_uids: list[str], k
     del datasets, found
     cache.put(cache_key, loaded, loaded.nbytes)
     return loaded.acquisition
+
+
+async def image_header(ctx: AppContext, study_uid: str, sop_uid: str) -> pydicom.Dataset | None:
+    """The header (no pixels) of one stored image of the study (None: not an image of it)."""
+    stmt = (
+        select(Instance)
+        .join(Study, col(Study.id) == Instance.study_id)
+        .where(Study.study_instance_uid == study_uid, Instance.sop_instance_uid == sop_uid,
+               Instance.state == InstanceState.CREATED)
+    )
+    async with ctx.sessions() as s:
+        row = (await s.exec(stmt)).first()
+    if row is None:
+        return None
+    inst = row[0]
+    blob = await ctx.store.get_bytes(inst.blob_key)
+    return await asyncio.to_thread(pydicom.dcmread, io.BytesIO(blob), stop_before_pixels=True)

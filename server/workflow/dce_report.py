@@ -31,7 +31,7 @@ LABELS: dict[str, dict[str, str]] = {
         "model": "Model",
         "region": "Region", "map": "Map", "n": "Voxels", "mean": "Mean", "median": "Median", "sd": "SD",
         "p25": "P25", "p75": "P75", "unit": "Unit",
-        "mask": "Enhancing mask", "hotspot": "Ktrans hot spot (top 10 %)",
+        "mask": "Enhancing mask", "hotspot": "Ktrans hot spot (top 10 %)", "aif_region_row": "Arterial region (AIF)",
         "aif_population": "Arterial input function: population AIF ({kind})",
         "aif_region": "Arterial input function: {how} region, {n} voxels on slice(s) {slices} "
                       "(1-based), centre slice/row/column {centre}; {detail}",
@@ -46,7 +46,7 @@ LABELS: dict[str, dict[str, str]] = {
         "model": "模型",
         "region": "区域", "map": "参数图", "n": "体素数", "mean": "平均值", "median": "中位数", "sd": "标准差",
         "p25": "P25", "p75": "P75", "unit": "单位",
-        "mask": "强化区域", "hotspot": "Ktrans 热点（前 10 %）",
+        "mask": "强化区域", "hotspot": "Ktrans 热点（前 10 %）", "aif_region_row": "动脉区域（AIF）",
         "aif_population": "动脉输入函数：群体 AIF（{kind}）",
         "aif_region": "动脉输入函数：{how}区域，{n} 个体素，层面 {slices}（从 1 起），中心 层/行/列 {centre}；{detail}",
         "drawn": "手绘", "auto": "自动检测",
@@ -147,7 +147,7 @@ def build_pdf(job: AnalysisJob, figures: dict[str, bytes], lang: str = "zh-CN") 
     story.append(para(t["regional"], h2))
     head, rows = reports.regional_rows(job.regional_csv)
     if head:
-        names = {"mask": t["mask"], "hotspot": t["hotspot"]}
+        names = {"mask": t["mask"], "hotspot": t["hotspot"], "aif_region": t["aif_region_row"]}
         shown = [r for r in rows if r and r[1] in ("ktrans", "ve", "kep", "vp", "auc", "ttp", "max_enhancement")]
         table_rows = [[names.get(r[0], r[0]), *r[1:]] for r in shown[:60]]
         story.append(table([[t.get(h, h) for h in head], *table_rows]))

@@ -27,6 +27,7 @@ from server.workflow import dce
 from tests.conftest import authed_client
 from tests.dicom_helpers import BOUNDARY, multipart, shared_dicom_files
 from tests.quant.dce.builders import QUADRANTS, dce_study, phantom
+from tests.quant.dce.builders import signal as phantom_signal
 from tests.server.routes.test_openapi_contract import Contract
 from tests.server.workflow.analysis_helpers import wait_jobs, zip_folder
 
@@ -132,6 +133,15 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
     for role in MAP_ROLES:
         assert {role, f"{role}_PMAP"} <= set(roles), roles
     assert {"KTRANS_COLOUR", "REPORT"} <= set(roles)
+    # The semi-quantitative curve parameters as MR series: the maximum enhancement of the q3 voxel is the
+    # phantom's signal peak over its baseline.
+    assert {"TTP", "MAXENH", "INITSLOPE", "MAXSLOPE", "WASHOUT", "AUC"} <= set(roles), roles
+    sig = phantom_signal(p)
+    y3, x3 = _centre(p, "q3")
+    truth_enh = 100 * (sig[:, 1, y3, x3].max() / sig[: p.injection_phase, 1, y3, x3].mean() - 1)
+    enh = {float(d.ImagePositionPatient[2]): d for d in _instances(c, study, roles["MAXENH"])}[
+        float(p.geometry.positions[1][2])]
+    assert float(enh.pixel_array[y3, x3]) * float(enh.RescaleSlope) == pytest.approx(truth_enh, rel=0.01)
     listed = c.get(f"/dicom-web/studies/{study}/series", headers={"accept": "application/dicom+json"}).json()
     listed_uids = {s["0020000E"]["Value"][0] for s in listed}
     assert set(roles.values()) <= listed_uids
@@ -214,9 +224,22 @@ def test_synthetic_dce_study_through_the_server(worker_client: TestClient, tmp_p
     by_sop = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={on_slice[-1].SOPInstanceUID}&points={square}"),
                             "/jobs/{job_id}/dce/curve")
     assert by_sop["roi"]["slice"] == 1 and by_sop["concentration_mM"] == pytest.approx(poly["concentration_mM"])
+    # An ROI drawn on a map of the job (same pixel grid) means the same pixels of the dynamic series.
+    on_map = contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={img.SOPInstanceUID}&points={square}"),
+                            "/jobs/{job_id}/dce/curve")
+    assert on_map["roi"]["slice"] == 1 and on_map["concentration_mM"] == pytest.approx(poly["concentration_mM"])
+    assert on_map["maps"]["auc"]["n"] == 9 and on_map["maps"]["ttp"]["median"] is not None
+    [colour_img] = [d for d in colour if float(d.ImagePositionPatient[2]) == pytest.approx(slice_z)][:1]
+    assert "pixel grid" in contract.check(
+        c.get(f"/api/jobs/{job['id']}/dce/curve?sop={colour_img.SOPInstanceUID}&points={square}"),
+        "/jobs/{job_id}/dce/curve")["error"]
     other = next(d for d in datasets if str(d.SeriesInstanceUID) != dynamic)
-    assert "error" in contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={other.SOPInstanceUID}&x=3&y=3&r=1"),
-                                     "/jobs/{job_id}/dce/curve")
+    # A VFA image shares the grid: its slice; an image not in the study is refused.
+    vfa_slice = [float(q[2]) for q in p.geometry.positions].index(float(other.ImagePositionPatient[2]))
+    assert contract.check(c.get(f"/api/jobs/{job['id']}/dce/curve?sop={other.SOPInstanceUID}&x=3&y=3&r=1"),
+                          "/jobs/{job_id}/dce/curve")["roi"]["slice"] == vfa_slice
+    assert "not an image of the job's study" in contract.check(
+        c.get(f"/api/jobs/{job['id']}/dce/curve?sop=1.2.3.4&x=3&y=3&r=1"), "/jobs/{job_id}/dce/curve")["error"]
     # The series was read once for all these curves; the cache holds its phases and VFA volumes as float32.
     assert cache.loads == loads + 1 and cache.hits >= 5
     assert cache.size == (p.times.size + 4) * int(np.prod(p.shape)) * 4
@@ -370,6 +393,25 @@ def test_automatic_aif_region_is_recorded_with_the_job(worker_client: TestClient
     artery = p.regions["artery"]
     assert region["voxels"] and all(artery[k, y, x] for k, y, x in region["voxels"]), region
     assert region["n_voxels"] == len(region["voxels"]) <= int(artery.sum())
+    dynamic = {str(d.SeriesInstanceUID) for d in datasets if d.SeriesDescription == "DCE"}
+    assert {region["series_uid"]} == dynamic and region.get("runs") is None
+    prov = done["provenance"]["aif_region"]
+    assert prov["source"] == "derived" and prov["value"].startswith(f"auto: {region['n_voxels']} voxels")
+    assert region["series_uid"] in prov["detail"]
+    rows = list(csv.DictReader(io.StringIO(c.get(f"/api/jobs/{job['id']}/report.csv").text)))
+    by = {(r["region"], r["map"]): r for r in rows}
+    assert int(by[("aif_region", "max_enhancement")]["n"]) == region["n_voxels"]
+    # The ROI curve's model values use the detected region again (not Parker's AIF).
+    y, x = _centre(p, "q3")
+    answer = c.get(f"/api/jobs/{job['id']}/dce/curve?slice=1&x={x}&y={y}&r=2").json()
+    assert answer["aif"]["kind"] == "auto" and answer["aif"]["region"]["how"] == "auto", answer["aif"]
+    # ... the same values as the job's Ktrans map (fitted with the detected AIF) on those voxels.
+    kt_series = done["results"][-1]["series"]["KTRANS"]
+    kt_map = {float(d.ImagePositionPatient[2]): d for d in _instances(c, study, kt_series)}
+    img = kt_map[float(p.geometry.positions[1][2])]
+    disc = dce.roi_mask(p.shape, {"slice": 1, "x": x, "y": y, "r": 2})[1]
+    expected = float(np.median(img.pixel_array[disc] * float(img.RescaleSlope)))
+    assert answer["maps"]["ktrans"]["median"] == pytest.approx(expected, rel=0.01)
     for lang, word in (("en", "automatically detected"), ("zh-CN", "自动检测")):
         text = _pdf_text(c.get(f"/api/jobs/{job['id']}/report.pdf?lang={lang}").content)
         assert word in text and str(region["n_voxels"]) in text, text[:1500]

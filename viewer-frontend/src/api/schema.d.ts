@@ -1968,7 +1968,7 @@ export interface components {
         /** @description DCE results: Ktrans (1/min), ve, kep (1/min), vp and curve parameters by region */
         DceStatistics: {
             mask: components["schemas"]["DceRegion"];
-            /** @description hotspot (top decile of Ktrans in the mask) and drawn ROIs (roi_<name>) */
+            /** @description hotspot (top decile of Ktrans in the mask), the measured AIF's arterial region (aif_region) and drawn ROIs (roi_<name>) */
             rois: {
                 [key: string]: components["schemas"]["DceRegion"];
             };
@@ -2034,6 +2034,9 @@ export interface components {
             /** @description slice, row, column */
             centroid: number[];
             voxels: number[][] | null;
+            runs?: number[][] | null;
+            /** @description the dynamic series the region lies on (the maps share its grid) */
+            series_uid?: string;
         };
         DceRoi: {
             /** @description 0-based slice of the dynamic series (and of the maps) */
@@ -2059,7 +2062,7 @@ export interface components {
             version: number;
             roi: components["schemas"]["DceRoi"];
             n_voxels: number;
-            /** @description the ROI's model maps (ktrans, ve, kep, vp as the job's model gives them) */
+            /** @description the ROI's model maps (ktrans, ve, kep, vp as the job's model gives them) and curve parameters (ttp s, max_enhancement %, initial_slope and max_slope %/min, washout %, auc mmol/L.s) */
             maps: {
                 [key: string]: components["schemas"]["DceMapSummary"];
             };
@@ -4074,7 +4077,7 @@ export interface operations {
             query?: {
                 /** @description 0-based slice (required unless sop names the image the ROI was drawn on) */
                 slice?: number;
-                /** @description SOP Instance UID of the image the ROI was drawn on (any phase): gives the slice */
+                /** @description SOP Instance UID of the image the ROI was drawn on (any phase of the dynamic series, or a single-frame image on its pixel grid such as the job's MR maps): gives the slice */
                 sop?: string;
                 /** @description column (required unless points) */
                 x?: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { curvePlot, mapSummary, polyline } from './dceCurve';
+import { curveParameterSummary, curvePlot, mapSummary, polyline } from './dceCurve';
 import { dceCurveQuery } from '../api/jobs';
 import { overlayQuantity, quantityOf } from './derived';
 import { presetsFor } from './presets';
@@ -42,5 +42,11 @@ describe('DCE maps as overlays', () => {
     const colour = { '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.7'] }, '00080008': cs('DERIVED', 'SECONDARY', 'KTRANS') };
     expect(overlayQuantity(colour)).toBeUndefined();
     expect(presetsFor('KTRANS')[0].range).toEqual({ lower: 0, upper: 0.5 });
+  });
+
+  it('summarises the semi-quantitative medians the server gave, in a fixed order', () => {
+    expect(curveParameterSummary({ auc: { median: 12.346 }, ttp: { median: 24.4 }, ktrans: { median: 0.2 }, washout: { median: -3.21 } }))
+      .toBe('TTP 24 s · wash-out -3.2 % · AUC 12.35 mM·s');
+    expect(curveParameterSummary({ ktrans: { median: 0.2 } })).toBe('');
   });
 });

@@ -53,3 +53,20 @@ export function mapSummary(maps: Record<string, { median: number | null } | unde
     .map(([key, [label, unit]]) => `${label} ${(maps[key]?.median ?? 0).toFixed(3)}${unit ? ` ${unit}` : ''}`)
     .join(' · ');
 }
+
+const CURVE_LABELS: Record<string, [string, string, number]> = {
+  ttp: ['TTP', 's', 0],
+  max_enhancement: ['max enh.', '%', 0],
+  initial_slope: ['initial slope', '%/min', 0],
+  max_slope: ['max slope', '%/min', 0],
+  washout: ['wash-out', '%', 1],
+  auc: ['AUC', 'mM·s', 2],
+};
+
+/** "TTP 24 s · max enh. 85 % · ..." from the ROI's semi-quantitative medians (those the server gave). */
+export function curveParameterSummary(maps: Record<string, { median: number | null } | undefined>): string {
+  return Object.entries(CURVE_LABELS)
+    .filter(([key]) => maps[key]?.median != null)
+    .map(([key, [label, unit, digits]]) => `${label} ${(maps[key]?.median ?? 0).toFixed(digits)} ${unit}`)
+    .join(' · ');
+}
