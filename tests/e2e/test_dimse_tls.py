@@ -1,0 +1,81 @@
+"""DICOM TLS of `cirrus dimse`: DCMTK over TLS with mutual authentication, plain TCP and foreign
+client certificates refused, the stored object byte-identical through WADO."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from tests.conftest import LiveServer, live_server_env
+from tests.e2e.dimse_helpers import DimseProcess, cirrus, require_dcmtk, retrieve_instance, same_object
+
+
+def _openssl(*args: str) -> None:
+    done = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def _ca(folder: Path, name: str) -> tuple[Path, Path]:
+    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+             "-days", "2", "-subj", f"/CN={name}")
+    return key, cert
+
+
+def _signed(folder: Path, name: str, ca: tuple[Path, Path]) -> tuple[Path, Path]:
+    key, csr, cert = folder / f"{name}.key", folder / f"{name}.csr", folder / f"{name}.crt"
+    ext = folder / f"{name}.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[1]), "-CAkey", str(ca[0]), "-CAcreateserial",
+             "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    return key, cert
+
+
+@pytest.mark.parametrize("mutual", [True, False], ids=["mutual", "server-only"])
+def test_tls_store_and_refusals(sqlite_url: str, tmp_path: Path, mutual: bool) -> None:
+    require_dcmtk()
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca = _ca(certs, "cirrus-ca")
+    server_key, server_cert = _signed(certs, "cirrus-scp", ca)
+    client_key, client_cert = _signed(certs, "modality", ca)
+    rogue_key, rogue_cert = _signed(certs, "rogue", _ca(certs, "rogue-ca"))
+    data = tmp_path / "live"
+    data.mkdir()
+    tls = {"CIRRUS_DIMSE_TLS_CERTFILE": str(server_cert), "CIRRUS_DIMSE_TLS_KEYFILE": str(server_key)}
+    if mutual:
+        tls["CIRRUS_DIMSE_TLS_CAFILE"] = str(ca[1])
+    env = live_server_env(sqlite_url, data, **tls)
+    assert cirrus(env, "ae", "add", "MODALITY").returncode == 0
+    server = LiveServer(env, data).start()
+    dimse = DimseProcess(env, data / "dimse.log").start()
+    trust = ("+cf", str(ca[1]))
+    try:
+        echo = dimse.tool("echoscu", "MODALITY", "+tls", str(client_key), str(client_cert), *trust)
+        assert echo.returncode == 0, echo.stderr + dimse.output()
+
+        # A plain TCP caller on the TLS port gets no association.
+        plain = dimse.tool("echoscu", "MODALITY", timeout=60)
+        assert plain.returncode != 0
+
+        # A certificate from another CA: refused when mutual TLS is on, accepted otherwise.
+        rogue = dimse.tool("echoscu", "MODALITY", "+tls", str(rogue_key), str(rogue_cert), *trust)
+        assert (rogue.returncode != 0) is mutual, rogue.stderr
+
+        ct = Path(str(get_testdata_file("CT_small.dcm")))
+        stored = dimse.tool("storescu", "MODALITY", "+tls", str(client_key), str(client_cert), *trust,
+                            "-xe", str(ct))
+        assert stored.returncode == 0, stored.stderr + dimse.output()
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as http:
+            ds = pydicom.dcmread(ct, stop_before_pixels=True)
+            raw = retrieve_instance(http, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        assert same_object(ct.read_bytes(), raw)
+    finally:
+        dimse.stop()
+        server.stop()
