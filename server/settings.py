@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     dimse_tls_cafile: str = Field(
         default="", description="DICOM TLS: CA bundle (PEM). Set, callers must present a certificate signed by it "
         "(mutual TLS, the DICOM TLS secure transport profile); also verifies TLS C-MOVE destinations.")
+    dimse_tls_verify_callers: bool = Field(
+        default=True, description="DICOM TLS with ``dimse_tls_cafile``: require callers' certificates (mutual "
+        "TLS); false only verifies C-MOVE destinations with the CA.")
     dimse_tls_destinations: str = Field(
         default="", description="Comma-separated AE titles of C-MOVE destinations contacted over TLS "
         "(verified against ``dimse_tls_cafile``, or the system store when empty).")

@@ -1,7 +1,8 @@
 """DICOM TLS (PS3.15 Annex B.9, the BCP 195 secure transport profile) for the SCP and its outbound calls.
 
 The SCP accepts TLS 1.2 or newer when settings name a certificate and key; a CA bundle in addition
-requires every caller to present a certificate signed by it (mutual TLS, as the profile asks).
+requires every caller to present a certificate signed by it (mutual TLS, as the profile asks;
+``dimse_tls_verify_callers`` false turns that off).
 Outbound associations (C-MOVE sub-associations) to destinations listed as TLS peers verify the
 peer against the same CA bundle (or the system store) and present our certificate.
 """
@@ -20,7 +21,7 @@ def server_context(settings: Settings) -> ssl.SSLContext | None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(settings.dimse_tls_certfile, settings.dimse_tls_keyfile or None)
-    if settings.dimse_tls_cafile:
+    if settings.dimse_tls_cafile and settings.dimse_tls_verify_callers:
         context.load_verify_locations(cafile=settings.dimse_tls_cafile)
         context.verify_mode = ssl.CERT_REQUIRED
     return context

@@ -3,15 +3,19 @@ client certificates refused, the stored object byte-identical through WADO."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 from pathlib import Path
 
 import httpx
 import pydicom
 import pytest
+from pydicom import Dataset
 from pydicom.data import get_testdata_file
+from pynetdicom import AE
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
-from tests.conftest import LiveServer, live_server_env
+from tests.conftest import LiveServer, free_port, live_server_env, wait_for_port
 from tests.e2e.dimse_helpers import DimseProcess, cirrus, require_dcmtk, retrieve_instance, same_object
 
 
@@ -48,9 +52,11 @@ def test_tls_store_and_refusals(sqlite_url: str, tmp_path: Path, mutual: bool) -
     rogue_key, rogue_cert = _signed(certs, "rogue", _ca(certs, "rogue-ca"))
     data = tmp_path / "live"
     data.mkdir()
-    tls = {"CIRRUS_DIMSE_TLS_CERTFILE": str(server_cert), "CIRRUS_DIMSE_TLS_KEYFILE": str(server_key)}
-    if mutual:
-        tls["CIRRUS_DIMSE_TLS_CAFILE"] = str(ca[1])
+    tls = {"CIRRUS_DIMSE_TLS_CERTFILE": str(server_cert), "CIRRUS_DIMSE_TLS_KEYFILE": str(server_key),
+           "CIRRUS_DIMSE_TLS_DESTINATIONS": "OTHER, WORKSTATION"}
+    # The CA verifies TLS C-MOVE destinations in both cases; only with mutual TLS are callers checked.
+    tls["CIRRUS_DIMSE_TLS_CAFILE"] = str(ca[1])
+    tls["CIRRUS_DIMSE_TLS_VERIFY_CALLERS"] = "true" if mutual else "false"
     env = live_server_env(sqlite_url, data, **tls)
     assert cirrus(env, "ae", "add", "MODALITY").returncode == 0
     server = LiveServer(env, data).start()
@@ -76,6 +82,39 @@ def test_tls_store_and_refusals(sqlite_url: str, tmp_path: Path, mutual: bool) -
             ds = pydicom.dcmread(ct, stop_before_pixels=True)
             raw = retrieve_instance(http, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
         assert same_object(ct.read_bytes(), raw)
+
+        # C-MOVE over TLS (pynetdicom as the workstation; movescu has no TLS) to a destination
+        # listed as a TLS peer: DCMTK's storescp with TLS, which verifies our certificate.
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        port = free_port()
+        assert cirrus(env, "ae", "add", "WORKSTATION", "--host", "127.0.0.1", "--port", str(port)).returncode == 0
+        scp_log = (tmp_path / "storescp.log").open("w")
+        scp = subprocess.Popen(["storescp", "+tls", str(client_key), str(client_cert), *trust,
+                                "-aet", "WORKSTATION", "-od", str(moved), str(port)],
+                               stdout=scp_log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, timeout=30)
+            ae = AE(ae_title="WORKSTATION")
+            ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+            context = ssl.create_default_context(cafile=str(ca[1]))
+            context.load_cert_chain(str(client_cert), str(client_key))
+            assoc = ae.associate("127.0.0.1", dimse.port, ae_title="CIRRUS", tls_args=(context, "127.0.0.1"))
+            assert assoc.is_established, dimse.output()
+            query = Dataset()
+            query.QueryRetrieveLevel = "STUDY"
+            query.StudyInstanceUID = ds.StudyInstanceUID
+            statuses = [status.Status for status, _ in assoc.send_c_move(
+                query, "WORKSTATION", StudyRootQueryRetrieveInformationModelMove) if status]
+            assoc.release()
+            assert statuses[-1] == 0x0000, (statuses, dimse.output(), (tmp_path / "storescp.log").read_text())
+        finally:
+            scp.terminate()
+            scp.wait(30)
+            scp_log.close()
+        received = list(moved.iterdir())
+        assert len(received) == 1
+        assert same_object(ct.read_bytes(), received[0].read_bytes())
     finally:
         dimse.stop()
         server.stop()
