@@ -16,29 +16,15 @@ from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from tests.conftest import LiveServer, free_port, live_server_env, wait_for_port
-from tests.e2e.dimse_helpers import DimseProcess, cirrus, require_dcmtk, retrieve_instance, same_object
-
-
-def _openssl(*args: str) -> None:
-    done = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-def _ca(folder: Path, name: str) -> tuple[Path, Path]:
-    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-             "-days", "2", "-subj", f"/CN={name}")
-    return key, cert
-
-
-def _signed(folder: Path, name: str, ca: tuple[Path, Path]) -> tuple[Path, Path]:
-    key, csr, cert = folder / f"{name}.key", folder / f"{name}.csr", folder / f"{name}.crt"
-    ext = folder / f"{name}.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[1]), "-CAkey", str(ca[0]), "-CAcreateserial",
-             "-out", str(cert), "-days", "2", "-extfile", str(ext))
-    return key, cert
+from tests.e2e.dimse_helpers import (
+    DimseProcess,
+    cirrus,
+    make_ca,
+    require_dcmtk,
+    retrieve_instance,
+    same_object,
+    signed_cert,
+)
 
 
 @pytest.mark.parametrize("mutual", [True, False], ids=["mutual", "server-only"])
@@ -46,10 +32,10 @@ def test_tls_store_and_refusals(sqlite_url: str, tmp_path: Path, mutual: bool) -
     require_dcmtk()
     certs = tmp_path / "certs"
     certs.mkdir()
-    ca = _ca(certs, "cirrus-ca")
-    server_key, server_cert = _signed(certs, "cirrus-scp", ca)
-    client_key, client_cert = _signed(certs, "modality", ca)
-    rogue_key, rogue_cert = _signed(certs, "rogue", _ca(certs, "rogue-ca"))
+    ca = make_ca(certs, "cirrus-ca")
+    server_key, server_cert = signed_cert(certs, "cirrus-scp", ca)
+    client_key, client_cert = signed_cert(certs, "modality", ca)
+    rogue_key, rogue_cert = signed_cert(certs, "rogue", make_ca(certs, "rogue-ca"))
     data = tmp_path / "live"
     data.mkdir()
     tls = {"CIRRUS_DIMSE_TLS_CERTFILE": str(server_cert), "CIRRUS_DIMSE_TLS_KEYFILE": str(server_key),
@@ -118,3 +104,4 @@ def test_tls_store_and_refusals(sqlite_url: str, tmp_path: Path, mutual: bool) -
     finally:
         dimse.stop()
         server.stop()
+
