@@ -160,6 +160,20 @@ class Settings(BaseSettings):
         "with several HTTP workers it runs in one of them).",
     )
     dimse_max_associations: int = Field(default=32, ge=1, description="Concurrent associations of one process.")
+    dimse_tls_certfile: str = Field(
+        default="", description="DICOM TLS: certificate (PEM) of `cirrus dimse`; with it the SCP port speaks TLS 1.2+ "
+        "only (plain TCP callers are refused). Also shown to C-MOVE destinations contacted over TLS.")
+    dimse_tls_keyfile: str = Field(default="", description="DICOM TLS: private key (PEM) matching "
+                                   "``dimse_tls_certfile`` (empty: the key is in the certificate file).")
+    dimse_tls_cafile: str = Field(
+        default="", description="DICOM TLS: CA bundle (PEM). Set, callers must present a certificate signed by it "
+        "(mutual TLS, the DICOM TLS secure transport profile); also verifies TLS C-MOVE destinations.")
+    dimse_tls_verify_callers: bool = Field(
+        default=True, description="DICOM TLS with ``dimse_tls_cafile``: require callers' certificates (mutual "
+        "TLS); false only verifies C-MOVE destinations with the CA.")
+    dimse_tls_destinations: str = Field(
+        default="", description="Comma-separated AE titles of C-MOVE destinations contacted over TLS "
+        "(verified against ``dimse_tls_cafile``, or the system store when empty).")
     pull_embedded: bool = Field(
         default=False,
         description="`cirrus serve` also runs the PACS pull worker and its receiver in its process "

@@ -65,6 +65,7 @@ def _status(settings: Settings) -> int:
 
 def _serve(settings: Settings) -> int:
     from server.app_errors import InvalidInput
+    from server.dimse.tls import server_context
     from server.gateway.forwarder import Forwarder
     from server.gateway.rules import parse_rules
     from server.gateway.scp import GatewayScp, allowed_titles
@@ -98,7 +99,8 @@ def _serve(settings: Settings) -> int:
                           retry_max=settings.gateway_retry_max_seconds)
     scp = GatewayScp(spool, ae_title=settings.gateway_ae_title, host=settings.gateway_host,
                      port=settings.gateway_port, allowed=allowed, timeout=settings.dimse_timeout_seconds,
-                     max_associations=settings.dimse_max_associations, rules=rules)
+                     max_associations=settings.dimse_max_associations, rules=rules,
+                     ssl_context=server_context(settings))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -48,6 +48,7 @@ from server.dimse.ae_table import AEEntry, dimse_principal, find_ae
 from server.dimse.bridge import LoopBridge
 from server.dimse.query import RetrieveItem, find, instances_to_retrieve
 from server.dimse.store import StoreBatcher, spool_received, store_status
+from server.dimse.tls import client_context, is_tls_destination, server_context
 from server.dimse.ups import SOP_CLASSES as UPS_SOP_CLASSES
 from server.dimse.ups import UpsService
 from server.services.audit import AuditWriter, association_rejected_entry, dimse_entry
@@ -194,7 +195,8 @@ class DimseServer:
             (evt.EVT_C_GET, self._on_get),
             *self.ups.handlers(),  # UPS over DIMSE (server/dimse/ups.py)
         ]
-        self._server = self.ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+        self._server = self.ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
+                                            ssl_context=server_context(self.ctx.settings))
         self.port = int(self._server.server_address[1])
         log.info("DIMSE SCP %s listening on %s:%d", self.ae_title, self.host, self.port)
 
@@ -415,7 +417,10 @@ class DimseServer:
             # (failure, unable to process) without contacting the destination.
             yield entry.host, entry.port
             raise RetrieveRefused(f"C-MOVE identifier refused (0x{status:04X})")
-        yield entry.host, entry.port, {"contexts": _contexts_for(items)}
+        options: dict[str, Any] = {"contexts": _contexts_for(items)}
+        if is_tls_destination(self.ctx.settings, destination):
+            options["tls_args"] = (client_context(self.ctx.settings), entry.host)
+        yield entry.host, entry.port, options
         yield len(items)
         yield from self._send(event, items)
 

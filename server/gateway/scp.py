@@ -10,6 +10,7 @@ keeps the object and sends it again.
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def allowed_titles(setting: str) -> frozenset[str] | None:
 
 class GatewayScp:
     def __init__(self, spool: Spool, *, ae_title: str, host: str, port: int, allowed: frozenset[str] | None,
-                 timeout: float, max_associations: int, rules: ForwardRules | None = None) -> None:
+                 timeout: float, max_associations: int, rules: ForwardRules | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context  # DICOM TLS for the local modalities (None: plain TCP)
         self.spool = spool
         self.rules = rules
         self.allowed = allowed
@@ -66,7 +69,8 @@ class GatewayScp:
             (evt.EVT_C_ECHO, lambda event: 0x0000),
             (evt.EVT_C_STORE, self._on_store),
         ]
-        self._server = self.ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+        self._server = self.ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
+                                            ssl_context=self.ssl_context)
         self.port = int(self._server.server_address[1])
         log.info("gateway SCP %s listening on %s:%d", self.ae_title, self.host, self.port)
 

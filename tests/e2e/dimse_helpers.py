@@ -14,8 +14,8 @@ import pytest
 from tests.processes import CirrusProcess, cirrus
 from tests.server.routes.test_wado import split_multipart
 
-__all__ = ["ANY_SYNTAX", "DimseProcess", "cirrus", "dataset_bytes", "require_dcmtk", "retrieve_instance", "same_object",
-           "sop_uid"]
+__all__ = ["ANY_SYNTAX", "DimseProcess", "cirrus", "dataset_bytes", "make_ca", "require_dcmtk", "retrieve_instance",
+           "same_object", "signed_cert", "sop_uid"]
 
 ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 DCMTK = ("echoscu", "storescu", "findscu", "getscu", "movescu")
@@ -77,3 +77,26 @@ def same_object(sent: bytes, stored: bytes) -> bool:
 
 def sop_uid(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def _openssl(*args: str) -> None:
+    done = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed CA made by the openssl CLI (test certificates are never committed)."""
+    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+             "-days", "2", "-subj", f"/CN={name}")
+    return key, cert
+
+
+def signed_cert(folder: Path, name: str, ca: tuple[Path, Path]) -> tuple[Path, Path]:
+    key, csr, cert = folder / f"{name}.key", folder / f"{name}.csr", folder / f"{name}.crt"
+    ext = folder / f"{name}.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[1]), "-CAkey", str(ca[0]), "-CAcreateserial",
+             "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    return key, cert

@@ -23,7 +23,7 @@ from pydicom.uid import generate_uid
 
 from tests.auth_helpers import bearer, provision_token
 from tests.conftest import LiveServer, live_server_env
-from tests.e2e.dimse_helpers import cirrus, dataset_bytes, require_dcmtk, retrieve_instance
+from tests.e2e.dimse_helpers import cirrus, dataset_bytes, make_ca, require_dcmtk, retrieve_instance, signed_cert
 from tests.processes import ROOT, CirrusProcess
 
 
@@ -306,3 +306,26 @@ def test_a_gateway_with_a_wrong_token_is_refused_by_the_cloud(
     first = pydicom.dcmread(next(iter(study.values())), stop_before_pixels=True)
     found = cloud.http.get("/dicom-web/studies", params={"StudyInstanceUID": str(first.StudyInstanceUID)})
     assert found.status_code == 204 or found.json() == [], found.text  # nothing was stored
+
+
+def test_gateway_local_scp_over_mutual_tls(
+    cloud: Cloud, gateway_factory: Callable[[dict[str, str]], Gateway], tmp_path: Path
+) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca = make_ca(certs, "hospital-ca")
+    key, cert = signed_cert(certs, "gateway", ca)
+    client_key, client_cert = signed_cert(certs, "modality", ca)
+    cloud.server.start()
+    gateway = gateway_factory(gateway_env(cloud, CIRRUS_DIMSE_TLS_CERTFILE=str(cert), CIRRUS_DIMSE_TLS_KEYFILE=str(key),
+                                          CIRRUS_DIMSE_TLS_CAFILE=str(ca[1]))).start()
+    study = make_study(tmp_path / "a", 2, series=1)
+    files = [str(p) for p in study.values()]
+    plain = gateway.store(list(study.values()))
+    assert plain.returncode != 0  # plain TCP on the TLS port: no association
+    sent = subprocess.run(["storescu", "-aet", "MODALITY", "-aec", "CIRRUSGW", "+tls", str(client_key),
+                           str(client_cert), "+cf", str(ca[1]), "127.0.0.1", str(gateway.port), *files],
+                          capture_output=True, text=True, timeout=120)
+    assert sent.returncode == 0, sent.stderr + gateway.output()
+    gateway.wait_for(lambda c: c.get("sent") == 2)
+    assert_arrived_once(cloud, study)
