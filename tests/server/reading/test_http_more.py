@@ -280,12 +280,16 @@ def test_logo_share_pdf_and_the_request_as_a_ups_workitem(ground: tuple[TestClie
     got_sr = {}
     for sop in (final["sr_sop_instance_uid"], second["sr_sop_instance_uid"], final["pdf_sop_instance_uid"],
                 second["pdf_sop_instance_uid"]):
-        hit = c.get(f"/dicom-web/studies/{study}/instances/{sop}",
+        found_i = c.get(f"/dicom-web/studies/{study}/instances", params={"SOPInstanceUID": sop},
+                        headers={**requester, "accept": "application/dicom+json"})
+        assert found_i.status_code == 200 and len(found_i.json()) == 1, f"{sop}: QIDO {found_i.status_code}"
+        series_uid = _v(found_i.json()[0], "0020000E")
+        hit = c.get(f"/dicom-web/studies/{study}/series/{series_uid}/instances/{sop}",
                     headers={**requester, "accept": 'multipart/related; type="application/dicom"'})
         assert hit.status_code == 200, f"{sop}: {hit.status_code} {hit.text[:200]}"
         got_sr[sop] = pydicom.dcmread(io.BytesIO(test_http._first_part(hit)))
     amendment = got_sr[second["sr_sop_instance_uid"]]
-    predecessors = [i.SOPInstanceUID for st in amendment.PredecessorDocumentsSequence
+    predecessors = [i.ReferencedSOPInstanceUID for st in amendment.PredecessorDocumentsSequence
                     for se in st.ReferencedSeriesSequence for i in se.ReferencedSOPSequence]
     assert predecessors == [final["sr_sop_instance_uid"]]
     # Every change reached UPS subscribers as the events analysis jobs send, for both steps in order.
