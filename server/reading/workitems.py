@@ -225,4 +225,8 @@ async def past_step(conn: AsyncConnection, p: Principal, uid: str) -> dict[str, 
     row = (await conn.execute(select(WorkitemEvent.snapshot).where(
         col(WorkitemEvent.workitem_uid) == uid, col(WorkitemEvent.event_type) == ev.STATE_REPORT,
         workitem_events.event_visible(p)).order_by(col(WorkitemEvent.seq).desc()).limit(1))).first()
-    return dict(row[0]) if row is not None and row[0] else None
+    if row is None or not row[0]:
+        return None
+    codes = (row[0].get("00404018") or {}).get("Value") or [{}]
+    is_reading = ((codes[0].get("00080100") or {}).get("Value") or [""])[0] == WORK_CODE[0]
+    return dict(row[0]) if is_reading else None  # other workitems' events outlive a purge: not a step
