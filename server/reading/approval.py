@@ -117,12 +117,13 @@ async def approve(ctx: AppContext, p: Principal, request_id: int, comment: str =
         await ingest_datasets(ctx, study.study_instance_uid, [sr, epdf])
     async with ctx.write_session() as session:
         req = await service._load(session, p, request_id)
-        await service._cas(session, req, "approve", RequestState.APPROVED, reviewer_user_id=p.user_id,
-                           reviewer_name=reviewer, approved_at=signed_at)
         v = await session.get(ReportVersion, version.id)
         assert v is not None
         v.status, v.reviewer_name, v.signed_at, v.review_comment = "approved", reviewer, signed_at, comment
         v.sr_sop_instance_uid, v.pdf_sop_instance_uid = sr_uid, pdf_uid
+        await session.flush()  # the COMPLETED workitem's output (reported by _cas) is this version's SR and PDF
+        await service._cas(session, req, "approve", RequestState.APPROVED, reviewer_user_id=p.user_id,
+                           reviewer_name=reviewer, approved_at=signed_at)
         session.add(service._event(req, p, "approve", RequestState.IN_REVIEW.value,
                                    f"version {v.number}" + (f", SR {sr_uid}" if sr_uid else "")))
         await session.commit()

@@ -24,7 +24,7 @@ from server.context import AppContext
 from server.db.accounts import User
 from server.db.analysis import new_workitem_uid
 from server.db.archive import Institution, Study
-from server.db.changes import READING
+from server.db.changes import READING, WORKITEMS
 from server.db.database import aware, utcnow
 from server.db.reading import (
     ReadingAttachment,
@@ -34,7 +34,7 @@ from server.db.reading import (
     ReadingRequestStudy,
     ReportVersion,
 )
-from server.reading import access
+from server.reading import access, workitems
 from server.reading.inputs import ReportContent, RequestInput
 from server.reading.states import (
     MATERIAL_STATES,
@@ -108,6 +108,7 @@ def _event(req: ReadingRequest, p: Principal, action: str, from_state: str, deta
 
 def notify(ctx: AppContext) -> None:
     ctx.changes.publish(READING)
+    ctx.changes.publish(WORKITEMS)  # the UPS events recorded with the change (server.reading.workitems)
 
 
 # -- creating and seeing -------------------------------------------------------------------------
@@ -166,6 +167,8 @@ async def create_request(ctx: AppContext, p: Principal, data: RequestInput) -> R
         await session.flush()
         await access.route_grants(session, req)
         session.add(_event(req, p, "create", "", f"mode {data.mode}, {len(studies)} studies"))
+        await session.flush()
+        await workitems.report_change(await session.connection(), req, "", req.workitem_uid)
         await session.commit()
     forget_decisions(ctx)  # the reading hospital sees the studies now, not a cached "no" later
     notify(ctx)
@@ -220,6 +223,7 @@ async def _cas(session: AsyncSession, req: ReadingRequest, action: str, target: 
                **values: Any) -> None:
     """Compare-and-set the state from the table's sources; RequestTransitionError if it moved."""
     t = check_state(action, req.state)
+    before_state, before_uid = req.state, req.workitem_uid
     result = await session.exec(
         update(R).where(col(R.id) == req.id, col(R.state).in_(t.source_values))
         .values(state=target.value, revision=col(R.revision) + 1, updated_at=utcnow(), **values)
@@ -228,6 +232,8 @@ async def _cas(session: AsyncSession, req: ReadingRequest, action: str, target: 
         await session.refresh(req)
         raise RequestTransitionError(action, req.state)
     await session.refresh(req)
+    # The request is a UPS workitem: its subscribers hear of the change in this transaction.
+    await workitems.report_change(await session.connection(), req, before_state, before_uid)
 
 
 def _authorise(p: Principal, req: ReadingRequest, action: str) -> None:

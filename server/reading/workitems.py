@@ -14,25 +14,27 @@ COMPLETED); the UID lives in ``reading_request.workitem_uid``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from dicomweb.ups import events as ev
 from dicomweb.ups.states import State
 from dicomweb.ups.workitem import UPS_PUSH_SOP_CLASS
 from server.auth.principal import Principal
 from server.db.archive import Instance, Series, Study
-from server.db.database import aware
 from server.db.reading import ReadingRequest, ReadingRequestStudy, ReportVersion
+from server.db.workitems import WorkitemEvent
 from server.reading import access
 from server.reading.states import RequestState
+from server.workflow import ups_view as uv
+from server.workflow import workitem_events
 
 R = ReadingRequest
 S = RequestState
-CODING_SCHEME = "99CIRRUS"
+CODING_SCHEME = uv.CODING_SCHEME
 WORK_CODE = ("CIRRUS-READ", "Diagnostic reading and report")
 
 UPS_STATE: dict[str, State] = {
@@ -52,31 +54,11 @@ def request_states_for(ups_states: list[str]) -> list[str]:
     return sorted(s.value for s, u in UPS_STATE.items() if u.value in ups_states)
 
 
-def _dt(value: datetime | None) -> str:
-    return aware(value).strftime("%Y%m%d%H%M%S") if value else ""
-
-
-def _e(vr: str, *values: Any) -> dict[str, Any]:
-    return {"vr": vr, "Value": list(values)} if values and values != ("",) else {"vr": vr}
-
-
-def _pn(name: str) -> dict[str, Any]:
-    return {"vr": "PN", "Value": [{"Alphabetic": name}]} if name else {"vr": "PN"}
+_dt, _e, _pn, _series_ref = uv.dt, uv.element, uv.person, uv.series_ref
 
 
 def _code() -> dict[str, Any]:
-    return {"00080100": _e("SH", WORK_CODE[0]), "00080102": _e("SH", CODING_SCHEME), "00080104": _e("LO", WORK_CODE[1])}
-
-
-def _series_ref(study_uid: str, series_uid: str, sops: list[tuple[str, str]], base: str) -> dict[str, Any]:
-    return {
-        "0040E020": _e("CS", "DICOM"),  # TypeOfInstances
-        "0020000D": _e("UI", study_uid),
-        "0020000E": _e("UI", series_uid),
-        "00081199": {"vr": "SQ", "Value": [{"00081150": _e("UI", c), "00081155": _e("UI", s)} for c, s in sops]},
-        "0040E025": {"vr": "SQ", "Value": [{  # WADORSRetrievalSequence
-            "00081190": _e("UR", f"{base}/dicom-web/studies/{study_uid}/series/{series_uid}")}]},
-    }
+    return uv.code_item(*WORK_CODE)
 
 
 def visible(p: Principal) -> Any:
@@ -176,12 +158,7 @@ async def dataset(conn: AsyncConnection, req: ReadingRequest, base: str = "") ->
             progress["00741238"] = _e("LT", req.reason)  # ReasonForCancellation
     out["00741002"] = {"vr": "SQ", "Value": [progress]}
     if state in (State.IN_PROGRESS, State.COMPLETED):
-        performed: dict[str, Any] = {
-            "00404028": {"vr": "SQ", "Value": [{"00080100": _e("SH", "CIRRUS"), "00080102": _e("SH", CODING_SCHEME),
-                                                "00080104": _e("LO", (req.reporter_name or "Reading doctor")[:64])}]},
-            "00404050": _e("DT", _dt(req.created_at)),
-            "00404019": {"vr": "SQ", "Value": [_code()]},
-        }
+        performed = uv.performed(req.reporter_name or "Reading doctor", req.created_at, _code())
         if state is State.COMPLETED:
             performed["00404051"] = _e("DT", _dt(req.approved_at or req.updated_at))
             performed["00404033"] = {"vr": "SQ", "Value": await _outputs(conn, req, base)}
@@ -199,3 +176,57 @@ async def search(conn: AsyncConnection, p: Principal, patient_id: str | None, up
         stmt = stmt.where(col(R.state).in_(request_states_for(ups_states)))
     rows = (await conn.execute(stmt.order_by(col(R.id)))).all()
     return [await dataset(conn, ReadingRequest.model_validate(dict(r._mapping)), base) for r in rows]
+
+
+# -- reporting every change to UPS subscribers ---------------------------------------------------------
+
+
+def _readiness(req: ReadingRequest) -> str:
+    return "INCOMPLETE" if req.state == S.SENT_BACK else "READY"
+
+
+async def _study_uid(conn: AsyncConnection, req: ReadingRequest) -> str:
+    studies = await _linked(conn, req)
+    return studies[0].study_instance_uid if studies else ""
+
+
+async def report_change(conn: AsyncConnection, req: ReadingRequest, before_state: str, before_uid: str) -> int:
+    """Record, in the transaction that changed ``req``, the UPS events its change means (the events
+    analysis jobs send): State Reports from the state shown before to the state shown now, Assigned when
+    a doctor starts reporting, a Progress Report when the request moves inside IN PROGRESS (reported,
+    in review, returned: the progress description names it). An amendment is a new procedure step under
+    the new UID, reported from SCHEDULED; ``before_state`` "" is a new request."""
+    current = state_of(req)
+    if req.workitem_uid != before_uid or not before_state:
+        reported = ""
+    else:
+        reported = UPS_STATE[RequestState(before_state)].value
+    steps = uv.report_path(reported, current)
+    if not steps and before_state == req.state:
+        return 0
+    snapshot = await dataset(conn, req)
+    study_uid = await _study_uid(conn, req)
+    where = {"uid": req.workitem_uid, "institution_id": req.reading_institution_id, "study_uid": study_uid}
+    performer = (req.reporter_name or "Reading doctor") if current is not State.CANCELED else None
+    count = await uv.record_steps(conn, **where, steps=steps, readiness=_readiness(req),
+                                  reason=req.reason or None, performer=performer, snapshot=snapshot)
+    if not steps and current is State.IN_PROGRESS:
+        progress = snapshot["00741002"]["Value"][0]
+        await workitem_events.record(conn, workitem_uid=req.workitem_uid, institution_id=req.reading_institution_id,
+                                     study_uid=study_uid, event_type=ev.PROGRESS_REPORT,
+                                     report=ev.progress_report(req.workitem_uid, progress), snapshot=snapshot)
+        count += 1
+    return count
+
+
+async def past_step(conn: AsyncConnection, p: Principal, uid: str) -> dict[str, Any] | None:
+    """A procedure step a request had before an amendment gave it a new UID: its last reported dataset
+    (COMPLETED, with the approved SR and PDF as output), kept in the event log."""
+    row = (await conn.execute(select(WorkitemEvent.snapshot).where(
+        col(WorkitemEvent.workitem_uid) == uid, col(WorkitemEvent.event_type) == ev.STATE_REPORT,
+        workitem_events.event_visible(p)).order_by(col(WorkitemEvent.seq).desc()).limit(1))).first()
+    if row is None or not row[0]:
+        return None
+    codes = (row[0].get("00404018") or {}).get("Value") or [{}]
+    is_reading = ((codes[0].get("00080100") or {}).get("Value") or [""])[0] == WORK_CODE[0]
+    return dict(row[0]) if is_reading else None  # other workitems' events outlive a purge: not a step

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, select, update
@@ -36,9 +35,10 @@ from server.context import AppContext
 from server.db.analysis import AnalysisJob, AnalysisResult, new_workitem_uid
 from server.db.archive import Instance, Series, Study
 from server.db.changes import JOBS
-from server.db.database import aware, utcnow
+from server.db.database import utcnow
 from server.db.workitems import WorkitemEvent
 from server.workflow import dce_params, workitem_events
+from server.workflow import ups_view as uv
 from server.workflow.states import JobState
 
 log = logging.getLogger("cirrus.workitems")
@@ -53,7 +53,7 @@ UPS_STATE: dict[str, State] = {
     JobState.CANCELLED: State.CANCELED,
 }
 EXTERNAL = "ups:"  # lease_owner prefix of a job claimed through UPS-RS
-CODING_SCHEME = "99CIRRUS"
+CODING_SCHEME = uv.CODING_SCHEME
 WORK_CODES = {"ASL": ("CIRRUS-ASL", "ASL perfusion quantification"),
               "DCE": ("CIRRUS-DCE", "DCE perfusion quantification")}
 
@@ -67,28 +67,11 @@ def is_workitem(job: AnalysisJob) -> bool:
     return job.state in UPS_STATE
 
 
-def _dt(value: datetime | None) -> str:
-    return aware(value).strftime("%Y%m%d%H%M%S") if value else ""
-
-
-def _e(vr: str, *values: Any) -> dict[str, Any]:
-    return {"vr": vr, "Value": list(values)} if values and values != ("",) else {"vr": vr}
+_dt, _e, _series_ref = uv.dt, uv.element, uv.series_ref
 
 
 def _code(method: str) -> dict[str, Any]:
-    value, meaning = WORK_CODES[method]
-    return {"00080100": _e("SH", value), "00080102": _e("SH", CODING_SCHEME), "00080104": _e("LO", meaning)}
-
-
-def _series_ref(study_uid: str, series_uid: str, sops: list[tuple[str, str]], base: str) -> dict[str, Any]:
-    return {
-        "0040E020": _e("CS", "DICOM"),  # TypeOfInstances
-        "0020000D": _e("UI", study_uid),
-        "0020000E": _e("UI", series_uid),
-        "00081199": {"vr": "SQ", "Value": [{"00081150": _e("UI", c), "00081155": _e("UI", s)} for c, s in sops]},
-        "0040E025": {"vr": "SQ", "Value": [{  # WADORSRetrievalSequence
-            "00081190": _e("UR", f"{base}/dicom-web/studies/{study_uid}/series/{series_uid}")}]},
-    }
+    return uv.code_item(*WORK_CODES[method])
 
 
 def job_locking_uid(job: AnalysisJob) -> str | None:
@@ -151,12 +134,7 @@ async def dataset(conn: AsyncConnection, job: AnalysisJob, base: str = "") -> di
             progress["00741238"] = _e("LT", job.reason)
     out["00741002"] = {"vr": "SQ", "Value": [progress]}
     if state in (State.IN_PROGRESS, State.COMPLETED):
-        performed: dict[str, Any] = {
-            "00404028": {"vr": "SQ", "Value": [{"00080100": _e("SH", "CIRRUS"), "00080102": _e("SH", CODING_SCHEME),
-                                                "00080104": _e("LO", job.lease_owner or "Cirrus worker")}]},
-            "00404050": _e("DT", _dt(job.started_at)),
-            "00404019": {"vr": "SQ", "Value": [_code(method)]},
-        }
+        performed = uv.performed(job.lease_owner or "Cirrus worker", job.started_at, _code(method))
         if state is State.COMPLETED:
             performed["00404051"] = _e("DT", _dt(job.finished_at))
             performed["00404033"] = {"vr": "SQ", "Value": [
@@ -172,18 +150,7 @@ async def dataset(conn: AsyncConnection, job: AnalysisJob, base: str = "") -> di
 # -- reporting every state change -------------------------------------------------------------------
 
 
-def _path(reported: str, current: State) -> list[State]:
-    """The State Reports that lead a subscriber from ``reported`` to ``current`` (Table CC.1.1-2)."""
-    if not reported:
-        return [State.SCHEDULED, *_path(State.SCHEDULED.value, current)]
-    last = State(reported)
-    if last is current:
-        return []
-    if current is State.SCHEDULED:
-        return [State.SCHEDULED]  # a worker gave the job back (lost lease, shutdown, missing input)
-    if last is State.SCHEDULED and current.final:
-        return [State.IN_PROGRESS, current]
-    return [current]
+_path = uv.report_path
 
 
 async def _report_one(ctx: AppContext, job_id: int) -> bool:
@@ -209,16 +176,9 @@ async def _report_one(ctx: AppContext, job_id: int) -> bool:
         readiness = "INCOMPLETE" if job.state == JobState.WAITING else "READY"
         # Assigned only to a performer that took it (not on the way of a SCHEDULED job to CANCELED).
         ran = job.state in (JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED)
-        for step in steps:
-            reason = job.reason if step is State.CANCELED else None
-            await workitem_events.record(
-                conn, workitem_uid=uid, institution_id=job.institution_id, study_uid=job.study_instance_uid,
-                event_type=ev.STATE_REPORT, report=ev.state_report(uid, step, readiness, reason), snapshot=snap)
-            if step is State.IN_PROGRESS and ran:
-                await workitem_events.record(
-                    conn, workitem_uid=uid, institution_id=job.institution_id, study_uid=job.study_instance_uid,
-                    event_type=ev.ASSIGNED, report=ev.assigned(uid, job.lease_owner or "Cirrus worker"),
-                    snapshot=snap)
+        await uv.record_steps(conn, uid=uid, institution_id=job.institution_id, study_uid=job.study_instance_uid,
+                              steps=steps, readiness=readiness, reason=job.reason,
+                              performer=(job.lease_owner or "Cirrus worker") if ran else None, snapshot=snap)
         done = await conn.execute(update(J).where(
             and_(col(J.id) == job.id, col(J.ups_reported_state) == job.ups_reported_state,
                  col(J.workitem_uid) == job.workitem_uid, col(J.state) == job.state))

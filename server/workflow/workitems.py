@@ -133,11 +133,14 @@ class Found:
     row: Workitem | None = None
     job: AnalysisJob | None = None
     reading: ReadingRequest | None = None  # a reading request's view (server.reading.workitems)
+    past: dict[str, Any] | None = None  # a reading request's step before an amendment (its last dataset)
 
     @property
     def state(self) -> State:
         if self.row is not None:
             return State(self.row.state)
+        if self.past is not None:
+            return State(_first(self.past, TAG_STATE))
         if self.reading is not None:
             return rw.state_of(self.reading)
         assert self.job is not None
@@ -160,11 +163,17 @@ async def _find(conn: AsyncConnection, p: Principal, uid: str, lock: bool = Fals
     reading = await rw.find(conn, p, uid, lock=lock)
     if reading is not None:
         return Found(reading=reading)
+    past = await rw.past_step(conn, p, uid)
+    if past is not None:
+        return Found(past=past)
     raise NotFound(f"no workitem {uid}")
 
 
 def _refuse_reading(found: Found) -> None:
     """A reading request's workitem is a view: the reading workflow changes it, not UPS-RS."""
+    if found.past is not None:
+        raise UpsConflict(f"C300: the workitem is a reading request's {found.state.value} step; "
+                          "it changes no more", found.state.value)
     if found.reading is not None:
         raise UpsConflict(f"the workitem is reading request {found.reading.number} ({found.reading.state}); "
                           f"it changes through the reading workflow (/api/reading/requests/{found.reading.id}), "
@@ -243,6 +252,8 @@ async def retrieve(ctx: AppContext, p: Principal, uid: str, base: str = "") -> d
         found = await _find(conn, p, uid)
         if found.row is not None:
             return without_lock(found.row.dataset)
+        if found.past is not None:
+            return found.past
         if found.reading is not None:
             return await rw.dataset(conn, found.reading, base)
         assert found.job is not None

@@ -261,6 +261,53 @@ def test_logo_share_pdf_and_the_request_as_a_ups_workitem(ground: tuple[TestClie
              if req["number"] in (_v(w, "00741204") or "")]
     assert sorted(_v(w, "00741000") for w in steps) == ["IN PROGRESS"], "the amendment is not the new step"
     assert _v(steps[0], "00080018") != uid
+    new_uid = _v(steps[0], "00080018")
+    # The completed step keeps its UID: retrieved as COMPLETED with the approved version's output.
+    old_step = c.get(f"/dicom-web/workitems/{uid}", headers={**requester, "accept": UPS})
+    assert old_step.status_code == 200, old_step.text
+    old_ds = old_step.json()[0] if isinstance(old_step.json(), list) else old_step.json()
+    assert _v(old_ds, "00741000") == "COMPLETED"
+    assert {_v(o["00081199"]["Value"][0], "00081155") for o in old_ds["00741216"]["Value"][0]["00404033"]["Value"]} \
+        == {final["sr_sop_instance_uid"], final["pdf_sop_instance_uid"]}
+    # The amendment approved: a new SR naming the first as its predecessor; both retrievable over WADO-RS.
+    c.put(f"{base}/report", json={**CONTENT, "impression": "修正：未见异常。"}, headers=reporter).raise_for_status()
+    c.post(f"{base}/submit", headers=reporter).raise_for_status()
+    c.post(f"{base}/start-review", headers=reviewer).raise_for_status()
+    again = c.post(f"{base}/approve?lang=zh-CN", json={}, headers=reviewer)
+    assert again.status_code == 200, again.text
+    second = again.json()["versions"][-1]
+    assert second["sr_sop_instance_uid"] not in ("", final["sr_sop_instance_uid"])
+    got_sr = {}
+    for sop in (final["sr_sop_instance_uid"], second["sr_sop_instance_uid"], final["pdf_sop_instance_uid"],
+                second["pdf_sop_instance_uid"]):
+        found_i = c.get(f"/dicom-web/studies/{study}/instances", params={"SOPInstanceUID": sop},
+                        headers={**requester, "accept": "application/dicom+json"})
+        assert found_i.status_code == 200 and len(found_i.json()) == 1, f"{sop}: QIDO {found_i.status_code}"
+        series_uid = _v(found_i.json()[0], "0020000E")
+        hit = c.get(f"/dicom-web/studies/{study}/series/{series_uid}/instances/{sop}",
+                    headers={**requester, "accept": 'multipart/related; type="application/dicom"'})
+        assert hit.status_code == 200, f"{sop}: {hit.status_code} {hit.text[:200]}"
+        got_sr[sop] = pydicom.dcmread(io.BytesIO(test_http._first_part(hit)))
+    amendment = got_sr[second["sr_sop_instance_uid"]]
+    predecessors = [i.ReferencedSOPInstanceUID for st in amendment.PredecessorDocumentsSequence
+                    for se in st.ReferencedSeriesSequence for i in se.ReferencedSOPSequence]
+    assert predecessors == [final["sr_sop_instance_uid"]]
+    # Every change reached UPS subscribers as the events analysis jobs send, for both steps in order.
+    ae = "READSUB"
+    sub = c.post(f"/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/{ae}", headers=reporter)
+    assert sub.status_code in (200, 201), sub.text
+    seen: list[tuple[str, int, str]] = []
+    with c.websocket_connect(f"/dicom-web/subscribers/{ae}?since=0", headers=reporter) as ws:
+        while len([s for s in seen if s[0] == new_uid and s[2] == "COMPLETED"]) < 1:
+            report = orjson.loads(ws.receive_text())
+            if _v(report, "00001000") in (uid, new_uid):
+                seen.append((_v(report, "00001000"), _v(report, "00001002"), _v(report, "00741000") or
+                             str(_v(report["00741002"]["Value"][0], "00741006") if "00741002" in report else "")))
+    first_step = [(t, s) for u, t, s in seen if u == uid]
+    assert first_step[:3] == [(1, "SCHEDULED"), (1, "IN PROGRESS"), (5, "")], seen
+    assert (3, "reading request reported") in first_step and (3, "reading request in_review") in first_step, seen
+    assert first_step[-1] == (1, "COMPLETED"), seen
+    assert [(t, s) for u, t, s in seen if u == new_uid][:3] == [(1, "SCHEDULED"), (1, "IN PROGRESS"), (5, "")], seen
 
     # The printed report with the patient's share link: QR code and access code in the PDF.
     share = c.post(f"/api/studies/{study}/shares", headers=requester, json={"expires_in_days": 7}).json()
